@@ -1,0 +1,18 @@
+//! One module per subcommand. Each owns its clap `Args` and a `run` function.
+
+pub(crate) mod exec;
+pub(crate) mod generate;
+pub(crate) mod model;
+
+use clap::{ArgAction, Args};
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// More log output on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}

@@ -1,0 +1,53 @@
+//! The `crucible` binary: argument parsing, logging setup, dispatch and exit codes.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Generate code with a language model and prove it by running it.
+///
+/// Crucible runs a local GGUF model through llama.cpp (or a model behind an OpenAI-compatible
+/// server), executes what it writes in a sandbox, and uses the verdicts to select, repair and
+/// score programs.
+#[derive(Debug, Parser)]
+#[command(
+    name = "crucible",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    #[command(flatten)]
+    global: commands::GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate code for a description or a task file.
+    Generate(commands::generate::GenerateArgs),
+    /// Download, list, inspect and remove models.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
+    /// Run a program in the sandbox, optionally against tests.
+    Exec(commands::exec::ExecArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(&cli.global);
+    let res = match cli.command {
+        Command::Generate(args) => commands::generate::run(args, &cli.global),
+        Command::Model(cmd) => commands::model::run(cmd, &cli.global),
+        Command::Exec(args) => commands::exec::run(args, &cli.global),
+    };
+    match res {
+        Ok(code) => code,
+        Err(err) => output::report_error(&err),
+    }
+}

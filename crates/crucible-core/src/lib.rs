@@ -1,0 +1,1 @@
+//! Library facade: configuration, backend factory, generate and eval pipelines.

@@ -1,0 +1,1 @@
+//! Benchmarks (loaders, visible/hidden split), pass@k metrics, results and reports.

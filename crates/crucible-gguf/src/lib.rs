@@ -1,0 +1,1 @@
+//! Defensive reader of GGUF model file metadata (header, key/values, tensor table).

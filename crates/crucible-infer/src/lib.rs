@@ -1,0 +1,1 @@
+//! Generator trait, sampling, beam search, prompts, chat templates and code extraction.

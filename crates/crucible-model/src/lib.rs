@@ -1,0 +1,1 @@
+//! Known models, model resolution (name, path, hf: reference) and provisioning.
