@@ -1,1 +1,8 @@
 //! Library facade: configuration, backend factory, generate and eval pipelines.
+//!
+//! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
+//! has one door.
+
+pub use crucible_eval as eval;
+pub use crucible_exec as exec;
+pub use crucible_types as types;
