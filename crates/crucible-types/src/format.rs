@@ -283,7 +283,7 @@ impl Fields {
                     TaskFileProblemKind::Unknown,
                 ));
             }
-            let mut side = |name: &str| match pair.get(name) {
+            let side = |name: &str| match pair.get(name) {
                 Some(Value::String(text)) => Ok(text.clone()),
                 None | Some(Value::Null) => Err(self.problem(
                     &format!("{field}[{idx}].{name}"),
