@@ -1,1 +1,52 @@
-//! Generator trait, sampling, beam search, prompts, chat templates and code extraction.
+//! Backend-neutral inference: the [`Generator`] trait, token sampling, beam search, stop
+//! sequences, chat templates, task prompts and code extraction.
+//!
+//! Backends (`crucible-infer-llama`, `crucible-infer-http`) implement [`Generator`]; everything
+//! here is pure and unit-tested on fixed inputs.
+
+pub mod beam;
+mod chat;
+mod extract;
+mod generator;
+pub mod prompt;
+pub mod sampler;
+mod scripted;
+mod stop;
+
+pub use chat::{ChatTemplate, Message, Role};
+pub use extract::{Extracted, Source, extract_code};
+pub use generator::{
+    Completion, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
+    Silent,
+};
+pub use scripted::ScriptedGenerator;
+pub use stop::StopMatcher;
+
+/// Errors of inference.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the prompt is {prompt_tokens} tokens, but the context holds {context} tokens ({max_new_tokens} of them reserved for the answer)"
+    )]
+    PromptTooLong {
+        prompt_tokens: usize,
+        context: usize,
+        max_new_tokens: usize,
+    },
+    #[error(transparent)]
+    Params(#[from] crucible_types::DecodingError),
+    #[error("chat template: {0}")]
+    Template(String),
+    #[error("generation was cancelled")]
+    Cancelled,
+    #[error("the scripted generator has no answer left for request {request}")]
+    ScriptExhausted { request: usize },
+    #[error("{backend} backend: {message}")]
+    Backend {
+        backend: &'static str,
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

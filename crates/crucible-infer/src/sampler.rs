@@ -1,0 +1,319 @@
+//! Token selection from logits: greedy and ancestral sampling with temperature, top-k, top-p
+//! (nucleus) and min-p (survey eq. 13-14).
+//!
+//! The pipeline, applied in this order to one step's logits:
+//! 1. temperature: `z_i = logit_i / T`, `p = softmax(z)`;
+//! 2. top-k: keep the `k` largest `z` (ties broken by lower token id, so the set is exact);
+//! 3. top-p: keep the smallest prefix of the remaining tokens, by decreasing probability, whose
+//!    renormalised mass reaches `p`;
+//! 4. min-p: keep tokens whose probability is at least `min_p` times the best one's;
+//! 5. draw from what is left, renormalised.
+//!
+//! Every filter keeps at least one token. The random stream of sequence `i` under seed `s` is
+//! derived from `(s, i)` alone, so a sample does not change when `n` or the batch changes.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crucible_types::SamplingParams;
+
+/// A token id, independent of any backend's token type.
+pub type TokenId = u32;
+
+/// One token kept by the filters, with its final (renormalised) probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub token: TokenId,
+    /// Tempered logit.
+    pub logit: f32,
+    /// Probability after all filters, renormalised over the kept set.
+    pub prob: f32,
+}
+
+/// The most likely token; the lowest id wins a tie. An empty slice yields token 0.
+pub fn greedy(logits: &[f32]) -> TokenId {
+    let mut best = 0usize;
+    let mut best_logit = f32::NEG_INFINITY;
+    for (idx, &logit) in logits.iter().enumerate() {
+        if logit > best_logit {
+            best = idx;
+            best_logit = logit;
+        }
+    }
+    best as TokenId
+}
+
+/// Log-softmax of `logits`, written into `out` (resized to match).
+pub fn log_softmax(logits: &[f32], out: &mut Vec<f32>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_z = max as f64 + sum.ln();
+    out.clear();
+    out.extend(logits.iter().map(|&l| (f64::from(l) - log_z) as f32));
+}
+
+/// A seeded sampler for one sequence. It keeps scratch buffers between steps, so reuse it.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    params: SamplingParams,
+    rng: ChaCha8Rng,
+    scratch: Vec<Candidate>,
+}
+
+impl Sampler {
+    /// A sampler for sequence `stream` of a request seeded with `seed`.
+    pub fn new(params: SamplingParams, seed: u64, stream: u64) -> Sampler {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Sampler {
+            params,
+            rng,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Filter, then draw one token.
+    pub fn sample(&mut self, logits: &[f32]) -> TokenId {
+        let draw: f32 = self.rng.r#gen();
+        let kept = filter(&self.params, logits, &mut self.scratch);
+        pick(kept, draw)
+    }
+
+    /// The tokens the filters keep for `logits`, most likely first, with renormalised
+    /// probabilities. Does not advance the random stream.
+    pub fn candidates(&mut self, logits: &[f32]) -> &[Candidate] {
+        filter(&self.params, logits, &mut self.scratch)
+    }
+}
+
+/// Choose the token at cumulative mass `draw` in [0, 1).
+fn pick(kept: &[Candidate], draw: f32) -> TokenId {
+    let mut acc = 0.0f32;
+    for candidate in kept {
+        acc += candidate.prob;
+        if draw < acc {
+            return candidate.token;
+        }
+    }
+    // Rounding can leave `acc` a hair below 1; the last kept token takes the remainder.
+    kept.last().map_or(0, |c| c.token)
+}
+
+/// Run the filter pipeline. Returns the kept tokens sorted by decreasing probability.
+fn filter<'a>(
+    params: &SamplingParams,
+    logits: &[f32],
+    scratch: &'a mut Vec<Candidate>,
+) -> &'a [Candidate] {
+    let inv_t = 1.0 / params.temperature;
+    scratch.clear();
+    scratch.extend(logits.iter().enumerate().map(|(idx, &logit)| Candidate {
+        token: idx as TokenId,
+        logit: logit * inv_t,
+        prob: 0.0,
+    }));
+    if scratch.is_empty() {
+        return scratch;
+    }
+    if params.top_k > 0 && params.top_k < scratch.len() {
+        scratch.select_nth_unstable_by(params.top_k - 1, by_logit_desc);
+        scratch.truncate(params.top_k);
+    }
+    let max = scratch
+        .iter()
+        .map(|c| c.logit)
+        .fold(f32::NEG_INFINITY, f32::max);
+    // Min-p is relative to the best token, so it can be applied before normalising: it cuts
+    // the candidate set early and leaves the sort below with little to do.
+    if params.min_p > 0.0 {
+        let floor = max + params.min_p.ln();
+        scratch.retain(|c| c.logit >= floor);
+    }
+    let mut total = 0.0f64;
+    for candidate in scratch.iter_mut() {
+        let weight = (candidate.logit - max).exp();
+        candidate.prob = weight;
+        total += f64::from(weight);
+    }
+    let kept = sorted_nucleus(scratch, params.top_p, total);
+    scratch.truncate(kept);
+    let mass: f64 = scratch.iter().map(|c| f64::from(c.prob)).sum();
+    for candidate in scratch.iter_mut() {
+        candidate.prob = (f64::from(candidate.prob) / mass) as f32;
+    }
+    scratch
+}
+
+/// Sort the candidates by decreasing weight far enough to find the top-p prefix, and return
+/// its length. Sorting 150k tokens at every step would dominate decode time, so the prefix is
+/// grown geometrically: partition out the `m` best, sort them, and widen only if their mass is
+/// not yet enough.
+fn sorted_nucleus(cands: &mut [Candidate], top_p: f32, total: f64) -> usize {
+    let target = f64::from(top_p) * total;
+    let mut sorted = 0usize;
+    let mut acc = 0.0f64;
+    let mut width = 64usize;
+    loop {
+        let end = (sorted + width).min(cands.len());
+        let rest = &mut cands[sorted..];
+        if end - sorted < rest.len() {
+            rest.select_nth_unstable_by(end - sorted - 1, by_logit_desc);
+        }
+        cands[sorted..end].sort_unstable_by(by_logit_desc);
+        for (idx, candidate) in cands[sorted..end].iter().enumerate() {
+            acc += f64::from(candidate.prob);
+            // Top-p of 1 keeps everything; otherwise stop at the first prefix reaching p.
+            if top_p < 1.0 && acc >= target {
+                return sorted + idx + 1;
+            }
+        }
+        sorted = end;
+        if sorted == cands.len() {
+            return sorted;
+        }
+        width *= 4;
+    }
+}
+
+fn by_logit_desc(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.logit
+        .total_cmp(&a.logit)
+        .then_with(|| a.token.cmp(&b.token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplingParams {
+        SamplingParams {
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+        }
+    }
+
+    /// Logits whose softmax (T = 1) is exactly `probs`.
+    fn logits_of(probs: &[f32]) -> Vec<f32> {
+        probs.iter().map(|p| p.ln()).collect()
+    }
+
+    fn kept(params: SamplingParams, logits: &[f32]) -> Vec<(TokenId, f32)> {
+        let mut sampler = Sampler::new(params, 0, 0);
+        sampler
+            .candidates(logits)
+            .iter()
+            .map(|c| (c.token, (c.prob * 1000.0).round() / 1000.0))
+            .collect()
+    }
+
+    #[test]
+    fn greedy_is_argmax_with_lowest_id_on_ties() {
+        assert_eq!(greedy(&[0.1, 2.0, -1.0, 2.0]), 1);
+        assert_eq!(greedy(&[-3.0]), 0);
+        assert_eq!(greedy(&[f32::NEG_INFINITY, -1e30, 5.0]), 2);
+    }
+
+    #[test]
+    fn top_k_keeps_exactly_k() {
+        let logits = logits_of(&[0.1, 0.4, 0.2, 0.3]);
+        assert_eq!(
+            kept(params(1.0, 2, 1.0, 0.0), &logits),
+            vec![(1, 0.571), (3, 0.429)]
+        );
+        // Ties at the boundary resolve to the lower id, so the set has exactly k tokens.
+        let tied = [1.0, 1.0, 1.0, 0.0];
+        assert_eq!(
+            kept(params(1.0, 2, 1.0, 0.0), &tied),
+            vec![(0, 0.5), (1, 0.5)]
+        );
+    }
+
+    #[test]
+    fn top_p_keeps_smallest_prefix_reaching_p() {
+        let logits = logits_of(&[0.5, 0.25, 0.15, 0.1]);
+        // 0.5 < 0.6, 0.75 >= 0.6: two tokens.
+        assert_eq!(
+            kept(params(1.0, 0, 0.6, 0.0), &logits),
+            vec![(0, 0.667), (1, 0.333)]
+        );
+        // Exactly reaching p stops there.
+        assert_eq!(kept(params(1.0, 0, 0.5, 0.0), &logits), vec![(0, 1.0)]);
+        assert_eq!(kept(params(1.0, 0, 1.0, 0.0), &logits).len(), 4);
+    }
+
+    #[test]
+    fn top_p_on_a_large_flat_vocabulary_widens_past_the_first_chunk() {
+        let logits = vec![0.0f32; 10_000];
+        let set = kept(params(1.0, 0, 0.5, 0.0), &logits);
+        assert_eq!(set.len(), 5_000);
+        // Sorted by id among equals, so the kept set is the first half.
+        assert!(set.iter().all(|(token, _)| *token < 5_000));
+    }
+
+    #[test]
+    fn min_p_is_relative_to_the_best_token() {
+        let logits = logits_of(&[0.5, 0.3, 0.1, 0.05, 0.05]);
+        // Floor 0.2 * 0.5 = 0.1: keeps 0.5, 0.3 and 0.1 (equal to the floor).
+        let set = kept(params(1.0, 0, 1.0, 0.2), &logits);
+        assert_eq!(
+            set.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn temperature_sharpens_and_flattens() {
+        let logits = logits_of(&[0.6, 0.4]);
+        let cold = kept(params(0.5, 0, 1.0, 0.0), &logits);
+        let hot = kept(params(2.0, 0, 1.0, 0.0), &logits);
+        // p^(1/T) renormalised: T=0.5 gives 0.36/0.52 = 0.692; T=2 gives 0.775/1.407 = 0.551.
+        assert_eq!(cold[0], (0, 0.692));
+        assert_eq!(hot[0], (0, 0.551));
+    }
+
+    #[test]
+    fn filters_compose_in_documented_order() {
+        let logits = logits_of(&[0.4, 0.3, 0.2, 0.06, 0.04]);
+        // top-k 4 renormalises to .417 .3125 .208 .0625; top-p .7 keeps the first two.
+        let set = kept(params(1.0, 4, 0.7, 0.0), &logits);
+        assert_eq!(set, vec![(0, 0.571), (1, 0.429)]);
+    }
+
+    #[test]
+    fn seeds_are_reproducible_and_streams_independent() {
+        let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let p = params(1.0, 0, 1.0, 0.0);
+        let draw = |seed, stream| {
+            let mut sampler = Sampler::new(p, seed, stream);
+            (0..20).map(|_| sampler.sample(&logits)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7, 0), draw(7, 0));
+        assert_ne!(draw(7, 0), draw(7, 1));
+        assert_ne!(draw(7, 0), draw(8, 0));
+    }
+
+    #[test]
+    fn sampling_frequencies_follow_the_distribution() {
+        let logits = logits_of(&[0.7, 0.2, 0.1]);
+        let mut sampler = Sampler::new(params(1.0, 0, 1.0, 0.0), 42, 0);
+        let mut counts = [0usize; 3];
+        for _ in 0..20_000 {
+            counts[sampler.sample(&logits) as usize] += 1;
+        }
+        let freq: Vec<f64> = counts.iter().map(|&c| c as f64 / 20_000.0).collect();
+        assert!((freq[0] - 0.7).abs() < 0.015, "{freq:?}");
+        assert!((freq[1] - 0.2).abs() < 0.015, "{freq:?}");
+        assert!((freq[2] - 0.1).abs() < 0.015, "{freq:?}");
+    }
+
+    #[test]
+    fn log_softmax_normalises() {
+        let mut out = Vec::new();
+        log_softmax(&[1.0, 2.0, 3.0], &mut out);
+        let total: f32 = out.iter().map(|l| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert!(out[2] > out[1] && out[1] > out[0]);
+    }
+}
