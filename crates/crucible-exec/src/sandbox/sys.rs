@@ -1,0 +1,171 @@
+//! Thin safe wrappers over the few system calls the parent side of the sandbox makes.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A pipe whose both ends close on exec: `(read, write)`.
+#[expect(unsafe_code, reason = "pipe2 fills a two-element array")]
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array; on success we own both.
+    unsafe {
+        check(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// Make reads from `fd` return `EAGAIN` instead of blocking.
+#[expect(unsafe_code, reason = "fcntl on an owned descriptor")]
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid descriptor.
+    unsafe {
+        let flags = check(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        check(libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_SETFL,
+            flags | libc::O_NONBLOCK,
+        ))?;
+    }
+    Ok(())
+}
+
+/// Read what is available; `Ok(0)` is end of file, `WouldBlock` means nothing yet.
+#[expect(unsafe_code, reason = "read into a slice")]
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Write all of `buf` (blocking descriptor).
+#[expect(unsafe_code, reason = "write from a slice")]
+pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: the buffer is valid for `buf.len()` bytes.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Wait until one of `fds` is readable (or hung up), at most `timeout_ms`.
+#[expect(unsafe_code, reason = "poll over a slice of pollfd")]
+pub(crate) fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: the pollfd array is valid for its length.
+    let n = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, timeout_ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(pollfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// Send a signal.
+#[expect(unsafe_code, reason = "kill(2)")]
+pub(crate) fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::kill(pid, signal) }).map(|_| ())
+}
+
+/// Reap a child; returns its raw wait status.
+#[expect(unsafe_code, reason = "waitpid with an out-pointer")]
+pub(crate) fn wait(pid: i32) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes the status into a local.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r >= 0 {
+            return Ok(status);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Mount flags of the file system holding `path`, as `MS_*` bits a bind remount must keep
+/// (a user namespace may not clear them).
+#[expect(unsafe_code, reason = "statvfs with an out-pointer")]
+pub(crate) fn locked_mount_flags(path: &Path) -> io::Result<libc::c_ulong> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statvfs fills a zeroed struct.
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        check(libc::statvfs(c.as_ptr(), &mut st))?;
+        st
+    };
+    let pairs = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
+        .fold(0, |acc, (_, ms)| acc | ms))
+}
+
+/// Fill `buf` with random bytes from the kernel.
+#[expect(unsafe_code, reason = "getrandom into a slice")]
+pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the destination range is inside `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
+/// Effective user and group ids of this process.
+#[expect(unsafe_code, reason = "geteuid/getegid cannot fail")]
+pub(crate) fn ids() -> (u32, u32) {
+    // SAFETY: no arguments, no failure modes.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// Change the owner of a path (root mode hands the compile output directory to the sandbox
+/// user).
+pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
