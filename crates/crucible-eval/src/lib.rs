@@ -1,1 +1,19 @@
 //! Benchmarks (loaders, visible/hidden split), pass@k metrics, results and reports.
+
+mod assemble;
+mod benchmark;
+pub mod doctest;
+mod error;
+pub mod load;
+pub mod metrics;
+mod pyjson;
+mod pylit;
+mod task;
+
+pub use assemble::{JudgeProgram, assemble};
+pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs, ENV_DATA};
+pub use error::{Error, Result};
+pub use load::{LoadParams, load_benchmark};
+pub use task::{
+    Benchmark, BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Judge, Reject, Solution,
+};

@@ -1,0 +1,213 @@
+//! Putting a candidate solution and a task's tests together into the program the executor runs.
+//!
+//! One function, [`assemble`], per (task, solution, judge). The per-benchmark rules follow each
+//! benchmark's reference harness (HumanEval: `prompt + completion + test + check(entry_point)`;
+//! HumanEval-X per language; MultiPL-E with the stop-token cut; MBPP asserts after the solution;
+//! EvalPlus calls; stdin/stdout). docs/BENCHMARKS.md states them per benchmark.
+
+mod source;
+
+use crucible_types::{Language, TaskKind, TestSuite};
+
+pub(crate) use source::{declared_function, defines_function};
+
+use crate::task::{BenchmarkTask, Harness, HumanEvalXParts, Judge, Solution};
+use crate::{Error, Result};
+
+/// A program ready for the executor: source code, the tests to run it against, and the entry
+/// point for call-based tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeProgram {
+    pub language: Language,
+    /// The program (for test suites of type `Code`, the tests are appended after it by the
+    /// executor).
+    pub source: String,
+    pub tests: TestSuite,
+    /// The function call-based tests call.
+    pub entry_point: Option<String>,
+}
+
+/// Assemble the program that judges `solution` on `task` against the tests `judge` names.
+pub fn assemble(task: &BenchmarkTask, solution: &Solution, judge: Judge) -> Result<JudgeProgram> {
+    let suite = tests_for(task, judge)?;
+    let language = task.task.language;
+    let prompt = match &task.task.kind {
+        TaskKind::Function { prompt, .. } => prompt.as_str(),
+        TaskKind::Program { .. } | TaskKind::Freeform { .. } => "",
+    };
+    let entry_point = task.task.entry_point().map(str::to_owned);
+    let (source, tests) = match &task.harness {
+        Harness::HumanEval | Harness::EvalPlus | Harness::Mbpp { .. } => {
+            (python_source(prompt, solution), suite)
+        }
+        Harness::UserFunction if language == Language::Python => {
+            (python_source(prompt, solution), suite)
+        }
+        Harness::UserFunction => (
+            match solution {
+                Solution::Continuation(body) => format!("{prompt}{body}"),
+                Solution::Full(code) => source::strip_main(language, code),
+            },
+            suite,
+        ),
+        Harness::HumanEvalX(parts) => humaneval_x(language, prompt, parts, solution, suite),
+        Harness::MultiPlE { stop_tokens } => multipl_e(prompt, stop_tokens, solution, suite),
+        Harness::Stdio => (solution.code().to_owned(), suite),
+    };
+    Ok(JudgeProgram {
+        language,
+        source,
+        tests,
+        entry_point,
+    })
+}
+
+/// The test suite `judge` names for `task`.
+fn tests_for(task: &BenchmarkTask, judge: Judge) -> Result<TestSuite> {
+    let pending = |suite: &TestSuite| {
+        task.hidden.pending_expected && matches!(suite, TestSuite::Calls { .. })
+    };
+    let suite = match judge {
+        Judge::Visible => return Ok(task.task.visible.clone()),
+        Judge::Hidden => &task.hidden.base,
+        Judge::HiddenPlus => task.hidden.plus.as_ref().ok_or_else(|| Error::NoSuchTier {
+            task_id: task.task.id.clone(),
+            tier: "plus",
+        })?,
+    };
+    if pending(suite) {
+        return Err(Error::ExpectedOutputsMissing {
+            task_id: task.task.id.clone(),
+        });
+    }
+    Ok(suite.clone())
+}
+
+/// Python: the prompt (imports, helpers, signature and docstring), then the completion. A full
+/// solution follows the prompt on a new line and redefines the function; the prompt's imports and
+/// helper functions stay available to it.
+fn python_source(prompt: &str, solution: &Solution) -> String {
+    match solution {
+        Solution::Continuation(body) => format!("{prompt}{body}"),
+        Solution::Full(code) => {
+            let code = source::strip_main(Language::Python, code);
+            if prompt.is_empty() {
+                code
+            } else {
+                format!("{prompt}\n{code}")
+            }
+        }
+    }
+}
+
+/// Headers the upstream C++ harness adds to every program (the prompts omit some of them).
+const CPP_PRELUDE: &str = "#include<stdlib.h>\n#include<algorithm>\n#include<math.h>\n#include<stdio.h>\n#include<vector>\n#include<string>\n#include<climits>\n#include<cstring>\n#include<iostream>\n";
+
+/// Replaces JavaScript's `console.assert`, which only logs, with one that throws, so a failed
+/// assertion fails the run (upstream treats any stderr output as a failure).
+const JS_ASSERT_SHIM: &str = "console.assert = (condition, ...message) => {\n  if (!condition) {\n    throw new Error('Assertion failed' + (message.length ? ': ' + message.join(' ') : ''));\n  }\n};\n";
+
+fn humaneval_x(
+    language: Language,
+    prompt: &str,
+    parts: &HumanEvalXParts,
+    solution: &Solution,
+    suite: TestSuite,
+) -> (String, TestSuite) {
+    let tests = |f: &dyn Fn(&str) -> String| match &suite {
+        TestSuite::Code { code } => TestSuite::Code { code: f(code) },
+        other => other.clone(),
+    };
+    match language {
+        Language::Cpp | Language::C => {
+            let body = match solution {
+                Solution::Continuation(body) => format!("{prompt}{body}"),
+                Solution::Full(code) => format!(
+                    "{}{}",
+                    source::header_lines(&parts.declaration),
+                    source::strip_main(language, code)
+                ),
+            };
+            (
+                format!("{CPP_PRELUDE}{body}"),
+                tests(&|code| format!("\n{code}")),
+            )
+        }
+        Language::Java => {
+            let body = match solution {
+                Solution::Continuation(body) => format!("{prompt}{body}"),
+                Solution::Full(code) => source::java_full(&parts.declaration, code),
+            };
+            (body, tests(&|code| format!("\n{code}")))
+        }
+        Language::JavaScript => {
+            let body = match solution {
+                Solution::Continuation(body) => format!("{prompt}{body}"),
+                Solution::Full(code) => source::strip_main(language, code),
+            };
+            (body, tests(&|code| format!("\n{JS_ASSERT_SHIM}{code}")))
+        }
+        Language::Go => {
+            let body = match solution {
+                Solution::Continuation(body) => {
+                    format!("{}{body}", prompt.replacen(&parts.go_import, "", 1))
+                }
+                Solution::Full(code) => source::strip_main(language, code),
+            };
+            let test_code = match &suite {
+                TestSuite::Code { code } => code.as_str(),
+                _ => "",
+            };
+            let program = source::go_program(&body, &parts.go_test_setup, test_code);
+            (program, tests(&|code| source::go_test_main(code)))
+        }
+        Language::Rust => {
+            let body = match solution {
+                Solution::Continuation(body) => format!("{}{prompt}{body}", parts.declaration),
+                Solution::Full(code) => format!(
+                    "{}{}",
+                    source::header_lines(&parts.declaration),
+                    source::strip_main(language, code)
+                ),
+            };
+            (body, tests(&|code| source::rust_tests_as_main(code)))
+        }
+        Language::Python => (python_source(prompt, solution), suite),
+    }
+}
+
+/// MultiPL-E: the completion is cut at the first stop token, the function is closed, and the test
+/// (`fn main` with asserts) follows. MBPP-rs tests start with the `}` that closes the function;
+/// it is dropped and the brace added uniformly.
+fn multipl_e(
+    prompt: &str,
+    stop_tokens: &[String],
+    solution: &Solution,
+    suite: TestSuite,
+) -> (String, TestSuite) {
+    let suite = match suite {
+        TestSuite::Code { code } => {
+            let trimmed = code.trim_start();
+            let rest = trimmed.strip_prefix('}').unwrap_or(&code);
+            TestSuite::Code {
+                code: rest.to_owned(),
+            }
+        }
+        other => other,
+    };
+    let source = match solution {
+        Solution::Continuation(body) => {
+            let cut = stop_tokens
+                .iter()
+                .filter_map(|stop| body.find(stop.as_str()))
+                .min()
+                .unwrap_or(body.len());
+            format!("{prompt}{}\n}}\n", &body[..cut])
+        }
+        Solution::Full(code) => source::strip_main(Language::Rust, code),
+    };
+    (source, suite)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+//! Benchmark tasks: the visible [`Task`] generation sees, plus the hidden tests and the reference
+//! solution that only evaluation may touch.
+//!
+//! The split is structural. [`BenchmarkTask::task`] is a plain `crucible_types::Task`; the hidden
+//! part lives in [`HiddenTests`], a type of this crate, which generation and strategy crates cannot
+//! depend on (the layering test forbids the edge), so they cannot even name it.
+
+use crucible_types::{Language, Task, TestSuite};
+use serde::{Deserialize, Serialize};
+
+use crate::benchmark::BenchmarkName;
+
+/// One benchmark problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchmarkTask {
+    /// What generation may see: prompt and visible tests.
+    pub task: Task,
+    /// Tests for judging only.
+    pub hidden: HiddenTests,
+    /// The benchmark's own solution, when it ships one (for reference timings and to prove the
+    /// harness right).
+    pub reference: Option<Solution>,
+    /// How programs for this task are put together for running.
+    pub harness: Harness,
+}
+
+/// Tests that are never given to generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HiddenTests {
+    /// The benchmark's tests (EvalPlus: the original "base" inputs). Decides the headline verdict.
+    pub base: TestSuite,
+    /// EvalPlus's extra inputs ("plus"), reported separately. A sample passes "plus" when it
+    /// passes `base` and `plus`.
+    pub plus: Option<TestSuite>,
+    /// True while call-based tests still lack expected values (EvalPlus: they come from running
+    /// the reference solution; see [`crate::oracle`]).
+    pub pending_expected: bool,
+}
+
+/// Which tests a program is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judge {
+    /// The tests the task shows (what a strategy may run).
+    Visible,
+    /// The hidden base tests: the headline score.
+    Hidden,
+    /// The hidden extra tests (EvalPlus "plus" inputs only).
+    HiddenPlus,
+}
+
+/// A candidate solution, as the generator or another tool produced it.
+///
+/// `Continuation` text is appended to the task's prompt (OpenAI human-eval `completion`: the
+/// function body). `Full` text stands alone: a whole function or program (EvalPlus `solution`,
+/// and what Crucible's generator returns). [`Solution::infer`] picks one by the rule documented in
+/// docs/BENCHMARKS.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "form", content = "code", rename_all = "snake_case")]
+pub enum Solution {
+    Continuation(String),
+    Full(String),
+}
+
+/// How a task's program and tests are assembled. One variant per benchmark family; the data each
+/// needs beyond the [`Task`] is kept here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Harness {
+    /// OpenAI HumanEval: `prompt + completion`, then the `check(candidate)` test.
+    HumanEval,
+    /// EvalPlus (HumanEval+, MBPP+): `prompt + solution`, judged by calls to the entry point.
+    EvalPlus,
+    /// MBPP: the solution, then `test_imports`/`test_setup_code` and the asserts.
+    Mbpp {
+        /// Imports and setup code the asserts need.
+        test_setup: String,
+    },
+    /// HumanEval-X in one of its languages (assembly per language as its SOURCE.md describes).
+    HumanEvalX(HumanEvalXParts),
+    /// MultiPL-E: `prompt + completion (cut at the stop tokens) + test`.
+    MultiPlE { stop_tokens: Vec<String> },
+    /// A whole program judged on stdin/stdout (APPS, CodeNet, user program tasks).
+    Stdio,
+    /// A user function task: `prompt + completion` (or the full solution), then its tests.
+    UserFunction,
+}
+
+/// HumanEval-X fields beyond the prompt, needed to assemble programs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HumanEvalXParts {
+    /// Signature with imports/includes but without the doc comment.
+    pub declaration: String,
+    /// Go: the `import (...)` block of the prompt.
+    pub go_import: String,
+    /// Go: `package main` and the test imports.
+    pub go_test_setup: String,
+}
+
+/// A task a loader could not use, with the reason (nothing is skipped silently).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reject {
+    /// The task id, if it could be read.
+    pub id: Option<String>,
+    /// 1-based line (or record) number in the source file.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A loaded benchmark: its tasks and the records it had to reject.
+#[derive(Debug, Clone)]
+pub struct Benchmark {
+    pub name: BenchmarkName,
+    pub language: Language,
+    pub tasks: Vec<BenchmarkTask>,
+    pub rejects: Vec<Reject>,
+}
+
+impl Benchmark {
+    /// Find a task by id.
+    pub fn task(&self, id: &str) -> Option<&BenchmarkTask> {
+        self.tasks.iter().find(|t| t.task.id == id)
+    }
+
+    /// Keep only the tasks with the given ids, in the given order. Unknown ids are an error.
+    pub fn select(&mut self, ids: &[String]) -> crate::Result<()> {
+        let mut chosen = Vec::with_capacity(ids.len());
+        for id in ids {
+            let task = self
+                .task(id)
+                .ok_or_else(|| crate::Error::UnknownTask {
+                    benchmark: self.name.to_string(),
+                    id: id.clone(),
+                })?
+                .clone();
+            chosen.push(task);
+        }
+        self.tasks = chosen;
+        Ok(())
+    }
+
+    /// Whether any task still needs expected outputs computed (EvalPlus sets).
+    pub fn needs_expected_outputs(&self) -> bool {
+        self.tasks.iter().any(|t| t.hidden.pending_expected)
+    }
+}
+
+impl Solution {
+    /// The code as given.
+    pub fn code(&self) -> &str {
+        match self {
+            Solution::Continuation(code) | Solution::Full(code) => code,
+        }
+    }
+
+    /// Decide whether `text` continues the prompt or stands alone.
+    ///
+    /// The rule: program tasks always take whole programs. For function tasks, the text is a full
+    /// solution when it defines the entry point itself (Python `def name(`, Rust `fn name(`,
+    /// Go `func name(`, JavaScript `function name(` / `name = (`, C/C++/Java a `name(...)` header
+    /// followed by `{`), or, for Java, when it declares `class Solution`; otherwise it is a
+    /// continuation of the prompt.
+    pub fn infer(task: &Task, text: &str) -> Solution {
+        let Some(entry_point) = task.entry_point() else {
+            return Solution::Full(text.to_owned());
+        };
+        if crate::assemble::defines_function(task.language, text, entry_point)
+            || (task.language == Language::Java && text.contains("class Solution"))
+        {
+            Solution::Full(text.to_owned())
+        } else {
+            Solution::Continuation(text.to_owned())
+        }
+    }
+}
+
+impl HiddenTests {
+    /// Hidden tests that are fully known at load time.
+    pub fn ready(base: TestSuite) -> Self {
+        HiddenTests {
+            base,
+            plus: None,
+            pending_expected: false,
+        }
+    }
+}
