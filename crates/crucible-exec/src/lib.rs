@@ -1,8 +1,31 @@
 //! Sandboxed execution of untrusted programs with limits and structured verdicts.
+//!
+//! [`Executor::run`] takes an [`ExecRequest`] (language, source, tests, limits) and returns an
+//! [`ExecReport`]: the verdict, per-test outcomes, compile and run times, peak memory and the
+//! first failure's details; [`ExecReport::render_feedback`] turns it into compact text for a
+//! repair prompt. [`ExecPool`] runs many requests concurrently with bounded parallelism.
+//!
+//! Every compiler and program runs in fresh namespaces under cgroup limits and a seccomp
+//! filter (see the README's "Sandbox" section); Python runs in warm sandboxed workers whose
+//! tests are driven from a separate process, and appended-test languages need an unforgeable
+//! proof of completion to pass (see the `harness` module).
 
+mod compare;
 mod error;
+mod executor;
+mod harness;
 mod limits;
+mod pool;
+mod python;
+mod report;
+mod runner;
 pub mod sandbox;
+mod toolchain;
 
 pub use error::{Error, Result};
+pub use executor::{ExecConfig, ExecRequest, Executor, default_limits};
 pub use limits::{CpuPriority, Limits};
+pub use pool::{ExecPool, Ticket};
+pub use report::{ExecReport, Failure};
+pub use runner::LangOptions;
+pub use sandbox::Isolation;

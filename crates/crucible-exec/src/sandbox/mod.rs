@@ -662,6 +662,11 @@ impl Process {
             .map(Duration::from_nanos)
     }
 
+    /// OOM kills recorded by the process's cgroup so far.
+    pub(crate) fn oom_kills(&self) -> u64 {
+        self.slot.as_ref().map(|s| s.usage().oom_kills).unwrap_or(0)
+    }
+
     /// Time since launch.
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()

@@ -1,0 +1,757 @@
+//! The executor: validates a request, builds the program, runs it against its tests in the
+//! sandbox and turns what happened into an [`ExecReport`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crucible_types::{Compare, IoCase, Language, Status, TestOutcome, TestSuite};
+
+use crate::compare::compare;
+use crate::harness;
+use crate::limits::{CpuPriority, Limits};
+use crate::python::{WorkerCase, WorkerReply, WorkerRequest, Workers};
+use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
+use crate::runner::{BuildEnv, Built, Deps, LangOptions, Program, hex, is_js_syntax_error, ms, run_command};
+use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, Stdin, sys};
+use crate::toolchain::Toolchains;
+use crate::{Error, Result};
+
+/// One program to run against its tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecRequest {
+    pub language: Language,
+    /// The whole program (for function tasks: prompt plus completion).
+    pub source: String,
+    pub tests: TestSuite,
+    /// The function `check(candidate)` receives (Python test code).
+    pub entry_point: Option<String>,
+    /// Limits of each run (each stdin/stdout case is a run of its own).
+    pub limits: Limits,
+    pub options: LangOptions,
+    /// Stop at the first failing stdin/stdout case instead of running them all.
+    pub fail_fast: bool,
+}
+
+/// How an [`Executor`] is set up.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// Compile cache, provisioned dependencies and sandbox state (the CLI uses
+    /// `$CRUCIBLE_HOME/cache/exec`).
+    pub cache_dir: PathBuf,
+    /// [`Isolation::None`] only for `--no-sandbox`; every report then says `"sandboxed": false`.
+    pub isolation: Isolation,
+    pub priority: CpuPriority,
+    /// Warm Python workers kept at most (one request each at a time).
+    pub python_workers: usize,
+    /// Memory all of one Python worker's processes may use together; a request's own limit is
+    /// enforced inside.
+    pub python_worker_memory_bytes: u64,
+}
+
+impl ExecConfig {
+    /// Sandboxed, normal priority, two Python workers of 2 GiB.
+    pub fn new(cache_dir: &Path) -> ExecConfig {
+        ExecConfig {
+            cache_dir: cache_dir.to_path_buf(),
+            isolation: Isolation::Sandboxed,
+            priority: CpuPriority::Normal,
+            python_workers: 2,
+            python_worker_memory_bytes: 2 << 30,
+        }
+    }
+}
+
+/// Runs programs in the sandbox. Shareable across threads (`&Executor` is `Sync`).
+#[derive(Debug)]
+pub struct Executor {
+    sandbox: Sandbox,
+    toolchains: Toolchains,
+    cache_dir: PathBuf,
+    deps: Deps,
+    salt: String,
+    python: Workers,
+}
+
+impl Executor {
+    /// Set up the sandbox (a probe run checks it works) and the cache.
+    pub fn new(config: &ExecConfig) -> Result<Executor> {
+        let cache_dir = &config.cache_dir;
+        std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+        let sandbox = Sandbox::new(&cache_dir.join("state"), config.isolation, config.priority)?;
+        let salt = load_salt(cache_dir)?;
+        let deps = Deps {
+            rust: cache_dir.join("deps/rust"),
+            node_modules: cache_dir.join("deps/node/node_modules"),
+        };
+        let toolchains = Toolchains::default();
+        let interpreter = toolchains
+            .get(Language::Python)
+            .map(|tc| tc.compiler)
+            .unwrap_or_else(|_| PathBuf::from("/usr/bin/python3"));
+        let python = Workers::new(
+            cache_dir,
+            interpreter,
+            config.python_workers,
+            config.python_worker_memory_bytes,
+        )?;
+        Ok(Executor {
+            sandbox,
+            toolchains,
+            cache_dir: cache_dir.clone(),
+            deps,
+            salt,
+            python,
+        })
+    }
+
+    /// Whether runs are isolated (false only with [`Isolation::None`]).
+    pub fn is_sandboxed(&self) -> bool {
+        self.sandbox.is_sandboxed()
+    }
+
+    /// The isolation mechanism in use, e.g. `namespaces (root, uid 65534) + seccomp + cgroup v1`.
+    pub fn isolation_description(&self) -> String {
+        self.sandbox.describe()
+    }
+
+    /// Run one request. Errors mean the run could not happen (bad request, missing toolchain,
+    /// broken sandbox); a failing program is a report with a non-`passed` status.
+    pub fn run(&self, request: &ExecRequest) -> Result<ExecReport> {
+        validate(request)?;
+        let mut report = match request.language {
+            Language::Python => self.run_python(request)?,
+            _ => self.run_compiled(request)?,
+        };
+        report.sandboxed = self.is_sandboxed();
+        Ok(report)
+    }
+
+    fn run_compiled(&self, request: &ExecRequest) -> Result<ExecReport> {
+        let language = request.language;
+        let toolchain = self.toolchains.get(language)?;
+        let (files, main_class, go_test) = match &request.tests {
+            TestSuite::Code { code } => {
+                let combined = harness::combine(language, &request.source, code, &self.salt)?;
+                (combined.files, combined.main_class, language == Language::Go)
+            }
+            TestSuite::Calls { .. } => {
+                return Err(Error::UnsupportedSuite {
+                    language,
+                    suite: "call-based (EvalPlus)",
+                });
+            }
+            TestSuite::None | TestSuite::Io { .. } => {
+                let (name, class) = plain_file(language, &request.source);
+                (vec![(name, request.source.clone())], class, false)
+            }
+        };
+        let env = BuildEnv {
+            sandbox: &self.sandbox,
+            cache_dir: &self.cache_dir,
+            deps: &self.deps,
+        };
+        let built = env.build(
+            language,
+            &toolchain,
+            &files,
+            main_class.as_deref(),
+            &request.options,
+            go_test,
+        )?;
+        let (program, compile_ms, cached) = match built {
+            Built::Failed {
+                diagnostics,
+                compile_ms,
+            } => return Ok(compile_error(diagnostics, compile_ms)),
+            Built::Ready {
+                program,
+                compile_ms,
+                cached,
+            } => (program, compile_ms, cached),
+        };
+        let mut report = match &request.tests {
+            TestSuite::Io { cases, compare } => self.run_io(&program, request, cases, *compare)?,
+            TestSuite::Code { .. } => self.run_appended(&program, request)?,
+            _ => self.run_plain(&program, request)?,
+        };
+        report.compile_ms = compile_ms;
+        report.compile_cached = cached;
+        Ok(report)
+    }
+
+    fn run_plain(&self, program: &Program, request: &ExecRequest) -> Result<ExecReport> {
+        let command = run_command(program, request.limits, &self.deps);
+        let outcome = self.sandbox.run(command)?;
+        let mut report = empty_report();
+        account(&mut report, &outcome);
+        if program.language == Language::JavaScript && is_js_syntax_error(&outcome) {
+            return Ok(compile_error(trim_diagnostics(&outcome.stderr), 0));
+        }
+        match classify(&outcome, &request.limits) {
+            None => report.status = Status::Passed,
+            Some((status, failure)) => {
+                report.status = status;
+                report.failure = Some(failure);
+            }
+        }
+        Ok(report)
+    }
+
+    fn run_io(
+        &self,
+        program: &Program,
+        request: &ExecRequest,
+        cases: &[IoCase],
+        mode: Compare,
+    ) -> Result<ExecReport> {
+        let mut report = empty_report();
+        let run_dir = self.sandbox.run_dir()?;
+        let res = (|| {
+            for (index, case) in cases.iter().enumerate() {
+                let input_path = run_dir.join(format!("input-{index}"));
+                std::fs::write(&input_path, &case.input).map_err(|e| Error::io(&input_path, e))?;
+                let input = std::fs::File::open(&input_path).map_err(|e| Error::io(&input_path, e))?;
+                let mut command = run_command(program, request.limits, &self.deps);
+                command.stdin = Stdin::File(input);
+                let outcome = self.sandbox.run(command)?;
+                account(&mut report, &outcome);
+                if index == 0
+                    && program.language == Language::JavaScript
+                    && is_js_syntax_error(&outcome)
+                {
+                    return Ok(Some(compile_error(trim_diagnostics(&outcome.stderr), 0)));
+                }
+                let name = format!("case {}", index + 1);
+                let verdict = classify(&outcome, &request.limits).or_else(|| {
+                    compare(&outcome.stdout, &case.output, mode).err().map(|m| {
+                        let failure = Failure {
+                            message: format!("wrong answer: output line {} differs", m.line),
+                            expected: Some(excerpt(case.output.as_bytes())),
+                            actual: Some(excerpt(&outcome.stdout)),
+                            line: Some(m.line),
+                            ..Failure::default()
+                        };
+                        (Status::WrongAnswer, failure)
+                    })
+                });
+                let failed = record_case(&mut report, name, verdict, &case.input);
+                if failed && request.fail_fast {
+                    break;
+                }
+            }
+            Ok(None)
+        })();
+        let _ = std::fs::remove_dir_all(&run_dir);
+        if let Some(early) = res? {
+            return Ok(early);
+        }
+        finish_status(&mut report);
+        Ok(report)
+    }
+
+    fn run_appended(&self, program: &Program, request: &ExecRequest) -> Result<ExecReport> {
+        let mut nonce = [0u8; 16];
+        sys::random_bytes(&mut nonce).map_err(Error::spawn)?;
+        let nonce = hex(&nonce);
+        let (nonce_r, nonce_w) = sys::pipe().map_err(Error::spawn)?;
+        sys::write_all(std::os::fd::AsRawFd::as_raw_fd(&nonce_w), nonce.as_bytes())
+            .map_err(Error::spawn)?;
+        drop(nonce_w);
+        let run_dir = self.sandbox.run_dir()?;
+        let proof_path = run_dir.join("proof");
+        let proof_file = std::fs::File::create(&proof_path).map_err(|e| Error::io(&proof_path, e))?;
+        let mut command = run_command(program, request.limits, &self.deps);
+        command.extra_fds = vec![
+            (nonce_r, harness::NONCE_FD),
+            (proof_file.into(), harness::PROOF_FD),
+        ];
+        let outcome = self.sandbox.run(command);
+        let proof_bytes = std::fs::read(&proof_path).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let outcome = outcome?;
+        let proof = harness::parse_proof(&proof_bytes, &nonce);
+        let mut report = empty_report();
+        account(&mut report, &outcome);
+        if let Some(message) = proof.compile_error {
+            return Ok(compile_error(message, 0));
+        }
+        report.tests = proof.tests.clone();
+        if program.go_test {
+            report.tests = harness::go_test_outcomes(&outcome.stdout);
+        }
+        let limit_verdict = classify(&outcome, &request.limits)
+            .filter(|(s, _)| !matches!(s, Status::RuntimeError));
+        let first_bad = report.tests.iter().find(|t| !t.status.is_pass()).cloned();
+        let (status, failure) = if let Some(verdict) = limit_verdict {
+            verdict
+        } else if let Some(test) = first_bad {
+            let status = if program.go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
+                Status::RuntimeError
+            } else {
+                test.status
+            };
+            let failure = Failure {
+                test: Some(test.name.clone()),
+                message: test.detail.clone().unwrap_or_else(|| format!("test `{}` failed", test.name)),
+                stderr_tail: some_text(tail(&outcome.stderr)),
+                actual: program.go_test.then(|| excerpt(&outcome.stdout)),
+                ..Failure::default()
+            };
+            (status, failure)
+        } else if proof.completed && outcome.exit == Exit::Code(0) {
+            (Status::Passed, Failure::default())
+        } else {
+            let mut failure = classify(&outcome, &request.limits)
+                .map(|(_, f)| f)
+                .unwrap_or_default();
+            if failure.message.is_empty() || outcome.exit == Exit::Code(0) {
+                failure.message =
+                    "the program ended before its tests finished (no proof of completion)".into();
+            }
+            if let Some(err) = proof.error {
+                failure.message = err;
+            }
+            (Status::RuntimeError, failure)
+        };
+        report.status = status;
+        report.failure = (status != Status::Passed).then_some(failure);
+        if report.tests.is_empty() {
+            report.tests.push(TestOutcome {
+                name: "tests".into(),
+                status,
+                detail: None,
+            });
+        }
+        Ok(report)
+    }
+
+    fn run_python(&self, request: &ExecRequest) -> Result<ExecReport> {
+        let limits = request.limits;
+        let mut base = WorkerRequest {
+            mode: "run",
+            source: &request.source,
+            stdin: "",
+            tests: "",
+            entry_point: request.entry_point.as_deref(),
+            cases: Vec::new(),
+            atol: 0.0,
+            cpu_ms: ms(limits.cpu_time),
+            wall_ms: ms(limits.wall_time),
+            memory_bytes: limits.memory_bytes,
+            output_bytes: limits.output_bytes,
+            file_size_bytes: limits.file_size_bytes,
+            open_files: limits.open_files,
+        };
+        let wall = limits.wall_time;
+        match &request.tests {
+            TestSuite::None => {
+                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                let mut report = empty_report();
+                python_account(&mut report, &reply);
+                if let Some(early) = python_compile_error(&reply) {
+                    return Ok(early);
+                }
+                match python_classify(&reply) {
+                    None => report.status = Status::Passed,
+                    Some((status, failure)) => {
+                        report.status = status;
+                        report.failure = Some(failure);
+                    }
+                }
+                Ok(report)
+            }
+            TestSuite::Io { cases, compare: mode } => {
+                let mut report = empty_report();
+                base.mode = "io";
+                for (index, case) in cases.iter().enumerate() {
+                    base.stdin = &case.input;
+                    let reply = self.python.call(&self.sandbox, &base, wall)?;
+                    python_account(&mut report, &reply);
+                    if let Some(early) = python_compile_error(&reply) {
+                        return Ok(early);
+                    }
+                    let stdout = reply.stdout_bytes();
+                    let verdict = python_classify(&reply).or_else(|| {
+                        compare(&stdout, &case.output, *mode).err().map(|m| {
+                            (
+                                Status::WrongAnswer,
+                                Failure {
+                                    message: format!("wrong answer: output line {} differs", m.line),
+                                    expected: Some(excerpt(case.output.as_bytes())),
+                                    actual: Some(excerpt(&stdout)),
+                                    line: Some(m.line),
+                                    ..Failure::default()
+                                },
+                            )
+                        })
+                    });
+                    let failed = record_case(&mut report, format!("case {}", index + 1), verdict, &case.input);
+                    if failed && request.fail_fast {
+                        break;
+                    }
+                }
+                finish_status(&mut report);
+                Ok(report)
+            }
+            TestSuite::Code { code } => {
+                base.mode = "code";
+                base.tests = code;
+                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                Ok(python_tests_report(&reply))
+            }
+            TestSuite::Calls {
+                entry_point,
+                cases,
+                atol,
+            } => {
+                base.mode = "calls";
+                base.entry_point = Some(entry_point);
+                base.atol = *atol;
+                base.cases = cases
+                    .iter()
+                    .map(|c| WorkerCase {
+                        args: &c.args,
+                        expected: &c.expected,
+                    })
+                    .collect();
+                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                Ok(python_tests_report(&reply))
+            }
+        }
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.python.shutdown(&self.sandbox);
+    }
+}
+
+fn validate(request: &ExecRequest) -> Result<()> {
+    request.limits.validate()?;
+    if request.source.trim().is_empty() {
+        return Err(Error::EmptySource);
+    }
+    if request.source.contains('\0') {
+        return Err(Error::NotText { what: "source" });
+    }
+    if let TestSuite::Calls { entry_point, .. } = &request.tests
+        && entry_point.trim().is_empty()
+    {
+        return Err(Error::InvalidRequest("call-based tests need an entry point"));
+    }
+    if let Some(ep) = &request.entry_point
+        && !ep.chars().all(|c| c.is_alphanumeric() || c == '_')
+    {
+        return Err(Error::InvalidRequest("the entry point must be an identifier"));
+    }
+    Ok(())
+}
+
+/// The file name a plain program is compiled from, and Java's main class.
+fn plain_file(language: Language, source: &str) -> (String, Option<String>) {
+    if language == Language::Java {
+        let class = source
+            .find("public class ")
+            .map(|at| {
+                source[at + 13..]
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Main".into());
+        return (format!("{class}.java"), Some(class));
+    }
+    (format!("main.{}", language.extension()), None)
+}
+
+fn load_salt(cache_dir: &Path) -> Result<String> {
+    let path = cache_dir.join("secret");
+    if let Ok(salt) = std::fs::read_to_string(&path)
+        && salt.trim().len() == 24
+    {
+        return Ok(salt.trim().to_owned());
+    }
+    let mut bytes = [0u8; 12];
+    sys::random_bytes(&mut bytes).map_err(Error::spawn)?;
+    let salt = hex(&bytes);
+    std::fs::write(&path, &salt).map_err(|e| Error::io(&path, e))?;
+    Ok(salt)
+}
+
+fn empty_report() -> ExecReport {
+    ExecReport {
+        status: Status::Passed,
+        tests: Vec::new(),
+        compile_ms: 0,
+        run_ms: 0,
+        cpu_ms: 0,
+        peak_memory_kb: 0,
+        sandboxed: true,
+        compile_cached: false,
+        failure: None,
+    }
+}
+
+fn compile_error(diagnostics: String, compile_ms: u64) -> ExecReport {
+    ExecReport {
+        status: Status::CompileError,
+        compile_ms,
+        failure: Some(Failure {
+            message: "compilation failed".into(),
+            diagnostics: Some(diagnostics),
+            ..Failure::default()
+        }),
+        ..empty_report()
+    }
+}
+
+fn account(report: &mut ExecReport, outcome: &Outcome) {
+    report.run_ms += ms(outcome.wall);
+    report.cpu_ms += ms(outcome.cpu);
+    report.peak_memory_kb = report.peak_memory_kb.max(outcome.peak_memory_bytes / 1024);
+}
+
+fn some_text(s: String) -> Option<String> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+/// Record one stdin/stdout case; true when it failed.
+fn record_case(
+    report: &mut ExecReport,
+    name: String,
+    verdict: Option<(Status, Failure)>,
+    input: &str,
+) -> bool {
+    let failed = verdict.is_some();
+    let (status, detail) = match verdict {
+        None => (Status::Passed, None),
+        Some((status, mut failure)) => {
+            let detail = failure.message.clone();
+            if report.failure.is_none() {
+                failure.test = Some(name.clone());
+                failure.input = Some(excerpt(input.as_bytes()));
+                report.failure = Some(failure);
+            }
+            (status, Some(detail))
+        }
+    };
+    report.tests.push(TestOutcome {
+        name,
+        status,
+        detail,
+    });
+    failed
+}
+
+fn finish_status(report: &mut ExecReport) {
+    report.status = report
+        .tests
+        .iter()
+        .map(|t| t.status)
+        .find(|s| !s.is_pass())
+        .unwrap_or(Status::Passed);
+}
+
+/// A verdict for a finished run that did not exit cleanly; `None` for exit status 0.
+fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    let mut failure = Failure {
+        stderr_tail: some_text(tail(&outcome.stderr)),
+        ..Failure::default()
+    };
+    match outcome.exit {
+        Exit::Code(code) => failure.exit_code = Some(code),
+        Exit::Signal(sig) => failure.signal = Some(sig),
+    }
+    let out_of_memory_text = ["std::bad_alloc", "OutOfMemoryError", "heap out of memory", "out of memory", "memory allocation of"]
+        .iter()
+        .any(|p| stderr.contains(p));
+    let near_limit = outcome.peak_memory_bytes >= limits.memory_bytes / 100 * 95;
+    let status = match (outcome.killed, outcome.exit) {
+        (Some(Kill::Output), _) | (_, Exit::Signal(libc::SIGXFSZ)) => {
+            failure.message = format!("output limit exceeded ({} bytes)", limits.output_bytes);
+            Status::OutputLimit
+        }
+        (Some(Kill::CpuTime), _) | (_, Exit::Signal(libc::SIGXCPU)) => {
+            failure.message = format!("time limit exceeded ({:?} of CPU time)", limits.cpu_time);
+            Status::Timeout
+        }
+        (Some(Kill::WallTime), _) => {
+            failure.message = format!(
+                "time limit exceeded (wall clock {:?}; CPU used {:?})",
+                limits.wall_time, outcome.cpu
+            );
+            Status::Timeout
+        }
+        _ if outcome.oom || (outcome.exit == Exit::Signal(libc::SIGKILL) && near_limit) || (outcome.exit != Exit::Code(0) && out_of_memory_text) => {
+            failure.message = format!("memory limit exceeded ({} MiB)", limits.memory_bytes >> 20);
+            Status::MemoryLimit
+        }
+        (None, Exit::Code(0)) => return None,
+        (None, Exit::Code(code)) => {
+            failure.message = format!("runtime error: exit code {code}");
+            Status::RuntimeError
+        }
+        (None, Exit::Signal(sig)) => {
+            failure.message = format!("runtime error: killed by signal {sig} ({})", signal_name(sig));
+            Status::RuntimeError
+        }
+    };
+    Some((status, failure))
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGSEGV => "SIGSEGV, invalid memory access or stack overflow",
+        libc::SIGABRT => "SIGABRT, abort",
+        libc::SIGFPE => "SIGFPE, arithmetic error",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "signal",
+    }
+}
+
+fn python_account(report: &mut ExecReport, reply: &WorkerReply) {
+    report.run_ms += reply.wall_ms;
+    report.cpu_ms += reply.cpu_ms;
+    report.peak_memory_kb = report.peak_memory_kb.max(reply.peak_kb);
+}
+
+fn python_compile_error(reply: &WorkerReply) -> Option<ExecReport> {
+    (reply.exit_code == Some(3) && reply.killed.is_none())
+        .then(|| compile_error(trim_diagnostics(&reply.stderr_bytes()), 0))
+}
+
+fn python_classify(reply: &WorkerReply) -> Option<(Status, Failure)> {
+    let stderr = reply.stderr_bytes();
+    let mut failure = Failure {
+        stderr_tail: some_text(tail(&stderr)),
+        exit_code: reply.exit_code,
+        signal: reply.signal,
+        ..Failure::default()
+    };
+    let status = match (reply.killed.as_deref(), reply.exit_code, reply.signal) {
+        (Some("output"), ..) | (_, _, Some(libc::SIGXFSZ)) => {
+            failure.message = "output limit exceeded".into();
+            Status::OutputLimit
+        }
+        (Some(_), ..) | (_, _, Some(libc::SIGXCPU)) => {
+            failure.message = "time limit exceeded".into();
+            Status::Timeout
+        }
+        _ if reply.oom || reply.exit_code == Some(4) => {
+            failure.message = "memory limit exceeded".into();
+            Status::MemoryLimit
+        }
+        (None, Some(0), _) => return None,
+        (None, Some(code), _) => {
+            failure.message = format!("runtime error: exit code {code}");
+            Status::RuntimeError
+        }
+        (None, _, Some(sig)) => {
+            failure.message = format!("runtime error: killed by signal {sig} ({})", signal_name(sig));
+            Status::RuntimeError
+        }
+        _ => {
+            failure.message = "the program ended in an unknown way".into();
+            Status::RuntimeError
+        }
+    };
+    Some((status, failure))
+}
+
+/// Build a report from the driver's lines: `{"load": ...}`, `{"test": ...}`, `{"done": n}`.
+fn python_tests_report(reply: &WorkerReply) -> ExecReport {
+    let mut report = empty_report();
+    python_account(&mut report, reply);
+    let mut done = None;
+    let mut load_failure = None;
+    for line in reply.report.as_deref().unwrap_or("").lines() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(n) = value.get("done").and_then(|v| v.as_u64()) {
+            done = Some(n as usize);
+        } else if let Some(kind) = value.get("load").and_then(|v| v.as_str()) {
+            load_failure = Some((kind.to_owned(), value));
+        } else if let Some(name) = value.get("test").and_then(|v| v.as_str()) {
+            let status = value
+                .get("status")
+                .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
+                .unwrap_or(Status::RuntimeError);
+            let detail = value.get("detail").and_then(|d| d.as_str()).map(str::to_owned);
+            report.tests.push(TestOutcome {
+                name: name.to_owned(),
+                status,
+                detail,
+            });
+        }
+    }
+    if let Some((kind, value)) = load_failure {
+        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        if kind == "syntax" {
+            return ExecReport {
+                run_ms: report.run_ms,
+                ..compile_error(format!("{}\n{}", text("message"), text("traceback")), 0)
+            };
+        }
+        let memory = text("traceback").contains("MemoryError") || reply.oom;
+        report.status = if memory { Status::MemoryLimit } else { Status::RuntimeError };
+        report.failure = Some(Failure {
+            message: if kind == "exited" {
+                "the program exited while loading, before any test ran".into()
+            } else {
+                format!("the program failed while loading: {}", text("message"))
+            },
+            stderr_tail: some_text(text("traceback")).or_else(|| some_text(tail(&reply.stderr_bytes()))),
+            ..Failure::default()
+        });
+        return report;
+    }
+    let completed = done == Some(report.tests.len()) && !report.tests.is_empty();
+    if let Some((status, failure)) = python_classify(reply).filter(|(s, _)| {
+        matches!(s, Status::Timeout | Status::OutputLimit | Status::MemoryLimit)
+    }) {
+        report.status = status;
+        report.failure = Some(failure);
+        return report;
+    }
+    if let Some(bad) = report.tests.iter().find(|t| !t.status.is_pass()) {
+        let mut status = bad.status;
+        if reply.oom && status == Status::RuntimeError {
+            status = Status::MemoryLimit;
+        }
+        report.status = status;
+        report.failure = Some(Failure {
+            test: Some(bad.name.clone()),
+            message: bad.detail.clone().unwrap_or_else(|| "test failed".into()),
+            stderr_tail: some_text(tail(&reply.stderr_bytes())),
+            ..Failure::default()
+        });
+        return report;
+    }
+    if completed {
+        report.status = Status::Passed;
+        return report;
+    }
+    report.status = Status::RuntimeError;
+    report.failure = Some(Failure {
+        message: if report.tests.is_empty() {
+            "no test ran (the test code contains no assert)".into()
+        } else {
+            "the test driver did not finish".into()
+        },
+        ..Failure::default()
+    });
+    report
+}
+
+/// A sensible default when a caller has only a time and memory budget.
+pub fn default_limits() -> Limits {
+    Limits::new(Duration::from_secs(2), 512 << 20)
+}
