@@ -30,6 +30,8 @@ pub struct ExecRequest {
     pub options: LangOptions,
     /// Stop at the first failing stdin/stdout case instead of running them all.
     pub fail_fast: bool,
+    /// Standard input of a run without tests ([`TestSuite::None`]).
+    pub stdin: Option<String>,
 }
 
 /// How an [`Executor`] is set up.
@@ -180,10 +182,20 @@ impl Executor {
     }
 
     fn run_plain(&self, program: &Program, request: &ExecRequest) -> Result<ExecReport> {
-        let command = run_command(program, request.limits, &self.deps);
-        let outcome = self.sandbox.run(command)?;
+        let mut command = run_command(program, request.limits, &self.deps);
+        let run_dir = self.sandbox.run_dir()?;
+        if let Some(input) = &request.stdin {
+            let path = run_dir.join("input");
+            std::fs::write(&path, input).map_err(|e| Error::io(&path, e))?;
+            command.stdin =
+                Stdin::File(std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?);
+        }
+        let outcome = self.sandbox.run(command);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let outcome = outcome?;
         let mut report = empty_report();
         account(&mut report, &outcome);
+        report.output = Some(excerpt(&outcome.stdout));
         if program.language == Language::JavaScript && is_js_syntax_error(&outcome) {
             return Ok(compile_error(trim_diagnostics(&outcome.stderr), 0));
         }
@@ -345,9 +357,11 @@ impl Executor {
         let wall = limits.wall_time;
         match &request.tests {
             TestSuite::None => {
+                base.stdin = request.stdin.as_deref().unwrap_or("");
                 let reply = self.python.call(&self.sandbox, &base, wall)?;
                 let mut report = empty_report();
                 python_account(&mut report, &reply);
+                report.output = Some(excerpt(&reply.stdout_bytes()));
                 if let Some(early) = python_compile_error(&reply) {
                     return Ok(early);
                 }
@@ -492,6 +506,7 @@ fn empty_report() -> ExecReport {
         sandboxed: true,
         compile_cached: false,
         failure: None,
+        output: None,
     }
 }
 

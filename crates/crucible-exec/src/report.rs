@@ -25,6 +25,9 @@ pub struct ExecReport {
     /// What went wrong first, when something did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The program's stdout (an excerpt) for a run without tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// Details of the first failure, kept short.
@@ -193,6 +196,7 @@ mod tests {
                 line: Some(1),
                 ..Failure::default()
             }),
+            output: None,
         }
     }
 

@@ -710,6 +710,15 @@ def handle(req):
         elif time.monotonic() - started > wall_limit:
             killed = "wall"
     wall = time.monotonic() - started
+    peak_kb = 0
+    if subject_status is None:
+        try:
+            with open("/proc/%d/status" % subject) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = int(line.split()[1])
+        except (OSError, ValueError):
+            pass
     kill_others([p for p in (subject, driver) if p])
     if testing:
         # Read what the driver wrote before it was stopped.
@@ -736,6 +745,7 @@ def handle(req):
         reply["peak_kb"] = subject_usage.ru_maxrss
     else:
         reply["cpu_ms"] = int(cpu_seen * 1000)
+        reply["peak_kb"] = peak_kb
     if testing:
         reply["report"] = bytes(streams[rep_r]).decode("utf-8", "replace")
     for fd in streams:

@@ -46,6 +46,7 @@ fn request(language: Language, source: String, tests: TestSuite) -> ExecRequest 
         limits: limits(2.0, 256),
         options: LangOptions::default(),
         fail_fast: false,
+        stdin: None,
     }
 }
 
