@@ -68,7 +68,10 @@ fn first_difference(actual: &[u8], expected: &str, mode: Compare) -> Mismatch {
                 actual_line: "(end of output, different trailing characters)".into(),
             };
         }
-        let (a, e) = (a.unwrap_or("(end of output)"), e.unwrap_or("(end of output)"));
+        let (a, e) = (
+            a.unwrap_or("(end of output)"),
+            e.unwrap_or("(end of output)"),
+        );
         let differ = match mode {
             Compare::Float { abs, rel } => {
                 let (ta, te) = (tokens(a.as_bytes()), tokens(e.as_bytes()));
@@ -94,7 +97,9 @@ mod tests {
     use super::*;
 
     fn check(actual: &str, expected: &str, mode: Compare) -> Option<usize> {
-        compare(actual.as_bytes(), expected, mode).err().map(|m| m.line)
+        compare(actual.as_bytes(), expected, mode)
+            .err()
+            .map(|m| m.line)
     }
 
     #[test]

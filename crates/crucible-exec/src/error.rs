@@ -23,7 +23,9 @@ pub enum Error {
     },
     #[error("cannot start a process: {0}")]
     Spawn(std::io::Error),
-    #[error("the {language} toolchain is missing: `{binary}` was not found; install the Debian package `{package}`")]
+    #[error(
+        "the {language} toolchain is missing: `{binary}` was not found; install the Debian package `{package}`"
+    )]
     ToolchainMissing {
         language: Language,
         binary: String,

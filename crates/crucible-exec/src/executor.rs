@@ -11,7 +11,9 @@ use crate::harness;
 use crate::limits::{CpuPriority, Limits};
 use crate::python::{WorkerCase, WorkerReply, WorkerRequest, Workers};
 use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
-use crate::runner::{BuildEnv, Built, Deps, LangOptions, Program, hex, is_js_syntax_error, ms, run_command};
+use crate::runner::{
+    BuildEnv, Built, Deps, LangOptions, Program, hex, is_js_syntax_error, ms, run_command,
+};
 use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, Stdin, sys};
 use crate::toolchain::Toolchains;
 use crate::{Error, Result};
@@ -134,7 +136,11 @@ impl Executor {
         let (files, main_class, go_test) = match &request.tests {
             TestSuite::Code { code } => {
                 let combined = harness::combine(language, &request.source, code, &self.salt)?;
-                (combined.files, combined.main_class, language == Language::Go)
+                (
+                    combined.files,
+                    combined.main_class,
+                    language == Language::Go,
+                )
             }
             TestSuite::Calls { .. } => {
                 return Err(Error::UnsupportedSuite {
@@ -222,7 +228,8 @@ impl Executor {
             for (index, case) in cases.iter().enumerate() {
                 let input_path = run_dir.join(format!("input-{index}"));
                 std::fs::write(&input_path, &case.input).map_err(|e| Error::io(&input_path, e))?;
-                let input = std::fs::File::open(&input_path).map_err(|e| Error::io(&input_path, e))?;
+                let input =
+                    std::fs::File::open(&input_path).map_err(|e| Error::io(&input_path, e))?;
                 let mut command = run_command(program, request.limits, &self.deps);
                 command.stdin = Stdin::File(input);
                 let outcome = self.sandbox.run(command)?;
@@ -271,7 +278,8 @@ impl Executor {
         drop(nonce_w);
         let run_dir = self.sandbox.run_dir()?;
         let proof_path = run_dir.join("proof");
-        let proof_file = std::fs::File::create(&proof_path).map_err(|e| Error::io(&proof_path, e))?;
+        let proof_file =
+            std::fs::File::create(&proof_path).map_err(|e| Error::io(&proof_path, e))?;
         let mut command = run_command(program, request.limits, &self.deps);
         command.extra_fds = vec![
             (nonce_r, harness::NONCE_FD),
@@ -291,20 +299,24 @@ impl Executor {
         if program.go_test {
             report.tests = harness::go_test_outcomes(&outcome.stdout);
         }
-        let limit_verdict = classify(&outcome, &request.limits)
-            .filter(|(s, _)| !matches!(s, Status::RuntimeError));
+        let limit_verdict =
+            classify(&outcome, &request.limits).filter(|(s, _)| !matches!(s, Status::RuntimeError));
         let first_bad = report.tests.iter().find(|t| !t.status.is_pass()).cloned();
         let (status, failure) = if let Some(verdict) = limit_verdict {
             verdict
         } else if let Some(test) = first_bad {
-            let status = if program.go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
-                Status::RuntimeError
-            } else {
-                test.status
-            };
+            let status =
+                if program.go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
+                    Status::RuntimeError
+                } else {
+                    test.status
+                };
             let failure = Failure {
                 test: Some(test.name.clone()),
-                message: test.detail.clone().unwrap_or_else(|| format!("test `{}` failed", test.name)),
+                message: test
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| format!("test `{}` failed", test.name)),
                 stderr_tail: some_text(tail(&outcome.stderr)),
                 actual: program.go_test.then(|| excerpt(&outcome.stdout)),
                 ..Failure::default()
@@ -374,7 +386,10 @@ impl Executor {
                 }
                 Ok(report)
             }
-            TestSuite::Io { cases, compare: mode } => {
+            TestSuite::Io {
+                cases,
+                compare: mode,
+            } => {
                 let mut report = empty_report();
                 base.mode = "io";
                 for (index, case) in cases.iter().enumerate() {
@@ -390,7 +405,10 @@ impl Executor {
                             (
                                 Status::WrongAnswer,
                                 Failure {
-                                    message: format!("wrong answer: output line {} differs", m.line),
+                                    message: format!(
+                                        "wrong answer: output line {} differs",
+                                        m.line
+                                    ),
                                     expected: Some(excerpt(case.output.as_bytes())),
                                     actual: Some(excerpt(&stdout)),
                                     line: Some(m.line),
@@ -399,7 +417,12 @@ impl Executor {
                             )
                         })
                     });
-                    let failed = record_case(&mut report, format!("case {}", index + 1), verdict, &case.input);
+                    let failed = record_case(
+                        &mut report,
+                        format!("case {}", index + 1),
+                        verdict,
+                        &case.input,
+                    );
                     if failed && request.fail_fast {
                         break;
                     }
@@ -452,12 +475,16 @@ fn validate(request: &ExecRequest) -> Result<()> {
     if let TestSuite::Calls { entry_point, .. } = &request.tests
         && entry_point.trim().is_empty()
     {
-        return Err(Error::InvalidRequest("call-based tests need an entry point"));
+        return Err(Error::InvalidRequest(
+            "call-based tests need an entry point",
+        ));
     }
     if let Some(ep) = &request.entry_point
         && !ep.chars().all(|c| c.is_alphanumeric() || c == '_')
     {
-        return Err(Error::InvalidRequest("the entry point must be an identifier"));
+        return Err(Error::InvalidRequest(
+            "the entry point must be an identifier",
+        ));
     }
     Ok(())
 }
@@ -581,9 +608,15 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
         Exit::Code(code) => failure.exit_code = Some(code),
         Exit::Signal(sig) => failure.signal = Some(sig),
     }
-    let out_of_memory_text = ["std::bad_alloc", "OutOfMemoryError", "heap out of memory", "out of memory", "memory allocation of"]
-        .iter()
-        .any(|p| stderr.contains(p));
+    let out_of_memory_text = [
+        "std::bad_alloc",
+        "OutOfMemoryError",
+        "heap out of memory",
+        "out of memory",
+        "memory allocation of",
+    ]
+    .iter()
+    .any(|p| stderr.contains(p));
     let near_limit = outcome.peak_memory_bytes >= limits.memory_bytes / 100 * 95;
     let status = match (outcome.killed, outcome.exit) {
         (Some(Kill::Output), _) | (_, Exit::Signal(libc::SIGXFSZ)) => {
@@ -601,7 +634,10 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
             );
             Status::Timeout
         }
-        _ if outcome.oom || (outcome.exit == Exit::Signal(libc::SIGKILL) && near_limit) || (outcome.exit != Exit::Code(0) && out_of_memory_text) => {
+        _ if outcome.oom
+            || (outcome.exit == Exit::Signal(libc::SIGKILL) && near_limit)
+            || (outcome.exit != Exit::Code(0) && out_of_memory_text) =>
+        {
             failure.message = format!("memory limit exceeded ({} MiB)", limits.memory_bytes >> 20);
             Status::MemoryLimit
         }
@@ -611,7 +647,10 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
             Status::RuntimeError
         }
         (None, Exit::Signal(sig)) => {
-            failure.message = format!("runtime error: killed by signal {sig} ({})", signal_name(sig));
+            failure.message = format!(
+                "runtime error: killed by signal {sig} ({})",
+                signal_name(sig)
+            );
             Status::RuntimeError
         }
     };
@@ -669,7 +708,10 @@ fn python_classify(reply: &WorkerReply) -> Option<(Status, Failure)> {
             Status::RuntimeError
         }
         (None, _, Some(sig)) => {
-            failure.message = format!("runtime error: killed by signal {sig} ({})", signal_name(sig));
+            failure.message = format!(
+                "runtime error: killed by signal {sig} ({})",
+                signal_name(sig)
+            );
             Status::RuntimeError
         }
         _ => {
@@ -699,7 +741,10 @@ fn python_tests_report(reply: &WorkerReply) -> ExecReport {
                 .get("status")
                 .and_then(|s| serde_json::from_value::<Status>(s.clone()).ok())
                 .unwrap_or(Status::RuntimeError);
-            let detail = value.get("detail").and_then(|d| d.as_str()).map(str::to_owned);
+            let detail = value
+                .get("detail")
+                .and_then(|d| d.as_str())
+                .map(str::to_owned);
             report.tests.push(TestOutcome {
                 name: name.to_owned(),
                 status,
@@ -708,7 +753,13 @@ fn python_tests_report(reply: &WorkerReply) -> ExecReport {
         }
     }
     if let Some((kind, value)) = load_failure {
-        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let text = |k: &str| {
+            value
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
         if kind == "syntax" {
             return ExecReport {
                 run_ms: report.run_ms,
@@ -716,21 +767,29 @@ fn python_tests_report(reply: &WorkerReply) -> ExecReport {
             };
         }
         let memory = text("traceback").contains("MemoryError") || reply.oom;
-        report.status = if memory { Status::MemoryLimit } else { Status::RuntimeError };
+        report.status = if memory {
+            Status::MemoryLimit
+        } else {
+            Status::RuntimeError
+        };
         report.failure = Some(Failure {
             message: if kind == "exited" {
                 "the program exited while loading, before any test ran".into()
             } else {
                 format!("the program failed while loading: {}", text("message"))
             },
-            stderr_tail: some_text(text("traceback")).or_else(|| some_text(tail(&reply.stderr_bytes()))),
+            stderr_tail: some_text(text("traceback"))
+                .or_else(|| some_text(tail(&reply.stderr_bytes()))),
             ..Failure::default()
         });
         return report;
     }
     let completed = done == Some(report.tests.len()) && !report.tests.is_empty();
     if let Some((status, failure)) = python_classify(reply).filter(|(s, _)| {
-        matches!(s, Status::Timeout | Status::OutputLimit | Status::MemoryLimit)
+        matches!(
+            s,
+            Status::Timeout | Status::OutputLimit | Status::MemoryLimit
+        )
     }) {
         report.status = status;
         report.failure = Some(failure);

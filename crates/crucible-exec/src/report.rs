@@ -78,7 +78,11 @@ impl ExecReport {
         let total = self.tests.len();
         out.push_str(&format!("verdict: {}", self.status));
         if total > 0 {
-            out.push_str(&format!(" ({}/{} tests passed)", self.passed_tests(), total));
+            out.push_str(&format!(
+                " ({}/{} tests passed)",
+                self.passed_tests(),
+                total
+            ));
         }
         out.push('\n');
         if let Some(f) = &self.failure {
@@ -146,7 +150,10 @@ pub(crate) fn tail(bytes: &[u8]) -> String {
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    let cut = text[start..].find('\n').map(|i| start + i + 1).unwrap_or(start);
+    let cut = text[start..]
+        .find('\n')
+        .map(|i| start + i + 1)
+        .unwrap_or(start);
     format!("[…]\n{}", &text[cut..])
 }
 

@@ -23,6 +23,8 @@ use crate::{Error, Result};
 pub struct LangOptions {
     /// C++ standard (`c++17` when unset): `c++11`..`c++23` or the `gnu++` variants.
     pub cpp_std: Option<String>,
+    /// Compile C++ without the precompiled `<bits/stdc++.h>` (for comparisons).
+    pub disable_pch: bool,
 }
 
 /// A program ready to run: the cached artifact directory.
@@ -148,7 +150,9 @@ impl BuildEnv<'_> {
                 }
                 let mut flags = owned(&["-O2", "-pipe"]);
                 flags.insert(0, format!("-std={std}"));
-                if files.iter().any(|(_, src)| src.contains("bits/stdc++.h")) {
+                if !options.disable_pch
+                    && files.iter().any(|(_, src)| src.contains("bits/stdc++.h"))
+                {
                     flags.push("-I/pch".into());
                 }
                 flags
@@ -202,10 +206,7 @@ impl BuildEnv<'_> {
         if language == Language::Cpp && flags.iter().any(|f| f == "-I/pch") {
             self.ensure_pch(toolchain, flags)?;
         }
-        let mut binds = vec![
-            bind(&src_dir, "/src", false),
-            bind(&out_dir, "/out", true),
-        ];
+        let mut binds = vec![bind(&src_dir, "/src", false), bind(&out_dir, "/out", true)];
         let main = format!("/src/{}", files[0].0);
         let mut env = vec![
             ("PATH".to_owned(), PATH_ENV.to_owned()),
@@ -564,6 +565,9 @@ mod tests {
         let c = cache_key(Language::C, &tc, &["-O2".into()], &other, false);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a, cache_key(Language::C, &tc, &["-O2".into()], &files, false));
+        assert_eq!(
+            a,
+            cache_key(Language::C, &tc, &["-O2".into()], &files, false)
+        );
     }
 }

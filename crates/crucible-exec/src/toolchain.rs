@@ -36,7 +36,12 @@ pub(crate) struct Toolchains {
 impl Toolchains {
     /// The toolchain for `language`, resolved on first use.
     pub(crate) fn get(&self, language: Language) -> Result<Toolchain> {
-        if let Some(tc) = self.found.lock().ok().and_then(|m| m.get(&language).cloned()) {
+        if let Some(tc) = self
+            .found
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&language).cloned())
+        {
             return Ok(tc);
         }
         let tc = resolve(language)?;

@@ -102,7 +102,10 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         _ => None,
     };
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        bail!("--time-limit must be a positive number of seconds (got {})", args.time_limit);
+        bail!(
+            "--time-limit must be a positive number of seconds (got {})",
+            args.time_limit
+        );
     }
     let limits = Limits::new(
         Duration::from_secs_f64(args.time_limit.min(3600.0)),
@@ -117,13 +120,16 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         limits,
         options: LangOptions {
             cpp_std: args.std.clone(),
+            disable_pch: false,
         },
         fail_fast: false,
         stdin,
     };
     let executor = Executor::new(&config(&args)?).context("cannot set up the sandbox")?;
     if !executor.is_sandboxed() {
-        tracing::warn!("running WITHOUT a sandbox (--no-sandbox): the program can reach the whole machine");
+        tracing::warn!(
+            "running WITHOUT a sandbox (--no-sandbox): the program can reach the whole machine"
+        );
     }
     let report = executor.run(&request)?;
     if args.json {
@@ -136,7 +142,11 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         output::status(&format!(
             "compile {} ms{}, run {} ms, cpu {} ms, peak memory {} KiB, sandboxed: {}",
             report.compile_ms,
-            if report.compile_cached { " (cached)" } else { "" },
+            if report.compile_cached {
+                " (cached)"
+            } else {
+                ""
+            },
             report.run_ms,
             report.cpu_ms,
             report.peak_memory_kb,
@@ -191,7 +201,10 @@ fn suite(args: &ExecArgs) -> anyhow::Result<TestSuite> {
         CompareArg::Exact => Compare::Exact,
         CompareArg::Float => {
             if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
-                bail!("--tolerance must be a non-negative number (got {})", args.tolerance);
+                bail!(
+                    "--tolerance must be a non-negative number (got {})",
+                    args.tolerance
+                );
             }
             Compare::Float {
                 abs: args.tolerance,

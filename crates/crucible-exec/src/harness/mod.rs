@@ -41,7 +41,12 @@ pub(crate) struct Combined {
 }
 
 /// Combine `program` and `tests` for `language`, with harness identifiers salted by `salt`.
-pub(crate) fn combine(language: Language, program: &str, tests: &str, salt: &str) -> Result<Combined> {
+pub(crate) fn combine(
+    language: Language,
+    program: &str,
+    tests: &str,
+    salt: &str,
+) -> Result<Combined> {
     match language {
         Language::C | Language::Cpp => c_family(language, program, tests, salt),
         Language::Rust => rust(program, tests, salt),
@@ -171,8 +176,9 @@ fn matching_brace(src: &str, open: usize) -> Option<usize> {
 }
 
 fn c_family(language: Language, program: &str, tests: &str, salt: &str) -> Result<Combined> {
-    let (sig, open, close) = find_main(tests, &["int main", "int\tmain"])
-        .ok_or(Error::InvalidRequest("the C/C++ test code has no `int main(...) { ... }`"))?;
+    let (sig, open, close) = find_main(tests, &["int main", "int\tmain"]).ok_or(
+        Error::InvalidRequest("the C/C++ test code has no `int main(...) { ... }`"),
+    )?;
     let test_main = format!("__crucible_test_main_{salt}");
     let params = tests[sig..open]
         .split_once('(')
@@ -184,7 +190,11 @@ fn c_family(language: Language, program: &str, tests: &str, salt: &str) -> Resul
         &tests[open + 1..close],
         &tests[close + 1..]
     );
-    let externc = if language == Language::Cpp { "extern \"C\" " } else { "" };
+    let externc = if language == Language::Cpp {
+        "extern \"C\" "
+    } else {
+        ""
+    };
     let mut src = String::with_capacity(program.len() + tests.len() + 2048);
     src.push_str(program);
     let _ = write!(
@@ -235,7 +245,11 @@ int main(int argc, char **argv) {{
 }}
 "#
     );
-    let name = if language == Language::Cpp { "main.cpp" } else { "main.c" };
+    let name = if language == Language::Cpp {
+        "main.cpp"
+    } else {
+        "main.c"
+    };
     Ok(Combined {
         files: vec![(name.into(), src)],
         main_class: None,
@@ -263,7 +277,11 @@ fn rust(program: &str, tests: &str, salt: &str) -> Result<Combined> {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
         tests.replace_range(at..fn_at + 3, "pub(crate) fn ");
-        let path = if in_mod { format!("tests::{name}") } else { name.clone() };
+        let path = if in_mod {
+            format!("tests::{name}")
+        } else {
+            name.clone()
+        };
         calls.push((name, path));
     }
     if calls.is_empty() {
@@ -339,8 +357,9 @@ fn java(program: &str, tests: &str, salt: &str) -> Result<Combined> {
             .collect();
         (!name.is_empty()).then_some(name)
     };
-    let test_class = public_class(tests)
-        .ok_or(Error::InvalidRequest("the Java test code has no `public class` with `main`"))?;
+    let test_class = public_class(tests).ok_or(Error::InvalidRequest(
+        "the Java test code has no `public class` with `main`",
+    ))?;
     let harness = format!("CrucibleHarness{salt}");
     let src = format!(
         r#"{program}
@@ -525,7 +544,9 @@ mod tests {
         )
         .unwrap();
         let src = &combined.files[0].1;
-        assert!(src.contains("int __crucible_test_main_abc() {\n  assert(f()==1);\n  if (1) { }\n\n    return 0;\n}"));
+        assert!(src.contains(
+            "int __crucible_test_main_abc() {\n  assert(f()==1);\n  if (1) { }\n\n    return 0;\n}"
+        ));
         assert!(src.contains("int main(int argc, char **argv)"));
     }
 
@@ -554,7 +575,10 @@ mod tests {
         assert!(!forged.completed);
         let failed = parse_proof(b"T fail line 3\tassertion failed: x == 1\n", "n");
         assert_eq!(failed.tests[0].status, Status::WrongAnswer);
-        assert_eq!(failed.tests[0].detail.as_deref(), Some("assertion failed: x == 1"));
+        assert_eq!(
+            failed.tests[0].detail.as_deref(),
+            Some("assertion failed: x == 1")
+        );
     }
 
     #[test]

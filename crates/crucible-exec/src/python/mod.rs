@@ -240,8 +240,12 @@ impl Workers {
             .take()
             .ok_or_else(|| Error::Worker("no request pipe".into()))?;
         let mut ready = [0u8; 6];
-        read_exact(&process.stdout, &mut ready, Instant::now() + Duration::from_secs(20))
-            .map_err(|e| Error::Worker(format!("the worker did not start: {e}")))?;
+        read_exact(
+            &process.stdout,
+            &mut ready,
+            Instant::now() + Duration::from_secs(20),
+        )
+        .map_err(|e| Error::Worker(format!("the worker did not start: {e}")))?;
         if &ready != b"READY\n" {
             process.finish(sandbox);
             return Err(Error::Worker("the worker did not start".into()));
@@ -271,7 +275,11 @@ fn poisoned() -> Error {
     Error::Worker("a worker pool lock was poisoned".into())
 }
 
-fn exchange(zygote: &mut Zygote, request: &WorkerRequest<'_>, timeout: Duration) -> Result<WorkerReply> {
+fn exchange(
+    zygote: &mut Zygote,
+    request: &WorkerRequest<'_>,
+    timeout: Duration,
+) -> Result<WorkerReply> {
     let body = serde_json::to_vec(request).map_err(|e| Error::Worker(e.to_string()))?;
     let mut frame = (body.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&body);

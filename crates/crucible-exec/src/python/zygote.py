@@ -759,6 +759,11 @@ def handle(req):
 
 
 def main():
+    # Forked children would otherwise touch (and copy) every preloaded object in their first
+    # garbage collection.
+    import gc
+    gc.collect()
+    gc.freeze()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
                 signal.SIGPIPE, signal.SIGQUIT, signal.SIGALRM):
         signal.signal(sig, signal.SIG_IGN)

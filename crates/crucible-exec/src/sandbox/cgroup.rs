@@ -63,7 +63,8 @@ impl Cgroups {
             std::process::id(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         );
-        let layout = detect_v1(&own, &mountinfo, &name).or_else(|| detect_v2(&own, &mountinfo, &name));
+        let layout =
+            detect_v1(&own, &mountinfo, &name).or_else(|| detect_v2(&own, &mountinfo, &name));
         let layout = match layout {
             Some(layout) => layout,
             None => {
@@ -175,7 +176,11 @@ impl Slot {
         }
         write(memory, "memory.limit_in_bytes", &memory_bytes.to_string())?;
         if has_memsw {
-            let _ = write(memory, "memory.memsw.limit_in_bytes", &memory_bytes.to_string());
+            let _ = write(
+                memory,
+                "memory.memsw.limit_in_bytes",
+                &memory_bytes.to_string(),
+            );
         }
         write(memory, "memory.max_usage_in_bytes", "0")?;
         let _ = write(memory, "memory.failcnt", "0");
@@ -212,7 +217,11 @@ impl Slot {
         let (peak_file, events, key) = if self.v2 {
             ("memory.peak", "memory.events", "oom_kill")
         } else {
-            ("memory.max_usage_in_bytes", "memory.oom_control", "oom_kill")
+            (
+                "memory.max_usage_in_bytes",
+                "memory.oom_control",
+                "oom_kill",
+            )
         };
         let peak_bytes = fs::read_to_string(dir.join(peak_file))
             .ok()
@@ -240,7 +249,11 @@ impl Slot {
     }
 
     fn pids(&self) -> Vec<i32> {
-        let dir = if self.v2 { &self.dirs[0] } else { &self.dirs[1] };
+        let dir = if self.v2 {
+            &self.dirs[0]
+        } else {
+            &self.dirs[1]
+        };
         fs::read_to_string(dir.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
@@ -353,7 +366,11 @@ fn detect_v2(own: &str, mountinfo: &str, name: &str) -> Option<Layout> {
     clean_stale(&parent);
     let base = parent.join(name);
     fs::create_dir(&base).ok()?;
-    let enable = if has("cpu") { "+memory +pids +cpu" } else { "+memory +pids" };
+    let enable = if has("cpu") {
+        "+memory +pids +cpu"
+    } else {
+        "+memory +pids"
+    };
     // Fails unless the parent is delegated to us and holds no processes itself.
     if fs::write(parent.join("cgroup.subtree_control"), enable).is_err()
         || fs::write(base.join("cgroup.subtree_control"), enable).is_err()

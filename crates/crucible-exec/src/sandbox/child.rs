@@ -24,15 +24,24 @@ pub(crate) enum Identity {
 #[derive(Debug)]
 pub(crate) enum Step {
     Dir(CString),
-    File { path: CString, contents: Vec<u8> },
-    Symlink { target: CString, path: CString },
+    File {
+        path: CString,
+        contents: Vec<u8>,
+    },
+    Symlink {
+        target: CString,
+        path: CString,
+    },
     /// Bind `src` on `dst`; remount with `remount` flags when given (read-only, nosuid...).
     Bind {
         src: CString,
         dst: CString,
         remount: Option<c_ulong>,
     },
-    Tmpfs { dst: CString, data: CString },
+    Tmpfs {
+        dst: CString,
+        data: CString,
+    },
     Proc(CString),
 }
 
@@ -161,7 +170,10 @@ fn fail(status_fd: RawFd, stage: i64, err: i64) -> ! {
 /// # Safety
 /// Must be called only in a freshly cloned child (no other threads), with `plan` and `ptrs`
 /// fully built by the parent before the clone.
-#[expect(unsafe_code, reason = "the sandbox's privileged setup is a sequence of raw syscalls")]
+#[expect(
+    unsafe_code,
+    reason = "the sandbox's privileged setup is a sequence of raw syscalls"
+)]
 pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
     // SAFETY (whole function): every call below is a plain system call on buffers owned by
     // `plan`, which the parent built and which this copy of the address space still holds.
@@ -227,7 +239,13 @@ unsafe fn install_filter(plan: &ChildPlan) {
             filter: plan.filter.as_ptr().cast_mut(),
         };
         let mode_filter: c_ulong = 1; // SECCOMP_SET_MODE_FILTER
-        if libc::syscall(libc::SYS_seccomp, mode_filter, 0 as c_ulong, &raw const prog) != 0 {
+        if libc::syscall(
+            libc::SYS_seccomp,
+            mode_filter,
+            0 as c_ulong,
+            &raw const prog,
+        ) != 0
+        {
             fail(plan.status_fd, STAGE_SECCOMP, errno());
         }
     }
@@ -432,7 +450,10 @@ struct CapData {
     inheritable: u32,
 }
 
-#[expect(unsafe_code, reason = "prctl, setgroups/setresgid/setresuid and capset")]
+#[expect(
+    unsafe_code,
+    reason = "prctl, setgroups/setresgid/setresuid and capset"
+)]
 unsafe fn drop_privileges(plan: &ChildPlan) {
     let st = plan.status_fd;
     // SAFETY: raw credential syscalls on this single-threaded child; glibc's wrappers would try
@@ -441,7 +462,13 @@ unsafe fn drop_privileges(plan: &ChildPlan) {
         for cap in 0..=plan.last_cap {
             libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
         }
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
         match plan.identity {
             Identity::Root { uid, gid } => {
                 let failed = libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<u32>()) != 0
@@ -473,7 +500,11 @@ unsafe fn drop_privileges(plan: &ChildPlan) {
 unsafe fn exec_program(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
     // SAFETY: the pointer arrays are NULL-terminated and point into `plan`'s strings.
     unsafe {
-        libc::execve(plan.exec_path.as_ptr(), ptrs.argv.as_ptr(), ptrs.envp.as_ptr());
+        libc::execve(
+            plan.exec_path.as_ptr(),
+            ptrs.argv.as_ptr(),
+            ptrs.envp.as_ptr(),
+        );
         let rec = encode_record([REC_EXEC_FAILED, errno(), 0, 0, 0, 0]);
         libc::write(plan.status_fd, rec.as_ptr().cast(), rec.len());
         libc::_exit(127)

@@ -264,7 +264,13 @@ impl Sandbox {
             None => Some(self.run_dir()?),
             Some(_) => None,
         };
-        let plan = self.plan(&command, &[&stdin_fd, &out_w, &err_w], &status_w, &sync_r, tmp_dir.as_deref())?;
+        let plan = self.plan(
+            &command,
+            &[&stdin_fd, &out_w, &err_w],
+            &status_w,
+            &sync_r,
+            tmp_dir.as_deref(),
+        )?;
         let ptrs = ExecPointers::new(&plan);
         let pid = self.clone_child(&plan, &ptrs)?;
         drop((status_w, sync_r, out_w, err_w, stdin_fd, command.extra_fds));
@@ -311,7 +317,10 @@ impl Sandbox {
         sys::write_all(sync_w.as_raw_fd(), &[1]).map_err(Error::spawn)
     }
 
-    #[expect(unsafe_code, reason = "clone(2) with namespace flags, then the child's setup code")]
+    #[expect(
+        unsafe_code,
+        reason = "clone(2) with namespace flags, then the child's setup code"
+    )]
     fn clone_child(&self, plan: &ChildPlan, ptrs: &ExecPointers) -> Result<i32> {
         let mut flags = libc::SIGCHLD as c_ulong;
         match self.identity {
@@ -390,8 +399,17 @@ impl Sandbox {
             format!("root:x:0:\nsandbox:x:{gid}:\n"),
         )?;
         b.file(Path::new("/etc/hostname"), "sandbox\n".into())?;
-        b.file(Path::new("/etc/hosts"), "127.0.0.1 localhost sandbox\n".into())?;
-        let etc_keep = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime"];
+        b.file(
+            Path::new("/etc/hosts"),
+            "127.0.0.1 localhost sandbox\n".into(),
+        )?;
+        let etc_keep = [
+            "ld.so.cache",
+            "ld.so.conf",
+            "ld.so.conf.d",
+            "alternatives",
+            "localtime",
+        ];
         for name in etc_keep {
             let host = Path::new("/etc").join(name);
             if host.exists() {
@@ -515,7 +533,11 @@ impl Sandbox {
             fds,
             status_fd,
             sync_fd,
-            filter: if sandboxed { self.filter.clone() } else { Vec::new() },
+            filter: if sandboxed {
+                self.filter.clone()
+            } else {
+                Vec::new()
+            },
             exec_path: path_cstring(&program)?,
             argv,
             envp,
@@ -692,7 +714,10 @@ impl Process {
                 .map(|(fd, _)| fd.as_raw_fd())
                 .collect();
             sys::poll_readable(&fds, 20).map_err(Error::spawn)?;
-            for (i, fd) in [&self.stdout, &self.stderr, &self.status].iter().enumerate() {
+            for (i, fd) in [&self.stdout, &self.stderr, &self.status]
+                .iter()
+                .enumerate()
+            {
                 if !open[i] {
                     continue;
                 }
@@ -752,7 +777,9 @@ impl Process {
                         .copied()
                         .unwrap_or("set up");
                     let err = std::io::Error::from_raw_os_error(fields[2] as i32);
-                    return Err(Error::Sandbox(format!("sandbox setup failed to {stage}: {err}")));
+                    return Err(Error::Sandbox(format!(
+                        "sandbox setup failed to {stage}: {err}"
+                    )));
                 }
                 child::REC_EXEC_FAILED => {
                     let err = std::io::Error::from_raw_os_error(fields[1] as i32);
@@ -921,12 +948,17 @@ mod tests {
     #[test]
     fn smoke() {
         let state = tempfile::tempdir().unwrap();
-        let sandbox = Sandbox::new(state.path(), Isolation::Sandboxed, CpuPriority::Normal).unwrap();
+        let sandbox =
+            Sandbox::new(state.path(), Isolation::Sandboxed, CpuPriority::Normal).unwrap();
         let script = "id; hostname; cat /etc/shadow; ls /; ls /proc | head -3; echo ok > /tmp/x && cat /tmp/x; touch /usr/x; ls /root";
         let out = sandbox.run(command("/bin/sh", &["-c", script])).unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(text.contains("uid="), "{text}");
         assert!(!text.contains("root:"), "{text}");
-        eprintln!("{text}\n{:?} wall {:?} cpu {:?} peak {}", out.exit, out.wall, out.cpu, out.peak_memory_bytes);
+        eprintln!(
+            "{text}\n{:?} wall {:?} cpu {:?} peak {}",
+            out.exit, out.wall, out.cpu, out.peak_memory_bytes
+        );
     }
 }

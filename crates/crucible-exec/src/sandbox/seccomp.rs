@@ -193,7 +193,10 @@ mod tests {
         assert_eq!(decide(&prog, x86, libc::SYS_unshare as u32, 0), eperm);
         assert_eq!(decide(&prog, x86, libc::SYS_clone3 as u32, 0), enosys);
         let thread_flags = (libc::CLONE_VM | libc::CLONE_THREAD) as u32;
-        assert_eq!(decide(&prog, x86, libc::SYS_clone as u32, thread_flags), allow);
+        assert_eq!(
+            decide(&prog, x86, libc::SYS_clone as u32, thread_flags),
+            allow
+        );
         let ns_flags = libc::CLONE_NEWUSER as u32;
         assert_eq!(decide(&prog, x86, libc::SYS_clone as u32, ns_flags), eperm);
         assert_eq!(

@@ -15,7 +15,10 @@ fn check(language: Language, dir: &str) {
         assert!(report.sandboxed);
         if expected == Status::CompileError {
             let diagnostics = report.failure.as_ref().and_then(|f| f.diagnostics.as_ref());
-            assert!(diagnostics.is_some_and(|d| !d.is_empty()), "{dir}/{name}: {report:#?}");
+            assert!(
+                diagnostics.is_some_and(|d| !d.is_empty()),
+                "{dir}/{name}: {report:#?}"
+            );
         }
         if expected == Status::WrongAnswer {
             let failure = report.failure.as_ref().unwrap();

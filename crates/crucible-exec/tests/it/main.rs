@@ -24,7 +24,9 @@ fn executor() -> &'static Executor {
 }
 
 fn fixture(lang: &str, name: &str) -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(lang);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(lang);
     let entry = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -61,7 +63,9 @@ fn io(input: &str, output: &str) -> TestSuite {
 }
 
 fn run(req: &ExecRequest) -> ExecReport {
-    executor().run(req).unwrap_or_else(|e| panic!("run failed: {e:#}"))
+    executor()
+        .run(req)
+        .unwrap_or_else(|e| panic!("run failed: {e:#}"))
 }
 
 #[track_caller]
