@@ -137,9 +137,9 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
     } else {
         output::data(report.render_feedback(64 * 1024).trim_end());
         if let Some(out) = report.output.as_deref().filter(|o| !o.is_empty()) {
-            output::status(&format!("--- program output ---\n{}", out.trim_end()));
+            output::data(&format!("--- program output ---\n{}", out.trim_end()));
         }
-        output::status(&format!(
+        output::data(&format!(
             "compile {} ms{}, run {} ms, cpu {} ms, peak memory {} KiB, sandboxed: {}",
             report.compile_ms,
             if report.compile_cached {
