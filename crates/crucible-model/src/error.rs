@@ -205,9 +205,7 @@ impl Error {
             Error::NothingToRemove { .. } => {
                 "`crucible model list` shows the installed models".into()
             }
-            Error::Gguf(err) if err.is_truncated() => {
-                "the file is incomplete: download it again (for a known model, `crucible model rm NAME` then `crucible model pull NAME`)".into()
-            }
+            Error::Gguf(err) => return gguf_hint(err),
             Error::NoHome => "set `CRUCIBLE_HOME` to a writable directory".into(),
             Error::PythonMissing { .. } | Error::PipMissing { .. } => "install Python 3 with pip (on Debian or Ubuntu: `apt-get install python3-pip`), or set `CRUCIBLE_PYTHON` to an interpreter that has pip".into(),
             Error::PipFailed { .. } => "check the network and pip's configuration; `CRUCIBLE_PIP_FIND_LINKS=DIR` installs from a directory of already downloaded wheels".into(),
@@ -231,4 +229,24 @@ impl Error {
         };
         Some(hint)
     }
+}
+
+/// What to do about a file that is not a usable GGUF model.
+fn gguf_hint(err: &crucible_gguf::Error) -> Option<String> {
+    use crucible_gguf::Error as Gguf;
+    let hint = match err {
+        _ if err.is_truncated() => {
+            "the file is incomplete: download it again (for a known model, `crucible model rm NAME` then `crucible model pull NAME`)"
+        }
+        Gguf::NotFound { .. } | Gguf::IsDirectory { .. } => {
+            "pass the path of a `.gguf` file, or a model name from `crucible model list`"
+        }
+        Gguf::Invalid { source, .. } => return gguf_hint(source),
+        Gguf::BadMagic { .. } => "pass a GGUF model file (one that starts with the bytes `GGUF`)",
+        Gguf::UnsupportedVersion { .. } | Gguf::BigEndian { .. } => {
+            "convert the model with a current llama.cpp, or download a recent GGUF build of it"
+        }
+        _ => "the file is damaged or was written by a broken tool: download it again",
+    };
+    Some(hint.to_owned())
 }

