@@ -41,3 +41,8 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
 pub(crate) fn data(text: &str) {
     println!("{text}");
 }
+
+/// Write a status line for people (progress, what was done) to stderr.
+pub(crate) fn status(text: &str) {
+    eprintln!("{text}");
+}

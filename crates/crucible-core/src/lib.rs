@@ -5,4 +5,6 @@
 
 pub use crucible_eval as eval;
 pub use crucible_exec as exec;
+pub use crucible_gguf as gguf;
+pub use crucible_model as model;
 pub use crucible_types as types;

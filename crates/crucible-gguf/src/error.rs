@@ -73,11 +73,13 @@ pub enum Error {
         version: u32,
     },
     /// The file ends before the structure it declares.
-    #[error("the file is truncated: {section} needs {needed} bytes but the file has {file_size}")]
+    #[error(
+        "the file is truncated: {section} needs at least {needed} bytes but the file has {file_size}"
+    )]
     Truncated {
         /// What was being read.
         section: Section,
-        /// How many bytes the file would need to hold it.
+        /// How many bytes the file would need at least to hold it.
         needed: u64,
         /// How many bytes the file has.
         file_size: u64,

@@ -346,7 +346,7 @@ fn a_cut_data_section_names_the_last_tensor_and_the_sizes() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the file is truncated: the data of tensor `output_norm.weight` needs {} bytes but the file has {}",
+            "the file is truncated: the data of tensor `output_norm.weight` needs at least {} bytes but the file has {}",
             bytes.len(),
             cut.len()
         )

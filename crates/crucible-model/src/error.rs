@@ -224,6 +224,7 @@ impl Error {
             Error::DownloadTruncated { .. } => {
                 "run the command again to resume the download".into()
             }
+            Error::InvalidHfRef { .. } => "for example `hf:Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf`, or with a revision `hf:ORG/REPO@v1.0/FILE.gguf`".into(),
             Error::DownloadInProgress { .. } => "wait for the other download to finish".into(),
             _ => return None,
         };

