@@ -34,6 +34,97 @@ fn main() {
     if matches!(what, "pch" | "all") {
         pch(&cache);
     }
+    if matches!(what, "humaneval-x" | "all") {
+        humaneval_x(&cache, workers, args.get(1).map(String::as_str));
+    }
+}
+
+fn load_jsonl_gz(path: &Path) -> Vec<serde_json::Value> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("data file"))
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// HumanEval-X canonical solutions with their appended tests, per language.
+fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/humaneval-x");
+    let pool = ExecPool::new(
+        Arc::new(executor(cache, Isolation::Sandboxed, workers)),
+        workers,
+    );
+    let langs = [
+        ("cpp", Language::Cpp),
+        ("java", Language::Java),
+        ("js", Language::JavaScript),
+        ("go", Language::Go),
+        ("rust", Language::Rust),
+        ("python", Language::Python),
+    ];
+    for (name, language) in langs {
+        if only.is_some_and(|o| o != name && o != "--workers") {
+            continue;
+        }
+        let problems = load_jsonl_gz(&dir.join(format!("humaneval_{name}.jsonl.gz")));
+        let requests: Vec<ExecRequest> = problems
+            .iter()
+            .map(|p| {
+                let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
+                let (program, tests) = match language {
+                    Language::Go => (
+                        s("prompt") + &s("canonical_solution"),
+                        s("test_setup") + &s("test"),
+                    ),
+                    Language::Python => (s("prompt") + &s("canonical_solution"), s("test")),
+                    _ => (s("declaration") + &s("canonical_solution"), s("test")),
+                };
+                let mut req = request(language, &program, TestSuite::Code { code: tests });
+                req.limits = Limits::new(Duration::from_secs(10), 1024 << 20);
+                if language == Language::Python {
+                    let id = s("task_id");
+                    let entry = p["entry_point"].as_str().map(str::to_owned);
+                    req.entry_point = entry.or_else(|| id.split('/').nth(1).map(str::to_owned));
+                }
+                req
+            })
+            .collect();
+        for round in 0..2 {
+            let t = Instant::now();
+            let reports = pool.run_all(requests.clone());
+            let elapsed = t.elapsed();
+            let passed = reports
+                .iter()
+                .filter(|r| r.as_ref().is_ok_and(|r| r.status == Status::Passed))
+                .count();
+            println!(
+                "humaneval-x {name} round {round} ({}): {passed}/{} passed in {:.1} s",
+                if round == 0 {
+                    "cold cache"
+                } else {
+                    "warm cache"
+                },
+                reports.len(),
+                elapsed.as_secs_f64()
+            );
+            if round == 0 {
+                for (p, r) in problems.iter().zip(&reports) {
+                    match r {
+                        Ok(r) if r.status == Status::Passed => {}
+                        Ok(r) => println!(
+                            "  {}: {} {}",
+                            p["task_id"],
+                            r.status,
+                            r.render_feedback(600).replace('\n', "\n    ")
+                        ),
+                        Err(e) => println!("  {}: error {e}", p["task_id"]),
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

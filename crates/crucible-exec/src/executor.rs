@@ -2,6 +2,7 @@
 //! sandbox and turns what happened into an [`ExecReport`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crucible_types::{Compare, IoCase, Language, Status, TestOutcome, TestSuite};
@@ -68,7 +69,7 @@ impl ExecConfig {
 /// Runs programs in the sandbox. Shareable across threads (`&Executor` is `Sync`).
 #[derive(Debug)]
 pub struct Executor {
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
     toolchains: Toolchains,
     cache_dir: PathBuf,
     deps: Deps,
@@ -81,7 +82,11 @@ impl Executor {
     pub fn new(config: &ExecConfig) -> Result<Executor> {
         let cache_dir = &config.cache_dir;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
-        let sandbox = Sandbox::new(&cache_dir.join("state"), config.isolation, config.priority)?;
+        let sandbox = Arc::new(Sandbox::new(
+            &cache_dir.join("state"),
+            config.isolation,
+            config.priority,
+        )?);
         let salt = load_salt(cache_dir)?;
         let deps = Deps {
             rust: cache_dir.join("deps/rust"),
@@ -93,6 +98,7 @@ impl Executor {
             .map(|tc| tc.compiler)
             .unwrap_or_else(|_| PathBuf::from("/usr/bin/python3"));
         let python = Workers::new(
+            Arc::clone(&sandbox),
             cache_dir,
             interpreter,
             config.python_workers,
@@ -136,11 +142,9 @@ impl Executor {
         let (files, main_class, go_test) = match &request.tests {
             TestSuite::Code { code } => {
                 let combined = harness::combine(language, &request.source, code, &self.salt)?;
-                (
-                    combined.files,
-                    combined.main_class,
-                    language == Language::Go,
-                )
+                // Go builds a test binary; Rust compiles `#[cfg(test)]` code.
+                let appended = matches!(language, Language::Go | Language::Rust);
+                (combined.files, combined.main_class, appended)
             }
             TestSuite::Calls { .. } => {
                 return Err(Error::UnsupportedSuite {
@@ -280,11 +284,11 @@ impl Executor {
         let proof_path = run_dir.join("proof");
         let proof_file =
             std::fs::File::create(&proof_path).map_err(|e| Error::io(&proof_path, e))?;
+        let proof_fd: std::os::fd::OwnedFd = proof_file.into();
+        self.sandbox.hand_over_fd(&nonce_r)?;
+        self.sandbox.hand_over_fd(&proof_fd)?;
         let mut command = run_command(program, request.limits, &self.deps);
-        command.extra_fds = vec![
-            (nonce_r, harness::NONCE_FD),
-            (proof_file.into(), harness::PROOF_FD),
-        ];
+        command.extra_fds = vec![(nonce_r, harness::NONCE_FD), (proof_fd, harness::PROOF_FD)];
         let outcome = self.sandbox.run(command);
         let proof_bytes = std::fs::read(&proof_path).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&run_dir);
@@ -296,7 +300,8 @@ impl Executor {
             return Ok(compile_error(message, 0));
         }
         report.tests = proof.tests.clone();
-        if program.go_test {
+        let go_test = program.go_test && program.language == Language::Go;
+        if go_test {
             report.tests = harness::go_test_outcomes(&outcome.stdout);
         }
         let limit_verdict =
@@ -305,12 +310,11 @@ impl Executor {
         let (status, failure) = if let Some(verdict) = limit_verdict {
             verdict
         } else if let Some(test) = first_bad {
-            let status =
-                if program.go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
-                    Status::RuntimeError
-                } else {
-                    test.status
-                };
+            let status = if go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
+                Status::RuntimeError
+            } else {
+                test.status
+            };
             let failure = Failure {
                 test: Some(test.name.clone()),
                 message: test
@@ -318,7 +322,7 @@ impl Executor {
                     .clone()
                     .unwrap_or_else(|| format!("test `{}` failed", test.name)),
                 stderr_tail: some_text(tail(&outcome.stderr)),
-                actual: program.go_test.then(|| excerpt(&outcome.stdout)),
+                actual: go_test.then(|| excerpt(&outcome.stdout)),
                 ..Failure::default()
             };
             (status, failure)
@@ -370,7 +374,7 @@ impl Executor {
         match &request.tests {
             TestSuite::None => {
                 base.stdin = request.stdin.as_deref().unwrap_or("");
-                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                let reply = self.python.call(&base, wall)?;
                 let mut report = empty_report();
                 python_account(&mut report, &reply);
                 report.output = Some(excerpt(&reply.stdout_bytes()));
@@ -394,7 +398,7 @@ impl Executor {
                 base.mode = "io";
                 for (index, case) in cases.iter().enumerate() {
                     base.stdin = &case.input;
-                    let reply = self.python.call(&self.sandbox, &base, wall)?;
+                    let reply = self.python.call(&base, wall)?;
                     python_account(&mut report, &reply);
                     if let Some(early) = python_compile_error(&reply) {
                         return Ok(early);
@@ -433,7 +437,7 @@ impl Executor {
             TestSuite::Code { code } => {
                 base.mode = "code";
                 base.tests = code;
-                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                let reply = self.python.call(&base, wall)?;
                 Ok(python_tests_report(&reply))
             }
             TestSuite::Calls {
@@ -451,7 +455,7 @@ impl Executor {
                         expected: &c.expected,
                     })
                     .collect();
-                let reply = self.python.call(&self.sandbox, &base, wall)?;
+                let reply = self.python.call(&base, wall)?;
                 Ok(python_tests_report(&reply))
             }
         }
@@ -460,7 +464,7 @@ impl Executor {
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        self.python.shutdown(&self.sandbox);
+        self.python.shutdown();
     }
 }
 

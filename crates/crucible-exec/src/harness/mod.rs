@@ -195,7 +195,25 @@ fn c_family(language: Language, program: &str, tests: &str, salt: &str) -> Resul
     } else {
         ""
     };
+    // glibc declares it `noexcept` for C++; in C the attribute form cannot follow a definition.
+    let nothrow = if language == Language::Cpp {
+        "__THROW"
+    } else {
+        ""
+    };
     let mut src = String::with_capacity(program.len() + tests.len() + 2048);
+    // System headers go first: the program may leave a scope open that the test code closes
+    // (HumanEval-X), and headers cannot be included inside a function.
+    let _ = write!(
+        src,
+        r#"#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#line 1 "main"
+"#
+    );
     src.push_str(program);
     let _ = write!(
         src,
@@ -205,10 +223,6 @@ fn c_family(language: Language, program: &str, tests: &str, salt: &str) -> Resul
 #undef assert
 #undef NDEBUG
 #include <assert.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 static char __crucible_nonce_{salt}[128];
 __attribute__((constructor(101))) static void __crucible_init_{salt}(void) {{
     ssize_t n = read({NONCE_FD}, __crucible_nonce_{salt}, sizeof(__crucible_nonce_{salt}) - 1);
@@ -216,7 +230,7 @@ __attribute__((constructor(101))) static void __crucible_init_{salt}(void) {{
     __crucible_nonce_{salt}[n] = 0;
     close({NONCE_FD});
 }}
-{externc}void __assert_fail(const char *expr, const char *file, unsigned int line, const char *func) __THROW {{
+{externc}void __assert_fail(const char *expr, const char *file, unsigned int line, const char *func) {nothrow} {{
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "T fail line %u\tassertion failed: %s\n", line, expr);
     if (n > 0) write({PROOF_FD}, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
@@ -296,8 +310,14 @@ fn rust(program: &str, tests: &str, salt: &str) -> Result<Combined> {
     let src = format!(
         r#"{program}
 // ---- crucible test harness (prologue) ----
-#[allow(unused_imports)]
-use std::io::Read as _;
+// The program may have shadowed the assertion macros; these later definitions win for the
+// tests below (macro_rules scoping is textual).
+#[allow(unused_macros)]
+macro_rules! assert {{ ($($t:tt)*) => {{ ::std::assert!($($t)*) }}; }}
+#[allow(unused_macros)]
+macro_rules! assert_eq {{ ($($t:tt)*) => {{ ::std::assert_eq!($($t)*) }}; }}
+#[allow(unused_macros)]
+macro_rules! assert_ne {{ ($($t:tt)*) => {{ ::std::assert_ne!($($t)*) }}; }}
 {tests}
 // ---- crucible test harness (epilogue) ----
 fn main() {{
@@ -368,7 +388,11 @@ final class {harness} {{
     public static void main(String[] args) throws Exception {{
         String nonce;
         try (java.io.FileInputStream in = new java.io.FileInputStream("/proc/self/fd/{NONCE_FD}")) {{
-            nonce = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            // readAllBytes() seeks, which a pipe refuses.
+            java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+            byte[] chunk = new byte[256];
+            for (int n; (n = in.read(chunk)) > 0; ) buf.write(chunk, 0, n);
+            nonce = buf.toString(java.nio.charset.StandardCharsets.UTF_8).trim();
         }}
         java.io.FileOutputStream proof = new java.io.FileOutputStream("/proc/self/fd/{PROOF_FD}");
         try {{

@@ -9,7 +9,9 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -26,12 +28,23 @@ const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
 const RECYCLE_AFTER: usize = 2000;
 
 /// A pool of warm workers.
+///
+/// Workers are started by one long-lived thread: a sandbox dies with the thread that cloned
+/// it (`PR_SET_PDEATHSIG`), and pooled workers must outlive the callers' threads.
 #[derive(Debug)]
 pub(crate) struct Workers {
     idle: Mutex<Vec<Zygote>>,
     live: Mutex<usize>,
     freed: Condvar,
     max: usize,
+    sandbox: Arc<Sandbox>,
+    spawner: Mutex<Option<Sender<Sender<Result<Zygote>>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the spawner thread needs to start a worker.
+#[derive(Debug, Clone)]
+struct SpawnSpec {
     interpreter: PathBuf,
     harness_dir: PathBuf,
     memory_bytes: u64,
@@ -116,6 +129,7 @@ impl Workers {
     /// Prepare a pool of at most `max` workers whose sandboxes may use `memory_bytes` together
     /// (a request's own memory limit is enforced per request inside).
     pub(crate) fn new(
+        sandbox: Arc<Sandbox>,
         cache_dir: &Path,
         interpreter: PathBuf,
         max: usize,
@@ -130,25 +144,35 @@ impl Workers {
             std::fs::write(&tmp, ZYGOTE_SOURCE).map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
+        let spec = SpawnSpec {
+            interpreter,
+            harness_dir,
+            memory_bytes,
+        };
+        let (tx, rx) = channel::<Sender<Result<Zygote>>>();
+        let thread_sandbox = Arc::clone(&sandbox);
+        let thread = std::thread::Builder::new()
+            .name("crucible-python-spawner".into())
+            .spawn(move || {
+                for reply in rx {
+                    let _ = reply.send(spawn(&thread_sandbox, &spec));
+                }
+            })
+            .map_err(Error::spawn)?;
         Ok(Workers {
             idle: Mutex::new(Vec::new()),
             live: Mutex::new(0),
             freed: Condvar::new(),
             max: max.max(1),
-            interpreter,
-            harness_dir,
-            memory_bytes,
+            sandbox,
+            spawner: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Run one request on a free worker (starting one if needed).
-    pub(crate) fn call(
-        &self,
-        sandbox: &Sandbox,
-        request: &WorkerRequest<'_>,
-        wall: Duration,
-    ) -> Result<WorkerReply> {
-        let mut zygote = self.acquire(sandbox)?;
+    pub(crate) fn call(&self, request: &WorkerRequest<'_>, wall: Duration) -> Result<WorkerReply> {
+        let mut zygote = self.acquire()?;
         let res = exchange(&mut zygote, request, wall + Duration::from_secs(10));
         match res {
             Ok(mut reply) => {
@@ -156,27 +180,34 @@ impl Workers {
                 reply.oom = oom > zygote.oom_seen;
                 zygote.oom_seen = oom;
                 zygote.served += 1;
-                self.release(sandbox, zygote);
+                self.release(zygote);
                 Ok(reply)
             }
             Err(err) => {
                 // A worker that misbehaved is not reused.
-                self.retire(sandbox, zygote);
+                self.retire(zygote);
                 Err(err)
             }
         }
     }
 
-    fn acquire(&self, sandbox: &Sandbox) -> Result<Zygote> {
+    fn acquire(&self) -> Result<Zygote> {
         let mut live = self.live.lock().map_err(|_| poisoned())?;
         loop {
-            if let Some(z) = self.idle.lock().map_err(|_| poisoned())?.pop() {
-                return Ok(z);
+            let idle = self.idle.lock().map_err(|_| poisoned())?.pop();
+            if let Some(mut z) = idle {
+                if z.process.is_alive() {
+                    return Ok(z);
+                }
+                // Its spawning thread ended (PDEATHSIG) or it crashed: replace it.
+                z.process.finish(&self.sandbox);
+                *live -= 1;
+                continue;
             }
             if *live < self.max {
                 *live += 1;
                 drop(live);
-                return self.spawn(sandbox).inspect_err(|_| {
+                return self.spawn().inspect_err(|_| {
                     if let Ok(mut live) = self.live.lock() {
                         *live -= 1;
                     }
@@ -186,9 +217,9 @@ impl Workers {
         }
     }
 
-    fn release(&self, sandbox: &Sandbox, zygote: Zygote) {
+    fn release(&self, zygote: Zygote) {
         if zygote.served >= RECYCLE_AFTER {
-            self.retire(sandbox, zygote);
+            self.retire(zygote);
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
@@ -197,19 +228,51 @@ impl Workers {
         self.freed.notify_one();
     }
 
-    fn retire(&self, sandbox: &Sandbox, mut zygote: Zygote) {
-        zygote.process.finish(sandbox);
+    fn retire(&self, mut zygote: Zygote) {
+        zygote.process.finish(&self.sandbox);
         if let Ok(mut live) = self.live.lock() {
             *live -= 1;
         }
         self.freed.notify_one();
     }
 
-    fn spawn(&self, sandbox: &Sandbox) -> Result<Zygote> {
+    fn spawn(&self) -> Result<Zygote> {
+        let (tx, rx) = channel();
+        let spawner = self.spawner.lock().map_err(|_| poisoned())?;
+        spawner
+            .as_ref()
+            .ok_or_else(|| Error::Worker("the worker pool is shut down".into()))?
+            .send(tx)
+            .map_err(|_| Error::Worker("the worker spawner stopped".into()))?;
+        drop(spawner);
+        rx.recv()
+            .map_err(|_| Error::Worker("the worker spawner stopped".into()))?
+    }
+
+    /// Stop all idle workers and the spawner thread.
+    pub(crate) fn shutdown(&self) {
+        let drained: Vec<Zygote> = match self.idle.lock() {
+            Ok(mut idle) => idle.drain(..).collect(),
+            Err(_) => return,
+        };
+        for zygote in drained {
+            self.retire(zygote);
+        }
+        if let Ok(mut spawner) = self.spawner.lock() {
+            spawner.take();
+        }
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
+    {
         let limits = Limits {
             cpu_time: Duration::from_secs(600),
             wall_time: Duration::from_secs(1800),
-            memory_bytes: self.memory_bytes,
+            memory_bytes: spec.memory_bytes,
             processes: 512,
             output_bytes: 1 << 20,
             file_size_bytes: 1 << 30,
@@ -217,7 +280,7 @@ impl Workers {
             tmp_bytes: 512 << 20,
         };
         let command = Command {
-            program: self.interpreter.clone(),
+            program: spec.interpreter.clone(),
             args: vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()],
             env: vec![
                 ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
@@ -226,7 +289,7 @@ impl Workers {
                 ("LANG".into(), "C.UTF-8".into()),
                 ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
             ],
-            binds: vec![bind(&self.harness_dir, "/opt/crucible", false)],
+            binds: vec![bind(&spec.harness_dir, "/opt/crucible", false)],
             cwd: None,
             stdin: Stdin::Pipe,
             extra_fds: vec![],
@@ -240,15 +303,13 @@ impl Workers {
             .take()
             .ok_or_else(|| Error::Worker("no request pipe".into()))?;
         let mut ready = [0u8; 6];
-        read_exact(
-            &process.stdout,
-            &mut ready,
-            Instant::now() + Duration::from_secs(20),
-        )
-        .map_err(|e| Error::Worker(format!("the worker did not start: {e}")))?;
-        if &ready != b"READY\n" {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = read_exact(&process.stdout, &mut ready, deadline);
+        if started.is_err() || &ready != b"READY\n" {
             process.finish(sandbox);
-            return Err(Error::Worker("the worker did not start".into()));
+            return Err(Error::Worker(format!(
+                "the worker did not start: {started:?}"
+            )));
         }
         let oom_seen = process.oom_kills();
         Ok(Zygote {
@@ -257,17 +318,6 @@ impl Workers {
             served: 0,
             oom_seen,
         })
-    }
-
-    /// Stop all idle workers.
-    pub(crate) fn shutdown(&self, sandbox: &Sandbox) {
-        let drained: Vec<Zygote> = match self.idle.lock() {
-            Ok(mut idle) => idle.drain(..).collect(),
-            Err(_) => return,
-        };
-        for zygote in drained {
-            self.retire(sandbox, zygote);
-        }
     }
 }
 

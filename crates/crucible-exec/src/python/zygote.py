@@ -32,6 +32,17 @@ import heapq, itertools, operator, random, re, statistics, string, typing, array
 import dataclasses, enum, abc, numbers, textwrap, unicodedata, io, queue, contextlib  # noqa
 
 sys.set_int_max_str_digits(0)
+# Module-level bindings win over builtins at lookup time, so a program that patches builtins
+# in its own process (S) does not change how this harness serialises its answers.
+(isinstance, type, len, str, repr, int, float, list, tuple, dict, set, frozenset, bytes,
+ bytearray, complex, range, map, filter, zip, enumerate, reversed, id, callable, iter, getattr,
+ Exception, BaseException, print) = (
+    builtins.isinstance, builtins.type, builtins.len, builtins.str, builtins.repr, builtins.int,
+    builtins.float, builtins.list, builtins.tuple, builtins.dict, builtins.set,
+    builtins.frozenset, builtins.bytes, builtins.bytearray, builtins.complex, builtins.range,
+    builtins.map, builtins.filter, builtins.zip, builtins.enumerate, builtins.reversed,
+    builtins.id, builtins.callable, builtins.iter, builtins.getattr, builtins.Exception,
+    builtins.BaseException, builtins.print)
 LIBC = ctypes.CDLL(None, use_errno=True)
 PR_SET_DUMPABLE = 4
 MAX_DEPTH = 200

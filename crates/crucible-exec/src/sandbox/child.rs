@@ -188,7 +188,9 @@ pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
         if libc::setsid() < 0 {
             fail(st, STAGE_SESSION, errno());
         }
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // PID 1 is a copy of the executor (its environment, its memory): make /proc/1/environ,
+        // /proc/1/mem and ptrace unavailable to the program, which runs under the same uid.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         reset_signals();
         if plan.sandboxed {
             build_root(plan);
@@ -213,6 +215,11 @@ pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
         }
         if plan.sandboxed {
             drop_privileges(plan);
+        }
+        // After the identity change, which clears it: the sandbox dies with the thread that
+        // supervises it, so an executor killed with SIGKILL leaves nothing running.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if plan.sandboxed {
             install_filter(plan);
         }
         if plan.as_init {

@@ -226,6 +226,15 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Make an open file or pipe usable by the sandbox user when it reopens it through
+    /// `/proc/self/fd/N` (the JVM cannot use an inherited descriptor number directly).
+    pub(crate) fn hand_over_fd(&self, fd: &OwnedFd) -> Result<()> {
+        if let Some(Identity::Root { uid, gid }) = self.identity {
+            std::os::unix::fs::fchown(fd, Some(uid), Some(gid)).map_err(Error::spawn)?;
+        }
+        Ok(())
+    }
+
     /// Launch a command and supervise it to the end.
     pub(crate) fn run(&self, command: Command) -> Result<Outcome> {
         let mut process = self.spawn(command)?;
@@ -684,6 +693,18 @@ impl Process {
             .map(Duration::from_nanos)
     }
 
+    /// Whether PID 1 is still running (a long-lived sandbox dies with the thread that made it).
+    pub(crate) fn is_alive(&mut self) -> bool {
+        if self.reaped {
+            return false;
+        }
+        if sys::has_exited(self.pid) {
+            self.reaped = true;
+            return false;
+        }
+        true
+    }
+
     /// OOM kills recorded by the process's cgroup so far.
     pub(crate) fn oom_kills(&self) -> u64 {
         self.slot.as_ref().map(|s| s.usage().oom_kills).unwrap_or(0)
@@ -812,6 +833,9 @@ impl Process {
     /// Reap PID 1, read the cgroup's totals and give the slot back.
     fn reap(&mut self, sandbox: &Sandbox) -> (i32, cgroup::Usage) {
         if self.reaped {
+            if let (Some(slot), Some(cg)) = (self.slot.take(), &sandbox.cgroups) {
+                cg.release(slot);
+            }
             return (0, cgroup::Usage::default());
         }
         if sandbox.identity.is_none() {

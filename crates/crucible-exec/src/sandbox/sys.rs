@@ -116,6 +116,15 @@ pub(crate) fn wait(pid: i32) -> io::Result<i32> {
     }
 }
 
+/// Whether a child has exited, without blocking; reaps it if so.
+#[expect(unsafe_code, reason = "waitpid with WNOHANG")]
+pub(crate) fn has_exited(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a local.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
+    r == pid || r < 0
+}
+
 /// Mount flags of the file system holding `path`, as `MS_*` bits a bind remount must keep
 /// (a user namespace may not clear them).
 #[expect(unsafe_code, reason = "statvfs with an out-pointer")]

@@ -23,10 +23,14 @@ fn executor() -> &'static Executor {
     })
 }
 
+/// A fixture by stem (`ok`) or by file name (`deep_recursion.c`).
 fn fixture(lang: &str, name: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(lang);
+    if name.contains('.') {
+        return std::fs::read_to_string(dir.join(name)).unwrap();
+    }
     let entry = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
