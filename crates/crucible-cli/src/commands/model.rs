@@ -65,13 +65,13 @@ pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<Exit
     let store = model_store().map_err(user_error)?;
     match cmd {
         ModelCommand::Pull { name } => pull(&store, name.as_deref(), global),
-        ModelCommand::List { json } => list(&store, json),
+        ModelCommand::List { json } => list(&store, json, global),
         ModelCommand::Info {
             model,
             json,
             metadata,
         } => info(&store, model.as_deref(), json, metadata, global),
-        ModelCommand::Rm { name } => remove(&store, &name),
+        ModelCommand::Rm { name } => remove(&store, &name, global),
     }
 }
 
@@ -110,7 +110,7 @@ fn pull(store: &ModelStore, name: Option<&str>, global: &GlobalArgs) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(store: &ModelStore, as_json: bool) -> anyhow::Result<ExitCode> {
+fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let entries = store.list().map_err(user_error)?;
     if as_json {
         let rows: Vec<serde_json::Value> = entries.iter().map(entry_json).collect();
@@ -145,10 +145,10 @@ fn list(store: &ModelStore, as_json: bool) -> anyhow::Result<ExitCode> {
         ));
     }
     output::data(&table);
-    output::status(&format!(
-        "models directory: {}",
-        store.home().models_dir().display()
-    ));
+    if !global.quiet {
+        let models_dir = store.home().models_dir();
+        output::status(&format!("models directory: {}", models_dir.display()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -308,9 +308,11 @@ fn info_json(name: &str, path: &Path, info: &ModelInfo) -> serde_json::Value {
     })
 }
 
-fn remove(store: &ModelStore, name: &str) -> anyhow::Result<ExitCode> {
+fn remove(store: &ModelStore, name: &str, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let path = store.remove(name).map_err(user_error)?;
-    output::status(&format!("removed `{name}` ({})", path.display()));
+    if !global.quiet {
+        output::status(&format!("removed `{name}` ({})", path.display()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
