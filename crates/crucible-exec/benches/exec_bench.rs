@@ -162,7 +162,7 @@ fn overhead(cache: &Path) {
     let src = dir.join("true.c");
     std::fs::write(&src, source).unwrap();
     let exe = dir.join("true");
-    #[expect(
+    #[allow(
         clippy::disallowed_methods,
         reason = "the bare baseline is a plain spawn"
     )]
@@ -176,7 +176,7 @@ fn overhead(cache: &Path) {
     let mut bare = Vec::new();
     for _ in 0..N {
         let t = Instant::now();
-        #[expect(
+        #[allow(
             clippy::disallowed_methods,
             reason = "the bare baseline is a plain spawn"
         )]

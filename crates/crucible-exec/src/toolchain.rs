@@ -152,7 +152,7 @@ fn rust_sysroot() -> Option<PathBuf> {
             .map(|d| d.join("rustc"))
             .find(|p| p.is_file())
     })?;
-    #[expect(
+    #[allow(
         clippy::disallowed_methods,
         reason = "a trusted host tool, run once, outside the sandbox, with no user input"
     )]

@@ -371,9 +371,3 @@ fn read_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Instant) -> std::io::Resul
     }
     Ok(())
 }
-
-/// Keep the path in one place for tests.
-#[cfg(test)]
-pub(crate) fn source() -> &'static str {
-    ZYGOTE_SOURCE
-}

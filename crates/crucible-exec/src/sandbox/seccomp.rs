@@ -110,11 +110,11 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> Insn {
     }
 }
 
-const LD_W_ABS: u32 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-const JEQ_K: u32 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u32;
-const JGE_K: u32 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u32;
-const JSET_K: u32 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u32;
-const RET_K: u32 = (libc::BPF_RET | libc::BPF_K) as u32;
+const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+const JSET_K: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
 
 /// Build the filter program.
 pub(crate) fn build_filter() -> Vec<Insn> {

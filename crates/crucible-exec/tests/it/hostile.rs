@@ -186,7 +186,7 @@ fn the_network_is_unreachable() {
 
 #[test]
 fn signals_cannot_reach_the_host() {
-    #[expect(
+    #[allow(
         clippy::disallowed_methods,
         reason = "a host process the sandbox must not reach"
     )]
