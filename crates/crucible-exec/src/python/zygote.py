@@ -44,6 +44,16 @@ sys.set_int_max_str_digits(0)
     builtins.id, builtins.callable, builtins.iter, builtins.getattr, builtins.Exception,
     builtins.BaseException, builtins.print)
 LIBC = ctypes.CDLL(None, use_errno=True)
+
+# The worker's scratch space, wiped after every request. Inside the sandbox it is the private
+# tmpfs /tmp; without a sandbox (--no-sandbox) the executor points TMPDIR at a fresh private
+# directory. Never wipe a shared directory.
+WORK_ROOT = os.path.realpath(os.environ.get("TMPDIR") or "/tmp")
+if os.getpid() != 1 and WORK_ROOT in ("/", "/tmp", "/var/tmp", "/root", "/home",
+                                      os.path.realpath(os.path.expanduser("~"))):
+    sys.stderr.write("crucible worker: refusing to use shared directory %s\n" % WORK_ROOT)
+    sys.exit(2)
+WORK_DIR = os.path.join(WORK_ROOT, "w")
 PR_SET_DUMPABLE = 4
 MAX_DEPTH = 200
 MAX_MESSAGE = 256 << 20
@@ -185,7 +195,7 @@ def place_fds(mapping):
 def program_module(name):
     module = types.ModuleType(name)
     module.__dict__["__builtins__"] = builtins
-    module.__file__ = "/tmp/w/main.py"
+    module.__file__ = os.path.join(WORK_DIR, "main.py")
     sys.modules[name] = module
     if name == "__main__":
         sys.modules["__main__"] = module
@@ -561,8 +571,8 @@ def driver_main(req, chan, report_fd):
 
 # ---------------------------------------------------------------- zygote
 def wipe_tmp():
-    for name in os.listdir("/tmp"):
-        path = os.path.join("/tmp", name)
+    for name in os.listdir(WORK_ROOT):
+        path = os.path.join(WORK_ROOT, name)
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 for root, dirs, _ in os.walk(path):
@@ -627,9 +637,9 @@ def handle(req):
     out_cap = req["output_bytes"]
     as_bytes = req["memory_bytes"] + (128 << 20)
     wipe_tmp()
-    os.makedirs("/tmp/w", exist_ok=True)
-    os.chdir("/tmp/w")
-    stdin_path = "/tmp/.stdin"
+    os.makedirs(WORK_DIR, exist_ok=True)
+    os.chdir(WORK_DIR)
+    stdin_path = os.path.join(WORK_ROOT, ".stdin")
     with open(stdin_path, "wb") as f:
         f.write(req.get("stdin", "").encode("utf-8", "surrogateescape"))
     stdin_fd = os.open(stdin_path, os.O_RDONLY)
