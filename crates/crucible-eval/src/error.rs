@@ -43,10 +43,6 @@ pub enum Error {
     NoDataDir,
     #[error("unknown task id `{id}` in benchmark `{benchmark}`")]
     UnknownTask { benchmark: String, id: String },
-    #[error(
-        "task `{task_id}` has no expected outputs yet; compute them with the reference solutions first"
-    )]
-    ExpectedOutputsMissing { task_id: String },
     #[error("task `{task_id}` has no {tier} tests")]
     NoSuchTier { task_id: String, tier: &'static str },
     #[error("invalid task file `{path}`")]

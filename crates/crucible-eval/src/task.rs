@@ -32,9 +32,6 @@ pub struct HiddenTests {
     /// EvalPlus's extra inputs ("plus"), reported separately. A sample passes "plus" when it
     /// passes `base` and `plus`.
     pub plus: Option<TestSuite>,
-    /// True while call-based tests still lack expected values (EvalPlus: they come from running
-    /// the reference solution; see [`crate::oracle`]).
-    pub pending_expected: bool,
 }
 
 /// Which tests a program is judged against.
@@ -137,11 +134,6 @@ impl Benchmark {
         self.tasks = chosen;
         Ok(())
     }
-
-    /// Whether any task still needs expected outputs computed (EvalPlus sets).
-    pub fn needs_expected_outputs(&self) -> bool {
-        self.tasks.iter().any(|t| t.hidden.pending_expected)
-    }
 }
 
 impl Solution {
@@ -176,10 +168,6 @@ impl Solution {
 impl HiddenTests {
     /// Hidden tests that are fully known at load time.
     pub fn ready(base: TestSuite) -> Self {
-        HiddenTests {
-            base,
-            plus: None,
-            pending_expected: false,
-        }
+        HiddenTests { base, plus: None }
     }
 }

@@ -2,7 +2,7 @@
 
 use crucible_types::{Language, Task, TaskKind, TestSuite};
 
-use super::source::{declared_function, defines_function, rust_tests_as_main, strip_main};
+use super::source::{declared_function, defines_function, rust_tests, strip_main};
 use super::*;
 use crate::task::HiddenTests;
 
@@ -186,27 +186,20 @@ fn python_full_solution_follows_prompt() {
 }
 
 #[test]
-fn rust_test_module_becomes_main() {
-    let code = "\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n#[test]\n    fn test_f() {\n        assert_eq!(f(1), 2);\n    }\n\n}\n";
-    assert_eq!(
-        rust_tests_as_main(code),
-        "\nmod tests {\n    use super::*;\n\n    pub fn test_f() {\n        assert_eq!(f(1), 2);\n    }\n\n}\n\nfn main() {\n    tests::test_f();\n}\n"
-    );
+fn commented_out_rust_tests_get_an_empty_main() {
+    let code = "\n/*\nmod tests {\n#[test]\n    fn test_f() {}\n}\n*/\n";
+    assert_eq!(rust_tests(code), "\n\n\nfn main() {}\n");
+    let real = "#[cfg(test)]\nmod tests {\n#[test]\n fn t() {}\n}\n";
+    assert_eq!(rust_tests(real), real);
 }
 
 #[test]
 fn go_program_imports_what_is_used() {
     let program = source::go_program(
-        "import (\n    \"math\"\n    \"strings\"\n)\nfunc F(x float64) float64 {\n    return math.Abs(x)\n}\n",
-        "package main\n\nimport (\n    \"testing\"\n    \"github.com/stretchr/testify/assert\"\n)\n",
-        "func TestF(t *testing.T) {\n    assert := assert.New(t)\n    assert.Equal(1.0, F(-1))\n}\n",
+        "import (\n    \"math\"\n    \"strings\"\n)\n// a list of strings.\nfunc F(operand float64) float64 {\n    return math.Abs(operand.x)\n}\n",
     );
-    assert!(
-        program.starts_with(
-            "package main\n\nimport (\n\t\"bytes\"\n\t\"math\"\n\t\"reflect\"\n\t\"testing\"\n)\n"
-        ),
-        "{program}"
+    assert_eq!(
+        program,
+        "package main\n\nimport (\n    \"math\"\n)\n\n// a list of strings.\nfunc F(operand float64) float64 {\n    return math.Abs(operand.x)\n}\n"
     );
-    assert!(!program.contains("\"strings\""));
-    assert!(!program.contains("testify"));
 }
