@@ -10,7 +10,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("crucible-cli-exec-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("crucible-cli-exec-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -62,11 +63,21 @@ fn json(out: &Output) -> Value {
 #[test]
 fn stdin_and_expected_output() {
     let s = Scratch::new("io");
-    let program = s.file("sum.py", b"a, b = map(int, input().split())\nprint(a + b)\n");
+    let program = s.file(
+        "sum.py",
+        b"a, b = map(int, input().split())\nprint(a + b)\n",
+    );
     let input = s.file("in.txt", b"2 3\n");
     let good = s.file("good.txt", b"5\n");
     let bad = s.file("bad.txt", b"6\n");
-    let out = crucible(&[path(&program), "--stdin", path(&input), "--expect", path(&good), "--json"]);
+    let out = crucible(&[
+        path(&program),
+        "--stdin",
+        path(&input),
+        "--expect",
+        path(&good),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let report = json(&out);
     assert_eq!(report["status"], "passed");
@@ -74,7 +85,14 @@ fn stdin_and_expected_output() {
     for key in ["tests", "compile_ms", "run_ms", "peak_memory_kb"] {
         assert!(report.get(key).is_some(), "missing {key}: {report}");
     }
-    let out = crucible(&[path(&program), "--stdin", path(&input), "--expect", path(&bad), "--json"]);
+    let out = crucible(&[
+        path(&program),
+        "--stdin",
+        path(&input),
+        "--expect",
+        path(&bad),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let report = json(&out);
     assert_eq!(report["status"], "wrong_answer");
@@ -86,12 +104,22 @@ fn stdin_and_expected_output() {
 #[test]
 fn test_code_gives_per_test_outcomes() {
     let s = Scratch::new("tests");
-    let program = s.file("add.py", b"def add(a, b):\n    return a + b if a < 5 else 0\n");
+    let program = s.file(
+        "add.py",
+        b"def add(a, b):\n    return a + b if a < 5 else 0\n",
+    );
     let tests = s.file(
         "test.py",
         b"def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(5, 5) == 10\n",
     );
-    let out = crucible(&[path(&program), "--tests", path(&tests), "--entry-point", "add", "--json"]);
+    let out = crucible(&[
+        path(&program),
+        "--tests",
+        path(&tests),
+        "--entry-point",
+        "add",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let report = json(&out);
     assert_eq!(report["status"], "wrong_answer");
@@ -107,9 +135,17 @@ fn test_code_gives_per_test_outcomes() {
 #[test]
 fn compiled_language_and_plain_text_output() {
     let s = Scratch::new("c");
-    let program = s.file("hello.c", b"#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n");
+    let program = s.file(
+        "hello.c",
+        b"#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+    );
     let out = crucible(&[path(&program)]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("verdict: passed"), "{text}");
     assert!(text.contains("hi"), "{text}");
@@ -118,7 +154,12 @@ fn compiled_language_and_plain_text_output() {
     assert_eq!(out.status.code(), Some(3));
     let report = json(&out);
     assert_eq!(report["status"], "compile_error");
-    assert!(report["failure"]["diagnostics"].as_str().unwrap().contains("error"));
+    assert!(
+        report["failure"]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("error")
+    );
 }
 
 #[test]
@@ -145,8 +186,14 @@ fn bad_input_is_a_clear_error() {
         (vec![path(&empty)], "the source is empty"),
         (vec![path(&binary)], "not UTF-8 text"),
         (vec![path(&missing)], "cannot read the program file"),
-        (vec!["--lang", "cobol", path(&ok)], "unknown language `cobol`"),
-        (vec![path(&ok), "--time-limit", "0"], "--time-limit must be a positive"),
+        (
+            vec!["--lang", "cobol", path(&ok)],
+            "unknown language `cobol`",
+        ),
+        (
+            vec![path(&ok), "--time-limit", "0"],
+            "--time-limit must be a positive",
+        ),
         (vec![path(&ok), "--memory-limit", "1"], "out of range"),
         (vec![path(&ok), "--time-limit", "100000"], "out of range"),
     ];

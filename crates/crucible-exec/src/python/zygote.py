@@ -49,8 +49,7 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 # tmpfs /tmp; without a sandbox (--no-sandbox) the executor points TMPDIR at a fresh private
 # directory. Never wipe a shared directory.
 WORK_ROOT = os.path.realpath(os.environ.get("TMPDIR") or "/tmp")
-if os.getpid() != 1 and WORK_ROOT in ("/", "/tmp", "/var/tmp", "/root", "/home",
-                                      os.path.realpath(os.path.expanduser("~"))):
+if os.getpid() != 1 and WORK_ROOT in ("/", "/tmp", "/var/tmp", "/root", "/home", "/dev/shm"):
     sys.stderr.write("crucible worker: refusing to use shared directory %s\n" % WORK_ROOT)
     sys.exit(2)
 WORK_DIR = os.path.join(WORK_ROOT, "w")

@@ -3,6 +3,7 @@
 mod hostile;
 mod languages;
 mod tamper;
+mod unsandboxed;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
