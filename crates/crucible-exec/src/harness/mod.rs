@@ -175,6 +175,36 @@ fn matching_brace(src: &str, open: usize) -> Option<usize> {
     None
 }
 
+/// `src` with the contents of `//` and `/* */` comments replaced by spaces (same length).
+fn blank_comments(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = b.to_vec();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
+            while i < b.len() && b[i] != b'\n' {
+                out[i] = b' ';
+                i += 1;
+            }
+        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                out[i] = b' ';
+                i += 1;
+            }
+            for _ in 0..2 {
+                if i < b.len() {
+                    out[i] = b' ';
+                    i += 1;
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    // Every byte of a comment became a space, so this is valid UTF-8 of the same length.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn c_family(language: Language, program: &str, tests: &str, salt: &str) -> Result<Combined> {
     let (sig, open, close) = find_main(tests, &["int main", "int\tmain"]).ok_or(
         Error::InvalidRequest("the C/C++ test code has no `int main(...) { ... }`"),
@@ -280,8 +310,10 @@ fn rust(program: &str, tests: &str, salt: &str) -> Result<Combined> {
         tests.replace_range(sig..open, &format!("fn {name}()"));
         calls.push(("main".into(), name));
     }
-    let in_mod = tests.contains("mod tests");
-    while let Some(at) = tests.find("#[test]") {
+    let in_mod = blank_comments(&tests).contains("mod tests");
+    // Search a copy with comments blanked (HumanEval-X has commented-out tests); positions
+    // are the same in both.
+    while let Some(at) = blank_comments(&tests).find("#[test]") {
         let rest = &tests[at + 7..];
         let fn_at = rest.find("fn ").map(|i| at + 7 + i);
         let Some(fn_at) = fn_at else { break };
@@ -485,18 +517,33 @@ if (script) {{
 }
 
 fn go(program: &str, tests: &str) -> Combined {
-    let program = if program.trim_start().starts_with("package ") {
-        program.to_owned()
-    } else {
-        format!("package main\n\n{program}")
-    };
-    let tests = if tests.trim_start().starts_with("package ") {
-        tests.to_owned()
-    } else {
-        format!(
-            "package main\n\nimport (\n    \"testing\"\n    \"github.com/stretchr/testify/assert\"\n)\n\n{tests}"
-        )
-    };
+    // HumanEval-X splits one file in parts (the test's package and imports, the program's
+    // imports, the program, the tests); Go wants one package clause and the imports first,
+    // without duplicates. Everything goes into one test file.
+    let (program_imports, program_body) = split_go_imports(program);
+    let (mut imports, tests_body) = split_go_imports(tests);
+    if !tests.contains("package ") && !tests_body.contains("github.com/stretchr/testify") {
+        for spec in ["\"testing\"", "\"github.com/stretchr/testify/assert\""] {
+            imports.push(spec.to_owned());
+        }
+    }
+    for spec in program_imports {
+        if !imports.contains(&spec) {
+            imports.push(spec);
+        }
+    }
+    let mut file = String::from("package main\n\nimport (\n");
+    for spec in &imports {
+        let _ = writeln!(file, "    {spec}");
+    }
+    file.push_str(")\n\n");
+    file.push_str(&program_body);
+    file.push('\n');
+    file.push_str(&tests_body);
+    let mut files = vec![("main_test.go".to_owned(), file.clone())];
+    if !file.contains("func main(") {
+        files.push(("main.go".into(), "package main\n\nfunc main() {}\n".into()));
+    }
     let harness = format!(
         r#"package main
 
@@ -520,14 +567,64 @@ func TestMain(m *testing.M) {{
 }}
 "#
     );
+    files.push(("crucible_main_test.go".into(), harness));
     Combined {
-        files: vec![
-            ("main.go".into(), program),
-            ("main_test.go".into(), tests),
-            ("crucible_main_test.go".into(), harness),
-        ],
+        files,
         main_class: None,
     }
+}
+
+/// Split Go source into its import specs (one per entry, e.g. `"math"` or `m "math"`) and the
+/// rest, dropping the package clause.
+fn split_go_imports(src: &str) -> (Vec<String>, String) {
+    let mut specs = Vec::new();
+    let mut rest = String::new();
+    let mut lines = src.lines().peekable();
+    let mut in_block = false;
+    let mut header = true;
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if in_block {
+            if trimmed.starts_with(')') {
+                in_block = false;
+            } else if !trimmed.is_empty() && !trimmed.starts_with("//") {
+                specs.push(trimmed.to_owned());
+            }
+            continue;
+        }
+        if header && trimmed.starts_with("package ") {
+            continue;
+        }
+        if header && trimmed.starts_with("import") {
+            let spec = trimmed.trim_start_matches("import").trim();
+            if spec.starts_with('(') {
+                let inner = spec.trim_start_matches('(').trim();
+                if let Some(one_line) = inner.strip_suffix(')') {
+                    specs.extend(
+                        one_line
+                            .split(';')
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty()),
+                    );
+                } else {
+                    in_block = true;
+                    if !inner.is_empty() {
+                        specs.push(inner.to_owned());
+                    }
+                }
+            } else if !spec.is_empty() {
+                specs.push(spec.to_owned());
+            }
+            continue;
+        }
+        let is_header_noise = trimmed.is_empty() || trimmed.starts_with("//");
+        if !is_header_noise {
+            header = false;
+        }
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    (specs, rest)
 }
 
 /// Per-test outcomes from `go test -test.v` output (informational: the pass itself needs the
@@ -603,6 +700,18 @@ mod tests {
             failed.tests[0].detail.as_deref(),
             Some("assertion failed: x == 1")
         );
+    }
+
+    #[test]
+    fn go_imports_are_merged() {
+        let program = "import (\n    \"math\"\n)\n\n// doc\nfunc F() float64 { return math.Pi }\n";
+        let tests = "package main\n\nimport (\n    \"testing\"\n    \"math\"\n    \"github.com/stretchr/testify/assert\"\n)\nfunc TestF(t *testing.T) { assert.Equal(t, math.Pi, F()) }\n";
+        let combined = go(program, tests);
+        let file = &combined.files[0].1;
+        assert_eq!(file.matches("\"math\"").count(), 1, "{file}");
+        assert!(file.starts_with("package main\n\nimport (\n    \"testing\"\n"));
+        assert!(file.contains("// doc\nfunc F()"));
+        assert_eq!(file.matches("package ").count(), 1);
     }
 
     #[test]

@@ -717,6 +717,15 @@ impl Process {
 
     /// Watch the process to its end: collect output up to the cap, enforce CPU and wall time.
     pub(crate) fn supervise(&mut self, sandbox: &Sandbox) -> Result<Outcome> {
+        let res = self.watch(sandbox);
+        if res.is_err() {
+            // Never leave a sandbox running (or a zombie) behind an error.
+            self.finish(sandbox);
+        }
+        res
+    }
+
+    fn watch(&mut self, sandbox: &Sandbox) -> Result<Outcome> {
         let limits = self.limits;
         for fd in [&self.stdout, &self.stderr, &self.status] {
             sys::set_nonblocking(fd).map_err(Error::spawn)?;
