@@ -12,6 +12,8 @@
 # Builds into CACHE_DIR/deps: Rust rlibs of rand 0.4, regex 1 and md5 0.7 (with the rustc on
 #   PATH, through cargo), and the npm package js-md5.
 set -euo pipefail
+# Installed files must be readable by the sandbox user (uid 65534 when run as root).
+umask 022
 
 home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
 cache=${1:-$home/cache/exec}
@@ -36,6 +38,9 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${CRUCIBLE_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # A restrictive umask during unpacking leaves directories mode 700, which the sandbox
+    # user cannot enter (seen with Go's testify under /usr/share/gocode).
+    [ -d /usr/share/gocode ] && chmod -R a+rX /usr/share/gocode
   else
     echo "provision: not root; install these Debian packages: ${missing[*]}" >&2
   fi

@@ -316,9 +316,14 @@ impl BuildEnv<'_> {
         if dir.is_dir() {
             return Ok(Some(dir));
         }
+        static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let _guard = WARMING.lock().unwrap_or_else(|e| e.into_inner());
         if dir.is_dir() {
             return Ok(Some(dir));
+        }
+        // One failed warm-up per process is enough; compiles then start cold.
+        if FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
         }
         let run_dir = self.sandbox.run_dir()?;
         let (src, out) = (run_dir.join("src"), run_dir.join("out"));
@@ -367,6 +372,7 @@ impl BuildEnv<'_> {
             }
             publish(&out.join("gocache"), &dir)?;
         } else {
+            FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 "warming the Go build cache failed; Go compiles will be slow: {}",
                 String::from_utf8_lossy(&outcome.stderr)
