@@ -43,6 +43,8 @@ pub enum Error {
     NoDataDir,
     #[error("unknown task id `{id}` in benchmark `{benchmark}`")]
     UnknownTask { benchmark: String, id: String },
+    #[error("the reference solution of `{task_id}` does not pass its own tests ({status})")]
+    ReferenceFailed { task_id: String, status: String },
     #[error("task `{task_id}` has no {tier} tests")]
     NoSuchTier { task_id: String, tier: &'static str },
     #[error("invalid task file `{path}`")]

@@ -4,15 +4,19 @@ mod assemble;
 mod benchmark;
 pub mod doctest;
 mod error;
+mod judge;
 pub mod load;
 pub mod metrics;
 mod pyjson;
 mod pylit;
+pub mod report;
+pub mod run;
 mod task;
 
 pub use assemble::{JudgeProgram, assemble};
 pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs, ENV_DATA};
 pub use error::{Error, Result};
+pub use judge::{ReferenceTimes, TimeLimitPolicy, measure_reference, run_judge};
 pub use load::{LoadParams, load_benchmark};
 pub use task::{
     Benchmark, BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Judge, Reject, Solution,

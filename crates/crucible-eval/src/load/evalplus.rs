@@ -247,7 +247,8 @@ def __crucible_check(i):
     )
 }
 
-/// `find_zero`: each input is checked by evaluating the prompt's `poly` at the returned point.
+/// `find_zero`: each input is checked by evaluating the prompt's `poly` at the returned point;
+/// `|poly(xs, x)|` must be within the task's `atol` (1e-4), as in EvalPlus.
 fn find_zero_tests(fields: &Fields<'_>) -> Result<HiddenTests, String> {
     let suite = |inputs: &[Json]| -> Result<TestSuite, String> {
         let mut code = String::new();
@@ -257,8 +258,8 @@ fn find_zero_tests(fields: &Fields<'_>) -> Result<HiddenTests, String> {
             };
             let xs = xs.to_python();
             code.push_str(&format!(
-                "assert abs(poly({xs}, {}({xs}))) <= {}\n",
-                fields.entry_point, FIND_ZERO_TOLERANCE
+                "assert abs(poly({xs}, {}({xs}))) <= {:?}\n",
+                fields.entry_point, fields.atol
             ));
         }
         Ok(TestSuite::Code { code })
@@ -268,9 +269,6 @@ fn find_zero_tests(fields: &Fields<'_>) -> Result<HiddenTests, String> {
         plus: Some(suite(fields.plus_input)?),
     })
 }
-
-/// EvalPlus's tolerance on `|poly(xs, x)|` for `find_zero`.
-const FIND_ZERO_TOLERANCE: &str = "1e-6";
 
 /// Split an MBPP `assertion` block into its setup lines (imports) and its asserts.
 pub(super) fn split_asserts(block: &str) -> (String, Vec<String>) {

@@ -1,5 +1,6 @@
 //! Integration tests of `crucible-eval` against the shipped benchmark files.
 
+mod canonical;
 mod loaders;
 
 use std::path::PathBuf;

@@ -1,0 +1,446 @@
+//! The run directory of `crucible eval --out DIR` and `crucible score --out DIR`: append-only
+//! `samples.jsonl` and `results.jsonl`, `summary.json`, `report.html`, and `config.json` holding
+//! the configuration and its fingerprint.
+//!
+//! Every record is written as one line and flushed at once, so `kill -9` loses at most the line
+//! being written. On reopening, a torn last line is cut off (the file is truncated to the last
+//! complete record); a malformed line anywhere else is an error with its line number, never a
+//! silent skip.
+
+mod summary;
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crucible_exec::ExecReport;
+use crucible_types::{Status, TestOutcome};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use summary::{Summary, SummaryParams, TaskScore, TierSummary, summarize};
+
+use crate::task::Solution;
+use crate::{Error, Result};
+
+/// One generated sample (`samples.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub task_id: String,
+    /// 0-based index of the sample within its task.
+    pub sample_idx: usize,
+    /// The generator's raw text.
+    pub completion: String,
+    /// The code that is judged, and whether it continues the prompt.
+    pub solution: Solution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenCounts>,
+    /// Time spent generating this sample (for batched generation, its share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gen_ms: Option<u64>,
+}
+
+/// Token counts of one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenCounts {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+/// The verdict of one sample (`results.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub task_id: String,
+    pub sample_idx: usize,
+    /// The hidden-test verdict (EvalPlus: the base tests). Decides pass@k.
+    pub status: Status,
+    /// Per-test outcomes of the hidden tests.
+    pub tests: Vec<TestOutcome>,
+    /// EvalPlus's extra tests; `status` is `passed` only if base and plus both pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plus: Option<TierResult>,
+    /// The verdict on the visible tests, when they were run (for n@k).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<Status>,
+    pub timings: Timings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenCounts>,
+    /// Compact feedback on the first failure (what the report shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+/// A tier of tests beyond the base ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierResult {
+    pub status: Status,
+    pub tests: Vec<TestOutcome>,
+}
+
+/// Where one sample's time went, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gen_ms: Option<u64>,
+    pub compile_ms: u64,
+    pub run_ms: u64,
+    pub cpu_ms: u64,
+}
+
+/// Longest feedback kept per result line.
+const FEEDBACK_BYTES: usize = 1500;
+
+impl ResultRecord {
+    /// Build a result from the executor's reports: the hidden base run, the plus run (EvalPlus;
+    /// run only when base passed, else `None`), and the visible run if one was made.
+    pub fn from_reports(
+        sample: &SampleRecord,
+        base: &ExecReport,
+        plus: Option<&ExecReport>,
+        visible: Option<&ExecReport>,
+    ) -> ResultRecord {
+        let failing = if base.status.is_pass() {
+            plus
+        } else {
+            Some(base)
+        };
+        let feedback = failing
+            .filter(|report| !report.status.is_pass())
+            .map(|report| report.render_feedback(FEEDBACK_BYTES));
+        let plus = plus.map(|report| TierResult {
+            status: report.status,
+            tests: report.tests.clone(),
+        });
+        let (compile_ms, run_ms, cpu_ms) =
+            [Some(base), failing.filter(|r| !std::ptr::eq(*r, base))]
+                .into_iter()
+                .flatten()
+                .fold((0, 0, 0), |acc, r| {
+                    (acc.0 + r.compile_ms, acc.1 + r.run_ms, acc.2 + r.cpu_ms)
+                });
+        ResultRecord {
+            task_id: sample.task_id.clone(),
+            sample_idx: sample.sample_idx,
+            status: base.status,
+            tests: base.tests.clone(),
+            plus,
+            visible: visible.map(|report| report.status),
+            timings: Timings {
+                gen_ms: sample.gen_ms,
+                compile_ms,
+                run_ms,
+                cpu_ms,
+            },
+            tokens: sample.tokens,
+            feedback,
+        }
+    }
+
+    /// The plus-tier verdict: base failures carry over; `None` for sets without plus tests.
+    pub fn plus_status(&self) -> Option<Status> {
+        let plus = self.plus.as_ref()?;
+        Some(if self.status.is_pass() {
+            plus.status
+        } else {
+            self.status
+        })
+    }
+}
+
+/// What a reopened run directory already holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResumeState {
+    pub samples: Vec<SampleRecord>,
+    pub results: Vec<ResultRecord>,
+    /// Torn last lines that were cut off (at most one per file, after `kill -9`).
+    pub torn_lines: usize,
+}
+
+impl ResumeState {
+    /// `(task_id, sample_idx)` pairs that have a result: finished.
+    pub fn done(&self) -> BTreeSet<(String, usize)> {
+        self.results
+            .iter()
+            .map(|r| (r.task_id.clone(), r.sample_idx))
+            .collect()
+    }
+
+    /// Samples generated but not yet judged (judge these before generating more).
+    pub fn unjudged(&self) -> Vec<&SampleRecord> {
+        let done = self.done();
+        self.samples
+            .iter()
+            .filter(|s| !done.contains(&(s.task_id.clone(), s.sample_idx)))
+            .collect()
+    }
+}
+
+/// The stored configuration of a run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConfig {
+    /// SHA-256 of the configuration's canonical JSON.
+    pub fingerprint: String,
+    pub config: serde_json::Value,
+    /// Fingerprints this directory was written with before a forced change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<String>,
+}
+
+/// An open run directory.
+#[derive(Debug)]
+pub struct RunDir {
+    dir: PathBuf,
+    samples: File,
+    results: File,
+}
+
+/// File names inside a run directory.
+pub const SAMPLES_FILE: &str = "samples.jsonl";
+pub const RESULTS_FILE: &str = "results.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const REPORT_FILE: &str = "report.html";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// The fingerprint of a configuration: SHA-256 of its JSON with object keys sorted.
+pub fn fingerprint(config: &serde_json::Value) -> String {
+    let canonical = canonical_json(config);
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl RunDir {
+    /// Open (or create) `dir` for a run with `config`. An existing directory made with another
+    /// configuration is refused unless `force`; with `force`, old records are kept and the change
+    /// is recorded in `config.json`.
+    pub fn open(
+        dir: &Path,
+        config: &serde_json::Value,
+        force: bool,
+    ) -> Result<(RunDir, ResumeState)> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let expected = fingerprint(config);
+        let config_path = dir.join(CONFIG_FILE);
+        let mut stored = StoredConfig {
+            fingerprint: expected.clone(),
+            config: config.clone(),
+            previous: Vec::new(),
+        };
+        if let Some(old) = read_json::<StoredConfig>(&config_path)? {
+            if old.fingerprint != expected && !force {
+                return Err(Error::ConfigMismatch {
+                    dir: dir.to_path_buf(),
+                    expected,
+                    found: old.fingerprint,
+                });
+            }
+            stored.previous = old.previous;
+            if old.fingerprint != expected {
+                stored.previous.push(old.fingerprint);
+            }
+        }
+        write_atomic(&config_path, &to_pretty(&stored))?;
+        let (samples, torn_samples) = read_records::<SampleRecord>(&dir.join(SAMPLES_FILE))?;
+        let (results, torn_results) = read_records::<ResultRecord>(&dir.join(RESULTS_FILE))?;
+        let state = ResumeState {
+            samples,
+            results,
+            torn_lines: torn_samples + torn_results,
+        };
+        let run = RunDir {
+            samples: open_append(&dir.join(SAMPLES_FILE))?,
+            results: open_append(&dir.join(RESULTS_FILE))?,
+            dir: dir.to_path_buf(),
+        };
+        Ok((run, state))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append one sample and flush it to the file.
+    pub fn append_sample(&mut self, sample: &SampleRecord) -> Result<()> {
+        let path = self.dir.join(SAMPLES_FILE);
+        append_line(&mut self.samples, &path, sample)
+    }
+
+    /// Append one result and flush it to the file.
+    pub fn append_result(&mut self, result: &ResultRecord) -> Result<()> {
+        let path = self.dir.join(RESULTS_FILE);
+        append_line(&mut self.results, &path, result)
+    }
+
+    /// Write `summary.json` (atomically: a reader never sees half of it).
+    pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+        write_atomic(&self.dir.join(SUMMARY_FILE), &to_pretty(summary))
+    }
+
+    /// Write `report.html` atomically.
+    pub fn write_report(&self, html: &str) -> Result<()> {
+        write_atomic(&self.dir.join(REPORT_FILE), html)
+    }
+}
+
+fn to_pretty<T: Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("records serialise");
+    text.push('\n');
+    text
+}
+
+fn canonical_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let members: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(k.clone()),
+                        canonical_json(&map[k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn append_line<T: Serialize>(file: &mut File, path: &Path, record: &T) -> Result<()> {
+    let mut line = serde_json::to_string(record).expect("records serialise");
+    line.push('\n');
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, text).map_err(write_err)?;
+    std::fs::rename(&tmp, path).map_err(write_err)
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|err| Error::Malformed {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
+}
+
+/// Read a JSON Lines file of records. A last line without its newline that does not parse is a
+/// torn write: it is cut off (the file is truncated) and counted. Any other bad line is an error
+/// naming its line.
+pub fn read_records<T: DeserializeOwned>(path: &Path) -> Result<(Vec<T>, usize)> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let mut line_no = 0;
+    while offset < bytes.len() {
+        line_no += 1;
+        let end = bytes[offset..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|i| offset + i);
+        let line = &bytes[offset..end.unwrap_or(bytes.len())];
+        let parsed = std::str::from_utf8(line)
+            .map_err(|err| err.to_string())
+            .and_then(|text| serde_json::from_str::<T>(text).map_err(|err| err.to_string()));
+        match (parsed, end) {
+            (Ok(record), Some(end)) => {
+                records.push(record);
+                offset = end + 1;
+            }
+            (Err(message), Some(_)) => {
+                return Err(Error::Line {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    message,
+                });
+            }
+            // A complete record whose newline was not written: keep it, finish the line.
+            (Ok(record), None) => {
+                records.push(record);
+                let mut file = open_append(path)?;
+                file.write_all(b"\n").map_err(|source| Error::Write {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                return Ok((records, 0));
+            }
+            // A torn write: cut it off.
+            (Err(_), None) => {
+                truncate(path, offset)?;
+                return Ok((records, 1));
+            }
+        }
+    }
+    Ok((records, 0))
+}
+
+fn truncate(path: &Path, len: usize) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.set_len(len as u64).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;
