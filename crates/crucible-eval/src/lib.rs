@@ -4,6 +4,7 @@ mod assemble;
 mod benchmark;
 pub mod doctest;
 mod error;
+pub mod fetch;
 mod judge;
 pub mod load;
 pub mod metrics;
@@ -11,6 +12,7 @@ mod pyjson;
 mod pylit;
 pub mod report;
 pub mod run;
+pub mod score;
 mod task;
 
 pub use assemble::{JudgeProgram, assemble};

