@@ -127,6 +127,22 @@ fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
     }
 }
 
+/// CPU time of this process and its reaped children (executor, sandboxes and programs).
+fn cpu_now() -> Duration {
+    let read = |who| {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct; zeroed is a valid initial state.
+        #[allow(unsafe_code, reason = "getrusage in a benchmark")]
+        let usage = unsafe {
+            libc::getrusage(who, usage.as_mut_ptr());
+            usage.assume_init()
+        };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    };
+    read(libc::RUSAGE_SELF) + read(libc::RUSAGE_CHILDREN)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -184,6 +200,16 @@ fn overhead(cache: &Path) {
         assert!(status.success());
         bare.push(t.elapsed());
     }
+    let bare_cpu = cpu_now();
+    for _ in 0..N {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the bare baseline is a plain spawn"
+        )]
+        let status = std::process::Command::new(&exe).status().unwrap();
+        assert!(status.success());
+    }
+    let mut cpu_rows = vec![(cpu_now() - bare_cpu) / N as u32];
     let mut rows = vec![("bare fork+exec (std::process::Command)", median(bare))];
     for (name, isolation) in [
         ("executor, --no-sandbox (rlimits only)", Isolation::None),
@@ -193,17 +219,24 @@ fn overhead(cache: &Path) {
         let req = request(Language::C, source, TestSuite::None);
         ex.run(&req).unwrap();
         let mut times = Vec::new();
+        let cpu_before = cpu_now();
         for _ in 0..N {
             let t = Instant::now();
             let report = ex.run(&req).unwrap();
             assert_eq!(report.status, Status::Passed);
             times.push(t.elapsed());
         }
+        cpu_rows.push((cpu_now() - cpu_before) / N as u32);
         rows.push((name, median(times)));
     }
-    println!("## isolation overhead per run ({N} runs of a C `return 0` program, median)");
-    for (name, d) in &rows {
-        println!("{name:45} {:7.2} ms", d.as_secs_f64() * 1000.0);
+    println!("## isolation overhead per run ({N} runs of a C `return 0` program)");
+    println!("{:45} {:>10} {:>14}", "", "median wall", "mean CPU/run");
+    for ((name, d), cpu) in rows.iter().zip(&cpu_rows) {
+        println!(
+            "{name:45} {:7.2} ms {:11.2} ms",
+            d.as_secs_f64() * 1000.0,
+            cpu.as_secs_f64() * 1000.0
+        );
     }
     let cost = rows[2].1.as_secs_f64() - rows[1].1.as_secs_f64();
     println!(

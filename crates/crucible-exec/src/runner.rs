@@ -84,7 +84,10 @@ impl BuildEnv<'_> {
             // Appended tests live in `#[cfg(test)] mod tests`; the harness calls them itself.
             flags.extend(["--cfg".to_owned(), "test".to_owned()]);
         }
-        let key = cache_key(language, toolchain, &flags, files, go_test);
+        let mut key_flags = flags.clone();
+        // Dependencies installed after a failed compile must not meet a cached failure.
+        key_flags.push(self.deps_fingerprint(language));
+        let key = cache_key(language, toolchain, &key_flags, files, go_test);
         let artifacts = self.cache_dir.join("artifacts");
         let dir = artifacts.join(&key);
         let failed = artifacts.join(format!("{key}.failed"));
@@ -302,6 +305,24 @@ impl BuildEnv<'_> {
             diagnostics.push_str("the compiler exceeded its time or memory limit\n");
         }
         Ok(Some(diagnostics))
+    }
+
+    fn deps_fingerprint(&self, language: Language) -> String {
+        let path = match language {
+            Language::Go => PathBuf::from("/usr/share/gocode/src/github.com/stretchr/testify"),
+            Language::Rust => self.deps.rust.clone(),
+            Language::JavaScript => self.deps.node_modules.clone(),
+            _ => return String::new(),
+        };
+        let meta = fs::metadata(&path).ok();
+        let stamp = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mode = meta.map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())).unwrap_or(0);
+        format!("deps:{}:{stamp}:{mode:o}", path.display())
     }
 
     /// A warm Go build cache (standard library, testing, testify), built once in the sandbox.

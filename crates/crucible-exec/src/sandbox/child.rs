@@ -93,7 +93,7 @@ pub(crate) const STAGES: &[&str] = &[
     "set limits",
     "drop privileges",
     "install the seccomp filter",
-    "fork the program",
+    "start the program",
     "set the CPU priority",
 ];
 
@@ -107,7 +107,6 @@ const STAGE_CWD: i64 = 7;
 const STAGE_LIMITS: i64 = 8;
 const STAGE_PRIVS: i64 = 9;
 const STAGE_SECCOMP: i64 = 10;
-const STAGE_FORK: i64 = 11;
 const STAGE_PRIORITY: i64 = 12;
 
 /// Encode a status record.
@@ -225,15 +224,24 @@ pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
         if plan.as_init {
             exec_program(plan, ptrs);
         }
-        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as c_ulong, 0, 0, 0, 0);
-        if pid < 0 {
-            fail(st, STAGE_FORK, errno());
-        }
-        if pid == 0 {
-            exec_program(plan, ptrs);
+        // posix_spawn starts the program with CLONE_VM|CLONE_VFORK on a stack of its own: no
+        // copy of this (executor-sized) address space, and exec errors come back as a value.
+        let mut pid: libc::pid_t = 0;
+        let err = libc::posix_spawn(
+            &mut pid,
+            plan.exec_path.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            ptrs.argv.as_ptr().cast(),
+            ptrs.envp.as_ptr().cast(),
+        );
+        if err != 0 {
+            let rec = encode_record([REC_EXEC_FAILED, i64::from(err), 0, 0, 0, 0]);
+            libc::write(st, rec.as_ptr().cast(), rec.len());
+            libc::_exit(127);
         }
         libc::close(0);
-        reap_until(st, pid as libc::pid_t)
+        reap_until(st, pid)
     }
 }
 
