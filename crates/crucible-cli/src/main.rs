@@ -1,6 +1,7 @@
 //! The `crucible` binary: argument parsing, logging setup, dispatch and exit codes.
 
 mod commands;
+mod interrupt;
 mod output;
 
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ enum Command {
     Model(commands::model::ModelCommand),
     /// Run a program in the sandbox, optionally against tests.
     Exec(commands::exec::ExecArgs),
+    /// Measure throughput (inference speed, batching, memory).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args, &cli.global),
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
         Command::Exec(args) => commands::exec::run(args, &cli.global),
+        Command::Bench(cmd) => commands::bench::run(cmd, &cli.global),
     };
     match res {
         Ok(code) => code,

@@ -46,3 +46,21 @@ pub(crate) fn data(text: &str) {
 pub(crate) fn status(text: &str) {
     eprintln!("{text}");
 }
+
+/// Write streamed model text to stdout as it arrives (no newline added).
+pub(crate) fn stream_text(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (e.g. `| head`) must not abort generation; the final write reports it.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// A progress callback for model downloads started by commands other than `model pull`.
+pub(crate) fn pull_progress() -> impl FnMut(&crucible_core::model::PullEvent<'_>) {
+    |event| {
+        if !matches!(event, crucible_core::model::PullEvent::Bytes { .. }) {
+            tracing::info!("{event:?}");
+        }
+    }
+}

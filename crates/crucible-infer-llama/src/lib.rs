@@ -1,1 +1,270 @@
-//! In-process llama.cpp backend (llama-cpp-2): batched decoding with a shared prompt KV cache.
+//! In-process llama.cpp backend (through the `llama-cpp-2` crate).
+//!
+//! One [`LlamaGenerator`] owns one loaded GGUF model. A request for `n` sequences evaluates the
+//! prompt once, with every prompt token tagged as belonging to all `n` sequences, so the prompt's
+//! KV cache cells are shared; the sequences are then decoded together, one token each per batch.
+//! On a CPU that is the lever: decode of one sequence is memory-bound, and a batch of `n` reads
+//! the weights once for `n` tokens.
+
+mod beam;
+mod decode;
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+
+use crucible_infer::{
+    ChatTemplate, Error, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
+};
+use crucible_types::{Decoding, GenParams};
+
+/// How to run the model.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    /// Threads for decoding and prompt evaluation.
+    pub threads: usize,
+    /// Upper bound on tokens per sequence (prompt + answer); `None` uses the model's training
+    /// context.
+    pub context_length: Option<usize>,
+    /// Tokens per llama.cpp batch during prompt evaluation.
+    pub batch_size: usize,
+}
+
+/// A GGUF model loaded in this process.
+pub struct LlamaGenerator {
+    model: &'static LlamaModel,
+    template: ChatTemplate,
+    info: ModelInfo,
+    config: LlamaConfig,
+    session: Option<Session>,
+}
+
+impl std::fmt::Debug for LlamaGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlamaGenerator")
+            .field("info", &self.info)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A llama.cpp context and the capacity it was made with. Contexts are reused across requests
+/// and only rebuilt when a request needs more cells or sequences.
+struct Session {
+    ctx: LlamaContext<'static>,
+    n_ctx: usize,
+    n_seq: usize,
+}
+
+const BACKEND: &str = "llama.cpp";
+
+fn backend_error(message: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: BACKEND,
+        message: message.to_string(),
+    }
+}
+
+/// The process-wide llama.cpp backend; llama.cpp allows only one initialisation.
+fn backend() -> Result<&'static LlamaBackend, Error> {
+    static BACKEND_CELL: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND_CELL
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|err| err.to_string())
+        })
+        .as_ref()
+        .map_err(backend_error)
+}
+
+impl LlamaGenerator {
+    /// Load the GGUF file at `path`. `name` is how reports refer to the model. The caller should
+    /// have validated the file (see `crucible-gguf`); llama.cpp's own checks are the last line.
+    pub fn load(path: &Path, name: &str, config: LlamaConfig) -> Result<LlamaGenerator, Error> {
+        let backend = backend()?;
+        let started = Instant::now();
+        let params = LlamaModelParams::default();
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|err| {
+            backend_error(format!("could not load `{}`: {err}", path.display()))
+        })?;
+        // The model lives as long as the process: contexts borrow it, and a generator is made
+        // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
+        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let template = chat_template(model)?;
+        let train_ctx = model.n_ctx_train() as usize;
+        let context_length = config.context_length.unwrap_or(train_ctx).min(train_ctx);
+        tracing::info!(
+            model = name,
+            seconds = started.elapsed().as_secs_f64(),
+            context_length,
+            threads = config.threads,
+            "loaded model"
+        );
+        Ok(LlamaGenerator {
+            model,
+            template,
+            info: ModelInfo {
+                name: name.to_owned(),
+                source: path.display().to_string(),
+                context_length,
+            },
+            config,
+            session: None,
+        })
+    }
+
+    /// Render a prompt to the exact text the model sees.
+    pub fn render(&self, prompt: &Prompt) -> Result<String, Error> {
+        match prompt {
+            Prompt::Text { text } => Ok(text.clone()),
+            Prompt::Chat { messages, prefill } => {
+                let mut text = self.template.render(messages, true)?;
+                text.push_str(prefill);
+                Ok(text)
+            }
+        }
+    }
+
+    /// Tokenize text the way prompts are tokenized (special tokens parsed, BOS if the model
+    /// wants one).
+    pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        let vocab = self.model.vocab();
+        vocab.tokenize(text.as_bytes(), vocab.should_add_bos(), true)
+    }
+
+    /// Make sure the context holds `n_ctx` cells for `n_seq` sequences; rebuild it if not.
+    fn session(&mut self, n_ctx: usize, n_seq: usize) -> Result<&mut Session, Error> {
+        let fits = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.n_ctx >= n_ctx && s.n_seq >= n_seq);
+        if !fits {
+            // Round up so that small variations between requests reuse the context.
+            let n_ctx = n_ctx.next_multiple_of(1024);
+            let n_seq = n_seq.next_power_of_two();
+            self.session = None;
+            let threads = i32::try_from(self.config.threads.max(1)).unwrap_or(1);
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+                .with_n_batch(self.config.batch_size as u32)
+                .with_n_ubatch(self.config.batch_size as u32)
+                .with_n_seq_max(n_seq as u32)
+                .with_kv_unified(true)
+                .with_n_threads(threads)
+                .with_n_threads_batch(threads);
+            let ctx = self
+                .model
+                .new_context(backend()?, params)
+                .map_err(|err| backend_error(format!("could not create a context: {err}")))?;
+            tracing::debug!(n_ctx, n_seq, "created llama.cpp context");
+            self.session = Some(Session { ctx, n_ctx, n_seq });
+        }
+        let session = self.session.as_mut().expect("the session was just ensured");
+        session.ctx.clear_kv_cache();
+        Ok(session)
+    }
+}
+
+impl Generator for LlamaGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Generation, Error> {
+        let params = &request.params;
+        params.validate()?;
+        let text = self.render(&request.prompt)?;
+        let prompt = self.tokenize(&text);
+        self.run_tokens(&prompt, params, observer, false)
+    }
+}
+
+impl LlamaGenerator {
+    /// Throughput probe in the manner of `llama-bench`: evaluate a prompt of exactly
+    /// `prompt_len` tokens (filler code), then generate exactly `params.max_new_tokens` tokens
+    /// for each of `params.n` sequences, ignoring end-of-generation tokens.
+    pub fn bench_run(&mut self, prompt_len: usize, params: &GenParams) -> Result<Generation, Error> {
+        let filler = "def fibonacci(n: int) -> int:\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n\n";
+        let mut text = String::new();
+        let mut tokens = Vec::new();
+        while tokens.len() < prompt_len.max(1) {
+            text.push_str(filler);
+            tokens = self.tokenize(&text);
+        }
+        tokens.truncate(prompt_len.max(1));
+        self.run_tokens(&tokens, params, &mut crucible_infer::Silent, true)
+    }
+
+    fn run_tokens(
+        &mut self,
+        prompt: &[LlamaToken],
+        params: &GenParams,
+        observer: &mut dyn Observer,
+        ignore_eos: bool,
+    ) -> Result<Generation, Error> {
+        params.validate()?;
+        if prompt.is_empty() {
+            return Err(backend_error("the prompt tokenized to nothing"));
+        }
+        let context = self.info.context_length;
+        if prompt.len() + params.max_new_tokens > context {
+            return Err(Error::PromptTooLong {
+                prompt_tokens: prompt.len(),
+                context,
+                max_new_tokens: params.max_new_tokens,
+            });
+        }
+        let (streams, cells) = match params.decoding {
+            Decoding::Beam { width, .. } => (2 * width, prompt.len() + 2 * width * params.max_new_tokens),
+            _ => (params.n, prompt.len() + params.n * params.max_new_tokens),
+        };
+        let batch_size = self.config.batch_size;
+        let model = self.model;
+        let session = self.session(cells, streams)?;
+        let job = decode::Job {
+            model,
+            prompt,
+            params,
+            batch_size,
+            ignore_eos,
+        };
+        match params.decoding {
+            Decoding::Beam {
+                width,
+                length_penalty,
+            } => beam::run(&mut session.ctx, &job, width, length_penalty, observer),
+            _ => decode::run(&mut session.ctx, &job, observer),
+        }
+    }
+}
+
+fn chat_template(model: &LlamaModel) -> Result<ChatTemplate, Error> {
+    let vocab = model.vocab();
+    let piece = |token: LlamaToken| {
+        String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned()
+    };
+    match model.meta_val_str("tokenizer.chat_template") {
+        Ok(source) => ChatTemplate::new(&source, &piece(vocab.bos()), &piece(vocab.eos())),
+        Err(_) => {
+            tracing::warn!("the model has no chat template; using ChatML");
+            Ok(ChatTemplate::chatml())
+        }
+    }
+}
+
+/// Time since `start` in milliseconds.
+fn millis(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}

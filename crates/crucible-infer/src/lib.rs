@@ -11,6 +11,7 @@ mod generator;
 pub mod prompt;
 pub mod sampler;
 mod scripted;
+mod solve;
 mod stop;
 
 pub use chat::{ChatTemplate, Message, Role};
@@ -20,6 +21,7 @@ pub use generator::{
     Silent,
 };
 pub use scripted::ScriptedGenerator;
+pub use solve::{Candidate, Candidates, SolveParams, solve};
 pub use stop::StopMatcher;
 
 /// Errors of inference.

@@ -1,21 +1,297 @@
-//! `crucible generate`: generate code.
+//! `crucible generate`: turn a description or a task file into code.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::Args;
+use serde_json::json;
+
+use crucible_core::backend;
+use crucible_core::infer::prompt::{Exemplar, FewShot};
+use crucible_core::infer::{self, Candidates, Observer, SolveParams};
+use crucible_core::types::format::parse_task_line;
+use crucible_core::types::{Language, Task, TaskKind, TestSuite};
 
 use super::GlobalArgs;
+use super::common::{DecodingArgs, ModelArgs};
+use crate::{interrupt, output};
 
 /// Arguments of `crucible generate`.
+///
+/// Examples:
+///   crucible generate --lang cpp "read two integers and print their sum"
+///   crucible generate --task examples/tasks/sum.json --json
+///   crucible generate --lang python --n 4 --temperature 0.8 "fizzbuzz up to 100"
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct GenerateArgs {
-    /// The source file to run.
-    file: std::path::PathBuf,
+    /// What to write, in plain words. Use `--task` for a task with examples or tests.
+    #[arg(value_name = "DESCRIPTION", required_unless_present = "task")]
+    description: Option<String>,
+    /// A task file: one JSON object, a stdin/stdout program task
+    /// `{"id", "description", "examples": [{"input", "output"}]}` or a function task
+    /// `{"id", "prompt", "entry_point", "tests"?}` (see docs/TASKS.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "description")]
+    task: Option<PathBuf>,
+    /// Language: python, c, cpp, rust, java, javascript, go. Default: the task's own, else python.
+    #[arg(long, short = 'l', value_name = "LANG")]
+    lang: Option<String>,
+    /// Number of candidates to return (sampled together in one batch).
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// A JSON Lines file of solved exemplars (task fields plus `"solution"`) for k-shot prompts.
+    #[arg(long, value_name = "FILE", requires = "shots")]
+    exemplars: Option<PathBuf>,
+    /// How many exemplars to show (drawn reproducibly with `--seed`).
+    #[arg(long, value_name = "K", requires = "exemplars")]
+    shots: Option<usize>,
+    /// Print one JSON object instead of the code.
+    #[arg(long)]
+    json: bool,
+    /// Do not stream the answer to the terminal as it is generated.
+    #[arg(long)]
+    no_stream: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    decoding: DecodingArgs,
 }
 
 pub(crate) fn run(args: GenerateArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "`crucible generate` is not built yet (file `{}`)",
-        args.file.display()
-    )
+    interrupt::install();
+    let language = match &args.lang {
+        Some(lang) => Some(lang.parse::<Language>()?),
+        None => None,
+    };
+    let task = load_task(&args, language)?;
+    let params = args.decoding.params(args.n)?;
+    let few_shot = load_few_shot(&args, task.language)?;
+    let settings = args.model.settings(None)?;
+    let mut generator = backend::open_generator(&settings, &mut output::pull_progress())?;
+    if interrupt::requested() {
+        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
+    let stream = !args.json && !args.no_stream && args.n == 1 && std::io::stdout().is_terminal();
+    let mut observer = CliObserver::new(stream);
+    let shots = few_shot
+        .as_ref()
+        .map(|f| f.select(&task))
+        .unwrap_or_default();
+    let solve = SolveParams {
+        mode: args.decoding.mode.into(),
+        params,
+    };
+    let result = infer::solve(generator.as_mut(), &task, &shots, &solve, &mut observer);
+    observer.finish();
+    let out = match result {
+        Ok(out) => out,
+        Err(infer::Error::Cancelled) => {
+            output::status("interrupted");
+            return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+        }
+        Err(err) => return Err(err).context("generation failed"),
+    };
+    let model_name = generator.info().name.clone();
+    if args.json {
+        output::data(&render_json(&task, &model_name, &out, &solve)?);
+    } else {
+        print_code(&task, &out, stream);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Build the task from the description or the task file.
+fn load_task(args: &GenerateArgs, language: Option<Language>) -> anyhow::Result<Task> {
+    let task = match (&args.task, &args.description) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read task file `{}`", path.display()))?;
+            let default = language.unwrap_or(Language::Python);
+            let mut record = parse_task_line(text.trim(), 1, default)
+                .map_err(|problem| anyhow::anyhow!("task file `{}`: {problem}", path.display()))?;
+            if let Some(lang) = language {
+                record.task.language = lang;
+            }
+            record.task
+        }
+        (None, Some(description)) => {
+            if description.trim().is_empty() {
+                bail!(
+                    "the description is empty\n\nhint: say what the code should do, e.g. `crucible generate --lang cpp \"print the sum of two integers read from stdin\"`"
+                );
+            }
+            Task {
+                id: "cli".into(),
+                language: language.unwrap_or(Language::Python),
+                kind: TaskKind::Freeform {
+                    description: description.clone(),
+                },
+                visible: TestSuite::None,
+            }
+        }
+        (None, None) => bail!("give a DESCRIPTION or --task FILE"),
+    };
+    task.validate()?;
+    Ok(task)
+}
+
+/// Parse the exemplar pool: task lines that also carry a `"solution"`.
+fn load_few_shot(args: &GenerateArgs, language: Language) -> anyhow::Result<Option<FewShot>> {
+    let (Some(path), Some(k)) = (&args.exemplars, args.shots) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read exemplars `{}`", path.display()))?;
+    let mut pool = Vec::new();
+    for (idx, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line_no = idx + 1;
+        let mut value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("`{}` line {line_no}: not JSON", path.display()))?;
+        let solution = value
+            .as_object_mut()
+            .and_then(|obj| obj.remove("solution"))
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .with_context(|| {
+                format!(
+                    "`{}` line {line_no}: an exemplar needs a `\"solution\"` string",
+                    path.display()
+                )
+            })?;
+        let record = parse_task_line(&value.to_string(), line_no, language)
+            .map_err(|problem| anyhow::anyhow!("`{}`: {problem}", path.display()))?;
+        pool.push(Exemplar {
+            task: record.task,
+            solution,
+        });
+    }
+    if pool.is_empty() {
+        bail!("exemplar file `{}` has no exemplars", path.display());
+    }
+    Ok(Some(FewShot {
+        pool,
+        k,
+        seed: args.decoding.seed,
+    }))
+}
+
+fn render_json(
+    task: &Task,
+    model: &str,
+    out: &Candidates,
+    solve: &SolveParams,
+) -> anyhow::Result<String> {
+    let best = &out.candidates[0];
+    let candidates: Vec<_> = out
+        .candidates
+        .iter()
+        .map(|c| {
+            json!({
+                "code": c.code,
+                "tokens": c.tokens,
+                "finish": c.finish,
+                "logprob": c.logprob,
+            })
+        })
+        .collect();
+    let value = json!({
+        "task": task.id,
+        "code": best.code,
+        "language": task.language,
+        "model": model,
+        "tokens": out.tokens(),
+        "prompt_tokens": out.prompt_tokens,
+        "seconds": (out.seconds * 1000.0).round() / 1000.0,
+        "finish": best.finish,
+        "mode": solve.mode,
+        "decoding": solve.params.decoding,
+        "seed": solve.params.seed,
+        "candidates": candidates,
+    });
+    Ok(serde_json::to_string(&value)?)
+}
+
+fn print_code(task: &Task, out: &Candidates, streamed: bool) {
+    let many = out.candidates.len() > 1;
+    for (idx, candidate) in out.candidates.iter().enumerate() {
+        if many {
+            let marker = match task.language {
+                Language::Python => "#",
+                _ => "//",
+            };
+            output::data(&format!(
+                "{marker} --- candidate {} of {} ({} tokens) ---",
+                idx + 1,
+                out.candidates.len(),
+                candidate.tokens
+            ));
+        }
+        if streamed && idx == 0 {
+            // The answer is already on screen; repeat only the code if it differs.
+            if candidate.text.trim() == candidate.code.trim() {
+                continue;
+            }
+            output::status("--- extracted code ---");
+        }
+        output::data(&candidate.code);
+    }
+}
+
+/// Streams text to stdout (terminal only) and polls Ctrl-C.
+struct CliObserver {
+    stream: bool,
+    wrote: bool,
+    progress: Option<indicatif::ProgressBar>,
+    chunks: u64,
+}
+
+impl CliObserver {
+    fn new(stream: bool) -> CliObserver {
+        let progress = (!stream && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} generating: {pos} tokens, {per_sec} [{elapsed}]",
+                )
+                .expect("the progress template is valid"),
+            );
+            bar
+        });
+        CliObserver {
+            stream,
+            wrote: false,
+            progress,
+            chunks: 0,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        if self.wrote {
+            output::stream_text("\n");
+        }
+    }
+}
+
+impl Observer for CliObserver {
+    fn on_text(&mut self, seq: usize, text: &str) {
+        self.chunks += 1;
+        if let Some(bar) = &self.progress {
+            bar.set_position(self.chunks);
+        }
+        if self.stream && seq == 0 {
+            output::stream_text(text);
+            self.wrote = true;
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        interrupt::requested()
+    }
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` function.
 
+pub(crate) mod bench;
+pub(crate) mod common;
 pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod model;

@@ -108,6 +108,7 @@ const STAGE_LIMITS: i64 = 8;
 const STAGE_PRIVS: i64 = 9;
 const STAGE_SECCOMP: i64 = 10;
 const STAGE_PRIORITY: i64 = 12;
+const STAGE_START: i64 = 11;
 
 /// Encode a status record.
 pub(crate) fn encode_record(fields: [i64; 6]) -> [u8; RECORD_LEN] {
@@ -201,6 +202,9 @@ pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
         }
         set_priority(plan);
         for &(resource, soft, hard) in &plan.rlimits {
+            if resource == libc::RLIMIT_AS as c_int && !plan.as_init {
+                continue;
+            }
             let lim = libc::rlimit {
                 rlim_cur: soft,
                 rlim_max: hard,
@@ -224,24 +228,18 @@ pub(crate) unsafe fn child_main(plan: &ChildPlan, ptrs: &ExecPointers) -> ! {
         if plan.as_init {
             exec_program(plan, ptrs);
         }
-        // posix_spawn starts the program with CLONE_VM|CLONE_VFORK on a stack of its own: no
-        // copy of this (executor-sized) address space, and exec errors come back as a value.
-        let mut pid: libc::pid_t = 0;
-        let err = libc::posix_spawn(
-            &mut pid,
-            plan.exec_path.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-            ptrs.argv.as_ptr().cast(),
-            ptrs.envp.as_ptr().cast(),
-        );
-        if err != 0 {
-            let rec = encode_record([REC_EXEC_FAILED, i64::from(err), 0, 0, 0, 0]);
-            libc::write(st, rec.as_ptr().cast(), rec.len());
-            libc::_exit(127);
+        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as c_ulong, 0, 0, 0, 0);
+        if pid < 0 {
+            fail(st, STAGE_START, errno());
+        }
+        if pid == 0 {
+            // The address-space limit applies to the program only: this init is a copy of the
+            // executor, whose own address space may already be larger.
+            set_address_space_limit(plan);
+            exec_program(plan, ptrs);
         }
         libc::close(0);
-        reap_until(st, pid)
+        reap_until(st, pid as libc::pid_t)
     }
 }
 
@@ -506,6 +504,22 @@ unsafe fn drop_privileges(plan: &ChildPlan) {
                 if libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) != 0 {
                     fail(st, STAGE_PRIVS, errno());
                 }
+            }
+        }
+    }
+}
+
+#[expect(unsafe_code, reason = "setrlimit")]
+unsafe fn set_address_space_limit(plan: &ChildPlan) {
+    // SAFETY: setrlimit with a struct on the stack.
+    unsafe {
+        for &(resource, soft, hard) in &plan.rlimits {
+            if resource == libc::RLIMIT_AS as c_int {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &lim);
             }
         }
     }

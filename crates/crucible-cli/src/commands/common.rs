@@ -1,0 +1,134 @@
+//! Flag groups shared by several subcommands: model selection and decoding.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crucible_core::infer::prompt::PromptMode;
+use crucible_core::types::{Decoding, GenParams, SamplingParams};
+use crucible_core::{ConfigFile, Settings};
+
+/// Which model to run and how.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ModelArgs {
+    /// Model: a known name (see `crucible model list`), a path to a GGUF file, or
+    /// `hf:ORG/REPO[@REVISION]/FILE.gguf`. Default: `qwen2.5-coder-0.5b-instruct`.
+    #[arg(long, short = 'm', value_name = "SPEC")]
+    pub(crate) model: Option<String>,
+    /// Threads for inference. Default: the number of physical cores.
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// Maximum tokens per sequence, prompt included. Default: 8192 (capped by the model).
+    #[arg(long = "ctx", value_name = "TOKENS")]
+    pub(crate) context_length: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Settings with these flags layered over the environment and config files.
+    pub(crate) fn settings(&self, data_dir: Option<PathBuf>) -> anyhow::Result<Settings> {
+        let cli = ConfigFile {
+            model: self.model.clone(),
+            threads: self.threads,
+            context_length: self.context_length,
+            data_dir,
+        };
+        Settings::resolve(cli).context("could not resolve settings")
+    }
+}
+
+/// How the model is prompted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModeArg {
+    /// Chat turns with the model's chat template; the answer is prefilled with a code fence.
+    Chat,
+    /// Plain text continuation of the task's code (or of a comment describing it).
+    Completion,
+}
+
+impl From<ModeArg> for PromptMode {
+    fn from(mode: ModeArg) -> PromptMode {
+        match mode {
+            ModeArg::Chat => PromptMode::Chat,
+            ModeArg::Completion => PromptMode::Completion,
+        }
+    }
+}
+
+/// Decoding flags (survey eq. 13-14).
+///
+/// Greedy decoding is the default. Giving `--temperature` (> 0), `--top-k`, `--top-p`,
+/// `--min-p`, or `--n` above 1 switches to sampling; `--beam` switches to beam search.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DecodingArgs {
+    /// Sampling temperature; 0 means greedy. Default when sampling: 0.8.
+    #[arg(long, value_name = "T")]
+    pub(crate) temperature: Option<f32>,
+    /// Keep only the K most likely tokens (0 = off).
+    #[arg(long, value_name = "K")]
+    pub(crate) top_k: Option<usize>,
+    /// Nucleus sampling: keep the most likely tokens up to mass P. Default when sampling: 0.95.
+    #[arg(long, value_name = "P")]
+    pub(crate) top_p: Option<f32>,
+    /// Drop tokens less likely than P times the best one (0 = off).
+    #[arg(long, value_name = "P")]
+    pub(crate) min_p: Option<f32>,
+    /// Beam search with W beams.
+    #[arg(long, value_name = "W", conflicts_with_all = ["temperature", "top_k", "top_p", "min_p"])]
+    pub(crate) beam: Option<usize>,
+    /// Beam search length normalisation: scores are divided by length^A.
+    #[arg(long, value_name = "A", default_value_t = 1.0, requires = "beam")]
+    pub(crate) length_penalty: f32,
+    /// Random seed; the same seed reproduces the same samples.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Maximum new tokens per sample.
+    #[arg(long, value_name = "N", default_value_t = 768)]
+    pub(crate) max_new_tokens: usize,
+    /// Stop generating a sample when this text appears (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) stop: Vec<String>,
+    /// How the model is prompted.
+    #[arg(long, value_enum, default_value_t = ModeArg::Chat)]
+    pub(crate) mode: ModeArg,
+}
+
+impl DecodingArgs {
+    /// Turn the flags into parameters for `n` samples.
+    pub(crate) fn params(&self, n: usize) -> anyhow::Result<GenParams> {
+        let sampling_requested = self.temperature.is_some_and(|t| t > 0.0)
+            || self.top_k.is_some()
+            || self.top_p.is_some()
+            || self.min_p.is_some()
+            || n > 1;
+        if self.temperature == Some(0.0) && n > 1 {
+            anyhow::bail!(
+                "temperature 0 is greedy decoding, which gives one answer, but --n {n} asks for {n}\n\nhint: use a temperature above 0 to sample, or --beam {n}"
+            );
+        }
+        let decoding = if let Some(width) = self.beam {
+            Decoding::Beam {
+                width,
+                length_penalty: self.length_penalty,
+            }
+        } else if sampling_requested && self.temperature != Some(0.0) {
+            Decoding::Sample(SamplingParams {
+                temperature: self.temperature.unwrap_or(0.8),
+                top_k: self.top_k.unwrap_or(0),
+                top_p: self.top_p.unwrap_or(0.95),
+                min_p: self.min_p.unwrap_or(0.0),
+            })
+        } else {
+            Decoding::Greedy
+        };
+        let params = GenParams {
+            decoding,
+            seed: self.seed,
+            max_new_tokens: self.max_new_tokens,
+            stop: self.stop.clone(),
+            n,
+        };
+        params.validate()?;
+        Ok(params)
+    }
+}

@@ -1,0 +1,36 @@
+//! Errors of the facade; lower crates' errors pass through with their own messages.
+
+use std::path::PathBuf;
+
+/// What can go wrong in a Crucible pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in `{path}`: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("environment variable `{var}` is `{value}`, expected {expected}")]
+    Env {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("setting `{name}` {problem}")]
+    Setting { name: &'static str, problem: String },
+    #[error(transparent)]
+    Model(#[from] crucible_model::Error),
+    #[error(transparent)]
+    Gguf(#[from] crucible_gguf::Error),
+    #[error(transparent)]
+    Infer(#[from] crucible_infer::Error),
+    #[error(
+        "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
+    )]
+    NoLocalBackend,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

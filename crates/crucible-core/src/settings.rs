@@ -1,0 +1,227 @@
+//! Settings: one tree, layered CLI > `CRUCIBLE_*` environment > `./crucible.toml` >
+//! `$XDG_CONFIG_HOME/crucible/config.toml` > built-in defaults.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Environment variables read by Crucible (the model crate documents its own:
+/// `CRUCIBLE_HOME`, `CRUCIBLE_PYTHON`, `CRUCIBLE_PIP_FIND_LINKS`, `HF_ENDPOINT`, `HF_TOKEN`).
+pub mod env_vars {
+    /// The model to use when `--model` is not given (a known name, a path or `hf:` reference).
+    pub const CRUCIBLE_MODEL: &str = "CRUCIBLE_MODEL";
+    /// Threads for inference.
+    pub const CRUCIBLE_THREADS: &str = "CRUCIBLE_THREADS";
+    /// Directory holding benchmark data (the layout of `shared/data`).
+    pub const CRUCIBLE_DATA: &str = "CRUCIBLE_DATA";
+    /// A configuration file to read instead of the user-level one.
+    pub const CRUCIBLE_CONFIG: &str = "CRUCIBLE_CONFIG";
+}
+
+/// The configuration file's contents; every field optional. Also used for CLI overrides.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Model spec: a known name, a GGUF path, or `hf:ORG/REPO/FILE.gguf`.
+    pub model: Option<String>,
+    /// Inference threads (default: the number of physical cores).
+    pub threads: Option<usize>,
+    /// Maximum tokens per sequence, prompt included (default: 8192, capped by the model).
+    pub context_length: Option<usize>,
+    /// Benchmark data directory.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    /// Fill the fields `self` leaves unset from `lower`.
+    pub fn combine(self, lower: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            model: self.model.or(lower.model),
+            threads: self.threads.or(lower.threads),
+            context_length: self.context_length.or(lower.context_length),
+            data_dir: self.data_dir.or(lower.data_dir),
+        }
+    }
+
+    /// Parse a configuration file.
+    pub fn load(path: &Path) -> Result<ConfigFile, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| Error::Config {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
+    }
+}
+
+/// Resolved settings for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `CRUCIBLE_HOME`: models, data and caches.
+    pub home: PathBuf,
+    /// Model spec; `None` means the default model.
+    pub model: Option<String>,
+    pub threads: usize,
+    pub context_length: usize,
+    pub data_dir: Option<PathBuf>,
+    /// The configuration files that were read, highest priority first.
+    pub sources: Vec<PathBuf>,
+}
+
+/// The default per-sequence context: enough for long prompts and answers, small enough to keep
+/// the KV cache of many parallel samples in memory.
+pub const DEFAULT_CONTEXT_LENGTH: usize = 8192;
+
+impl Settings {
+    /// Resolve settings from the process environment, config files and `cli` overrides.
+    pub fn resolve(cli: ConfigFile) -> Result<Settings, Error> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Settings::resolve_with(cli, &cwd, &|key| std::env::var_os(key))
+    }
+
+    /// Like [`Settings::resolve`] with an explicit working directory and environment.
+    pub fn resolve_with(
+        cli: ConfigFile,
+        cwd: &Path,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<Settings, Error> {
+        let get = |key: &str| {
+            env(key)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        let parse_usize = |key: &'static str| -> Result<Option<usize>, Error> {
+            get(key)
+                .map(|v| {
+                    v.parse::<usize>().map_err(|_| Error::Env {
+                        var: key,
+                        value: v.clone(),
+                        expected: "a whole number",
+                    })
+                })
+                .transpose()
+        };
+        let from_env = ConfigFile {
+            model: get(env_vars::CRUCIBLE_MODEL),
+            threads: parse_usize(env_vars::CRUCIBLE_THREADS)?,
+            context_length: None,
+            data_dir: get(env_vars::CRUCIBLE_DATA).map(PathBuf::from),
+        };
+        let mut sources = Vec::new();
+        let project_file = cwd.join("crucible.toml");
+        let project = if project_file.is_file() {
+            sources.push(project_file.clone());
+            ConfigFile::load(&project_file)?
+        } else {
+            ConfigFile::default()
+        };
+        let user_file = match get(env_vars::CRUCIBLE_CONFIG) {
+            Some(explicit) => Some(PathBuf::from(explicit)),
+            None => get("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .map(|dir| dir.join("crucible/config.toml"))
+                .filter(|path| path.is_file()),
+        };
+        let user = match &user_file {
+            Some(path) => {
+                sources.push(path.clone());
+                ConfigFile::load(path)?
+            }
+            None => ConfigFile::default(),
+        };
+        let merged = cli.combine(from_env).combine(project).combine(user);
+        let home = crucible_model::env::crucible_home(|key| env(key))?;
+        let threads = merged.threads.unwrap_or_else(num_cpus::get_physical);
+        if threads == 0 {
+            return Err(Error::Setting {
+                name: "threads",
+                problem: "must be at least 1".into(),
+            });
+        }
+        let context_length = merged.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        if context_length < 64 {
+            return Err(Error::Setting {
+                name: "context_length",
+                problem: format!("{context_length} is too small; use at least 64 tokens"),
+            });
+        }
+        Ok(Settings {
+            home,
+            model: merged.model,
+            threads,
+            context_length,
+            data_dir: merged.data_dir,
+            sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(cli: ConfigFile, cwd: &Path, vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Settings::resolve_with(cli, cwd, &|key| map.get(key).cloned())
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("crucible.toml"),
+            "model = \"from-project\"\nthreads = 3\ncontext_length = 4096\n",
+        )
+        .unwrap();
+        let home = dir.path().join("home");
+        let home = home.to_str().unwrap();
+        let settings = resolve(ConfigFile::default(), dir.path(), &[("CRUCIBLE_HOME", home)]).unwrap();
+        assert_eq!(settings.model.as_deref(), Some("from-project"));
+        assert_eq!(settings.threads, 3);
+        assert_eq!(settings.context_length, 4096);
+        let settings = resolve(
+            ConfigFile::default(),
+            dir.path(),
+            &[("CRUCIBLE_HOME", home), ("CRUCIBLE_THREADS", "1")],
+        )
+        .unwrap();
+        assert_eq!(settings.threads, 1);
+        let cli = ConfigFile {
+            threads: Some(2),
+            ..ConfigFile::default()
+        };
+        let settings = resolve(cli, dir.path(), &[("CRUCIBLE_HOME", home), ("CRUCIBLE_THREADS", "1")]).unwrap();
+        assert_eq!(settings.threads, 2);
+        assert_eq!(settings.home, PathBuf::from(home));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(
+            ConfigFile::default(),
+            dir.path(),
+            &[("CRUCIBLE_HOME", "/tmp/x"), ("CRUCIBLE_THREADS", "many")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable `CRUCIBLE_THREADS` is `many`, expected a whole number"
+        );
+        std::fs::write(dir.path().join("crucible.toml"), "modle = \"x\"\n").unwrap();
+        let err = resolve(ConfigFile::default(), dir.path(), &[("CRUCIBLE_HOME", "/tmp/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("crucible.toml") && err.contains("unknown field `modle`"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! From a task to candidate programs: prompt, generate, extract. The one path both
+//! `crucible generate` and the strategies use to ask a model for code.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crucible_types::{GenParams, Task};
+
+use crate::prompt::{Exemplar, PromptMode, task_prompt};
+use crate::{
+    Error, FinishReason, GenRequest, Generator, Observer, extract_code,
+};
+
+/// How to ask for code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolveParams {
+    pub mode: PromptMode,
+    pub params: GenParams,
+}
+
+/// One candidate program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The extracted program.
+    pub code: String,
+    /// The model's whole answer (prefill included), before extraction.
+    pub answer: String,
+    /// What the model generated (the answer without the prefill and stop suffix).
+    pub text: String,
+    pub tokens: usize,
+    pub finish: FinishReason,
+    pub logprob: f64,
+}
+
+/// Candidates for one task, with the cost of producing them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidates {
+    pub candidates: Vec<Candidate>,
+    pub prompt_tokens: usize,
+    /// Wall time of the request.
+    pub seconds: f64,
+}
+
+impl Candidates {
+    /// Generated tokens over all candidates.
+    pub fn tokens(&self) -> usize {
+        self.candidates.iter().map(|c| c.tokens).sum()
+    }
+}
+
+/// Ask `generator` for `params.n` programs solving `task`, showing `shots` first.
+/// The user's stop sequences are added to the ones the prompt mode needs.
+pub fn solve(
+    generator: &mut dyn Generator,
+    task: &Task,
+    shots: &[&Exemplar],
+    solve: &SolveParams,
+    observer: &mut dyn Observer,
+) -> Result<Candidates, Error> {
+    let started = Instant::now();
+    let prompt = task_prompt(task, solve.mode, shots);
+    let mut params = solve.params.clone();
+    for stop in &prompt.stop {
+        if !params.stop.contains(stop) {
+            params.stop.push(stop.clone());
+        }
+    }
+    let request = GenRequest {
+        prompt: prompt.prompt.clone(),
+        params,
+    };
+    let generation = generator.generate(&request, observer)?;
+    let entry_point = task.entry_point();
+    let candidates = generation
+        .completions
+        .into_iter()
+        .map(|completion| {
+            let stopped = completion.finish == FinishReason::Stop;
+            let answer = prompt.answer(&completion.text, stopped);
+            let code = extract_code(&answer, task.language, entry_point).code;
+            Candidate {
+                code,
+                answer,
+                text: completion.text,
+                tokens: completion.tokens,
+                finish: completion.finish,
+                logprob: completion.logprob,
+            }
+        })
+        .collect();
+    Ok(Candidates {
+        candidates,
+        prompt_tokens: generation.prompt_tokens,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ScriptedGenerator, Silent};
+    use crucible_types::{Decoding, Language, TaskKind, TestSuite};
+
+    #[test]
+    fn scripted_answers_become_extracted_programs() {
+        let task = Task {
+            id: "t".into(),
+            language: Language::Python,
+            kind: TaskKind::Function {
+                prompt: "def inc(x):\n    \"\"\"Add one.\"\"\"\n".into(),
+                entry_point: "inc".into(),
+            },
+            visible: TestSuite::None,
+        };
+        // The chat prefill is "```python\n": the model continues with code, then prose.
+        let mut generator = ScriptedGenerator::new(["def inc(x):\n    return x + 1\n```\nDone."]);
+        let params = SolveParams {
+            mode: PromptMode::Chat,
+            params: GenParams {
+                decoding: Decoding::Greedy,
+                seed: 0,
+                max_new_tokens: 64,
+                stop: vec!["<END>".into()],
+                n: 1,
+            },
+        };
+        let out = solve(&mut generator, &task, &[], &params, &mut Silent).unwrap();
+        assert_eq!(out.candidates[0].code, "def inc(x):\n    return x + 1");
+        assert_eq!(generator.requests[0].params.stop, vec!["<END>", "\n```"]);
+    }
+}
