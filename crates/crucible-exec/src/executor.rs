@@ -193,16 +193,10 @@ impl Executor {
 
     fn run_plain(&self, program: &Program, request: &ExecRequest) -> Result<ExecReport> {
         let mut command = run_command(program, request.limits, &self.deps);
-        let run_dir = self.sandbox.run_dir()?;
         if let Some(input) = &request.stdin {
-            let path = run_dir.join("input");
-            std::fs::write(&path, input).map_err(|e| Error::io(&path, e))?;
-            command.stdin =
-                Stdin::File(std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?);
+            command.stdin = Stdin::Bytes(input.as_bytes().to_vec());
         }
-        let outcome = self.sandbox.run(command);
-        let _ = std::fs::remove_dir_all(&run_dir);
-        let outcome = outcome?;
+        let outcome = self.sandbox.run(command)?;
         let mut report = empty_report();
         account(&mut report, &outcome);
         report.output = Some(excerpt(&outcome.stdout));
@@ -227,46 +221,34 @@ impl Executor {
         mode: Compare,
     ) -> Result<ExecReport> {
         let mut report = empty_report();
-        let run_dir = self.sandbox.run_dir()?;
-        let res = (|| {
-            for (index, case) in cases.iter().enumerate() {
-                let input_path = run_dir.join(format!("input-{index}"));
-                std::fs::write(&input_path, &case.input).map_err(|e| Error::io(&input_path, e))?;
-                let input =
-                    std::fs::File::open(&input_path).map_err(|e| Error::io(&input_path, e))?;
-                let mut command = run_command(program, request.limits, &self.deps);
-                command.stdin = Stdin::File(input);
-                let outcome = self.sandbox.run(command)?;
-                account(&mut report, &outcome);
-                if index == 0
-                    && program.language == Language::JavaScript
-                    && is_js_syntax_error(&outcome)
-                {
-                    return Ok(Some(compile_error(trim_diagnostics(&outcome.stderr), 0)));
-                }
-                let name = format!("case {}", index + 1);
-                let verdict = classify(&outcome, &request.limits).or_else(|| {
-                    compare(&outcome.stdout, &case.output, mode).err().map(|m| {
-                        let failure = Failure {
-                            message: format!("wrong answer: output line {} differs", m.line),
-                            expected: Some(excerpt(case.output.as_bytes())),
-                            actual: Some(excerpt(&outcome.stdout)),
-                            line: Some(m.line),
-                            ..Failure::default()
-                        };
-                        (Status::WrongAnswer, failure)
-                    })
-                });
-                let failed = record_case(&mut report, name, verdict, &case.input);
-                if failed && request.fail_fast {
-                    break;
-                }
+        for (index, case) in cases.iter().enumerate() {
+            let mut command = run_command(program, request.limits, &self.deps);
+            command.stdin = Stdin::Bytes(case.input.as_bytes().to_vec());
+            let outcome = self.sandbox.run(command)?;
+            account(&mut report, &outcome);
+            if index == 0
+                && program.language == Language::JavaScript
+                && is_js_syntax_error(&outcome)
+            {
+                return Ok(compile_error(trim_diagnostics(&outcome.stderr), 0));
             }
-            Ok(None)
-        })();
-        let _ = std::fs::remove_dir_all(&run_dir);
-        if let Some(early) = res? {
-            return Ok(early);
+            let name = format!("case {}", index + 1);
+            let verdict = classify(&outcome, &request.limits).or_else(|| {
+                compare(&outcome.stdout, &case.output, mode).err().map(|m| {
+                    let failure = Failure {
+                        message: format!("wrong answer: output line {} differs", m.line),
+                        expected: Some(excerpt(case.output.as_bytes())),
+                        actual: Some(excerpt(&outcome.stdout)),
+                        line: Some(m.line),
+                        ..Failure::default()
+                    };
+                    (Status::WrongAnswer, failure)
+                })
+            });
+            let failed = record_case(&mut report, name, verdict, &case.input);
+            if failed && request.fail_fast {
+                break;
+            }
         }
         finish_status(&mut report);
         Ok(report)
@@ -280,19 +262,14 @@ impl Executor {
         sys::write_all(std::os::fd::AsRawFd::as_raw_fd(&nonce_w), nonce.as_bytes())
             .map_err(Error::spawn)?;
         drop(nonce_w);
-        let run_dir = self.sandbox.run_dir()?;
-        let proof_path = run_dir.join("proof");
-        let proof_file =
-            std::fs::File::create(&proof_path).map_err(|e| Error::io(&proof_path, e))?;
-        let proof_fd: std::os::fd::OwnedFd = proof_file.into();
+        let proof_fd = sys::memfd(c"proof", b"").map_err(Error::spawn)?;
+        let proof_reader = proof_fd.try_clone().map_err(Error::spawn)?;
         self.sandbox.hand_over_fd(&nonce_r)?;
         self.sandbox.hand_over_fd(&proof_fd)?;
         let mut command = run_command(program, request.limits, &self.deps);
         command.extra_fds = vec![(nonce_r, harness::NONCE_FD), (proof_fd, harness::PROOF_FD)];
-        let outcome = self.sandbox.run(command);
-        let proof_bytes = std::fs::read(&proof_path).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&run_dir);
-        let outcome = outcome?;
+        let outcome = self.sandbox.run(command)?;
+        let proof_bytes = sys::read_from_start(&proof_reader, 16 << 20).map_err(Error::spawn)?;
         let proof = harness::parse_proof(&proof_bytes, &nonce);
         let mut report = empty_report();
         account(&mut report, &outcome);

@@ -321,7 +321,9 @@ impl BuildEnv<'_> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mode = meta.map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())).unwrap_or(0);
+        let mode = meta
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+            .unwrap_or(0);
         format!("deps:{}:{stamp}:{mode:o}", path.display())
     }
 

@@ -64,7 +64,8 @@ pub(crate) struct Bind {
 #[derive(Debug)]
 pub(crate) enum Stdin {
     Null,
-    File(File),
+    /// Bytes given to the program (held in a memfd).
+    Bytes(Vec<u8>),
     /// A pipe the caller writes to (zygotes).
     Pipe,
 }
@@ -263,7 +264,7 @@ impl Sandbox {
                     .into(),
                 None,
             ),
-            Stdin::File(ref file) => (file.try_clone().map_err(Error::spawn)?.into(), None),
+            Stdin::Bytes(ref bytes) => (sys::memfd(c"stdin", bytes).map_err(Error::spawn)?, None),
             Stdin::Pipe => {
                 let (r, w) = sys::pipe().map_err(Error::spawn)?;
                 (r, Some(w))
@@ -743,7 +744,7 @@ impl Process {
                 .filter(|(_, o)| *o)
                 .map(|(fd, _)| fd.as_raw_fd())
                 .collect();
-            sys::poll_readable(&fds, 20).map_err(Error::spawn)?;
+            sys::poll_readable(&fds, 7).map_err(Error::spawn)?;
             for (i, fd) in [&self.stdout, &self.stderr, &self.status]
                 .iter()
                 .enumerate()

@@ -167,6 +167,54 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// An anonymous in-memory file holding `contents`, positioned at its start. Inputs and the
+/// proof channel use these instead of files on disk, whose creation and removal cost
+/// milliseconds on a busy file system.
+#[expect(unsafe_code, reason = "memfd_create and lseek")]
+pub(crate) fn memfd(name: &std::ffi::CStr, contents: &[u8]) -> io::Result<OwnedFd> {
+    // SAFETY: memfd_create returns a new descriptor we own; lseek takes plain values.
+    let fd = unsafe {
+        let raw = libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC);
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        OwnedFd::from_raw_fd(raw)
+    };
+    write_all(fd.as_raw_fd(), contents)?;
+    // SAFETY: as above.
+    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Everything in a file from its start (for a memfd written through another descriptor).
+#[expect(unsafe_code, reason = "pread into a slice")]
+pub(crate) fn read_from_start(fd: &OwnedFd, max: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while out.len() < max {
+        // SAFETY: the buffer is valid for its length.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                out.len() as libc::off_t,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    out.truncate(max);
+    Ok(out)
+}
+
 /// Effective user and group ids of this process.
 #[expect(unsafe_code, reason = "geteuid/getegid cannot fail")]
 pub(crate) fn ids() -> (u32, u32) {
