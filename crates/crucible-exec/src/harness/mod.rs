@@ -579,10 +579,9 @@ func TestMain(m *testing.M) {{
 fn split_go_imports(src: &str) -> (Vec<String>, String) {
     let mut specs = Vec::new();
     let mut rest = String::new();
-    let mut lines = src.lines().peekable();
     let mut in_block = false;
     let mut header = true;
-    while let Some(line) = lines.next() {
+    for line in src.lines() {
         let trimmed = line.trim();
         if in_block {
             if trimmed.starts_with(')') {
