@@ -34,6 +34,18 @@ pub(crate) fn init_logging(global: &GlobalArgs) {
 /// Print an error chain once, with any hint, and choose the exit code.
 pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     eprintln!("error: {err:#}");
+    let hint = err.chain().find_map(|cause| {
+        if let Some(core) = cause.downcast_ref::<crucible_core::Error>() {
+            return core.hint();
+        }
+        cause
+            .downcast_ref::<crucible_core::model::Error>()
+            .and_then(|model| model.hint())
+    });
+    let message = format!("{err:#}");
+    if let Some(hint) = hint.filter(|hint| !message.contains(hint.as_str())) {
+        eprintln!("\nhint: {hint}");
+    }
     ExitCode::from(1)
 }
 

@@ -20,7 +20,8 @@ pub fn resolve_model(
     progress: &mut dyn FnMut(&PullEvent<'_>),
 ) -> Result<(ResolvedModel, crucible_gguf::Gguf)> {
     let resolved = model_store(settings).resolve(settings.model.as_deref(), progress)?;
-    let gguf = crucible_gguf::load_gguf(&resolved.path)?;
+    // Validate before llama.cpp sees the file: its loader is less careful with damaged files.
+    let gguf = crucible_gguf::load_gguf(&resolved.path).map_err(crucible_model::Error::Gguf)?;
     Ok((resolved, gguf))
 }
 

@@ -23,8 +23,6 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] crucible_model::Error),
     #[error(transparent)]
-    Gguf(#[from] crucible_gguf::Error),
-    #[error(transparent)]
     Infer(#[from] crucible_infer::Error),
     #[error(
         "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
@@ -34,3 +32,19 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Model(err) => err.hint(),
+            Error::Infer(crucible_infer::Error::PromptTooLong { .. }) => Some(
+                "raise the context with `--ctx TOKENS`, lower `--max-new-tokens`, or shorten the task".into(),
+            ),
+            Error::Config { .. } => Some(
+                "`crucible.toml` accepts `model`, `threads`, `context_length` and `data_dir`".into(),
+            ),
+            _ => None,
+        }
+    }
+}
