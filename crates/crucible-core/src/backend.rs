@@ -59,5 +59,5 @@ pub fn load_llama(
 
 #[cfg(not(feature = "llama"))]
 fn load_local(_settings: &Settings, _resolved: &ResolvedModel) -> Result<Box<dyn Generator>> {
-    Err(Error::NoLocalBackend)
+    Err(crate::Error::NoLocalBackend)
 }

@@ -2,11 +2,7 @@
 //! measured the way llama.cpp's `llama-bench` measures (fixed token counts, end-of-generation
 //! tokens ignored) so the two can be compared side by side.
 
-use std::time::Instant;
-
 use serde::Serialize;
-
-use crucible_types::{Decoding, GenParams, SamplingParams};
 
 use crate::{Result, Settings};
 
@@ -62,7 +58,9 @@ pub fn run_inference_bench(
     params: &InferenceBenchParams,
     progress: &mut dyn FnMut(&str),
 ) -> Result<InferenceBench> {
-    let started = Instant::now();
+    use crucible_types::{Decoding, GenParams, SamplingParams};
+
+    let started = std::time::Instant::now();
     let (resolved, _) = crate::backend::resolve_model(settings, &mut |_| {})?;
     let mut generator = crate::backend::load_llama(settings, &resolved)?;
     let load_seconds = started.elapsed().as_secs_f64();
@@ -161,6 +159,7 @@ pub fn run_inference_bench(
     Err(crate::Error::NoLocalBackend)
 }
 
+#[cfg(any(feature = "llama", test))]
 fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
