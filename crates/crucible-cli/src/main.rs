@@ -40,6 +40,11 @@ enum Command {
     /// Measure throughput (inference speed, batching, memory).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// List, show and pull benchmark data.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Score samples made by other tools (human-eval or EvalPlus format) in the sandbox.
+    Score(commands::score::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
         Command::Exec(args) => commands::exec::run(args, &cli.global),
         Command::Bench(cmd) => commands::bench::run(cmd, &cli.global),
+        Command::Data(cmd) => commands::data::run(cmd, &cli.global),
+        Command::Score(args) => commands::score::run(args, &cli.global),
     };
     match res {
         Ok(code) => code,

@@ -54,7 +54,7 @@ pub enum Error {
         source: crucible_types::format::TaskFileError,
     },
     #[error(
-        "the run directory `{dir}` was made with a different configuration (fingerprint {found}, now {expected}); use a new directory or force"
+        "the run directory `{dir}` was made with a different configuration (fingerprint {found}, now {expected}); use a new directory or pass `--force`"
     )]
     ConfigMismatch {
         dir: PathBuf,

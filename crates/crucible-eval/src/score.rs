@@ -205,7 +205,7 @@ fn unknown_task_message(task_id: &str, bench: &Benchmark) -> String {
         .iter()
         .find(|p| **p == prefix)
         .and_then(|p| Language::from_alias(if *p == "CPP" { "cpp" } else { p }))
-        .filter(|lang| *lang != bench.language);
+        .filter(|lang| *lang != bench.language && bench.name == crate::BenchmarkName::HumanEvalX);
     match other_language {
         Some(lang) => format!(
             "unknown task id `{task_id}` in `{}` ({}); it looks like a {lang} task: use --lang {lang}",

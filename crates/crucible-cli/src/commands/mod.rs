@@ -2,9 +2,11 @@
 
 pub(crate) mod bench;
 pub(crate) mod common;
+pub(crate) mod data;
 pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod model;
+pub(crate) mod score;
 
 use clap::{ArgAction, Args};
 

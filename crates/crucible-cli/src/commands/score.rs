@@ -1,0 +1,341 @@
+//! `crucible score`: judge samples made by other tools (OpenAI human-eval or EvalPlus format) in
+//! the sandbox and write the same outputs as `crucible eval`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, summarize};
+use crucible_core::eval::score::{judge_requests, parse_samples, result_from_reports};
+use crucible_core::eval::{
+    Benchmark, BenchmarkName, LoadParams, ReferenceTimes, TimeLimitPolicy, load_benchmark,
+    measure_reference, report,
+};
+use crucible_core::exec::{ExecConfig, ExecPool, Executor, Isolation, Limits};
+
+use super::GlobalArgs;
+use super::data::{DirArgs, data_dirs, parse_language};
+use crate::output;
+
+/// Arguments of `crucible score`.
+///
+/// Samples are JSON Lines with `task_id` and either `completion` (OpenAI human-eval: text that
+/// continues the prompt) or `solution` (EvalPlus: the whole program); optional `sample_idx`
+/// and `language`. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
+/// reference solution's CPU time on this machine), measured once and cached.
+///
+/// Examples:
+///   crucible score --benchmark humaneval samples.jsonl --out runs/he
+///   crucible score --benchmark humaneval-x --lang cpp samples.jsonl --k 1,10
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct ScoreArgs {
+    /// Benchmark name (see `crucible data list`) or a task file.
+    #[arg(long, short = 'b', value_name = "NAME")]
+    benchmark: String,
+    /// The samples file.
+    samples: PathBuf,
+    /// Language of the benchmark (HumanEval-X, APPS, CodeNet).
+    #[arg(long, short = 'l', value_name = "LANG")]
+    lang: Option<String>,
+    /// Run directory for samples.jsonl, results.jsonl, summary.json and report.html.
+    /// Default: `<SAMPLES>.score` next to the samples file.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The k of pass@k, comma-separated.
+    #[arg(
+        long,
+        value_name = "K,..",
+        value_delimiter = ',',
+        default_value = "1,10,100"
+    )]
+    k: Vec<u64>,
+    /// Smallest per-task CPU time limit, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    time_limit: f64,
+    /// Multiple of the reference solution's CPU time allowed.
+    #[arg(long, value_name = "X", default_value_t = 4.0)]
+    time_factor: f64,
+    /// Memory limit per run in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 1024)]
+    memory_limit: u64,
+    /// Also run the visible tests (for n@k with the visible-test filter).
+    #[arg(long)]
+    visible: bool,
+    /// Programs run at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
+    jobs: usize,
+    /// Reuse a run directory made with a different configuration.
+    #[arg(long)]
+    force: bool,
+    /// Run without the sandbox (reports then say `"sandboxed": false`).
+    #[arg(long)]
+    no_sandbox: bool,
+    #[command(flatten)]
+    dirs: DirArgs,
+}
+
+pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let name = BenchmarkName::parse(&args.benchmark)?;
+    let language = parse_language(args.lang.as_deref())?;
+    let dirs = data_dirs(&args.dirs)?;
+    let mut bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language,
+        },
+    )?;
+    warn_rejects(&bench, global);
+    let text = std::fs::read_to_string(&args.samples)
+        .with_context(|| format!("cannot read the samples file `{}`", args.samples.display()))?;
+    let samples = parse_samples(&args.samples, &text, &bench)?;
+    let policy = policy(&args)?;
+    let memory = args.memory_limit.saturating_mul(1 << 20);
+    let config = serde_json::json!({
+        "command": "score",
+        "benchmark": name.to_string(),
+        "language": bench.language.name(),
+        "samples_file": crucible_core::eval::run::fingerprint(&serde_json::Value::String(text.clone())),
+        "time_limit_policy": policy,
+        "memory_limit_mb": args.memory_limit,
+        "visible": args.visible,
+    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&args.samples));
+    let (mut run_dir, state) = RunDir::open(&out, &config, args.force)?;
+    if state.torn_lines > 0 && !global.quiet {
+        output::status(&format!(
+            "resuming: dropped {} torn line(s) from an interrupted run",
+            state.torn_lines
+        ));
+    }
+    // Keep only the tasks the samples cover, in benchmark order.
+    let covered: std::collections::BTreeSet<&str> =
+        samples.iter().map(|s| s.task_id.as_str()).collect();
+    bench.tasks.retain(|t| covered.contains(t.task.id.as_str()));
+
+    let executor = Arc::new(executor(&args)?);
+    let home =
+        crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
+    let times = reference_times(&executor, &bench, &home, memory, global)?;
+    let mut time_limits = BTreeMap::new();
+    for task in &bench.tasks {
+        let limit = policy.limit(times.get(&task.task.id));
+        time_limits.insert(task.task.id.clone(), limit.as_millis() as u64);
+    }
+
+    let stored: std::collections::BTreeSet<(String, usize)> = state
+        .samples
+        .iter()
+        .map(|s| (s.task_id.clone(), s.sample_idx))
+        .collect();
+    for sample in &samples {
+        if !stored.contains(&(sample.task_id.clone(), sample.sample_idx)) {
+            run_dir.append_sample(sample)?;
+        }
+    }
+    let done = state.done();
+    let todo: Vec<&SampleRecord> = samples
+        .iter()
+        .filter(|s| !done.contains(&(s.task_id.clone(), s.sample_idx)))
+        .collect();
+    if !global.quiet {
+        output::status(&format!(
+            "scoring {} samples of {} tasks ({} already done) in {}",
+            todo.len(),
+            bench.tasks.len(),
+            samples.len() - todo.len(),
+            out.display()
+        ));
+    }
+    judge_all(
+        &executor,
+        &bench,
+        &todo,
+        &time_limits,
+        memory,
+        args.visible,
+        args.jobs,
+        &mut run_dir,
+        global,
+    )?;
+
+    let (results, _) =
+        crucible_core::eval::run::read_records(&out.join(crucible_core::eval::run::RESULTS_FILE))?;
+    let results: Vec<_> = results
+        .into_iter()
+        .filter(|r: &crucible_core::eval::run::ResultRecord| covered.contains(r.task_id.as_str()))
+        .collect();
+    let params = SummaryParams {
+        benchmark: name.to_string(),
+        language: bench.language.name().to_owned(),
+        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        ks: args.k.clone(),
+        n_at_k: vec![(1, 10), (10, 100)],
+        hidden_tests: name.info().is_none_or(|info| info.hidden_tests),
+        model_sha256: None,
+        wall_time_s: Some(started.elapsed().as_secs_f64()),
+        config,
+        time_limits: serde_json::json!({"policy": policy, "per_task_ms": time_limits}),
+    };
+    let summary = summarize(&results, &params);
+    run_dir.write_summary(&summary)?;
+    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
+    output::data(report::render_table(&summary).trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are all distinct"
+)]
+fn judge_all(
+    executor: &Arc<Executor>,
+    bench: &Benchmark,
+    todo: &[&SampleRecord],
+    time_limits: &BTreeMap<String, u64>,
+    memory: u64,
+    visible: bool,
+    jobs: usize,
+    run_dir: &mut RunDir,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let pool = ExecPool::new(Arc::clone(executor), jobs.max(1));
+    let mut pending = Vec::new();
+    for sample in todo {
+        let task = bench
+            .task(&sample.task_id)
+            .expect("samples were checked against the benchmark");
+        let cpu = Duration::from_millis(time_limits.get(&sample.task_id).copied().unwrap_or(3000));
+        let requests = judge_requests(task, sample, Limits::new(cpu, memory), visible)?;
+        let base = pool.submit(requests.base);
+        let plus = requests.plus.map(|r| pool.submit(r));
+        let visible = requests.visible.map(|r| pool.submit(r));
+        pending.push((*sample, base, plus, visible));
+    }
+    let total = pending.len();
+    for (done, (sample, base, plus, visible)) in pending.into_iter().enumerate() {
+        let base = base
+            .wait()
+            .with_context(|| format!("cannot run `{}`", sample.task_id))?;
+        let plus = plus.map(|t| t.wait()).transpose()?;
+        let visible = visible.map(|t| t.wait()).transpose()?;
+        let result = result_from_reports(sample, &base, plus.as_ref().map(Some), visible.as_ref());
+        run_dir.append_result(&result)?;
+        if !global.quiet && (done + 1) % 50 == 0 {
+            output::status(&format!("{}/{total} samples judged", done + 1));
+        }
+    }
+    Ok(())
+}
+
+fn policy(args: &ScoreArgs) -> anyhow::Result<TimeLimitPolicy> {
+    let valid = args.time_limit.is_finite() && args.time_limit > 0.0 && args.time_limit <= 600.0;
+    if !valid {
+        bail!(
+            "--time-limit must be between 0 and 600 seconds (got {})",
+            args.time_limit
+        );
+    }
+    if !(args.time_factor.is_finite() && args.time_factor >= 1.0) {
+        bail!(
+            "--time-factor must be at least 1 (got {})",
+            args.time_factor
+        );
+    }
+    Ok(TimeLimitPolicy {
+        minimum: Duration::from_secs_f64(args.time_limit),
+        factor: args.time_factor,
+    })
+}
+
+fn executor(args: &ScoreArgs) -> anyhow::Result<Executor> {
+    let home =
+        crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
+    let mut config = ExecConfig::new(&home.join("cache/exec"));
+    if args.no_sandbox {
+        config.isolation = Isolation::None;
+    }
+    Executor::new(&config).context("cannot start the sandboxed executor")
+}
+
+/// Reference CPU times for the benchmark's tasks, measured once per machine and cached in
+/// `$CRUCIBLE_HOME/cache/reference-times/`.
+fn reference_times(
+    executor: &Executor,
+    bench: &Benchmark,
+    home: &Path,
+    memory: u64,
+    global: &GlobalArgs,
+) -> anyhow::Result<ReferenceTimes> {
+    let key = format!("{}-{}", bench.name.as_str(), bench.language.name());
+    let path = home
+        .join("cache/reference-times")
+        .join(format!("{key}.json"));
+    let mut times = ReferenceTimes::load(&path)?.unwrap_or_else(|| ReferenceTimes {
+        benchmark: key,
+        cpu_ms: BTreeMap::new(),
+    });
+    let missing: Vec<_> = bench
+        .tasks
+        .iter()
+        .filter(|t| t.reference.is_some() && !times.cpu_ms.contains_key(&t.task.id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(times);
+    }
+    if !global.quiet {
+        output::status(&format!(
+            "measuring {} reference solutions (once per machine)",
+            missing.len()
+        ));
+    }
+    let generous = Limits::new(Duration::from_secs(60), memory);
+    for task in missing {
+        match measure_reference(executor, task, generous) {
+            Ok(Some(time)) => {
+                times
+                    .cpu_ms
+                    .insert(task.task.id.clone(), time.as_millis() as u64);
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!("{err}; the task gets the minimum time limit"),
+        }
+    }
+    times.save(&path)?;
+    Ok(times)
+}
+
+fn warn_rejects(bench: &Benchmark, global: &GlobalArgs) {
+    if bench.rejects.is_empty() || global.quiet {
+        return;
+    }
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for reject in &bench.rejects {
+        *reasons.entry(reject.reason.as_str()).or_insert(0) += 1;
+    }
+    for (reason, count) in reasons {
+        output::status(&format!(
+            "note: {count} record(s) of `{}` not used: {reason}",
+            bench.name
+        ));
+    }
+}
+
+fn default_out(samples: &Path) -> PathBuf {
+    let mut name = samples
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".score");
+    samples.with_file_name(name)
+}

