@@ -76,16 +76,7 @@ fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<Strin
     for (id, ticket) in tickets {
         let report = ticket.wait().unwrap();
         let known = KNOWN_FAILURES.iter().any(|(k, _)| *k == id);
-        // FIXME: crucible-exec's sandbox does not see Debian's testify under /usr/share/gocode on
-        // this host ("cannot find package github.com/stretchr/testify/assert"), so every Go
-        // program fails to compile; the same assembly passes 164/164 outside the sandbox with
-        // testify. Assert today's behaviour until the executor is fixed.
         let feedback = report.render_feedback(600);
-        let testify_missing = id.starts_with("Go/")
-            && feedback.contains("cannot find package \"github.com/stretchr/testify/assert\"");
-        if testify_missing {
-            continue;
-        }
         if report.status.is_pass() == known {
             failed.push(format!("{id}: {} {feedback}", report.status));
         }
