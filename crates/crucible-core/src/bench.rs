@@ -85,12 +85,29 @@ pub fn run_inference_bench(
         n: 1,
     };
     // Warm-up: first touches of the weights and the context allocation.
-    generator.bench_run(16, &GenParams { max_new_tokens: 4, ..greedy.clone() })?;
+    generator.bench_run(
+        16,
+        &GenParams {
+            max_new_tokens: 4,
+            ..greedy.clone()
+        },
+    )?;
     let mut prompt_rates = Vec::new();
     let mut decode_rates = Vec::new();
     for rep in 0..repeats {
-        progress(&format!("prompt {} + greedy decode {} tokens ({}/{repeats})", params.prompt_tokens, params.gen_tokens, rep + 1));
-        let pp = generator.bench_run(params.prompt_tokens, &GenParams { max_new_tokens: 1, ..greedy.clone() })?;
+        progress(&format!(
+            "prompt {} + greedy decode {} tokens ({}/{repeats})",
+            params.prompt_tokens,
+            params.gen_tokens,
+            rep + 1
+        ));
+        let pp = generator.bench_run(
+            params.prompt_tokens,
+            &GenParams {
+                max_new_tokens: 1,
+                ..greedy.clone()
+            },
+        )?;
         prompt_rates.push(pp.prompt_tokens as f64 / (pp.prompt_ms / 1000.0));
         let tg = generator.bench_run(1, &greedy)?;
         decode_rates.push(tg.generated_tokens() as f64 / (tg.decode_ms / 1000.0));
@@ -116,10 +133,17 @@ pub fn run_inference_bench(
         let mut decode = Vec::new();
         let mut end_to_end = Vec::new();
         for rep in 0..repeats {
-            progress(&format!("{} sequential samples ({}/{repeats})", params.sequential, rep + 1));
+            progress(&format!(
+                "{} sequential samples ({}/{repeats})",
+                params.sequential,
+                rep + 1
+            ));
             let (mut tokens, mut decode_ms, mut total_ms) = (0.0, 0.0, 0.0);
             for idx in 0..params.sequential {
-                let out = generator.bench_run(params.prompt_tokens, &sampling(1, (rep * 1000 + idx) as u64))?;
+                let out = generator.bench_run(
+                    params.prompt_tokens,
+                    &sampling(1, (rep * 1000 + idx) as u64),
+                )?;
                 tokens += out.generated_tokens() as f64;
                 decode_ms += out.decode_ms;
                 total_ms += out.prompt_ms + out.decode_ms;
@@ -179,7 +203,13 @@ pub fn peak_rss_mib() -> f64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .map_or(0.0, |kib| kib / 1024.0)
 }
 

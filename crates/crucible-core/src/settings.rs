@@ -185,7 +185,12 @@ mod tests {
         .unwrap();
         let home = dir.path().join("home");
         let home = home.to_str().unwrap();
-        let settings = resolve(ConfigFile::default(), dir.path(), &[("CRUCIBLE_HOME", home)]).unwrap();
+        let settings = resolve(
+            ConfigFile::default(),
+            dir.path(),
+            &[("CRUCIBLE_HOME", home)],
+        )
+        .unwrap();
         assert_eq!(settings.model.as_deref(), Some("from-project"));
         assert_eq!(settings.threads, 3);
         assert_eq!(settings.context_length, 4096);
@@ -200,7 +205,12 @@ mod tests {
             threads: Some(2),
             ..ConfigFile::default()
         };
-        let settings = resolve(cli, dir.path(), &[("CRUCIBLE_HOME", home), ("CRUCIBLE_THREADS", "1")]).unwrap();
+        let settings = resolve(
+            cli,
+            dir.path(),
+            &[("CRUCIBLE_HOME", home), ("CRUCIBLE_THREADS", "1")],
+        )
+        .unwrap();
         assert_eq!(settings.threads, 2);
         assert_eq!(settings.home, PathBuf::from(home));
     }
@@ -219,9 +229,16 @@ mod tests {
             "environment variable `CRUCIBLE_THREADS` is `many`, expected a whole number"
         );
         std::fs::write(dir.path().join("crucible.toml"), "modle = \"x\"\n").unwrap();
-        let err = resolve(ConfigFile::default(), dir.path(), &[("CRUCIBLE_HOME", "/tmp/x")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("crucible.toml") && err.contains("unknown field `modle`"), "{err}");
+        let err = resolve(
+            ConfigFile::default(),
+            dir.path(),
+            &[("CRUCIBLE_HOME", "/tmp/x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("crucible.toml") && err.contains("unknown field `modle`"),
+            "{err}"
+        );
     }
 }

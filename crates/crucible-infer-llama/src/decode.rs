@@ -167,8 +167,7 @@ impl Sequence {
                 self.next = Some(token);
             }
         }
-        self.text
-            .stream(idx, stop, self.finish.is_some(), observer);
+        self.text.stream(idx, stop, self.finish.is_some(), observer);
     }
 }
 

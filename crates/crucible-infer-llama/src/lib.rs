@@ -92,9 +92,8 @@ impl LlamaGenerator {
         let backend = backend()?;
         let started = Instant::now();
         let params = LlamaModelParams::default();
-        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|err| {
-            backend_error(format!("could not load `{}`: {err}", path.display()))
-        })?;
+        let model = LlamaModel::load_from_file(backend, path, &params)
+            .map_err(|err| backend_error(format!("could not load `{}`: {err}", path.display())))?;
         // The model lives as long as the process: contexts borrow it, and a generator is made
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
@@ -195,7 +194,11 @@ impl LlamaGenerator {
     /// Throughput probe in the manner of `llama-bench`: evaluate a prompt of exactly
     /// `prompt_len` tokens (filler code), then generate exactly `params.max_new_tokens` tokens
     /// for each of `params.n` sequences, ignoring end-of-generation tokens.
-    pub fn bench_run(&mut self, prompt_len: usize, params: &GenParams) -> Result<Generation, Error> {
+    pub fn bench_run(
+        &mut self,
+        prompt_len: usize,
+        params: &GenParams,
+    ) -> Result<Generation, Error> {
         let filler = "def fibonacci(n: int) -> int:\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n\n";
         let mut text = String::new();
         let mut tokens = Vec::new();
@@ -227,7 +230,9 @@ impl LlamaGenerator {
             });
         }
         let (streams, cells) = match params.decoding {
-            Decoding::Beam { width, .. } => (2 * width, prompt.len() + 2 * width * params.max_new_tokens),
+            Decoding::Beam { width, .. } => {
+                (2 * width, prompt.len() + 2 * width * params.max_new_tokens)
+            }
             _ => (params.n, prompt.len() + params.n * params.max_new_tokens),
         };
         let batch_size = self.config.batch_size;

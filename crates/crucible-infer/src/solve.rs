@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use crucible_types::{GenParams, Task};
 
 use crate::prompt::{Exemplar, PromptMode, task_prompt};
-use crate::{
-    Error, FinishReason, GenRequest, Generator, Observer, extract_code,
-};
+use crate::{Error, FinishReason, GenRequest, Generator, Observer, extract_code};
 
 /// How to ask for code.
 #[derive(Debug, Clone, PartialEq)]
