@@ -161,7 +161,8 @@ fn humaneval_x(
             };
             (body, tests(&|code| source::rust_tests(code)))
         }
-        Language::Python => (python_source(prompt, solution), suite),
+        // `Python/119`'s example test is indented as a whole; the driver parses it as a module.
+        Language::Python => (python_source(prompt, solution), tests(&source::dedent)),
     }
 }
 

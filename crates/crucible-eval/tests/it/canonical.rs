@@ -1,8 +1,10 @@
 //! Proof that scoring is right: every benchmark's reference solution passes its hidden tests
 //! (and its visible tests), through the real sandbox.
 //!
-//! By default a spread-out subset of each benchmark runs (CI time); `CRUCIBLE_SLOW_TESTS=1` runs
-//! every task. Known failures are listed with their reasons; anything else fails the test.
+//! By default a spread-out subset of each benchmark runs (CI time) and the EvalPlus plus tier is
+//! left out (about a minute per task through the executor's Python proxy);
+//! `CRUCIBLE_SLOW_TESTS=1` runs every task and every tier. Known failures are listed with their
+//! reasons; anything else fails the test.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +15,64 @@ use crucible_types::Language;
 
 use super::data_dirs;
 
-/// Tasks whose reference solution fails its own tests, with the reason.
-const KNOWN_FAILURES: &[(&str, &str)] = &[
+/// Tasks whose reference solution fails its own tests: (benchmark, task id, reason).
+const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     // The reference returns `(z, false)`, a comma expression: a boolean, not the pair.
     (
+        "humaneval-x",
         "JavaScript/112",
         "reference returns a boolean, test expects a pair",
     ),
-    // The reference counts the digits of `-12` wrongly.
-    ("JavaScript/155", "reference wrong for negative numbers"),
+    (
+        "humaneval-x",
+        "JavaScript/155",
+        "reference wrong for negative numbers",
+    ),
+    // The reference returns an `re.Match`, which the executor's test driver cannot receive from
+    // the program (plain values only); the asserts test its truth value.
+    (
+        "mbpp",
+        "Mbpp/737",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    (
+        "mbpp",
+        "Mbpp/787",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    (
+        "mbpp",
+        "Mbpp/794",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    (
+        "mbpp-plus",
+        "Mbpp/737",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    (
+        "mbpp-plus",
+        "Mbpp/787",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    (
+        "mbpp-plus",
+        "Mbpp/794",
+        "reference returns re.Match (executor: plain values only)",
+    ),
+    // `sys.getsizeof` of a list argument: the program's copy (rebuilt by the executor's proxy)
+    // and the driver's literal differ in capacity.
+    (
+        "mbpp-plus",
+        "Mbpp/596",
+        "getsizeof depends on how the list was built",
+    ),
+    // The test builds the program's `Pair` objects, which cross the sandbox only as plain values.
+    (
+        "mbpp-full",
+        "Mbpp/601",
+        "test constructs program objects (executor: plain values only)",
+    ),
 ];
 
 pub(crate) fn executor() -> Arc<Executor> {
@@ -75,7 +126,9 @@ fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<Strin
     let mut failed = Vec::new();
     for (id, ticket) in tickets {
         let report = ticket.wait().unwrap();
-        let known = KNOWN_FAILURES.iter().any(|(k, _)| *k == id);
+        let known = KNOWN_FAILURES
+            .iter()
+            .any(|(b, k, _)| *b == bench.name.as_str() && *k == id);
         let feedback = report.render_feedback(600);
         if report.status.is_pass() == known {
             failed.push(format!("{id}: {} {feedback}", report.status));
@@ -96,6 +149,9 @@ fn check(name: BenchmarkName, language: Option<Language>, judges: &[Judge], stri
     )
     .unwrap();
     for judge in judges {
+        if *judge == Judge::HiddenPlus && !slow() {
+            continue;
+        }
         let (ran, failed) = failures(&bench, *judge, stride);
         assert!(ran > 0, "{name} {judge:?}: nothing ran");
         assert!(
