@@ -210,6 +210,8 @@ fn judge_all(
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
     let pool = ExecPool::new(Arc::clone(executor), jobs.max(1));
+    // Base (and visible) runs first; the costly EvalPlus plus run only for samples that pass
+    // base, since a base failure decides the plus verdict too.
     let mut pending = Vec::new();
     for sample in todo {
         let task = bench
@@ -218,24 +220,60 @@ fn judge_all(
         let cpu = Duration::from_millis(time_limits.get(&sample.task_id).copied().unwrap_or(3000));
         let requests = judge_requests(task, sample, Limits::new(cpu, memory), visible)?;
         let base = pool.submit(requests.base);
-        let plus = requests.plus.map(|r| pool.submit(r));
         let visible = requests.visible.map(|r| pool.submit(r));
-        pending.push((*sample, base, plus, visible));
+        pending.push((*sample, base, visible, requests.plus));
     }
     let total = pending.len();
-    for (done, (sample, base, plus, visible)) in pending.into_iter().enumerate() {
+    let mut plus_pending = Vec::new();
+    let mut judged = 0;
+    for (sample, base, visible, plus_request) in pending {
         let base = base
             .wait()
             .with_context(|| format!("cannot run `{}`", sample.task_id))?;
-        let plus = plus.map(|t| t.wait()).transpose()?;
         let visible = visible.map(|t| t.wait()).transpose()?;
-        let result = result_from_reports(sample, &base, plus.as_ref().map(Some), visible.as_ref());
-        run_dir.append_result(&result)?;
-        if !global.quiet && (done + 1) % 50 == 0 {
-            output::status(&format!("{}/{total} samples judged", done + 1));
+        match plus_request {
+            Some(request) if base.status.is_pass() => {
+                plus_pending.push((sample, base, visible, pool.submit(request)));
+                continue;
+            }
+            Some(_) => {
+                run_dir.append_result(&result_from_reports(
+                    sample,
+                    &base,
+                    Some(None),
+                    visible.as_ref(),
+                ))?;
+            }
+            None => run_dir.append_result(&result_from_reports(
+                sample,
+                &base,
+                None,
+                visible.as_ref(),
+            ))?,
         }
+        judged += 1;
+        progress(judged, total, global);
+    }
+    for (sample, base, visible, plus) in plus_pending {
+        let plus = plus
+            .wait()
+            .with_context(|| format!("cannot run `{}`", sample.task_id))?;
+        run_dir.append_result(&result_from_reports(
+            sample,
+            &base,
+            Some(Some(&plus)),
+            visible.as_ref(),
+        ))?;
+        judged += 1;
+        progress(judged, total, global);
     }
     Ok(())
+}
+
+fn progress(done: usize, total: usize, global: &GlobalArgs) {
+    if !global.quiet && (done.is_multiple_of(50) || done == total) {
+        output::status(&format!("{done}/{total} samples judged"));
+    }
 }
 
 fn policy(args: &ScoreArgs) -> anyhow::Result<TimeLimitPolicy> {
