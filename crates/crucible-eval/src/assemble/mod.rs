@@ -161,8 +161,7 @@ fn humaneval_x(
             };
             (body, tests(&|code| source::rust_tests(code)))
         }
-        // `Python/119`'s example test is indented as a whole; the driver parses it as a module.
-        Language::Python => (python_source(prompt, solution), tests(&source::dedent)),
+        Language::Python => (python_source(prompt, solution), suite),
     }
 }
 

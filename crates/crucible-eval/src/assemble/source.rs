@@ -189,25 +189,6 @@ pub(crate) fn rust_tests(test_code: &str) -> String {
     }
 }
 
-/// Remove the indentation every non-blank line shares.
-pub(crate) fn dedent(code: &str) -> String {
-    let common = code
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    if common == 0 {
-        return code.to_owned();
-    }
-    let mut out = String::with_capacity(code.len());
-    for line in code.lines() {
-        out.push_str(line.get(common..).unwrap_or(""));
-        out.push('\n');
-    }
-    out
-}
-
 /// Remove `/* ... */` comments (nested, as Rust allows).
 fn strip_block_comments(code: &str) -> String {
     let mut out = String::with_capacity(code.len());

@@ -15,7 +15,8 @@ use crucible_types::Language;
 
 use super::data_dirs;
 
-/// Tasks whose reference solution fails its own tests: (benchmark, task id, reason).
+/// Tasks whose reference solution fails its own tests (on some tier): (benchmark, task id,
+/// reason). They are not checked; every other task must pass.
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     // The reference returns `(z, false)`, a comma expression: a boolean, not the pair.
     (
@@ -130,7 +131,9 @@ fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<Strin
             .iter()
             .any(|(b, k, _)| *b == bench.name.as_str() && *k == id);
         let feedback = report.render_feedback(600);
-        if report.status.is_pass() == known {
+        // A known failure is not checked (it may pass on some tiers, e.g. a visible assert whose
+        // value the executor can carry).
+        if !known && !report.status.is_pass() {
             failed.push(format!("{id}: {} {feedback}", report.status));
         }
     }
