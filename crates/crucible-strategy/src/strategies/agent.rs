@@ -1,0 +1,142 @@
+//! `agent` (AgentCoder, Huang et al. 2023): three roles as separate prompts in one loop. The
+//! programmer writes the code; the test designer, who never sees the code, writes tests from the
+//! task (basic, edge and larger cases); the test executor runs the code on those tests and the
+//! task's own examples and reports back to the programmer, who revises. The loop ends when both
+//! sets pass or the rounds run out; the best program ranks visible tests first, then the
+//! designer's tests.
+
+use super::{
+    clean_run, feedback, first_programs, judge_attempt, passed, visible_suite, write_tests,
+};
+use crate::Result;
+use crate::model_tests::{self, Style};
+use crate::prompts;
+use crate::select::{VerdictKey, verdict_key};
+use crate::session::{CandId, Judged, Session, Suite};
+use crate::trace::{Stage, TestSource};
+
+/// A program's results on the task's examples and on the designer's tests.
+#[derive(Debug, Clone)]
+struct Checked {
+    id: CandId,
+    visible: Option<Judged>,
+    designed: Option<Judged>,
+}
+
+pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
+    let Some(ids) = first_programs(session, 1, true)? else {
+        return Ok(None);
+    };
+    let mut visible = visible_suite(session);
+    let designed = if model_tests::supported(session.task) {
+        let count = session.params.tests.max(1);
+        let tests = write_tests(session, count, Style::Designer)?;
+        (!tests.is_empty()).then(|| Suite {
+            source: TestSource::ModelWritten,
+            tests: model_tests::suite(session.task, &tests),
+        })
+    } else {
+        session.note("the test designer cannot write tests for this kind of task");
+        None
+    };
+    if visible.is_none() && designed.is_none() {
+        session.note("no tests at all: programs are only checked to compile and run cleanly");
+        visible = Some(clean_run());
+    }
+    let suites = (visible, designed);
+    let mut current = execute(session, ids[0], &suites)?;
+    let mut best = current.clone();
+    let task = session.task;
+    let params = session.params;
+    for _ in 0..params.rounds {
+        if all_passed(&best) {
+            break;
+        }
+        if current.visible.is_none() && current.designed.is_none() {
+            break;
+        }
+        let report = executor_report(session, &current);
+        session.set_feedback(current.id, &report);
+        let code = session.code(current.id).to_owned();
+        let messages = prompts::programmer_fix(task, &code, &report);
+        let ask = prompts::code_ask(
+            task,
+            Stage::Repair,
+            messages,
+            params.repairs,
+            params.max_new_tokens,
+        );
+        let Some(answers) = session.ask(ask)? else {
+            break;
+        };
+        let mut round: Vec<Checked> = Vec::new();
+        for id in session.candidates_of(answers.attempt) {
+            round.push(execute(session, id, &suites)?);
+        }
+        let Some(round_best) = round.into_iter().rev().max_by_key(rank) else {
+            break;
+        };
+        if rank(&round_best) > rank(&best) {
+            best = round_best.clone();
+        }
+        current = round_best;
+    }
+    Ok(Some(best.id))
+}
+
+/// The test executor: run the program on the examples and on the designer's tests.
+fn execute(
+    session: &mut Session<'_>,
+    id: CandId,
+    (visible, designed): &(Option<Suite>, Option<Suite>),
+) -> Result<Checked> {
+    let mut checked = Checked {
+        id,
+        visible: None,
+        designed: None,
+    };
+    if let Some(suite) = visible {
+        checked.visible = judge_attempt(session, &[id], suite)?
+            .into_iter()
+            .next()
+            .flatten();
+    }
+    if let Some(suite) = designed {
+        checked.designed = session.judge(&[id], suite)?.into_iter().next().flatten();
+    }
+    Ok(checked)
+}
+
+type Rank = (VerdictKey, VerdictKey);
+
+fn rank(checked: &Checked) -> Rank {
+    (
+        verdict_key(checked.visible.as_ref().map(|j| &j.verdict)),
+        verdict_key(checked.designed.as_ref().map(|j| &j.verdict)),
+    )
+}
+
+fn all_passed(checked: &Checked) -> bool {
+    let visible_ok = checked.visible.is_none() || passed(checked.visible.as_ref());
+    let designed_ok = checked.designed.is_none() || passed(checked.designed.as_ref());
+    visible_ok && designed_ok
+}
+
+/// What the test executor tells the programmer: each failing set's compact report.
+fn executor_report(session: &Session<'_>, checked: &Checked) -> String {
+    let mut parts = Vec::new();
+    if let Some(judged) = &checked.visible
+        && !judged.verdict.status.is_pass()
+    {
+        parts.push(format!("Task examples:\n{}", feedback(session, judged)));
+    }
+    if let Some(judged) = &checked.designed
+        && !judged.verdict.status.is_pass()
+    {
+        parts.push(format!(
+            "Test designer's tests:\n{}",
+            feedback(session, judged)
+        ));
+    }
+    parts.join("\n")
+}

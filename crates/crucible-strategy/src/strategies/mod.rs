@@ -1,0 +1,155 @@
+//! The strategies, and the steps they share: first programs, the suite to check against,
+//! model-written tests, judging, and the repair loop.
+
+mod agent;
+mod plain;
+mod reflexion;
+mod repair;
+mod rerank;
+
+use crucible_types::TestSuite;
+
+use crate::Result;
+use crate::model_tests::{self, Style, WrittenTest};
+use crate::prompts;
+use crate::select::verdict_key;
+use crate::session::{CandId, Entry, Judged, Session, Suite};
+use crate::strategy::Kind;
+use crate::trace::{TestSource, Verdict};
+
+pub(crate) use repair::repair_loop;
+
+/// Run `kind`; returns the chosen program, if any program was written.
+pub(crate) fn dispatch(kind: Kind, session: &mut Session<'_>) -> Result<Option<CandId>> {
+    match kind {
+        Kind::Plain => plain::run(session),
+        Kind::Repair => repair::run(session),
+        Kind::Rerank => rerank::run(session, false),
+        Kind::RerankRepair => rerank::run(session, true),
+        Kind::Reflexion => reflexion::run(session),
+        Kind::Agent => agent::run(session),
+    }
+}
+
+/// The task's visible tests, if it shows any.
+pub(crate) fn visible_suite(session: &Session<'_>) -> Option<Suite> {
+    session.task.has_visible_tests().then(|| Suite {
+        source: TestSource::Visible,
+        tests: session.task.visible.clone(),
+    })
+}
+
+/// A clean run: compiles and exits without error.
+fn clean_run() -> Suite {
+    Suite {
+        source: TestSource::CleanRun,
+        tests: TestSuite::None,
+    }
+}
+
+/// The tests a loop checks programs against: the visible ones; when the task shows none,
+/// tests the model writes (said in the trace); when it cannot write any, a clean run.
+fn checking_suite(session: &mut Session<'_>) -> Result<Suite> {
+    if let Some(visible) = visible_suite(session) {
+        return Ok(visible);
+    }
+    if !model_tests::supported(session.task) {
+        session.note(
+            "the task shows no tests and the model cannot write tests for this kind of task: programs are only checked to compile and run cleanly",
+        );
+        return Ok(clean_run());
+    }
+    let count = session.params.tests.max(1);
+    let tests = write_tests(session, count, Style::Cases)?;
+    if tests.is_empty() {
+        session.note("the task shows no tests and the model wrote none that parse: programs are only checked to compile and run cleanly");
+        return Ok(clean_run());
+    }
+    session.note(format!(
+        "the task shows no tests: falling back to {} model-written tests, which may themselves be wrong",
+        tests.len()
+    ));
+    Ok(Suite {
+        source: TestSource::ModelWritten,
+        tests: model_tests::suite(session.task, &tests),
+    })
+}
+
+/// Ask the model for tests; the parsed, syntax-checked ones (possibly none).
+fn write_tests(session: &mut Session<'_>, count: usize, style: Style) -> Result<Vec<WrittenTest>> {
+    let params = session.params;
+    let Some(ask) = model_tests::ask(
+        session.task,
+        count,
+        params.test_samples,
+        style,
+        params.max_new_tokens.min(512),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Some(answers) = session.ask(ask)? else {
+        return Ok(Vec::new());
+    };
+    let parsed = model_tests::parse(session.task, &answers.answers, count);
+    let checked = model_tests::check_syntax(session, parsed)?;
+    session.note(format!("model-written tests kept: {}", checked.len()));
+    Ok(checked)
+}
+
+/// The first programs: `n` of them, greedy when `n == 1` and `greedy`.
+fn first_programs(
+    session: &mut Session<'_>,
+    n: usize,
+    greedy: bool,
+) -> Result<Option<Vec<CandId>>> {
+    let params = session.params;
+    let ask = prompts::first(session.task, params.mode, n, greedy, params.max_new_tokens);
+    let Some(answers) = session.ask(ask)? else {
+        return Ok(None);
+    };
+    Ok(Some(session.candidates_of(answers.attempt)))
+}
+
+/// Judge one attempt's programs on `suite` and announce the verdicts.
+fn judge_attempt(
+    session: &mut Session<'_>,
+    ids: &[CandId],
+    suite: &Suite,
+) -> Result<Vec<Option<Judged>>> {
+    let judged = session.judge(ids, suite)?;
+    if let Some(first) = ids.first() {
+        session.announce(first.attempt);
+    }
+    Ok(judged)
+}
+
+/// The best of `entries` by verdict (earliest on ties).
+fn best_of(entries: &[Entry]) -> Option<usize> {
+    (0..entries.len()).max_by_key(|&idx| {
+        (
+            verdict_key(entries[idx].1.as_ref().map(|j| &j.verdict)),
+            std::cmp::Reverse(idx),
+        )
+    })
+}
+
+/// Whether a judged candidate passed.
+fn passed(judged: Option<&Judged>) -> bool {
+    judged.is_some_and(|j| j.verdict.status.is_pass())
+}
+
+/// A compact failure report for the model.
+fn feedback(session: &Session<'_>, judged: &Judged) -> String {
+    judged.report.render_feedback(session.params.feedback_bytes)
+}
+
+/// Whether `a` ranks strictly above `b`.
+fn better(a: Option<&Verdict>, b: Option<&Verdict>) -> bool {
+    verdict_key(a) > verdict_key(b)
+}
+
+/// The suite a repair after reranking checks against: the visible tests, else the model-written
+/// ones the vote used.
+fn checking_suite_from(visible: Option<Suite>, written: Option<Suite>) -> Option<Suite> {
+    visible.or(written)
+}

@@ -1,0 +1,100 @@
+//! `repair` (Self-Debugging, Chen et al. 2023; self-repair, Olausson et al. 2023): run the
+//! program, show the model the compact failure report (optionally after it explains its own
+//! code), take the corrected program, repeat. The best program by test results is kept, so a
+//! round that makes things worse costs budget but never the answer.
+
+use super::{best_of, better, checking_suite, feedback, first_programs, judge_attempt, passed};
+use crate::Result;
+use crate::prompts;
+use crate::session::{CandId, Entry, Judged, Session, Suite};
+use crate::trace::Stage;
+
+pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
+    let Some(ids) = first_programs(session, 1, true)? else {
+        return Ok(None);
+    };
+    let suite = checking_suite(session)?;
+    let judged = judge_attempt(session, &ids, &suite)?;
+    let start = (ids[0], judged.into_iter().next().flatten());
+    let rounds = session.params.rounds;
+    Ok(Some(repair_loop(session, start, &suite, rounds)?))
+}
+
+/// Up to `rounds` repairs starting from `start` (already judged on `suite`); each round repairs
+/// the previous round's best program. Returns the best program seen.
+pub(crate) fn repair_loop(
+    session: &mut Session<'_>,
+    start: Entry,
+    suite: &Suite,
+    rounds: usize,
+) -> Result<CandId> {
+    let mut best = start.clone();
+    let mut current = start;
+    for round in 1..=rounds {
+        if passed(best.1.as_ref()) {
+            break;
+        }
+        let Some(judged) = current.1.clone() else {
+            break;
+        };
+        let Some(repaired) = repair_once(session, current.0, &judged, suite)? else {
+            break;
+        };
+        let Some(top) = best_of(&repaired) else {
+            break;
+        };
+        let round_best = repaired[top].clone();
+        let improved = better(
+            round_best.1.as_ref().map(|j| &j.verdict),
+            best.1.as_ref().map(|j| &j.verdict),
+        );
+        if improved {
+            best = round_best.clone();
+        }
+        tracing::debug!(round, improved, "repair round done");
+        current = round_best;
+    }
+    Ok(best.0)
+}
+
+/// One repair call for `id` and its judged programs; `None` when the budget stops it.
+fn repair_once(
+    session: &mut Session<'_>,
+    id: CandId,
+    judged: &Judged,
+    suite: &Suite,
+) -> Result<Option<Vec<Entry>>> {
+    let task = session.task;
+    let params = session.params;
+    let code = session.code(id).to_owned();
+    let report = feedback(session, judged);
+    session.set_feedback(id, &report);
+    let explanation = if params.explain {
+        let messages = prompts::explain(task, &code, &report);
+        let ask = prompts::text_ask(Stage::Explain, messages, 256);
+        match session.ask(ask)? {
+            Some(answers) => answers
+                .answers
+                .into_iter()
+                .next()
+                .filter(|t| !t.trim().is_empty()),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let messages = prompts::repair(task, &code, &report, explanation.as_deref());
+    let ask = prompts::code_ask(
+        task,
+        Stage::Repair,
+        messages,
+        params.repairs,
+        params.max_new_tokens,
+    );
+    let Some(answers) = session.ask(ask)? else {
+        return Ok(None);
+    };
+    let ids = session.candidates_of(answers.attempt);
+    let results = judge_attempt(session, &ids, suite)?;
+    Ok(Some(ids.into_iter().zip(results).collect()))
+}

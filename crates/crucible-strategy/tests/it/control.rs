@@ -1,0 +1,325 @@
+//! Control flow of each strategy: rounds, what is kept, what each prompt shows, consensus.
+
+use crucible_infer::Prompt;
+use crucible_strategy::{Kind, TestSource};
+use crucible_types::{Decoding, Status};
+
+use crate::{Role, budget, double_task, function_task, preset, role, run_with, scripted, stages};
+
+const WRONG: &str = "def double(x):\n    return x + 3\n";
+const RIGHT: &str = "def double(x):\n    return 2 * x\n";
+
+#[test]
+fn plain_is_one_greedy_program_with_its_visible_verdict() {
+    let mut generator = scripted(&[(Role::Sample, WRONG)]);
+    let outcome = run_with(&preset("plain"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample"]);
+    assert_eq!(generator.requests[0].params.decoding, Decoding::Greedy);
+    let verdict = outcome.verdict.unwrap();
+    assert_eq!(
+        (verdict.tests, verdict.status, verdict.passed, verdict.total),
+        (TestSource::Visible, Status::WrongAnswer, 0, 2)
+    );
+    assert_eq!(outcome.code.as_deref(), Some(WRONG.trim_end()));
+    assert_eq!(outcome.usage.model_calls, 1);
+    assert_eq!(outcome.usage.executions, 1);
+    assert_eq!(outcome.strategy, Kind::Plain);
+}
+
+#[test]
+fn repair_shows_the_failure_and_stops_when_tests_pass() {
+    let mut generator = scripted(&[(Role::Sample, WRONG), (Role::Repair, RIGHT)]);
+    let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "repair"]);
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+    assert_eq!(outcome.chosen, Some((2, 1)));
+    // The first program's feedback is in the trace and in the repair prompt.
+    let feedback = outcome.trace.attempts[0].outputs[0]
+        .feedback
+        .clone()
+        .unwrap();
+    assert!(
+        feedback.starts_with("verdict: wrong_answer (0/2 tests passed)"),
+        "{feedback}"
+    );
+    assert!(feedback.contains("left:  3"), "{feedback}");
+    let Prompt::Chat { messages, .. } = &generator.requests[1].prompt else {
+        panic!("repair is a chat");
+    };
+    assert!(messages[1].content.contains("return x + 3"));
+    assert!(messages[2].content.contains(&feedback));
+}
+
+#[test]
+fn repair_keeps_the_best_program_when_rounds_run_out() {
+    // Round 1 passes one of two tests; later rounds get worse. Three rounds, then the best.
+    let half = "def double(x):\n    return x * 3\n";
+    let broken = "def double(x):\n    return x +\n";
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Repair, half),
+        (Role::Repair, broken),
+        (Role::Repair, WRONG),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "repair", "repair", "repair"]);
+    assert_eq!(outcome.code.as_deref(), Some(half.trim_end()));
+    assert_eq!(outcome.chosen, Some((2, 1)));
+    let verdict = outcome.verdict.unwrap();
+    assert_eq!((verdict.passed, verdict.total), (1, 2));
+    // Each round repairs the previous round's program, broken or not.
+    let Prompt::Chat { messages, .. } = &generator.requests[3].prompt else {
+        panic!("repair is a chat");
+    };
+    assert!(messages[1].content.contains("return x +\n"));
+    assert!(
+        messages[2].content.contains("compile_error"),
+        "{}",
+        messages[2].content
+    );
+}
+
+#[test]
+fn repair_with_explanation_adds_a_turn() {
+    let mut strategy = preset("repair");
+    strategy.params.explain = true;
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Explain, "It adds two instead of doubling."),
+        (Role::Repair, RIGHT),
+    ]);
+    let outcome = run_with(&strategy, &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "explain", "repair"]);
+    let Prompt::Chat { messages, .. } = &generator.requests[2].prompt else {
+        panic!("repair is a chat");
+    };
+    assert_eq!(messages.len(), 5);
+    assert_eq!(messages[3].content, "It adds two instead of doubling.");
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+}
+
+#[test]
+fn rerank_stops_at_a_greedy_program_that_passes() {
+    let mut generator = scripted(&[(Role::Sample, RIGHT)]);
+    let outcome = run_with(&preset("rerank"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample"]);
+    assert_eq!(outcome.usage.model_calls, 1);
+    assert!(
+        outcome
+            .trace
+            .notes
+            .iter()
+            .any(|n| n.contains("nothing sampled"))
+    );
+}
+
+#[test]
+fn rerank_chooses_the_largest_consensus_set() {
+    // Visible: double(0) == 0. The greedy program fails it; of the sampled ones three pass it
+    // and differ. The model's tests (one of them wrong) split them: `2 * x` and `x * 2` behave
+    // the same and pass two tests; `x * x` passes one; `0` passes none.
+    let task = function_task(
+        "def double(x):\n    \"\"\"Return twice x.\"\"\"\n",
+        "double",
+        "assert double(0) == 0\n",
+    );
+    let mut strategy = preset("rerank");
+    strategy.params.samples = 5;
+    let square = "def double(x):\n    return x * x\n";
+    let zero = "def double(x):\n    return 0\n";
+    let times = "def double(x):\n    return x * 2\n";
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Sample, square),
+        (Role::Sample, RIGHT),
+        (Role::Sample, zero),
+        (Role::Sample, times),
+        (
+            Role::Tests,
+            "1) == 2\nassert double(2) == 4\nassert double(3) == 7\nassert double(4) == 8 +\n",
+        ),
+        (Role::Tests, "5) == 10\n"),
+    ]);
+    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "sample", "tests"]);
+    // The sampled request asks for four sequences in one batch, sampled.
+    let sampled = &generator.requests[1].params;
+    assert_eq!(sampled.n, 4);
+    assert!(matches!(sampled.decoding, Decoding::Sample(_)));
+    assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()));
+    assert_eq!(outcome.chosen, Some((2, 2)));
+    let note = outcome
+        .trace
+        .notes
+        .iter()
+        .find(|n| n.starts_with("chosen:"))
+        .unwrap();
+    // Four tests parse (the fourth line does not), the wrong one (7) included: 2 programs x 3 tests.
+    assert!(
+        note.contains("consensus set of 2 program(s), score 6"),
+        "{note}"
+    );
+    assert!(
+        outcome
+            .trace
+            .notes
+            .iter()
+            .any(|n| n == "model-written tests kept: 4")
+    );
+}
+
+#[test]
+fn rerank_then_repair_repairs_a_choice_that_still_fails() {
+    let mut strategy = preset("rerank+repair");
+    strategy.params.samples = 3;
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Sample, WRONG),
+        (Role::Sample, "def double(x):\n    return x - 1\n"),
+        (Role::Tests, "1) == 2\n"),
+        (Role::Tests, "2) == 4\n"),
+        (Role::Repair, RIGHT),
+    ]);
+    let outcome = run_with(&strategy, &mut generator, &double_task(), &budget()).unwrap();
+    // All three fail both visible tests; two distinct contenders, so the model writes a test,
+    // which both fail differently: a tie, and the earliest (greedy) program is repaired.
+    assert_eq!(stages(&outcome), ["sample", "sample", "tests", "repair"]);
+    assert_eq!(outcome.chosen, Some((4, 1)));
+    let Prompt::Chat { messages, .. } = &generator.requests[3].prompt else {
+        panic!("repair is a chat");
+    };
+    assert!(messages[1].content.contains("return x + 3"));
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+    assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()));
+}
+
+#[test]
+fn reflexion_keeps_reflections_in_memory() {
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Reflect, "It adds two; it should multiply by two."),
+        (Role::Retry, "def double(x):\n    return x * 3\n"),
+        (Role::Reflect, "Tripling is not doubling."),
+        (Role::Retry, RIGHT),
+    ]);
+    let outcome = run_with(
+        &preset("reflexion"),
+        &mut generator,
+        &double_task(),
+        &budget(),
+    )
+    .unwrap();
+    assert_eq!(
+        stages(&outcome),
+        ["sample", "reflect", "retry", "reflect", "retry"]
+    );
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+    let Prompt::Chat { messages, .. } = &generator.requests[4].prompt else {
+        panic!("a chat");
+    };
+    let last = &messages.last().unwrap().content;
+    assert!(
+        last.contains("1. It adds two; it should multiply by two.\n2. Tripling is not doubling.\n"),
+        "{last}"
+    );
+}
+
+#[test]
+fn agent_runs_designer_tests_and_revises() {
+    // The program passes the visible tests but not the designer's test for negatives.
+    let abs_double = "def double(x):\n    return abs(x) * 2\n";
+    let mut generator = scripted(&[
+        (Role::Sample, abs_double),
+        (Role::Tests, "-3) == -6\nassert double(1) == 2\n"),
+        (Role::Repair, RIGHT),
+    ]);
+    let outcome = run_with(&preset("agent"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "tests", "repair"]);
+    let Prompt::Chat { messages, .. } = &generator.requests[1].prompt else {
+        panic!("a chat");
+    };
+    assert!(
+        messages[0].content.contains("edge cases"),
+        "the designer's brief"
+    );
+    assert!(
+        !messages[0].content.contains("abs(x)"),
+        "the designer never sees the code"
+    );
+    let Prompt::Chat { messages, .. } = &generator.requests[2].prompt else {
+        panic!("a chat");
+    };
+    assert!(messages[2].content.contains("Test designer's tests:"));
+    assert!(
+        !messages[2].content.contains("Task examples:"),
+        "the examples passed"
+    );
+    assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()));
+}
+
+#[test]
+fn repair_without_visible_tests_falls_back_to_model_written_tests() {
+    let task = function_task(
+        "def double(x):\n    \"\"\"Return twice x.\"\"\"\n",
+        "double",
+        "",
+    );
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Tests, "1) == 2\nassert double(5) == 10\n"),
+        (Role::Repair, RIGHT),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &task, &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "tests", "repair"]);
+    assert!(
+        outcome
+            .trace
+            .notes
+            .iter()
+            .any(|n| n.contains("the task shows no tests: falling back to 2 model-written tests")),
+        "{:?}",
+        outcome.trace.notes
+    );
+    let verdict = outcome.verdict.unwrap();
+    assert_eq!(verdict.tests, TestSource::ModelWritten);
+    assert_eq!(verdict.status, Status::Passed);
+}
+
+#[test]
+fn program_tasks_use_stdin_examples() {
+    let task = crucible_types::Task {
+        id: "sum".into(),
+        language: crucible_types::Language::Python,
+        kind: crucible_types::TaskKind::Program {
+            description: "Read two integers and print their sum.".into(),
+        },
+        visible: crucible_types::TestSuite::Io {
+            cases: vec![crucible_types::IoCase {
+                input: "1 2\n".into(),
+                output: "3\n".into(),
+            }],
+            compare: crucible_types::Compare::Whitespace,
+        },
+    };
+    let mut generator = scripted(&[
+        (
+            Role::Sample,
+            "a, b = map(int, input().split())\nprint(a - b)\n",
+        ),
+        (
+            Role::Repair,
+            "a, b = map(int, input().split())\nprint(a + b)\n",
+        ),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &task, &budget()).unwrap();
+    let feedback = outcome.trace.attempts[0].outputs[0]
+        .feedback
+        .clone()
+        .unwrap();
+    assert!(
+        feedback.contains("expected output:\n3\nactual output:\n-1"),
+        "{feedback}"
+    );
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+    assert!(generator.requests.iter().all(|r| role(r) != Role::Tests));
+}
