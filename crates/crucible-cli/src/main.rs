@@ -36,6 +36,8 @@ enum Command {
     /// Download, list, inspect and remove models.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+    /// Evaluate a model on a benchmark: generate, judge in the sandbox, report pass@k.
+    Eval(commands::eval::EvalArgs),
     /// Run a program in the sandbox, optionally against tests.
     Exec(commands::exec::ExecArgs),
     /// Measure throughput (inference speed, batching, memory).
@@ -51,7 +53,10 @@ enum Command {
 impl Command {
     /// Whether the command loads a model in this process.
     fn runs_inference(&self) -> bool {
-        matches!(self, Command::Generate(_) | Command::Bench(_))
+        matches!(
+            self,
+            Command::Generate(_) | Command::Eval(_) | Command::Bench(_)
+        )
     }
 }
 
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Generate(args) => commands::generate::run(args, &cli.global),
         Command::Model(cmd) => commands::model::run(cmd, &cli.global),
+        Command::Eval(args) => commands::eval::run(args, &cli.global),
         Command::Exec(args) => commands::exec::run(args, &cli.global),
         Command::Bench(cmd) => commands::bench::run(cmd, &cli.global),
         Command::Data(cmd) => commands::data::run(cmd, &cli.global),

@@ -31,7 +31,12 @@ pub fn open_generator(
     progress: &mut dyn FnMut(&PullEvent<'_>),
 ) -> Result<Box<dyn Generator>> {
     let (resolved, _gguf) = resolve_model(settings, progress)?;
-    load_local(settings, &resolved)
+    load_model(settings, &resolved)
+}
+
+/// Load an already resolved model into a generator.
+pub fn load_model(settings: &Settings, resolved: &ResolvedModel) -> Result<Box<dyn Generator>> {
+    load_local(settings, resolved)
 }
 
 #[cfg(feature = "llama")]

@@ -24,6 +24,15 @@ pub enum Error {
     Model(#[from] crucible_model::Error),
     #[error(transparent)]
     Infer(#[from] crucible_infer::Error),
+    #[error(transparent)]
+    Eval(#[from] crucible_eval::Error),
+    #[error("could not start the executor: {0}")]
+    Exec(Box<crucible_exec::Error>),
+    #[error("could not judge a sample of `{task_id}`: {source}")]
+    Judge {
+        task_id: String,
+        source: Box<crucible_exec::Error>,
+    },
     #[error(
         "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
     )]

@@ -6,6 +6,8 @@
 pub mod backend;
 pub mod bench;
 mod error;
+pub mod evaluate;
+pub mod judging;
 pub mod settings;
 
 pub use crucible_eval as eval;

@@ -3,6 +3,7 @@
 pub(crate) mod bench;
 pub(crate) mod common;
 pub(crate) mod data;
+pub(crate) mod eval;
 pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod model;

@@ -1,0 +1,338 @@
+//! `crucible eval`: generate samples for a benchmark, judge them in the sandbox while generation
+//! goes on, and report pass@k.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Args;
+
+use crucible_core::backend;
+use crucible_core::eval::{BenchmarkName, LoadParams, TimeLimitPolicy, load_benchmark};
+use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, run_eval};
+use crucible_core::infer::{Observer, SolveParams};
+use crucible_core::judging::JudgeParams;
+
+use super::GlobalArgs;
+use super::common::{DecodingArgs, ModelArgs};
+use super::data::{DirArgs, data_dirs, parse_language};
+use crate::{interrupt, output};
+
+/// Arguments of `crucible eval`.
+///
+/// Examples:
+///   crucible eval --benchmark humaneval
+///   crucible eval --benchmark humaneval-x --lang cpp --limit 20
+///   crucible eval --benchmark mbpp --n 10 --k 1,10 --temperature 0.8 --out runs/mbpp-n10
+///
+/// Re-running the same command continues an interrupted run (same --out). A run directory made
+/// with another configuration is refused unless --force.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct EvalArgs {
+    /// Benchmark name (see `crucible data list`) or a task file (JSON Lines).
+    #[arg(long, short = 'b', value_name = "NAME")]
+    benchmark: String,
+    /// Language (HumanEval-X, APPS, CodeNet, task files).
+    #[arg(long, short = 'l', value_name = "LANG")]
+    lang: Option<String>,
+    /// Only the first N tasks.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Only these task ids (comma-separated), in this order.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// Samples per task.
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// The k of pass@k, comma-separated (only k <= n are reported).
+    #[arg(
+        long,
+        value_name = "K,..",
+        value_delimiter = ',',
+        default_value = "1,10,100"
+    )]
+    k: Vec<u64>,
+    /// Output directory. Default: runs/<benchmark>-<language>-<model>-n<N>.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Most samples decoded together in one batch.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    max_batch: usize,
+    /// Smallest per-task CPU time limit, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    time_limit: f64,
+    /// Multiple of the reference solution's CPU time allowed (EvalPlus rule).
+    #[arg(long, value_name = "X", default_value_t = 4.0)]
+    time_factor: f64,
+    /// Memory limit per run in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 1024)]
+    memory_limit: u64,
+    /// Programs judged at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
+    jobs: usize,
+    /// Also run the visible tests (for n@k with the visible-test filter).
+    #[arg(long)]
+    visible: bool,
+    /// Reuse an output directory made with another configuration.
+    #[arg(long)]
+    force: bool,
+    /// Run generated code without the sandbox (results then say `"sandboxed": false`).
+    #[arg(long)]
+    no_sandbox: bool,
+    #[command(flatten)]
+    dirs: DirArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    decoding: DecodingArgs,
+}
+
+pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    interrupt::install();
+    let name = BenchmarkName::parse(&args.benchmark)?;
+    let language = parse_language(args.lang.as_deref())?;
+    let dirs = data_dirs(&args.dirs)?;
+    let mut bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language,
+        },
+    )?;
+    if !args.tasks.is_empty() {
+        bench.select(&args.tasks)?;
+    }
+    if let Some(limit) = args.limit {
+        if limit == 0 {
+            bail!("--limit must be at least 1");
+        }
+        bench.tasks.truncate(limit);
+    }
+    if bench.tasks.is_empty() {
+        bail!("benchmark `{name}` has no tasks to evaluate");
+    }
+    if args.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    if args.max_batch == 0 {
+        bail!("--max-batch must be at least 1");
+    }
+    let params = args.decoding.params(args.n.min(args.max_batch))?;
+    let settings = args.model.settings(None)?;
+    let (resolved, _) = backend::resolve_model(&settings, &mut output::pull_progress())?;
+    let facts = ModelFacts::of(&resolved)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let model = short_model_name(&facts.name);
+        PathBuf::from("runs").join(format!(
+            "{}-{}-{model}-n{}",
+            name.as_str(),
+            bench.language.name(),
+            args.n
+        ))
+    });
+    let eval_params = EvalParams {
+        out,
+        n: args.n,
+        ks: args.k.clone(),
+        solve: SolveParams {
+            mode: args.decoding.mode.into(),
+            params,
+        },
+        max_batch: args.max_batch,
+        judge: JudgeParams {
+            policy: policy(args.time_limit, args.time_factor)?,
+            memory_bytes: args.memory_limit.saturating_mul(1 << 20),
+            jobs: args.jobs.max(1),
+            visible: args.visible,
+            sandboxed: !args.no_sandbox,
+            idle_priority: true,
+        },
+        force: args.force,
+    };
+    let mut generator = backend::load_model(&settings, &resolved)?;
+    let progress = Progress::new(global.quiet);
+    let sink = progress.sink();
+    let home = settings.home.clone();
+    let outcome = run_eval(
+        generator.as_mut(),
+        &facts,
+        &bench,
+        &home,
+        &eval_params,
+        sink,
+        &mut Interruptible,
+    )?;
+    progress.finish();
+    output::data(outcome.table.trim_end());
+    if !global.quiet {
+        output::status(&format!(
+            "wrote {}/summary.json and report.html",
+            outcome.out.display()
+        ));
+    }
+    if outcome.interrupted {
+        output::status("interrupted: re-run the same command to continue");
+        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The part of a model name that is useful in a directory name.
+fn short_model_name(name: &str) -> String {
+    let stem = std::path::Path::new(name.trim_start_matches("hf:"))
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_owned());
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn policy(time_limit: f64, time_factor: f64) -> anyhow::Result<TimeLimitPolicy> {
+    if !(time_limit.is_finite() && time_limit > 0.0 && time_limit <= 600.0) {
+        bail!("--time-limit must be between 0 and 600 seconds (got {time_limit})");
+    }
+    if !(time_factor.is_finite() && time_factor >= 1.0) {
+        bail!("--time-factor must be at least 1 (got {time_factor})");
+    }
+    Ok(TimeLimitPolicy {
+        minimum: Duration::from_secs_f64(time_limit),
+        factor: time_factor,
+    })
+}
+
+/// Stops generation on Ctrl-C.
+struct Interruptible;
+
+impl Observer for Interruptible {
+    fn cancelled(&self) -> bool {
+        interrupt::requested()
+    }
+}
+
+/// Counters behind the progress bar.
+#[derive(Default)]
+struct Stats {
+    tasks_total: usize,
+    tasks_done: usize,
+    judged: usize,
+    passed: usize,
+    tokens: usize,
+    gen_seconds: f64,
+}
+
+/// The progress bar: tasks done, pass rate so far, ETA, tokens/s.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    stats: Arc<Mutex<Stats>>,
+    quiet: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} tasks [{elapsed_precise} < {eta_precise}] {msg}",
+                )
+                .expect("the progress template is valid"),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            stats: Arc::new(Mutex::new(Stats::default())),
+            quiet,
+            started: Instant::now(),
+        }
+    }
+
+    fn sink(&self) -> crucible_core::evaluate::EventSink {
+        let bar = self.bar.clone();
+        let stats = Arc::clone(&self.stats);
+        let quiet = self.quiet;
+        let started = self.started;
+        Arc::new(move |event| {
+            let mut s = stats.lock().expect("progress lock");
+            match event {
+                EvalEvent::Started {
+                    tasks,
+                    done_tasks,
+                    to_generate,
+                } => {
+                    s.tasks_total = tasks;
+                    s.tasks_done = done_tasks;
+                    if let Some(bar) = &bar {
+                        bar.set_length(tasks as u64);
+                        bar.set_position(done_tasks as u64);
+                    }
+                    if !quiet {
+                        output::status(&format!(
+                            "{tasks} tasks, {done_tasks} already done, {to_generate} samples to generate"
+                        ));
+                    }
+                }
+                EvalEvent::Generated {
+                    tokens, seconds, ..
+                } => {
+                    s.tokens += tokens;
+                    s.gen_seconds += seconds;
+                }
+                EvalEvent::Judged {
+                    task_id,
+                    status,
+                    task_complete,
+                    ..
+                } => {
+                    s.judged += 1;
+                    s.passed += usize::from(status.is_pass());
+                    if task_complete {
+                        s.tasks_done += 1;
+                    }
+                    let rate = 100.0 * s.passed as f64 / s.judged as f64;
+                    let tok_s = s.tokens as f64 / s.gen_seconds.max(1e-9);
+                    let msg = format!("pass {rate:.1}% of {} | {tok_s:.1} tok/s", s.judged);
+                    match &bar {
+                        Some(bar) => {
+                            bar.set_position(s.tasks_done as u64);
+                            bar.set_message(msg);
+                        }
+                        None if !quiet && task_complete => output::status(&format!(
+                            "[{}/{} {:.0}s] {task_id}: {status} | {msg}",
+                            s.tasks_done,
+                            s.tasks_total,
+                            started.elapsed().as_secs_f64()
+                        )),
+                        None => {}
+                    }
+                }
+                EvalEvent::Note(note) => {
+                    if !quiet {
+                        match &bar {
+                            Some(bar) => bar.println(note),
+                            None => output::status(&note),
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! `crucible eval`: generate samples for a benchmark's tasks, judge them in the sandbox while
+//! generation goes on, and score them. Resumable: samples and results are appended and flushed
+//! one by one, and a re-run with the same output directory continues where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crucible_eval::run::{
+    RESULTS_FILE, ResultRecord, RunDir, SampleRecord, Summary, SummaryParams, TokenCounts,
+    read_records, summarize,
+};
+use crucible_eval::{Benchmark, BenchmarkTask, Solution, report};
+use crucible_infer::{Candidates, Generator, Observer, SolveParams, solve};
+use crucible_types::Status;
+
+use crate::judging::{JudgeParams, Judging, Pending};
+use crate::{Error, Result};
+
+/// Everything that defines a run (besides the model, which the caller loads).
+#[derive(Debug, Clone)]
+pub struct EvalParams {
+    /// Where samples, results, the summary and the report go.
+    pub out: PathBuf,
+    /// Samples per task.
+    pub n: usize,
+    /// The k of pass@k.
+    pub ks: Vec<u64>,
+    /// Prompt mode and decoding (its `n` is the batch size of one request).
+    pub solve: SolveParams,
+    /// Most sequences decoded together in one request.
+    pub max_batch: usize,
+    pub judge: JudgeParams,
+    /// Reuse an output directory made with another configuration.
+    pub force: bool,
+}
+
+/// What the pipeline reports while it runs.
+#[derive(Debug, Clone)]
+pub enum EvalEvent {
+    /// The run starts: tasks in all, tasks already complete, samples to generate.
+    Started {
+        tasks: usize,
+        done_tasks: usize,
+        to_generate: usize,
+    },
+    /// Samples of a task were generated.
+    Generated {
+        task_id: String,
+        samples: usize,
+        tokens: usize,
+        seconds: f64,
+    },
+    /// A sample's verdict is in.
+    Judged {
+        task_id: String,
+        sample_idx: usize,
+        status: Status,
+        /// All samples of this task are judged.
+        task_complete: bool,
+    },
+    /// A note for the user.
+    Note(String),
+}
+
+/// Receives events; called from the generating thread and the judging thread.
+pub type EventSink = Arc<dyn Fn(EvalEvent) + Send + Sync>;
+
+/// The end of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalOutcome {
+    pub summary: Summary,
+    /// The summary as a terminal table.
+    pub table: String,
+    pub out: PathBuf,
+    /// True when the run was stopped early (Ctrl-C); the summary covers what was done.
+    pub interrupted: bool,
+}
+
+/// Facts about the model for the configuration and summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFacts {
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+impl ModelFacts {
+    /// Facts for a resolved model. Known models were verified against their pinned checksum
+    /// when installed; other files are hashed here (about a second per 500 MB).
+    pub fn of(resolved: &crucible_model::ResolvedModel) -> Result<ModelFacts> {
+        let sha256 = match &resolved.spec {
+            crucible_model::ModelSpec::Known(known) => known.sha256.to_owned(),
+            _ => sha256_file(&resolved.path)?,
+        };
+        Ok(ModelFacts {
+            name: resolved.name.clone(),
+            path: resolved.path.clone(),
+            sha256,
+        })
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let io_err = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buf).map_err(io_err)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buf[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Run an evaluation of `generator` on `bench`.
+pub fn run_eval(
+    generator: &mut dyn Generator,
+    model: &ModelFacts,
+    bench: &Benchmark,
+    home: &Path,
+    params: &EvalParams,
+    events: EventSink,
+    observer: &mut dyn Observer,
+) -> Result<EvalOutcome> {
+    let started = Instant::now();
+    let config = run_config(model, bench, params);
+    let (run_dir, state) = RunDir::open(&params.out, &config, params.force)?;
+    if state.torn_lines > 0 {
+        events(EvalEvent::Note(format!(
+            "resuming: dropped {} torn line(s) left by an interrupted run",
+            state.torn_lines
+        )));
+    }
+    let judging = Judging::new(home, bench, params.judge.clone(), &mut |msg| {
+        events(EvalEvent::Note(msg.to_owned()))
+    })?;
+    let have: BTreeSet<(String, usize)> = state
+        .samples
+        .iter()
+        .map(|s| (s.task_id.clone(), s.sample_idx))
+        .collect();
+    let judged = state.done();
+    let per_task_judged = count_per_task(judged.iter().map(|(id, _)| id.as_str()));
+    let done_tasks = bench
+        .tasks
+        .iter()
+        .filter(|t| {
+            per_task_judged
+                .get(t.task.id.as_str())
+                .copied()
+                .unwrap_or(0)
+                >= params.n
+        })
+        .count();
+    let to_generate = bench
+        .tasks
+        .iter()
+        .map(|t| missing_indices(&have, &t.task.id, params.n).len())
+        .sum();
+    events(EvalEvent::Started {
+        tasks: bench.tasks.len(),
+        done_tasks,
+        to_generate,
+    });
+
+    let run_dir = Arc::new(Mutex::new(run_dir));
+    let (tx, rx) = mpsc::channel::<Pending>();
+    let collector = spawn_collector(
+        rx,
+        Arc::clone(&run_dir),
+        Arc::clone(&events),
+        params.n,
+        &state,
+    );
+
+    // Samples generated earlier but never judged (killed mid-run) go first.
+    for sample in state.unjudged() {
+        if let Some(task) = bench.task(&sample.task_id) {
+            tx.send(judging.submit(task, sample.clone())?)
+                .expect("the collector outlives the sender");
+        }
+    }
+    let mut interrupted = false;
+    for task in &bench.tasks {
+        let missing = missing_indices(&have, &task.task.id, params.n);
+        if missing.is_empty() {
+            continue;
+        }
+        let samples = match generate_samples(generator, task, &missing, params, observer) {
+            Ok(samples) => samples,
+            Err(Error::Infer(crucible_infer::Error::Cancelled)) => {
+                interrupted = true;
+                break;
+            }
+            Err(err) => return Err(err),
+        };
+        let (tokens, seconds) = samples.iter().fold((0, 0.0), |(t, s), sample| {
+            let tokens = sample.tokens.map_or(0, |c| c.completion as usize);
+            (t + tokens, s + sample.gen_ms.unwrap_or(0) as f64 / 1000.0)
+        });
+        events(EvalEvent::Generated {
+            task_id: task.task.id.clone(),
+            samples: samples.len(),
+            tokens,
+            seconds,
+        });
+        for sample in samples {
+            run_dir
+                .lock()
+                .expect("the run directory lock is never poisoned")
+                .append_sample(&sample)?;
+            tx.send(judging.submit(task, sample)?)
+                .expect("the collector outlives the sender");
+        }
+    }
+    drop(tx);
+    let collected = collector
+        .join()
+        .expect("the collector thread does not panic");
+    collected?;
+
+    let run_dir = Arc::try_unwrap(run_dir)
+        .map_err(|_| ())
+        .expect("the collector has finished")
+        .into_inner()
+        .expect("the run directory lock is never poisoned");
+    let (results, _) = read_records::<ResultRecord>(&params.out.join(RESULTS_FILE))?;
+    let (samples, _) =
+        read_records::<SampleRecord>(&params.out.join(crucible_eval::run::SAMPLES_FILE))?;
+    let summary_params = SummaryParams {
+        benchmark: bench.name.to_string(),
+        language: bench.language.name().to_owned(),
+        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        ks: params.ks.clone(),
+        n_at_k: vec![(1, 10), (10, 100)],
+        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
+        model_sha256: Some(model.sha256.clone()),
+        wall_time_s: Some(started.elapsed().as_secs_f64()),
+        config,
+        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
+    };
+    let summary = summarize(&results, &summary_params);
+    run_dir.write_summary(&summary)?;
+    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
+    Ok(EvalOutcome {
+        table: report::render_table(&summary),
+        summary,
+        out: params.out.clone(),
+        interrupted,
+    })
+}
+
+/// The configuration stored with the run; a different one refuses to mix with old samples.
+fn run_config(model: &ModelFacts, bench: &Benchmark, params: &EvalParams) -> serde_json::Value {
+    json!({
+        "command": "eval",
+        "benchmark": bench.name.to_string(),
+        "language": bench.language.name(),
+        "tasks": bench.tasks.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(),
+        "model": {"name": model.name, "sha256": model.sha256},
+        "n": params.n,
+        "mode": params.solve.mode,
+        "decoding": params.solve.params.decoding,
+        "seed": params.solve.params.seed,
+        "max_new_tokens": params.solve.params.max_new_tokens,
+        "stop": params.solve.params.stop,
+        "max_batch": params.max_batch,
+        "time_limit_policy": params.judge.policy,
+        "memory_limit_bytes": params.judge.memory_bytes,
+        "visible": params.judge.visible,
+        "sandboxed": params.judge.sandboxed,
+    })
+}
+
+fn count_per_task<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for id in ids {
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Sample indices of `task_id` below `n` that have no stored sample.
+fn missing_indices(have: &BTreeSet<(String, usize)>, task_id: &str, n: usize) -> Vec<usize> {
+    (0..n)
+        .filter(|idx| !have.contains(&(task_id.to_owned(), *idx)))
+        .collect()
+}
+
+/// Generate the samples with the given indices. Samples are made in batches of at most
+/// `max_batch` sequences; batch `b` (samples `b * max_batch ..`) is seeded with
+/// `seed + b`, so a sample's text depends on the seed, its index and the batch size only, and a
+/// resumed run regenerates exactly the samples that are missing.
+fn generate_samples(
+    generator: &mut dyn Generator,
+    task: &BenchmarkTask,
+    missing: &[usize],
+    params: &EvalParams,
+    observer: &mut dyn Observer,
+) -> Result<Vec<SampleRecord>> {
+    let batch = params.max_batch.max(1).min(params.n.max(1));
+    let batches: BTreeSet<usize> = missing.iter().map(|idx| idx / batch).collect();
+    let mut samples = Vec::with_capacity(missing.len());
+    for b in batches {
+        let first = b * batch;
+        let size = batch.min(params.n - first);
+        let mut solve_params = params.solve.clone();
+        solve_params.params.n = size;
+        solve_params.params.seed = params.solve.params.seed.wrapping_add(b as u64);
+        let out: Candidates = solve(generator, &task.task, &[], &solve_params, observer)?;
+        let share_ms = (out.seconds * 1000.0 / out.candidates.len().max(1) as f64).round() as u64;
+        for (offset, candidate) in out.candidates.into_iter().enumerate() {
+            let sample_idx = first + offset;
+            if !missing.contains(&sample_idx) {
+                continue;
+            }
+            samples.push(SampleRecord {
+                task_id: task.task.id.clone(),
+                sample_idx,
+                solution: Solution::infer(&task.task, &candidate.code),
+                completion: candidate.answer,
+                tokens: Some(TokenCounts {
+                    prompt: out.prompt_tokens as u64,
+                    completion: candidate.tokens as u64,
+                }),
+                gen_ms: Some(share_ms),
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// The thread that waits for verdicts in submission order and appends them to `results.jsonl`.
+fn spawn_collector(
+    rx: mpsc::Receiver<Pending>,
+    run_dir: Arc<Mutex<RunDir>>,
+    events: EventSink,
+    n: usize,
+    state: &crucible_eval::run::ResumeState,
+) -> std::thread::JoinHandle<Result<()>> {
+    let mut judged: BTreeMap<String, usize> = BTreeMap::new();
+    for (task_id, _) in state.done() {
+        *judged.entry(task_id).or_insert(0) += 1;
+    }
+    std::thread::spawn(move || {
+        for pending in rx {
+            let result = pending.wait()?;
+            run_dir
+                .lock()
+                .expect("the run directory lock is never poisoned")
+                .append_result(&result)?;
+            let count = judged.entry(result.task_id.clone()).or_insert(0);
+            *count += 1;
+            events(EvalEvent::Judged {
+                task_id: result.task_id.clone(),
+                sample_idx: result.sample_idx,
+                status: result.status,
+                task_complete: *count >= n,
+            });
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_indices_are_those_without_samples() {
+        let have: BTreeSet<(String, usize)> = [
+            ("a".to_string(), 0),
+            ("a".to_string(), 2),
+            ("b".to_string(), 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(missing_indices(&have, "a", 4), vec![1, 3]);
+        assert_eq!(missing_indices(&have, "c", 2), vec![0, 1]);
+        assert!(missing_indices(&have, "a", 1).is_empty());
+    }
+}

@@ -1,0 +1,186 @@
+//! The eval pipeline end to end with a scripted generator: samples are judged on hidden tests
+//! in the sandbox, a re-run resumes without generating again, and a changed configuration is
+//! refused.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crucible_core::eval::{BenchmarkName, DataDirs, LoadParams, TimeLimitPolicy, load_benchmark};
+use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, run_eval};
+use crucible_core::infer::prompt::PromptMode;
+use crucible_core::infer::{ScriptedGenerator, Silent, SolveParams};
+use crucible_core::judging::JudgeParams;
+use crucible_core::types::{Decoding, GenParams};
+
+/// Two stdin/stdout tasks; the hidden examples differ from the visible ones.
+const TASKS: &str = r#"{"id": "double", "description": "Print twice the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "21\n", "output": "42\n"}], "language": "python"}
+{"id": "square", "description": "Print the square of the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "5\n", "output": "25\n"}], "language": "python"}
+"#;
+
+fn params(out: &std::path::Path, seed: u64) -> EvalParams {
+    EvalParams {
+        out: out.to_owned(),
+        n: 1,
+        ks: vec![1],
+        solve: SolveParams {
+            mode: PromptMode::Chat,
+            params: GenParams {
+                decoding: Decoding::Greedy,
+                seed,
+                max_new_tokens: 64,
+                stop: vec![],
+                n: 1,
+            },
+        },
+        max_batch: 4,
+        judge: JudgeParams {
+            policy: TimeLimitPolicy {
+                minimum: Duration::from_secs(3),
+                factor: 4.0,
+            },
+            memory_bytes: 512 << 20,
+            jobs: 2,
+            visible: true,
+            sandboxed: true,
+            idle_priority: false,
+        },
+        force: false,
+    }
+}
+
+#[test]
+fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, TASKS).unwrap();
+    let home = dir.path().join("home");
+    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
+    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
+    let bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language: None,
+        },
+    )
+    .unwrap();
+    let model = ModelFacts {
+        name: "scripted".into(),
+        path: "scripted".into(),
+        sha256: "0".repeat(64),
+    };
+    let out = dir.path().join("run");
+    // "double" is right; "square" passes the visible example (2*2 == 2+2) but not the hidden one.
+    let mut generator = ScriptedGenerator::new([
+        "n = int(input())\nprint(2 * n)\n```",
+        "n = int(input())\nprint(n + n)\n```",
+    ]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let events = Arc::clone(&events);
+        Arc::new(move |event: EvalEvent| events.lock().unwrap().push(format!("{event:?}")))
+    };
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        sink.clone(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 0.5);
+    assert!(!outcome.interrupted);
+    for file in [
+        "samples.jsonl",
+        "results.jsonl",
+        "summary.json",
+        "report.html",
+        "config.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert!(results.contains("\"visible\":\"passed\""), "{results}");
+    assert!(results.contains("\"status\":\"wrong_answer\""), "{results}");
+
+    // A second run finds everything done: the generator, out of answers, is never called.
+    let mut exhausted = ScriptedGenerator::new(Vec::<String>::new());
+    let again = run_eval(
+        &mut exhausted,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        sink,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(again.summary.pass_at_k["pass@1"], 0.5);
+    assert!(exhausted.requests.is_empty());
+
+    // Another seed is another configuration: refused without --force.
+    let err = run_eval(
+        &mut ScriptedGenerator::new(Vec::<String>::new()),
+        &model,
+        &bench,
+        &home,
+        &params(&out, 1),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("config"), "{err}");
+}
+
+#[test]
+fn samples_left_unjudged_by_a_killed_run_are_judged_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, TASKS.lines().next().unwrap()).unwrap();
+    let home = dir.path().join("home");
+    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
+    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
+    let bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language: None,
+        },
+    )
+    .unwrap();
+    let model = ModelFacts {
+        name: "scripted".into(),
+        path: "scripted".into(),
+        sha256: "0".repeat(64),
+    };
+    let out = dir.path().join("run");
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
+    run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    // Simulate kill -9 after the sample was written but before its verdict: drop the results
+    // and leave a torn half line behind.
+    std::fs::write(out.join("results.jsonl"), "{\"task_id\": \"dou").unwrap();
+    let mut exhausted = ScriptedGenerator::new(Vec::<String>::new());
+    let outcome = run_eval(
+        &mut exhausted,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
+    assert!(exhausted.requests.is_empty());
+}
