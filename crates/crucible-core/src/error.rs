@@ -26,6 +26,8 @@ pub enum Error {
     Infer(#[from] crucible_infer::Error),
     #[error(transparent)]
     Eval(#[from] crucible_eval::Error),
+    #[error(transparent)]
+    Strategy(#[from] crucible_strategy::Error),
     #[error("could not start the executor: {0}")]
     Exec(Box<crucible_exec::Error>),
     #[error("could not judge a sample of `{task_id}`: {source}")]

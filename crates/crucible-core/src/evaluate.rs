@@ -16,9 +16,12 @@ use crucible_eval::run::{
     read_records, summarize,
 };
 use crucible_eval::{Benchmark, BenchmarkTask, Solution, report};
+use crucible_exec::Executor;
 use crucible_infer::{Candidates, Generator, Observer, SolveParams, solve};
+use crucible_strategy::{Budget, Quiet, Strategy, Tools};
 use crucible_types::Status;
 
+use crate::grounding::BenchmarkAssembly;
 use crate::judging::{JudgeParams, Judging, Pending};
 use crate::{Error, Result};
 
@@ -36,9 +39,23 @@ pub struct EvalParams {
     /// Most sequences decoded together in one request.
     pub max_batch: usize,
     pub judge: JudgeParams,
+    /// Run a strategy per sample instead of plain decoding (`solve` is then unused).
+    pub strategy: Option<StrategyRun>,
     /// Reuse an output directory made with another configuration.
     pub force: bool,
 }
+
+/// A strategy evaluated like a model: each sample is the final program of one run of the
+/// strategy on the task's visible part, seeded with the strategy's seed plus the sample index.
+#[derive(Debug, Clone)]
+pub struct StrategyRun {
+    pub strategy: Strategy,
+    /// The budget of each run (each sample).
+    pub budget: Budget,
+}
+
+/// Where each strategy run's trace is appended (one JSON object per sample).
+pub const TRACES_FILE: &str = "traces.jsonl";
 
 /// What the pipeline reports while it runs.
 #[derive(Debug, Clone)]
@@ -204,9 +221,20 @@ pub fn run_eval(
         if missing.is_empty() {
             continue;
         }
-        let samples = match generate_samples(generator, task, &missing, params, observer) {
+        let generated = match &params.strategy {
+            Some(run) => {
+                let tools = StrategyTools {
+                    executor: judging.executor(),
+                    traces: &params.out.join(TRACES_FILE),
+                };
+                run_strategy(generator, task, &missing, run, &tools, observer)
+            }
+            None => generate_samples(generator, task, &missing, params, observer),
+        };
+        let samples = match generated {
             Ok(samples) => samples,
-            Err(Error::Infer(crucible_infer::Error::Cancelled)) => {
+            Err(Error::Infer(crucible_infer::Error::Cancelled))
+            | Err(Error::Strategy(crucible_strategy::Error::Cancelled)) => {
                 interrupted = true;
                 break;
             }
@@ -287,6 +315,10 @@ fn run_config(model: &ModelFacts, bench: &Benchmark, params: &EvalParams) -> ser
         "memory_limit_bytes": params.judge.memory_bytes,
         "visible": params.judge.visible,
         "sandboxed": params.judge.sandboxed,
+        "strategy": params.strategy.as_ref().map(|run| json!({
+            "strategy": run.strategy,
+            "budget": run.budget,
+        })),
     })
 }
 
@@ -346,6 +378,80 @@ fn generate_samples(
         }
     }
     Ok(samples)
+}
+
+/// What strategy runs share within an eval.
+struct StrategyTools<'a> {
+    /// The judging executor: strategies' visible-test runs queue on the same sandbox.
+    executor: &'a Executor,
+    traces: &'a Path,
+}
+
+/// One strategy run per missing sample index; sample `i` is seeded `seed + i`. The strategy sees
+/// the task's visible part and a [`BenchmarkAssembly`] that holds no hidden test.
+fn run_strategy(
+    generator: &mut dyn Generator,
+    task: &BenchmarkTask,
+    missing: &[usize],
+    run: &StrategyRun,
+    tools: &StrategyTools<'_>,
+    observer: &mut dyn Observer,
+) -> Result<Vec<SampleRecord>> {
+    let assembly = BenchmarkAssembly::new(task);
+    let mut samples = Vec::with_capacity(missing.len());
+    for &sample_idx in missing {
+        let mut strategy = run.strategy.clone();
+        strategy.params.seed = strategy.params.seed.wrapping_add(sample_idx as u64);
+        let mut progress = Quiet(&mut *observer);
+        let outcome = crucible_strategy::run(
+            &strategy,
+            Tools {
+                generator: &mut *generator,
+                executor: tools.executor,
+                assembly: &assembly,
+                progress: &mut progress,
+            },
+            &task.task,
+            &run.budget,
+        )?;
+        append_trace(tools.traces, sample_idx, &outcome)?;
+        let code = outcome.code.clone().unwrap_or_default();
+        samples.push(SampleRecord {
+            task_id: task.task.id.clone(),
+            sample_idx,
+            solution: Solution::infer(&task.task, &code),
+            completion: code,
+            tokens: Some(TokenCounts {
+                prompt: outcome.usage.prompt_tokens,
+                completion: outcome.usage.tokens,
+            }),
+            gen_ms: Some((outcome.usage.seconds * 1000.0).round() as u64),
+        });
+    }
+    Ok(samples)
+}
+
+/// Append one strategy outcome (with its trace) to `traces.jsonl`.
+fn append_trace(
+    path: &Path,
+    sample_idx: usize,
+    outcome: &crucible_strategy::Outcome,
+) -> Result<()> {
+    use std::io::Write;
+    let line = serde_json::to_string(&json!({"sample_idx": sample_idx, "outcome": outcome}))
+        .expect("outcomes serialize");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    writeln!(file, "{line}").map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The thread that waits for verdicts in submission order and appends them to `results.jsonl`.

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bench;
 mod error;
 pub mod evaluate;
+pub mod grounding;
 pub mod judging;
 pub mod settings;
 
@@ -15,6 +16,7 @@ pub use crucible_exec as exec;
 pub use crucible_gguf as gguf;
 pub use crucible_infer as infer;
 pub use crucible_model as model;
+pub use crucible_strategy as strategy;
 pub use crucible_types as types;
 
 pub use error::{Error, Result};

@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crucible_core::eval::{BenchmarkName, DataDirs, LoadParams, TimeLimitPolicy, load_benchmark};
-use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, run_eval};
+use crucible_core::evaluate::{
+    EvalEvent, EvalParams, ModelFacts, StrategyRun, TRACES_FILE, run_eval,
+};
 use crucible_core::infer::prompt::PromptMode;
 use crucible_core::infer::{ScriptedGenerator, Silent, SolveParams};
 use crucible_core::judging::JudgeParams;
+use crucible_core::strategy::{Budget, Strategy};
 use crucible_core::types::{Decoding, GenParams};
 
 /// Two stdin/stdout tasks; the hidden examples differ from the visible ones.
@@ -44,6 +47,7 @@ fn params(out: &std::path::Path, seed: u64) -> EvalParams {
             sandboxed: true,
             idle_priority: false,
         },
+        strategy: None,
         force: false,
     }
 }
@@ -183,4 +187,72 @@ fn samples_left_unjudged_by_a_killed_run_are_judged_on_resume() {
     .unwrap();
     assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
     assert!(exhausted.requests.is_empty());
+}
+
+#[test]
+fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
+    // The hidden example's numbers appear nowhere else, so finding them in a prompt would mean
+    // a leak.
+    const TASK: &str = r#"{"id": "double", "description": "Print twice the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "7919\n", "output": "15838\n"}], "language": "python"}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, TASK).unwrap();
+    let home = dir.path().join("home");
+    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
+    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
+    let bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language: None,
+        },
+    )
+    .unwrap();
+    let model = ModelFacts {
+        name: "scripted".into(),
+        path: "scripted".into(),
+        sha256: "0".repeat(64),
+    };
+    let out = dir.path().join("run");
+    // The first program fails the visible example; the repair is right.
+    let mut generator = ScriptedGenerator::new([
+        "n = int(input())\nprint(n + 1)\n```",
+        "n = int(input())\nprint(2 * n)\n```",
+    ]);
+    let mut eval_params = params(&out, 0);
+    eval_params.strategy = Some(StrategyRun {
+        strategy: Strategy::preset("repair", 0).unwrap(),
+        budget: Budget {
+            model_calls: 4,
+            tokens: 4_000,
+            executions: 16,
+            wall_time: Duration::from_secs(120),
+        },
+    });
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &eval_params,
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
+    assert_eq!(generator.requests.len(), 2, "one program, one repair");
+    let prompts = format!("{:?}", generator.requests);
+    assert!(
+        prompts.contains("print(n + 1)"),
+        "the repair shows the failing program"
+    );
+    assert!(
+        !prompts.contains("7919") && !prompts.contains("15838"),
+        "{prompts}"
+    );
+    let traces = std::fs::read_to_string(out.join(TRACES_FILE)).unwrap();
+    assert_eq!(traces.lines().count(), 1, "{traces}");
+    assert!(traces.contains("\"strategy\":\"repair\""), "{traces}");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"repair\""), "{config}");
 }
