@@ -203,3 +203,39 @@ fn a_file_that_is_not_gguf_is_rejected_before_loading() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not a GGUF file"), "{stderr}");
 }
+
+#[test]
+fn a_named_strategy_reports_its_verdict_and_budget() {
+    let task = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/tasks/sum-of-two.json"
+    );
+    let json = generate_json(&[
+        "--lang",
+        "python",
+        "--task",
+        task,
+        "--strategy",
+        "repair",
+        "--rounds",
+        "1",
+    ]);
+    assert_eq!(json["strategy"], "repair");
+    let used = &json["budget"]["used"];
+    let calls = used["model_calls"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&calls),
+        "one program, at most one repair: {json}"
+    );
+    let code = json["code"].as_str().unwrap();
+    // The reported verdict on the two visible examples agrees with running the code here.
+    let verdict = &json["verdict"];
+    assert_eq!(verdict["total"], 2, "{json}");
+    let report = exec("python", code, "3 5\n", "8\n");
+    if verdict["status"] == "passed" {
+        assert_eq!(report["status"], "passed", "{report}\n{code}");
+    } else {
+        assert!(verdict["passed"].as_u64().unwrap() < 2, "{json}");
+    }
+    assert!(used["executions"].as_u64().unwrap() >= 1, "{json}");
+}

@@ -12,13 +12,14 @@ use clap::Args;
 
 use crucible_core::backend;
 use crucible_core::eval::{BenchmarkName, LoadParams, TimeLimitPolicy, load_benchmark};
-use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, run_eval};
+use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, StrategyRun, run_eval};
 use crucible_core::infer::{Observer, SolveParams};
 use crucible_core::judging::JudgeParams;
 
 use super::GlobalArgs;
 use super::common::{DecodingArgs, ModelArgs};
 use super::data::{DirArgs, data_dirs, parse_language};
+use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
 /// Arguments of `crucible eval`.
@@ -27,6 +28,10 @@ use crate::{interrupt, output};
 ///   crucible eval --benchmark humaneval
 ///   crucible eval --benchmark humaneval-x --lang cpp --limit 20
 ///   crucible eval --benchmark mbpp --n 10 --k 1,10 --temperature 0.8 --out runs/mbpp-n10
+///   crucible eval --benchmark humaneval --strategy rerank+repair
+///
+/// With --strategy, each sample is the final program of one strategy run on the task's visible
+/// tests (docs/STRATEGIES.md); the runs' traces go to traces.jsonl in the output directory.
 ///
 /// Re-running the same command continues an interrupted run (same --out). A run directory made
 /// with another configuration is refused unless --force.
@@ -89,6 +94,8 @@ pub(crate) struct EvalArgs {
     model: ModelArgs,
     #[command(flatten)]
     decoding: DecodingArgs,
+    #[command(flatten)]
+    strategy: StrategyArgs,
 }
 
 pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -122,13 +129,31 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         bail!("--max-batch must be at least 1");
     }
     let params = args.decoding.params(args.n.min(args.max_batch))?;
+    let strategy = match args.strategy.named_strategy(&args.decoding)? {
+        Some(strategy) => {
+            if args.strategy.trace().is_some() {
+                bail!(
+                    "--trace is for `crucible generate`; `crucible eval --strategy` writes every trace to traces.jsonl in the output directory"
+                );
+            }
+            Some(StrategyRun {
+                strategy,
+                budget: args.strategy.budget()?,
+            })
+        }
+        None => None,
+    };
     let settings = args.model.settings(None)?;
     let (resolved, _) = backend::resolve_model(&settings, &mut output::pull_progress())?;
     let facts = ModelFacts::of(&resolved)?;
     let out = args.out.clone().unwrap_or_else(|| {
         let model = short_model_name(&facts.name);
+        let method = match &strategy {
+            Some(run) => format!("-{}", run.strategy.kind.name().replace('+', "-")),
+            None => String::new(),
+        };
         PathBuf::from("runs").join(format!(
-            "{}-{}-{model}-n{}",
+            "{}-{}-{model}{method}-n{}",
             name.as_str(),
             bench.language.name(),
             args.n
@@ -151,6 +176,7 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             sandboxed: !args.no_sandbox,
             idle_priority: true,
         },
+        strategy,
         force: args.force,
     };
     let mut generator = backend::load_model(&settings, &resolved)?;

@@ -1,4 +1,7 @@
-//! `crucible generate`: turn a description or a task file into code.
+//! `crucible generate`: turn a description or a task file into code, with a strategy when the
+//! task shows examples or tests.
+
+mod strategy;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use crucible_core::types::{Language, Task, TaskKind, TestSuite};
 
 use super::GlobalArgs;
 use super::common::{DecodingArgs, ModelArgs};
+use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
 /// Arguments of `crucible generate`.
@@ -24,6 +28,8 @@ use crate::{interrupt, output};
 ///   crucible generate --lang cpp "read two integers and print their sum"
 ///   crucible generate --task examples/tasks/sum.json --json
 ///   crucible generate --lang python --n 4 --temperature 0.8 "fizzbuzz up to 100"
+///   crucible generate --task task.json --strategy repair --trace
+///   crucible generate --task task.json --strategy plain
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct GenerateArgs {
@@ -57,9 +63,11 @@ pub(crate) struct GenerateArgs {
     model: ModelArgs,
     #[command(flatten)]
     decoding: DecodingArgs,
+    #[command(flatten)]
+    strategy: StrategyArgs,
 }
 
-pub(crate) fn run(args: GenerateArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     interrupt::install();
     let language = match &args.lang {
         Some(lang) => Some(lang.parse::<Language>()?),
@@ -68,10 +76,31 @@ pub(crate) fn run(args: GenerateArgs, _global: &GlobalArgs) -> anyhow::Result<Ex
     let task = load_task(&args, language)?;
     let params = args.decoding.params(args.n)?;
     let few_shot = load_few_shot(&args, task.language)?;
+    let chosen = match &few_shot {
+        Some(_) if args.strategy.named() => {
+            bail!("strategies do not use exemplars yet; drop --exemplars/--shots or --strategy")
+        }
+        Some(_) => None,
+        None => args.strategy.for_task(&task, args.n, &args.decoding)?,
+    };
     let settings = args.model.settings(None)?;
     let mut generator = backend::open_generator(&settings, &mut output::pull_progress())?;
     if interrupt::requested() {
         return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
+    if let Some(chosen) = chosen {
+        let mode = strategy::OutputMode {
+            json: args.json,
+            quiet: global.quiet,
+        };
+        return strategy::run(
+            &args.strategy,
+            &chosen,
+            &task,
+            generator.as_mut(),
+            &settings,
+            mode,
+        );
     }
     let stream = !args.json && !args.no_stream && args.n == 1 && std::io::stdout().is_terminal();
     let mut observer = CliObserver::new(stream);

@@ -1,0 +1,291 @@
+//! `crucible generate` with a strategy: flags, progress lines, the trace and the JSON result.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crucible_core::Settings;
+use crucible_core::grounding;
+use crucible_core::infer::{Generator, Observer, Prompt};
+use crucible_core::strategy::{
+    self, Attempt, Event, Outcome, Progress, StandardAssembly, Strategy, Tools,
+};
+use crucible_core::types::Task;
+
+use super::super::strategy_args::StrategyArgs;
+use crate::{interrupt, output};
+
+/// How the result is shown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutputMode {
+    /// One JSON object on stdout instead of the code.
+    pub(crate) json: bool,
+    /// No progress lines.
+    pub(crate) quiet: bool,
+}
+
+/// Run `strategy` on `task` and print the result.
+pub(crate) fn run(
+    args: &StrategyArgs,
+    strategy: &Strategy,
+    task: &Task,
+    generator: &mut dyn Generator,
+    settings: &Settings,
+    output_mode: OutputMode,
+) -> anyhow::Result<ExitCode> {
+    let OutputMode { json, quiet } = output_mode;
+    let model = generator.info().name.clone();
+    let budget = args.budget()?;
+    let executor = grounding::executor(settings).context("could not start the sandbox")?;
+    if !quiet {
+        output::status(&format!("strategy: {}", strategy.describe()));
+    }
+    let mut progress = CliProgress::new(quiet);
+    let tools = Tools {
+        generator,
+        executor: &executor,
+        assembly: &StandardAssembly,
+        progress: &mut progress,
+    };
+    let result = strategy::run(strategy, tools, task, &budget);
+    progress.finish();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(strategy::Error::Cancelled) => {
+            output::status("interrupted");
+            return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+        }
+        Err(err) => return Err(err).context("the strategy failed"),
+    };
+    match args.trace() {
+        Some(path) if path.as_os_str() == "-" => output::status(&render_trace(&outcome)),
+        Some(path) => {
+            let text = serde_json::to_string_pretty(&outcome)?;
+            std::fs::write(path, text)
+                .with_context(|| format!("could not write the trace to `{}`", path.display()))?;
+        }
+        None => {}
+    }
+    let Some(code) = outcome.code.as_deref() else {
+        bail!(
+            "the budget ran out before any program was written (`{}`)\n\nhint: raise the budget, e.g. --budget-tokens or --budget-seconds",
+            outcome.stopped_by.map_or("budget", |l| l.name())
+        );
+    };
+    if json {
+        output::data(&render_json(task, &outcome, &model, strategy)?);
+    } else {
+        if !quiet {
+            output::status(&summary_line(&outcome));
+        }
+        output::data(code);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_line(outcome: &Outcome) -> String {
+    let verdict = match &outcome.verdict {
+        Some(v) => v.describe(),
+        None => "not run".to_owned(),
+    };
+    let used = &outcome.usage;
+    let mut line = format!(
+        "verdict: {verdict} · {} · {} model call(s), {} tokens, {} run(s), {:.1} s",
+        outcome.strategy, used.model_calls, used.tokens, used.executions, used.seconds
+    );
+    if let Some(limit) = outcome.stopped_by {
+        line.push_str(&format!(" · budget `{}` reached", limit.name()));
+    }
+    line
+}
+
+fn render_json(
+    task: &Task,
+    outcome: &Outcome,
+    model: &str,
+    strategy: &Strategy,
+) -> anyhow::Result<String> {
+    let used = &outcome.usage;
+    let value = json!({
+        "task": task.id,
+        "code": outcome.code,
+        "language": task.language,
+        "model": model,
+        "strategy": outcome.strategy,
+        "strategy_description": outcome.description,
+        "verdict": outcome.verdict,
+        "budget": {
+            "limit": outcome.budget,
+            "used": used,
+            "stopped_by": outcome.stopped_by,
+        },
+        "tokens": used.tokens,
+        "prompt_tokens": used.prompt_tokens,
+        "seconds": (used.seconds * 1000.0).round() / 1000.0,
+        "attempts": outcome.trace.attempts.len(),
+        "chosen": outcome.chosen,
+        "notes": outcome.trace.notes,
+        "mode": strategy.params.mode,
+        "seed": strategy.params.seed,
+    });
+    Ok(serde_json::to_string(&value)?)
+}
+
+/// Every attempt, for people: the new part of each prompt, each answer, its verdicts and the
+/// feedback the model was shown.
+fn render_trace(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    for attempt in &outcome.trace.attempts {
+        out.push_str(&format!(
+            "=== attempt {}: {} ({} sequence(s), {} tokens, {:.1} s) ===\n",
+            attempt.index,
+            attempt.stage.name(),
+            attempt.outputs.len(),
+            attempt.tokens,
+            attempt.seconds
+        ));
+        if let Prompt::Chat { messages, .. } = &attempt.prompt
+            && let Some(last) = messages.last()
+        {
+            out.push_str(&format!(
+                "--- prompt (last turn) ---\n{}\n",
+                last.content.trim_end()
+            ));
+        } else if let Prompt::Text { text } = &attempt.prompt {
+            out.push_str(&format!("--- prompt ---\n{}\n", text.trim_end()));
+        }
+        for (seq, answer) in attempt.outputs.iter().enumerate() {
+            let verdicts: Vec<String> = answer.verdicts.iter().map(|v| v.describe()).collect();
+            out.push_str(&format!(
+                "--- answer {} {}---\n{}\n",
+                seq + 1,
+                if verdicts.is_empty() {
+                    String::new()
+                } else {
+                    format!("[{}] ", verdicts.join("; "))
+                },
+                answer.code.as_deref().unwrap_or(&answer.text).trim_end()
+            ));
+            if let Some(feedback) = &answer.feedback {
+                out.push_str(&format!(
+                    "--- feedback shown ---\n{}\n",
+                    feedback.trim_end()
+                ));
+            }
+        }
+    }
+    if !outcome.trace.notes.is_empty() {
+        out.push_str("=== notes ===\n");
+        for note in &outcome.trace.notes {
+            out.push_str(&format!("- {note}\n"));
+        }
+    }
+    out
+}
+
+/// Progress on stderr: a spinner while the model writes, one line per judged attempt.
+struct CliProgress {
+    quiet: bool,
+    spinner: Option<indicatif::ProgressBar>,
+    chunks: u64,
+}
+
+impl CliProgress {
+    fn new(quiet: bool) -> CliProgress {
+        CliProgress {
+            quiet,
+            spinner: None,
+            chunks: 0,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.spinner {
+            Some(bar) => bar.suspend(|| output::status(text)),
+            None => output::status(text),
+        }
+    }
+}
+
+impl Observer for CliProgress {
+    fn on_text(&mut self, _seq: usize, _text: &str) {
+        self.chunks += 1;
+        if let Some(bar) = &self.spinner {
+            bar.set_position(self.chunks);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        interrupt::requested()
+    }
+}
+
+impl Progress for CliProgress {
+    fn on_event(&mut self, event: &Event<'_>) {
+        match event {
+            Event::Asking { attempt, stage, n } => {
+                self.finish();
+                self.chunks = 0;
+                if !self.quiet && std::io::stderr().is_terminal() {
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    let template = format!(
+                        "{{spinner}} attempt {attempt} ({}, {n} sequence(s)): {{pos}} tokens, {{per_sec}} [{{elapsed}}]",
+                        stage.name()
+                    );
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+                        bar.set_style(style);
+                    }
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    self.spinner = Some(bar);
+                }
+            }
+            Event::Attempt(attempt) => {
+                self.finish();
+                let text = attempt_line(attempt);
+                self.line(&text);
+            }
+            Event::Note(note) => self.line(&format!("  note: {note}")),
+        }
+    }
+}
+
+/// `attempt 2 (repair): passed (2/2 visible tests)`, or a summary for a batch.
+fn attempt_line(attempt: &Attempt) -> String {
+    let head = format!("attempt {} ({}", attempt.index, attempt.stage.name());
+    if !attempt.stage.writes_code() {
+        return format!("{head}): {} tokens", attempt.tokens);
+    }
+    let verdicts: Vec<_> = attempt
+        .outputs
+        .iter()
+        .filter_map(|o| o.verdicts.first())
+        .collect();
+    if attempt.outputs.len() == 1 {
+        let verdict = verdicts
+            .first()
+            .map_or("not run".to_owned(), |v| v.describe());
+        return format!("{head}): {verdict}");
+    }
+    let passing = verdicts.iter().filter(|v| v.status.is_pass()).count();
+    let best = verdicts
+        .iter()
+        .max_by_key(|v| (v.status.is_pass(), v.passed, std::cmp::Reverse(v.status)))
+        .map_or("none run".to_owned(), |v| v.describe());
+    format!(
+        "{head} ×{}): {passing} of {} pass; best {best}",
+        attempt.outputs.len(),
+        attempt.outputs.len()
+    )
+}

@@ -1,0 +1,136 @@
+//! `crucible eval` end to end with the real default model: a small HumanEval run judged in the
+//! sandbox writes its run directory and resumes, a strategy run keeps its traces, and bad input
+//! is a clear error.
+//!
+//! These tests need the default model (`scripts/test.sh` pulls it) and read the benchmark files
+//! in `../shared/data` (found from the working directory, as `crucible eval` does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn crucible(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("CRUCIBLE_MODEL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the crucible binary runs")
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "crucible failed: {stderr}");
+    stderr
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn humaneval_subset_is_judged_and_a_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out: PathBuf = dir.path().join("run");
+    let args = [
+        "eval",
+        "--benchmark",
+        "humaneval",
+        "--tasks",
+        "HumanEval/0,HumanEval/2",
+        "--max-new-tokens",
+        "384",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let first = crucible(&args);
+    ok(&first);
+    let table = String::from_utf8_lossy(&first.stdout);
+    assert!(table.contains("pass@1"), "{table}");
+    let summary = read_json(&out.join("summary.json"));
+    let pass1 = summary["pass@1"].as_f64().unwrap();
+    let results = lines(&out.join("results.jsonl"));
+    assert_eq!(results.len(), 2);
+    // The summary is the mean of the verdicts it was made from.
+    let passed = results.iter().filter(|r| r["status"] == "passed").count();
+    assert!((pass1 - passed as f64 / 2.0).abs() < 1e-9, "{summary}");
+    assert!(out.join("report.html").is_file());
+
+    let again = ok(&crucible(&args));
+    assert!(
+        again.contains("2 already done, 0 samples to generate"),
+        "{again}"
+    );
+    assert_eq!(lines(&out.join("results.jsonl")).len(), 2);
+}
+
+#[test]
+fn a_strategy_run_writes_one_trace_per_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(
+        &tasks,
+        r#"{"id": "square", "language": "python", "description": "Read an integer n from standard input and print n squared.", "examples": [{"input": "3\n", "output": "9\n"}], "hidden_examples": [{"input": "12\n", "output": "144\n"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    ok(&crucible(&[
+        "eval",
+        "--benchmark",
+        tasks.to_str().unwrap(),
+        "--strategy",
+        "repair",
+        "--rounds",
+        "1",
+        "--max-new-tokens",
+        "256",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let traces = lines(&out.join("traces.jsonl"));
+    assert_eq!(traces.len(), 1);
+    let outcome = &traces[0]["outcome"];
+    assert_eq!(outcome["strategy"], "repair");
+    let config = read_json(&out.join("config.json"));
+    assert_eq!(config["config"]["strategy"]["strategy"]["kind"], "repair", "{config}");
+    // The judged sample is the strategy's final program.
+    let samples = lines(&out.join("samples.jsonl"));
+    assert_eq!(samples[0]["completion"], outcome["code"]);
+    assert_eq!(lines(&out.join("results.jsonl")).len(), 1);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["eval", "--benchmark", "no-such-bench"], "humaneval"),
+        (&["eval", "--benchmark", "humaneval", "--n", "0"], "--n"),
+        (
+            &["eval", "--benchmark", "humaneval", "--strategy", "magic"],
+            "rerank+repair",
+        ),
+        (
+            &["eval", "--benchmark", "humaneval", "--time-limit", "0"],
+            "--time-limit",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = crucible(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
