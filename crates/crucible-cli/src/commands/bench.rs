@@ -43,13 +43,13 @@ pub(crate) struct InferenceArgs {
     json: bool,
 }
 
-pub(crate) fn run(cmd: BenchCommand, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cmd: BenchCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match cmd {
-        BenchCommand::Inference(args) => inference(args),
+        BenchCommand::Inference(args) => inference(args, global.quiet),
     }
 }
 
-fn inference(args: InferenceArgs) -> anyhow::Result<ExitCode> {
+fn inference(args: InferenceArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.batch.contains(&0) {
         anyhow::bail!("batch sizes must be at least 1");
     }
@@ -61,8 +61,12 @@ fn inference(args: InferenceArgs) -> anyhow::Result<ExitCode> {
         sequential: args.sequential,
         repeats: args.repeats,
     };
-    let bench = run_inference_bench(&settings, &params, &mut |step| output::status(step))
-        .context("inference benchmark failed")?;
+    let bench = run_inference_bench(&settings, &params, &mut |step| {
+        if !quiet {
+            output::status(step);
+        }
+    })
+    .context("inference benchmark failed")?;
     if args.json {
         output::data(&serde_json::to_string(&bench)?);
     } else {

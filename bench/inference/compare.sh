@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Inference speed side by side: llama.cpp's own llama-bench and `crucible bench inference` on the
+# same GGUF file with the same thread count, in alternating rounds so both see the same machine.
+# Prints a Markdown report for docs/PERFORMANCE.md.
+#
+# Usage: bench/inference/compare.sh [ROUNDS]        (default 3)
+# Env:   MODEL (default: the installed default model), THREADS (default: physical cores),
+#        CRUCIBLE (default: the release binary of this checkout)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
+model=${MODEL:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
+crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
+threads=${THREADS:-$(python3 -c 'import os; print(len({l.split(":")[1] for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count())')}
+llama_bench=$(bench/inference/build-llama-bench.sh)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# GNU time's peak RSS (kB) of a command; its output goes to $2.
+peak() { /usr/bin/time -f "%M" -o "$out/rss" "${@:2}" > "$1"; cat "$out/rss"; }
+
+for round in $(seq "$rounds"); do
+  echo "round $round/$rounds: llama-bench (OpenMP default wait)" >&2
+  rss=$(peak "$out/lb-$round.json" "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json)
+  echo "$rss" > "$out/lb-$round.rss"
+  echo "round $round/$rounds: llama-bench (OMP_WAIT_POLICY=PASSIVE, as crucible runs it)" >&2
+  OMP_WAIT_POLICY=PASSIVE "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
+  echo "round $round/$rounds: crucible bench inference" >&2
+  "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
+    --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
+done
+
+python3 - "$out" "$rounds" "$threads" "$model" <<'PY'
+import json, statistics, sys, glob, os
+out, rounds, threads, model = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def lb(prefix):
+    pp, tg = [], []
+    for r in range(1, rounds + 1):
+        for row in json.load(open(f"{out}/{prefix}-{r}.json")):
+            (pp if row["n_prompt"] > 0 else tg).append(row["avg_ts"])
+    return statistics.median(pp), statistics.median(tg)
+lb_pp, lb_tg = lb("lb")
+lbp_pp, lbp_tg = lb("lbp")
+lb_rss = statistics.median(int(open(f"{out}/lb-{r}.rss").read()) for r in range(1, rounds + 1)) / 1024
+cr = [json.load(open(f"{out}/cr-{r}.json")) for r in range(1, rounds + 1)]
+med = lambda xs: statistics.median(xs)
+cr_pp = med([c["prompt_tok_s"] for c in cr]); cr_tg = med([c["decode_tok_s"] for c in cr])
+cr_rss = med([c["peak_rss_mib"] for c in cr])
+print(f"Model `{os.path.basename(model)}`, {threads} threads, {rounds} alternating rounds, medians.\n")
+print("| | prompt tok/s (512) | decode tok/s (128) | peak RSS MiB |")
+print("| --- | ---: | ---: | ---: |")
+print(f"| llama-bench, OpenMP default (active wait) | {lb_pp:.1f} | {lb_tg:.1f} | {lb_rss:.0f} |")
+print(f"| llama-bench, OMP_WAIT_POLICY=PASSIVE | {lbp_pp:.1f} | {lbp_tg:.1f} | |")
+print(f"| crucible bench inference | {cr_pp:.1f} | {cr_tg:.1f} | {cr_rss:.0f} |")
+print(f"| crucible / llama-bench default | {cr_pp/lb_pp:.2f} | {cr_tg/lb_tg:.2f} | |")
+print(f"| crucible / llama-bench passive | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
+print()
+print("Sampling (temperature 0.8, top-p 0.95), 128 new tokens per sequence after a 512-token prompt:\n")
+print("| sequences | decode tok/s, all sequences | end-to-end tok/s (prompt included) |")
+print("| --- | ---: | ---: |")
+ns = [p["n"] for p in cr[0]["batched"]]
+for i, n in enumerate(ns):
+    d = med([c["batched"][i]["decode_tok_s"] for c in cr]); e = med([c["batched"][i]["end_to_end_tok_s"] for c in cr])
+    print(f"| {n} batched | {d:.1f} | {e:.1f} |")
+seq = [c["sequential"] for c in cr if c.get("sequential")]
+if seq:
+    d = med([s["decode_tok_s"] for s in seq]); e = med([s["end_to_end_tok_s"] for s in seq])
+    print(f"| {seq[0]['n']} one after another | {d:.1f} | {e:.1f} |")
+    b10 = [c["batched"][ns.index(10)] for c in cr] if 10 in ns else None
+    if b10:
+        print(f"\nn=10 batched vs 10 sequential, end to end: {med([b['end_to_end_tok_s'] for b in b10]) / e:.2f}x")
+PY
