@@ -175,3 +175,35 @@ fn bad_samples_files_are_reported_by_line() {
     );
     assert!(text(&out).1.contains("unknown benchmark `humaneval-y`"));
 }
+
+#[test]
+fn a_base_failure_decides_the_plus_tier_without_running_it() {
+    let s = Scratch::new("plus");
+    let home = s.0.join("home");
+    let wrong = s.file(
+        "wrong.jsonl",
+        &FIRST.map(|(id, _)| line(id, "    return 0\n")),
+    );
+    let out_dir = s.0.join("plus.out");
+    let out = crucible(
+        &home,
+        &[
+            "--benchmark",
+            "humaneval-plus",
+            wrong.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let results = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2, "{results}");
+    for line in results.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(record["status"], "passed", "{record}");
+        assert_eq!(record["plus"]["status"], record["status"], "{record}");
+    }
+}

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crucible_eval::run::{ResultRecord, SampleRecord};
 use crucible_eval::score::{judge_requests, result_from_reports};
 use crucible_eval::{Benchmark, BenchmarkTask, ReferenceTimes, TimeLimitPolicy, measure_reference};
-use crucible_exec::{CpuPriority, ExecConfig, ExecPool, Executor, Isolation, Limits, Ticket};
+use crucible_exec::{
+    CpuPriority, ExecConfig, ExecPool, ExecReport, ExecRequest, Executor, Isolation, Limits, Ticket,
+};
 
 use crate::{Error, Result};
 
@@ -47,7 +49,7 @@ pub fn executor(home: &Path, sandboxed: bool, idle_priority: bool) -> Result<Exe
 
 /// The judging side of a run: a pool over the sandboxed executor and each task's time limit.
 pub struct Judging {
-    pool: ExecPool,
+    pool: Arc<ExecPool>,
     executor: Arc<Executor>,
     time_limits: BTreeMap<String, Duration>,
     params: JudgeParams,
@@ -61,12 +63,23 @@ impl std::fmt::Debug for Judging {
     }
 }
 
-/// A judgement in flight.
+/// A judgement in flight: the base (and visible) runs are queued; the costly EvalPlus plus run
+/// is queued only once the base run passes, since a base failure decides the plus verdict too.
 pub struct Pending {
     sample: SampleRecord,
     base: Ticket,
-    plus: Option<Ticket>,
+    plus: Option<ExecRequest>,
     visible: Option<Ticket>,
+    pool: Arc<ExecPool>,
+}
+
+/// A judgement whose base verdict is in; the plus run, if any, may still be running.
+pub struct BaseJudged {
+    sample: SampleRecord,
+    base: ExecReport,
+    visible: Option<ExecReport>,
+    /// `None`: the benchmark has no plus tier; `Some(None)`: base failed, so plus is not run.
+    plus: Option<Option<Ticket>>,
 }
 
 impl Judging {
@@ -90,7 +103,7 @@ impl Judging {
             })
             .collect();
         Ok(Judging {
-            pool: ExecPool::new(Arc::clone(&executor), params.jobs.max(1)),
+            pool: Arc::new(ExecPool::new(Arc::clone(&executor), params.jobs.max(1))),
             executor,
             time_limits,
             params,
@@ -130,38 +143,69 @@ impl Judging {
         )?;
         Ok(Pending {
             base: self.pool.submit(requests.base),
-            plus: requests.plus.map(|r| self.pool.submit(r)),
+            plus: requests.plus,
             visible: requests.visible.map(|r| self.pool.submit(r)),
+            pool: Arc::clone(&self.pool),
             sample,
         })
     }
 }
 
 impl Pending {
-    /// Wait for the verdicts and combine them into the result line.
+    /// Wait for all verdicts and combine them into the result line.
     pub fn wait(self) -> Result<ResultRecord> {
-        let context = |err| Error::Judge {
-            task_id: self.sample.task_id.clone(),
-            source: Box::new(err),
-        };
+        self.wait_base()?.wait()
+    }
+
+    /// Wait for the base and visible verdicts; queue the plus run if the base run passed.
+    pub fn wait_base(self) -> Result<BaseJudged> {
+        let context = judge_error(&self.sample);
         let base = self.base.wait().map_err(context)?;
-        let plus = self.plus.map(Ticket::wait).transpose().map_err(context)?;
         let visible = self
             .visible
             .map(Ticket::wait)
             .transpose()
-            .map_err(context)?;
-        Ok(result_from_reports(
-            &self.sample,
-            &base,
-            plus.as_ref().map(Some),
-            visible.as_ref(),
-        ))
+            .map_err(judge_error(&self.sample))?;
+        let pool = self.pool;
+        let plus = self
+            .plus
+            .map(|request| base.status.is_pass().then(|| pool.submit(request)));
+        Ok(BaseJudged {
+            sample: self.sample,
+            base,
+            visible,
+            plus,
+        })
     }
 
     /// The sample being judged.
     pub fn sample(&self) -> &SampleRecord {
         &self.sample
+    }
+}
+
+impl BaseJudged {
+    /// Wait for the plus verdict (if one runs) and combine everything into the result line.
+    pub fn wait(self) -> Result<ResultRecord> {
+        let plus = match self.plus {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(ticket)) => Some(Some(ticket.wait().map_err(judge_error(&self.sample))?)),
+        };
+        Ok(result_from_reports(
+            &self.sample,
+            &self.base,
+            plus.as_ref().map(Option::as_ref),
+            self.visible.as_ref(),
+        ))
+    }
+}
+
+/// Names the sample in an executor error.
+fn judge_error(sample: &SampleRecord) -> impl Fn(crucible_exec::Error) -> Error + '_ {
+    move |err| Error::Judge {
+        task_id: sample.task_id.clone(),
+        source: Box::new(err),
     }
 }
 

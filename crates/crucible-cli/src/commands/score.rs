@@ -4,19 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
 
 use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, summarize};
-use crucible_core::eval::score::{judge_requests, parse_samples, result_from_reports};
+use crucible_core::eval::score::parse_samples;
 use crucible_core::eval::{
-    Benchmark, BenchmarkName, LoadParams, ReferenceTimes, TimeLimitPolicy, load_benchmark,
-    measure_reference, report,
+    Benchmark, BenchmarkName, LoadParams, TimeLimitPolicy, load_benchmark, report,
 };
-use crucible_core::exec::{ExecConfig, ExecPool, Executor, Isolation, Limits};
+use crucible_core::judging::{JudgeParams, Judging};
 
 use super::GlobalArgs;
 use super::data::{DirArgs, data_dirs, parse_language};
@@ -123,15 +121,22 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         samples.iter().map(|s| s.task_id.as_str()).collect();
     bench.tasks.retain(|t| covered.contains(t.task.id.as_str()));
 
-    let executor = Arc::new(executor(&args)?);
     let home =
         crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
-    let times = reference_times(&executor, &bench, &home, memory, global)?;
-    let mut time_limits = BTreeMap::new();
-    for task in &bench.tasks {
-        let limit = policy.limit(times.get(&task.task.id));
-        time_limits.insert(task.task.id.clone(), limit.as_millis() as u64);
-    }
+    let params = JudgeParams {
+        policy,
+        memory_bytes: memory,
+        jobs: args.jobs.max(1),
+        visible: args.visible,
+        sandboxed: !args.no_sandbox,
+        idle_priority: false,
+    };
+    let quiet = global.quiet;
+    let judging = Judging::new(&home, &bench, params, &mut |msg| {
+        if !quiet {
+            output::status(msg);
+        }
+    })?;
 
     let stored: std::collections::BTreeSet<(String, usize)> = state
         .samples
@@ -157,17 +162,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             out.display()
         ));
     }
-    judge_all(
-        &executor,
-        &bench,
-        &todo,
-        &time_limits,
-        memory,
-        args.visible,
-        args.jobs,
-        &mut run_dir,
-        global,
-    )?;
+    judge_all(&judging, &bench, &todo, &mut run_dir, global)?;
 
     let (results, _) =
         crucible_core::eval::run::read_records(&out.join(crucible_core::eval::run::RESULTS_FILE))?;
@@ -185,7 +180,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         model_sha256: None,
         wall_time_s: Some(started.elapsed().as_secs_f64()),
         config,
-        time_limits: serde_json::json!({"policy": policy, "per_task_ms": time_limits}),
+        time_limits: serde_json::json!({"policy": policy, "per_task_ms": judging.time_limits_ms()}),
     };
     let summary = summarize(&results, &params);
     run_dir.write_summary(&summary)?;
@@ -194,78 +189,30 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the pieces are all distinct"
-)]
+/// Judge `todo`: every base (and visible) run is queued at once; a sample's plus run is queued
+/// when its base run passes; results are appended in order.
 fn judge_all(
-    executor: &Arc<Executor>,
+    judging: &Judging,
     bench: &Benchmark,
     todo: &[&SampleRecord],
-    time_limits: &BTreeMap<String, u64>,
-    memory: u64,
-    visible: bool,
-    jobs: usize,
     run_dir: &mut RunDir,
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
-    let pool = ExecPool::new(Arc::clone(executor), jobs.max(1));
-    // Base (and visible) runs first; the costly EvalPlus plus run only for samples that pass
-    // base, since a base failure decides the plus verdict too.
-    let mut pending = Vec::new();
+    let mut pending = Vec::with_capacity(todo.len());
     for sample in todo {
         let task = bench
             .task(&sample.task_id)
             .expect("samples were checked against the benchmark");
-        let cpu = Duration::from_millis(time_limits.get(&sample.task_id).copied().unwrap_or(3000));
-        let requests = judge_requests(task, sample, Limits::new(cpu, memory), visible)?;
-        let base = pool.submit(requests.base);
-        let visible = requests.visible.map(|r| pool.submit(r));
-        pending.push((*sample, base, visible, requests.plus));
+        pending.push(judging.submit(task, (*sample).clone())?);
     }
     let total = pending.len();
-    let mut plus_pending = Vec::new();
-    let mut judged = 0;
-    for (sample, base, visible, plus_request) in pending {
-        let base = base
-            .wait()
-            .with_context(|| format!("cannot run `{}`", sample.task_id))?;
-        let visible = visible.map(|t| t.wait()).transpose()?;
-        match plus_request {
-            Some(request) if base.status.is_pass() => {
-                plus_pending.push((sample, base, visible, pool.submit(request)));
-                continue;
-            }
-            Some(_) => {
-                run_dir.append_result(&result_from_reports(
-                    sample,
-                    &base,
-                    Some(None),
-                    visible.as_ref(),
-                ))?;
-            }
-            None => run_dir.append_result(&result_from_reports(
-                sample,
-                &base,
-                None,
-                visible.as_ref(),
-            ))?,
-        }
-        judged += 1;
-        progress(judged, total, global);
+    let mut based = Vec::with_capacity(total);
+    for pending in pending {
+        based.push(pending.wait_base()?);
     }
-    for (sample, base, visible, plus) in plus_pending {
-        let plus = plus
-            .wait()
-            .with_context(|| format!("cannot run `{}`", sample.task_id))?;
-        run_dir.append_result(&result_from_reports(
-            sample,
-            &base,
-            Some(Some(&plus)),
-            visible.as_ref(),
-        ))?;
-        judged += 1;
-        progress(judged, total, global);
+    for (judged, base) in based.into_iter().enumerate() {
+        run_dir.append_result(&base.wait()?)?;
+        progress(judged + 1, total, global);
     }
     Ok(())
 }
@@ -294,63 +241,6 @@ fn policy(args: &ScoreArgs) -> anyhow::Result<TimeLimitPolicy> {
         minimum: Duration::from_secs_f64(args.time_limit),
         factor: args.time_factor,
     })
-}
-
-fn executor(args: &ScoreArgs) -> anyhow::Result<Executor> {
-    let home =
-        crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
-    let mut config = ExecConfig::new(&home.join("cache/exec"));
-    if args.no_sandbox {
-        config.isolation = Isolation::None;
-    }
-    Executor::new(&config).context("cannot start the sandboxed executor")
-}
-
-/// Reference CPU times for the benchmark's tasks, measured once per machine and cached in
-/// `$CRUCIBLE_HOME/cache/reference-times/`.
-fn reference_times(
-    executor: &Executor,
-    bench: &Benchmark,
-    home: &Path,
-    memory: u64,
-    global: &GlobalArgs,
-) -> anyhow::Result<ReferenceTimes> {
-    let key = format!("{}-{}", bench.name.as_str(), bench.language.name());
-    let path = home
-        .join("cache/reference-times")
-        .join(format!("{key}.json"));
-    let mut times = ReferenceTimes::load(&path)?.unwrap_or_else(|| ReferenceTimes {
-        benchmark: key,
-        cpu_ms: BTreeMap::new(),
-    });
-    let missing: Vec<_> = bench
-        .tasks
-        .iter()
-        .filter(|t| t.reference.is_some() && !times.cpu_ms.contains_key(&t.task.id))
-        .collect();
-    if missing.is_empty() {
-        return Ok(times);
-    }
-    if !global.quiet {
-        output::status(&format!(
-            "measuring {} reference solutions (once per machine)",
-            missing.len()
-        ));
-    }
-    let generous = Limits::new(Duration::from_secs(60), memory);
-    for task in missing {
-        match measure_reference(executor, task, generous) {
-            Ok(Some(time)) => {
-                times
-                    .cpu_ms
-                    .insert(task.task.id.clone(), time.as_millis() as u64);
-            }
-            Ok(None) => {}
-            Err(err) => tracing::warn!("{err}; the task gets the minimum time limit"),
-        }
-    }
-    times.save(&path)?;
-    Ok(times)
 }
 
 fn warn_rejects(bench: &Benchmark, global: &GlobalArgs) {
