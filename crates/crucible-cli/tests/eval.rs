@@ -105,7 +105,10 @@ fn a_strategy_run_writes_one_trace_per_sample() {
     let outcome = &traces[0]["outcome"];
     assert_eq!(outcome["strategy"], "repair");
     let config = read_json(&out.join("config.json"));
-    assert_eq!(config["config"]["strategy"]["strategy"]["kind"], "repair", "{config}");
+    assert_eq!(
+        config["config"]["strategy"]["strategy"]["kind"], "repair",
+        "{config}"
+    );
     // The judged sample is the strategy's final program.
     let samples = lines(&out.join("samples.jsonl"));
     assert_eq!(samples[0]["completion"], outcome["code"]);

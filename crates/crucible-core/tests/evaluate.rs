@@ -52,11 +52,20 @@ fn params(out: &std::path::Path, seed: u64) -> EvalParams {
     }
 }
 
-#[test]
-fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
+/// A scratch directory with `tasks` as a task-file benchmark, its `CRUCIBLE_HOME`, a scripted
+/// model's facts and the run directory to use.
+struct Fixture {
+    dir: tempfile::TempDir,
+    home: std::path::PathBuf,
+    bench: crucible_core::eval::Benchmark,
+    model: ModelFacts,
+    out: std::path::PathBuf,
+}
+
+fn fixture(tasks_text: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let tasks = dir.path().join("tasks.jsonl");
-    std::fs::write(&tasks, TASKS).unwrap();
+    std::fs::write(&tasks, tasks_text).unwrap();
     let home = dir.path().join("home");
     let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
     let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
@@ -74,6 +83,24 @@ fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
         sha256: "0".repeat(64),
     };
     let out = dir.path().join("run");
+    Fixture {
+        dir,
+        home,
+        bench,
+        model,
+        out,
+    }
+}
+
+#[test]
+fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS);
     // "double" is right; "square" passes the visible example (2*2 == 2+2) but not the hidden one.
     let mut generator = ScriptedGenerator::new([
         "n = int(input())\nprint(2 * n)\n```",
@@ -140,26 +167,13 @@ fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
 
 #[test]
 fn samples_left_unjudged_by_a_killed_run_are_judged_on_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let tasks = dir.path().join("tasks.jsonl");
-    std::fs::write(&tasks, TASKS.lines().next().unwrap()).unwrap();
-    let home = dir.path().join("home");
-    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
-    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
-    let bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language: None,
-        },
-    )
-    .unwrap();
-    let model = ModelFacts {
-        name: "scripted".into(),
-        path: "scripted".into(),
-        sha256: "0".repeat(64),
-    };
-    let out = dir.path().join("run");
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS.lines().next().unwrap());
     let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
     run_eval(
         &mut generator,
@@ -194,26 +208,13 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     // The hidden example's numbers appear nowhere else, so finding them in a prompt would mean
     // a leak.
     const TASK: &str = r#"{"id": "double", "description": "Print twice the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "7919\n", "output": "15838\n"}], "language": "python"}"#;
-    let dir = tempfile::tempdir().unwrap();
-    let tasks = dir.path().join("tasks.jsonl");
-    std::fs::write(&tasks, TASK).unwrap();
-    let home = dir.path().join("home");
-    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
-    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
-    let bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language: None,
-        },
-    )
-    .unwrap();
-    let model = ModelFacts {
-        name: "scripted".into(),
-        path: "scripted".into(),
-        sha256: "0".repeat(64),
-    };
-    let out = dir.path().join("run");
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASK);
     // The first program fails the visible example; the repair is right.
     let mut generator = ScriptedGenerator::new([
         "n = int(input())\nprint(n + 1)\n```",

@@ -1,10 +1,12 @@
 //! Flag groups shared by several subcommands: model selection and decoding.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
+use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::infer::prompt::PromptMode;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
 use crucible_core::{ConfigFile, Settings};
@@ -131,4 +133,21 @@ impl DecodingArgs {
         params.validate()?;
         Ok(params)
     }
+}
+
+/// The EvalPlus time-limit rule from `--time-limit` and `--time-factor`.
+pub(crate) fn time_limit_policy(
+    time_limit: f64,
+    time_factor: f64,
+) -> anyhow::Result<TimeLimitPolicy> {
+    if !(time_limit.is_finite() && time_limit > 0.0 && time_limit <= 600.0) {
+        bail!("--time-limit must be between 0 and 600 seconds (got {time_limit})");
+    }
+    if !(time_factor.is_finite() && time_factor >= 1.0) {
+        bail!("--time-factor must be at least 1 (got {time_factor})");
+    }
+    Ok(TimeLimitPolicy {
+        minimum: Duration::from_secs_f64(time_limit),
+        factor: time_factor,
+    })
 }

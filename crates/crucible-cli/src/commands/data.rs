@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crucible_core::eval::fetch::{self, RowsSource};
-use crucible_core::eval::{BenchmarkName, DataDirs, LoadParams, load_benchmark};
+use crucible_core::eval::{Benchmark, BenchmarkName, DataDirs, LoadParams, load_benchmark};
 use crucible_core::model::{PipFetcher, WheelFetcher};
 use crucible_core::types::Language;
 
@@ -202,6 +202,25 @@ fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let json = serde_json::to_string_pretty(&task.task).context("cannot render the task")?;
     output::data(&json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Load benchmark `benchmark` (a name or a task file) in `lang` from the data directories.
+pub(crate) fn load(
+    benchmark: &str,
+    lang: Option<&str>,
+    dirs: &DirArgs,
+) -> anyhow::Result<(BenchmarkName, Benchmark)> {
+    let name = BenchmarkName::parse(benchmark)?;
+    let language = parse_language(lang)?;
+    let dirs = data_dirs(dirs)?;
+    let bench = load_benchmark(
+        &name,
+        &LoadParams {
+            dirs: &dirs,
+            language,
+        },
+    )?;
+    Ok((name, bench))
 }
 
 pub(crate) fn parse_language(lang: Option<&str>) -> anyhow::Result<Option<Language>> {

@@ -5,20 +5,19 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use clap::Args;
 
 use crucible_core::backend;
-use crucible_core::eval::{BenchmarkName, LoadParams, TimeLimitPolicy, load_benchmark};
 use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, StrategyRun, run_eval};
 use crucible_core::infer::{Observer, SolveParams};
 use crucible_core::judging::JudgeParams;
 
 use super::GlobalArgs;
-use super::common::{DecodingArgs, ModelArgs};
-use super::data::{DirArgs, data_dirs, parse_language};
+use super::common::{DecodingArgs, ModelArgs, time_limit_policy};
+use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
@@ -100,16 +99,7 @@ pub(crate) struct EvalArgs {
 
 pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     interrupt::install();
-    let name = BenchmarkName::parse(&args.benchmark)?;
-    let language = parse_language(args.lang.as_deref())?;
-    let dirs = data_dirs(&args.dirs)?;
-    let mut bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language,
-        },
-    )?;
+    let (name, mut bench) = data::load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
     if !args.tasks.is_empty() {
         bench.select(&args.tasks)?;
     }
@@ -169,7 +159,7 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         },
         max_batch: args.max_batch,
         judge: JudgeParams {
-            policy: policy(args.time_limit, args.time_factor)?,
+            policy: time_limit_policy(args.time_limit, args.time_factor)?,
             memory_bytes: args.memory_limit.saturating_mul(1 << 20),
             jobs: args.jobs.max(1),
             visible: args.visible,
@@ -222,19 +212,6 @@ fn short_model_name(name: &str) -> String {
             }
         })
         .collect()
-}
-
-fn policy(time_limit: f64, time_factor: f64) -> anyhow::Result<TimeLimitPolicy> {
-    if !(time_limit.is_finite() && time_limit > 0.0 && time_limit <= 600.0) {
-        bail!("--time-limit must be between 0 and 600 seconds (got {time_limit})");
-    }
-    if !(time_factor.is_finite() && time_factor >= 1.0) {
-        bail!("--time-factor must be at least 1 (got {time_factor})");
-    }
-    Ok(TimeLimitPolicy {
-        minimum: Duration::from_secs_f64(time_limit),
-        factor: time_factor,
-    })
 }
 
 /// Stops generation on Ctrl-C.

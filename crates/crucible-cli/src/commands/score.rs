@@ -4,20 +4,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 
 use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, summarize};
 use crucible_core::eval::score::parse_samples;
-use crucible_core::eval::{
-    Benchmark, BenchmarkName, LoadParams, TimeLimitPolicy, load_benchmark, report,
-};
+use crucible_core::eval::{Benchmark, report};
 use crucible_core::judging::{JudgeParams, Judging};
 
 use super::GlobalArgs;
-use super::data::{DirArgs, data_dirs, parse_language};
+use super::common::time_limit_policy;
+use super::data::{self, DirArgs};
 use crate::output;
 
 /// Arguments of `crucible score`.
@@ -80,21 +79,12 @@ pub(crate) struct ScoreArgs {
 
 pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let name = BenchmarkName::parse(&args.benchmark)?;
-    let language = parse_language(args.lang.as_deref())?;
-    let dirs = data_dirs(&args.dirs)?;
-    let mut bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language,
-        },
-    )?;
+    let (name, mut bench) = data::load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
     warn_rejects(&bench, global);
     let text = std::fs::read_to_string(&args.samples)
         .with_context(|| format!("cannot read the samples file `{}`", args.samples.display()))?;
     let samples = parse_samples(&args.samples, &text, &bench)?;
-    let policy = policy(&args)?;
+    let policy = time_limit_policy(args.time_limit, args.time_factor)?;
     let memory = args.memory_limit.saturating_mul(1 << 20);
     let config = serde_json::json!({
         "command": "score",
@@ -221,26 +211,6 @@ fn progress(done: usize, total: usize, global: &GlobalArgs) {
     if !global.quiet && (done.is_multiple_of(50) || done == total) {
         output::status(&format!("{done}/{total} samples judged"));
     }
-}
-
-fn policy(args: &ScoreArgs) -> anyhow::Result<TimeLimitPolicy> {
-    let valid = args.time_limit.is_finite() && args.time_limit > 0.0 && args.time_limit <= 600.0;
-    if !valid {
-        bail!(
-            "--time-limit must be between 0 and 600 seconds (got {})",
-            args.time_limit
-        );
-    }
-    if !(args.time_factor.is_finite() && args.time_factor >= 1.0) {
-        bail!(
-            "--time-factor must be at least 1 (got {})",
-            args.time_factor
-        );
-    }
-    Ok(TimeLimitPolicy {
-        minimum: Duration::from_secs_f64(args.time_limit),
-        factor: args.time_factor,
-    })
 }
 
 fn warn_rejects(bench: &Benchmark, global: &GlobalArgs) {
