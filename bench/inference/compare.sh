@@ -31,6 +31,28 @@ for round in $(seq "$rounds"); do
     --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
 done
 
+# Contention: decode while two busy processes (one per core, like sandboxed programs during an
+# eval) compete, at the idle CPU priority Crucible gives programs (SCHED_IDLE) and at normal
+# priority, each under crucible's default (OMP_WAIT_POLICY=PASSIVE) and OpenMP's active wait.
+busy() { for _ in 1 2; do "$@" sh -c 'while :; do :; done' & done; }
+contended() {  # $1 label, $2.. competitor launcher; env CONTENDED_ENV for crucible
+  busy "${@:2}"
+  sleep 1
+  env $CONTENDED_ENV "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 128 \
+    --gen-tokens 64 --batch 1 --sequential 0 --repeats 1 --json -q > "$out/ct-$1.json" || true
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+echo "contention: programs at idle priority" >&2
+CONTENDED_ENV="" contended idle chrt --idle 0
+echo "contention: programs at normal priority" >&2
+CONTENDED_ENV="" contended normal nice -n 0
+echo "contention: programs at normal priority, OpenMP active wait" >&2
+CONTENDED_ENV="OMP_WAIT_POLICY=ACTIVE" contended normal-active nice -n 0
+echo "quiet reference for the contention rows" >&2
+"$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 128 \
+  --gen-tokens 64 --batch 1 --sequential 0 --repeats 1 --json -q > "$out/ct-quiet.json"
+
 python3 - "$out" "$rounds" "$threads" "$model" <<'PY'
 import json, statistics, sys, glob, os
 out, rounds, threads, model = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -70,4 +92,15 @@ if seq:
     b10 = [c["batched"][ns.index(10)] for c in cr] if 10 in ns else None
     if b10:
         print(f"\nn=10 batched vs 10 sequential, end to end: {med([b['end_to_end_tok_s'] for b in b10]) / e:.2f}x")
+print("\nDecode (n=1, 64 tokens after a 128-token prompt) while two busy processes compete for the 2 cores:\n")
+print("| competitors | crucible decode tok/s |")
+print("| --- | ---: |")
+labels = [("quiet", "none (quiet machine)"), ("idle", "2 at idle priority (SCHED_IDLE, as Crucible runs programs)"),
+          ("normal", "2 at normal priority"), ("normal-active", "2 at normal priority, OpenMP active wait (OMP_WAIT_POLICY=ACTIVE)")]
+for key, label in labels:
+    path = f"{out}/ct-{key}.json"
+    try:
+        c = json.load(open(path)); print(f"| {label} | {c['decode_tok_s']:.1f} |")
+    except Exception:
+        print(f"| {label} | run failed |")
 PY

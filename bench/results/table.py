@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Markdown rows for docs/RESULTS.md from `crucible eval` run directories.
+
+Usage: bench/results/table.py RUN_DIR [RUN_DIR ...]
+
+For each run: benchmark, language, method (decoding or strategy), tasks judged, pass@1 (and the
+plus tier where the benchmark has one), generated tokens and generation seconds per task, model
+calls per task (strategies), and the run's wall time. Everything is read from the run directory
+(summary.json, samples.jsonl, traces.jsonl), so the table is reproducible from the files.
+"""
+import json
+import os
+import statistics
+import sys
+
+
+def lines(path):
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # a torn last line of a killed run
+    return out
+
+
+def method(config):
+    strategy = config.get("strategy")
+    if strategy:
+        return strategy["strategy"]["kind"]
+    decoding = config.get("decoding", {})
+    return decoding.get("method", "?")
+
+
+def row(run):
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    config = summary["config"]
+    samples = lines(os.path.join(run, "samples.jsonl"))
+    traces = lines(os.path.join(run, "traces.jsonl"))
+    judged = sum(t["samples"] for t in summary["per_task"])
+    total_tasks = len(summary["per_task"])
+    judged_tasks = sum(1 for t in summary["per_task"] if t["samples"] > 0)
+    passed = sum(t["passed"] for t in summary["per_task"])
+    pass1 = f"{100.0 * passed / judged:.1f}%" if judged else "-"
+    plus = "-"
+    if summary.get("plus"):
+        plus_passed = sum(t.get("plus_passed") or 0 for t in summary["per_task"])
+        plus = f"{100.0 * plus_passed / judged:.1f}%" if judged else "-"
+    tokens = [s.get("tokens", {}).get("completion", 0) for s in samples]
+    seconds = [s.get("gen_ms", 0) / 1000.0 for s in samples]
+    calls = [t["outcome"]["usage"]["model_calls"] for t in traces]
+    wall = summary.get("wall_time_s")
+    return "| {} | {} | {} | {}/{} | {} | {} | {:.0f} | {:.1f} | {} | {} |".format(
+        summary["benchmark"],
+        summary["language"],
+        method(config),
+        judged_tasks,
+        total_tasks,
+        pass1,
+        plus,
+        statistics.mean(tokens) if tokens else 0,
+        statistics.mean(seconds) if seconds else 0,
+        f"{statistics.mean(calls):.2f}" if calls else "1",
+        f"{wall / 60:.0f} min" if wall else "-",
+    )
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    print("| benchmark | language | method | tasks | pass@1 | pass@1 plus | tokens/task | gen s/task | model calls/task | wall time |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for run in sys.argv[1:]:
+        print(row(run))
+
+
+if __name__ == "__main__":
+    main()
