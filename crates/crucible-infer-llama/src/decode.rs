@@ -8,7 +8,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crucible_infer::sampler::{Sampler, greedy};
+use crucible_infer::sampler::{Sampler, greedy, token_logprob};
 use crucible_infer::{Completion, Error, FinishReason, Generation, Observer, StopMatcher};
 use crucible_types::{Decoding, GenParams};
 
@@ -171,12 +171,6 @@ impl Sequence {
     }
 }
 
-/// `log softmax(logits)[token]`.
-pub(crate) fn token_logprob(logits: &[f32], token: usize) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    f64::from(logits[token] - max) - sum.ln()
-}
 
 /// Greedy or sampled decoding of `params.n` sequences sharing the prompt.
 pub(crate) fn run(

@@ -11,6 +11,16 @@
 //!
 //! Every filter keeps at least one token. The random stream of sequence `i` under seed `s` is
 //! derived from `(s, i)` alone, so a sample does not change when `n` or the batch changes.
+//!
+//! Speed: a vocabulary has ~150k tokens and a batch step samples every sequence, so the
+//! pipeline never touches the whole vocabulary more than with one comparison per token. Tokens
+//! that cannot matter are dropped up front (without top-k): those more than
+//! [`NEGLIGIBLE_NATS`] below the best (a chance of drawing any of them under 1e-8), those under
+//! the min-p floor, and, with top-p `p < 1`, those less likely than `(1 - p) / 2V` times the
+//! best. A token of the last kind cannot be in the nucleus: all of them together weigh less
+//! than `(1 - p) / 2` of the total, so the more likely tokens reach `p` first. They still count
+//! in the total the nucleus's target is computed from, so the kept set is exactly the one a
+//! full sort would give.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +38,23 @@ pub struct Candidate {
     pub logit: f32,
     /// Probability after all filters, renormalised over the kept set.
     pub prob: f32,
+}
+
+/// Tokens this far (in tempered logits, i.e. nats) below the best are never candidates and are
+/// left out of sums over the vocabulary: each weighs under 1e-13 of the best.
+pub const NEGLIGIBLE_NATS: f32 = 30.0;
+
+/// `log softmax(logits)[token]`, summing over the tokens within [`NEGLIGIBLE_NATS`] of the best
+/// (the others shift the result by under 2e-8 for a 150k vocabulary).
+pub fn token_logprob(logits: &[f32], token: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let floor = max - NEGLIGIBLE_NATS;
+    let sum: f64 = logits
+        .iter()
+        .filter(|&&l| l >= floor)
+        .map(|&l| f64::from(l - max).exp())
+        .sum();
+    f64::from(logits[token] - max) - sum.ln()
 }
 
 /// The most likely token; the lowest id wins a tie. An empty slice yields token 0.
@@ -105,26 +132,39 @@ fn filter<'a>(
     logits: &[f32],
     scratch: &'a mut Vec<Candidate>,
 ) -> &'a [Candidate] {
-    let inv_t = 1.0 / params.temperature;
     scratch.clear();
+    if logits.is_empty() {
+        return scratch;
+    }
+    let total = if params.top_k > 0 && params.top_k < logits.len() {
+        top_k_candidates(params, logits, scratch)
+    } else {
+        likely_candidates(params, logits, scratch)
+    };
+    let kept = sorted_nucleus(scratch, params.top_p, total);
+    scratch.truncate(kept);
+    let mass: f64 = scratch.iter().map(|c| f64::from(c.prob)).sum();
+    for candidate in scratch.iter_mut() {
+        candidate.prob = (f64::from(candidate.prob) / mass) as f32;
+    }
+    scratch
+}
+
+/// Top-k, then min-p: fill `scratch` with the survivors and their weights relative to the
+/// best; return the total weight.
+fn top_k_candidates(params: &SamplingParams, logits: &[f32], scratch: &mut Vec<Candidate>) -> f64 {
+    let inv_t = 1.0 / params.temperature;
     scratch.extend(logits.iter().enumerate().map(|(idx, &logit)| Candidate {
         token: idx as TokenId,
         logit: logit * inv_t,
         prob: 0.0,
     }));
-    if scratch.is_empty() {
-        return scratch;
-    }
-    if params.top_k > 0 && params.top_k < scratch.len() {
-        scratch.select_nth_unstable_by(params.top_k - 1, by_logit_desc);
-        scratch.truncate(params.top_k);
-    }
+    scratch.select_nth_unstable_by(params.top_k - 1, by_logit_desc);
+    scratch.truncate(params.top_k);
     let max = scratch
         .iter()
         .map(|c| c.logit)
         .fold(f32::NEG_INFINITY, f32::max);
-    // Min-p is relative to the best token, so it can be applied before normalising: it cuts
-    // the candidate set early and leaves the sort below with little to do.
     if params.min_p > 0.0 {
         let floor = max + params.min_p.ln();
         scratch.retain(|c| c.logit >= floor);
@@ -135,13 +175,42 @@ fn filter<'a>(
         candidate.prob = weight;
         total += f64::from(weight);
     }
-    let kept = sorted_nucleus(scratch, params.top_p, total);
-    scratch.truncate(kept);
-    let mass: f64 = scratch.iter().map(|c| f64::from(c.prob)).sum();
-    for candidate in scratch.iter_mut() {
-        candidate.prob = (f64::from(candidate.prob) / mass) as f32;
+    total
+}
+
+/// Without top-k: one pass over the vocabulary. The total weight counts every token above the
+/// min-p floor (and within [`NEGLIGIBLE_NATS`] of the best); only tokens that can be in the
+/// nucleus become candidates (see the module docs). Returns the total weight.
+fn likely_candidates(params: &SamplingParams, logits: &[f32], scratch: &mut Vec<Candidate>) -> f64 {
+    let inv_t = 1.0 / params.temperature;
+    // Multiplying by a positive number is monotonic, so this is the best tempered logit.
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) * inv_t;
+    let mut floor = max - NEGLIGIBLE_NATS;
+    if params.min_p > 0.0 {
+        floor = floor.max(max + params.min_p.ln());
     }
-    scratch
+    let mut candidate_floor = floor;
+    if params.top_p < 1.0 {
+        let ratio = (1.0 - params.top_p) / (2.0 * logits.len() as f32);
+        candidate_floor = candidate_floor.max(max + ratio.ln());
+    }
+    let mut total = 0.0f64;
+    for (idx, &logit) in logits.iter().enumerate() {
+        let logit = logit * inv_t;
+        if logit < floor {
+            continue;
+        }
+        let weight = (logit - max).exp();
+        total += f64::from(weight);
+        if logit >= candidate_floor {
+            scratch.push(Candidate {
+                token: idx as TokenId,
+                logit,
+                prob: weight,
+            });
+        }
+    }
+    total
 }
 
 /// Sort the candidates by decreasing weight far enough to find the top-p prefix, and return
@@ -306,6 +375,45 @@ mod tests {
         assert!((freq[0] - 0.7).abs() < 0.015, "{freq:?}");
         assert!((freq[1] - 0.2).abs() < 0.015, "{freq:?}");
         assert!((freq[2] - 0.1).abs() < 0.015, "{freq:?}");
+    }
+
+    #[test]
+    fn a_large_vocabulary_gives_the_same_nucleus_as_a_small_one() {
+        // Four likely tokens in a 150k vocabulary of unlikely ones (each 25 nats down): the
+        // unlikely tail weighs 150k * e^-25 (about 2e-6) of the total, and must not change
+        // the nucleus.
+        let mut logits = vec![-25.0f32; 150_000];
+        for (token, logit) in [(7, 0.0f32), (70_000, -0.5), (3, -1.0), (149_999, -3.0)] {
+            logits[token] = logit;
+        }
+        let small = [0.0f32, -0.5, -1.0, -3.0];
+        for top_p in [0.5, 0.9, 0.95, 1.0] {
+            let big: Vec<f32> = kept(params(1.0, 0, top_p, 0.0), &logits)
+                .iter()
+                .map(|&(_, p)| p)
+                .take(4)
+                .collect();
+            let reference: Vec<f32> = kept(params(1.0, 0, top_p, 0.0), &small)
+                .iter()
+                .map(|&(_, p)| p)
+                .collect();
+            assert_eq!(big[..reference.len()], reference[..], "top-p {top_p}");
+        }
+        let tokens: Vec<TokenId> = kept(params(1.0, 0, 0.9, 0.0), &logits)
+            .iter()
+            .map(|&(t, _)| t)
+            .collect();
+        assert_eq!(tokens, vec![7, 70_000, 3]);
+    }
+
+    #[test]
+    fn token_logprob_matches_log_softmax() {
+        let logits: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 * 0.1).collect();
+        let mut full = Vec::new();
+        log_softmax(&logits, &mut full);
+        for token in [0, 17, 999] {
+            assert!((token_logprob(&logits, token) - f64::from(full[token])).abs() < 1e-5);
+        }
     }
 
     #[test]
