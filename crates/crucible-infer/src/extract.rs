@@ -34,11 +34,12 @@ struct Block<'a> {
 /// if `entry_point` is given, prefer a block that defines it; then take the longest such block,
 /// which is the program rather than a usage example. When every block is tagged with another
 /// language, fall back to the longest block. With no fence at all, the whole answer is the code.
+/// For Python with an `entry_point`, only the definitions are kept ([`crate::keep_definitions`]).
 pub fn extract_code(answer: &str, language: Language, entry_point: Option<&str>) -> Extracted {
     let blocks = fenced_blocks(answer);
     if blocks.is_empty() {
         return Extracted {
-            code: trim_blank_lines(answer).to_owned(),
+            code: definitions_only(trim_blank_lines(answer), language, entry_point),
             source: Source::Whole,
         };
     }
@@ -65,13 +66,25 @@ pub fn extract_code(answer: &str, language: Language, entry_point: Option<&str>)
         .max_by_key(|b| b.body.trim().len())
         .expect("pool is non-empty: blocks is non-empty");
     Extracted {
-        code: trim_blank_lines(best.body).to_owned(),
+        code: definitions_only(trim_blank_lines(best.body), language, entry_point),
         source: if best.terminated {
             Source::Fenced
         } else {
             Source::Unterminated
         },
     }
+}
+
+/// A Python function task is judged on its definitions: example calls, prints and `__main__`
+/// blocks the model appended would run on import, so they are dropped (see `python_defs`).
+fn definitions_only(code: &str, language: Language, entry_point: Option<&str>) -> String {
+    if language == Language::Python
+        && let Some(name) = entry_point
+        && let Some(kept) = crate::keep_definitions(code, name)
+    {
+        return trim_blank_lines(&kept).to_owned();
+    }
+    code.to_owned()
 }
 
 /// Whether `code` seems to define `name` (a function, method or class), in any language.
@@ -191,6 +204,16 @@ mod tests {
         let got = extract_code(answer, lang, entry);
         assert_eq!(got.code, code, "answer: {answer:?}");
         assert_eq!(got.source, source);
+    }
+
+    #[test]
+    fn python_function_answers_keep_only_definitions() {
+        let answer = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n\n# Example usage\nprint(add(1, 2))\n```\n";
+        let got = extract_code(answer, Language::Python, Some("add"));
+        assert_eq!(got.code, "def add(a, b):\n    return a + b");
+        // A program task (no entry point) keeps its top-level code.
+        let got = extract_code(answer, Language::Python, None);
+        assert!(got.code.ends_with("print(add(1, 2))"), "{}", got.code);
     }
 
     #[test]

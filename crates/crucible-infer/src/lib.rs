@@ -9,6 +9,7 @@ mod chat;
 mod extract;
 mod generator;
 pub mod prompt;
+mod python_defs;
 pub mod sampler;
 mod scripted;
 mod solve;
@@ -20,6 +21,7 @@ pub use generator::{
     Completion, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
     Silent,
 };
+pub use python_defs::keep_definitions;
 pub use scripted::ScriptedGenerator;
 pub use solve::{Candidate, Candidates, SolveParams, solve};
 pub use stop::StopMatcher;
