@@ -72,6 +72,9 @@ pub(crate) fn ask(
             "Cover basic cases, edge cases (empty input, zero, negative numbers, a single element) and one larger input. Work out each expected result carefully from the description."
         }
     };
+    // Examples are numbered on from the task's own; the model stops at the first one past
+    // `count` instead of writing more, or prose.
+    let mut examples_stop = Vec::new();
     let (user, prefill) = match (&task.kind, shape) {
         (
             TaskKind::Function {
@@ -112,6 +115,7 @@ pub(crate) fn ask(
                 description.trim(),
                 render_examples(&task.visible)
             );
+            examples_stop.push(format!("Example {}\n", shown + count + 1));
             (user, format!("Example {}\nInput:\n```\n", shown + 1))
         }
         _ => return None,
@@ -125,7 +129,7 @@ pub(crate) fn ask(
         answer_prefix: prefill,
         suffix_on_stop: String::new(),
         stop: if shape == Shape::Examples {
-            Vec::new()
+            examples_stop
         } else {
             vec!["\n```".into()]
         },
@@ -366,6 +370,34 @@ mod tests {
                 code: "assert add(1, 2) == 3\n".into(),
             },
         }
+    }
+
+    #[test]
+    fn example_requests_stop_after_the_examples_asked_for() {
+        let task = Task {
+            id: "sum".into(),
+            language: Language::Cpp,
+            kind: TaskKind::Program {
+                description: "Print the sum of two integers.".into(),
+            },
+            visible: TestSuite::Io {
+                cases: vec![
+                    IoCase {
+                        input: "1 2\n".into(),
+                        output: "3\n".into(),
+                    },
+                    IoCase {
+                        input: "2 2\n".into(),
+                        output: "4\n".into(),
+                    },
+                ],
+                compare: Compare::Whitespace,
+            },
+        };
+        let ask = ask(&task, 5, 1, Style::Cases, 256).unwrap();
+        // Two shown, five asked for: examples 3 to 7, then stop at the 8th.
+        assert_eq!(ask.answer_prefix, "Example 3\nInput:\n```\n");
+        assert_eq!(ask.stop, vec!["Example 8\n".to_owned()]);
     }
 
     #[test]
