@@ -171,7 +171,6 @@ impl Sequence {
     }
 }
 
-
 /// Greedy or sampled decoding of `params.n` sequences sharing the prompt.
 pub(crate) fn run(
     ctx: &mut LlamaContext<'static>,
