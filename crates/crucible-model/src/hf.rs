@@ -154,8 +154,10 @@ pub fn fetch_hf_model(
         .open(&partial_path)
         .map_err(|source| io("create", &partial_path, source))?;
     // Two processes appending to one partial file would corrupt it; the lock is released when
-    // the file is closed, including when the process dies.
-    if partial.try_lock().is_err() {
+    // the file is closed, including when the process dies. A lock can also outlive its download
+    // for a moment: a child forked elsewhere in this process holds a copy of the descriptor
+    // until it execs. So wait a little before calling it another download.
+    if !lock_within(&partial, LOCK_PATIENCE) {
         return Err(Error::DownloadInProgress { path: partial_path });
     }
     let url = hf_ref.url(&params.endpoint);
@@ -313,6 +315,23 @@ fn percent_encode(segment: &str) -> String {
         }
     }
     out
+}
+
+/// How long a partial file's lock is waited for before another download is assumed.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Take `file`'s exclusive lock, retrying for up to `patience`.
+fn lock_within(file: &fs::File, patience: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if file.try_lock().is_ok() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]

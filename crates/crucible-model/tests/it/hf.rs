@@ -217,3 +217,29 @@ fn an_unreachable_hub_is_a_transport_error() {
     assert!(matches!(err, Error::HttpTransport { .. }), "{err}");
     assert!(err.hint().unwrap().contains("HF_ENDPOINT"));
 }
+
+#[test]
+fn a_download_in_progress_elsewhere_is_reported_not_joined() {
+    let body = toy_gguf(1000);
+    let route = Route::File {
+        body: body.clone(),
+        etag: Some(sha256_hex(&body)),
+    };
+    let hub = FakeHub::start(vec![("/acme/coder/resolve/main/model.gguf", route)], 4);
+    let dir = temp_dir();
+    let home = ModelHome::new(dir.path());
+    // Another download holds the partial file's lock.
+    let partial = dir
+        .path()
+        .join("models/hf/acme/coder/main/.model.gguf.partial");
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    let other = std::fs::File::create(&partial).unwrap();
+    other.lock().unwrap();
+    let err = fetch(&home, &hub, "hf:acme/coder/model.gguf", None).unwrap_err();
+    assert!(matches!(err, Error::DownloadInProgress { .. }), "{err}");
+    assert!(hub.seen().is_empty(), "nothing was requested");
+    // Once it is gone, the download goes ahead.
+    drop(other);
+    let path = fetch(&home, &hub, "hf:acme/coder/model.gguf", None).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), body);
+}
