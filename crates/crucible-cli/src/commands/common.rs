@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::infer::prompt::PromptMode;
+use crucible_core::judging::JudgeParams;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
 use crucible_core::{ConfigFile, Settings};
 
@@ -135,11 +136,45 @@ impl DecodingArgs {
     }
 }
 
-/// The EvalPlus time-limit rule from `--time-limit` and `--time-factor`.
-pub(crate) fn time_limit_policy(
+/// How programs are judged: flags shared by `crucible eval` and `crucible score`.
+#[derive(Debug, Args)]
+pub(crate) struct JudgeArgs {
+    /// Smallest per-task CPU time limit, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
     time_limit: f64,
+    /// Multiple of the reference solution's CPU time allowed (EvalPlus rule).
+    #[arg(long, value_name = "X", default_value_t = 4.0)]
     time_factor: f64,
-) -> anyhow::Result<TimeLimitPolicy> {
+    /// Memory limit per run in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 1024)]
+    memory_limit: u64,
+    /// Programs judged at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
+    jobs: usize,
+    /// Also run the visible tests (for n@k with the visible-test filter).
+    #[arg(long)]
+    visible: bool,
+    /// Run programs without the sandbox (results then say `"sandboxed": false`).
+    #[arg(long)]
+    no_sandbox: bool,
+}
+
+impl JudgeArgs {
+    /// The judging parameters; `idle_priority` when a model decodes at the same time.
+    pub(crate) fn params(&self, idle_priority: bool) -> anyhow::Result<JudgeParams> {
+        Ok(JudgeParams {
+            policy: time_limit_policy(self.time_limit, self.time_factor)?,
+            memory_bytes: self.memory_limit.saturating_mul(1 << 20),
+            jobs: self.jobs.max(1),
+            visible: self.visible,
+            sandboxed: !self.no_sandbox,
+            idle_priority,
+        })
+    }
+}
+
+/// The EvalPlus time-limit rule from `--time-limit` and `--time-factor`.
+fn time_limit_policy(time_limit: f64, time_factor: f64) -> anyhow::Result<TimeLimitPolicy> {
     if !(time_limit.is_finite() && time_limit > 0.0 && time_limit <= 600.0) {
         bail!("--time-limit must be between 0 and 600 seconds (got {time_limit})");
     }

@@ -13,10 +13,9 @@ use clap::Args;
 use crucible_core::backend;
 use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, StrategyRun, run_eval};
 use crucible_core::infer::{Observer, SolveParams};
-use crucible_core::judging::JudgeParams;
 
 use super::GlobalArgs;
-use super::common::{DecodingArgs, ModelArgs, time_limit_policy};
+use super::common::{DecodingArgs, JudgeArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
@@ -66,27 +65,11 @@ pub(crate) struct EvalArgs {
     /// Most samples decoded together in one batch.
     #[arg(long, value_name = "N", default_value_t = 16)]
     max_batch: usize,
-    /// Smallest per-task CPU time limit, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
-    time_limit: f64,
-    /// Multiple of the reference solution's CPU time allowed (EvalPlus rule).
-    #[arg(long, value_name = "X", default_value_t = 4.0)]
-    time_factor: f64,
-    /// Memory limit per run in MiB.
-    #[arg(long, value_name = "MB", default_value_t = 1024)]
-    memory_limit: u64,
-    /// Programs judged at once.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
-    jobs: usize,
-    /// Also run the visible tests (for n@k with the visible-test filter).
-    #[arg(long)]
-    visible: bool,
     /// Reuse an output directory made with another configuration.
     #[arg(long)]
     force: bool,
-    /// Run generated code without the sandbox (results then say `"sandboxed": false`).
-    #[arg(long)]
-    no_sandbox: bool,
+    #[command(flatten)]
+    judge: JudgeArgs,
     #[command(flatten)]
     dirs: DirArgs,
     #[command(flatten)]
@@ -158,14 +141,8 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             params,
         },
         max_batch: args.max_batch,
-        judge: JudgeParams {
-            policy: time_limit_policy(args.time_limit, args.time_factor)?,
-            memory_bytes: args.memory_limit.saturating_mul(1 << 20),
-            jobs: args.jobs.max(1),
-            visible: args.visible,
-            sandboxed: !args.no_sandbox,
-            idle_priority: true,
-        },
+        // Programs run while the model decodes: at idle priority.
+        judge: args.judge.params(true)?,
         strategy,
         force: args.force,
     };

@@ -12,10 +12,10 @@ use clap::Args;
 use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, summarize};
 use crucible_core::eval::score::parse_samples;
 use crucible_core::eval::{Benchmark, report};
-use crucible_core::judging::{JudgeParams, Judging};
+use crucible_core::judging::Judging;
 
 use super::GlobalArgs;
-use super::common::time_limit_policy;
+use super::common::JudgeArgs;
 use super::data::{self, DirArgs};
 use crate::output;
 
@@ -52,27 +52,11 @@ pub(crate) struct ScoreArgs {
         default_value = "1,10,100"
     )]
     k: Vec<u64>,
-    /// Smallest per-task CPU time limit, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
-    time_limit: f64,
-    /// Multiple of the reference solution's CPU time allowed.
-    #[arg(long, value_name = "X", default_value_t = 4.0)]
-    time_factor: f64,
-    /// Memory limit per run in MiB.
-    #[arg(long, value_name = "MB", default_value_t = 1024)]
-    memory_limit: u64,
-    /// Also run the visible tests (for n@k with the visible-test filter).
-    #[arg(long)]
-    visible: bool,
-    /// Programs run at once.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 2)]
-    jobs: usize,
     /// Reuse a run directory made with a different configuration.
     #[arg(long)]
     force: bool,
-    /// Run without the sandbox (reports then say `"sandboxed": false`).
-    #[arg(long)]
-    no_sandbox: bool,
+    #[command(flatten)]
+    judge: JudgeArgs,
     #[command(flatten)]
     dirs: DirArgs,
 }
@@ -84,16 +68,17 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     let text = std::fs::read_to_string(&args.samples)
         .with_context(|| format!("cannot read the samples file `{}`", args.samples.display()))?;
     let samples = parse_samples(&args.samples, &text, &bench)?;
-    let policy = time_limit_policy(args.time_limit, args.time_factor)?;
-    let memory = args.memory_limit.saturating_mul(1 << 20);
+    // Nothing decodes meanwhile: programs run at normal priority.
+    let params = args.judge.params(false)?;
+    let policy = params.policy;
     let config = serde_json::json!({
         "command": "score",
         "benchmark": name.to_string(),
         "language": bench.language.name(),
         "samples_file": crucible_core::eval::run::fingerprint(&serde_json::Value::String(text.clone())),
-        "time_limit_policy": policy,
-        "memory_limit_mb": args.memory_limit,
-        "visible": args.visible,
+        "time_limit_policy": params.policy,
+        "memory_limit_mb": params.memory_bytes >> 20,
+        "visible": params.visible,
     });
     let out = args
         .out
@@ -113,14 +98,6 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
 
     let home =
         crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
-    let params = JudgeParams {
-        policy,
-        memory_bytes: memory,
-        jobs: args.jobs.max(1),
-        visible: args.visible,
-        sandboxed: !args.no_sandbox,
-        idle_priority: false,
-    };
     let quiet = global.quiet;
     let judging = Judging::new(&home, &bench, params, &mut |msg| {
         if !quiet {
