@@ -186,16 +186,7 @@ fn table(rows: &[[String; 5]]) -> String {
 }
 
 fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let name = BenchmarkName::parse(&args.benchmark)?;
-    let language = parse_language(args.lang.as_deref())?;
-    let dirs = data_dirs(&args.dirs)?;
-    let bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language,
-        },
-    )?;
+    let (name, bench) = load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
     let task = bench
         .task(&args.task)
         .with_context(|| format!("no task `{}` in `{name}`", args.task))?;
