@@ -55,7 +55,7 @@ pub struct StrategyRun {
 }
 
 /// Where each strategy run's trace is appended (one JSON object per sample).
-pub const TRACES_FILE: &str = "traces.jsonl";
+pub use crucible_eval::run::TRACES_FILE;
 
 /// What the pipeline reports while it runs.
 #[derive(Debug, Clone)]
@@ -225,7 +225,7 @@ pub fn run_eval(
             Some(run) => {
                 let tools = StrategyTools {
                     executor: judging.executor(),
-                    traces: &params.out.join(TRACES_FILE),
+                    run_dir: &run_dir,
                 };
                 run_strategy(generator, task, &missing, run, &tools, observer)
             }
@@ -384,7 +384,8 @@ fn generate_samples(
 struct StrategyTools<'a> {
     /// The judging executor: strategies' visible-test runs queue on the same sandbox.
     executor: &'a Executor,
-    traces: &'a Path,
+    /// Where each run's trace is appended.
+    run_dir: &'a Mutex<RunDir>,
 }
 
 /// One strategy run per missing sample index; sample `i` is seeded `seed + i`. The strategy sees
@@ -414,7 +415,11 @@ fn run_strategy(
             &task.task,
             &run.budget,
         )?;
-        append_trace(tools.traces, sample_idx, &outcome)?;
+        tools
+            .run_dir
+            .lock()
+            .expect("the run directory lock is never poisoned")
+            .append_trace(&json!({"sample_idx": sample_idx, "outcome": outcome}))?;
         let code = outcome.code.clone().unwrap_or_default();
         samples.push(SampleRecord {
             task_id: task.task.id.clone(),
@@ -429,29 +434,6 @@ fn run_strategy(
         });
     }
     Ok(samples)
-}
-
-/// Append one strategy outcome (with its trace) to `traces.jsonl`.
-fn append_trace(
-    path: &Path,
-    sample_idx: usize,
-    outcome: &crucible_strategy::Outcome,
-) -> Result<()> {
-    use std::io::Write;
-    let line = serde_json::to_string(&json!({"sample_idx": sample_idx, "outcome": outcome}))
-        .expect("outcomes serialize");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    writeln!(file, "{line}").map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The thread that waits for verdicts in submission order and appends them to `results.jsonl`.

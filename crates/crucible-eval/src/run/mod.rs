@@ -202,6 +202,8 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const REPORT_FILE: &str = "report.html";
 pub const CONFIG_FILE: &str = "config.json";
+/// Strategy runs' outcomes with their traces, one JSON object per sample.
+pub const TRACES_FILE: &str = "traces.jsonl";
 
 /// The fingerprint of a configuration: SHA-256 of its JSON with object keys sorted.
 pub fn fingerprint(config: &serde_json::Value) -> String {
@@ -274,6 +276,13 @@ impl RunDir {
     pub fn append_result(&mut self, result: &ResultRecord) -> Result<()> {
         let path = self.dir.join(RESULTS_FILE);
         append_line(&mut self.results, &path, result)
+    }
+
+    /// Append one strategy trace to `traces.jsonl` and flush it (opened per call: traces are
+    /// one per strategy run, and most runs have none).
+    pub fn append_trace<T: Serialize>(&mut self, trace: &T) -> Result<()> {
+        let path = self.dir.join(TRACES_FILE);
+        append_line(&mut open_append(&path)?, &path, trace)
     }
 
     /// Write `summary.json` (atomically: a reader never sees half of it).
