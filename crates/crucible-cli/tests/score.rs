@@ -207,3 +207,53 @@ fn a_base_failure_decides_the_plus_tier_without_running_it() {
         assert_eq!(record["plus"]["status"], record["status"], "{record}");
     }
 }
+
+/// A `samples.jsonl` written by `crucible eval` (its `solution` is `{form, code}`) can be scored
+/// again on another benchmark with the same prompts: HumanEval samples on HumanEval+, whose plus
+/// tier runs about a thousand inputs per task.
+#[test]
+fn crucible_eval_samples_are_rescored_on_the_plus_tests() {
+    let s = Scratch::new("rescore");
+    let home = s.0.join("home");
+    let samples = FIRST.map(|(id, code)| {
+        serde_json::json!({
+            "task_id": id,
+            "sample_idx": 0,
+            "completion": format!("```python\n{code}```"),
+            "solution": {"form": "continuation", "code": code},
+            "tokens": {"prompt": 10, "completion": 20},
+            "gen_ms": 1000,
+        })
+        .to_string()
+    });
+    let file = s.file("samples.jsonl", &samples);
+    let out_dir = s.0.join("rescore.out");
+    let out = crucible(
+        &home,
+        &[
+            "--benchmark",
+            "humaneval+",
+            file.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
+    assert!(stdout.contains("pass@1 (plus)      100.0%"), "{stdout}");
+
+    let bad = s.file(
+        "bad.jsonl",
+        &[r#"{"task_id": "HumanEval/2", "solution": {"form": "poem", "code": "x"}}"#.to_owned()],
+    );
+    let out = crucible(&home, &["--benchmark", "humaneval", bad.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 1: field `solution` must be a string (EvalPlus) or an object"),
+        "{stderr}"
+    );
+}

@@ -2,8 +2,9 @@
 //! with `crucible eval`).
 //!
 //! Sample files are JSON Lines in OpenAI human-eval's format (`task_id`, `completion`: text that
-//! continues the prompt) or EvalPlus's (`task_id`, `solution`: the whole program). Optional
-//! fields: `sample_idx` or `completion_id` (an explicit index), `language`. Every problem in the
+//! continues the prompt) or EvalPlus's (`task_id`, `solution`: the whole program), or a
+//! `samples.jsonl` written by `crucible eval` (its `solution` is an object with `form` and `code`),
+//! so a run can be scored again, e.g. on the HumanEval+ tests. Optional fields: `sample_idx` or `completion_id` (an explicit index), `language`. Every problem in the
 //! file is reported, with its line number; nothing is skipped.
 
 use std::collections::HashMap;
@@ -106,10 +107,9 @@ pub fn parse_samples(
             continue;
         }
         let task = bench.task(&record.task_id).expect("checked in parse_line");
-        let solution = if record.full {
-            Solution::Full(record.code.clone())
-        } else {
-            Solution::infer(&task.task, &record.code)
+        let solution = match record.solution {
+            Some(solution) => solution,
+            None => Solution::infer(&task.task, &record.code),
         };
         samples.push(SampleRecord {
             task_id: record.task_id,
@@ -139,8 +139,9 @@ pub fn parse_samples(
 struct RawSample {
     task_id: String,
     code: String,
-    /// `solution` (EvalPlus) rather than `completion` (human-eval).
-    full: bool,
+    /// Known from the record (EvalPlus's `solution`, or a Crucible sample); otherwise the code is
+    /// a human-eval `completion`, whose form is inferred from the task.
+    solution: Option<Solution>,
     index: Option<usize>,
 }
 
@@ -154,10 +155,23 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
         Some(_) => return Err("field `task_id` must be a string".into()),
         None => return Err("missing field `task_id`".into()),
     };
-    let (code, full) = match (object.get("solution"), object.get("completion")) {
-        (Some(Value::String(code)), _) => (code.clone(), true),
-        (None | Some(Value::Null), Some(Value::String(code))) => (code.clone(), false),
-        (Some(_), _) => return Err("field `solution` must be a string".into()),
+    let (code, solution) = match (object.get("solution"), object.get("completion")) {
+        (Some(Value::String(code)), _) => (code.clone(), Some(Solution::Full(code.clone()))),
+        (Some(value @ Value::Object(_)), _) => {
+            let solution: Solution = serde_json::from_value(value.clone()).map_err(|_| {
+                "field `solution` must be a string (EvalPlus) or an object with `form` \
+                 (\"full\" or \"continuation\") and `code` (a crucible eval sample)"
+                    .to_owned()
+            })?;
+            (solution.code().to_owned(), Some(solution))
+        }
+        (None | Some(Value::Null), Some(Value::String(code))) => (code.clone(), None),
+        (Some(_), _) => {
+            return Err(
+                "field `solution` must be a string (EvalPlus) or an object with `form` and `code` (a crucible eval sample)"
+                    .into(),
+            );
+        }
         (_, Some(_)) => return Err("field `completion` must be a string".into()),
         (None, None) => {
             return Err(
@@ -194,7 +208,7 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
     Ok(RawSample {
         task_id,
         code,
-        full,
+        solution,
         index,
     })
 }
