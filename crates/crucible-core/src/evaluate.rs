@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::json;
@@ -60,11 +59,14 @@ pub use crucible_eval::run::TRACES_FILE;
 /// What the pipeline reports while it runs.
 #[derive(Debug, Clone)]
 pub enum EvalEvent {
-    /// The run starts: tasks in all, tasks already complete, samples to generate.
+    /// The run starts: tasks in all, tasks already complete, samples to generate, and the
+    /// samples already judged by earlier sessions (and how many of them passed).
     Started {
         tasks: usize,
         done_tasks: usize,
         to_generate: usize,
+        judged: usize,
+        passed: usize,
     },
     /// Samples of a task were generated.
     Generated {
@@ -157,7 +159,6 @@ pub fn run_eval(
     events: EventSink,
     observer: &mut dyn Observer,
 ) -> Result<EvalOutcome> {
-    let started = Instant::now();
     let config = run_config(model, bench, params);
     let (run_dir, state) = RunDir::open(&params.out, &config, params.force)?;
     if state.torn_lines > 0 {
@@ -192,10 +193,17 @@ pub fn run_eval(
         .iter()
         .map(|t| missing_indices(&have, &t.task.id, params.n).len())
         .sum();
+    let earlier: Vec<&ResultRecord> = state
+        .results
+        .iter()
+        .filter(|r| bench.task(&r.task_id).is_some())
+        .collect();
     events(EvalEvent::Started {
         tasks: bench.tasks.len(),
         done_tasks,
         to_generate,
+        judged: earlier.len(),
+        passed: earlier.iter().filter(|r| r.status.is_pass()).count(),
     });
 
     let run_dir = Arc::new(Mutex::new(run_dir));
@@ -281,7 +289,7 @@ pub fn run_eval(
         n_at_k: vec![(1, 10), (10, 100)],
         hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
         model_sha256: Some(model.sha256.clone()),
-        wall_time_s: Some(started.elapsed().as_secs_f64()),
+        wall_time_s: Some(run_dir.wall_time_s(&results)?),
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
     };

@@ -150,6 +150,35 @@ fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
     .unwrap();
     assert_eq!(again.summary.pass_at_k["pass@1"], 0.5);
     assert!(exhausted.requests.is_empty());
+    // The resumed run starts from the earlier verdicts, and its wall time includes the first run.
+    let started = events
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e.starts_with("Started"))
+        .cloned();
+    assert!(
+        started
+            .as_deref()
+            .is_some_and(|e| e.contains("judged: 2, passed: 1")),
+        "{started:?}"
+    );
+    let number = |line: &str, key: &str| -> u64 {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        value[key].as_u64().unwrap()
+    };
+    let sessions = std::fs::read_to_string(out.join("sessions.jsonl")).unwrap();
+    let first_start = number(sessions.lines().next().unwrap(), "started_unix_ms");
+    assert_eq!(sessions.lines().count(), 2);
+    let last_result = results
+        .lines()
+        .map(|line| number(line, "written_unix_ms"))
+        .max()
+        .unwrap();
+    let first_session = (last_result - first_start) as f64 / 1000.0;
+    let wall = again.summary.wall_time_s.unwrap();
+    assert!(wall >= first_session, "{wall} < {first_session}");
 
     // Another seed is another configuration: refused without --force.
     let err = run_eval(

@@ -374,6 +374,7 @@ mod tests {
             timings: Timings::default(),
             tokens: None,
             feedback: feedback.map(str::to_owned),
+            written_unix_ms: None,
         }
     }
 

@@ -251,9 +251,13 @@ impl Progress {
                     tasks,
                     done_tasks,
                     to_generate,
+                    judged,
+                    passed,
                 } => {
                     s.tasks_total = tasks;
                     s.tasks_done = done_tasks;
+                    s.judged = judged;
+                    s.passed = passed;
                     if let Some(bar) = &bar {
                         bar.set_length(tasks as u64);
                         bar.set_position(done_tasks as u64);

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
@@ -62,7 +61,6 @@ pub(crate) struct ScoreArgs {
 }
 
 pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
     let (name, mut bench) = data::load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
     warn_rejects(&bench, global);
     let text = std::fs::read_to_string(&args.samples)
@@ -145,7 +143,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         n_at_k: vec![(1, 10), (10, 100)],
         hidden_tests: name.info().is_none_or(|info| info.hidden_tests),
         model_sha256: None,
-        wall_time_s: Some(started.elapsed().as_secs_f64()),
+        wall_time_s: Some(run_dir.wall_time_s(&results)?),
         config,
         time_limits: serde_json::json!({"policy": policy, "per_task_ms": judging.time_limits_ms()}),
     };

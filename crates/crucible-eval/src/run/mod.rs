@@ -1,6 +1,7 @@
 //! The run directory of `crucible eval --out DIR` and `crucible score --out DIR`: append-only
-//! `samples.jsonl` and `results.jsonl`, `summary.json`, `report.html`, and `config.json` holding
-//! the configuration and its fingerprint.
+//! `samples.jsonl` and `results.jsonl`, `summary.json`, `report.html`, `config.json` holding
+//! the configuration and its fingerprint, and `sessions.jsonl` (when each invocation started, so
+//! the wall time of a run resumed over several sessions adds up).
 //!
 //! Every record is written as one line and flushed at once, so `kill -9` loses at most the line
 //! being written. On reopening, a torn last line is cut off (the file is truncated to the last
@@ -70,6 +71,10 @@ pub struct ResultRecord {
     /// Compact feedback on the first failure (what the report shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
+    /// When the result was written (ms since the Unix epoch; set by [`RunDir::append_result`]).
+    /// With `sessions.jsonl`, it gives each interrupted session's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_unix_ms: Option<u64>,
 }
 
 /// A tier of tests beyond the base ones.
@@ -135,6 +140,7 @@ impl ResultRecord {
             },
             tokens: sample.tokens,
             feedback,
+            written_unix_ms: None,
         }
     }
 
@@ -194,6 +200,14 @@ pub struct RunDir {
     dir: PathBuf,
     samples: File,
     results: File,
+    /// When this session opened the directory (ms since the Unix epoch).
+    started_unix_ms: u64,
+}
+
+/// One invocation that opened a run directory (`sessions.jsonl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub started_unix_ms: u64,
 }
 
 /// File names inside a run directory.
@@ -204,6 +218,8 @@ pub const REPORT_FILE: &str = "report.html";
 pub const CONFIG_FILE: &str = "config.json";
 /// Strategy runs' outcomes with their traces, one JSON object per sample.
 pub const TRACES_FILE: &str = "traces.jsonl";
+/// When each session on the directory started.
+pub const SESSIONS_FILE: &str = "sessions.jsonl";
 
 /// The fingerprint of a configuration: SHA-256 of its JSON with object keys sorted.
 pub fn fingerprint(config: &serde_json::Value) -> String {
@@ -253,10 +269,18 @@ impl RunDir {
             results,
             torn_lines: torn_samples + torn_results,
         };
+        let started_unix_ms = unix_ms();
+        let sessions = dir.join(SESSIONS_FILE);
+        append_line(
+            &mut open_append(&sessions)?,
+            &sessions,
+            &Session { started_unix_ms },
+        )?;
         let run = RunDir {
             samples: open_append(&dir.join(SAMPLES_FILE))?,
             results: open_append(&dir.join(RESULTS_FILE))?,
             dir: dir.to_path_buf(),
+            started_unix_ms,
         };
         Ok((run, state))
     }
@@ -272,10 +296,39 @@ impl RunDir {
         append_line(&mut self.samples, &path, sample)
     }
 
-    /// Append one result and flush it to the file.
+    /// Append one result, stamped with the time it is written, and flush it to the file.
     pub fn append_result(&mut self, result: &ResultRecord) -> Result<()> {
         let path = self.dir.join(RESULTS_FILE);
-        append_line(&mut self.results, &path, result)
+        let stamped = ResultRecord {
+            written_unix_ms: Some(unix_ms()),
+            ..result.clone()
+        };
+        append_line(&mut self.results, &path, &stamped)
+    }
+
+    /// The run's wall time over all its sessions, in seconds: this session until now, plus each
+    /// earlier session from its start to the last result written in it (an interrupted session
+    /// counts until its last result; one that wrote none counts nothing). Sessions before
+    /// `sessions.jsonl` existed are not known and not counted.
+    pub fn wall_time_s(&self, results: &[ResultRecord]) -> Result<f64> {
+        let (sessions, _) = read_records::<Session>(&self.dir.join(SESSIONS_FILE))?;
+        let mut starts: Vec<u64> = sessions
+            .iter()
+            .map(|s| s.started_unix_ms)
+            .filter(|&t| t < self.started_unix_ms)
+            .collect();
+        starts.sort_unstable();
+        let mut total_ms = unix_ms().saturating_sub(self.started_unix_ms);
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(self.started_unix_ms);
+            let last = results
+                .iter()
+                .filter_map(|r| r.written_unix_ms)
+                .filter(|&t| t >= start && t < end)
+                .max();
+            total_ms += last.map_or(0, |last| last - start);
+        }
+        Ok(total_ms as f64 / 1000.0)
     }
 
     /// Append one strategy trace to `traces.jsonl` and flush it (opened per call: traces are
@@ -294,6 +347,12 @@ impl RunDir {
     pub fn write_report(&self, html: &str) -> Result<()> {
         write_atomic(&self.dir.join(REPORT_FILE), html)
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn to_pretty<T: Serialize>(value: &T) -> String {

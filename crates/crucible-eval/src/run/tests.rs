@@ -38,6 +38,7 @@ fn result(task: &str, idx: usize, status: Status, visible: Option<Status>) -> Re
             completion: 5,
         }),
         feedback: None,
+        written_unix_ms: None,
     }
 }
 
@@ -130,4 +131,33 @@ fn summary_numbers() {
     assert_eq!(summary.test_case_average, Some(0.625));
     let json = serde_json::to_value(&summary).unwrap();
     assert_eq!(json["pass@1"], 0.25);
+}
+
+#[test]
+fn wall_time_adds_up_over_resumed_sessions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = json!({"model": "m"});
+    let now = unix_ms();
+    // Two earlier sessions: the first wrote results until 10 s after it started, the second was
+    // killed before it wrote any.
+    let sessions: String = [now - 100_000, now - 50_000]
+        .iter()
+        .map(|t| format!("{{\"started_unix_ms\":{t}}}\n"))
+        .collect();
+    std::fs::write(tmp.path().join(SESSIONS_FILE), sessions).unwrap();
+    let stamped = |at: u64| ResultRecord {
+        written_unix_ms: Some(at),
+        ..result("a", 0, Status::Passed, None)
+    };
+    let results = vec![stamped(now - 95_000), stamped(now - 90_000)];
+    let (mut run, _) = RunDir::open(tmp.path(), &config, false).unwrap();
+    let wall = run.wall_time_s(&results).unwrap();
+    assert!((10.0..15.0).contains(&wall), "{wall}");
+    // This session's own results are stamped when written and count up to now.
+    run.append_result(&result("b", 0, Status::Passed, None))
+        .unwrap();
+    let (written, _) = read_records::<ResultRecord>(&tmp.path().join(RESULTS_FILE)).unwrap();
+    assert!(written[0].written_unix_ms.is_some_and(|t| t >= now));
+    let (sessions, _) = read_records::<Session>(&tmp.path().join(SESSIONS_FILE)).unwrap();
+    assert_eq!(sessions.len(), 3);
 }
