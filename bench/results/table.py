@@ -30,6 +30,8 @@ def lines(path):
 
 
 def method(config):
+    if config.get("command") == "score":
+        return "scored samples"
     strategy = config.get("strategy")
     if strategy:
         return strategy["strategy"]["kind"]

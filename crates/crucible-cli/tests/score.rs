@@ -244,6 +244,9 @@ fn crucible_eval_samples_are_rescored_on_the_plus_tests() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
     assert!(stdout.contains("pass@1 (plus)      100.0%"), "{stdout}");
+    // The generation cost travels with the samples.
+    let kept = std::fs::read_to_string(out_dir.join("samples.jsonl")).unwrap();
+    assert!(kept.contains("\"gen_ms\":1000"), "{kept}");
 
     let bad = s.file(
         "bad.jsonl",

