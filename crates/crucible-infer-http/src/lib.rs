@@ -1,0 +1,219 @@
+//! OpenAI-compatible HTTP backend: a [`Generator`] over a server such as vLLM, llama.cpp's
+//! `llama-server` or Ollama.
+//!
+//! Chat prompts go to `/v1/chat/completions`, text prompts to `/v1/completions`, always
+//! streamed (Server-Sent Events) so the observer sees text as it arrives and can cancel: the
+//! connection is then closed, which stops generation on vLLM and llama-server. Requests run on
+//! their own threads with blocking IO (`ureq`); the calling thread polls the observer every
+//! 50 ms, so a cancel takes effect even while the server is still reading the prompt.
+//!
+//! What the server cannot express or report, and what Crucible does instead:
+//! - Beam search has no OpenAI form: it is refused with [`Error::BeamSearch`].
+//! - `n` > 1 is sent as `n`; when the server refuses it (llama-server) or returns fewer choices
+//!   (Ollama), the missing sequences are asked for one by one, a few at a time, with seeds
+//!   derived from the request's, and later requests skip the attempt.
+//! - The chat prefill is sent as a final assistant message with `continue_final_message`; an
+//!   answer that starts over with the prefill is detected and the repetition dropped (see
+//!   `prefill.rs`), so [`Completion::text`](crucible_infer::Completion) is always the text
+//!   after the prefill.
+//! - `Completion::logprob` is 0.0: logprobs are not requested, because servers compute them
+//!   from different distributions (vLLM's raw model output, llama-server's after its samplers)
+//!   and streaming them multiplies the size of every event, while nothing in Crucible ranks by
+//!   them.
+//! - Token counts come from `usage` (asked for with `stream_options.include_usage`); the
+//!   total of a request for several sequences is shared among them in proportion to their
+//!   length. Without `usage` a sequence's count is its number of streamed pieces.
+//! - The context length is what the server reports (vLLM: `max_model_len` in `/v1/models`;
+//!   llama-server: `n_ctx` per slot in `/props`), else [`HttpConfig::context_length`].
+
+mod error;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
+mod prefill;
+mod server;
+mod stream;
+mod wire;
+
+use std::time::Duration;
+
+use crucible_infer::{GenRequest, Generation, Generator, ModelInfo, Observer};
+
+pub use error::{Error, Result};
+
+/// Environment variables this crate reads (through [`ApiKey::from_env`]).
+pub mod env_vars {
+    /// The API key sent as a Bearer token.
+    pub const CRUCIBLE_API_KEY: &str = "CRUCIBLE_API_KEY";
+    /// Read when `CRUCIBLE_API_KEY` is not set, as OpenAI's own clients do.
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+}
+
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default time allowed between two reads of an answer. Long, because the first byte of a
+/// streamed answer comes only after the prompt is evaluated, which on a busy or CPU-only server
+/// can take minutes.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Default most one-sequence requests in flight at once (when a server cannot return several
+/// choices per request).
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+
+/// A secret sent as `Authorization: Bearer ...`; its `Debug` output hides it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<hidden>)")
+    }
+}
+
+impl ApiKey {
+    /// A key (empty keys are no key).
+    pub fn new(key: &str) -> Option<ApiKey> {
+        let key = key.trim();
+        (!key.is_empty()).then(|| ApiKey(key.to_owned()))
+    }
+
+    /// `CRUCIBLE_API_KEY`, else `OPENAI_API_KEY`, as `env` reports them.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ApiKey> {
+        [env_vars::CRUCIBLE_API_KEY, env_vars::OPENAI_API_KEY]
+            .into_iter()
+            .find_map(|var| env(var).as_deref().and_then(ApiKey::new))
+    }
+
+    fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the server is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The OpenAI base URL, e.g. `http://localhost:8000/v1`. A bare `http://host:port` gets
+    /// `/v1`; a pasted route such as `.../v1/chat/completions` is cut back to its base.
+    pub endpoint: String,
+    /// The server's model id; `None` picks the server's only model.
+    pub model: Option<String>,
+    pub api_key: Option<ApiKey>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Context length to report when the server does not tell.
+    pub context_length: usize,
+    /// Most one-sequence requests in flight at once.
+    pub max_parallel: usize,
+}
+
+impl HttpConfig {
+    /// A configuration for `endpoint` with the documented defaults: no model (the server's
+    /// only one), no key, [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_READ_TIMEOUT`],
+    /// [`DEFAULT_MAX_PARALLEL`], and a fallback context of 8192 tokens (Crucible's default).
+    pub fn new(endpoint: &str) -> HttpConfig {
+        HttpConfig {
+            endpoint: endpoint.to_owned(),
+            model: None,
+            api_key: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            context_length: 8192,
+            max_parallel: DEFAULT_MAX_PARALLEL,
+        }
+    }
+}
+
+/// A model behind an OpenAI-compatible server.
+#[derive(Debug)]
+pub struct HttpGenerator {
+    client: server::Client,
+    endpoint: String,
+    info: ModelInfo,
+    max_parallel: usize,
+    n_choices: stream::NChoices,
+}
+
+impl HttpGenerator {
+    /// Check the endpoint, ask the server for its models (and the context length), and settle
+    /// the model. A server that cannot be reached, refuses the key, or does not serve the
+    /// requested model is an error here, before any generation.
+    pub fn connect(config: HttpConfig) -> Result<HttpGenerator> {
+        let endpoint = server::normalize_endpoint(&config.endpoint)?;
+        let client = server::Client::new(
+            config.connect_timeout,
+            config.read_timeout,
+            config.api_key.clone(),
+        );
+        let listed = server::list_models(&client, &endpoint)?;
+        let model = server::choose_model(config.model.as_deref(), listed.as_deref(), &endpoint)?;
+        let max_model_len = listed
+            .iter()
+            .flatten()
+            .find(|m| m.id == model)
+            .and_then(|m| m.max_model_len);
+        let context_length = max_model_len
+            .or_else(|| server::props_context_length(&client, &endpoint))
+            .unwrap_or(config.context_length);
+        tracing::info!(%endpoint, %model, context_length, "connected to the server");
+        Ok(HttpGenerator {
+            info: ModelInfo {
+                name: model.clone(),
+                source: format!("{endpoint} ({model})"),
+                context_length,
+            },
+            client,
+            endpoint,
+            max_parallel: config.max_parallel.max(1),
+            n_choices: stream::NChoices::Try,
+        })
+    }
+
+    /// The endpoint in its canonical form (what requests go to).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Generator for HttpGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Generation, crucible_infer::Error> {
+        let call = stream::Call {
+            client: &self.client,
+            endpoint: &self.endpoint,
+            model: &self.info.name,
+            request,
+            max_parallel: self.max_parallel,
+        };
+        stream::run(&call, &mut self.n_choices, observer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn api_key_comes_from_the_environment_and_stays_hidden() {
+        let vars: HashMap<&str, &str> = [("OPENAI_API_KEY", "sk-open"), ("CRUCIBLE_API_KEY", " ")]
+            .into_iter()
+            .collect();
+        let key = ApiKey::from_env(&|var| vars.get(var).map(|v| v.to_string())).unwrap();
+        assert_eq!(key.secret(), "sk-open");
+        assert_eq!(format!("{key:?}"), "ApiKey(<hidden>)");
+        let vars: HashMap<&str, &str> =
+            [("OPENAI_API_KEY", "sk-open"), ("CRUCIBLE_API_KEY", "sk-c")]
+                .into_iter()
+                .collect();
+        let key = ApiKey::from_env(&|var| vars.get(var).map(|v| v.to_string())).unwrap();
+        assert_eq!(key.secret(), "sk-c");
+        assert!(ApiKey::from_env(&|_| None).is_none());
+    }
+}
