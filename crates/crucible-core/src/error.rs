@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     Infer(#[from] crucible_infer::Error),
     #[error(transparent)]
+    Http(#[from] crucible_infer_http::Error),
+    #[error(transparent)]
     Eval(#[from] crucible_eval::Error),
     #[error(transparent)]
     Strategy(#[from] crucible_strategy::Error),
@@ -49,11 +51,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Model(err) => err.hint(),
+            Error::Http(err) => err.hint(),
             Error::Infer(crucible_infer::Error::PromptTooLong { .. }) => Some(
                 "raise the context with `--ctx TOKENS`, lower `--max-new-tokens`, or shorten the task".into(),
             ),
             Error::Config { .. } => Some(
-                "`crucible.toml` accepts `model`, `threads`, `context_length` and `data_dir`".into(),
+                "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length` and `data_dir`".into(),
             ),
             _ => None,
         }

@@ -101,12 +101,19 @@ pub struct EvalOutcome {
     pub interrupted: bool,
 }
 
-/// Facts about the model for the configuration and summary.
+/// Facts about the model for the configuration and summary: what a resumed run must match.
 #[derive(Debug, Clone, Serialize)]
-pub struct ModelFacts {
-    pub name: String,
-    pub path: PathBuf,
-    pub sha256: String,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelFacts {
+    /// A GGUF file run in this process, identified by its checksum.
+    File {
+        name: String,
+        path: PathBuf,
+        sha256: String,
+    },
+    /// A model behind an OpenAI-compatible server, identified by the endpoint and the server's
+    /// model id (the server's weights cannot be checked from here).
+    Server { name: String, endpoint: String },
 }
 
 impl ModelFacts {
@@ -117,11 +124,34 @@ impl ModelFacts {
             crucible_model::ModelSpec::Known(known) => known.sha256.to_owned(),
             _ => sha256_file(&resolved.path)?,
         };
-        Ok(ModelFacts {
+        Ok(ModelFacts::File {
             name: resolved.name.clone(),
             path: resolved.path.clone(),
             sha256,
         })
+    }
+
+    /// The model's name for reports: the known name, the file, or the server's model id.
+    pub fn name(&self) -> &str {
+        match self {
+            ModelFacts::File { name, .. } | ModelFacts::Server { name, .. } => name,
+        }
+    }
+
+    /// The run configuration's `model` entry. For a file it is the same as before servers were
+    /// supported, so older run directories still resume.
+    fn config(&self) -> serde_json::Value {
+        match self {
+            ModelFacts::File { name, sha256, .. } => json!({"name": name, "sha256": sha256}),
+            ModelFacts::Server { name, endpoint } => json!({"name": name, "endpoint": endpoint}),
+        }
+    }
+
+    fn sha256(&self) -> Option<String> {
+        match self {
+            ModelFacts::File { sha256, .. } => Some(sha256.clone()),
+            ModelFacts::Server { .. } => None,
+        }
     }
 }
 
@@ -288,7 +318,7 @@ pub fn run_eval(
         ks: params.ks.clone(),
         n_at_k: vec![(1, 10), (10, 100)],
         hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
-        model_sha256: Some(model.sha256.clone()),
+        model_sha256: model.sha256(),
         wall_time_s: Some(run_dir.wall_time_s(&results)?),
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
@@ -311,7 +341,7 @@ fn run_config(model: &ModelFacts, bench: &Benchmark, params: &EvalParams) -> ser
         "benchmark": bench.name.to_string(),
         "language": bench.language.name(),
         "tasks": bench.tasks.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(),
-        "model": {"name": model.name, "sha256": model.sha256},
+        "model": model.config(),
         "n": params.n,
         "mode": params.solve.mode,
         "decoding": params.solve.params.decoding,

@@ -9,10 +9,14 @@ use serde::Deserialize;
 use crate::Error;
 
 /// Environment variables read by Crucible (the model crate documents its own:
-/// `CRUCIBLE_HOME`, `CRUCIBLE_PYTHON`, `CRUCIBLE_PIP_FIND_LINKS`, `HF_ENDPOINT`, `HF_TOKEN`).
+/// `CRUCIBLE_HOME`, `CRUCIBLE_PYTHON`, `CRUCIBLE_PIP_FIND_LINKS`, `HF_ENDPOINT`, `HF_TOKEN`; the
+/// HTTP backend its API key: `CRUCIBLE_API_KEY`, `OPENAI_API_KEY`).
 pub mod env_vars {
-    /// The model to use when `--model` is not given (a known name, a path or `hf:` reference).
+    /// The model to use when `--model` is not given (a known name, a path or `hf:` reference;
+    /// with an endpoint, the server's model id).
     pub const CRUCIBLE_MODEL: &str = "CRUCIBLE_MODEL";
+    /// An OpenAI-compatible server to generate with instead of a local GGUF model.
+    pub const CRUCIBLE_ENDPOINT: &str = "CRUCIBLE_ENDPOINT";
     /// Threads for inference.
     pub const CRUCIBLE_THREADS: &str = "CRUCIBLE_THREADS";
     /// Directory holding benchmark data (the layout of `shared/data`).
@@ -25,8 +29,12 @@ pub mod env_vars {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// Model spec: a known name, a GGUF path, or `hf:ORG/REPO/FILE.gguf`.
+    /// Model spec: a known name, a GGUF path, or `hf:ORG/REPO/FILE.gguf`; with `endpoint`, the
+    /// server's model id.
     pub model: Option<String>,
+    /// The OpenAI base URL of a server (vLLM, llama-server, Ollama), e.g.
+    /// `http://localhost:8000/v1`; when set, generation goes to that server.
+    pub endpoint: Option<String>,
     /// Inference threads (default: the number of physical cores).
     pub threads: Option<usize>,
     /// Maximum tokens per sequence, prompt included (default: 8192, capped by the model).
@@ -40,6 +48,7 @@ impl ConfigFile {
     pub fn combine(self, lower: ConfigFile) -> ConfigFile {
         ConfigFile {
             model: self.model.or(lower.model),
+            endpoint: self.endpoint.or(lower.endpoint),
             threads: self.threads.or(lower.threads),
             context_length: self.context_length.or(lower.context_length),
             data_dir: self.data_dir.or(lower.data_dir),
@@ -64,8 +73,10 @@ impl ConfigFile {
 pub struct Settings {
     /// `CRUCIBLE_HOME`: models, data and caches.
     pub home: PathBuf,
-    /// Model spec; `None` means the default model.
+    /// Model spec; `None` means the default model (with an endpoint: the server's only model).
     pub model: Option<String>,
+    /// An OpenAI-compatible server to use instead of the local backend.
+    pub endpoint: Option<String>,
     pub threads: usize,
     pub context_length: usize,
     pub data_dir: Option<PathBuf>,
@@ -108,6 +119,7 @@ impl Settings {
         };
         let from_env = ConfigFile {
             model: get(env_vars::CRUCIBLE_MODEL),
+            endpoint: get(env_vars::CRUCIBLE_ENDPOINT),
             threads: parse_usize(env_vars::CRUCIBLE_THREADS)?,
             context_length: None,
             data_dir: get(env_vars::CRUCIBLE_DATA).map(PathBuf::from),
@@ -154,6 +166,7 @@ impl Settings {
         Ok(Settings {
             home,
             model: merged.model,
+            endpoint: merged.endpoint,
             threads,
             context_length,
             data_dir: merged.data_dir,
@@ -213,6 +226,46 @@ mod tests {
         .unwrap();
         assert_eq!(settings.threads, 2);
         assert_eq!(settings.home, PathBuf::from(home));
+    }
+
+    #[test]
+    fn the_endpoint_layers_like_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("crucible.toml"),
+            "endpoint = \"http://gpu:8000/v1\"\nmodel = \"Qwen/Qwen2.5-Coder-7B-Instruct\"\n",
+        )
+        .unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.endpoint.as_deref(), Some("http://gpu:8000/v1"));
+        assert_eq!(
+            settings.model.as_deref(),
+            Some("Qwen/Qwen2.5-Coder-7B-Instruct")
+        );
+        let vars = [
+            ("CRUCIBLE_HOME", "/tmp/x"),
+            ("CRUCIBLE_ENDPOINT", "http://localhost:11434/v1"),
+        ];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(
+            settings.endpoint.as_deref(),
+            Some("http://localhost:11434/v1")
+        );
+        let cli = ConfigFile {
+            endpoint: Some("http://localhost:8080".into()),
+            ..ConfigFile::default()
+        };
+        let settings = resolve(cli, dir.path(), &vars).unwrap();
+        assert_eq!(settings.endpoint.as_deref(), Some("http://localhost:8080"));
+        let empty = tempfile::tempdir().unwrap();
+        let settings = resolve(
+            ConfigFile::default(),
+            empty.path(),
+            &[("CRUCIBLE_HOME", "/tmp/x")],
+        )
+        .unwrap();
+        assert_eq!(settings.endpoint, None);
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn fixture(tasks_text: &str) -> Fixture {
         },
     )
     .unwrap();
-    let model = ModelFacts {
+    let model = ModelFacts::File {
         name: "scripted".into(),
         path: "scripted".into(),
         sha256: "0".repeat(64),
@@ -285,4 +285,61 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     assert!(traces.contains("\"strategy\":\"repair\""), "{traces}");
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"repair\""), "{config}");
+}
+
+#[test]
+fn a_server_model_is_recorded_by_endpoint_and_id_and_another_is_refused() {
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        out,
+        ..
+    } = fixture(TASKS.lines().next().unwrap());
+    let served = |name: &str| ModelFacts::Server {
+        name: name.into(),
+        endpoint: "http://gpu:8000/v1".into(),
+    };
+    let model = served("Qwen/Qwen2.5-Coder-7B-Instruct");
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        outcome.summary.config["model"],
+        serde_json::json!({"name": "Qwen/Qwen2.5-Coder-7B-Instruct", "endpoint": "http://gpu:8000/v1"})
+    );
+    assert_eq!(outcome.summary.model_sha256, None);
+
+    // The same server model resumes; another model on the same server is refused.
+    let mut exhausted = ScriptedGenerator::new(Vec::<String>::new());
+    run_eval(
+        &mut exhausted,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(exhausted.requests.is_empty());
+    let err = run_eval(
+        &mut exhausted,
+        &served("Qwen/Qwen2.5-Coder-32B-Instruct"),
+        &bench,
+        &home,
+        &params(&out, 0),
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("config"), "{err}");
 }

@@ -17,8 +17,15 @@ use crucible_core::{ConfigFile, Settings};
 pub(crate) struct ModelArgs {
     /// Model: a known name (see `crucible model list`), a path to a GGUF file, or
     /// `hf:ORG/REPO[@REVISION]/FILE.gguf`. Default: `qwen2.5-coder-0.5b-instruct`.
+    /// With --endpoint: the server's model id (default: the server's only model).
     #[arg(long, short = 'm', value_name = "SPEC")]
     pub(crate) model: Option<String>,
+    /// Generate with the OpenAI-compatible server (vLLM, llama-server, Ollama) at this base URL
+    /// instead of a local model, e.g. `http://localhost:8000/v1`. Default: CRUCIBLE_ENDPOINT,
+    /// or `endpoint` in crucible.toml. An API key, if the server wants one, is read from
+    /// CRUCIBLE_API_KEY or OPENAI_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
     /// Threads for inference. Default: the number of physical cores.
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
@@ -32,6 +39,7 @@ impl ModelArgs {
     pub(crate) fn settings(&self, data_dir: Option<PathBuf>) -> anyhow::Result<Settings> {
         let cli = ConfigFile {
             model: self.model.clone(),
+            endpoint: self.endpoint.clone(),
             threads: self.threads,
             context_length: self.context_length,
             data_dir,

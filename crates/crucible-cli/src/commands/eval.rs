@@ -117,10 +117,10 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         None => None,
     };
     let settings = args.model.settings(None)?;
-    let (resolved, _) = backend::resolve_model(&settings, &mut output::pull_progress())?;
-    let facts = ModelFacts::of(&resolved)?;
+    let (mut generator, facts) =
+        backend::open_generator_with_facts(&settings, &mut output::pull_progress())?;
     let out = args.out.clone().unwrap_or_else(|| {
-        let model = short_model_name(&facts.name);
+        let model = short_model_name(&facts);
         let method = match &strategy {
             Some(run) => format!("-{}", run.strategy.kind.name().replace('+', "-")),
             None => String::new(),
@@ -146,7 +146,6 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         strategy,
         force: args.force,
     };
-    let mut generator = backend::load_model(&settings, &resolved)?;
     let progress = Progress::new(global.quiet);
     let sink = progress.sink();
     let home = settings.home.clone();
@@ -174,12 +173,17 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// The part of a model name that is useful in a directory name.
-fn short_model_name(name: &str) -> String {
-    let stem = std::path::Path::new(name.trim_start_matches("hf:"))
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.to_owned());
+/// The part of a model name that is useful in a directory name: a file's stem, or a server's
+/// whole model id (`Qwen/Qwen2.5-Coder-7B-Instruct` has dots that are no extension).
+fn short_model_name(facts: &ModelFacts) -> String {
+    let name = facts.name();
+    let stem = match facts {
+        ModelFacts::File { .. } => std::path::Path::new(name.trim_start_matches("hf:"))
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_owned()),
+        ModelFacts::Server { .. } => name.to_owned(),
+    };
     stem.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
