@@ -75,22 +75,7 @@ pub struct ReferenceTimes {
 impl ReferenceTimes {
     /// Read a cache file; `None` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<ReferenceTimes>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|err| Error::Malformed {
-                path: path.to_path_buf(),
-                message: err.to_string(),
-            })
+        crate::run::read_json(path)
     }
 
     /// Write the cache file (creating its directory).

@@ -504,18 +504,7 @@ fn load_salt(cache_dir: &Path) -> Result<String> {
 }
 
 fn empty_report() -> ExecReport {
-    ExecReport {
-        status: Status::Passed,
-        tests: Vec::new(),
-        compile_ms: 0,
-        run_ms: 0,
-        cpu_ms: 0,
-        peak_memory_kb: 0,
-        sandboxed: true,
-        compile_cached: false,
-        failure: None,
-        output: None,
-    }
+    ExecReport::new(Status::Passed, Vec::new())
 }
 
 fn compile_error(diagnostics: String, compile_ms: u64) -> ExecReport {

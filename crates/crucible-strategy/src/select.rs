@@ -176,9 +176,9 @@ mod tests {
 
     #[test]
     fn behaviour_reads_the_returned_value() {
-        let report = ExecReport {
-            status: Status::WrongAnswer,
-            tests: vec![
+        let report = ExecReport::new(
+            Status::WrongAnswer,
+            vec![
                 crucible_types::TestOutcome {
                     name: "assert f(1) == 2".into(),
                     status: Status::Passed,
@@ -192,15 +192,7 @@ mod tests {
                     ),
                 },
             ],
-            compile_ms: 0,
-            run_ms: 0,
-            cpu_ms: 0,
-            peak_memory_kb: 0,
-            sandboxed: true,
-            compile_cached: false,
-            failure: None,
-            output: None,
-        };
+        );
         assert_eq!(behaviour(&report, 3), vec!["ok", "= 4", "wrong_answer"]);
     }
 }

@@ -409,19 +409,11 @@ fn trivially_broken(code: &str) -> bool {
 
 fn no_code_report() -> ExecReport {
     ExecReport {
-        status: Status::CompileError,
-        tests: Vec::new(),
-        compile_ms: 0,
-        run_ms: 0,
-        cpu_ms: 0,
-        peak_memory_kb: 0,
-        sandboxed: true,
-        compile_cached: false,
         failure: Some(Failure {
             message: "the answer contains no code".into(),
             ..Failure::default()
         }),
-        output: None,
+        ..ExecReport::new(Status::CompileError, Vec::new())
     }
 }
 
