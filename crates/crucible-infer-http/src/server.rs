@@ -115,15 +115,12 @@ fn transport_error(url: &str, transport: &ureq::Transport, timeout: Duration) ->
         }
         source = err.source();
     }
-    let mut message = transport.kind().to_string();
-    if let Some(detail) = transport.message() {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    if let Some(source) = std::error::Error::source(transport) {
-        message.push_str(": ");
-        message.push_str(&source.to_string());
-    }
+    // The underlying IO error says it best ("Connection refused (os error 111)").
+    let message = match (std::error::Error::source(transport), transport.message()) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(detail)) => format!("{}: {detail}", transport.kind()),
+        (None, None) => transport.kind().to_string(),
+    };
     Error::Connect {
         url: url.to_owned(),
         message,

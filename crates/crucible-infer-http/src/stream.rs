@@ -116,15 +116,24 @@ struct Seq {
     cut_here: bool,
 }
 
-/// Sets every request's abort flag when the run ends, however it ends, so request threads close
-/// their connections (which makes vLLM and llama-server stop generating).
+/// The abort flag of each started job (by job id). Dropping them, when the run ends however it
+/// ends, sets every flag, so request threads close their connections (which makes vLLM and
+/// llama-server stop generating).
 #[derive(Default)]
-struct AbortFlags(Vec<Arc<AtomicBool>>);
+struct AbortFlags(Vec<Option<Arc<AtomicBool>>>);
+
+impl AbortFlags {
+    fn set(&self, job: usize) {
+        if let Some(flag) = &self.0[job] {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 impl Drop for AbortFlags {
     fn drop(&mut self) {
-        for flag in &self.0 {
-            flag.store(true, Ordering::Relaxed);
+        for job in 0..self.0.len() {
+            self.set(job);
         }
     }
 }
@@ -191,6 +200,7 @@ impl<'a> Run<'a> {
     fn queue_job(&mut self, job: Job) {
         self.jobs.push((job, JobState::Queued));
         self.usage.push(None);
+        self.aborts.0.push(None);
         self.queue.push_back(self.jobs.len() - 1);
     }
 
@@ -247,7 +257,7 @@ impl<'a> Run<'a> {
         )?;
         let url = format!("{}{}", self.call.endpoint, route.path());
         let abort = Arc::new(AtomicBool::new(false));
-        self.aborts.0.push(Arc::clone(&abort));
+        self.aborts.0[job_id] = Some(Arc::clone(&abort));
         let client = self.call.client.clone();
         let tx = self.tx.clone();
         std::thread::Builder::new()
@@ -291,7 +301,7 @@ impl<'a> Run<'a> {
         let complete = seqs.iter().all(|s| s.finish.is_some());
         if complete && seqs.iter().any(|s| s.cut_here) {
             self.jobs[job_id].1 = JobState::Over;
-            self.aborts.0[job_id].store(true, Ordering::Relaxed);
+            self.aborts.set(job_id);
         }
     }
 
