@@ -1,0 +1,121 @@
+//! `crucible generate` with an OpenAI-compatible server (the in-process mock server of
+//! `crucible-infer-http`): code from a streamed answer, and a clear error when the server is
+//! down. No model is needed, so these tests run on a build without the llama.cpp backend.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crucible_infer_http::mock::{MockServer, Reply};
+
+/// Run `crucible` in `dir` with a clean environment: its own home, no user config, no
+/// inherited model, endpoint or key.
+fn crucible(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CRUCIBLE_HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env_remove("CRUCIBLE_MODEL")
+        .env_remove("CRUCIBLE_ENDPOINT")
+        .env_remove("CRUCIBLE_CONFIG")
+        .env_remove("CRUCIBLE_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the crucible binary runs")
+}
+
+#[test]
+fn generate_json_with_a_server_prints_the_code_it_streamed() {
+    let server = MockServer::serving("coder-7b", |_| {
+        Reply::chat(
+            &["def add(a, b):\n", "    return a + b"],
+            "stop",
+            Some((40, 12)),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = server.endpoint();
+    let out = crucible(
+        dir.path(),
+        &[
+            "generate",
+            "--json",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "coder-7b",
+            "--lang",
+            "python",
+            "a function add(a, b) that returns the sum",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "generate failed: {stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON object ({err}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(json["code"], "def add(a, b):\n    return a + b");
+    assert_eq!(json["model"], "coder-7b");
+    assert_eq!(json["language"], "python");
+    assert_eq!(json["tokens"], 12);
+    assert_eq!(json["prompt_tokens"], 40);
+    assert_eq!(json["finish"], "stop");
+    assert_eq!(json["decoding"]["method"], "greedy");
+
+    // The request: the chat prompt, the answer prefilled with a fence, the closing fence as stop.
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1);
+    let body = posts[0].json();
+    assert_eq!(posts[0].path, "/v1/chat/completions");
+    assert_eq!(body["model"], "coder-7b");
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap(),
+        &json!({"role": "assistant", "content": "```python\n"})
+    );
+    assert!(
+        messages.iter().any(|m| m["role"] == "user"
+            && m["content"]
+                .as_str()
+                .unwrap()
+                .contains("a function add(a, b) that returns the sum")),
+        "{body}"
+    );
+    assert_eq!(body["stop"], json!(["\n```"]));
+    assert_eq!(body["temperature"], 0.0);
+    assert_eq!(body["max_tokens"], 768);
+}
+
+#[test]
+fn generate_with_the_server_down_fails_with_the_url_and_a_hint() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let dir = tempfile::tempdir().unwrap();
+    let out = crucible(
+        dir.path(),
+        &["generate", "--endpoint", &endpoint, "print hello"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("error: could not connect to `{endpoint}/models`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "hint: check that the server is running and reachable from here: `curl {endpoint}/models`"
+        )),
+        "{stderr}"
+    );
+}
