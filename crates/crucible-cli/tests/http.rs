@@ -1,6 +1,7 @@
-//! `crucible generate` with an OpenAI-compatible server (the in-process mock server of
-//! `crucible-infer-http`): code from a streamed answer, and a clear error when the server is
-//! down. No model is needed, so these tests run on a build without the llama.cpp backend.
+//! `crucible generate` and `crucible eval` with an OpenAI-compatible server (the in-process
+//! mock server of `crucible-infer-http`): code from a streamed answer, a clear error when the
+//! server is down, and an eval run that records the server's model. No model is needed, so these
+//! tests run on a build without the llama.cpp backend.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -118,4 +119,67 @@ fn generate_with_the_server_down_fails_with_the_url_and_a_hint() {
         )),
         "{stderr}"
     );
+}
+
+#[test]
+fn eval_with_a_server_records_the_endpoint_and_model_and_refuses_another_on_resume() {
+    // A server with two models; each answers with the right program.
+    let models = json!({"data": [{"id": "coder-7b"}, {"id": "coder-32b"}]});
+    let server = MockServer::start(move |request| match request.path.as_str() {
+        "/v1/models" => Reply::json(models.clone()),
+        "/v1/chat/completions" => Reply::chat(
+            &["n = int(input())\n", "print(2 * n)"],
+            "stop",
+            Some((50, 9)),
+        ),
+        _ => Reply::error(404, "not found"),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(
+        &tasks,
+        r#"{"id": "double", "description": "Print twice the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "21\n", "output": "42\n"}], "language": "python"}"#,
+    )
+    .unwrap();
+    let endpoint = server.endpoint();
+    let run = dir.path().join("run");
+    let eval = |model: &str| {
+        crucible(
+            dir.path(),
+            &[
+                "eval",
+                "--benchmark",
+                tasks.to_str().unwrap(),
+                "--endpoint",
+                &endpoint,
+                "--model",
+                model,
+                "--out",
+                run.to_str().unwrap(),
+            ],
+        )
+    };
+    let first = eval("coder-7b");
+    assert!(
+        first.status.success(),
+        "eval failed: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["pass@1"], 1.0);
+    assert_eq!(
+        summary["config"]["model"],
+        json!({"name": "coder-7b", "endpoint": endpoint})
+    );
+    assert_eq!(summary["tokens_completion"], 9);
+
+    let other = eval("coder-32b");
+    assert_eq!(other.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        stderr.contains("was made with a different configuration"),
+        "{stderr}"
+    );
+    assert_eq!(server.posts().len(), 1, "the refused run generated nothing");
 }
