@@ -173,15 +173,16 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// The part of a model name that is useful in a directory name: a file's stem, or a server's
-/// whole model id (`Qwen/Qwen2.5-Coder-7B-Instruct` has dots that are no extension).
+/// The part of a model name that is useful in a directory name: a known name or a file's name
+/// without `.gguf` (names like `qwen2.5-coder-0.5b-instruct` have dots that are no extension),
+/// or a server's whole model id.
 fn short_model_name(facts: &ModelFacts) -> String {
     let name = facts.name();
     let stem = match facts {
-        ModelFacts::File { .. } => std::path::Path::new(name.trim_start_matches("hf:"))
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| name.to_owned()),
+        ModelFacts::File { .. } => {
+            let file = name.rsplit('/').next().unwrap_or(name);
+            file.strip_suffix(".gguf").unwrap_or(file).to_owned()
+        }
         ModelFacts::Server { .. } => name.to_owned(),
     };
     stem.chars()
@@ -322,5 +323,35 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> ModelFacts {
+        ModelFacts::File {
+            name: name.into(),
+            path: PathBuf::from("/m/x.gguf"),
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn model_names_in_run_directories_keep_their_dots() {
+        assert_eq!(
+            short_model_name(&file("qwen2.5-coder-0.5b-instruct")),
+            "qwen2.5-coder-0.5b-instruct"
+        );
+        assert_eq!(
+            short_model_name(&file("hf:org/repo/My Model.Q4_K_M.gguf")),
+            "My_Model.Q4_K_M"
+        );
+        let server = ModelFacts::Server {
+            name: "Qwen/Qwen2.5-Coder-7B-Instruct".into(),
+            endpoint: "http://127.0.0.1:8000/v1".into(),
+        };
+        assert_eq!(short_model_name(&server), "Qwen_Qwen2.5-Coder-7B-Instruct");
     }
 }
