@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Inference speed side by side: llama.cpp's own llama-bench and `crucible bench inference` on the
-# same GGUF file with the same thread count, in alternating rounds so both see the same machine.
-# Prints a Markdown report for docs/PERFORMANCE.md.
+# Inference speed side by side: llama.cpp's own llama-bench (one sequence) and llama-batched-bench
+# (n sequences after a shared prompt) against `crucible bench inference`, on the same GGUF file
+# with the same thread count, in alternating rounds so all see the same machine. Prints a
+# Markdown report for docs/PERFORMANCE.md.
 #
 # Usage: bench/inference/compare.sh [ROUNDS]        (default 3)
 # Env:   MODEL (default: the installed default model), THREADS (default: physical cores),
@@ -14,6 +15,7 @@ model=${MODEL:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
 crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
 threads=${THREADS:-$(python3 -c 'import os; print(len({l.split(":")[1] for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count())')}
 llama_bench=$(bench/inference/build-llama-bench.sh)
+batched_bench=$(dirname "$llama_bench")/llama-batched-bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -26,6 +28,9 @@ for round in $(seq "$rounds"); do
   echo "$rss" > "$out/lb-$round.rss"
   echo "round $round/$rounds: llama-bench (OMP_WAIT_POLICY=PASSIVE, as crucible runs it)" >&2
   OMP_WAIT_POLICY=PASSIVE "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
+  echo "round $round/$rounds: llama-batched-bench (shared prompt, OMP_WAIT_POLICY=PASSIVE)" >&2
+  OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
+    -npl 1,2,4,10,20 -pps --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
     --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
@@ -78,17 +83,24 @@ print(f"| crucible bench inference | {cr_pp:.1f} | {cr_tg:.1f} | {cr_rss:.0f} |"
 print(f"| crucible / llama-bench default | {cr_pp/lb_pp:.2f} | {cr_tg/lb_tg:.2f} | |")
 print(f"| crucible / llama-bench passive | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
 print()
-print("Sampling (temperature 0.8, top-p 0.95), 128 new tokens per sequence after a 512-token prompt:\n")
-print("| sequences | decode tok/s, all sequences | end-to-end tok/s (prompt included) |")
-print("| --- | ---: | ---: |")
+print("128 new tokens per sequence after a shared 512-token prompt. Crucible samples (temperature 0.8,")
+print("top-p 0.95, log-probabilities kept); llama-batched-bench decodes without sampling, so its column")
+print("is llama.cpp's engine alone:\n")
+print("| sequences | crucible decode tok/s, all sequences | llama-batched-bench decode tok/s | ratio | crucible end-to-end tok/s (prompt included) |")
+print("| --- | ---: | ---: | ---: | ---: |")
+bb = {}
+for r in range(1, rounds + 1):
+    for line in open(f"{out}/bb-{r}.jsonl"):
+        row = json.loads(line); bb.setdefault(row["pl"], []).append(row["speed_tg"])
 ns = [p["n"] for p in cr[0]["batched"]]
 for i, n in enumerate(ns):
     d = med([c["batched"][i]["decode_tok_s"] for c in cr]); e = med([c["batched"][i]["end_to_end_tok_s"] for c in cr])
-    print(f"| {n} batched | {d:.1f} | {e:.1f} |")
+    b = med(bb[n]) if n in bb else float("nan")
+    print(f"| {n} batched | {d:.1f} | {b:.1f} | {d / b:.2f} | {e:.1f} |")
 seq = [c["sequential"] for c in cr if c.get("sequential")]
 if seq:
     d = med([s["decode_tok_s"] for s in seq]); e = med([s["end_to_end_tok_s"] for s in seq])
-    print(f"| {seq[0]['n']} one after another | {d:.1f} | {e:.1f} |")
+    print(f"| {seq[0]['n']} one after another | {d:.1f} | | | {e:.1f} |")
     b10 = [c["batched"][ns.index(10)] for c in cr] if 10 in ns else None
     if b10:
         print(f"\nn=10 batched vs 10 sequential, end to end: {med([b['end_to_end_tok_s'] for b in b10]) / e:.2f}x")
