@@ -30,7 +30,7 @@ for round in $(seq "$rounds"); do
   OMP_WAIT_POLICY=PASSIVE "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
   echo "round $round/$rounds: llama-batched-bench (shared prompt, OMP_WAIT_POLICY=PASSIVE)" >&2
   OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
-    -npl 1,2,4,10,20 -pps --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
+    -npl 1,2,4,10,20 -pps -kvu --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
     --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
