@@ -136,6 +136,10 @@ pub fn parse_samples(
     }
 }
 
+/// What a `solution` field may be.
+const BAD_SOLUTION: &str = "field `solution` must be a string (EvalPlus) or an object with `form` \
+     (\"full\" or \"continuation\") and `code` (a crucible eval sample)";
+
 struct RawSample {
     task_id: String,
     code: String,
@@ -161,20 +165,12 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
     let (code, solution) = match (object.get("solution"), object.get("completion")) {
         (Some(Value::String(code)), _) => (code.clone(), Some(Solution::Full(code.clone()))),
         (Some(value @ Value::Object(_)), _) => {
-            let solution: Solution = serde_json::from_value(value.clone()).map_err(|_| {
-                "field `solution` must be a string (EvalPlus) or an object with `form` \
-                 (\"full\" or \"continuation\") and `code` (a crucible eval sample)"
-                    .to_owned()
-            })?;
+            let solution: Solution =
+                serde_json::from_value(value.clone()).map_err(|_| BAD_SOLUTION.to_owned())?;
             (solution.code().to_owned(), Some(solution))
         }
         (None | Some(Value::Null), Some(Value::String(code))) => (code.clone(), None),
-        (Some(_), _) => {
-            return Err(
-                "field `solution` must be a string (EvalPlus) or an object with `form` and `code` (a crucible eval sample)"
-                    .into(),
-            );
-        }
+        (Some(_), _) => return Err(BAD_SOLUTION.into()),
         (_, Some(_)) => return Err("field `completion` must be a string".into()),
         (None, None) => {
             return Err(

@@ -74,7 +74,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         "benchmark": name.to_string(),
         "language": bench.language.name(),
         "samples_file": crucible_core::eval::run::fingerprint(&serde_json::Value::String(text.clone())),
-        "time_limit_policy": params.policy,
+        "time_limit_policy": policy,
         "memory_limit_mb": params.memory_bytes >> 20,
         "visible": params.visible,
     });
