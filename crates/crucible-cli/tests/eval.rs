@@ -77,6 +77,52 @@ fn humaneval_subset_is_judged_and_a_rerun_resumes() {
     assert_eq!(lines(&out.join("results.jsonl")).len(), 2);
 }
 
+/// Tasks decoded together (continuous batching), each with n sequences that share their prompt
+/// through a copied KV stream, and a prompt prefix reused from the previous task. With top-k 1
+/// every sequence is the greedy one, so a sequence decoded without its full prompt would stand
+/// out as different from its siblings.
+#[test]
+fn batched_tasks_with_shared_prompts_decode_like_one_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&crucible(&[
+        "eval",
+        "--benchmark",
+        "humaneval",
+        "--tasks",
+        "HumanEval/2,HumanEval/7,HumanEval/0",
+        "--n",
+        "3",
+        "--k",
+        "1",
+        "--temperature",
+        "1",
+        "--top-k",
+        "1",
+        "--max-new-tokens",
+        "160",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let samples = lines(&out.join("samples.jsonl"));
+    assert_eq!(samples.len(), 9);
+    for task in ["HumanEval/2", "HumanEval/7", "HumanEval/0"] {
+        let texts: Vec<&Value> = samples
+            .iter()
+            .filter(|s| s["task_id"] == task)
+            .map(|s| &s["completion"])
+            .collect();
+        assert_eq!(texts.len(), 3, "{task}");
+        assert!(
+            texts[0].as_str().is_some_and(|t| t.contains("def ")),
+            "{task}: {}",
+            texts[0]
+        );
+        assert!(texts.iter().all(|t| *t == texts[0]), "{task}: {texts:?}");
+    }
+    assert_eq!(lines(&out.join("results.jsonl")).len(), 9);
+}
+
 #[test]
 fn a_strategy_run_writes_one_trace_per_sample() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,11 @@
 //! one by one, and a re-run with the same output directory continues where it stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::json;
@@ -16,7 +18,9 @@ use crucible_eval::run::{
 };
 use crucible_eval::{Benchmark, BenchmarkTask, Solution, report};
 use crucible_exec::Executor;
-use crucible_infer::{Candidates, Generator, Observer, SolveParams, solve};
+use crucible_infer::{
+    Candidates, Feed, GenRequest, Generation, Generator, Observer, SolveParams, SolveRequest, solve,
+};
 use crucible_strategy::{Budget, Quiet, Strategy, Tools};
 use crucible_types::Status;
 
@@ -254,7 +258,24 @@ pub fn run_eval(
         }
     }
     let mut interrupted = false;
-    for task in &bench.tasks {
+    let batched = params.strategy.is_none()
+        && !matches!(
+            params.solve.params.decoding,
+            crucible_types::Decoding::Beam { .. }
+        );
+    if batched {
+        // Plain decoding: the tasks' requests are decoded together (continuous batching).
+        let mut feed = SampleFeed::new(bench, &have, params, &judging, &run_dir, &tx, &events);
+        match generator.generate_many(&mut feed, params.max_batch.max(1), observer) {
+            Ok(()) => {}
+            Err(crucible_infer::Error::Cancelled) => interrupted = true,
+            Err(err) => return Err(err.into()),
+        }
+        if let Some(err) = feed.error {
+            return Err(err);
+        }
+    }
+    for task in bench.tasks.iter().filter(|_| !batched && !interrupted) {
         let missing = missing_indices(&have, &task.task.id, params.n);
         if missing.is_empty() {
             continue;
@@ -278,24 +299,7 @@ pub fn run_eval(
             }
             Err(err) => return Err(err),
         };
-        let (tokens, seconds) = samples.iter().fold((0, 0.0), |(t, s), sample| {
-            let tokens = sample.tokens.map_or(0, |c| c.completion as usize);
-            (t + tokens, s + sample.gen_ms.unwrap_or(0) as f64 / 1000.0)
-        });
-        events(EvalEvent::Generated {
-            task_id: task.task.id.clone(),
-            samples: samples.len(),
-            tokens,
-            seconds,
-        });
-        for sample in samples {
-            run_dir
-                .lock()
-                .expect("the run directory lock is never poisoned")
-                .append_sample(&sample)?;
-            tx.send(judging.submit(task, sample)?)
-                .expect("the collector outlives the sender");
-        }
+        record_samples(task, samples, &run_dir, &judging, &tx, &events)?;
     }
     drop(tx);
     let collected = collector
@@ -375,34 +379,48 @@ fn missing_indices(have: &BTreeSet<(String, usize)>, task_id: &str, n: usize) ->
         .collect()
 }
 
-/// Generate the samples with the given indices. Samples are made in batches of at most
-/// `max_batch` sequences; batch `b` (samples `b * max_batch ..`) is seeded with
+/// The batches (requests) that make a task's missing samples. Samples are made in batches of
+/// at most `max_batch` sequences; batch `b` (samples `b * max_batch ..`) is seeded with
 /// `seed + b`, so a sample's text depends on the seed, its index and the batch size only, and a
 /// resumed run regenerates exactly the samples that are missing.
-fn generate_samples(
-    generator: &mut dyn Generator,
-    task: &BenchmarkTask,
-    missing: &[usize],
-    params: &EvalParams,
-    observer: &mut dyn Observer,
-) -> Result<Vec<SampleRecord>> {
+fn plan_batches(missing: &[usize], params: &EvalParams) -> Vec<SampleBatch> {
     let batch = params.max_batch.max(1).min(params.n.max(1));
     let batches: BTreeSet<usize> = missing.iter().map(|idx| idx / batch).collect();
-    let mut samples = Vec::with_capacity(missing.len());
-    for b in batches {
-        let first = b * batch;
-        let size = batch.min(params.n - first);
-        let mut solve_params = params.solve.clone();
-        solve_params.params.n = size;
-        solve_params.params.seed = params.solve.params.seed.wrapping_add(b as u64);
-        let out: Candidates = solve(generator, &task.task, &[], &solve_params, observer)?;
-        let share_ms = (out.seconds * 1000.0 / out.candidates.len().max(1) as f64).round() as u64;
-        for (offset, candidate) in out.candidates.into_iter().enumerate() {
-            let sample_idx = first + offset;
-            if !missing.contains(&sample_idx) {
-                continue;
+    batches
+        .into_iter()
+        .map(|b| {
+            let first = b * batch;
+            let mut solve = params.solve.clone();
+            solve.params.n = batch.min(params.n - first);
+            solve.params.seed = params.solve.params.seed.wrapping_add(b as u64);
+            SampleBatch {
+                first,
+                solve,
+                keep: missing.to_vec(),
             }
-            samples.push(SampleRecord {
+        })
+        .collect()
+}
+
+/// One request's worth of a task's samples.
+struct SampleBatch {
+    /// The sample index of its first sequence.
+    first: usize,
+    solve: SolveParams,
+    /// The sample indices to keep (those missing).
+    keep: Vec<usize>,
+}
+
+impl SampleBatch {
+    /// The records of the samples this batch was asked for.
+    fn records(&self, task: &BenchmarkTask, out: Candidates) -> Vec<SampleRecord> {
+        let share_ms = (out.seconds * 1000.0 / out.candidates.len().max(1) as f64).round() as u64;
+        out.candidates
+            .into_iter()
+            .enumerate()
+            .map(|(offset, candidate)| (self.first + offset, candidate))
+            .filter(|(sample_idx, _)| self.keep.contains(sample_idx))
+            .map(|(sample_idx, candidate)| SampleRecord {
                 task_id: task.task.id.clone(),
                 sample_idx,
                 solution: Solution::infer(&task.task, &candidate.code),
@@ -412,10 +430,144 @@ fn generate_samples(
                     completion: candidate.tokens as u64,
                 }),
                 gen_ms: Some(share_ms),
-            });
-        }
+            })
+            .collect()
+    }
+}
+
+/// Generate the samples with the given indices, one request after another (beam search).
+fn generate_samples(
+    generator: &mut dyn Generator,
+    task: &BenchmarkTask,
+    missing: &[usize],
+    params: &EvalParams,
+    observer: &mut dyn Observer,
+) -> Result<Vec<SampleRecord>> {
+    let mut samples = Vec::with_capacity(missing.len());
+    for batch in plan_batches(missing, params) {
+        let out = solve(generator, &task.task, &[], &batch.solve, observer)?;
+        samples.extend(batch.records(task, out));
     }
     Ok(samples)
+}
+
+/// Store a task's new samples and hand them to the judges.
+fn record_samples(
+    task: &BenchmarkTask,
+    samples: Vec<SampleRecord>,
+    run_dir: &Mutex<RunDir>,
+    judging: &Judging,
+    tx: &mpsc::Sender<Pending>,
+    events: &EventSink,
+) -> Result<()> {
+    let (tokens, seconds) = samples.iter().fold((0, 0.0), |(t, s), sample| {
+        let tokens = sample.tokens.map_or(0, |c| c.completion as usize);
+        (t + tokens, s + sample.gen_ms.unwrap_or(0) as f64 / 1000.0)
+    });
+    events(EvalEvent::Generated {
+        task_id: task.task.id.clone(),
+        samples: samples.len(),
+        tokens,
+        seconds,
+    });
+    for sample in samples {
+        run_dir
+            .lock()
+            .expect("the run directory lock is never poisoned")
+            .append_sample(&sample)?;
+        tx.send(judging.submit(task, sample)?)
+            .expect("the collector outlives the sender");
+    }
+    Ok(())
+}
+
+/// The requests of a plain-decoding eval for [`Generator::generate_many`]: each task's batches
+/// in benchmark order, built when the generator has room; finished ones are stored and judged
+/// at once. The first error (a request's own, or storing its samples) stops the run.
+struct SampleFeed<'a> {
+    pending: std::vec::IntoIter<(&'a BenchmarkTask, SampleBatch)>,
+    in_flight: BTreeMap<usize, (&'a BenchmarkTask, SampleBatch, SolveRequest, Instant)>,
+    given: usize,
+    run_dir: &'a Mutex<RunDir>,
+    judging: &'a Judging,
+    tx: &'a mpsc::Sender<Pending>,
+    events: &'a EventSink,
+    error: Option<Error>,
+}
+
+impl<'a> SampleFeed<'a> {
+    fn new(
+        bench: &'a Benchmark,
+        have: &BTreeSet<(String, usize)>,
+        params: &EvalParams,
+        judging: &'a Judging,
+        run_dir: &'a Mutex<RunDir>,
+        tx: &'a mpsc::Sender<Pending>,
+        events: &'a EventSink,
+    ) -> SampleFeed<'a> {
+        let work: Vec<(&BenchmarkTask, SampleBatch)> = bench
+            .tasks
+            .iter()
+            .flat_map(|task| {
+                let missing = missing_indices(have, &task.task.id, params.n);
+                plan_batches(&missing, params)
+                    .into_iter()
+                    .map(move |batch| (task, batch))
+            })
+            .collect();
+        SampleFeed {
+            pending: work.into_iter(),
+            in_flight: BTreeMap::new(),
+            given: 0,
+            run_dir,
+            judging,
+            tx,
+            events,
+            error: None,
+        }
+    }
+}
+
+impl Feed for SampleFeed<'_> {
+    fn next_request(&mut self) -> Option<GenRequest> {
+        let (task, batch) = self.pending.next()?;
+        let prepared = SolveRequest::new(&task.task, &[], &batch.solve);
+        let request = prepared.request.clone();
+        self.in_flight
+            .insert(self.given, (task, batch, prepared, Instant::now()));
+        self.given += 1;
+        Some(request)
+    }
+
+    fn finished(
+        &mut self,
+        id: usize,
+        result: std::result::Result<Generation, crucible_infer::Error>,
+    ) -> ControlFlow<()> {
+        let (task, batch, prepared, started) = self
+            .in_flight
+            .remove(&id)
+            .expect("the generator reports only requests it was given");
+        let stored = result.map_err(Error::from).and_then(|generation| {
+            let out = prepared.candidates(generation, started.elapsed().as_secs_f64());
+            let samples = batch.records(task, out);
+            record_samples(
+                task,
+                samples,
+                self.run_dir,
+                self.judging,
+                self.tx,
+                self.events,
+            )
+        });
+        match stored {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
 }
 
 /// What strategy runs share within an eval.

@@ -101,7 +101,7 @@ pub(crate) fn run(
     observer: &mut dyn Observer,
 ) -> Result<Generation, Error> {
     let started = Instant::now();
-    let row = eval_prompt(ctx, job, &[0])?;
+    let row = eval_prompt(ctx, job, &[0], 0)?;
     let prompt_ms = millis(started);
     let decode_started = Instant::now();
     let stop = StopMatcher::new(&job.params.stop);

@@ -24,20 +24,26 @@ pub(crate) struct Job<'a> {
     pub(crate) ignore_eos: bool,
 }
 
-/// Evaluate the prompt once for all of `seq_ids` (its KV cells are shared by every sequence).
+/// Evaluate the prompt from position `start` on (the cells before it are already in the cache)
+/// once for all of `seq_ids` (its KV cells are shared by every sequence).
 /// Returns the batch row holding the last prompt token's logits.
 pub(crate) fn eval_prompt(
     ctx: &mut LlamaContext<'static>,
     job: &Job<'_>,
     seq_ids: &[i32],
+    start: usize,
 ) -> Result<i32, Error> {
+    debug_assert!(
+        start < job.prompt.len(),
+        "at least one prompt token is evaluated"
+    );
     let chunk_size = job.batch_size.max(1);
     let mut batch = LlamaBatch::new(chunk_size, seq_ids.len() as i32);
     let last = job.prompt.len() - 1;
-    for (chunk_idx, chunk) in job.prompt.chunks(chunk_size).enumerate() {
+    for (chunk_idx, chunk) in job.prompt[start..].chunks(chunk_size).enumerate() {
         batch.clear();
         for (offset, &token) in chunk.iter().enumerate() {
-            let pos = chunk_idx * chunk_size + offset;
+            let pos = start + chunk_idx * chunk_size + offset;
             batch
                 .add(token, pos as i32, seq_ids, pos == last)
                 .map_err(backend_error)?;
@@ -125,16 +131,55 @@ impl Text {
 }
 
 /// One sequence being decoded.
-struct Sequence {
+pub(crate) struct Sequence {
     sampler: Option<Sampler>,
     text: Text,
-    tokens: usize,
+    pub(crate) tokens: usize,
     logprob: f64,
     finish: Option<FinishReason>,
-    next: Option<LlamaToken>,
+    /// The token to feed next; `None` once the sequence has finished.
+    pub(crate) next: Option<LlamaToken>,
 }
 
 impl Sequence {
+    /// Sequence `idx` of a request decoded with `params`.
+    pub(crate) fn new(params: &GenParams, idx: usize) -> Sequence {
+        Sequence {
+            sampler: match params.decoding {
+                Decoding::Sample(sampling) => Some(Sampler::new(sampling, params.seed, idx as u64)),
+                _ => None,
+            },
+            text: Text::new(),
+            tokens: 0,
+            logprob: 0.0,
+            finish: None,
+            next: None,
+        }
+    }
+
+    /// The finished sequence as a completion.
+    pub(crate) fn completion(self) -> Completion {
+        Completion {
+            text: self.text.text,
+            tokens: self.tokens,
+            finish: self.finish.unwrap_or(FinishReason::Length),
+            logprob: self.logprob,
+        }
+    }
+
+    /// Choose the next token from `logits` and take it (see [`Sequence::push`]).
+    pub(crate) fn step(
+        &mut self,
+        idx: usize,
+        logits: &[f32],
+        job: &Job<'_>,
+        stop: &StopMatcher,
+        observer: &mut dyn Observer,
+    ) {
+        let token = self.choose(logits);
+        self.push(idx, token, job, stop, observer);
+    }
+
     fn choose(&mut self, logits: &[f32]) -> LlamaToken {
         let token = match &mut self.sampler {
             Some(sampler) => sampler.sample(logits),
@@ -181,27 +226,14 @@ pub(crate) fn run(
     let n = params.n;
     let seq_ids: Vec<i32> = (0..n as i32).collect();
     let started = Instant::now();
-    let prompt_row = eval_prompt(ctx, job, &seq_ids)?;
+    let prompt_row = eval_prompt(ctx, job, &seq_ids, 0)?;
     let prompt_ms = millis(started);
     let decode_started = Instant::now();
     let stop = StopMatcher::new(&params.stop);
-    let mut seqs: Vec<Sequence> = (0..n)
-        .map(|idx| Sequence {
-            sampler: match params.decoding {
-                Decoding::Sample(sampling) => Some(Sampler::new(sampling, params.seed, idx as u64)),
-                _ => None,
-            },
-            text: Text::new(),
-            tokens: 0,
-            logprob: 0.0,
-            finish: None,
-            next: None,
-        })
-        .collect();
+    let mut seqs: Vec<Sequence> = (0..n).map(|idx| Sequence::new(params, idx)).collect();
     // Every sequence's first token comes from the same prompt logits.
     for (idx, seq) in seqs.iter_mut().enumerate() {
-        let token = seq.choose(ctx.get_logits_ith(prompt_row));
-        seq.push(idx, token, job, &stop, observer);
+        seq.step(idx, ctx.get_logits_ith(prompt_row), job, &stop, observer);
     }
     let mut batch = LlamaBatch::new(n, 1);
     let mut rows = Vec::with_capacity(n);
@@ -223,19 +255,10 @@ pub(crate) fn run(
         ctx.decode(&mut batch)
             .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
         for (row, &idx) in rows.iter().enumerate() {
-            let token = seqs[idx].choose(ctx.get_logits_ith(row as i32));
-            seqs[idx].push(idx, token, job, &stop, observer);
+            seqs[idx].step(idx, ctx.get_logits_ith(row as i32), job, &stop, observer);
         }
     }
-    let completions = seqs
-        .into_iter()
-        .map(|seq| Completion {
-            text: seq.text.text,
-            tokens: seq.tokens,
-            finish: seq.finish.unwrap_or(FinishReason::Length),
-            logprob: seq.logprob,
-        })
-        .collect();
+    let completions = seqs.into_iter().map(Sequence::completion).collect();
     Ok(Generation {
         completions,
         prompt_tokens: job.prompt.len(),

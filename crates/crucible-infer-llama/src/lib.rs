@@ -8,6 +8,7 @@
 
 mod beam;
 mod decode;
+mod many;
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -57,11 +58,40 @@ impl std::fmt::Debug for LlamaGenerator {
 }
 
 /// A llama.cpp context and the capacity it was made with. Contexts are reused across requests
-/// and only rebuilt when a request needs more cells or sequences.
+/// and only rebuilt when a request needs more cells or sequences, or another layout.
 struct Session {
     ctx: LlamaContext<'static>,
-    n_ctx: usize,
-    n_seq: usize,
+    layout: Layout,
+}
+
+/// How a context's KV cache is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One cache of `n_ctx` cells shared by up to `n_seq` sequences: cells can belong to several
+    /// sequences, so n samples share their prompt's cells. Attention spans every used cell.
+    Unified { n_ctx: usize, n_seq: usize },
+    /// One cache of `cells` per sequence (llama.cpp's KV streams): unrelated prompts decoded
+    /// together each attend over their own cells only. Sharing a prompt copies its cells.
+    PerSequence { seqs: usize, cells: usize },
+}
+
+impl Layout {
+    /// Whether a context made with `self` serves requests that need `need`.
+    fn serves(self, need: Layout) -> bool {
+        match (self, need) {
+            (
+                Layout::Unified { n_ctx, n_seq },
+                Layout::Unified {
+                    n_ctx: want_ctx,
+                    n_seq: want_seq,
+                },
+            ) => n_ctx >= want_ctx && n_seq >= want_seq,
+            (Layout::PerSequence { seqs, cells }, Layout::PerSequence { seqs: s, cells: c }) => {
+                seqs == s && cells >= c
+            }
+            _ => false,
+        }
+    }
 }
 
 const BACKEND: &str = "llama.cpp";
@@ -139,16 +169,28 @@ impl LlamaGenerator {
         vocab.tokenize(text.as_bytes(), vocab.should_add_bos(), true)
     }
 
-    /// Make sure the context holds `n_ctx` cells for `n_seq` sequences; rebuild it if not.
-    fn session(&mut self, n_ctx: usize, n_seq: usize) -> Result<&mut Session, Error> {
-        let fits = self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.n_ctx >= n_ctx && s.n_seq >= n_seq);
+    /// Make sure the context can hold `need`; rebuild it if not. The KV cache is cleared.
+    fn session(&mut self, need: Layout) -> Result<&mut Session, Error> {
+        let fits = self.session.as_ref().is_some_and(|s| s.layout.serves(need));
         if !fits {
             // Round up so that small variations between requests reuse the context.
-            let n_ctx = n_ctx.next_multiple_of(1024);
-            let n_seq = n_seq.next_power_of_two();
+            let (layout, n_ctx, n_seq, unified) = match need {
+                Layout::Unified { n_ctx, n_seq } => {
+                    let n_ctx = n_ctx.next_multiple_of(1024);
+                    let n_seq = n_seq.next_power_of_two();
+                    (Layout::Unified { n_ctx, n_seq }, n_ctx, n_seq, true)
+                }
+                Layout::PerSequence { seqs, cells } => {
+                    // llama.cpp pads each stream to a multiple of 256 cells.
+                    let cells = cells.next_multiple_of(256);
+                    (
+                        Layout::PerSequence { seqs, cells },
+                        seqs * cells,
+                        seqs,
+                        false,
+                    )
+                }
+            };
             self.session = None;
             let threads = i32::try_from(self.config.threads.max(1)).unwrap_or(1);
             let params = LlamaContextParams::default()
@@ -156,15 +198,15 @@ impl LlamaGenerator {
                 .with_n_batch(self.config.batch_size as u32)
                 .with_n_ubatch(self.config.batch_size as u32)
                 .with_n_seq_max(n_seq as u32)
-                .with_kv_unified(true)
+                .with_kv_unified(unified)
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads);
             let ctx = self
                 .model
                 .new_context(backend()?, params)
                 .map_err(|err| backend_error(format!("could not create a context: {err}")))?;
-            tracing::debug!(n_ctx, n_seq, "created llama.cpp context");
-            self.session = Some(Session { ctx, n_ctx, n_seq });
+            tracing::debug!(?layout, "created llama.cpp context");
+            self.session = Some(Session { ctx, layout });
         }
         let session = self.session.as_mut().expect("the session was just ensured");
         session.ctx.clear_kv_cache();
@@ -187,6 +229,15 @@ impl Generator for LlamaGenerator {
         let text = self.render(&request.prompt)?;
         let prompt = self.tokenize(&text);
         self.run_tokens(&prompt, params, observer, false)
+    }
+
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn crucible_infer::Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Error> {
+        self.run_many(feed, max_sequences, observer)
     }
 }
 
@@ -237,7 +288,10 @@ impl LlamaGenerator {
         };
         let batch_size = self.config.batch_size;
         let model = self.model;
-        let session = self.session(cells, streams)?;
+        let session = self.session(Layout::Unified {
+            n_ctx: cells,
+            n_seq: streams,
+        })?;
         let job = decode::Job {
             model,
             prompt,

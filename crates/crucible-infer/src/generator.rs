@@ -1,5 +1,7 @@
 //! The backend-neutral generation interface every model backend implements.
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize};
 
 use crucible_types::GenParams;
@@ -111,4 +113,155 @@ pub trait Generator {
         request: &GenRequest,
         observer: &mut dyn Observer,
     ) -> Result<Generation, Error>;
+
+    /// Generate for every request `feed` hands out, keeping up to `max_sequences` sequences in
+    /// flight (continuous batching where the backend can decode several prompts together). A
+    /// request's own failure (its prompt is too long, its parameters are invalid) goes to
+    /// [`Feed::finished`]; an error that ends all work (cancellation, a broken backend) is
+    /// returned. No text is streamed: the observer is polled for cancellation only.
+    ///
+    /// The default decodes the requests one after another.
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Error> {
+        let _ = max_sequences;
+        let mut id = 0;
+        while let Some(request) = feed.next_request() {
+            let result = self.generate(&request, &mut PollOnly(observer));
+            if let Err(Error::Cancelled) = result {
+                return Err(Error::Cancelled);
+            }
+            if feed.finished(id, result).is_break() {
+                break;
+            }
+            id += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The requests of a [`Generator::generate_many`] call and the place their results go.
+pub trait Feed {
+    /// The next request, or `None` when there are no more. Called only when the generator has
+    /// room for it, so a feed can build requests lazily.
+    fn next_request(&mut self) -> Option<GenRequest>;
+
+    /// Request `id` (requests are numbered from 0 in the order `next_request` gave them) is
+    /// done. Results may come in another order than the requests. `Break` stops the call:
+    /// requests in flight are dropped and no more are asked for.
+    fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()>;
+}
+
+/// Forwards cancellation polls and drops text.
+struct PollOnly<'a>(&'a mut dyn Observer);
+
+impl Observer for PollOnly<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ScriptedGenerator;
+    use crucible_types::Decoding;
+
+    /// A feed of text requests that records what came back.
+    struct Recorder {
+        prompts: Vec<&'static str>,
+        given: usize,
+        done: Vec<(usize, Result<String, String>)>,
+        stop_after: usize,
+    }
+
+    impl Feed for Recorder {
+        fn next_request(&mut self) -> Option<GenRequest> {
+            let text = self.prompts.get(self.given)?;
+            self.given += 1;
+            Some(GenRequest {
+                prompt: Prompt::Text {
+                    text: (*text).into(),
+                },
+                params: GenParams {
+                    decoding: Decoding::Greedy,
+                    seed: 0,
+                    max_new_tokens: 8,
+                    stop: vec![],
+                    n: if text.is_empty() { 0 } else { 1 },
+                },
+            })
+        }
+
+        fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()> {
+            let result = result
+                .map(|g| g.completions[0].text.clone())
+                .map_err(|e| e.to_string());
+            self.done.push((id, result));
+            if self.done.len() >= self.stop_after {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    fn echo() -> ScriptedGenerator {
+        ScriptedGenerator::from_fn(|request, _| match &request.prompt {
+            Prompt::Text { text } => Some(format!("re: {text}")),
+            Prompt::Chat { .. } => None,
+        })
+    }
+
+    #[test]
+    fn default_generate_many_answers_each_request_in_turn_and_reports_its_own_errors() {
+        let mut feed = Recorder {
+            // The empty prompt asks for n = 0 sequences: invalid parameters for that request.
+            prompts: vec!["a", "", "c"],
+            given: 0,
+            done: vec![],
+            stop_after: usize::MAX,
+        };
+        echo().generate_many(&mut feed, 4, &mut Silent).unwrap();
+        assert_eq!(feed.done.len(), 3);
+        assert_eq!(feed.done[0], (0, Ok("re: a".into())));
+        assert_eq!(feed.done[1].0, 1);
+        assert!(feed.done[1].1.is_err(), "{:?}", feed.done[1]);
+        assert_eq!(feed.done[2], (2, Ok("re: c".into())));
+    }
+
+    #[test]
+    fn a_break_from_the_feed_stops_asking_for_requests() {
+        let mut feed = Recorder {
+            prompts: vec!["a", "b", "c"],
+            given: 0,
+            done: vec![],
+            stop_after: 1,
+        };
+        echo().generate_many(&mut feed, 4, &mut Silent).unwrap();
+        assert_eq!(feed.done, vec![(0, Ok("re: a".into()))]);
+        assert_eq!(feed.given, 1);
+    }
+
+    #[test]
+    fn cancellation_ends_the_call_with_an_error() {
+        struct Cancel;
+        impl Observer for Cancel {
+            fn cancelled(&self) -> bool {
+                true
+            }
+        }
+        let mut feed = Recorder {
+            prompts: vec!["a"],
+            given: 0,
+            done: vec![],
+            stop_after: usize::MAX,
+        };
+        let err = echo().generate_many(&mut feed, 4, &mut Cancel).unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err}");
+        assert!(feed.done.is_empty());
+    }
 }

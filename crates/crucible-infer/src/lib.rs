@@ -18,12 +18,12 @@ mod stop;
 pub use chat::{ChatTemplate, Message, Role};
 pub use extract::{Extracted, Source, extract_code};
 pub use generator::{
-    Completion, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
+    Completion, Feed, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
     Silent,
 };
 pub use python_defs::keep_definitions;
 pub use scripted::ScriptedGenerator;
-pub use solve::{Candidate, Candidates, SolveParams, solve};
+pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
 pub use stop::StopMatcher;
 
 /// Errors of inference.

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crucible_types::{GenParams, Task};
+use crucible_types::{GenParams, Language, Task};
 
-use crate::prompt::{Exemplar, PromptMode, task_prompt};
-use crate::{Error, FinishReason, GenRequest, Generator, Observer, extract_code};
+use crate::prompt::{Exemplar, PromptMode, TaskPrompt, task_prompt};
+use crate::{Error, FinishReason, GenRequest, Generation, Generator, Observer, extract_code};
 
 /// How to ask for code.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,41 +57,67 @@ pub fn solve(
     observer: &mut dyn Observer,
 ) -> Result<Candidates, Error> {
     let started = Instant::now();
-    let prompt = task_prompt(task, solve.mode, shots);
-    let mut params = solve.params.clone();
-    for stop in &prompt.stop {
-        if !params.stop.contains(stop) {
-            params.stop.push(stop.clone());
+    let prepared = SolveRequest::new(task, shots, solve);
+    let generation = generator.generate(&prepared.request, observer)?;
+    Ok(prepared.candidates(generation, started.elapsed().as_secs_f64()))
+}
+
+/// A task's request, prepared apart from sending it (for [`Generator::generate_many`]): what
+/// the model is asked, and how its answers become candidates.
+#[derive(Debug, Clone)]
+pub struct SolveRequest {
+    pub request: GenRequest,
+    prompt: TaskPrompt,
+    language: Language,
+    entry_point: Option<String>,
+}
+
+impl SolveRequest {
+    /// The request that asks for `params.n` programs solving `task`, showing `shots` first.
+    pub fn new(task: &Task, shots: &[&Exemplar], solve: &SolveParams) -> SolveRequest {
+        let prompt = task_prompt(task, solve.mode, shots);
+        let mut params = solve.params.clone();
+        for stop in &prompt.stop {
+            if !params.stop.contains(stop) {
+                params.stop.push(stop.clone());
+            }
+        }
+        SolveRequest {
+            request: GenRequest {
+                prompt: prompt.prompt.clone(),
+                params,
+            },
+            prompt,
+            language: task.language,
+            entry_point: task.entry_point().map(str::to_owned),
         }
     }
-    let request = GenRequest {
-        prompt: prompt.prompt.clone(),
-        params,
-    };
-    let generation = generator.generate(&request, observer)?;
-    let entry_point = task.entry_point();
-    let candidates = generation
-        .completions
-        .into_iter()
-        .map(|completion| {
-            let stopped = completion.finish == FinishReason::Stop;
-            let answer = prompt.answer(&completion.text, stopped);
-            let code = extract_code(&answer, task.language, entry_point).code;
-            Candidate {
-                code,
-                answer,
-                text: completion.text,
-                tokens: completion.tokens,
-                finish: completion.finish,
-                logprob: completion.logprob,
-            }
-        })
-        .collect();
-    Ok(Candidates {
-        candidates,
-        prompt_tokens: generation.prompt_tokens,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+
+    /// The candidates in `generation`, the answer to this request; `seconds` is its wall time.
+    pub fn candidates(&self, generation: Generation, seconds: f64) -> Candidates {
+        let candidates = generation
+            .completions
+            .into_iter()
+            .map(|completion| {
+                let stopped = completion.finish == FinishReason::Stop;
+                let answer = self.prompt.answer(&completion.text, stopped);
+                let code = extract_code(&answer, self.language, self.entry_point.as_deref()).code;
+                Candidate {
+                    code,
+                    answer,
+                    text: completion.text,
+                    tokens: completion.tokens,
+                    finish: completion.finish,
+                    logprob: completion.logprob,
+                }
+            })
+            .collect();
+        Candidates {
+            candidates,
+            prompt_tokens: generation.prompt_tokens,
+            seconds,
+        }
+    }
 }
 
 #[cfg(test)]

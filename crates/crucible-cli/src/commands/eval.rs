@@ -213,7 +213,8 @@ struct Stats {
     judged: usize,
     passed: usize,
     tokens: usize,
-    gen_seconds: f64,
+    /// When generation began; tokens/s is over wall time, since requests overlap.
+    generating_since: Option<Instant>,
 }
 
 /// The progress bar: tasks done, pass rate so far, ETA, tokens/s.
@@ -259,6 +260,7 @@ impl Progress {
                     judged,
                     passed,
                 } => {
+                    s.generating_since = Some(Instant::now());
                     s.tasks_total = tasks;
                     s.tasks_done = done_tasks;
                     s.judged = judged;
@@ -273,11 +275,8 @@ impl Progress {
                         ));
                     }
                 }
-                EvalEvent::Generated {
-                    tokens, seconds, ..
-                } => {
+                EvalEvent::Generated { tokens, .. } => {
                     s.tokens += tokens;
-                    s.gen_seconds += seconds;
                 }
                 EvalEvent::Judged {
                     task_id,
@@ -291,7 +290,10 @@ impl Progress {
                         s.tasks_done += 1;
                     }
                     let rate = 100.0 * s.passed as f64 / s.judged as f64;
-                    let tok_s = s.tokens as f64 / s.gen_seconds.max(1e-9);
+                    let wall = s
+                        .generating_since
+                        .map_or(0.0, |t| t.elapsed().as_secs_f64());
+                    let tok_s = s.tokens as f64 / wall.max(1e-9);
                     let msg = format!("pass {rate:.1}% of {} | {tok_s:.1} tok/s", s.judged);
                     match &bar {
                         Some(bar) => {

@@ -1,0 +1,407 @@
+//! Continuous batching across requests: several prompts decoded together, a new request
+//! admitted as soon as sequences finish and free their slots.
+//!
+//! The context is laid out with one KV stream per slot ([`Layout::PerSequence`]), so each
+//! sequence attends over its own cells only; in a unified cache every token would attend over
+//! the cells of every prompt in flight. A request for n sequences evaluates its prompt once on
+//! its first slot and copies the cells to the others. A newly admitted prompt is evaluated on
+//! its own (prompt evaluation is compute-bound; the sequences in flight wait for it), then its
+//! sequences join the shared decode steps, one token per live sequence per step.
+
+use std::time::Instant;
+
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+
+use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, Silent, StopMatcher};
+use crucible_types::{Decoding, GenParams};
+
+use crate::decode::{Job, Sequence, eval_prompt};
+use crate::{Layout, LlamaGenerator, backend_error, millis};
+
+/// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
+const MIN_SLOT_CELLS: usize = 2048;
+
+/// Shortest shared prefix worth copying instead of evaluating.
+const MIN_REUSE: usize = 16;
+
+/// The cells of the last prompt evaluated, kept in a KV stream of their own. The next prompt
+/// copies them and evaluates only what follows the prefix they share: prompts of one benchmark
+/// share the chat template's system turn and the instruction, a third to a half of them.
+struct PrefixCache {
+    /// The KV sequence (stream) holding the cells.
+    seq: i32,
+    tokens: Vec<LlamaToken>,
+}
+
+impl PrefixCache {
+    /// How many leading tokens of `prompt` can be copied from the cache (at least one token is
+    /// always left to evaluate, for its logits).
+    fn reusable(&self, prompt: &[LlamaToken]) -> usize {
+        let shared = self
+            .tokens
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt.len().saturating_sub(1));
+        if shared >= MIN_REUSE { shared } else { 0 }
+    }
+}
+
+/// A request in flight.
+struct Active {
+    id: usize,
+    prompt: Vec<LlamaToken>,
+    params: GenParams,
+    stop: StopMatcher,
+    /// The KV sequence (slot) of each of its sequences.
+    slots: Vec<i32>,
+    seqs: Vec<Sequence>,
+    started: Instant,
+    prompt_ms: f64,
+}
+
+impl Active {
+    /// Choose sequence `s`'s next token from `logits`.
+    fn step(&mut self, model: &'static LlamaModel, s: usize, logits: &[f32]) {
+        let Active {
+            prompt,
+            params,
+            stop,
+            seqs,
+            ..
+        } = self;
+        let job = Job {
+            model,
+            prompt,
+            params,
+            batch_size: 1,
+            ignore_eos: false,
+        };
+        seqs[s].step(s, logits, &job, stop, &mut Silent);
+    }
+
+    fn done(&self) -> bool {
+        self.seqs.iter().all(|s| s.next.is_none())
+    }
+
+    fn generation(self) -> Generation {
+        let prompt_tokens = self.prompt.len();
+        let decode_ms = millis(self.started) - self.prompt_ms;
+        Generation {
+            completions: self.seqs.into_iter().map(Sequence::completion).collect(),
+            prompt_tokens,
+            prompt_ms: self.prompt_ms,
+            decode_ms,
+        }
+    }
+}
+
+/// A request taken from the feed, tokenized, waiting for free slots.
+struct Waiting {
+    id: usize,
+    prompt: Vec<LlamaToken>,
+    params: GenParams,
+}
+
+impl Waiting {
+    fn cells(&self) -> usize {
+        self.prompt.len() + self.params.max_new_tokens
+    }
+}
+
+impl LlamaGenerator {
+    /// [`crucible_infer::Generator::generate_many`] for llama.cpp.
+    pub(crate) fn run_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Error> {
+        let slots = max_sequences.max(1);
+        let mut layout: Option<Layout> = None;
+        let mut cache = PrefixCache {
+            seq: slots as i32,
+            tokens: Vec::new(),
+        };
+        let mut free: Vec<i32> = (0..slots as i32).rev().collect();
+        let mut active: Vec<Active> = Vec::new();
+        let mut waiting: Option<Waiting> = None;
+        let mut next_id = 0;
+        let mut exhausted = false;
+        let mut batch = LlamaBatch::new(slots, 1);
+        let mut rows: Vec<(usize, usize)> = Vec::with_capacity(slots);
+        loop {
+            if observer.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            // Admit requests while there are free slots.
+            loop {
+                if waiting.is_none() && !exhausted {
+                    match feed.next_request() {
+                        None => exhausted = true,
+                        Some(request) => {
+                            let id = next_id;
+                            next_id += 1;
+                            match self.admissible(&request, slots) {
+                                Ok(prompt) => {
+                                    waiting = Some(Waiting {
+                                        id,
+                                        prompt,
+                                        params: request.params,
+                                    })
+                                }
+                                Err(err) => {
+                                    if feed.finished(id, Err(err)).is_break() {
+                                        return Ok(());
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+                let Some(next) = waiting.take() else { break };
+                let fits = layout.is_some_and(
+                    |l| matches!(l, Layout::PerSequence { cells, .. } if cells >= next.cells()),
+                );
+                if !fits {
+                    if !active.is_empty() {
+                        // Its prompt needs longer slots: let the requests in flight finish.
+                        waiting = Some(next);
+                        break;
+                    }
+                    let cells =
+                        next.cells()
+                            .max(MIN_SLOT_CELLS)
+                            .max(layout.map_or(0, |l| match l {
+                                Layout::PerSequence { cells, .. } => cells,
+                                Layout::Unified { .. } => 0,
+                            }));
+                    // One stream per slot and one for the prefix cache.
+                    let session = self.session(Layout::PerSequence {
+                        seqs: slots + 1,
+                        cells,
+                    })?;
+                    layout = Some(session.layout);
+                    cache.tokens.clear();
+                }
+                if free.len() < next.params.n {
+                    waiting = Some(next);
+                    break;
+                }
+                let taken: Vec<i32> = (0..next.params.n)
+                    .map(|_| free.pop().expect("enough free slots were checked"))
+                    .collect();
+                active.push(self.start(next, taken, &mut cache)?);
+            }
+            // Finished requests (some end on their first token) give their slots back.
+            let mut idx = 0;
+            while idx < active.len() {
+                if active[idx].done() {
+                    let request = active.swap_remove(idx);
+                    self.release(&request.slots, &mut free)?;
+                    let id = request.id;
+                    if feed.finished(id, Ok(request.generation())).is_break() {
+                        return Ok(());
+                    }
+                } else {
+                    idx += 1;
+                }
+            }
+            if active.is_empty() {
+                if exhausted && waiting.is_none() {
+                    return Ok(());
+                }
+                continue;
+            }
+            // One decode step: a token for every live sequence.
+            batch.clear();
+            rows.clear();
+            for (a, request) in active.iter().enumerate() {
+                for (s, seq) in request.seqs.iter().enumerate() {
+                    if let Some(token) = seq.next {
+                        let pos = request.prompt.len() + seq.tokens - 1;
+                        batch
+                            .add(token, pos as i32, &[request.slots[s]], true)
+                            .map_err(backend_error)?;
+                        rows.push((a, s));
+                    }
+                }
+            }
+            let model = self.model;
+            let session = self
+                .session
+                .as_mut()
+                .expect("a context exists while requests run");
+            session
+                .ctx
+                .decode(&mut batch)
+                .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
+            for (row, &(a, s)) in rows.iter().enumerate() {
+                active[a].step(model, s, session.ctx.get_logits_ith(row as i32));
+            }
+        }
+    }
+
+    /// Check a request and tokenize its prompt; the error is the request's own.
+    fn admissible(&self, request: &GenRequest, slots: usize) -> Result<Vec<LlamaToken>, Error> {
+        let params = &request.params;
+        params.validate()?;
+        if let Decoding::Beam { .. } = params.decoding {
+            return Err(backend_error(
+                "beam search is decoded one request at a time; use `generate` for it",
+            ));
+        }
+        if params.n > slots {
+            return Err(backend_error(format!(
+                "the request asks for {} sequences, but at most {slots} are decoded together",
+                params.n
+            )));
+        }
+        let prompt = self.tokenize(&self.render(&request.prompt)?);
+        if prompt.is_empty() {
+            return Err(backend_error("the prompt tokenized to nothing"));
+        }
+        let context = self.info.context_length;
+        if prompt.len() + params.max_new_tokens > context {
+            return Err(Error::PromptTooLong {
+                prompt_tokens: prompt.len(),
+                context,
+                max_new_tokens: params.max_new_tokens,
+            });
+        }
+        Ok(prompt)
+    }
+
+    /// Evaluate a request's prompt on its first slot (after what the prefix cache holds of it),
+    /// share it with the others, keep it as the new cached prefix, and choose every sequence's
+    /// first token.
+    fn start(
+        &mut self,
+        next: Waiting,
+        slots: Vec<i32>,
+        cache: &mut PrefixCache,
+    ) -> Result<Active, Error> {
+        let started = Instant::now();
+        let mut request = Active {
+            id: next.id,
+            stop: StopMatcher::new(&next.params.stop),
+            seqs: (0..next.params.n)
+                .map(|idx| Sequence::new(&next.params, idx))
+                .collect(),
+            prompt: next.prompt,
+            params: next.params,
+            slots,
+            started,
+            prompt_ms: 0.0,
+        };
+        let model = self.model;
+        let job = Job {
+            model,
+            prompt: &request.prompt,
+            params: &request.params,
+            batch_size: self.config.batch_size,
+            ignore_eos: false,
+        };
+        let session = self
+            .session
+            .as_mut()
+            .expect("a context exists before admission");
+        let ctx = &mut session.ctx;
+        let copy_err = |err| backend_error(format!("could not copy KV cells: {err}"));
+        let first = request.slots[0];
+        let reuse = cache.reusable(&request.prompt);
+        if reuse > 0 {
+            // A copy between streams takes the whole stream; drop what is not shared.
+            ctx.copy_kv_cache_seq(cache.seq, first, None, None)
+                .map_err(copy_err)?;
+            let trimmed = ctx
+                .clear_kv_cache_seq(Some(first as u32), Some(reuse as u32), None)
+                .map_err(copy_err)?;
+            if !trimmed {
+                return Err(backend_error(
+                    "this model's cache cannot drop the end of a sequence; prefix reuse fails",
+                ));
+            }
+        }
+        let row = eval_prompt(ctx, &job, &[first], reuse)?;
+        for &slot in request.slots[1..].iter().chain([&cache.seq]) {
+            ctx.copy_kv_cache_seq(first, slot, None, None)
+                .map_err(copy_err)?;
+        }
+        cache.tokens.clone_from(&request.prompt);
+        tracing::trace!(
+            prompt = request.prompt.len(),
+            reused = reuse,
+            "admitted a request"
+        );
+        request.prompt_ms = millis(started);
+        // Every sequence's first token comes from the same prompt logits.
+        let logits = ctx.get_logits_ith(row);
+        for idx in 0..request.seqs.len() {
+            request.step(model, idx, logits);
+        }
+        Ok(request)
+    }
+
+    /// Drop the cells of `slots` and return them to the free list.
+    fn release(&mut self, slots: &[i32], free: &mut Vec<i32>) -> Result<(), Error> {
+        let session = self
+            .session
+            .as_mut()
+            .expect("a context exists while requests run");
+        for &slot in slots {
+            session
+                .ctx
+                .clear_kv_cache_seq(Some(slot as u32), None, None)
+                .map_err(|err| backend_error(format!("could not free a sequence: {err}")))?;
+            free.push(slot);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(ids: &[i32]) -> Vec<LlamaToken> {
+        ids.iter().copied().map(LlamaToken).collect()
+    }
+
+    #[test]
+    fn the_cache_offers_the_shared_prefix_but_leaves_a_token_to_evaluate() {
+        let shared: Vec<i32> = (0..20).collect();
+        let cache = PrefixCache {
+            seq: 4,
+            tokens: tokens(&[shared.clone(), vec![100, 101]].concat()),
+        };
+        // A prompt that goes on differently reuses the shared part.
+        assert_eq!(
+            cache.reusable(&tokens(&[shared.clone(), vec![7, 8]].concat())),
+            20
+        );
+        // The same prompt again: all but its last token.
+        assert_eq!(cache.reusable(&cache.tokens.clone()), 21);
+        // A prompt that is a prefix of the cached one: all but its last token.
+        assert_eq!(cache.reusable(&tokens(&shared)), 19);
+    }
+
+    #[test]
+    fn short_shared_prefixes_are_evaluated_again() {
+        let cache = PrefixCache {
+            seq: 1,
+            tokens: tokens(&(0..40).collect::<Vec<_>>()),
+        };
+        let short: Vec<i32> = (0..(MIN_REUSE as i32 - 1)).chain([999, 998]).collect();
+        assert_eq!(cache.reusable(&tokens(&short)), 0);
+        let empty = PrefixCache {
+            seq: 1,
+            tokens: Vec::new(),
+        };
+        assert_eq!(empty.reusable(&tokens(&[1, 2, 3])), 0);
+    }
+}
