@@ -4,8 +4,10 @@
 Usage: bench/results/table.py RUN_DIR [RUN_DIR ...]
 
 For each run: benchmark, language, method (decoding or strategy), tasks judged, pass@1 (and the
-plus tier where the benchmark has one), generated tokens and generation seconds per task, model
-calls per task (strategies), and the run's wall time. Everything is read from the run directory
+plus tier where the benchmark has one), generated tokens per task, wall-clock seconds per task
+(the run's wall time over the tasks judged: with tasks decoded together, one request's own
+generation time overlaps the others' and says little), model calls per task (strategies), and
+the run's wall time. Everything is read from the run directory
 (summary.json, samples.jsonl, traces.jsonl), so the table is reproducible from the files.
 """
 import json
@@ -54,7 +56,6 @@ def row(run):
         plus_passed = sum(t.get("plus_passed") or 0 for t in summary["per_task"])
         plus = f"{100.0 * plus_passed / judged:.1f}%" if judged else "-"
     tokens = [s.get("tokens", {}).get("completion", 0) for s in samples]
-    seconds = [s.get("gen_ms", 0) / 1000.0 for s in samples]
     calls = [t["outcome"]["usage"]["model_calls"] for t in traces]
     wall = summary.get("wall_time_s")
     return "| {} | {} | {} | {}/{} | {} | {} | {:.0f} | {:.1f} | {} | {} |".format(
@@ -66,7 +67,7 @@ def row(run):
         pass1,
         plus,
         statistics.mean(tokens) if tokens else 0,
-        statistics.mean(seconds) if seconds else 0,
+        wall / judged_tasks if wall and judged_tasks else 0,
         f"{statistics.mean(calls):.2f}" if calls else "1",
         f"{wall / 60:.0f} min" if wall else "-",
     )
@@ -76,7 +77,7 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    print("| benchmark | language | method | tasks | pass@1 | pass@1 plus | tokens/task | gen s/task | model calls/task | wall time |")
+    print("| benchmark | language | method | tasks | pass@1 | pass@1 plus | tokens/task | s/task (wall) | model calls/task | wall time |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for run in sys.argv[1:]:
         print(row(run))
