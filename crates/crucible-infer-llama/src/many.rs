@@ -7,7 +7,16 @@
 //! its first slot and copies the cells to the others. A newly admitted prompt is evaluated on
 //! its own (prompt evaluation is compute-bound; the sequences in flight wait for it), then its
 //! sequences join the shared decode steps, one token per live sequence per step.
+//!
+//! llama.cpp evaluates a step's tokens together only if their stream ids run 0, 1, 2, ... in
+//! batch order, so a finished sequence's slot is filled at once by moving the sequence in the
+//! highest slot down (a stream copy), and each step's batch is in slot order.
+//!
+//! Batched steps change the floating-point order inside matrix products, so a greedy answer can
+//! differ from the one decoded alone in the last bits of a logit and then in a token; a run is
+//! still deterministic for the same requests and `max_sequences`.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -22,6 +31,9 @@ use crate::{Layout, LlamaGenerator, backend_error, millis};
 
 /// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
 const MIN_SLOT_CELLS: usize = 2048;
+
+/// The slot of a sequence that has finished and given its slot back.
+const RELEASED: i32 = -1;
 
 /// Shortest shared prefix worth copying instead of evaluating.
 const MIN_REUSE: usize = 16;
@@ -56,7 +68,7 @@ struct Active {
     prompt: Vec<LlamaToken>,
     params: GenParams,
     stop: StopMatcher,
-    /// The KV sequence (slot) of each of its sequences.
+    /// The KV sequence (slot) of each of its sequences; [`RELEASED`] once it has finished.
     slots: Vec<i32>,
     seqs: Vec<Sequence>,
     started: Instant,
@@ -126,13 +138,14 @@ impl LlamaGenerator {
             seq: slots as i32,
             tokens: Vec::new(),
         };
-        let mut free: Vec<i32> = (0..slots as i32).rev().collect();
+        let mut free: BTreeSet<i32> = (0..slots as i32).collect();
         let mut active: Vec<Active> = Vec::new();
         let mut waiting: Option<Waiting> = None;
         let mut next_id = 0;
         let mut exhausted = false;
         let mut batch = LlamaBatch::new(slots, 1);
-        let mut rows: Vec<(usize, usize)> = Vec::with_capacity(slots);
+        // (slot, request, sequence) of each row of the decode batch.
+        let mut rows: Vec<(i32, usize, usize)> = Vec::with_capacity(slots);
         loop {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
@@ -193,16 +206,18 @@ impl LlamaGenerator {
                     break;
                 }
                 let taken: Vec<i32> = (0..next.params.n)
-                    .map(|_| free.pop().expect("enough free slots were checked"))
+                    .map(|_| free.pop_first().expect("enough free slots were checked"))
                     .collect();
                 active.push(self.start(next, taken, &mut cache)?);
             }
-            // Finished requests (some end on their first token) give their slots back.
+            // Finished sequences (some end on their first token) give their slots back, and the
+            // live ones move down to keep the slots in use contiguous.
+            self.release_finished(&mut active, &mut free)?;
+            self.compact(&mut active, &mut free)?;
             let mut idx = 0;
             while idx < active.len() {
                 if active[idx].done() {
                     let request = active.swap_remove(idx);
-                    self.release(&request.slots, &mut free)?;
                     let id = request.id;
                     if feed.finished(id, Ok(request.generation())).is_break() {
                         return Ok(());
@@ -217,19 +232,28 @@ impl LlamaGenerator {
                 }
                 continue;
             }
-            // One decode step: a token for every live sequence.
+            // One decode step: a token for every live sequence, in slot order. llama.cpp puts
+            // sequences of separate KV streams in one micro-batch only when their ids follow
+            // each other in the batch (0, 1, 2, ...); any gap or disorder splits the step into
+            // several model evaluations, which costs the whole gain of batching.
             batch.clear();
             rows.clear();
             for (a, request) in active.iter().enumerate() {
                 for (s, seq) in request.seqs.iter().enumerate() {
-                    if let Some(token) = seq.next {
-                        let pos = request.prompt.len() + seq.tokens - 1;
-                        batch
-                            .add(token, pos as i32, &[request.slots[s]], true)
-                            .map_err(backend_error)?;
-                        rows.push((a, s));
+                    if seq.next.is_some() {
+                        rows.push((request.slots[s], a, s));
                     }
                 }
+            }
+            rows.sort_unstable();
+            for &(slot, a, s) in &rows {
+                let request = &active[a];
+                let seq = &request.seqs[s];
+                let token = seq.next.expect("only live sequences have rows");
+                let pos = request.prompt.len() + seq.tokens - 1;
+                batch
+                    .add(token, pos as i32, &[slot], true)
+                    .map_err(backend_error)?;
             }
             let model = self.model;
             let session = self
@@ -240,7 +264,7 @@ impl LlamaGenerator {
                 .ctx
                 .decode(&mut batch)
                 .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
-            for (row, &(a, s)) in rows.iter().enumerate() {
+            for (row, &(_, a, s)) in rows.iter().enumerate() {
                 active[a].step(model, s, session.ctx.get_logits_ith(row as i32));
             }
         }
@@ -347,20 +371,75 @@ impl LlamaGenerator {
         Ok(request)
     }
 
-    /// Drop the cells of `slots` and return them to the free list.
-    fn release(&mut self, slots: &[i32], free: &mut Vec<i32>) -> Result<(), Error> {
+    /// Drop the cells of every finished sequence and return its slot to the free list.
+    fn release_finished(
+        &mut self,
+        active: &mut [Active],
+        free: &mut BTreeSet<i32>,
+    ) -> Result<(), Error> {
         let session = self
             .session
             .as_mut()
             .expect("a context exists while requests run");
-        for &slot in slots {
-            session
-                .ctx
-                .clear_kv_cache_seq(Some(slot as u32), None, None)
-                .map_err(|err| backend_error(format!("could not free a sequence: {err}")))?;
-            free.push(slot);
+        for request in active {
+            for (slot, seq) in request.slots.iter_mut().zip(&request.seqs) {
+                if seq.next.is_none() && *slot >= 0 {
+                    session
+                        .ctx
+                        .clear_kv_cache_seq(Some(*slot as u32), None, None)
+                        .map_err(|err| {
+                            backend_error(format!("could not free a sequence: {err}"))
+                        })?;
+                    free.insert(*slot);
+                    *slot = RELEASED;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Move live sequences from the highest slots into free lower ones (a stream copy each)
+    /// until the slots in use are `0..k`.
+    fn compact(&mut self, active: &mut [Active], free: &mut BTreeSet<i32>) -> Result<(), Error> {
+        let session = self
+            .session
+            .as_mut()
+            .expect("a context exists while requests run");
+        let err = |err| backend_error(format!("could not move a sequence: {err}"));
+        loop {
+            let Some(&low) = free.first() else {
+                return Ok(());
+            };
+            let highest = active
+                .iter()
+                .enumerate()
+                .flat_map(|(a, request)| {
+                    request
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &slot)| slot != RELEASED)
+                        .map(move |(s, &slot)| (slot, a, s))
+                })
+                .max();
+            let Some((high, a, s)) = highest else {
+                return Ok(());
+            };
+            if high < low {
+                return Ok(());
+            }
+            session
+                .ctx
+                .copy_kv_cache_seq(high, low, None, None)
+                .map_err(err)?;
+            session
+                .ctx
+                .clear_kv_cache_seq(Some(high as u32), None, None)
+                .map_err(err)?;
+            free.remove(&low);
+            free.insert(high);
+            active[a].slots[s] = low;
+        }
     }
 }
 
