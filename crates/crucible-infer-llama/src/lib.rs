@@ -261,14 +261,8 @@ impl LlamaGenerator {
         self.run_tokens(&tokens, params, &mut crucible_infer::Silent, true)
     }
 
-    fn run_tokens(
-        &mut self,
-        prompt: &[LlamaToken],
-        params: &GenParams,
-        observer: &mut dyn Observer,
-        ignore_eos: bool,
-    ) -> Result<Generation, Error> {
-        params.validate()?;
+    /// A prompt this model can take with room for `params.max_new_tokens` after it.
+    fn check_prompt(&self, prompt: &[LlamaToken], params: &GenParams) -> Result<(), Error> {
         if prompt.is_empty() {
             return Err(backend_error("the prompt tokenized to nothing"));
         }
@@ -280,6 +274,18 @@ impl LlamaGenerator {
                 max_new_tokens: params.max_new_tokens,
             });
         }
+        Ok(())
+    }
+
+    fn run_tokens(
+        &mut self,
+        prompt: &[LlamaToken],
+        params: &GenParams,
+        observer: &mut dyn Observer,
+        ignore_eos: bool,
+    ) -> Result<Generation, Error> {
+        params.validate()?;
+        self.check_prompt(prompt, params)?;
         let (streams, cells) = match params.decoding {
             Decoding::Beam { width, .. } => {
                 (2 * width, prompt.len() + 2 * width * params.max_new_tokens)

@@ -212,8 +212,10 @@ impl LlamaGenerator {
             }
             // Finished sequences (some end on their first token) give their slots back, and the
             // live ones move down to keep the slots in use contiguous.
-            self.release_finished(&mut active, &mut free)?;
-            self.compact(&mut active, &mut free)?;
+            if !active.is_empty() {
+                self.release_finished(&mut active, &mut free)?;
+                self.compact(&mut active, &mut free)?;
+            }
             let mut idx = 0;
             while idx < active.len() {
                 if active[idx].done() {
@@ -286,17 +288,7 @@ impl LlamaGenerator {
             )));
         }
         let prompt = self.tokenize(&self.render(&request.prompt)?);
-        if prompt.is_empty() {
-            return Err(backend_error("the prompt tokenized to nothing"));
-        }
-        let context = self.info.context_length;
-        if prompt.len() + params.max_new_tokens > context {
-            return Err(Error::PromptTooLong {
-                prompt_tokens: prompt.len(),
-                context,
-                max_new_tokens: params.max_new_tokens,
-            });
-        }
+        self.check_prompt(&prompt, params)?;
         Ok(prompt)
     }
 
