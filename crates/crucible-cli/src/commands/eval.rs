@@ -62,7 +62,8 @@ pub(crate) struct EvalArgs {
     /// Output directory. Default: runs/<benchmark>-<language>-<model>-n<N>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Most samples decoded together in one batch.
+    /// Most sequences decoded together: a task's samples and, with plain decoding, other
+    /// tasks' (a new task starts as soon as one finishes).
     #[arg(long, value_name = "N", default_value_t = 16)]
     max_batch: usize,
     /// Reuse an output directory made with another configuration.
