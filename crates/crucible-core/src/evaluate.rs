@@ -77,7 +77,6 @@ pub enum EvalEvent {
         task_id: String,
         samples: usize,
         tokens: usize,
-        seconds: f64,
     },
     /// A sample's verdict is in.
     Judged {
@@ -258,13 +257,13 @@ pub fn run_eval(
         }
     }
     let mut interrupted = false;
+    // Plain decoding batches tasks together; strategies and beam search go one task at a time.
     let batched = params.strategy.is_none()
         && !matches!(
             params.solve.params.decoding,
             crucible_types::Decoding::Beam { .. }
         );
     if batched {
-        // Plain decoding: the tasks' requests are decoded together (continuous batching).
         let mut feed = SampleFeed::new(bench, &have, params, &judging, &run_dir, &tx, &events);
         match generator.generate_many(&mut feed, params.max_batch.max(1), observer) {
             Ok(()) => {}
@@ -275,31 +274,33 @@ pub fn run_eval(
             return Err(err);
         }
     }
-    for task in bench.tasks.iter().filter(|_| !batched && !interrupted) {
-        let missing = missing_indices(&have, &task.task.id, params.n);
-        if missing.is_empty() {
-            continue;
+    if !batched {
+        for task in &bench.tasks {
+            let missing = missing_indices(&have, &task.task.id, params.n);
+            if missing.is_empty() {
+                continue;
+            }
+            let generated = match &params.strategy {
+                Some(run) => {
+                    let tools = StrategyTools {
+                        executor: judging.executor(),
+                        run_dir: &run_dir,
+                    };
+                    run_strategy(generator, task, &missing, run, &tools, observer)
+                }
+                None => generate_samples(generator, task, &missing, params, observer),
+            };
+            let samples = match generated {
+                Ok(samples) => samples,
+                Err(Error::Infer(crucible_infer::Error::Cancelled))
+                | Err(Error::Strategy(crucible_strategy::Error::Cancelled)) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(err) => return Err(err),
+            };
+            record_samples(task, samples, &run_dir, &judging, &tx, &events)?;
         }
-        let generated = match &params.strategy {
-            Some(run) => {
-                let tools = StrategyTools {
-                    executor: judging.executor(),
-                    run_dir: &run_dir,
-                };
-                run_strategy(generator, task, &missing, run, &tools, observer)
-            }
-            None => generate_samples(generator, task, &missing, params, observer),
-        };
-        let samples = match generated {
-            Ok(samples) => samples,
-            Err(Error::Infer(crucible_infer::Error::Cancelled))
-            | Err(Error::Strategy(crucible_strategy::Error::Cancelled)) => {
-                interrupted = true;
-                break;
-            }
-            Err(err) => return Err(err),
-        };
-        record_samples(task, samples, &run_dir, &judging, &tx, &events)?;
     }
     drop(tx);
     let collected = collector
@@ -390,13 +391,18 @@ fn plan_batches(missing: &[usize], params: &EvalParams) -> Vec<SampleBatch> {
         .into_iter()
         .map(|b| {
             let first = b * batch;
+            let size = batch.min(params.n - first);
             let mut solve = params.solve.clone();
-            solve.params.n = batch.min(params.n - first);
+            solve.params.n = size;
             solve.params.seed = params.solve.params.seed.wrapping_add(b as u64);
             SampleBatch {
                 first,
                 solve,
-                keep: missing.to_vec(),
+                keep: missing
+                    .iter()
+                    .copied()
+                    .filter(|idx| (first..first + size).contains(idx))
+                    .collect(),
             }
         })
         .collect()
@@ -407,7 +413,7 @@ struct SampleBatch {
     /// The sample index of its first sequence.
     first: usize,
     solve: SolveParams,
-    /// The sample indices to keep (those missing).
+    /// The sample indices of this batch to keep (those missing).
     keep: Vec<usize>,
 }
 
@@ -460,15 +466,14 @@ fn record_samples(
     tx: &mpsc::Sender<Pending>,
     events: &EventSink,
 ) -> Result<()> {
-    let (tokens, seconds) = samples.iter().fold((0, 0.0), |(t, s), sample| {
-        let tokens = sample.tokens.map_or(0, |c| c.completion as usize);
-        (t + tokens, s + sample.gen_ms.unwrap_or(0) as f64 / 1000.0)
-    });
+    let tokens = samples
+        .iter()
+        .map(|sample| sample.tokens.map_or(0, |c| c.completion as usize))
+        .sum();
     events(EvalEvent::Generated {
         task_id: task.task.id.clone(),
         samples: samples.len(),
         tokens,
-        seconds,
     });
     for sample in samples {
         run_dir

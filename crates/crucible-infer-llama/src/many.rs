@@ -177,27 +177,20 @@ impl LlamaGenerator {
                     }
                 }
                 let Some(next) = waiting.take() else { break };
-                let fits = layout.is_some_and(
-                    |l| matches!(l, Layout::PerSequence { cells, .. } if cells >= next.cells()),
-                );
-                if !fits {
+                // One stream per slot and one for the prefix cache.
+                let need = Layout::PerSequence {
+                    seqs: slots + 1,
+                    cells: next.cells().max(MIN_SLOT_CELLS),
+                };
+                if !layout.is_some_and(|l| l.serves(need)) {
                     if !active.is_empty() {
                         // Its prompt needs longer slots: let the requests in flight finish.
                         waiting = Some(next);
                         break;
                     }
-                    let cells =
-                        next.cells()
-                            .max(MIN_SLOT_CELLS)
-                            .max(layout.map_or(0, |l| match l {
-                                Layout::PerSequence { cells, .. } => cells,
-                                Layout::Unified { .. } => 0,
-                            }));
-                    // One stream per slot and one for the prefix cache.
-                    let session = self.session(Layout::PerSequence {
-                        seqs: slots + 1,
-                        cells,
-                    })?;
+                    // The first admission of this call always gets here, so the call starts
+                    // from an empty cache whatever an earlier call left in the context.
+                    let session = self.session(need)?;
                     layout = Some(session.layout);
                     cache.tokens.clear();
                 }

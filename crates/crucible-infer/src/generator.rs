@@ -178,6 +178,17 @@ mod tests {
         stop_after: usize,
     }
 
+    impl Recorder {
+        fn new(prompts: &[&'static str], stop_after: usize) -> Recorder {
+            Recorder {
+                prompts: prompts.to_vec(),
+                given: 0,
+                done: vec![],
+                stop_after,
+            }
+        }
+    }
+
     impl Feed for Recorder {
         fn next_request(&mut self) -> Option<GenRequest> {
             let text = self.prompts.get(self.given)?;
@@ -218,13 +229,8 @@ mod tests {
 
     #[test]
     fn default_generate_many_answers_each_request_in_turn_and_reports_its_own_errors() {
-        let mut feed = Recorder {
-            // The empty prompt asks for n = 0 sequences: invalid parameters for that request.
-            prompts: vec!["a", "", "c"],
-            given: 0,
-            done: vec![],
-            stop_after: usize::MAX,
-        };
+        // The empty prompt asks for n = 0 sequences: invalid parameters for that request.
+        let mut feed = Recorder::new(&["a", "", "c"], usize::MAX);
         echo().generate_many(&mut feed, 4, &mut Silent).unwrap();
         assert_eq!(feed.done.len(), 3);
         assert_eq!(feed.done[0], (0, Ok("re: a".into())));
@@ -235,12 +241,7 @@ mod tests {
 
     #[test]
     fn a_break_from_the_feed_stops_asking_for_requests() {
-        let mut feed = Recorder {
-            prompts: vec!["a", "b", "c"],
-            given: 0,
-            done: vec![],
-            stop_after: 1,
-        };
+        let mut feed = Recorder::new(&["a", "b", "c"], 1);
         echo().generate_many(&mut feed, 4, &mut Silent).unwrap();
         assert_eq!(feed.done, vec![(0, Ok("re: a".into()))]);
         assert_eq!(feed.given, 1);
@@ -254,12 +255,7 @@ mod tests {
                 true
             }
         }
-        let mut feed = Recorder {
-            prompts: vec!["a"],
-            given: 0,
-            done: vec![],
-            stop_after: usize::MAX,
-        };
+        let mut feed = Recorder::new(&["a"], usize::MAX);
         let err = echo().generate_many(&mut feed, 4, &mut Cancel).unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err}");
         assert!(feed.done.is_empty());
