@@ -164,6 +164,22 @@ pub enum Error {
         /// The file's alignment.
         alignment: u64,
     },
+    /// A tensor has a type this crate does not know, so its size (and a rewritten file's layout)
+    /// is unknown.
+    #[error("tensor `{name}` has {ggml_type}, which this version cannot rewrite")]
+    UnknownTensorType {
+        /// The tensor name.
+        name: String,
+        /// Its type.
+        ggml_type: String,
+    },
+    /// Writing a rewritten file failed.
+    #[error("write failed")]
+    Write {
+        /// What the writer said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The part of a GGUF file being read when something went wrong, for error messages.

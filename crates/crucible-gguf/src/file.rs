@@ -16,6 +16,9 @@ pub struct Gguf {
     pub metadata: BTreeMap<String, Value>,
     /// The tensor table in file order.
     pub tensors: Vec<TensorInfo>,
+    /// Where the tensor table starts (right after the metadata), in bytes from the start of the
+    /// file: everything before it is the header and the metadata.
+    pub tensor_table_offset: u64,
     /// Alignment of the data section and of each tensor's offset, in bytes.
     pub alignment: u64,
     /// Where the tensor data section starts, in bytes from the start of the file.

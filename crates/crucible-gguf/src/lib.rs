@@ -10,6 +10,9 @@
 //! names the problem: not GGUF at all (with a guess at what it is), truncated, an unsupported
 //! version, a directory, a missing path.
 //!
+//! One writer: [`widen_q5_0`] rewrites a file with its Q5_0 tensors re-encoded, losslessly, as
+//! Q8_0, whose CPU kernels are faster.
+//!
 //! ```no_run
 //! let gguf = crucible_gguf::load_gguf(std::path::Path::new("model.gguf"))?;
 //! let info = gguf.model_info();
@@ -25,6 +28,7 @@ mod ggml;
 mod info;
 mod reader;
 mod value;
+mod widen;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -35,6 +39,7 @@ pub use file::{Gguf, TensorInfo};
 pub use ggml::{FileType, GgmlType};
 pub use info::{ModelInfo, human_bytes, human_count};
 pub use value::{Array, Value, ValueType};
+pub use widen::{Q5_0, Q8_0, Widened, q5_0_block_to_q8_0, q5_0_tensors, widen_q5_0};
 
 /// Read the header of the GGUF file at `path`.
 ///

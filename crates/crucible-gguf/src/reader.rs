@@ -56,6 +56,7 @@ pub(crate) fn read_gguf<R: Read>(reader: R, len: u64) -> Result<Gguf> {
     let metadata_count = reader.count("metadata entry count", limits::MAX_METADATA_COUNT)?;
     reader.ensure(metadata_count.saturating_mul(MIN_METADATA_ENTRY_SIZE))?;
     let metadata = reader.metadata(metadata_count)?;
+    let tensor_table_offset = reader.pos;
     reader.ensure(tensor_count.saturating_mul(MIN_TENSOR_INFO_SIZE))?;
     let mut tensors = Vec::with_capacity(usize::try_from(tensor_count).unwrap_or(0));
     for index in 0..tensor_count {
@@ -69,6 +70,7 @@ pub(crate) fn read_gguf<R: Read>(reader: R, len: u64) -> Result<Gguf> {
         version,
         metadata,
         tensors,
+        tensor_table_offset,
         alignment,
         data_offset,
         file_size: len,

@@ -503,6 +503,69 @@ fn tensors_of_unknown_types_parse_without_a_size() {
 }
 
 #[test]
+fn widening_re_encodes_q5_0_tensors_and_copies_everything_else() {
+    let builder = toy_model()
+        .tensor("blk.0.ffn_up.weight", &[64, 3], 6)
+        .tensor("blk.1.ffn_up.weight", &[32, 1], 6);
+    let mut bytes = builder.build();
+    let gguf = parse_gguf(&bytes).unwrap();
+    // Distinct data in every tensor, so a misplaced copy shows.
+    let mut state = 7u32;
+    for byte in &mut bytes[gguf.data_offset as usize..] {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *byte = (state >> 24) as u8;
+    }
+    let mut out = Vec::new();
+    let widened = widen_q5_0(&gguf, &mut std::io::Cursor::new(&bytes), &mut out).unwrap();
+    assert_eq!(widened.tensors, 2);
+    assert_eq!(widened.bytes, out.len() as u64);
+
+    let wide = parse_gguf(&out).unwrap();
+    assert_eq!(wide.metadata, gguf.metadata);
+    assert_eq!(wide.tensors.len(), gguf.tensors.len());
+    assert_eq!(q5_0_tensors(&wide), 0);
+    let data = |file: &[u8], header: &Gguf, index: usize| {
+        let tensor = &header.tensors[index];
+        let start = (header.data_offset + tensor.offset) as usize;
+        file[start..start + tensor.n_bytes.unwrap() as usize].to_vec()
+    };
+    for (index, (old, new)) in gguf.tensors.iter().zip(&wide.tensors).enumerate() {
+        assert_eq!(old.name, new.name);
+        assert_eq!(old.shape, new.shape);
+        assert_eq!(new.offset % wide.alignment, 0);
+        let before = data(&bytes, &gguf, index);
+        let after = data(&out, &wide, index);
+        if old.ggml_type == Q5_0 {
+            assert_eq!(new.ggml_type, Q8_0);
+            let expected: Vec<u8> = before
+                .chunks_exact(22)
+                .flat_map(|block| q5_0_block_to_q8_0(block.try_into().unwrap()))
+                .collect();
+            assert_eq!(after, expected, "{}", old.name);
+        } else {
+            assert_eq!(new.ggml_type, old.ggml_type);
+            assert_eq!(after, before, "{} is copied unchanged", old.name);
+        }
+    }
+    // The widened file has nothing left to widen: a second pass copies it byte for byte.
+    let mut again = Vec::new();
+    let second = widen_q5_0(&wide, &mut std::io::Cursor::new(&out), &mut again).unwrap();
+    assert_eq!(second.tensors, 0);
+    assert_eq!(again, out);
+}
+
+#[test]
+fn widening_refuses_tensors_of_unknown_size() {
+    let bytes = Builder::new().tensor_at("t", &[7, 3], 1234, 0).build();
+    let gguf = parse_gguf(&bytes).unwrap();
+    let err = widen_q5_0(&gguf, &mut std::io::Cursor::new(&bytes), &mut Vec::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("tensor `t` has ggml type 1234"),
+        "{err}"
+    );
+}
+
+#[test]
 fn model_info_falls_back_to_the_dominant_tensor_type() {
     let bytes = Builder::new()
         .kv_str("general.architecture", "llama")
