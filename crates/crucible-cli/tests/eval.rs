@@ -68,6 +68,11 @@ fn humaneval_subset_is_judged_and_a_rerun_resumes() {
     let passed = results.iter().filter(|r| r["status"] == "passed").count();
     assert!((pass1 - passed as f64 / 2.0).abs() < 1e-9, "{summary}");
     assert!(out.join("report.html").is_file());
+    // eval runs the default model with its Q5_0 weights widened, and says so in the config.
+    assert_eq!(
+        summary["config"]["model"]["weights"], "q5_0 widened to q8_0",
+        "{summary}"
+    );
 
     let again = ok(&crucible(&args));
     assert!(
@@ -75,6 +80,12 @@ fn humaneval_subset_is_judged_and_a_rerun_resumes() {
         "{again}"
     );
     assert_eq!(lines(&out.join("results.jsonl")).len(), 2);
+
+    // The weights are part of the configuration: samples of the file as it is do not mix in.
+    let as_is = crucible(&[&args[..], &["--weights", "as-is"]].concat());
+    assert!(!as_is.status.success());
+    let stderr = String::from_utf8_lossy(&as_is.stderr);
+    assert!(stderr.contains("different configuration"), "{stderr}");
 }
 
 /// Tasks decoded together (continuous batching), each with n sequences that share their prompt

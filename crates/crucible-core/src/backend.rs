@@ -6,7 +6,7 @@
 
 use crucible_infer::Generator;
 use crucible_infer_http::{ApiKey, HttpConfig, HttpGenerator};
-use crucible_model::{ModelHome, ModelStore, PullEvent, ResolvedModel, env};
+use crucible_model::{ModelHome, ModelStore, PullEvent, ResolvedModel, Weights, env};
 
 use crate::evaluate::ModelFacts;
 use crate::{Error, Result, Settings};
@@ -49,12 +49,15 @@ pub fn open_generator(
     if let Some(endpoint) = &settings.endpoint {
         return Ok(Box::new(connect_server(settings, endpoint)?));
     }
-    let (resolved, _gguf) = resolve_model(settings, progress)?;
-    load_model(settings, &resolved)
+    let (resolved, gguf) = resolve_model(settings, progress)?;
+    let weights = local_weights(settings, &resolved, &gguf, Weights::AsIs)?;
+    load_weights(settings, &resolved, &weights)
 }
 
 /// Open the configured model, with the facts `crucible eval` records to recognise it on
-/// resume: a file's checksum, or a server's endpoint and model id.
+/// resume: a file's checksum, or a server's endpoint and model id. Unless the settings say
+/// otherwise, a local model's Q5_0 weights are widened: evaluation is a throughput job whose
+/// memory is mostly the KV cache of `--max-batch` sequences.
 pub fn open_generator_with_facts(
     settings: &Settings,
     progress: &mut dyn FnMut(&PullEvent<'_>),
@@ -67,9 +70,46 @@ pub fn open_generator_with_facts(
         };
         return Ok((Box::new(generator), facts));
     }
-    let (resolved, _gguf) = resolve_model(settings, progress)?;
-    let facts = ModelFacts::of(&resolved)?;
-    Ok((load_model(settings, &resolved)?, facts))
+    let (resolved, gguf) = resolve_model(settings, progress)?;
+    let weights = local_weights(settings, &resolved, &gguf, Weights::Widen)?;
+    let facts = ModelFacts::of(&resolved, weights.widened)?;
+    Ok((load_weights(settings, &resolved, &weights)?, facts))
+}
+
+/// The file llama.cpp loads for a local model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWeights {
+    /// The model file itself, or its widened copy.
+    pub path: std::path::PathBuf,
+    /// Whether `path` is a copy with Q5_0 tensors re-encoded as Q8_0.
+    pub widened: bool,
+}
+
+/// The weights to load for `resolved` (header `gguf`) under the settings' `weights`, else
+/// `default`: the file, or a widened copy, made on first use and cached.
+pub fn local_weights(
+    settings: &Settings,
+    resolved: &ResolvedModel,
+    gguf: &crucible_gguf::Gguf,
+    default: Weights,
+) -> Result<LocalWeights> {
+    let home = ModelHome::new(&settings.home);
+    let weights = settings.weights.unwrap_or(default);
+    match crucible_model::prepare_weights(&home, &resolved.path, gguf, weights) {
+        Ok((path, widened)) => Ok(LocalWeights { path, widened }),
+        // Widening only buys speed: a copy that cannot be written (a full disk, a read-only
+        // home) is no reason to stop, unless the user asked for it by name.
+        Err(err) if settings.weights.is_none() => {
+            tracing::warn!(
+                "could not write the widened copy of the model ({err}); running the file as it is"
+            );
+            Ok(LocalWeights {
+                path: resolved.path.clone(),
+                widened: false,
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Connect to the OpenAI-compatible server at `endpoint`, asking for the configured model (or
@@ -82,21 +122,30 @@ pub fn connect_server(settings: &Settings, endpoint: &str) -> Result<HttpGenerat
     Ok(HttpGenerator::connect(config)?)
 }
 
-/// Load an already resolved model into a generator.
-pub fn load_model(settings: &Settings, resolved: &ResolvedModel) -> Result<Box<dyn Generator>> {
-    load_local(settings, resolved)
+/// Load a resolved model's weights into a generator.
+pub fn load_weights(
+    settings: &Settings,
+    resolved: &ResolvedModel,
+    weights: &LocalWeights,
+) -> Result<Box<dyn Generator>> {
+    load_local(settings, resolved, weights)
 }
 
 #[cfg(feature = "llama")]
-fn load_local(settings: &Settings, resolved: &ResolvedModel) -> Result<Box<dyn Generator>> {
-    Ok(Box::new(load_llama(settings, resolved)?))
+fn load_local(
+    settings: &Settings,
+    resolved: &ResolvedModel,
+    weights: &LocalWeights,
+) -> Result<Box<dyn Generator>> {
+    Ok(Box::new(load_llama(settings, resolved, weights)?))
 }
 
-/// Load a resolved model into the llama.cpp backend.
+/// Load a resolved model's weights into the llama.cpp backend.
 #[cfg(feature = "llama")]
 pub fn load_llama(
     settings: &Settings,
     resolved: &ResolvedModel,
+    weights: &LocalWeights,
 ) -> Result<crucible_infer_llama::LlamaGenerator> {
     let config = crucible_infer_llama::LlamaConfig {
         threads: settings.threads,
@@ -104,13 +153,17 @@ pub fn load_llama(
         batch_size: 512,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
-        &resolved.path,
+        &weights.path,
         &resolved.name,
         config,
     )?)
 }
 
 #[cfg(not(feature = "llama"))]
-fn load_local(_settings: &Settings, _resolved: &ResolvedModel) -> Result<Box<dyn Generator>> {
+fn load_local(
+    _settings: &Settings,
+    _resolved: &ResolvedModel,
+    _weights: &LocalWeights,
+) -> Result<Box<dyn Generator>> {
     Err(crate::Error::NoLocalBackend)
 }

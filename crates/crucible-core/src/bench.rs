@@ -61,8 +61,10 @@ pub fn run_inference_bench(
     use crucible_types::{Decoding, GenParams, SamplingParams};
 
     let started = std::time::Instant::now();
-    let (resolved, _) = crate::backend::resolve_model(settings, &mut |_| {})?;
-    let mut generator = crate::backend::load_llama(settings, &resolved)?;
+    let (resolved, gguf) = crate::backend::resolve_model(settings, &mut |_| {})?;
+    let weights =
+        crate::backend::local_weights(settings, &resolved, &gguf, crucible_model::Weights::AsIs)?;
+    let mut generator = crate::backend::load_llama(settings, &resolved, &weights)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let repeats = params.repeats.max(1);
     let sampling = |n: usize, seed: u64| GenParams {

@@ -113,6 +113,8 @@ pub enum ModelFacts {
         name: String,
         path: PathBuf,
         sha256: String,
+        /// Whether its Q5_0 tensors ran re-encoded as Q8_0 (`--weights widen`).
+        widened: bool,
     },
     /// A model behind an OpenAI-compatible server, identified by the endpoint and the server's
     /// model id (the server's weights cannot be checked from here).
@@ -122,7 +124,7 @@ pub enum ModelFacts {
 impl ModelFacts {
     /// Facts for a resolved model. Known models were verified against their pinned checksum
     /// when installed; other files are hashed here (about a second per 500 MB).
-    pub fn of(resolved: &crucible_model::ResolvedModel) -> Result<ModelFacts> {
+    pub fn of(resolved: &crucible_model::ResolvedModel, widened: bool) -> Result<ModelFacts> {
         let sha256 = match &resolved.spec {
             crucible_model::ModelSpec::Known(known) => known.sha256.to_owned(),
             _ => sha256_file(&resolved.path)?,
@@ -131,6 +133,7 @@ impl ModelFacts {
             name: resolved.name.clone(),
             path: resolved.path.clone(),
             sha256,
+            widened,
         })
     }
 
@@ -141,10 +144,16 @@ impl ModelFacts {
         }
     }
 
-    /// The run configuration's `model` entry. For a file it is the same as before servers were
-    /// supported, so older run directories still resume.
+    /// The run configuration's `model` entry. For a file run as it is, it is the same as before
+    /// servers and widened weights were supported, so older run directories still resume.
     fn config(&self) -> serde_json::Value {
         match self {
+            ModelFacts::File {
+                name,
+                sha256,
+                widened: true,
+                ..
+            } => json!({"name": name, "sha256": sha256, "weights": "q5_0 widened to q8_0"}),
             ModelFacts::File { name, sha256, .. } => json!({"name": name, "sha256": sha256}),
             ModelFacts::Server { name, endpoint } => json!({"name": name, "endpoint": endpoint}),
         }

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crucible_model::Weights;
 use serde::Deserialize;
 
 use crate::Error;
@@ -41,6 +42,9 @@ pub struct ConfigFile {
     pub context_length: Option<usize>,
     /// Benchmark data directory.
     pub data_dir: Option<PathBuf>,
+    /// Weights to run a local model with: `widen` (Q5_0 tensors re-encoded as Q8_0) or
+    /// `as-is`. Default: widen for `crucible eval`, as-is otherwise.
+    pub weights: Option<Weights>,
 }
 
 impl ConfigFile {
@@ -52,6 +56,7 @@ impl ConfigFile {
             threads: self.threads.or(lower.threads),
             context_length: self.context_length.or(lower.context_length),
             data_dir: self.data_dir.or(lower.data_dir),
+            weights: self.weights.or(lower.weights),
         }
     }
 
@@ -80,6 +85,8 @@ pub struct Settings {
     pub threads: usize,
     pub context_length: usize,
     pub data_dir: Option<PathBuf>,
+    /// How a local model's weights are encoded for llama.cpp; `None`: the command's default.
+    pub weights: Option<Weights>,
     /// The configuration files that were read, highest priority first.
     pub sources: Vec<PathBuf>,
 }
@@ -123,6 +130,7 @@ impl Settings {
             threads: parse_usize(env_vars::CRUCIBLE_THREADS)?,
             context_length: None,
             data_dir: get(env_vars::CRUCIBLE_DATA).map(PathBuf::from),
+            weights: None,
         };
         let mut sources = Vec::new();
         let project_file = cwd.join("crucible.toml");
@@ -170,6 +178,7 @@ impl Settings {
             threads,
             context_length,
             data_dir: merged.data_dir,
+            weights: merged.weights,
             sources,
         })
     }
@@ -193,7 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("crucible.toml"),
-            "model = \"from-project\"\nthreads = 3\ncontext_length = 4096\n",
+            "model = \"from-project\"\nthreads = 3\ncontext_length = 4096\nweights = \"as-is\"\n",
         )
         .unwrap();
         let home = dir.path().join("home");
@@ -207,6 +216,7 @@ mod tests {
         assert_eq!(settings.model.as_deref(), Some("from-project"));
         assert_eq!(settings.threads, 3);
         assert_eq!(settings.context_length, 4096);
+        assert_eq!(settings.weights, Some(Weights::AsIs));
         let settings = resolve(
             ConfigFile::default(),
             dir.path(),

@@ -81,6 +81,7 @@ fn fixture(tasks_text: &str) -> Fixture {
         name: "scripted".into(),
         path: "scripted".into(),
         sha256: "0".repeat(64),
+        widened: false,
     };
     let out = dir.path().join("run");
     Fixture {

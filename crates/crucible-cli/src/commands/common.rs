@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::infer::prompt::PromptMode;
 use crucible_core::judging::JudgeParams;
+use crucible_core::model::Weights;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
 use crucible_core::{ConfigFile, Settings};
 
@@ -32,6 +33,30 @@ pub(crate) struct ModelArgs {
     /// Maximum tokens per sequence, prompt included. Default: 8192 (capped by the model).
     #[arg(long = "ctx", value_name = "TOKENS")]
     pub(crate) context_length: Option<usize>,
+    /// Weights of a local model: `widen` re-encodes Q5_0 tensors as Q8_0 (the same numbers;
+    /// llama.cpp's CPU kernels for Q8_0 are 1.1-1.2x faster; the copy is cached under
+    /// CRUCIBLE_HOME and needs 30% more memory), `as-is` runs the file unchanged. Default:
+    /// `weights` in crucible.toml, else widen for `eval` and as-is for other commands.
+    #[arg(long, value_name = "HOW")]
+    pub(crate) weights: Option<WeightsArg>,
+}
+
+/// `--weights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WeightsArg {
+    /// Q5_0 tensors re-encoded, losslessly, as Q8_0.
+    Widen,
+    /// The file unchanged.
+    AsIs,
+}
+
+impl From<WeightsArg> for Weights {
+    fn from(arg: WeightsArg) -> Weights {
+        match arg {
+            WeightsArg::Widen => Weights::Widen,
+            WeightsArg::AsIs => Weights::AsIs,
+        }
+    }
 }
 
 impl ModelArgs {
@@ -43,6 +68,7 @@ impl ModelArgs {
             threads: self.threads,
             context_length: self.context_length,
             data_dir,
+            weights: self.weights.map(Weights::from),
         };
         Settings::resolve(cli).context("could not resolve settings")
     }

@@ -338,6 +338,7 @@ mod tests {
             name: name.into(),
             path: PathBuf::from("/m/x.gguf"),
             sha256: String::new(),
+            widened: false,
         }
     }
 
