@@ -230,13 +230,29 @@ fn reference_times(
     let mut times = ReferenceTimes::load(&path)?.unwrap_or_else(|| ReferenceTimes {
         benchmark: format!("{}-{}", bench.name.as_str(), bench.language.name()),
         cpu_ms: BTreeMap::new(),
+        failed: BTreeMap::new(),
     });
     let missing: Vec<_> = bench
         .tasks
         .iter()
-        .filter(|t| t.reference.is_some() && !times.cpu_ms.contains_key(&t.task.id))
+        .filter(|t| {
+            t.reference.is_some()
+                && !times.cpu_ms.contains_key(&t.task.id)
+                && !times.failed.contains_key(&t.task.id)
+        })
         .collect();
     if missing.is_empty() {
+        let failed = bench
+            .tasks
+            .iter()
+            .filter(|t| times.failed.contains_key(&t.task.id))
+            .count();
+        if failed > 0 {
+            tracing::info!(
+                "{failed} reference solutions failed their own tests when timed (listed in {}; delete it to time them again); those tasks get the minimum time limit",
+                path.display()
+            );
+        }
         return Ok(times);
     }
     progress(&format!(
@@ -252,7 +268,10 @@ fn reference_times(
                     .insert(task.task.id.clone(), time.as_millis() as u64);
             }
             Ok(None) => {}
-            Err(err) => tracing::warn!("{err}; the task gets the minimum time limit"),
+            Err(err) => {
+                tracing::warn!("{err}; the task gets the minimum time limit");
+                times.failed.insert(task.task.id.clone(), err.to_string());
+            }
         }
     }
     times.save(&path)?;

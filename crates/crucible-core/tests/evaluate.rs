@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crucible_core::eval::{BenchmarkName, DataDirs, LoadParams, TimeLimitPolicy, load_benchmark};
+use crucible_core::eval::{
+    BenchmarkName, DataDirs, LoadParams, Solution, TimeLimitPolicy, load_benchmark,
+};
 use crucible_core::evaluate::{
     EvalEvent, EvalParams, ModelFacts, StrategyRun, TRACES_FILE, run_eval,
 };
@@ -286,6 +288,58 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     assert!(traces.contains("\"strategy\":\"repair\""), "{traces}");
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"repair\""), "{config}");
+}
+
+/// Reference solutions are timed once per machine for the time limits; one that fails its own
+/// tests is remembered as failed, so later runs neither time it again nor warn again.
+#[test]
+fn a_failing_reference_is_timed_once_and_remembered() {
+    let Fixture {
+        dir: _dir,
+        home,
+        mut bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    bench.tasks[0].reference = Some(Solution::Full("print(3)\n".into()));
+    bench.tasks[1].reference = Some(Solution::Full("n = int(input())\nprint(n * n)\n".into()));
+    let run = |out: &std::path::Path| {
+        let mut generator = ScriptedGenerator::new(["print(0)\n```", "print(0)\n```"]);
+        run_eval(
+            &mut generator,
+            &model,
+            &bench,
+            &home,
+            &params(out, 0),
+            Arc::new(|_| {}),
+            &mut Silent,
+        )
+        .unwrap();
+    };
+    run(&out);
+    let cache_dir = home.join("cache/reference-times");
+    let cache = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let times: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert!(times["cpu_ms"]["square"].is_u64(), "{times}");
+    assert!(times["cpu_ms"].get("double").is_none(), "{times}");
+    let reason = times["failed"]["double"].as_str().unwrap();
+    assert!(reason.contains("does not pass its own tests"), "{reason}");
+
+    // A second run (another directory) reads the cache and measures nothing: a marker put in
+    // place of the failure's reason survives.
+    let marked = std::fs::read_to_string(&cache)
+        .unwrap()
+        .replace(reason, "marker");
+    std::fs::write(&cache, &marked).unwrap();
+    run(&out.with_file_name("second"));
+    let after = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(after, marked);
 }
 
 #[test]

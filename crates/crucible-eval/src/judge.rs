@@ -70,6 +70,10 @@ pub struct ReferenceTimes {
     /// What was measured, e.g. `humaneval-plus/python`.
     pub benchmark: String,
     pub cpu_ms: BTreeMap<String, u64>,
+    /// Tasks whose reference solution failed when timed, with the reason: kept so that later
+    /// runs neither time them again nor repeat the warning.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed: BTreeMap<String, String>,
 }
 
 impl ReferenceTimes {
