@@ -1,9 +1,5 @@
 //! Everything the binary writes to the terminal: logging setup, data on stdout, errors on stderr.
-#![expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "the one module that prints"
-)]
+#![expect(clippy::print_stderr, reason = "the one module that prints")]
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -49,9 +45,17 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Write data (code, JSON) to stdout.
+/// Write data (code, JSON) to stdout. A reader that went away (`| head`) is not an error: the
+/// rest of the output is dropped, as command-line tools do on a closed pipe, instead of a panic.
 pub(crate) fn data(text: &str) {
-    println!("{text}");
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Err(err) = written
+        && err.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: could not write to stdout: {err}");
+    }
 }
 
 /// Write a status line for people (progress, what was done) to stderr.

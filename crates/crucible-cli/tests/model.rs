@@ -227,6 +227,24 @@ fn info_reads_a_gguf_file() {
     assert_eq!(info["chat_template"], "<|im_start|>{{ content }}");
 }
 
+/// `crucible model info ... | head -1`: the reader is gone before the data is written. That is
+/// not an error and must not panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let scratch = Scratch::new("pipe");
+    let path = scratch.path().join("toy.gguf");
+    std::fs::write(&path, toy_gguf(64)).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = crucible(&scratch, &["model", "info", path.to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}
+
 #[test]
 fn list_on_an_empty_home_shows_the_known_models() {
     let scratch = Scratch::new("list");
