@@ -35,6 +35,8 @@ pub struct BatchPoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct InferenceBench {
     pub model: String,
+    /// Whether the model's Q5_0 weights ran widened to Q8_0 (`--weights widen`).
+    pub widened: bool,
     pub threads: usize,
     pub prompt_tokens: usize,
     pub gen_tokens: usize,
@@ -163,6 +165,7 @@ pub fn run_inference_bench(
     };
     Ok(InferenceBench {
         model: resolved.name,
+        widened: weights.widened,
         threads: settings.threads,
         prompt_tokens: params.prompt_tokens,
         gen_tokens: params.gen_tokens,

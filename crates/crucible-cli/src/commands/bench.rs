@@ -77,9 +77,14 @@ fn inference(args: InferenceArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 fn render(bench: &InferenceBench) -> String {
     let mut out = format!(
-        "model {} ({} threads), load {:.2} s, peak RSS {:.0} MiB\nprompt processing ({} tokens): {:.1} tok/s\ngreedy decode ({} tokens): {:.1} tok/s\n\n| n | decode tok/s (all sequences) | end-to-end tok/s |\n| ---: | ---: | ---: |\n",
+        "model {} ({} threads{}), load {:.2} s, peak RSS {:.0} MiB\nprompt processing ({} tokens): {:.1} tok/s\ngreedy decode ({} tokens): {:.1} tok/s\n\n| n | decode tok/s (all sequences) | end-to-end tok/s |\n| ---: | ---: | ---: |\n",
         bench.model,
         bench.threads,
+        if bench.widened {
+            ", Q5_0 weights widened to Q8_0"
+        } else {
+            ""
+        },
         bench.load_seconds,
         bench.peak_rss_mib,
         bench.prompt_tokens,
