@@ -34,9 +34,11 @@ mod server;
 mod stream;
 mod wire;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use crucible_infer::{GenRequest, Generation, Generator, ModelInfo, Observer};
+use crucible_infer::{Feed, GenRequest, Generation, Generator, ModelInfo, Observer};
 
 pub use error::{Error, Result};
 
@@ -192,6 +194,100 @@ impl Generator for HttpGenerator {
             max_parallel: self.max_parallel,
         };
         stream::run(&call, &mut self.n_choices, observer)
+    }
+
+    /// Requests run concurrently, each on its own thread, with at most `max_sequences`
+    /// sequences in flight (a request of n sequences counts n; one larger than the limit runs
+    /// alone), so the server can batch them; a new request starts as soon as one ends.
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), crucible_infer::Error> {
+        let abort = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel();
+        let n_choices = self.n_choices;
+        let (client, endpoint, model) = (&self.client, self.endpoint.as_str(), &self.info.name);
+        let max_parallel = self.max_parallel;
+        std::thread::scope(|scope| {
+            let mut next_id = 0;
+            let mut running = 0;
+            let mut sequences = 0;
+            let mut more = true;
+            // A request taken from the feed that waits for room.
+            let mut waiting: Option<GenRequest> = None;
+            let outcome = loop {
+                loop {
+                    if waiting.is_none() && more {
+                        waiting = feed.next_request();
+                        more = waiting.is_some();
+                    }
+                    let Some(seqs) = waiting.as_ref().map(|r| r.params.n.max(1)) else {
+                        break;
+                    };
+                    if running > 0 && sequences + seqs > max_sequences {
+                        break;
+                    }
+                    let request = waiting.take().expect("checked above");
+                    let id = next_id;
+                    next_id += 1;
+                    running += 1;
+                    sequences += seqs;
+                    let (tx, abort) = (tx.clone(), &abort);
+                    scope.spawn(move || {
+                        let call = stream::Call {
+                            client,
+                            endpoint,
+                            model,
+                            request: &request,
+                            max_parallel,
+                        };
+                        let mut n_choices = n_choices;
+                        let result = stream::run(&call, &mut n_choices, &mut AbortFlag(abort));
+                        // The receiver is gone only when the call ended; nothing waits then.
+                        let _ = tx.send((id, seqs, result, n_choices));
+                    });
+                }
+                if running == 0 {
+                    break Ok(());
+                }
+                if observer.cancelled() {
+                    break Err(crucible_infer::Error::Cancelled);
+                }
+                let Ok((id, seqs, result, learned)) = rx.recv_timeout(POLL) else {
+                    continue;
+                };
+                running -= 1;
+                sequences -= seqs;
+                // A server that refused `n` once will refuse it again: later requests know.
+                if learned != n_choices {
+                    self.n_choices = learned;
+                }
+                if let Err(crucible_infer::Error::Cancelled) = result {
+                    break Err(crucible_infer::Error::Cancelled);
+                }
+                if feed.finished(id, result).is_break() {
+                    break Ok(());
+                }
+            };
+            // Requests still running close their connections (servers stop generating) and
+            // their threads end before the scope does.
+            abort.store(true, Ordering::Relaxed);
+            outcome
+        })
+    }
+}
+
+/// How often `generate_many` checks for cancellation while it waits for results.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The observer of a request thread: cancelled when `generate_many` aborts; text is dropped.
+struct AbortFlag<'a>(&'a AtomicBool);
+
+impl Observer for AbortFlag<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

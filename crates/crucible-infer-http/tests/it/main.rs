@@ -3,6 +3,7 @@
 
 mod choices;
 mod failures;
+mod many;
 mod requests;
 mod streaming;
 
