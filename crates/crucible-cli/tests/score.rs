@@ -260,3 +260,55 @@ fn crucible_eval_samples_are_rescored_on_the_plus_tests() {
         "{stderr}"
     );
 }
+
+/// APPS ships no reference solutions, so its C++ judging is checked with a hand-written one for
+/// problem 2224 (count the swaps of two bits of `a` that change `a OR b`), which must pass every
+/// hidden case, and the same program with the count off by one, which must fail them.
+#[test]
+fn a_correct_apps_program_in_cpp_passes_its_hidden_cases() {
+    const PROGRAM: &str = r#"#include <iostream>
+#include <string>
+int main() {
+    long long n;
+    std::string a, b;
+    std::cin >> n >> a >> b;
+    long long c00 = 0, c01 = 0, c10 = 0, c11 = 0;
+    for (long long i = 0; i < n; ++i) {
+        if (a[i] == '0' && b[i] == '0') ++c00;
+        else if (a[i] == '0') ++c01;
+        else if (b[i] == '0') ++c10;
+        else ++c11;
+    }
+    std::cout << c00 * (c10 + c11) + c10 * c01 OFFSET << "\n";
+}
+"#;
+    let s = Scratch::new("apps");
+    let home = s.0.join("home");
+    for (offset, verdict) in [("", "passed"), ("+ 1", "wrong_answer")] {
+        let sample = serde_json::json!({
+            "task_id": "APPS/2224",
+            "solution": PROGRAM.replace("OFFSET", offset),
+        });
+        let samples = s.file("apps.jsonl", &[sample.to_string()]);
+        let out_dir = s.0.join(format!("apps-{verdict}"));
+        let out = crucible(
+            &home,
+            &[
+                "--benchmark",
+                "apps",
+                "--lang",
+                "cpp",
+                samples.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let results = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+        let result: serde_json::Value = serde_json::from_str(results.trim()).unwrap();
+        assert_eq!(result["status"], verdict, "{result}");
+        let tests = result["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), 6, "APPS/2224 has 6 hidden cases");
+    }
+}
