@@ -54,12 +54,16 @@ pub enum Error {
         source: crucible_types::format::TaskFileError,
     },
     #[error(
-        "the run directory `{dir}` was made with a different configuration (fingerprint {found}, now {expected}); use a new directory or pass `--force`"
+        "the run directory `{dir}` was made with a different configuration (changed: {}; fingerprint {found}, now {expected}); use a new directory, pass `--force`, or give the options the run was made with{}",
+        changed.join(", "),
+        if changed.iter().any(|c| c == "model.weights") { " (`model.weights`: `--weights as-is` or `--weights widen`)" } else { "" }
     )]
     ConfigMismatch {
         dir: PathBuf,
         expected: String,
         found: String,
+        /// What differs: top-level keys, or `key.subkey` inside objects (e.g. `model.weights`).
+        changed: Vec<String>,
     },
     #[error("download of `{what}` failed: {message}")]
     Download { what: String, message: String },

@@ -228,6 +228,43 @@ pub fn fingerprint(config: &serde_json::Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The keys whose values differ between two configurations: top-level keys, and `key.subkey`
+/// one level into objects. Empty when the stored configuration is not an object (then only the
+/// fingerprints say they differ).
+fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return vec!["the whole configuration".to_owned()];
+    };
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut changed = Vec::new();
+    for key in keys {
+        let (before, after) = (old.get(key), new.get(key));
+        if before == after {
+            continue;
+        }
+        match (
+            before.and_then(|v| v.as_object()),
+            after.and_then(|v| v.as_object()),
+        ) {
+            (Some(before), Some(after)) => {
+                let mut inner: Vec<&String> = before.keys().chain(after.keys()).collect();
+                inner.sort();
+                inner.dedup();
+                changed.extend(
+                    inner
+                        .into_iter()
+                        .filter(|k| before.get(*k) != after.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => changed.push(key.clone()),
+        }
+    }
+    changed
+}
+
 impl RunDir {
     /// Open (or create) `dir` for a run with `config`. An existing directory made with another
     /// configuration is refused unless `force`; with `force`, old records are kept and the change
@@ -254,6 +291,7 @@ impl RunDir {
                     dir: dir.to_path_buf(),
                     expected,
                     found: old.fingerprint,
+                    changed: changed_keys(&old.config, config),
                 });
             }
             stored.previous = old.previous;

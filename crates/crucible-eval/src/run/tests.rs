@@ -92,11 +92,34 @@ fn changed_configuration_refuses_unless_forced() {
     RunDir::open(tmp.path(), &json!({"a": [1, 2], "b": 1}), false).unwrap();
     let err = RunDir::open(tmp.path(), &json!({"a": [1, 3], "b": 1}), false).unwrap_err();
     assert!(matches!(err, Error::ConfigMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("changed: a;"), "{err}");
     RunDir::open(tmp.path(), &json!({"a": [1, 3], "b": 1}), true).unwrap();
     let stored: StoredConfig =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join(CONFIG_FILE)).unwrap())
             .unwrap();
     assert_eq!(stored.previous.len(), 1);
+}
+
+#[test]
+fn a_refused_configuration_names_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = json!({"name": "m", "sha256": "0"});
+    RunDir::open(
+        tmp.path(),
+        &json!({"model": model, "n": 1, "seed": 0}),
+        false,
+    )
+    .unwrap();
+    let widened = json!({"name": "m", "sha256": "0", "weights": "q5_0 widened to q8_0"});
+    let err = RunDir::open(
+        tmp.path(),
+        &json!({"model": widened, "n": 2, "seed": 0}),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("changed: model.weights, n;"), "{err}");
+    assert!(err.contains("`--weights as-is`"), "{err}");
 }
 
 #[test]
