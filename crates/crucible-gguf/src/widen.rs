@@ -24,7 +24,7 @@ pub const Q8_0: GgmlType = GgmlType(8);
 
 const Q5_0_BLOCK_BYTES: usize = 22;
 const Q8_0_BLOCK_BYTES: usize = 34;
-/// Q5_0 blocks converted per read: about 1.4 MB in, 2.2 MB out.
+/// Q5_0 blocks per read: about 1.4 MB in, 2.2 MB out when widened.
 const BLOCKS_PER_CHUNK: usize = 1 << 16;
 
 /// What [`widen_q5_0`] did.
@@ -98,12 +98,9 @@ pub fn widen_q5_0<R: Read + Seek, W: Write>(
         out.pad_to(data_start + offset)?;
         let n_bytes = tensor.n_bytes.unwrap_or(0);
         let from = gguf.data_offset + tensor.offset;
-        if tensor.ggml_type == Q5_0 {
-            widened += 1;
-            copy_widened(src, from, n_bytes, &mut out)?;
-        } else {
-            copy(src, from, n_bytes, &mut out)?;
-        }
+        let widen = tensor.ggml_type == Q5_0;
+        widened += usize::from(widen);
+        copy_tensor(src, from, n_bytes, widen, &mut out)?;
     }
     out.inner
         .flush()
@@ -131,46 +128,33 @@ pub fn q5_0_block_to_q8_0(block: &[u8; Q5_0_BLOCK_BYTES]) -> [u8; Q8_0_BLOCK_BYT
     out
 }
 
-fn copy<R: Read + Seek, W: Write>(
+/// Copy `n_bytes` of tensor data from `from` to `out`, re-encoding Q5_0 blocks when `widen`.
+fn copy_tensor<R: Read + Seek, W: Write>(
     src: &mut R,
     from: u64,
     n_bytes: u64,
+    widen: bool,
     out: &mut Counted<'_, W>,
 ) -> Result<()> {
     seek(src, from)?;
-    let mut buf = vec![0u8; BLOCKS_PER_CHUNK * Q8_0_BLOCK_BYTES];
-    let mut left = n_bytes;
-    let mut pos = from;
-    while left > 0 {
-        let take = left.min(buf.len() as u64) as usize;
-        fill(src, pos, &mut buf[..take])?;
-        out.write(&buf[..take])?;
-        left -= take as u64;
-        pos += take as u64;
-    }
-    Ok(())
-}
-
-fn copy_widened<R: Read + Seek, W: Write>(
-    src: &mut R,
-    from: u64,
-    n_bytes: u64,
-    out: &mut Counted<'_, W>,
-) -> Result<()> {
-    seek(src, from)?;
+    // A whole number of Q5_0 blocks, so a chunk never splits one.
     let mut input = vec![0u8; BLOCKS_PER_CHUNK * Q5_0_BLOCK_BYTES];
-    let mut output = Vec::with_capacity(BLOCKS_PER_CHUNK * Q8_0_BLOCK_BYTES);
+    let mut output = Vec::new();
     let mut left = n_bytes;
     let mut pos = from;
     while left > 0 {
         let take = left.min(input.len() as u64) as usize;
         fill(src, pos, &mut input[..take])?;
-        output.clear();
-        for block in input[..take].chunks_exact(Q5_0_BLOCK_BYTES) {
-            let block: &[u8; Q5_0_BLOCK_BYTES] = block.try_into().expect("exact chunks");
-            output.extend_from_slice(&q5_0_block_to_q8_0(block));
+        if widen {
+            output.clear();
+            for block in input[..take].chunks_exact(Q5_0_BLOCK_BYTES) {
+                let block: &[u8; Q5_0_BLOCK_BYTES] = block.try_into().expect("exact chunks");
+                output.extend_from_slice(&q5_0_block_to_q8_0(block));
+            }
+            out.write(&output)?;
+        } else {
+            out.write(&input[..take])?;
         }
-        out.write(&output)?;
         left -= take as u64;
         pos += take as u64;
     }
