@@ -74,6 +74,19 @@ impl ModelArgs {
     }
 }
 
+/// `--k`, shared by `eval` and `score`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KArgs {
+    /// The k of pass@k, comma-separated (only k up to the samples per task are reported).
+    #[arg(
+        long,
+        value_name = "K,..",
+        value_delimiter = ',',
+        default_value = "1,10,100"
+    )]
+    pub(crate) k: Vec<u64>,
+}
+
 /// How the model is prompted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ModeArg {

@@ -15,7 +15,7 @@ use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, StrategyRun, ru
 use crucible_core::infer::{Observer, SolveParams};
 
 use super::GlobalArgs;
-use super::common::{DecodingArgs, JudgeArgs, ModelArgs};
+use super::common::{DecodingArgs, JudgeArgs, KArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
@@ -51,14 +51,8 @@ pub(crate) struct EvalArgs {
     /// Samples per task.
     #[arg(long, default_value_t = 1)]
     n: usize,
-    /// The k of pass@k, comma-separated (only k <= n are reported).
-    #[arg(
-        long,
-        value_name = "K,..",
-        value_delimiter = ',',
-        default_value = "1,10,100"
-    )]
-    k: Vec<u64>,
+    #[command(flatten)]
+    ks: KArgs,
     /// Output directory. Default: runs/<benchmark>-<language>-<model>-n<N>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -136,7 +130,7 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     let eval_params = EvalParams {
         out,
         n: args.n,
-        ks: args.k.clone(),
+        ks: args.ks.k.clone(),
         solve: SolveParams {
             mode: args.decoding.mode.into(),
             params,

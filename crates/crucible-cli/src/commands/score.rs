@@ -14,7 +14,7 @@ use crucible_core::eval::{Benchmark, report};
 use crucible_core::judging::Judging;
 
 use super::GlobalArgs;
-use super::common::JudgeArgs;
+use super::common::{JudgeArgs, KArgs};
 use super::data::{self, DirArgs};
 use crate::output;
 
@@ -43,14 +43,8 @@ pub(crate) struct ScoreArgs {
     /// Default: `<SAMPLES>.score` next to the samples file.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The k of pass@k, comma-separated.
-    #[arg(
-        long,
-        value_name = "K,..",
-        value_delimiter = ',',
-        default_value = "1,10,100"
-    )]
-    k: Vec<u64>,
+    #[command(flatten)]
+    ks: KArgs,
     /// Reuse a run directory made with a different configuration.
     #[arg(long)]
     force: bool,
@@ -139,7 +133,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         benchmark: name.to_string(),
         language: bench.language.name().to_owned(),
         task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
-        ks: args.k.clone(),
+        ks: args.ks.k.clone(),
         n_at_k: vec![(1, 10), (10, 100)],
         hidden_tests: name.info().is_none_or(|info| info.hidden_tests),
         model_sha256: None,
