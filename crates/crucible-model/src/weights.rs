@@ -5,7 +5,7 @@
 //! the source's canonical path, size and modification time: a changed source gets a new copy,
 //! and older copies of the same stem are removed when it is written. The copy is written to a
 //! hidden partial file and renamed, so a killed conversion never leaves a file that looks
-//! complete.
+//! complete; the next conversion removes what it left.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
-use crate::home::ModelHome;
-use crate::pull::{io, to_hex};
+use crate::home::{ModelHome, partial_prefix};
+use crate::pull::{io, remove_stale_partials, to_hex};
 
 /// Which encoding of the weights to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +52,16 @@ pub fn prepare_weights(
         return Ok((target, true));
     }
     fs::create_dir_all(&dir).map_err(|source| io("create", &dir, source))?;
+    let file_name = target
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    // A conversion killed earlier left its partial file; the pull's cleanup knows the pattern.
+    remove_stale_partials(&dir, &file_name);
     let partial = dir.join(format!(
-        ".{}.partial-{}",
-        target.file_name().unwrap_or_default().to_string_lossy(),
+        "{}{}",
+        partial_prefix(&file_name),
         std::process::id()
     ));
     let written = write_widened(source, gguf, &partial);
@@ -167,8 +174,20 @@ mod tests {
         fs::write(&source, tiny_gguf(6, 44)).unwrap();
         let gguf = crucible_gguf::load_gguf(&source).unwrap();
 
+        // What a killed conversion of this file left (its process is long gone).
+        let key = source_key(&source).unwrap();
+        let leftover = home
+            .weights_dir()
+            .join(format!(".toy-{key}.q8_0.gguf.partial-999999999"));
+        fs::create_dir_all(home.weights_dir()).unwrap();
+        fs::write(&leftover, b"half a model").unwrap();
+
         let (path, widened) = prepare_weights(&home, &source, &gguf, Weights::Widen).unwrap();
         assert!(widened);
+        assert!(
+            !leftover.exists(),
+            "the killed conversion's partial file is removed"
+        );
         assert!(path.starts_with(home.weights_dir()), "{}", path.display());
         let copy = crucible_gguf::load_gguf(&path).unwrap();
         assert_eq!(copy.tensors[0].ggml_type, crucible_gguf::Q8_0);

@@ -229,8 +229,7 @@ pub fn fingerprint(config: &serde_json::Value) -> String {
 }
 
 /// The keys whose values differ between two configurations: top-level keys, and `key.subkey`
-/// one level into objects. Empty when the stored configuration is not an object (then only the
-/// fingerprints say they differ).
+/// one level into objects; "the whole configuration" when either is not an object.
 fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
     let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
         return vec!["the whole configuration".to_owned()];
