@@ -140,16 +140,20 @@ fn a_strategy_run_writes_one_trace_per_sample() {
     let tasks = dir.path().join("tasks.jsonl");
     std::fs::write(
         &tasks,
-        r#"{"id": "square", "language": "python", "description": "Read an integer n from standard input and print n squared.", "examples": [{"input": "3\n", "output": "9\n"}], "hidden_examples": [{"input": "12\n", "output": "144\n"}]}"#,
+        r#"{"id": "square", "language": "python", "description": "Read an integer n from standard input and print n squared.", "examples": [{"input": "3\n", "output": "9\n"}], "hidden_examples": [{"input": "12\n", "output": "144\n"}]}
+{"id": "double", "language": "python", "description": "Read an integer n from standard input and print 2 * n.", "examples": [{"input": "3\n", "output": "6\n"}], "hidden_examples": [{"input": "12\n", "output": "24\n"}]}"#,
     )
     .unwrap();
     let out = dir.path().join("run");
+    // Both tasks' strategies run at once, their model calls decoded together.
     ok(&crucible(&[
         "eval",
         "--benchmark",
         tasks.to_str().unwrap(),
         "--strategy",
         "repair",
+        "--tasks-in-flight",
+        "2",
         "--rounds",
         "1",
         "--max-new-tokens",
@@ -158,18 +162,34 @@ fn a_strategy_run_writes_one_trace_per_sample() {
         out.to_str().unwrap(),
     ]));
     let traces = lines(&out.join("traces.jsonl"));
-    assert_eq!(traces.len(), 1);
-    let outcome = &traces[0]["outcome"];
-    assert_eq!(outcome["strategy"], "repair");
+    assert_eq!(traces.len(), 2);
     let config = read_json(&out.join("config.json"));
     assert_eq!(
         config["config"]["strategy"]["strategy"]["kind"], "repair",
         "{config}"
     );
-    // The judged sample is the strategy's final program.
+    // Each judged sample is its strategy run's final program.
     let samples = lines(&out.join("samples.jsonl"));
-    assert_eq!(samples[0]["completion"], outcome["code"]);
-    assert_eq!(lines(&out.join("results.jsonl")).len(), 1);
+    assert_eq!(samples.len(), 2);
+    for trace in &traces {
+        let outcome = &trace["outcome"];
+        assert_eq!(outcome["strategy"], "repair");
+        assert!(
+            outcome["usage"]["model_calls"].as_u64().unwrap() >= 1,
+            "{outcome}"
+        );
+        assert!(
+            samples.iter().any(|s| s["completion"] == outcome["code"]),
+            "{outcome}"
+        );
+    }
+    let results = lines(&out.join("results.jsonl"));
+    let mut judged: Vec<&str> = results
+        .iter()
+        .map(|r| r["task_id"].as_str().unwrap())
+        .collect();
+    judged.sort_unstable();
+    assert_eq!(judged, ["double", "square"]);
 }
 
 #[test]
@@ -184,6 +204,22 @@ fn bad_input_is_a_clear_error() {
         (
             &["eval", "--benchmark", "humaneval", "--time-limit", "0"],
             "--time-limit",
+        ),
+        (
+            &["eval", "--benchmark", "humaneval", "--tasks-in-flight", "2"],
+            "--strategy",
+        ),
+        (
+            &[
+                "eval",
+                "--benchmark",
+                "humaneval",
+                "--strategy",
+                "repair",
+                "--tasks-in-flight",
+                "0",
+            ],
+            "--tasks-in-flight must be at least 1",
         ),
     ];
     for (args, needle) in cases {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -55,6 +56,9 @@ pub struct StrategyRun {
     pub strategy: Strategy,
     /// The budget of each run (each sample).
     pub budget: Budget,
+    /// Tasks whose strategies run at once, each on a thread of its own, their model calls
+    /// decoded together (up to `max_batch` sequences). 1 runs the tasks one after another.
+    pub tasks_in_flight: usize,
 }
 
 /// Where each strategy run's trace is appended (one JSON object per sample).
@@ -266,13 +270,22 @@ pub fn run_eval(
         }
     }
     let mut interrupted = false;
-    // Plain decoding batches tasks together; strategies and beam search go one task at a time.
-    let batched = params.strategy.is_none()
-        && !matches!(
-            params.solve.params.decoding,
-            crucible_types::Decoding::Beam { .. }
-        );
-    if batched {
+    // Plain decoding batches tasks together, strategies run several tasks at once and share the
+    // generator, beam search goes one task at a time.
+    let beam = matches!(
+        params.solve.params.decoding,
+        crucible_types::Decoding::Beam { .. }
+    );
+    if let Some(run) = &params.strategy {
+        let tools = StrategyTools {
+            executor: judging.executor(),
+            run_dir: &run_dir,
+            judging: &judging,
+            tx: &tx,
+            events: &events,
+        };
+        interrupted = run_strategies(generator, bench, &have, params, run, &tools, observer)?;
+    } else if !beam {
         let mut feed = SampleFeed::new(bench, &have, params, &judging, &run_dir, &tx, &events);
         match generator.generate_many(&mut feed, params.max_batch.max(1), observer) {
             Ok(()) => {}
@@ -282,27 +295,15 @@ pub fn run_eval(
         if let Some(err) = feed.error {
             return Err(err);
         }
-    }
-    if !batched {
+    } else {
         for task in &bench.tasks {
             let missing = missing_indices(&have, &task.task.id, params.n);
             if missing.is_empty() {
                 continue;
             }
-            let generated = match &params.strategy {
-                Some(run) => {
-                    let tools = StrategyTools {
-                        executor: judging.executor(),
-                        run_dir: &run_dir,
-                    };
-                    run_strategy(generator, task, &missing, run, &tools, observer)
-                }
-                None => generate_samples(generator, task, &missing, params, observer),
-            };
-            let samples = match generated {
+            let samples = match generate_samples(generator, task, &missing, params, observer) {
                 Ok(samples) => samples,
-                Err(Error::Infer(crucible_infer::Error::Cancelled))
-                | Err(Error::Strategy(crucible_strategy::Error::Cancelled)) => {
+                Err(err) if is_cancelled(&err) => {
                     interrupted = true;
                     break;
                 }
@@ -543,7 +544,7 @@ impl<'a> SampleFeed<'a> {
 }
 
 impl Feed for SampleFeed<'_> {
-    fn next_request(&mut self) -> Option<GenRequest> {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
         let (task, batch) = self.pending.next()?;
         let prepared = SolveRequest::new(&task.task, &[], &batch.solve);
         let request = prepared.request.clone();
@@ -588,8 +589,124 @@ impl Feed for SampleFeed<'_> {
 struct StrategyTools<'a> {
     /// The judging executor: strategies' visible-test runs queue on the same sandbox.
     executor: &'a Executor,
-    /// Where each run's trace is appended.
+    /// Where each run's trace and samples are appended.
     run_dir: &'a Mutex<RunDir>,
+    /// Judges the final programs on the hidden tests.
+    judging: &'a Judging,
+    tx: &'a mpsc::Sender<Pending>,
+    events: &'a EventSink,
+}
+
+/// Whether an error is the run being interrupted rather than failing.
+fn is_cancelled(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Infer(crucible_infer::Error::Cancelled)
+            | Error::Strategy(crucible_strategy::Error::Cancelled)
+    )
+}
+
+/// The strategy runs of every task with missing samples, `run.tasks_in_flight` tasks at a time
+/// on threads of their own, their model calls decoded together by [`crucible_infer::share`];
+/// each task's samples are stored and judged as soon as its runs end. Returns whether the run
+/// was interrupted. The first failure stops the other threads at their next model call.
+fn run_strategies(
+    generator: &mut dyn Generator,
+    bench: &Benchmark,
+    have: &BTreeSet<(String, usize)>,
+    params: &EvalParams,
+    run: &StrategyRun,
+    tools: &StrategyTools<'_>,
+    observer: &mut dyn Observer,
+) -> Result<bool> {
+    let work: Vec<(&BenchmarkTask, Vec<usize>)> = bench
+        .tasks
+        .iter()
+        .map(|task| (task, missing_indices(have, &task.task.id, params.n)))
+        .filter(|(_, missing)| !missing.is_empty())
+        .collect();
+    let threads = run.tasks_in_flight.clamp(1, work.len().max(1));
+    let queue = Mutex::new(work.into_iter());
+    let failed = AtomicBool::new(false);
+    let (ends, served) =
+        crucible_infer::share(generator, params.max_batch.max(1), observer, |shared| {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (mut generator, queue, failed) = (shared.clone(), &queue, &failed);
+                        scope.spawn(move || -> Result<()> {
+                            loop {
+                                if failed.load(Ordering::Relaxed) {
+                                    return Ok(());
+                                }
+                                let next = queue
+                                    .lock()
+                                    .expect("the task queue lock is never poisoned")
+                                    .next();
+                                let Some((task, missing)) = next else {
+                                    return Ok(());
+                                };
+                                let mut halt = Halt(failed);
+                                let done = run_strategy(
+                                    &mut generator,
+                                    task,
+                                    &missing,
+                                    run,
+                                    tools,
+                                    &mut halt,
+                                )
+                                .and_then(|samples| {
+                                    record_samples(
+                                        task,
+                                        samples,
+                                        tools.run_dir,
+                                        tools.judging,
+                                        tools.tx,
+                                        tools.events,
+                                    )
+                                });
+                                if let Err(err) = done {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(err);
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                // The workers hold the only handles now: the generator stops when they end.
+                drop(shared);
+                workers
+                    .into_iter()
+                    .map(|worker| match worker.join() {
+                        Ok(end) => end,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+    let mut interrupted = false;
+    match served {
+        Ok(()) => {}
+        Err(crucible_infer::Error::Cancelled) => interrupted = true,
+        Err(err) => return Err(err.into()),
+    }
+    for end in ends {
+        match end {
+            Ok(()) => {}
+            Err(err) if is_cancelled(&err) => interrupted = true,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(interrupted)
+}
+
+/// The observer of a strategy thread: cancelled once another thread has failed.
+struct Halt<'a>(&'a AtomicBool);
+
+impl Observer for Halt<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// One strategy run per missing sample index; sample `i` is seeded `seed + i`. The strategy sees

@@ -12,7 +12,10 @@ use crucible_core::evaluate::{
     EvalEvent, EvalParams, ModelFacts, StrategyRun, TRACES_FILE, run_eval,
 };
 use crucible_core::infer::prompt::PromptMode;
-use crucible_core::infer::{ScriptedGenerator, Silent, SolveParams};
+use crucible_core::infer::{
+    Error as InferError, Feed, GenRequest, Generation, Generator, ModelInfo, Observer,
+    ScriptedGenerator, Silent, SolveParams,
+};
 use crucible_core::judging::JudgeParams;
 use crucible_core::strategy::{Budget, Strategy};
 use crucible_core::types::{Decoding, GenParams};
@@ -255,6 +258,7 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     let mut eval_params = params(&out, 0);
     eval_params.strategy = Some(StrategyRun {
         strategy: Strategy::preset("repair", 0).unwrap(),
+        tasks_in_flight: 1,
         budget: Budget {
             model_calls: 4,
             tokens: 4_000,
@@ -397,4 +401,127 @@ fn a_server_model_is_recorded_by_endpoint_and_id_and_another_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("config"), "{err}");
+}
+
+/// A batching model for tests: each step answers every request the feed has ready (with the
+/// scripted answers) and records how many that was.
+struct Stepping {
+    inner: ScriptedGenerator,
+    steps: Vec<usize>,
+}
+
+impl Generator for Stepping {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Generation, InferError> {
+        self.inner.generate(request, observer)
+    }
+
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), InferError> {
+        let mut id = 0;
+        loop {
+            let mut step = vec![];
+            while step.len() < max_sequences {
+                match feed.next_request(step.is_empty()) {
+                    Some(request) => step.push(request),
+                    None if step.is_empty() => return Ok(()),
+                    None => break,
+                }
+            }
+            // A decode step's worth of time, in which other tasks' calls can arrive.
+            std::thread::sleep(Duration::from_millis(50));
+            self.steps.push(step.len());
+            for request in step {
+                let result = self.inner.generate(&request, observer);
+                let _ = feed.finished(id, result);
+                id += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
+    const TASKS: &str = r#"{"id": "times2", "description": "Print 2 times the integer on stdin.", "examples": [{"input": "3\n", "output": "6\n"}], "hidden_examples": [{"input": "101\n", "output": "202\n"}], "language": "python"}
+{"id": "times3", "description": "Print 3 times the integer on stdin.", "examples": [{"input": "3\n", "output": "9\n"}], "hidden_examples": [{"input": "101\n", "output": "303\n"}], "language": "python"}
+{"id": "times4", "description": "Print 4 times the integer on stdin.", "examples": [{"input": "3\n", "output": "12\n"}], "hidden_examples": [{"input": "101\n", "output": "404\n"}], "language": "python"}
+{"id": "times5", "description": "Print 5 times the integer on stdin.", "examples": [{"input": "3\n", "output": "15\n"}], "hidden_examples": [{"input": "101\n", "output": "505\n"}], "language": "python"}
+"#;
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    // Every task's first program adds instead of multiplying and fails its visible example; the
+    // repair, whose prompt shows that program, multiplies.
+    let inner = ScriptedGenerator::from_fn(|request, _| {
+        let prompt = format!("{:?}", request.prompt);
+        let k = (2..=5).find(|k| prompt.contains(&format!("Print {k} times")))?;
+        Some(if prompt.contains("print(n + ") {
+            format!("n = int(input())\nprint({k} * n)\n```")
+        } else {
+            format!("n = int(input())\nprint(n + {k})\n```")
+        })
+    });
+    let mut generator = Stepping {
+        inner,
+        steps: vec![],
+    };
+    let mut eval_params = params(&out, 0);
+    eval_params.max_batch = 8;
+    eval_params.strategy = Some(StrategyRun {
+        strategy: Strategy::preset("repair", 0).unwrap(),
+        tasks_in_flight: 4,
+        budget: Budget {
+            model_calls: 4,
+            tokens: 4_000,
+            executions: 16,
+            wall_time: Duration::from_secs(120),
+        },
+    });
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &eval_params,
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(!outcome.interrupted);
+    assert_eq!(
+        outcome.summary.pass_at_k["pass@1"], 1.0,
+        "{:?}",
+        outcome.summary
+    );
+    assert_eq!(
+        generator.steps.iter().sum::<usize>(),
+        8,
+        "a program and a repair per task"
+    );
+    assert!(
+        generator.steps.iter().any(|&n| n > 1),
+        "calls of several tasks should share a step: {:?}",
+        generator.steps
+    );
+    let traces = std::fs::read_to_string(out.join(TRACES_FILE)).unwrap();
+    assert_eq!(traces.lines().count(), 4, "{traces}");
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    for k in 2..=5 {
+        assert!(results.contains(&format!("\"times{k}\"")), "{results}");
+    }
 }

@@ -220,8 +220,10 @@ impl Generator for HttpGenerator {
             let outcome = loop {
                 loop {
                     if waiting.is_none() && more {
-                        waiting = feed.next_request();
-                        more = waiting.is_some();
+                        let idle = running == 0;
+                        waiting = feed.next_request(idle);
+                        // A busy call asks again after the next result or poll.
+                        more = waiting.is_some() || !idle;
                     }
                     let Some(seqs) = waiting.as_ref().map(|r| r.params.n.max(1)) else {
                         break;

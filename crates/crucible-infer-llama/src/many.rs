@@ -153,8 +153,10 @@ impl LlamaGenerator {
             // Admit requests while there are free slots.
             loop {
                 if waiting.is_none() && !exhausted {
-                    match feed.next_request() {
-                        None => exhausted = true,
+                    let idle = active.is_empty();
+                    match feed.next_request(idle) {
+                        // A busy call asks again after its next step.
+                        None => exhausted = idle,
                         Some(request) => {
                             let id = next_id;
                             next_id += 1;

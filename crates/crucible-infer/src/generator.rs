@@ -129,7 +129,7 @@ pub trait Generator {
     ) -> Result<(), Error> {
         let _ = max_sequences;
         let mut id = 0;
-        while let Some(request) = feed.next_request() {
+        while let Some(request) = feed.next_request(true) {
             let result = self.generate(&request, &mut PollOnly(observer));
             if let Err(Error::Cancelled) = result {
                 return Err(Error::Cancelled);
@@ -145,9 +145,14 @@ pub trait Generator {
 
 /// The requests of a [`Generator::generate_many`] call and the place their results go.
 pub trait Feed {
-    /// The next request, or `None` when there are no more. Called only when the generator has
-    /// room for it, so a feed can build requests lazily.
-    fn next_request(&mut self) -> Option<GenRequest>;
+    /// The next request. Called only when the generator has room for it, so a feed can build
+    /// requests lazily.
+    ///
+    /// `wait` is true when the generator has nothing in flight: the feed may block until it has
+    /// a request, and `None` then ends the call. With `wait` false the generator is busy:
+    /// `None` means "nothing ready yet" and it asks again after its next step, so a feed that
+    /// is filled while the call runs (see [`crate::share`]) must not block then.
+    fn next_request(&mut self, wait: bool) -> Option<GenRequest>;
 
     /// Request `id` (requests are numbered from 0 in the order `next_request` gave them) is
     /// done. Results may come in another order than the requests. `Break` stops the call:
@@ -190,7 +195,7 @@ mod tests {
     }
 
     impl Feed for Recorder {
-        fn next_request(&mut self) -> Option<GenRequest> {
+        fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
             let text = self.prompts.get(self.given)?;
             self.given += 1;
             Some(GenRequest {

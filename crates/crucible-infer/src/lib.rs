@@ -12,6 +12,7 @@ pub mod prompt;
 mod python_defs;
 pub mod sampler;
 mod scripted;
+mod shared;
 mod solve;
 mod stop;
 
@@ -23,6 +24,7 @@ pub use generator::{
 };
 pub use python_defs::keep_definitions;
 pub use scripted::ScriptedGenerator;
+pub use shared::{SharedGenerator, share};
 pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
 pub use stop::StopMatcher;
 

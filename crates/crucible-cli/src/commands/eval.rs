@@ -56,10 +56,14 @@ pub(crate) struct EvalArgs {
     /// Output directory. Default: runs/<benchmark>-<language>-<model>-n<N>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Most sequences decoded together: a task's samples and, with plain decoding, other
-    /// tasks' (a new task starts as soon as one finishes).
+    /// Most sequences decoded together: a task's samples and other tasks' (a new task starts
+    /// as soon as one finishes).
     #[arg(long, value_name = "N", default_value_t = 16)]
     max_batch: usize,
+    /// With --strategy: tasks whose strategies run at once, their model calls decoded together
+    /// while other tasks' programs run [default: 4]. 1 runs the tasks one after another.
+    #[arg(long, value_name = "N")]
+    tasks_in_flight: Option<usize>,
     /// Reuse an output directory made with another configuration.
     #[arg(long)]
     force: bool,
@@ -74,6 +78,11 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     strategy: StrategyArgs,
 }
+
+/// Strategy runs at once when `--tasks-in-flight` is not given: enough to keep a batch busy
+/// while some tasks run their programs, few enough that each task's own batch (its n samples)
+/// still finds room.
+const DEFAULT_TASKS_IN_FLIGHT: usize = 4;
 
 pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     interrupt::install();
@@ -104,12 +113,24 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
                     "--trace is for `crucible generate`; `crucible eval --strategy` writes every trace to traces.jsonl in the output directory"
                 );
             }
+            let tasks_in_flight = args.tasks_in_flight.unwrap_or(DEFAULT_TASKS_IN_FLIGHT);
+            if tasks_in_flight == 0 {
+                bail!("--tasks-in-flight must be at least 1");
+            }
             Some(StrategyRun {
                 strategy,
                 budget: args.strategy.budget()?,
+                tasks_in_flight,
             })
         }
-        None => None,
+        None => {
+            if args.tasks_in_flight.is_some() {
+                bail!(
+                    "--tasks-in-flight is for --strategy runs; plain decoding already keeps --max-batch sequences of many tasks in flight"
+                );
+            }
+            None
+        }
     };
     let settings = args.model.settings(None)?;
     let (mut generator, facts) =

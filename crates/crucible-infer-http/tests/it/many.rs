@@ -33,7 +33,7 @@ impl Tasks {
 }
 
 impl Feed for Tasks {
-    fn next_request(&mut self) -> Option<GenRequest> {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
         if self.given == self.count {
             return None;
         }
@@ -165,4 +165,56 @@ fn cancelling_returns_without_waiting_for_a_silent_server() {
     assert!(matches!(err, crucible_infer::Error::Cancelled), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(tasks.done.is_empty());
+}
+
+#[test]
+fn a_shared_generator_sends_the_calls_of_several_threads_together() {
+    // Each of 3 threads makes 2 calls one after the other; the server holds several at once
+    // because the feed is asked again while requests run.
+    let (server, peak) = slow_echo(Duration::from_millis(200));
+    let mut generator = connect(&server, None);
+    let started = Instant::now();
+    let (answers, served) = crucible_infer::share(&mut generator, 4, &mut Quiet, |handle| {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..3)
+                .map(|t| {
+                    let mut handle = handle.clone();
+                    scope.spawn(move || {
+                        (0..2)
+                            .map(|i| {
+                                let request = GenRequest {
+                                    prompt: Prompt::Chat {
+                                        messages: vec![Message::user(format!("call {t}.{i}"))],
+                                        prefill: String::new(),
+                                    },
+                                    params: sampled(1, 1),
+                                };
+                                let generation = handle.generate(&request, &mut Quiet).unwrap();
+                                (
+                                    format!("call {t}.{i}"),
+                                    generation.completions[0].text.clone(),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    });
+    served.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(answers.len(), 6);
+    for (asked, answer) in &answers {
+        assert_eq!(asked, answer);
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) >= 2,
+        "calls were sent one at a time"
+    );
+    // One after another would take 6 x 200 ms.
+    assert!(elapsed < Duration::from_millis(1_000), "{elapsed:?}");
 }
