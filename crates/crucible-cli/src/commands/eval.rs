@@ -61,7 +61,9 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     max_batch: usize,
     /// With --strategy: tasks whose strategies run at once, their model calls decoded together
-    /// while other tasks' programs run [default: 4]. 1 runs the tasks one after another.
+    /// while other tasks' programs run [default: 1, one task after another]. Worth raising with
+    /// --endpoint (the server batches the concurrent requests); with the local model it gained
+    /// nothing in docs/PERFORMANCE.md and makes greedy runs timing-dependent.
     #[arg(long, value_name = "N")]
     tasks_in_flight: Option<usize>,
     /// Reuse an output directory made with another configuration.
@@ -79,10 +81,9 @@ pub(crate) struct EvalArgs {
     strategy: StrategyArgs,
 }
 
-/// Strategy runs at once when `--tasks-in-flight` is not given: enough to keep a batch busy
-/// while some tasks run their programs, few enough that each task's own batch (its n samples)
-/// still finds room.
-const DEFAULT_TASKS_IN_FLIGHT: usize = 4;
+/// Strategy runs at once when `--tasks-in-flight` is not given: one, so a run is reproducible.
+/// Measured with the local model, 4 at once was no faster (docs/PERFORMANCE.md).
+const DEFAULT_TASKS_IN_FLIGHT: usize = 1;
 
 pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     interrupt::install();
