@@ -173,13 +173,18 @@ impl<'a> Session<'a> {
             n,
         });
         let started = Instant::now();
+        let deadline = self.meter.deadline();
         let mut observer = Deadline {
-            deadline: self.meter.deadline(),
+            deadline,
             inner: &mut *self.progress,
         };
         let generation = match self.generator.generate(&request, &mut observer) {
             Ok(generation) => generation,
-            Err(InferError::Cancelled) if !self.progress.cancelled() => {
+            // Only the deadline makes this a budget stop: a generator that stopped on its own
+            // (a shared one whose run was interrupted) is a cancellation.
+            Err(InferError::Cancelled)
+                if !self.progress.cancelled() && Instant::now() >= deadline =>
+            {
                 self.meter
                     .record_call(0, 0, started.elapsed().as_secs_f64());
                 self.budget_stop(Limit::WallTime, "time to finish the model call");

@@ -179,3 +179,40 @@ fn cancellation_is_an_error_not_a_budget_stop() {
     let err = run(&preset("repair"), tools, &double_task(), &budget()).unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
 }
+
+/// A generator that has stopped on its own, as a shared generator does when the run it serves
+/// is interrupted: every call is cancelled although the caller never asked.
+struct Stopped(crucible_infer::ModelInfo);
+
+impl crucible_infer::Generator for Stopped {
+    fn info(&self) -> &crucible_infer::ModelInfo {
+        &self.0
+    }
+
+    fn generate(
+        &mut self,
+        _: &crucible_infer::GenRequest,
+        _: &mut dyn Observer,
+    ) -> Result<crucible_infer::Generation, crucible_infer::Error> {
+        Err(crucible_infer::Error::Cancelled)
+    }
+}
+
+#[test]
+fn a_generator_that_stopped_is_a_cancellation_not_a_wall_time_stop() {
+    let mut generator = Stopped(crucible_infer::ModelInfo {
+        name: "stopped".into(),
+        source: "test".into(),
+        context_length: 4096,
+    });
+    let tools = Tools {
+        generator: &mut generator,
+        executor: executor(),
+        assembly: &StandardAssembly,
+        progress: &mut crucible_strategy::Quiet(&mut crucible_infer::Silent),
+    };
+    // The wall-time budget is far away: an outcome "stopped by wall_time" would be recorded as
+    // the task's answer, with no program.
+    let err = run(&preset("repair"), tools, &double_task(), &budget()).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+}
