@@ -326,7 +326,10 @@ pub(crate) fn remove_stale_partials(dir: &Path, file_name: &str) {
             continue;
         }
         let path = entry.path();
-        tracing::info!(path = %path.display(), "removing what an interrupted pull left");
+        tracing::info!(
+            path = %path.display(),
+            "removing what an interrupted download or conversion left"
+        );
         let _ = if path.is_dir() {
             fs::remove_dir_all(&path)
         } else {
