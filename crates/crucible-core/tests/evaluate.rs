@@ -57,6 +57,20 @@ fn params(out: &std::path::Path, seed: u64) -> EvalParams {
     }
 }
 
+/// The repair strategy with a small budget, `tasks_in_flight` tasks at once.
+fn repair(tasks_in_flight: usize) -> Option<StrategyRun> {
+    Some(StrategyRun {
+        strategy: Strategy::preset("repair", 0).unwrap(),
+        tasks_in_flight,
+        budget: Budget {
+            model_calls: 4,
+            tokens: 4_000,
+            executions: 16,
+            wall_time: Duration::from_secs(120),
+        },
+    })
+}
+
 /// A scratch directory with `tasks` as a task-file benchmark, its `CRUCIBLE_HOME`, a scripted
 /// model's facts and the run directory to use.
 struct Fixture {
@@ -256,16 +270,7 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
         "n = int(input())\nprint(2 * n)\n```",
     ]);
     let mut eval_params = params(&out, 0);
-    eval_params.strategy = Some(StrategyRun {
-        strategy: Strategy::preset("repair", 0).unwrap(),
-        tasks_in_flight: 1,
-        budget: Budget {
-            model_calls: 4,
-            tokens: 4_000,
-            executions: 16,
-            wall_time: Duration::from_secs(120),
-        },
-    });
+    eval_params.strategy = repair(1);
     let outcome = run_eval(
         &mut generator,
         &model,
@@ -482,16 +487,7 @@ fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
     };
     let mut eval_params = params(&out, 0);
     eval_params.max_batch = 8;
-    eval_params.strategy = Some(StrategyRun {
-        strategy: Strategy::preset("repair", 0).unwrap(),
-        tasks_in_flight: 4,
-        budget: Budget {
-            model_calls: 4,
-            tokens: 4_000,
-            executions: 16,
-            wall_time: Duration::from_secs(120),
-        },
-    });
+    eval_params.strategy = repair(4);
     let outcome = run_eval(
         &mut generator,
         &model,
