@@ -18,7 +18,6 @@ use crucible_eval::run::{
     read_records, summarize,
 };
 use crucible_eval::{Benchmark, BenchmarkTask, Solution, report};
-use crucible_exec::Executor;
 use crucible_infer::{
     Candidates, Feed, GenRequest, Generation, Generator, Observer, SolveParams, SolveRequest, solve,
 };
@@ -278,7 +277,6 @@ pub fn run_eval(
     );
     if let Some(run) = &params.strategy {
         let tools = StrategyTools {
-            executor: judging.executor(),
             run_dir: &run_dir,
             judging: &judging,
             tx: &tx,
@@ -587,11 +585,10 @@ impl Feed for SampleFeed<'_> {
 
 /// What strategy runs share within an eval.
 struct StrategyTools<'a> {
-    /// The judging executor: strategies' visible-test runs queue on the same sandbox.
-    executor: &'a Executor,
     /// Where each run's trace and samples are appended.
     run_dir: &'a Mutex<RunDir>,
-    /// Judges the final programs on the hidden tests.
+    /// Judges the final programs on the hidden tests; strategies' visible-test runs queue on its
+    /// executor, the same sandbox.
     judging: &'a Judging,
     tx: &'a mpsc::Sender<Pending>,
     events: &'a EventSink,
@@ -729,7 +726,7 @@ fn run_strategy(
             &strategy,
             Tools {
                 generator: &mut *generator,
-                executor: tools.executor,
+                executor: tools.judging.executor(),
                 assembly: &assembly,
                 progress: &mut progress,
             },
