@@ -130,7 +130,7 @@ pub trait Generator {
         let _ = max_sequences;
         let mut id = 0;
         while let Some(request) = feed.next_request(true) {
-            let result = self.generate(&request, &mut PollOnly(observer));
+            let result = self.generate(&request, &mut PollOnly(&*observer));
             if let Err(Error::Cancelled) = result {
                 return Err(Error::Cancelled);
             }
@@ -161,7 +161,7 @@ pub trait Feed {
 }
 
 /// Forwards cancellation polls and drops text.
-struct PollOnly<'a>(&'a mut dyn Observer);
+pub(crate) struct PollOnly<'a>(pub(crate) &'a dyn Observer);
 
 impl Observer for PollOnly<'_> {
     fn cancelled(&self) -> bool {

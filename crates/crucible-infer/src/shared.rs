@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::generator::PollOnly;
 use crate::{Error, Feed, GenRequest, Generation, Generator, ModelInfo, Observer};
 
 /// How often a waiting side checks for cancellation.
@@ -90,7 +91,7 @@ pub fn share<R: Send>(
             given: 0,
             observer,
         };
-        let mut served = generator.generate_many(&mut feed, max_sequences, &mut Polls(observer));
+        let mut served = generator.generate_many(&mut feed, max_sequences, &mut PollOnly(observer));
         if served.is_ok() && observer.cancelled() {
             served = Err(Error::Cancelled);
         }
@@ -141,15 +142,6 @@ impl Feed for Calls<'_> {
             let _ = reply.send(result);
         }
         ControlFlow::Continue(())
-    }
-}
-
-/// Forwards cancellation polls.
-struct Polls<'a>(&'a dyn Observer);
-
-impl Observer for Polls<'_> {
-    fn cancelled(&self) -> bool {
-        self.0.cancelled()
     }
 }
 
