@@ -12,10 +12,7 @@ use crucible_core::evaluate::{
     EvalEvent, EvalParams, ModelFacts, StrategyRun, TRACES_FILE, run_eval,
 };
 use crucible_core::infer::prompt::PromptMode;
-use crucible_core::infer::{
-    Error as InferError, Feed, GenRequest, Generation, Generator, ModelInfo, Observer,
-    ScriptedGenerator, Silent, SolveParams,
-};
+use crucible_core::infer::{ScriptedGenerator, Silent, SolveParams};
 use crucible_core::judging::JudgeParams;
 use crucible_core::strategy::{Budget, Strategy};
 use crucible_core::types::{Decoding, GenParams};
@@ -408,54 +405,6 @@ fn a_server_model_is_recorded_by_endpoint_and_id_and_another_is_refused() {
     assert!(err.to_string().contains("config"), "{err}");
 }
 
-/// A batching model for tests: each step answers every request the feed has ready (with the
-/// scripted answers) and records how many that was.
-struct Stepping {
-    inner: ScriptedGenerator,
-    steps: Vec<usize>,
-}
-
-impl Generator for Stepping {
-    fn info(&self) -> &ModelInfo {
-        self.inner.info()
-    }
-
-    fn generate(
-        &mut self,
-        request: &GenRequest,
-        observer: &mut dyn Observer,
-    ) -> Result<Generation, InferError> {
-        self.inner.generate(request, observer)
-    }
-
-    fn generate_many(
-        &mut self,
-        feed: &mut dyn Feed,
-        max_sequences: usize,
-        observer: &mut dyn Observer,
-    ) -> Result<(), InferError> {
-        let mut id = 0;
-        loop {
-            let mut step = vec![];
-            while step.len() < max_sequences {
-                match feed.next_request(step.is_empty()) {
-                    Some(request) => step.push(request),
-                    None if step.is_empty() => return Ok(()),
-                    None => break,
-                }
-            }
-            // A decode step's worth of time, in which other tasks' calls can arrive.
-            std::thread::sleep(Duration::from_millis(50));
-            self.steps.push(step.len());
-            for request in step {
-                let result = self.inner.generate(&request, observer);
-                let _ = feed.finished(id, result);
-                id += 1;
-            }
-        }
-    }
-}
-
 #[test]
 fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
     const TASKS: &str = r#"{"id": "times2", "description": "Print 2 times the integer on stdin.", "examples": [{"input": "3\n", "output": "6\n"}], "hidden_examples": [{"input": "101\n", "output": "202\n"}], "language": "python"}
@@ -472,7 +421,7 @@ fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
     } = fixture(TASKS);
     // Every task's first program adds instead of multiplying and fails its visible example; the
     // repair, whose prompt shows that program, multiplies.
-    let inner = ScriptedGenerator::from_fn(|request, _| {
+    let mut generator = ScriptedGenerator::from_fn(|request, _| {
         let prompt = format!("{:?}", request.prompt);
         let k = (2..=5).find(|k| prompt.contains(&format!("Print {k} times")))?;
         Some(if prompt.contains("print(n + ") {
@@ -480,11 +429,9 @@ fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
         } else {
             format!("n = int(input())\nprint(n + {k})\n```")
         })
-    });
-    let mut generator = Stepping {
-        inner,
-        steps: vec![],
-    };
+    })
+    // A decode step's worth of time, in which other tasks' calls can arrive.
+    .batching(Duration::from_millis(50));
     let mut eval_params = params(&out, 0);
     eval_params.max_batch = 8;
     eval_params.strategy = repair(4);

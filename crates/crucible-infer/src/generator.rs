@@ -128,19 +128,28 @@ pub trait Generator {
         observer: &mut dyn Observer,
     ) -> Result<(), Error> {
         let _ = max_sequences;
-        let mut id = 0;
-        while let Some(request) = feed.next_request(true) {
-            let result = self.generate(&request, &mut PollOnly(&*observer));
-            if let Err(Error::Cancelled) = result {
-                return Err(Error::Cancelled);
-            }
-            if feed.finished(id, result).is_break() {
-                break;
-            }
-            id += 1;
-        }
-        Ok(())
+        one_at_a_time(self, feed, observer)
     }
+}
+
+/// [`Generator::generate_many`] without batching: the feed's requests one after another.
+pub(crate) fn one_at_a_time<G: Generator + ?Sized>(
+    generator: &mut G,
+    feed: &mut dyn Feed,
+    observer: &mut dyn Observer,
+) -> Result<(), Error> {
+    let mut id = 0;
+    while let Some(request) = feed.next_request(true) {
+        let result = generator.generate(&request, &mut PollOnly(&*observer));
+        if let Err(Error::Cancelled) = result {
+            return Err(Error::Cancelled);
+        }
+        if feed.finished(id, result).is_break() {
+            break;
+        }
+        id += 1;
+    }
+    Ok(())
 }
 
 /// The requests of a [`Generator::generate_many`] call and the place their results go.

@@ -1,9 +1,12 @@
 //! A generator that replays scripted answers, for testing code that drives a [`Generator`].
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::time::Duration;
 
+use crate::generator::{PollOnly, one_at_a_time};
 use crate::{
-    Completion, Error, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer,
+    Completion, Error, Feed, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer,
 };
 
 type AnswerFn = Box<dyn FnMut(&GenRequest, usize) -> Option<String> + Send>;
@@ -14,6 +17,11 @@ pub struct ScriptedGenerator {
     answer: AnswerFn,
     /// Every request received, in order.
     pub requests: Vec<GenRequest>,
+    /// With [`ScriptedGenerator::batching`], how many requests each step of `generate_many`
+    /// answered, in order.
+    pub steps: Vec<usize>,
+    /// With [`ScriptedGenerator::batching`]: the time a step takes.
+    step_time: Option<Duration>,
 }
 
 impl std::fmt::Debug for ScriptedGenerator {
@@ -43,7 +51,18 @@ impl ScriptedGenerator {
             },
             answer: Box::new(f),
             requests: Vec::new(),
+            steps: Vec::new(),
+            step_time: None,
         }
+    }
+
+    /// Make `generate_many` decode like a batching backend: each step takes every request the
+    /// feed has ready (up to its sequence limit, counted in requests), lasts `step_time` (in
+    /// which other threads' calls can arrive), then answers them all. Without it requests are
+    /// answered one after another, as the trait's default does.
+    pub fn batching(mut self, step_time: Duration) -> ScriptedGenerator {
+        self.step_time = Some(step_time);
+        self
     }
 }
 
@@ -81,5 +100,42 @@ impl Generator for ScriptedGenerator {
             prompt_ms: 0.0,
             decode_ms: 0.0,
         })
+    }
+
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Error> {
+        let Some(step_time) = self.step_time else {
+            return one_at_a_time(self, feed, observer);
+        };
+        let mut id = 0;
+        loop {
+            if observer.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let mut step = Vec::new();
+            while step.len() < max_sequences.max(1) {
+                match feed.next_request(step.is_empty()) {
+                    Some(request) => step.push(request),
+                    None if step.is_empty() => return Ok(()),
+                    None => break,
+                }
+            }
+            std::thread::sleep(step_time);
+            self.steps.push(step.len());
+            for request in step {
+                let result = self.generate(&request, &mut PollOnly(&*observer));
+                if let Err(Error::Cancelled) = result {
+                    return Err(Error::Cancelled);
+                }
+                if let ControlFlow::Break(()) = feed.finished(id, result) {
+                    return Ok(());
+                }
+                id += 1;
+            }
+        }
     }
 }

@@ -150,7 +150,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::{Completion, FinishReason, Prompt, Silent};
+    use crate::{Prompt, ScriptedGenerator, Silent};
     use crucible_types::{Decoding, GenParams};
 
     fn text(prompt: &str) -> GenRequest {
@@ -168,97 +168,48 @@ mod tests {
         }
     }
 
-    fn answer(request: &GenRequest) -> Generation {
-        let Prompt::Text { text } = &request.prompt else {
-            unreachable!("the tests send text prompts")
-        };
-        Generation {
-            completions: vec![Completion {
-                text: format!("re: {text}"),
-                tokens: 1,
-                finish: FinishReason::Eos,
-                logprob: 0.0,
-            }],
-            prompt_tokens: 1,
-            prompt_ms: 0.0,
-            decode_ms: 0.0,
-        }
+    /// Answers `re: PROMPT`, every request that is ready going into each 20 ms step.
+    fn echo() -> ScriptedGenerator {
+        ScriptedGenerator::from_fn(|request, _| match &request.prompt {
+            Prompt::Text { text } => Some(format!("re: {text}")),
+            Prompt::Chat { .. } => None,
+        })
+        .batching(Duration::from_millis(20))
     }
 
-    /// A batching generator: it takes every request the feed has ready, answers them all in
-    /// one step, and records how many went into each step.
-    struct Stepper {
-        info: ModelInfo,
-        steps: Vec<usize>,
-        fail: bool,
-    }
+    /// A backend that fails as soon as it has taken a request.
+    struct Broken(ModelInfo);
 
-    impl Stepper {
-        fn new() -> Stepper {
-            Stepper {
-                info: ModelInfo {
-                    name: "stepper".into(),
-                    source: "test".into(),
-                    context_length: 64,
-                },
-                steps: vec![],
-                fail: false,
-            }
-        }
-    }
-
-    impl Generator for Stepper {
+    impl Generator for Broken {
         fn info(&self) -> &ModelInfo {
-            &self.info
+            &self.0
         }
 
-        fn generate(
-            &mut self,
-            request: &GenRequest,
-            _: &mut dyn Observer,
-        ) -> Result<Generation, Error> {
-            Ok(answer(request))
+        fn generate(&mut self, _: &GenRequest, _: &mut dyn Observer) -> Result<Generation, Error> {
+            Err(on_fire())
         }
 
         fn generate_many(
             &mut self,
             feed: &mut dyn Feed,
-            max_sequences: usize,
-            observer: &mut dyn Observer,
+            _: usize,
+            _: &mut dyn Observer,
         ) -> Result<(), Error> {
-            let mut id = 0;
-            loop {
-                if observer.cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let mut step = vec![];
-                while step.len() < max_sequences {
-                    match feed.next_request(step.is_empty()) {
-                        Some(request) => step.push(request),
-                        None if step.is_empty() => return Ok(()),
-                        None => break,
-                    }
-                    // Give other threads' requests time to arrive, as a decode step would.
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if self.fail {
-                    return Err(Error::Backend {
-                        backend: "stepper",
-                        message: "the device is on fire".into(),
-                    });
-                }
-                self.steps.push(step.len());
-                for request in step {
-                    let _ = feed.finished(id, Ok(answer(&request)));
-                    id += 1;
-                }
-            }
+            let _ = feed.next_request(true);
+            Err(on_fire())
+        }
+    }
+
+    fn on_fire() -> Error {
+        Error::Backend {
+            backend: "broken",
+            message: "the device is on fire".into(),
         }
     }
 
     #[test]
     fn requests_of_several_threads_are_decoded_together_and_answered_to_their_callers() {
-        let mut generator = Stepper::new();
+        let mut generator = echo();
         let (answers, served) = share(&mut generator, 8, &mut Silent, |handle| {
             std::thread::scope(|scope| {
                 let threads: Vec<_> = (0..4)
@@ -297,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_call_ends_when_the_work_is_done_even_if_it_never_generated() {
-        let mut generator = Stepper::new();
+        let mut generator = echo();
         let (out, served) = share(&mut generator, 4, &mut Silent, |_handle| 7);
         assert_eq!(out, 7);
         served.unwrap();
@@ -306,8 +257,11 @@ mod tests {
 
     #[test]
     fn a_failing_backend_is_reported_and_waiting_handles_are_released() {
-        let mut generator = Stepper::new();
-        generator.fail = true;
+        let mut generator = Broken(ModelInfo {
+            name: "broken".into(),
+            source: "test".into(),
+            context_length: 64,
+        });
         let (out, served) = share(&mut generator, 4, &mut Silent, |mut handle| {
             let first = handle.generate(&text("a"), &mut Silent);
             let second = handle.generate(&text("b"), &mut Silent);
@@ -332,7 +286,7 @@ mod tests {
 
     #[test]
     fn cancelling_stops_a_generator_that_waits_for_calls_and_the_work_sees_it() {
-        let mut generator = Stepper::new();
+        let mut generator = echo();
         let mut observer = CancelAfter {
             polls: AtomicUsize::new(0),
             after: 3,
