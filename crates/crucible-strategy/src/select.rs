@@ -98,6 +98,14 @@ pub(crate) fn choose(visible: &[Option<Verdict>], scores: &[Score]) -> Option<us
     })
 }
 
+/// Without visible tests, whether the agreement's choice `chosen` may overturn the greedy
+/// program. Only a consensus set of at least two programs may: a lone program that passes
+/// model-written tests is the tests' word against the greedy program's, and the tests can be the
+/// ones that are wrong. A greedy program that does not compile (`greedy_broken`) never stands.
+pub(crate) fn overturns(scores: &[Score], chosen: usize, greedy_broken: bool) -> bool {
+    greedy_broken || scores.get(chosen).is_some_and(|&(_, members)| members >= 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +180,30 @@ mod tests {
         ];
         assert_eq!(choose(&visible, &[(0, 1); 3]), Some(2));
         assert_eq!(choose(&[], &[]), None);
+    }
+
+    #[test]
+    fn a_lone_program_does_not_overturn_the_greedy_one_without_visible_tests() {
+        // HumanEval/41's shape: every program behaves differently; the one that passes most of
+        // the (wrong) model-written tests is alone.
+        let voters = vec![
+            voter(&["ok", "= 4", "= 9"]),
+            voter(&["ok", "ok", "ok"]),
+            voter(&["= 0", "ok", "= 1"]),
+        ];
+        let scores = agreement(&voters);
+        let chosen = choose(&[None, None, None], &scores).unwrap();
+        assert_eq!(chosen, 1);
+        assert!(!overturns(&scores, chosen, false));
+        assert!(overturns(&scores, chosen, true));
+        // Two programs agreeing do overturn it.
+        let voters = vec![
+            voter(&["ok", "= 4", "= 9"]),
+            voter(&["ok", "ok", "ok"]),
+            voter(&["ok", "ok", "ok"]),
+        ];
+        let scores = agreement(&voters);
+        assert!(overturns(&scores, 1, false));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! designer's tests.
 
 use super::{
-    clean_run, feedback, first_programs, judge_attempt, passed, visible_suite, write_tests,
+    clean_run, feedback, first_programs, judge_attempt, passed, replaces, visible_suite,
+    write_tests,
 };
 use crate::Result;
 use crate::model_tests::{self, Style};
@@ -76,7 +77,7 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         let Some(round_best) = round.into_iter().rev().max_by_key(rank) else {
             break;
         };
-        if rank(&round_best) > rank(&best) {
+        if improves(&round_best, &best) {
             best = round_best.clone();
         }
         current = round_best;
@@ -113,6 +114,19 @@ fn rank(checked: &Checked) -> Rank {
     (
         verdict_key(checked.visible.as_ref().map(|j| &j.verdict)),
         verdict_key(checked.designed.as_ref().map(|j| &j.verdict)),
+    )
+}
+
+/// Whether `new` should replace `best`: a better result on the task's examples does; on equal
+/// examples, the designer's tests decide, by the rule for model-written tests (`replaces`).
+fn improves(new: &Checked, best: &Checked) -> bool {
+    let (new_rank, best_rank) = (rank(new), rank(best));
+    if new_rank.0 != best_rank.0 {
+        return new_rank.0 > best_rank.0;
+    }
+    replaces(
+        new.designed.as_ref().map(|j| &j.verdict),
+        best.designed.as_ref().map(|j| &j.verdict),
     )
 }
 

@@ -7,7 +7,7 @@ mod reflexion;
 mod repair;
 mod rerank;
 
-use crucible_types::TestSuite;
+use crucible_types::{Status, TestSuite};
 
 use crate::Result;
 use crate::model_tests::{self, Style, WrittenTest};
@@ -143,13 +143,57 @@ fn feedback(session: &Session<'_>, judged: &Judged) -> String {
     judged.report.render_feedback(session.params.feedback_bytes)
 }
 
-/// Whether `a` ranks strictly above `b`.
-fn better(a: Option<&Verdict>, b: Option<&Verdict>) -> bool {
-    verdict_key(a) > verdict_key(b)
+/// Whether a program judged `new` should replace the best so far, judged `best` on the same
+/// tests. On the task's own tests (or a clean run) any better result does. Model-written tests
+/// can themselves be wrong (on HumanEval/41 they expected n where the task wants n²), and a
+/// program that passes more of them may only share their mistake; so on them a partial gain is
+/// not evidence: the new program must pass them all, unless the best so far does not even
+/// compile.
+fn replaces(new: Option<&Verdict>, best: Option<&Verdict>) -> bool {
+    if verdict_key(new) <= verdict_key(best) {
+        return false;
+    }
+    let on_model_tests = new.is_some_and(|v| v.tests == TestSource::ModelWritten);
+    if !on_model_tests {
+        return true;
+    }
+    new.is_some_and(|v| v.status.is_pass()) || best.is_none_or(|v| v.status == Status::CompileError)
 }
 
 /// The suite a repair after reranking checks against: the visible tests, else the model-written
 /// ones the vote used.
 fn checking_suite_from(visible: Option<Suite>, written: Option<Suite>) -> Option<Suite> {
     visible.or(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(tests: TestSource, status: Status, passed: usize) -> Verdict {
+        Verdict {
+            tests,
+            status,
+            passed,
+            total: 4,
+        }
+    }
+
+    #[test]
+    fn partial_gains_count_on_the_tasks_tests_but_not_on_model_written_ones() {
+        use Status::{CompileError, Passed, WrongAnswer};
+        for source in [TestSource::Visible, TestSource::ModelWritten] {
+            let one = verdict(source, WrongAnswer, 1);
+            let three = verdict(source, WrongAnswer, 3);
+            let all = verdict(source, Passed, 4);
+            let broken = verdict(source, CompileError, 0);
+            let visible = source == TestSource::Visible;
+            assert_eq!(replaces(Some(&three), Some(&one)), visible);
+            assert!(replaces(Some(&all), Some(&three)));
+            assert!(replaces(Some(&three), Some(&broken)));
+            assert!(replaces(Some(&one), None));
+            assert!(!replaces(Some(&one), Some(&three)));
+            assert!(!replaces(Some(&one), Some(&one)));
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! went wrong; reflections accumulate in an episodic memory, and each new attempt sees the last
 //! program, its failure and every reflection so far.
 
-use super::{best_of, better, checking_suite, feedback, first_programs, judge_attempt, passed};
+use super::{best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces};
 use crate::Result;
 use crate::prompts;
 use crate::session::{CandId, Entry, Session};
@@ -62,7 +62,7 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
             break;
         };
         let round_best = entries[top].clone();
-        if better(
+        if replaces(
             round_best.1.as_ref().map(|j| &j.verdict),
             best.1.as_ref().map(|j| &j.verdict),
         ) {

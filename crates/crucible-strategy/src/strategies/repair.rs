@@ -3,7 +3,7 @@
 //! code), take the corrected program, repeat. The best program by test results is kept, so a
 //! round that makes things worse costs budget but never the answer.
 
-use super::{best_of, better, checking_suite, feedback, first_programs, judge_attempt, passed};
+use super::{best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces};
 use crate::Result;
 use crate::prompts;
 use crate::session::{CandId, Entry, Judged, Session, Suite};
@@ -44,7 +44,7 @@ pub(crate) fn repair_loop(
             break;
         };
         let round_best = repaired[top].clone();
-        let improved = better(
+        let improved = replaces(
             round_best.1.as_ref().map(|j| &j.verdict),
             best.1.as_ref().map(|j| &j.verdict),
         );

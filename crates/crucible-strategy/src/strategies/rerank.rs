@@ -10,9 +10,11 @@ use super::{
     checking_suite_from, first_programs, judge_attempt, passed, repair_loop, visible_suite,
     write_tests,
 };
+use crucible_types::Status;
+
 use crate::Result;
 use crate::model_tests::{self, Style};
-use crate::select::{Score, Voter, agreement, behaviour, choose, verdict_key};
+use crate::select::{Score, Voter, agreement, behaviour, choose, overturns, verdict_key};
 use crate::session::{CandId, Session, Suite};
 use crate::trace::{TestSource, Verdict};
 
@@ -77,7 +79,25 @@ pub(super) fn run(session: &mut Session<'_>, then_repair: bool) -> Result<Option
     } else {
         (vec![(0, 0); pool.len()], None)
     };
-    let chosen_idx = choose(&visible_verdicts, &scores).expect("the pool is not empty");
+    let mut chosen_idx = choose(&visible_verdicts, &scores).expect("the pool is not empty");
+    if visible.is_none()
+        && params.greedy_first
+        && chosen_idx != 0
+        && let Some(suite) = &written
+    {
+        let greedy = session
+            .judge(&pool[..1], suite)?
+            .into_iter()
+            .next()
+            .flatten();
+        let greedy_broken = greedy.is_none_or(|j| j.verdict.status == Status::CompileError);
+        if !overturns(&scores, chosen_idx, greedy_broken) {
+            session.note(
+                "the task shows no tests and no two programs agree with the model-written tests' favourite: the greedy program is kept",
+            );
+            chosen_idx = 0;
+        }
+    }
     let chosen = pool[chosen_idx];
     let (score, members) = scores[chosen_idx];
     session.note(format!(

@@ -2,7 +2,7 @@
 
 use crucible_infer::Prompt;
 use crucible_strategy::{Kind, TestSource};
-use crucible_types::{Decoding, Status};
+use crucible_types::{Decoding, Status, Task};
 
 use crate::{Role, budget, double_task, function_task, preset, role, run_with, scripted, stages};
 
@@ -322,4 +322,100 @@ fn program_tasks_use_stdin_examples() {
     );
     assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
     assert!(generator.requests.iter().all(|r| role(r) != Role::Tests));
+}
+
+/// HumanEval/41's trap, for `double`: no visible tests, and the model's tests are wrong (they
+/// expect x squared). The greedy program is right.
+fn wrong_tests_task() -> (Task, &'static str) {
+    let task = function_task(
+        "def double(x):\n    \"\"\"Return twice x.\"\"\"\n",
+        "double",
+        "",
+    );
+    // Parsed after the prefill `assert double(`: squares, and one test any program passes.
+    let tests = "3) == 9\nassert double(4) == 16\nassert double(0) == 0\nassert double(5) == 25\n";
+    (task, tests)
+}
+
+#[test]
+fn repair_on_wrong_model_tests_keeps_the_program_unless_the_fix_passes_them_all() {
+    let (task, tests) = wrong_tests_task();
+    // The repair agrees with one more wrong test (x * x for x > 3): a partial gain on
+    // model-written tests, which does not replace the greedy program.
+    let partial = "def double(x):\n    return x * x if x > 3 else 2 * x\n";
+    let mut generator = scripted(&[
+        (Role::Sample, RIGHT),
+        (Role::Tests, tests),
+        (Role::Repair, partial),
+        (Role::Repair, partial),
+        (Role::Repair, partial),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &task, &budget()).unwrap();
+    assert_eq!(
+        stages(&outcome),
+        ["sample", "tests", "repair", "repair", "repair"]
+    );
+    assert_eq!(outcome.chosen, Some((1, 1)));
+    assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()));
+    // A fix that passes every model-written test does replace it: that is the fallback working.
+    let square = "def double(x):\n    return x * x\n";
+    let mut generator = scripted(&[
+        (Role::Sample, RIGHT),
+        (Role::Tests, tests),
+        (Role::Repair, square),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &task, &budget()).unwrap();
+    assert_eq!(outcome.chosen, Some((3, 1)));
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+}
+
+#[test]
+fn rerank_without_visible_tests_keeps_greedy_against_a_lone_program() {
+    let (task, tests) = wrong_tests_task();
+    let square = "def double(x):\n    return x * x\n";
+    let mut strategy = preset("rerank");
+    strategy.params.samples = 3;
+    // Greedy is right; of the two samples one squares (it passes the wrong tests, alone) and one
+    // adds. Each behaves differently, so there is no agreement: greedy stays.
+    let script = [
+        (Role::Sample, RIGHT),
+        (Role::Sample, square),
+        (Role::Sample, WRONG),
+        (Role::Tests, tests),
+        (Role::Tests, tests),
+    ];
+    let mut generator = scripted(&script);
+    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
+    assert_eq!(outcome.chosen, Some((1, 1)));
+    assert!(
+        outcome
+            .trace
+            .notes
+            .iter()
+            .any(|n| n.contains("the greedy program is kept")),
+        "{:?}",
+        outcome.trace.notes
+    );
+    // When two sampled programs agree, their consensus set outvotes the greedy program.
+    let script = [
+        (Role::Sample, RIGHT),
+        (Role::Sample, square),
+        (Role::Sample, "def double(x):\n    return x ** 2\n"),
+        (Role::Tests, tests),
+        (Role::Tests, tests),
+    ];
+    let mut generator = scripted(&script);
+    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
+    assert_eq!(outcome.chosen, Some((2, 1)));
+    // A greedy program that does not compile never stands, even against a lone program.
+    let script = [
+        (Role::Sample, "def double(x)\n    return 2 * x\n"),
+        (Role::Sample, square),
+        (Role::Sample, WRONG),
+        (Role::Tests, tests),
+        (Role::Tests, tests),
+    ];
+    let mut generator = scripted(&script);
+    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
+    assert_eq!(outcome.chosen, Some((2, 1)));
 }
