@@ -375,47 +375,34 @@ fn rerank_without_visible_tests_keeps_greedy_against_a_lone_program() {
     let square = "def double(x):\n    return x * x\n";
     let mut strategy = preset("rerank");
     strategy.params.samples = 3;
-    // Greedy is right; of the two samples one squares (it passes the wrong tests, alone) and one
-    // adds. Each behaves differently, so there is no agreement: greedy stays.
-    let script = [
-        (Role::Sample, RIGHT),
-        (Role::Sample, square),
-        (Role::Sample, WRONG),
-        (Role::Tests, tests),
-        (Role::Tests, tests),
+    // (greedy program, the second sample, the program chosen, whether greedy was kept by the
+    // rule). The first sample always squares: it passes the wrong tests.
+    let cases = [
+        // Every program behaves differently: no agreement, greedy stays.
+        (RIGHT, WRONG, (1, 1), true),
+        // Two programs agree with the tests: their consensus set outvotes greedy.
+        (RIGHT, "def double(x):\n    return x ** 2\n", (2, 1), false),
+        // A greedy program that does not compile never stands, even against a lone program.
+        ("def double(x)\n    return 2 * x\n", WRONG, (2, 1), false),
     ];
-    let mut generator = scripted(&script);
-    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
-    assert_eq!(outcome.chosen, Some((1, 1)));
-    assert!(
-        outcome
-            .trace
-            .notes
+    for (greedy, second, chosen, kept) in cases {
+        let mut generator = scripted(&[
+            (Role::Sample, greedy),
+            (Role::Sample, square),
+            (Role::Sample, second),
+            (Role::Tests, tests),
+            (Role::Tests, tests),
+        ]);
+        let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
+        assert_eq!(
+            outcome.chosen,
+            Some(chosen),
+            "greedy {greedy:?}, second {second:?}"
+        );
+        let notes = &outcome.trace.notes;
+        let said = notes
             .iter()
-            .any(|n| n.contains("the greedy program is kept")),
-        "{:?}",
-        outcome.trace.notes
-    );
-    // When two sampled programs agree, their consensus set outvotes the greedy program.
-    let script = [
-        (Role::Sample, RIGHT),
-        (Role::Sample, square),
-        (Role::Sample, "def double(x):\n    return x ** 2\n"),
-        (Role::Tests, tests),
-        (Role::Tests, tests),
-    ];
-    let mut generator = scripted(&script);
-    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
-    assert_eq!(outcome.chosen, Some((2, 1)));
-    // A greedy program that does not compile never stands, even against a lone program.
-    let script = [
-        (Role::Sample, "def double(x)\n    return 2 * x\n"),
-        (Role::Sample, square),
-        (Role::Sample, WRONG),
-        (Role::Tests, tests),
-        (Role::Tests, tests),
-    ];
-    let mut generator = scripted(&script);
-    let outcome = run_with(&strategy, &mut generator, &task, &budget()).unwrap();
-    assert_eq!(outcome.chosen, Some((2, 1)));
+            .any(|n| n.contains("the greedy program is kept"));
+        assert_eq!(said, kept, "{notes:?}");
+    }
 }
