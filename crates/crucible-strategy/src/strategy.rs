@@ -156,28 +156,21 @@ impl Strategy {
         };
         match kind {
             Kind::Plain => params.greedy_first = false,
-            Kind::Repair => {
+            Kind::Repair | Kind::Reflexion => {
                 params.rounds = 3;
                 params.tests = 6;
             }
-            Kind::Rerank => {
+            Kind::Rerank | Kind::RerankRepair => {
                 params.samples = 8;
                 params.tests = 12;
                 params.test_samples = 2;
-            }
-            Kind::Reflexion => {
-                params.rounds = 3;
-                params.tests = 6;
+                if kind == Kind::RerankRepair {
+                    params.rounds = 2;
+                }
             }
             Kind::Agent => {
                 params.rounds = 3;
                 params.tests = 8;
-            }
-            Kind::RerankRepair => {
-                params.samples = 8;
-                params.tests = 12;
-                params.test_samples = 2;
-                params.rounds = 2;
             }
         }
         Ok(Strategy { kind, params })
