@@ -183,3 +183,51 @@ fn eval_with_a_server_records_the_endpoint_and_model_and_refuses_another_on_resu
     );
     assert_eq!(server.posts().len(), 1, "the refused run generated nothing");
 }
+
+#[test]
+fn request_timeout_reaches_the_server_client_and_zero_limits_are_refused() {
+    // The server never answers: with `--request-timeout 1` the call fails after a second of
+    // silence, naming the limit, instead of waiting out the default ten minutes.
+    let server = MockServer::serving("coder-7b", |_| Reply::Silence);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = server.endpoint();
+    let started = std::time::Instant::now();
+    let out = crucible(
+        dir.path(),
+        &[
+            "generate",
+            "--endpoint",
+            &endpoint,
+            "--request-timeout",
+            "1",
+            "--lang",
+            "python",
+            "a function f",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("within 1 s"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    // Zero of either is refused before anything is sent.
+    for flag in ["--request-timeout", "--parallel-requests"] {
+        let out = crucible(
+            dir.path(),
+            &[
+                "generate",
+                "--endpoint",
+                &endpoint,
+                flag,
+                "0",
+                "a function f",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let name = flag.trim_start_matches("--").replace('-', "_");
+        assert!(
+            stderr.contains(&name) && stderr.contains("at least 1"),
+            "{stderr}"
+        );
+    }
+}

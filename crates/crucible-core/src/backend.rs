@@ -119,6 +119,12 @@ pub fn connect_server(settings: &Settings, endpoint: &str) -> Result<HttpGenerat
     config.model = settings.model.clone();
     config.api_key = ApiKey::from_env(&|var| std::env::var(var).ok());
     config.context_length = settings.context_length;
+    if let Some(timeout) = settings.request_timeout {
+        config.read_timeout = timeout;
+    }
+    if let Some(parallel) = settings.parallel_requests {
+        config.max_parallel = parallel;
+    }
     Ok(HttpGenerator::connect(config)?)
 }
 

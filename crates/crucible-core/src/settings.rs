@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crucible_model::Weights;
 use serde::Deserialize;
@@ -45,6 +46,10 @@ pub struct ConfigFile {
     /// Weights to run a local model with: `widen` (Q5_0 tensors re-encoded as Q8_0) or
     /// `as-is`. Default: widen for `crucible eval`, as-is otherwise.
     pub weights: Option<Weights>,
+    /// With an endpoint: seconds the server may stay silent during a request (default: 600).
+    pub request_timeout: Option<u64>,
+    /// With an endpoint: most requests in flight at once (default: 4).
+    pub parallel_requests: Option<usize>,
 }
 
 impl ConfigFile {
@@ -57,6 +62,8 @@ impl ConfigFile {
             context_length: self.context_length.or(lower.context_length),
             data_dir: self.data_dir.or(lower.data_dir),
             weights: self.weights.or(lower.weights),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            parallel_requests: self.parallel_requests.or(lower.parallel_requests),
         }
     }
 
@@ -87,6 +94,10 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// How a local model's weights are encoded for llama.cpp; `None`: the command's default.
     pub weights: Option<Weights>,
+    /// With an endpoint: how long the server may stay silent; `None`: the HTTP backend's default.
+    pub request_timeout: Option<Duration>,
+    /// With an endpoint: most requests in flight; `None`: the HTTP backend's default.
+    pub parallel_requests: Option<usize>,
     /// The configuration files that were read, highest priority first.
     pub sources: Vec<PathBuf>,
 }
@@ -131,6 +142,8 @@ impl Settings {
             context_length: None,
             data_dir: get(env_vars::CRUCIBLE_DATA).map(PathBuf::from),
             weights: None,
+            request_timeout: None,
+            parallel_requests: None,
         };
         let mut sources = Vec::new();
         let project_file = cwd.join("crucible.toml");
@@ -171,6 +184,18 @@ impl Settings {
                 problem: format!("{context_length} is too small; use at least 64 tokens"),
             });
         }
+        if merged.request_timeout == Some(0) {
+            return Err(Error::Setting {
+                name: "request_timeout",
+                problem: "must be at least 1 second".into(),
+            });
+        }
+        if merged.parallel_requests == Some(0) {
+            return Err(Error::Setting {
+                name: "parallel_requests",
+                problem: "must be at least 1".into(),
+            });
+        }
         Ok(Settings {
             home,
             model: merged.model,
@@ -179,6 +204,8 @@ impl Settings {
             context_length,
             data_dir: merged.data_dir,
             weights: merged.weights,
+            request_timeout: merged.request_timeout.map(Duration::from_secs),
+            parallel_requests: merged.parallel_requests,
             sources,
         })
     }
@@ -303,5 +330,45 @@ mod tests {
             err.contains("crucible.toml") && err.contains("unknown field `modle`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn server_request_settings_layer_and_zero_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("crucible.toml"),
+            "request_timeout = 1800\nparallel_requests = 16\n",
+        )
+        .unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.request_timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(settings.parallel_requests, Some(16));
+        let cli = ConfigFile {
+            parallel_requests: Some(2),
+            ..ConfigFile::default()
+        };
+        let settings = resolve(cli, dir.path(), &vars).unwrap();
+        assert_eq!(settings.parallel_requests, Some(2));
+        assert_eq!(settings.request_timeout, Some(Duration::from_secs(1800)));
+        for (cli, name) in [
+            (
+                ConfigFile {
+                    parallel_requests: Some(0),
+                    ..ConfigFile::default()
+                },
+                "parallel_requests",
+            ),
+            (
+                ConfigFile {
+                    request_timeout: Some(0),
+                    ..ConfigFile::default()
+                },
+                "request_timeout",
+            ),
+        ] {
+            let err = resolve(cli, dir.path(), &vars).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("at least 1"), "{err}");
+        }
     }
 }

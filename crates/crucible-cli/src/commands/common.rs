@@ -39,6 +39,16 @@ pub(crate) struct ModelArgs {
     /// `weights` in crucible.toml, else widen for `eval` and as-is for other commands.
     #[arg(long, value_name = "HOW")]
     pub(crate) weights: Option<WeightsArg>,
+    /// With --endpoint: seconds the server may stay silent (before its answer starts, or
+    /// between two pieces of it) before the request counts as failed. Default:
+    /// `request_timeout` in crucible.toml, else 600.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) request_timeout: Option<u64>,
+    /// With --endpoint: most requests sent to the server at once (samples and tasks decoded
+    /// together become concurrent requests). Default: `parallel_requests` in crucible.toml,
+    /// else 4.
+    #[arg(long, value_name = "N")]
+    pub(crate) parallel_requests: Option<usize>,
 }
 
 /// `--weights`.
@@ -69,6 +79,8 @@ impl ModelArgs {
             context_length: self.context_length,
             data_dir,
             weights: self.weights.map(Weights::from),
+            request_timeout: self.request_timeout,
+            parallel_requests: self.parallel_requests,
         };
         Settings::resolve(cli).context("could not resolve settings")
     }
