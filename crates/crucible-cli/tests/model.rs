@@ -82,6 +82,11 @@ fn fails_with(scratch: &Scratch, args: &[&str], needles: &[&str]) -> String {
 /// A valid GGUF v3 file: a `qwen2` header with a context length and a chat template, one F32
 /// tensor of `elements` elements.
 fn toy_gguf(elements: u64) -> Vec<u8> {
+    toy_gguf_of(elements, 0, elements as usize * 4)
+}
+
+/// A toy GGUF whose one tensor has `elements` of GGML type `ggml_type` in `bytes` bytes.
+fn toy_gguf_of(elements: u64, ggml_type: u32, bytes: usize) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, text: &str) {
         out.extend((text.len() as u64).to_le_bytes());
         out.extend(text.as_bytes());
@@ -102,10 +107,10 @@ fn toy_gguf(elements: u64) -> Vec<u8> {
     string(&mut out, "output_norm.weight");
     out.extend(1u32.to_le_bytes());
     out.extend(elements.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
+    out.extend(ggml_type.to_le_bytes());
     out.extend(0u64.to_le_bytes());
     out.resize(out.len().next_multiple_of(32), 0);
-    out.resize(out.len() + elements as usize * 4, 0x3f);
+    out.resize(out.len() + bytes, 0x3f);
     out
 }
 
@@ -225,6 +230,45 @@ fn info_reads_a_gguf_file() {
     assert_eq!(info["context_length"], 4096);
     assert_eq!(info["parameters"], 64);
     assert_eq!(info["chat_template"], "<|im_start|>{{ content }}");
+    // No Q5_0 tensors: nothing to widen, so no such line.
+    assert!(info["widened_copy"].is_null());
+    let (_, stdout, _) = run(&scratch, &["model", "info", path.to_str().unwrap()]);
+    assert!(!stdout.contains("widened copy"), "{stdout}");
+}
+
+#[test]
+fn info_says_whether_the_widened_copy_exists() {
+    use crucible_core::gguf;
+    use crucible_core::model::{ModelHome, Weights, prepare_weights};
+    let scratch = Scratch::new("widened");
+    let path = scratch.path().join("toy.gguf");
+    // Two Q5_0 blocks (type 6): 64 weights in 44 bytes.
+    std::fs::write(&path, toy_gguf_of(64, 6, 44)).unwrap();
+    let info = |json: bool| {
+        let mut args = vec!["model", "info", path.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let (output, stdout, stderr) = run(&scratch, &args);
+        assert!(output.status.success(), "{stderr}");
+        stdout
+    };
+    assert!(
+        info(false).contains("widened copy    none yet (the first `crucible eval` writes it)"),
+        "{}",
+        info(false)
+    );
+    let parsed = gguf::load_gguf(&path).unwrap();
+    let home = ModelHome::new(&scratch.home());
+    let (copy, widened) = prepare_weights(&home, &path, &parsed, Weights::Widen).unwrap();
+    assert!(widened);
+    let text = info(false);
+    assert!(
+        text.contains(&format!("widened copy    {} (", copy.display())),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&info(true)).unwrap();
+    assert_eq!(json["widened_copy"], copy.to_str().unwrap());
 }
 
 /// `crucible model info ... | head -1`: the reader is gone before the data is written. That is

