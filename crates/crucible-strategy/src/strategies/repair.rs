@@ -3,11 +3,18 @@
 //! code), take the corrected program, repeat. The best program by test results is kept, so a
 //! round that makes things worse costs budget but never the answer.
 
+use std::collections::HashSet;
+
 use super::{best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces};
 use crate::Result;
 use crate::prompts;
 use crate::session::{CandId, Entry, Judged, Session, Suite};
 use crate::trace::Stage;
+
+/// Programs sampled per round once a greedy repair has given back a program already tried. The
+/// 0.5B model does that on most HumanEval failures (docs/RESULTS.md), and asking again the same
+/// way gets the same answer.
+const STUCK_SAMPLES: usize = 4;
 
 pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
     let Some(ids) = first_programs(session, 1, true)? else {
@@ -30,6 +37,8 @@ pub(crate) fn repair_loop(
 ) -> Result<CandId> {
     let mut best = start.clone();
     let mut current = start;
+    let mut tried: HashSet<String> = HashSet::from([session.code(current.0).to_owned()]);
+    let mut sample = false;
     for round in 1..=rounds {
         if passed(best.1.as_ref()) {
             break;
@@ -37,13 +46,34 @@ pub(crate) fn repair_loop(
         let Some(judged) = current.1.clone() else {
             break;
         };
-        let Some(repaired) = repair_once(session, current.0, &judged, suite)? else {
+        let n = if sample {
+            session.params.repairs.max(STUCK_SAMPLES)
+        } else {
+            session.params.repairs
+        };
+        let Some(repaired) = repair_once(session, current.0, &judged, suite, n)? else {
             break;
         };
-        let Some(top) = best_of(&repaired) else {
+        let fresh: Vec<Entry> = repaired
+            .iter()
+            .filter(|(id, _)| tried.insert(session.code(*id).to_owned()))
+            .cloned()
+            .collect();
+        if fresh.is_empty() {
+            // Nothing new: asked the same way again, a greedy model says the same again.
+            if !sample {
+                session.note(format!(
+                    "repair round {round} gave back a program already tried: later rounds sample {} programs",
+                    session.params.repairs.max(STUCK_SAMPLES)
+                ));
+            }
+            sample = true;
+            continue;
+        }
+        let Some(top) = best_of(&fresh) else {
             break;
         };
-        let round_best = repaired[top].clone();
+        let round_best = fresh[top].clone();
         let improved = replaces(
             round_best.1.as_ref().map(|j| &j.verdict),
             best.1.as_ref().map(|j| &j.verdict),
@@ -57,12 +87,14 @@ pub(crate) fn repair_loop(
     Ok(best.0)
 }
 
-/// One repair call for `id` and its judged programs; `None` when the budget stops it.
+/// One repair call for `id` asking for `n` programs (greedy when 1), with the programs judged;
+/// `None` when the budget stops it.
 fn repair_once(
     session: &mut Session<'_>,
     id: CandId,
     judged: &Judged,
     suite: &Suite,
+    n: usize,
 ) -> Result<Option<Vec<Entry>>> {
     let task = session.task;
     let params = session.params;
@@ -84,13 +116,7 @@ fn repair_once(
         None
     };
     let messages = prompts::repair(task, &code, &report, explanation.as_deref());
-    let ask = prompts::code_ask(
-        task,
-        Stage::Repair,
-        messages,
-        params.repairs,
-        params.max_new_tokens,
-    );
+    let ask = prompts::code_ask(task, Stage::Repair, messages, n, params.max_new_tokens);
     let Some(answers) = session.ask(ask)? else {
         return Ok(None);
     };

@@ -51,6 +51,39 @@ fn repair_shows_the_failure_and_stops_when_tests_pass() {
 }
 
 #[test]
+fn a_greedy_repair_that_repeats_a_program_turns_to_sampling() {
+    // The model gives the failing program back unchanged. Asking again the same way would get
+    // the same answer, so the next round samples four programs; one of them is right.
+    let mut generator = scripted(&[
+        (Role::Sample, WRONG),
+        (Role::Repair, WRONG),
+        (Role::Repair, WRONG),
+        (Role::Repair, "def double(x):\n    return x * 3\n"),
+        (Role::Repair, RIGHT),
+        (Role::Repair, WRONG),
+    ]);
+    let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "repair", "repair"]);
+    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
+    assert_eq!(outcome.chosen, Some((3, 3)));
+    let asked: Vec<(usize, bool)> = generator
+        .requests
+        .iter()
+        .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
+        .collect();
+    assert_eq!(asked, [(1, false), (1, false), (4, true)]);
+    assert!(
+        outcome
+            .trace
+            .notes
+            .iter()
+            .any(|n| n.contains("repair round 1 gave back a program already tried")),
+        "{:?}",
+        outcome.trace.notes
+    );
+}
+
+#[test]
 fn repair_keeps_the_best_program_when_rounds_run_out() {
     // Round 1 passes one of two tests; later rounds get worse. Three rounds, then the best.
     let half = "def double(x):\n    return x * 3\n";
@@ -347,8 +380,14 @@ fn repair_on_wrong_model_tests_keeps_the_program_unless_the_fix_passes_them_all(
         (Role::Sample, RIGHT),
         (Role::Tests, tests),
         (Role::Repair, partial),
-        (Role::Repair, partial),
-        (Role::Repair, partial),
+        (
+            Role::Repair,
+            "def double(x):\n    return x * x if x > 4 else 2 * x\n",
+        ),
+        (
+            Role::Repair,
+            "def double(x):\n    return x * x if x >= 4 else 2 * x\n",
+        ),
     ]);
     let outcome = run_with(&preset("repair"), &mut generator, &task, &budget()).unwrap();
     assert_eq!(
