@@ -68,6 +68,25 @@ fn repair(tasks_in_flight: usize) -> Option<StrategyRun> {
     })
 }
 
+/// `run_eval` with no one listening to events or progress.
+fn quiet_eval(
+    generator: &mut ScriptedGenerator,
+    model: &ModelFacts,
+    bench: &crucible_core::eval::Benchmark,
+    home: &std::path::Path,
+    params: &EvalParams,
+) -> crucible_core::Result<crucible_core::evaluate::EvalOutcome> {
+    run_eval(
+        generator,
+        model,
+        bench,
+        home,
+        params,
+        Arc::new(|_| {}),
+        &mut Silent,
+    )
+}
+
 /// A scratch directory with `tasks` as a task-file benchmark, its `CRUCIBLE_HOME`, a scripted
 /// model's facts and the run directory to use.
 struct Fixture {
@@ -198,14 +217,12 @@ fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
     assert!(wall >= first_session, "{wall} < {first_session}");
 
     // Another seed is another configuration: refused without --force.
-    let err = run_eval(
+    let err = quiet_eval(
         &mut ScriptedGenerator::new(Vec::<String>::new()),
         &model,
         &bench,
         &home,
         &params(&out, 1),
-        Arc::new(|_| {}),
-        &mut Silent,
     )
     .unwrap_err();
     assert!(err.to_string().contains("config"), "{err}");
@@ -221,30 +238,12 @@ fn samples_left_unjudged_by_a_killed_run_are_judged_on_resume() {
         out,
     } = fixture(TASKS.lines().next().unwrap());
     let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
-    run_eval(
-        &mut generator,
-        &model,
-        &bench,
-        &home,
-        &params(&out, 0),
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    quiet_eval(&mut generator, &model, &bench, &home, &params(&out, 0)).unwrap();
     // Simulate kill -9 after the sample was written but before its verdict: drop the results
     // and leave a torn half line behind.
     std::fs::write(out.join("results.jsonl"), "{\"task_id\": \"dou").unwrap();
     let mut exhausted = ScriptedGenerator::new(Vec::<String>::new());
-    let outcome = run_eval(
-        &mut exhausted,
-        &model,
-        &bench,
-        &home,
-        &params(&out, 0),
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = quiet_eval(&mut exhausted, &model, &bench, &home, &params(&out, 0)).unwrap();
     assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
     assert!(exhausted.requests.is_empty());
 }
@@ -268,16 +267,7 @@ fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     ]);
     let mut eval_params = params(&out, 0);
     eval_params.strategy = repair(1);
-    let outcome = run_eval(
-        &mut generator,
-        &model,
-        &bench,
-        &home,
-        &eval_params,
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = quiet_eval(&mut generator, &model, &bench, &home, &eval_params).unwrap();
     assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
     assert_eq!(generator.requests.len(), 2, "one program, one repair");
     let prompts = format!("{:?}", generator.requests);
@@ -311,16 +301,7 @@ fn a_failing_reference_is_timed_once_and_remembered() {
     bench.tasks[1].reference = Some(Solution::Full("n = int(input())\nprint(n * n)\n".into()));
     let run = |out: &std::path::Path| {
         let mut generator = ScriptedGenerator::new(["print(0)\n```", "print(0)\n```"]);
-        run_eval(
-            &mut generator,
-            &model,
-            &bench,
-            &home,
-            &params(out, 0),
-            Arc::new(|_| {}),
-            &mut Silent,
-        )
-        .unwrap();
+        quiet_eval(&mut generator, &model, &bench, &home, &params(out, 0)).unwrap();
     };
     run(&out);
     let cache_dir = home.join("cache/reference-times");
@@ -363,16 +344,7 @@ fn a_server_model_is_recorded_by_endpoint_and_id_and_another_is_refused() {
     };
     let model = served("Qwen/Qwen2.5-Coder-7B-Instruct");
     let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
-    let outcome = run_eval(
-        &mut generator,
-        &model,
-        &bench,
-        &home,
-        &params(&out, 0),
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = quiet_eval(&mut generator, &model, &bench, &home, &params(&out, 0)).unwrap();
     assert_eq!(
         outcome.summary.config["model"],
         serde_json::json!({"name": "Qwen/Qwen2.5-Coder-7B-Instruct", "endpoint": "http://gpu:8000/v1"})
@@ -381,25 +353,14 @@ fn a_server_model_is_recorded_by_endpoint_and_id_and_another_is_refused() {
 
     // The same server model resumes; another model on the same server is refused.
     let mut exhausted = ScriptedGenerator::new(Vec::<String>::new());
-    run_eval(
-        &mut exhausted,
-        &model,
-        &bench,
-        &home,
-        &params(&out, 0),
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    quiet_eval(&mut exhausted, &model, &bench, &home, &params(&out, 0)).unwrap();
     assert!(exhausted.requests.is_empty());
-    let err = run_eval(
+    let err = quiet_eval(
         &mut exhausted,
         &served("Qwen/Qwen2.5-Coder-32B-Instruct"),
         &bench,
         &home,
         &params(&out, 0),
-        Arc::new(|_| {}),
-        &mut Silent,
     )
     .unwrap_err();
     assert!(err.to_string().contains("config"), "{err}");
@@ -435,16 +396,7 @@ fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
     let mut eval_params = params(&out, 0);
     eval_params.max_batch = 8;
     eval_params.strategy = repair(4);
-    let outcome = run_eval(
-        &mut generator,
-        &model,
-        &bench,
-        &home,
-        &eval_params,
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = quiet_eval(&mut generator, &model, &bench, &home, &eval_params).unwrap();
     assert!(!outcome.interrupted);
     assert_eq!(
         outcome.summary.pass_at_k["pass@1"], 1.0,
