@@ -6,7 +6,7 @@
 //! designer's tests.
 
 use super::{
-    clean_run, feedback, first_programs, judge_attempt, passed, replaces, visible_suite,
+    Revisions, clean_run, feedback, first_programs, judge_attempt, passed, replaces, visible_suite,
     write_tests,
 };
 use crate::Result;
@@ -47,9 +47,10 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
     let suites = (visible, designed);
     let mut current = execute(session, ids[0], &suites)?;
     let mut best = current.clone();
+    let mut revisions = Revisions::new(session, current.id);
     let task = session.task;
     let params = session.params;
-    for _ in 0..params.rounds {
+    for round in 1..=params.rounds {
         if all_passed(&best) {
             break;
         }
@@ -60,22 +61,19 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         session.set_feedback(current.id, &report);
         let code = session.code(current.id).to_owned();
         let messages = prompts::programmer_fix(task, &code, &report);
-        let ask = prompts::code_ask(
-            task,
-            Stage::Repair,
-            messages,
-            params.repairs,
-            params.max_new_tokens,
-        );
+        let n = revisions.per_round(session);
+        let ask = prompts::code_ask(task, Stage::Repair, messages, n, params.max_new_tokens);
         let Some(answers) = session.ask(ask)? else {
             break;
         };
-        let mut round: Vec<Checked> = Vec::new();
-        for id in session.candidates_of(answers.attempt) {
-            round.push(execute(session, id, &suites)?);
+        let ids = session.candidates_of(answers.attempt);
+        let ids = revisions.fresh(session, "revision", round, &ids, |id| *id);
+        let mut checked: Vec<Checked> = Vec::new();
+        for id in ids {
+            checked.push(execute(session, id, &suites)?);
         }
-        let Some(round_best) = round.into_iter().rev().max_by_key(rank) else {
-            break;
+        let Some(round_best) = checked.into_iter().rev().max_by_key(rank) else {
+            continue;
         };
         if improves(&round_best, &best) {
             best = round_best.clone();

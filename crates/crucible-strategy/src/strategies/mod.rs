@@ -7,6 +7,8 @@ mod reflexion;
 mod repair;
 mod rerank;
 
+use std::collections::HashSet;
+
 use crucible_types::{Status, TestSuite};
 
 use crate::Result;
@@ -141,6 +143,62 @@ fn passed(judged: Option<&Judged>) -> bool {
 /// A compact failure report for the model.
 fn feedback(session: &Session<'_>, judged: &Judged) -> String {
     judged.report.render_feedback(session.params.feedback_bytes)
+}
+
+/// Programs sampled per round once a greedy revision has given back a program already tried.
+/// The 0.5B model does that on most HumanEval failures (docs/RESULTS.md), and asked again the
+/// same way, a greedy model answers the same way again.
+const STUCK_SAMPLES: usize = 4;
+
+/// What a revising loop (repair, reflexion, the agent's programmer) has tried, and how many
+/// programs to ask for per round: `repairs` (greedy when 1) until a round gives back only
+/// programs already tried, then at least [`STUCK_SAMPLES`], sampled.
+struct Revisions {
+    tried: HashSet<String>,
+    stuck: bool,
+}
+
+impl Revisions {
+    fn new(session: &Session<'_>, start: CandId) -> Revisions {
+        Revisions {
+            tried: HashSet::from([session.code(start).to_owned()]),
+            stuck: false,
+        }
+    }
+
+    fn per_round(&self, session: &Session<'_>) -> usize {
+        let repairs = session.params.repairs;
+        if self.stuck {
+            repairs.max(STUCK_SAMPLES)
+        } else {
+            repairs
+        }
+    }
+
+    /// The items of a round whose programs are new; when none is, say so (once) and sample
+    /// from the next round on.
+    fn fresh<T: Clone>(
+        &mut self,
+        session: &mut Session<'_>,
+        what: &str,
+        round: usize,
+        items: &[T],
+        id: impl Fn(&T) -> CandId,
+    ) -> Vec<T> {
+        let fresh: Vec<T> = items
+            .iter()
+            .filter(|item| self.tried.insert(session.code(id(item)).to_owned()))
+            .cloned()
+            .collect();
+        if fresh.is_empty() && !self.stuck {
+            self.stuck = true;
+            session.note(format!(
+                "{what} round {round} gave back a program already tried: later rounds sample {} programs",
+                self.per_round(session)
+            ));
+        }
+        fresh
+    }
 }
 
 /// Whether a program judged `new` should replace the best so far, judged `best` on the same

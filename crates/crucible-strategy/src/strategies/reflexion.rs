@@ -2,7 +2,9 @@
 //! went wrong; reflections accumulate in an episodic memory, and each new attempt sees the last
 //! program, its failure and every reflection so far.
 
-use super::{best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces};
+use super::{
+    Revisions, best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces,
+};
 use crate::Result;
 use crate::prompts;
 use crate::session::{CandId, Entry, Session};
@@ -20,9 +22,10 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
     let mut best: Entry = (ids[0], judged.into_iter().next().flatten());
     let mut current = best.clone();
     let mut memory: Vec<String> = Vec::new();
+    let mut revisions = Revisions::new(session, best.0);
     let task = session.task;
     let params = session.params;
-    for _ in 0..params.rounds {
+    for round in 1..=params.rounds {
         if passed(best.1.as_ref()) {
             break;
         }
@@ -45,21 +48,18 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
             memory.push(reflection);
         }
         let messages = prompts::retry(task, &code, &report, &memory);
-        let ask = prompts::code_ask(
-            task,
-            Stage::Retry,
-            messages,
-            params.repairs,
-            params.max_new_tokens,
-        );
+        let n = revisions.per_round(session);
+        let ask = prompts::code_ask(task, Stage::Retry, messages, n, params.max_new_tokens);
         let Some(answers) = session.ask(ask)? else {
             break;
         };
         let ids = session.candidates_of(answers.attempt);
         let results = judge_attempt(session, &ids, &suite)?;
         let entries: Vec<Entry> = ids.into_iter().zip(results).collect();
+        let entries = revisions.fresh(session, "retry", round, &entries, |entry| entry.0);
+        // Nothing new (the next round samples): the reflection is kept all the same.
         let Some(top) = best_of(&entries) else {
-            break;
+            continue;
         };
         let round_best = entries[top].clone();
         if replaces(

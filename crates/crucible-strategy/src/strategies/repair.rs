@@ -3,18 +3,13 @@
 //! code), take the corrected program, repeat. The best program by test results is kept, so a
 //! round that makes things worse costs budget but never the answer.
 
-use std::collections::HashSet;
-
-use super::{best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces};
+use super::{
+    Revisions, best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces,
+};
 use crate::Result;
 use crate::prompts;
 use crate::session::{CandId, Entry, Judged, Session, Suite};
 use crate::trace::Stage;
-
-/// Programs sampled per round once a greedy repair has given back a program already tried. The
-/// 0.5B model does that on most HumanEval failures (docs/RESULTS.md), and asking again the same
-/// way gets the same answer.
-const STUCK_SAMPLES: usize = 4;
 
 pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
     let Some(ids) = first_programs(session, 1, true)? else {
@@ -37,8 +32,7 @@ pub(crate) fn repair_loop(
 ) -> Result<CandId> {
     let mut best = start.clone();
     let mut current = start;
-    let mut tried: HashSet<String> = HashSet::from([session.code(current.0).to_owned()]);
-    let mut sample = false;
+    let mut revisions = Revisions::new(session, current.0);
     for round in 1..=rounds {
         if passed(best.1.as_ref()) {
             break;
@@ -46,28 +40,12 @@ pub(crate) fn repair_loop(
         let Some(judged) = current.1.clone() else {
             break;
         };
-        let n = if sample {
-            session.params.repairs.max(STUCK_SAMPLES)
-        } else {
-            session.params.repairs
-        };
+        let n = revisions.per_round(session);
         let Some(repaired) = repair_once(session, current.0, &judged, suite, n)? else {
             break;
         };
-        let fresh: Vec<Entry> = repaired
-            .iter()
-            .filter(|(id, _)| tried.insert(session.code(*id).to_owned()))
-            .cloned()
-            .collect();
+        let fresh = revisions.fresh(session, "repair", round, &repaired, |entry| entry.0);
         if fresh.is_empty() {
-            // Nothing new: asked the same way again, a greedy model says the same again.
-            if !sample {
-                session.note(format!(
-                    "repair round {round} gave back a program already tried: later rounds sample {} programs",
-                    session.params.repairs.max(STUCK_SAMPLES)
-                ));
-            }
-            sample = true;
             continue;
         }
         let Some(top) = best_of(&fresh) else {

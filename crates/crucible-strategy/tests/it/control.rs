@@ -51,36 +51,58 @@ fn repair_shows_the_failure_and_stops_when_tests_pass() {
 }
 
 #[test]
-fn a_greedy_repair_that_repeats_a_program_turns_to_sampling() {
-    // The model gives the failing program back unchanged. Asking again the same way would get
-    // the same answer, so the next round samples four programs; one of them is right.
-    let mut generator = scripted(&[
-        (Role::Sample, WRONG),
-        (Role::Repair, WRONG),
-        (Role::Repair, WRONG),
-        (Role::Repair, "def double(x):\n    return x * 3\n"),
-        (Role::Repair, RIGHT),
-        (Role::Repair, WRONG),
-    ]);
-    let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget()).unwrap();
-    assert_eq!(stages(&outcome), ["sample", "repair", "repair"]);
-    assert_eq!(outcome.verdict.unwrap().status, Status::Passed);
-    assert_eq!(outcome.chosen, Some((3, 3)));
-    let asked: Vec<(usize, bool)> = generator
-        .requests
-        .iter()
-        .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
-        .collect();
-    assert_eq!(asked, [(1, false), (1, false), (4, true)]);
-    assert!(
-        outcome
-            .trace
-            .notes
+fn a_greedy_revision_that_repeats_a_program_turns_to_sampling() {
+    // The model gives the failing program back unchanged. Asked again the same way it would
+    // answer the same way, so the next round samples four programs; one of them is right. The
+    // same for repair, reflexion's retry and the agent's programmer.
+    let tripled = "def double(x):\n    return x * 3\n";
+    let sampled = [WRONG, tripled, RIGHT, WRONG];
+    let reflect = "It adds three.";
+    let cases: [(&str, Role, Vec<(Role, &str)>, &[&str], &str); 3] = [
+        (
+            "repair",
+            Role::Repair,
+            vec![],
+            &["sample", "repair", "repair"],
+            "repair",
+        ),
+        (
+            "reflexion",
+            Role::Retry,
+            vec![(Role::Reflect, reflect), (Role::Reflect, reflect)],
+            &["sample", "reflect", "retry", "reflect", "retry"],
+            "retry",
+        ),
+        (
+            "agent",
+            Role::Repair,
+            vec![(Role::Tests, "1) == 2\n")],
+            &["sample", "tests", "repair", "repair"],
+            "revision",
+        ),
+    ];
+    for (name, revise, mut script, expected, what) in cases {
+        script.push((Role::Sample, WRONG));
+        script.push((revise, WRONG));
+        script.extend(sampled.map(|code| (revise, code)));
+        let mut generator = scripted(&script);
+        let outcome = run_with(&preset(name), &mut generator, &double_task(), &budget()).unwrap();
+        assert_eq!(stages(&outcome), expected, "{name}");
+        assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()), "{name}");
+        let code_calls: Vec<(usize, bool)> = generator
+            .requests
             .iter()
-            .any(|n| n.contains("repair round 1 gave back a program already tried")),
-        "{:?}",
-        outcome.trace.notes
-    );
+            .filter(|r| role(r) == revise)
+            .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
+            .collect();
+        assert_eq!(code_calls, [(1, false), (4, true)], "{name}");
+        let note = format!("{what} round 1 gave back a program already tried");
+        assert!(
+            outcome.trace.notes.iter().any(|n| n.contains(&note)),
+            "{name}: {:?}",
+            outcome.trace.notes
+        );
+    }
 }
 
 #[test]
