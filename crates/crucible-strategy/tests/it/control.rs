@@ -58,7 +58,9 @@ fn a_greedy_revision_that_repeats_a_program_turns_to_sampling() {
     let tripled = "def double(x):\n    return x * 3\n";
     let sampled = [WRONG, tripled, RIGHT, WRONG];
     let reflect = "It adds three.";
-    let cases: [(&str, Role, Vec<(Role, &str)>, &[&str], &str); 3] = [
+    // (strategy, the role that revises, its other answers, the stages, what the note calls it)
+    type Case<'a> = (&'a str, Role, Vec<(Role, &'a str)>, &'a [&'a str], &'a str);
+    let cases: [Case; 3] = [
         (
             "repair",
             Role::Repair,
