@@ -6,8 +6,8 @@
 //! designer's tests.
 
 use super::{
-    Revisions, clean_run, feedback, first_programs, judge_attempt, passed, replaces, visible_suite,
-    write_tests,
+    Revisions, clean_run, feedback, first_programs, judge_attempt, passed, replaces,
+    revision_tokens, visible_suite, write_tests,
 };
 use crate::Result;
 use crate::model_tests::{self, Style};
@@ -62,7 +62,8 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         let code = session.code(current.id).to_owned();
         let messages = prompts::programmer_fix(task, &code, &report);
         let n = revisions.per_round(session);
-        let ask = prompts::code_ask(task, Stage::Repair, messages, n, params.max_new_tokens);
+        let max_new = revision_tokens(params, &code);
+        let ask = prompts::code_ask(task, Stage::Repair, messages, n, max_new);
         let Some(answers) = session.ask(ask)? else {
             break;
         };

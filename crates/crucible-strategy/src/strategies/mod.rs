@@ -16,7 +16,7 @@ use crate::model_tests::{self, Style, WrittenTest};
 use crate::prompts;
 use crate::select::verdict_key;
 use crate::session::{CandId, Entry, Judged, Session, Suite};
-use crate::strategy::Kind;
+use crate::strategy::{Kind, StrategyParams};
 use crate::trace::{TestSource, Verdict};
 
 pub(crate) use repair::repair_loop;
@@ -149,6 +149,15 @@ fn feedback(session: &Session<'_>, judged: &Judged) -> String {
 /// The 0.5B model does that on most HumanEval failures (docs/RESULTS.md), and asked again the
 /// same way, a greedy model answers the same way again.
 const STUCK_SAMPLES: usize = 4;
+
+/// Most new tokens for a revision of `code`: about twice the program's length (at least 256,
+/// at most the strategy's `max_new_tokens`). A corrected program is rarely much longer than
+/// the one it corrects; an answer that runs on is the model rambling, and unbounded it costs
+/// the whole `max_new_tokens` per sequence for a program that does not even compile.
+fn revision_tokens(params: &StrategyParams, code: &str) -> usize {
+    // About three characters per token for code.
+    (code.len() * 2 / 3).max(256).min(params.max_new_tokens)
+}
 
 /// What a revising loop (repair, reflexion, the agent's programmer) has tried, and how many
 /// programs to ask for per round: `repairs` (greedy when 1) until a round gives back only

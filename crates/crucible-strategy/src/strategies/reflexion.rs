@@ -4,6 +4,7 @@
 
 use super::{
     Revisions, best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces,
+    revision_tokens,
 };
 use crate::Result;
 use crate::prompts;
@@ -49,7 +50,8 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         }
         let messages = prompts::retry(task, &code, &report, &memory);
         let n = revisions.per_round(session);
-        let ask = prompts::code_ask(task, Stage::Retry, messages, n, params.max_new_tokens);
+        let max_new = revision_tokens(params, &code);
+        let ask = prompts::code_ask(task, Stage::Retry, messages, n, max_new);
         let Some(answers) = session.ask(ask)? else {
             break;
         };

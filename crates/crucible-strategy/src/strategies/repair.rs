@@ -5,6 +5,7 @@
 
 use super::{
     Revisions, best_of, checking_suite, feedback, first_programs, judge_attempt, passed, replaces,
+    revision_tokens,
 };
 use crate::Result;
 use crate::prompts;
@@ -23,30 +24,34 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
 }
 
 /// Up to `rounds` repairs starting from `start` (already judged on `suite`); each round repairs
-/// the previous round's best program. Returns the best program seen.
+/// the best program so far, so a round that made things worse (with the 0.5B model: a rambling
+/// answer cut off mid-line) is not built on. Returns the best program seen.
 pub(crate) fn repair_loop(
     session: &mut Session<'_>,
     start: Entry,
     suite: &Suite,
     rounds: usize,
 ) -> Result<CandId> {
-    let mut best = start.clone();
-    let mut current = start;
-    let mut revisions = Revisions::new(session, current.0);
+    let mut best = start;
+    let mut revisions = Revisions::new(session, best.0);
     for round in 1..=rounds {
         if passed(best.1.as_ref()) {
             break;
         }
-        let Some(judged) = current.1.clone() else {
+        let Some(judged) = best.1.clone() else {
             break;
         };
         let n = revisions.per_round(session);
-        let Some(repaired) = repair_once(session, current.0, &judged, suite, n)? else {
+        let Some(repaired) = repair_once(session, best.0, &judged, suite, n)? else {
             break;
         };
         let fresh = revisions.fresh(session, "repair", round, &repaired, |entry| entry.0);
         if fresh.is_empty() {
             continue;
+        }
+        if fresh.iter().all(|(_, judged)| judged.is_none()) {
+            // The execution budget ran out: no later round could be judged either.
+            break;
         }
         let Some(top) = best_of(&fresh) else {
             break;
@@ -57,10 +62,9 @@ pub(crate) fn repair_loop(
             best.1.as_ref().map(|j| &j.verdict),
         );
         if improved {
-            best = round_best.clone();
+            best = round_best;
         }
         tracing::debug!(round, improved, "repair round done");
-        current = round_best;
     }
     Ok(best.0)
 }
@@ -94,7 +98,8 @@ fn repair_once(
         None
     };
     let messages = prompts::repair(task, &code, &report, explanation.as_deref());
-    let ask = prompts::code_ask(task, Stage::Repair, messages, n, params.max_new_tokens);
+    let max_new = revision_tokens(params, &code);
+    let ask = prompts::code_ask(task, Stage::Repair, messages, n, max_new);
     let Some(answers) = session.ask(ask)? else {
         return Ok(None);
     };

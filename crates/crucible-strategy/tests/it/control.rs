@@ -98,6 +98,17 @@ fn a_greedy_revision_that_repeats_a_program_turns_to_sampling() {
             .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
             .collect();
         assert_eq!(code_calls, [(1, false), (4, true)], "{name}");
+        // A revision of a two-line program may not run on to the preset's 768 tokens.
+        let first = &generator.requests[0].params;
+        assert_eq!(first.max_new_tokens, 768);
+        assert!(
+            generator
+                .requests
+                .iter()
+                .filter(|r| role(r) == revise)
+                .all(|r| r.params.max_new_tokens == 256),
+            "{name}"
+        );
         let note = format!("{what} round 1 gave back a program already tried");
         assert!(
             outcome.trace.notes.iter().any(|n| n.contains(&note)),
@@ -124,13 +135,15 @@ fn repair_keeps_the_best_program_when_rounds_run_out() {
     assert_eq!(outcome.chosen, Some((2, 1)));
     let verdict = outcome.verdict.unwrap();
     assert_eq!((verdict.passed, verdict.total), (1, 2));
-    // Each round repairs the previous round's program, broken or not.
+    // Each round repairs the best program so far: round 3 is not built on round 2's broken one.
     let Prompt::Chat { messages, .. } = &generator.requests[3].prompt else {
         panic!("repair is a chat");
     };
-    assert!(messages[1].content.contains("return x +\n"));
+    assert!(messages[1].content.contains("return x * 3\n"));
     assert!(
-        messages[2].content.contains("compile_error"),
+        messages[2]
+            .content
+            .contains("wrong_answer (1/2 tests passed)"),
         "{}",
         messages[2].content
     );
