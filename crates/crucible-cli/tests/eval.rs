@@ -221,6 +221,18 @@ fn bad_input_is_a_clear_error() {
             ],
             "--tasks-in-flight must be at least 1",
         ),
+        (
+            &[
+                "eval",
+                "--benchmark",
+                "humaneval",
+                "--strategy",
+                "repair",
+                "--repairs",
+                "0",
+            ],
+            "repairs",
+        ),
     ];
     for (args, needle) in cases {
         let out = crucible(args);

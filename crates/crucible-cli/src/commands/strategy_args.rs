@@ -33,6 +33,10 @@ pub(crate) struct StrategyArgs {
     /// Model-written tests to keep. Default: the strategy's.
     #[arg(long, value_name = "M")]
     tests: Option<usize>,
+    /// Programs asked for per repair, retry or revision round: 1 is greedy (and a round that
+    /// gives back a program already tried ends the loop); more are sampled together. Default: 1.
+    #[arg(long, value_name = "N")]
+    repairs: Option<usize>,
     /// Before each repair, ask the model to explain its failing code (Self-Debugging).
     #[arg(long)]
     explain: bool,
@@ -120,6 +124,9 @@ impl StrategyArgs {
         }
         if let Some(tests) = self.tests {
             params.tests = tests;
+        }
+        if let Some(repairs) = self.repairs {
+            params.repairs = repairs;
         }
         params.explain |= self.explain;
         strategy.validate()?;

@@ -61,14 +61,16 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         session.set_feedback(current.id, &report);
         let code = session.code(current.id).to_owned();
         let messages = prompts::programmer_fix(task, &code, &report);
-        let n = revisions.per_round(session);
+        let n = params.repairs;
         let max_new = revision_tokens(params, &code);
         let ask = prompts::code_ask(task, Stage::Repair, messages, n, max_new);
         let Some(answers) = session.ask(ask)? else {
             break;
         };
         let ids = session.candidates_of(answers.attempt);
-        let ids = revisions.fresh(session, "revision", round, &ids, |id| *id);
+        let Some(ids) = revisions.fresh(session, "revision", round, &ids, |id| *id) else {
+            break;
+        };
         let mut checked: Vec<Checked> = Vec::new();
         for id in ids {
             checked.push(execute(session, id, &suites)?);

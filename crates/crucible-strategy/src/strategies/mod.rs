@@ -145,11 +145,6 @@ fn feedback(session: &Session<'_>, judged: &Judged) -> String {
     judged.report.render_feedback(session.params.feedback_bytes)
 }
 
-/// Programs sampled per round once a greedy revision has given back a program already tried.
-/// The 0.5B model does that on most HumanEval failures (docs/RESULTS.md), and asked again the
-/// same way, a greedy model answers the same way again.
-const STUCK_SAMPLES: usize = 4;
-
 /// Most new tokens for a revision of `code`: about twice the program's length (at least 256,
 /// at most the strategy's `max_new_tokens`). A corrected program is rarely much longer than
 /// the one it corrects; an answer that runs on is the model rambling, and unbounded it costs
@@ -159,33 +154,24 @@ fn revision_tokens(params: &StrategyParams, code: &str) -> usize {
     (code.len() * 2 / 3).max(256).min(params.max_new_tokens)
 }
 
-/// What a revising loop (repair, reflexion, the agent's programmer) has tried, and how many
-/// programs to ask for per round: `repairs` (greedy when 1) until a round gives back only
-/// programs already tried, then at least [`STUCK_SAMPLES`], sampled.
+/// What a revising loop (repair, reflexion, the agent's programmer) has tried. A greedy round
+/// that gives back only programs already tried ends the loop: asked again the same way, a
+/// greedy model answers the same way again. The 0.5B model does that on most HumanEval
+/// failures, and sampling 4 repairs per round instead fixed none of 8 (docs/RESULTS.md);
+/// `repairs` above 1 samples every round from the start.
 struct Revisions {
     tried: HashSet<String>,
-    stuck: bool,
 }
 
 impl Revisions {
     fn new(session: &Session<'_>, start: CandId) -> Revisions {
         Revisions {
             tried: HashSet::from([session.code(start).to_owned()]),
-            stuck: false,
         }
     }
 
-    fn per_round(&self, session: &Session<'_>) -> usize {
-        let repairs = session.params.repairs;
-        if self.stuck {
-            repairs.max(STUCK_SAMPLES)
-        } else {
-            repairs
-        }
-    }
-
-    /// The items of a round whose programs are new; when none is, say so (once) and sample
-    /// from the next round on.
+    /// The items of a round whose programs are new. `None` when the loop should end: a greedy
+    /// round brought nothing new (said in the trace).
     fn fresh<T: Clone>(
         &mut self,
         session: &mut Session<'_>,
@@ -193,20 +179,19 @@ impl Revisions {
         round: usize,
         items: &[T],
         id: impl Fn(&T) -> CandId,
-    ) -> Vec<T> {
+    ) -> Option<Vec<T>> {
         let fresh: Vec<T> = items
             .iter()
             .filter(|item| self.tried.insert(session.code(id(item)).to_owned()))
             .cloned()
             .collect();
-        if fresh.is_empty() && !self.stuck {
-            self.stuck = true;
+        if fresh.is_empty() && session.params.repairs == 1 {
             session.note(format!(
-                "{what} round {round} gave back a program already tried: later rounds sample {} programs",
-                self.per_round(session)
+                "{what} round {round} gave back a program already tried: no more rounds (a greedy model would answer the same again; --repairs N samples N per round)"
             ));
+            return None;
         }
-        fresh
+        Some(fresh)
     }
 }
 

@@ -49,7 +49,7 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
             memory.push(reflection);
         }
         let messages = prompts::retry(task, &code, &report, &memory);
-        let n = revisions.per_round(session);
+        let n = params.repairs;
         let max_new = revision_tokens(params, &code);
         let ask = prompts::code_ask(task, Stage::Retry, messages, n, max_new);
         let Some(answers) = session.ask(ask)? else {
@@ -58,8 +58,10 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         let ids = session.candidates_of(answers.attempt);
         let results = judge_attempt(session, &ids, &suite)?;
         let entries: Vec<Entry> = ids.into_iter().zip(results).collect();
-        let entries = revisions.fresh(session, "retry", round, &entries, |entry| entry.0);
-        // Nothing new (the next round samples): the reflection is kept all the same.
+        let Some(entries) = revisions.fresh(session, "retry", round, &entries, |entry| entry.0)
+        else {
+            break;
+        };
         let Some(top) = best_of(&entries) else {
             continue;
         };

@@ -41,11 +41,14 @@ pub(crate) fn repair_loop(
         let Some(judged) = best.1.clone() else {
             break;
         };
-        let n = revisions.per_round(session);
+        let n = session.params.repairs;
         let Some(repaired) = repair_once(session, best.0, &judged, suite, n)? else {
             break;
         };
-        let fresh = revisions.fresh(session, "repair", round, &repaired, |entry| entry.0);
+        let Some(fresh) = revisions.fresh(session, "repair", round, &repaired, |entry| entry.0)
+        else {
+            break;
+        };
         if fresh.is_empty() {
             continue;
         }

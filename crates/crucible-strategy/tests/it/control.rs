@@ -51,12 +51,10 @@ fn repair_shows_the_failure_and_stops_when_tests_pass() {
 }
 
 #[test]
-fn a_greedy_revision_that_repeats_a_program_turns_to_sampling() {
+fn a_greedy_revision_that_repeats_a_program_ends_the_loop() {
     // The model gives the failing program back unchanged. Asked again the same way it would
-    // answer the same way, so the next round samples four programs; one of them is right. The
-    // same for repair, reflexion's retry and the agent's programmer.
-    let tripled = "def double(x):\n    return x * 3\n";
-    let sampled = [WRONG, tripled, RIGHT, WRONG];
+    // answer the same way, so there is no second round. The same for repair, reflexion's retry
+    // and the agent's programmer.
     let reflect = "It adds three.";
     // (strategy, the role that revises, its other answers, the stages, what the note calls it)
     type Case<'a> = (&'a str, Role, Vec<(Role, &'a str)>, &'a [&'a str], &'a str);
@@ -65,57 +63,65 @@ fn a_greedy_revision_that_repeats_a_program_turns_to_sampling() {
             "repair",
             Role::Repair,
             vec![],
-            &["sample", "repair", "repair"],
+            &["sample", "repair"],
             "repair",
         ),
         (
             "reflexion",
             Role::Retry,
-            vec![(Role::Reflect, reflect), (Role::Reflect, reflect)],
-            &["sample", "reflect", "retry", "reflect", "retry"],
+            vec![(Role::Reflect, reflect)],
+            &["sample", "reflect", "retry"],
             "retry",
         ),
         (
             "agent",
             Role::Repair,
             vec![(Role::Tests, "1) == 2\n")],
-            &["sample", "tests", "repair", "repair"],
+            &["sample", "tests", "repair"],
             "revision",
         ),
     ];
     for (name, revise, mut script, expected, what) in cases {
         script.push((Role::Sample, WRONG));
         script.push((revise, WRONG));
-        script.extend(sampled.map(|code| (revise, code)));
+        script.push((revise, RIGHT));
         let mut generator = scripted(&script);
         let outcome = run_with(&preset(name), &mut generator, &double_task(), &budget()).unwrap();
         assert_eq!(stages(&outcome), expected, "{name}");
-        assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()), "{name}");
-        let code_calls: Vec<(usize, bool)> = generator
-            .requests
-            .iter()
-            .filter(|r| role(r) == revise)
-            .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
-            .collect();
-        assert_eq!(code_calls, [(1, false), (4, true)], "{name}");
-        // A revision of a two-line program may not run on to the preset's 768 tokens.
-        let first = &generator.requests[0].params;
-        assert_eq!(first.max_new_tokens, 768);
-        assert!(
-            generator
-                .requests
-                .iter()
-                .filter(|r| role(r) == revise)
-                .all(|r| r.params.max_new_tokens == 256),
-            "{name}"
-        );
-        let note = format!("{what} round 1 gave back a program already tried");
+        assert_eq!(outcome.code.as_deref(), Some(WRONG.trim_end()), "{name}");
+        let note = format!("{what} round 1 gave back a program already tried: no more rounds");
         assert!(
             outcome.trace.notes.iter().any(|n| n.contains(&note)),
             "{name}: {:?}",
             outcome.trace.notes
         );
+        // A revision of a two-line program may not run on to the preset's 768 tokens.
+        assert_eq!(generator.requests[0].params.max_new_tokens, 768);
+        let revision = generator.requests.iter().find(|r| role(r) == revise);
+        assert_eq!(revision.unwrap().params.max_new_tokens, 256, "{name}");
     }
+}
+
+#[test]
+fn sampled_repairs_go_on_after_a_round_with_nothing_new() {
+    // `--repairs 4`: every round samples four programs; a round of repeats is chance, not a
+    // verdict, so the next round runs, and one of its programs is right.
+    let mut strategy = preset("repair");
+    strategy.params.repairs = 4;
+    let tripled = "def double(x):\n    return x * 3\n";
+    let mut script = vec![(Role::Sample, WRONG)];
+    script.extend([WRONG; 4].map(|code| (Role::Repair, code)));
+    script.extend([WRONG, tripled, RIGHT, WRONG].map(|code| (Role::Repair, code)));
+    let mut generator = scripted(&script);
+    let outcome = run_with(&strategy, &mut generator, &double_task(), &budget()).unwrap();
+    assert_eq!(stages(&outcome), ["sample", "repair", "repair"]);
+    assert_eq!(outcome.code.as_deref(), Some(RIGHT.trim_end()));
+    let asked: Vec<(usize, bool)> = generator
+        .requests
+        .iter()
+        .map(|r| (r.params.n, matches!(r.params.decoding, Decoding::Sample(_))))
+        .collect();
+    assert_eq!(asked, [(1, false), (4, true), (4, true)]);
 }
 
 #[test]

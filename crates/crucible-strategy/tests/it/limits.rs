@@ -20,7 +20,12 @@ fn model_calls_bound_stops_repair_early() {
         model_calls: 2,
         ..budget()
     };
-    let mut generator = always_wrong();
+    // Every answer is a different wrong program, so only the budget ends the rounds.
+    let mut count = 0;
+    let mut generator = crucible_infer::ScriptedGenerator::from_fn(move |_, _| {
+        count += 1;
+        Some(format!("def double(x):\n    return x + {count}\n"))
+    });
     let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget).unwrap();
     assert_eq!(stages(&outcome), ["sample", "repair"]);
     assert_eq!(outcome.usage.model_calls, 2);
