@@ -14,18 +14,22 @@ fn always_wrong() -> crucible_infer::ScriptedGenerator {
     crucible_infer::ScriptedGenerator::from_fn(|_, _| Some(WRONG.to_owned()))
 }
 
+/// Every answer a different wrong program, so a repeated answer never ends the rounds.
+fn new_wrong_each_time() -> crucible_infer::ScriptedGenerator {
+    let mut count = 0;
+    crucible_infer::ScriptedGenerator::from_fn(move |_, _| {
+        count += 1;
+        Some(format!("def double(x):\n    return x + {count}\n"))
+    })
+}
+
 #[test]
 fn model_calls_bound_stops_repair_early() {
     let budget = Budget {
         model_calls: 2,
         ..budget()
     };
-    // Every answer is a different wrong program, so only the budget ends the rounds.
-    let mut count = 0;
-    let mut generator = crucible_infer::ScriptedGenerator::from_fn(move |_, _| {
-        count += 1;
-        Some(format!("def double(x):\n    return x + {count}\n"))
-    });
+    let mut generator = new_wrong_each_time();
     let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget).unwrap();
     assert_eq!(stages(&outcome), ["sample", "repair"]);
     assert_eq!(outcome.usage.model_calls, 2);
@@ -79,12 +83,7 @@ fn execution_bound_leaves_programs_unjudged() {
         executions: 1,
         ..budget()
     };
-    // Every answer is a different wrong program.
-    let mut count = 0;
-    let mut generator = crucible_infer::ScriptedGenerator::from_fn(move |_, _| {
-        count += 1;
-        Some(format!("def double(x):\n    return x + {count}\n"))
-    });
+    let mut generator = new_wrong_each_time();
     let outcome = run_with(&preset("repair"), &mut generator, &double_task(), &budget).unwrap();
     assert_eq!(outcome.usage.executions, 1);
     assert_eq!(outcome.stopped_by, Some(Limit::Executions));
