@@ -61,9 +61,8 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         session.set_feedback(current.id, &report);
         let code = session.code(current.id).to_owned();
         let messages = prompts::programmer_fix(task, &code, &report);
-        let n = params.repairs;
         let max_new = revision_tokens(params, &code);
-        let ask = prompts::code_ask(task, Stage::Repair, messages, n, max_new);
+        let ask = prompts::code_ask(task, Stage::Repair, messages, params.repairs, max_new);
         let Some(answers) = session.ask(ask)? else {
             break;
         };

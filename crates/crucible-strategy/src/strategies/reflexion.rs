@@ -49,9 +49,8 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
             memory.push(reflection);
         }
         let messages = prompts::retry(task, &code, &report, &memory);
-        let n = params.repairs;
         let max_new = revision_tokens(params, &code);
-        let ask = prompts::code_ask(task, Stage::Retry, messages, n, max_new);
+        let ask = prompts::code_ask(task, Stage::Retry, messages, params.repairs, max_new);
         let Some(answers) = session.ask(ask)? else {
             break;
         };

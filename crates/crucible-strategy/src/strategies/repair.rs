@@ -41,8 +41,7 @@ pub(crate) fn repair_loop(
         let Some(judged) = best.1.clone() else {
             break;
         };
-        let n = session.params.repairs;
-        let Some(repaired) = repair_once(session, best.0, &judged, suite, n)? else {
+        let Some(repaired) = repair_once(session, best.0, &judged, suite)? else {
             break;
         };
         let Some(fresh) = revisions.fresh(session, "repair", round, &repaired, |entry| entry.0)
@@ -72,14 +71,13 @@ pub(crate) fn repair_loop(
     Ok(best.0)
 }
 
-/// One repair call for `id` asking for `n` programs (greedy when 1), with the programs judged;
-/// `None` when the budget stops it.
+/// One repair call for `id` asking for `repairs` programs (greedy when 1), with the programs
+/// judged; `None` when the budget stops it.
 fn repair_once(
     session: &mut Session<'_>,
     id: CandId,
     judged: &Judged,
     suite: &Suite,
-    n: usize,
 ) -> Result<Option<Vec<Entry>>> {
     let task = session.task;
     let params = session.params;
@@ -102,7 +100,7 @@ fn repair_once(
     };
     let messages = prompts::repair(task, &code, &report, explanation.as_deref());
     let max_new = revision_tokens(params, &code);
-    let ask = prompts::code_ask(task, Stage::Repair, messages, n, max_new);
+    let ask = prompts::code_ask(task, Stage::Repair, messages, params.repairs, max_new);
     let Some(answers) = session.ask(ask)? else {
         return Ok(None);
     };
