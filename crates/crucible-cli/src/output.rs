@@ -9,10 +9,15 @@ use tracing_subscriber::EnvFilter;
 use crate::commands::GlobalArgs;
 
 /// Install the stderr logger. `RUST_LOG` wins over `-v`/`-q`.
+///
+/// By default llama.cpp's own warnings are left out: the default model's file draws one at every
+/// load ("control-looking token ... was not control-type") that no user can act on, and
+/// Crucible reports the problems that matter (a bad file, a prompt too long) itself. `-v` shows
+/// them with the rest of llama.cpp's log.
 pub(crate) fn init_logging(global: &GlobalArgs) {
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,llama-cpp-2=error",
         (false, 1) => "info,crucible=debug",
         (false, _) => "trace",
     };

@@ -47,6 +47,9 @@ fn generate_json(args: &[&str]) -> Value {
     let out = crucible(&all);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "generate failed: {stderr}");
+    // llama.cpp's load-time chatter (the default file draws a warning at every load) stays out
+    // of the default log.
+    assert!(!stderr.contains("llama.cpp::"), "{stderr}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
         panic!(
             "stdout is not one JSON object ({err}): {}",
