@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
@@ -215,6 +215,18 @@ pub fn run_eval(
     let judging = Judging::new(home, bench, params.judge.clone(), &mut |msg| {
         events(EvalEvent::Note(msg.to_owned()))
     })?;
+    let summary_params = SummaryParams {
+        benchmark: bench.name.to_string(),
+        language: bench.language.name().to_owned(),
+        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        ks: params.ks.clone(),
+        n_at_k: vec![(1, 10), (10, 100)],
+        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
+        model_sha256: model.sha256(),
+        wall_time_s: None,
+        config,
+        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
+    };
     let have: BTreeSet<(String, usize)> = state
         .samples
         .iter()
@@ -259,6 +271,7 @@ pub fn run_eval(
         Arc::clone(&events),
         params.n,
         &state,
+        (params.out.clone(), summary_params.clone()),
     );
 
     // Samples generated earlier but never judged (killed mid-run) go first.
@@ -321,24 +334,7 @@ pub fn run_eval(
         .expect("the collector has finished")
         .into_inner()
         .expect("the run directory lock is never poisoned");
-    let (results, _) = read_records::<ResultRecord>(&params.out.join(RESULTS_FILE))?;
-    let (samples, _) =
-        read_records::<SampleRecord>(&params.out.join(crucible_eval::run::SAMPLES_FILE))?;
-    let summary_params = SummaryParams {
-        benchmark: bench.name.to_string(),
-        language: bench.language.name().to_owned(),
-        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
-        ks: params.ks.clone(),
-        n_at_k: vec![(1, 10), (10, 100)],
-        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
-        model_sha256: model.sha256(),
-        wall_time_s: Some(run_dir.wall_time_s(&results)?),
-        config,
-        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
-    };
-    let summary = summarize(&results, &summary_params);
-    run_dir.write_summary(&summary)?;
-    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
+    let summary = write_summary(&run_dir, &params.out, &summary_params)?;
     Ok(EvalOutcome {
         table: report::render_table(&summary),
         summary,
@@ -755,31 +751,61 @@ fn run_strategy(
 }
 
 /// The thread that waits for verdicts in submission order and appends them to `results.jsonl`.
+/// How often, at most, a running evaluation rewrites `summary.json` and `report.html` (when a
+/// task's last sample is judged; the first time at the first such task), so that a run killed
+/// outright still leaves a current report.
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// Summarise every result in the run directory into `summary.json` and `report.html`.
+fn write_summary(run_dir: &RunDir, out: &Path, params: &SummaryParams) -> Result<Summary> {
+    let (results, _) = read_records::<ResultRecord>(&out.join(RESULTS_FILE))?;
+    let (samples, _) = read_records::<SampleRecord>(&out.join(crucible_eval::run::SAMPLES_FILE))?;
+    let params = SummaryParams {
+        wall_time_s: Some(run_dir.wall_time_s(&results)?),
+        ..params.clone()
+    };
+    let summary = summarize(&results, &params);
+    run_dir.write_summary(&summary)?;
+    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
+    Ok(summary)
+}
+
+/// Appends results as they are judged, reports them, and keeps the summary current (see
+/// [`SUMMARY_EVERY`]); `summary` is the run directory's path and what its summary needs.
 fn spawn_collector(
     rx: mpsc::Receiver<Pending>,
     run_dir: Arc<Mutex<RunDir>>,
     events: EventSink,
     n: usize,
     state: &crucible_eval::run::ResumeState,
+    summary: (PathBuf, SummaryParams),
 ) -> std::thread::JoinHandle<Result<()>> {
     let mut judged: BTreeMap<String, usize> = BTreeMap::new();
     for (task_id, _) in state.done() {
         *judged.entry(task_id).or_insert(0) += 1;
     }
     std::thread::spawn(move || {
+        let (out, summary_params) = summary;
+        let mut last_summary: Option<Instant> = None;
         for pending in rx {
             let result = pending.wait()?;
-            run_dir
+            let mut run_dir = run_dir
                 .lock()
-                .expect("the run directory lock is never poisoned")
-                .append_result(&result)?;
+                .expect("the run directory lock is never poisoned");
+            run_dir.append_result(&result)?;
             let count = judged.entry(result.task_id.clone()).or_insert(0);
             *count += 1;
+            let task_complete = *count >= n;
+            if task_complete && last_summary.is_none_or(|at| at.elapsed() >= SUMMARY_EVERY) {
+                write_summary(&run_dir, &out, &summary_params)?;
+                last_summary = Some(Instant::now());
+            }
+            drop(run_dir);
             events(EvalEvent::Judged {
                 task_id: result.task_id.clone(),
                 sample_idx: result.sample_idx,
                 status: result.status,
-                task_complete: *count >= n,
+                task_complete,
             });
         }
         Ok(())

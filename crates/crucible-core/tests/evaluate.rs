@@ -249,6 +249,58 @@ fn samples_left_unjudged_by_a_killed_run_are_judged_on_resume() {
 }
 
 #[test]
+fn the_summary_is_written_while_the_run_goes_on_not_only_at_its_end() {
+    // A run killed outright (a session's end, kill -9) never reaches the final summary, so the
+    // first completed task already writes one; later ones at most once a minute.
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    let mut generator = ScriptedGenerator::new([
+        "n = int(input())\nprint(2 * n)\n```",
+        "n = int(input())\nprint(n * n)\n```",
+    ]);
+    // What summary.json says when the first task's verdict is announced.
+    let seen = Arc::new(Mutex::new(None::<serde_json::Value>));
+    let sink = {
+        let (seen, out) = (Arc::clone(&seen), out.clone());
+        Arc::new(move |event: EvalEvent| {
+            if let EvalEvent::Judged {
+                task_complete: true,
+                ..
+            } = event
+            {
+                let mut seen = seen.lock().unwrap();
+                if seen.is_none() {
+                    let text = std::fs::read_to_string(out.join("summary.json"))
+                        .expect("summary.json exists once a task is judged");
+                    *seen = Some(serde_json::from_str(&text).unwrap());
+                    assert!(out.join("report.html").is_file());
+                }
+            }
+        })
+    };
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        sink,
+        &mut Silent,
+    )
+    .unwrap();
+    let early = seen.lock().unwrap().take().expect("a task was judged");
+    assert_eq!(early["samples"], 1, "{early}");
+    assert_eq!(early["tasks"], 2, "{early}");
+    assert_eq!(outcome.summary.samples, 2);
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
+}
+
+#[test]
 fn strategy_run_repairs_on_visible_tests_and_never_sees_hidden_ones() {
     // The hidden example's numbers appear nowhere else, so finding them in a prompt would mean
     // a leak.
