@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every strategy on the same tasks, one after another in one window, then one table.
+#
+#   bench/strategies/compare.sh [BENCHMARK] [TASKS] [STRATEGY ...]
+#
+# BENCHMARK defaults to humaneval, TASKS (the first N tasks) to 41, the strategies to
+# plain, rerank, reflexion, agent, rerank+repair and repair (each with its preset budget).
+# Each strategy writes runs/<benchmark>-first<N>-<strategy>/; `crucible eval` resumes a run
+# directory, so re-running this script after an interruption continues where it stopped.
+# CRUCIBLE names the binary (default: the release build); extra `crucible eval` options go in
+# CRUCIBLE_EVAL_ARGS (for example "--weights as-is --data-dir ../shared/data").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+benchmark="${1:-humaneval}"
+tasks="${2:-41}"
+shift $(($# < 2 ? $# : 2))
+strategies=("$@")
+if ((${#strategies[@]} == 0)); then
+  strategies=(plain rerank reflexion agent rerank+repair repair)
+fi
+crucible="${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}"
+if [ ! -x "$crucible" ]; then
+  echo "compare: no crucible binary at $crucible; build it (cargo build --release -p crucible-cli) or set CRUCIBLE" >&2
+  exit 2
+fi
+read -r -a extra <<<"${CRUCIBLE_EVAL_ARGS:-}"
+
+dirs=()
+for strategy in "${strategies[@]}"; do
+  out="runs/${benchmark}-first${tasks}-${strategy//+/-}"
+  dirs+=("$out")
+  echo "compare: $strategy on the first $tasks tasks of $benchmark -> $out" >&2
+  "$crucible" eval --benchmark "$benchmark" --limit "$tasks" --strategy "$strategy" \
+    --out "$out" "${extra[@]}"
+done
+python3 bench/results/table.py "${dirs[@]}"
