@@ -47,6 +47,22 @@ fn crucible(home: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// `crucible score --benchmark BENCHMARK SAMPLES --out OUT_DIR --k 1`.
+fn score_into(home: &Path, benchmark: &str, samples: &Path, out_dir: &Path) -> Output {
+    crucible(
+        home,
+        &[
+            "--benchmark",
+            benchmark,
+            samples.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    )
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -73,18 +89,7 @@ fn correct_wrong_and_resume() {
     let home = s.0.join("home");
     let good = s.file("good.jsonl", &FIRST.map(|(id, code)| line(id, code)));
     let out_dir = s.0.join("good.out");
-    let out = crucible(
-        &home,
-        &[
-            "--benchmark",
-            "humaneval",
-            good.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--k",
-            "1",
-        ],
-    );
+    let out = score_into(&home, "humaneval", &good, &out_dir);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
@@ -98,18 +103,7 @@ fn correct_wrong_and_resume() {
         assert!(out_dir.join(file).is_file(), "{file}");
     }
     // A second run finds everything done and writes the same numbers.
-    let again = crucible(
-        &home,
-        &[
-            "--benchmark",
-            "humaneval",
-            good.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--k",
-            "1",
-        ],
-    );
+    let again = score_into(&home, "humaneval", &good, &out_dir);
     let (stdout, stderr) = text(&again);
     assert!(
         stderr.contains("scoring 0 samples of 2 tasks (2 already done)"),
@@ -185,18 +179,7 @@ fn a_base_failure_decides_the_plus_tier_without_running_it() {
         &FIRST.map(|(id, _)| line(id, "    return 0\n")),
     );
     let out_dir = s.0.join("plus.out");
-    let out = crucible(
-        &home,
-        &[
-            "--benchmark",
-            "humaneval-plus",
-            wrong.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--k",
-            "1",
-        ],
-    );
+    let out = score_into(&home, "humaneval-plus", &wrong, &out_dir);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let results = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
@@ -228,18 +211,7 @@ fn crucible_eval_samples_are_rescored_on_the_plus_tests() {
     });
     let file = s.file("samples.jsonl", &samples);
     let out_dir = s.0.join("rescore.out");
-    let out = crucible(
-        &home,
-        &[
-            "--benchmark",
-            "humaneval+",
-            file.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--k",
-            "1",
-        ],
-    );
+    let out = score_into(&home, "humaneval+", &file, &out_dir);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
