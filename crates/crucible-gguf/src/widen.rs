@@ -13,7 +13,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Section};
 use crate::file::Gguf;
 use crate::ggml::GgmlType;
 
@@ -57,7 +57,7 @@ pub fn widen_q5_0<R: Read + Seek, W: Write>(
         bytes: 0,
     };
     // Header and metadata, byte for byte.
-    let mut head = vec![0u8; to_usize(gguf.tensor_table_offset)?];
+    let mut head = vec![0u8; header_len(gguf.tensor_table_offset)?];
     read_at(src, 0, &mut head)?;
     out.write(&head)?;
 
@@ -177,10 +177,14 @@ fn fill<R: Read>(src: &mut R, offset: u64, buf: &mut [u8]) -> Result<()> {
         .map_err(|source| Error::Read { offset, source })
 }
 
-fn to_usize(value: u64) -> Result<usize> {
-    usize::try_from(value).map_err(|_| Error::Read {
-        offset: 0,
-        source: std::io::Error::other("the header does not fit in memory"),
+/// The header's length as a buffer size: more than the address space (only possible on a 32-bit
+/// machine) is a limit of this machine, not a read error.
+fn header_len(value: u64) -> Result<usize> {
+    usize::try_from(value).map_err(|_| Error::LimitExceeded {
+        what: "the header and metadata length",
+        value,
+        limit: usize::MAX as u64,
+        section: Section::Header,
     })
 }
 
