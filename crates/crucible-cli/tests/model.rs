@@ -271,6 +271,52 @@ fn info_says_whether_the_widened_copy_exists() {
     assert_eq!(json["widened_copy"], copy.to_str().unwrap());
 }
 
+#[test]
+fn list_shows_the_widened_copy_and_rm_removes_it() {
+    use crucible_core::gguf;
+    use crucible_core::model::{ModelHome, Weights, prepare_weights};
+    let scratch = Scratch::new("list-widened");
+    std::fs::create_dir_all(scratch.models()).unwrap();
+    let path = scratch.models().join("toy.gguf");
+    // Two Q5_0 blocks (type 6): 64 weights in 44 bytes.
+    std::fs::write(&path, toy_gguf_of(64, 6, 44)).unwrap();
+    let toy_row = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with("toy "))
+            .unwrap_or_else(|| panic!("no toy row in {stdout}"))
+            .to_owned()
+    };
+    let (_, stdout, _) = run(&scratch, &["model", "list"]);
+    assert!(toy_row(&stdout).ends_with("installed"), "{stdout}");
+
+    let parsed = gguf::load_gguf(&path).unwrap();
+    let home = ModelHome::new(&scratch.home());
+    let (copy, _) = prepare_weights(&home, &path, &parsed, Weights::Widen).unwrap();
+    let size = std::fs::metadata(&copy).unwrap().len();
+    let (output, stdout, stderr) = run(&scratch, &["model", "list"]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        toy_row(&stdout).ends_with(&format!("installed, widened copy {size} B")),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&scratch, &["model", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let toy = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == "toy")
+        .unwrap();
+    assert_eq!(toy["widened_copy"]["path"], copy.to_str().unwrap());
+    assert_eq!(toy["widened_copy"]["size"], size);
+    assert!(rows[0]["widened_copy"].is_null(), "{stdout}");
+
+    let (output, _, stderr) = run(&scratch, &["model", "rm", "toy"]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!copy.exists(), "rm left the widened copy behind");
+}
+
 /// `crucible model info ... | head -1`: the reader is gone before the data is written. That is
 /// not an error and must not panic.
 #[test]

@@ -1,7 +1,7 @@
 //! `crucible model`: pull, list, inspect and remove models.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -112,8 +112,30 @@ fn pull(store: &ModelStore, name: Option<&str>, global: &GlobalArgs) -> anyhow::
 
 fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let entries = store.list().map_err(user_error)?;
+    // The widened copy `crucible eval` keeps beside an installed model, and its size.
+    let widened: Vec<Option<(PathBuf, u64)>> = entries
+        .iter()
+        .map(|entry| {
+            let path =
+                model::widened_copy(store.home(), &entry.path).filter(|_| entry.installed)?;
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            Some((path, size))
+        })
+        .collect();
     if as_json {
-        let rows: Vec<serde_json::Value> = entries.iter().map(entry_json).collect();
+        let rows: Vec<serde_json::Value> = entries
+            .iter()
+            .zip(&widened)
+            .map(|(entry, widened)| {
+                let mut row = entry_json(entry);
+                row["widened_copy"] = json!(
+                    widened
+                        .as_ref()
+                        .map(|(path, size)| json!({"path": path, "size": size}))
+                );
+                row
+            })
+            .collect();
         output::data(&serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -127,7 +149,7 @@ fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Resul
         "{:name_width$}  {:8}  {:>10}  STATUS",
         "NAME", "QUANT", "SIZE"
     );
-    for entry in &entries {
+    for (entry, widened) in entries.iter().zip(&widened) {
         let quant = entry.known.map_or("-", |known| known.quantization);
         let size = entry.size.or(entry.known.map(|known| known.size));
         let size = size.map_or_else(|| "-".to_owned(), human_bytes);
@@ -138,6 +160,9 @@ fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Resul
         };
         if entry.is_default {
             status.push_str(" (default)");
+        }
+        if let Some((_, size)) = widened {
+            status.push_str(&format!(", widened copy {}", human_bytes(*size)));
         }
         table.push_str(&format!(
             "\n{:name_width$}  {quant:8}  {size:>10}  {status}",
