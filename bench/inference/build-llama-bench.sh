@@ -36,7 +36,7 @@ drivers=$src/tools
 origin="llama-cpp-sys-2 $version"
 for tool in $tools; do
   if [ ! -f "$drivers/$tool/CMakeLists.txt" ]; then
-    python3 -m pip download --no-deps --no-binary=:all: -q -d "$tmp" "$driver_pkg" >&2
+    python3 -m pip download --no-deps --no-binary=llama-cpp-python -q -d "$tmp" "$driver_pkg" >&2
     tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
     drivers=$(ls -d "$tmp"/llama_cpp_python-*/vendor/llama.cpp/tools)
     origin=$driver_pkg
