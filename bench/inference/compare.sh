@@ -5,6 +5,8 @@
 # Markdown report for docs/PERFORMANCE.md.
 #
 # Usage: bench/inference/compare.sh [ROUNDS]        (default 3)
+# Crucible is measured twice per round: the file as it is (what generate and bench run) and with
+# --weights widen (what eval runs by default).
 # Env:   MODEL (default: the installed default model), THREADS (default: physical cores),
 #        CRUCIBLE (default: the release binary of this checkout)
 set -euo pipefail
@@ -34,6 +36,9 @@ for round in $(seq "$rounds"); do
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
     --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
+  echo "round $round/$rounds: crucible bench inference --weights widen (what crucible eval runs)" >&2
+  "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
+    --batch 1,2,4,10,20 --sequential 0 --repeats 1 --weights widen --json -q > "$out/cw-$round.json"
 done
 
 # Contention: decode while two busy processes (one per core, like sandboxed programs during an
@@ -71,6 +76,7 @@ lb_pp, lb_tg = lb("lb")
 lbp_pp, lbp_tg = lb("lbp")
 lb_rss = statistics.median(int(open(f"{out}/lb-{r}.rss").read()) for r in range(1, rounds + 1)) / 1024
 cr = [json.load(open(f"{out}/cr-{r}.json")) for r in range(1, rounds + 1)]
+cw = [json.load(open(f"{out}/cw-{r}.json")) for r in range(1, rounds + 1)]
 med = lambda xs: statistics.median(xs)
 cr_pp = med([c["prompt_tok_s"] for c in cr]); cr_tg = med([c["decode_tok_s"] for c in cr])
 cr_rss = med([c["peak_rss_mib"] for c in cr])
@@ -82,12 +88,15 @@ print(f"| llama-bench, OMP_WAIT_POLICY=PASSIVE | {lbp_pp:.1f} | {lbp_tg:.1f} | |
 print(f"| crucible bench inference | {cr_pp:.1f} | {cr_tg:.1f} | {cr_rss:.0f} |")
 print(f"| crucible / llama-bench default | {cr_pp/lb_pp:.2f} | {cr_tg/lb_tg:.2f} | |")
 print(f"| crucible / llama-bench passive | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
+cw_pp = med([c["prompt_tok_s"] for c in cw]); cw_tg = med([c["decode_tok_s"] for c in cw])
+cw_rss = med([c["peak_rss_mib"] for c in cw])
+print(f"| crucible bench inference --weights widen | {cw_pp:.1f} | {cw_tg:.1f} | {cw_rss:.0f} |")
 print()
 print("128 new tokens per sequence after a shared 512-token prompt. Crucible samples (temperature 0.8,")
 print("top-p 0.95, log-probabilities kept); llama-batched-bench decodes without sampling, so its column")
 print("is llama.cpp's engine alone:\n")
-print("| sequences | crucible decode tok/s, all sequences | llama-batched-bench decode tok/s | ratio | crucible end-to-end tok/s (prompt included) |")
-print("| --- | ---: | ---: | ---: | ---: |")
+print("| sequences | crucible decode tok/s, all sequences | llama-batched-bench decode tok/s | ratio | crucible end-to-end tok/s (prompt included) | crucible, widened weights, decode tok/s | widened / llama-batched-bench |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 bb = {}
 for r in range(1, rounds + 1):
     for line in open(f"{out}/bb-{r}.jsonl"):
@@ -96,7 +105,8 @@ ns = [p["n"] for p in cr[0]["batched"]]
 for i, n in enumerate(ns):
     d = med([c["batched"][i]["decode_tok_s"] for c in cr]); e = med([c["batched"][i]["end_to_end_tok_s"] for c in cr])
     b = med(bb[n]) if n in bb else float("nan")
-    print(f"| {n} batched | {d:.1f} | {b:.1f} | {d / b:.2f} | {e:.1f} |")
+    w = med([c["batched"][i]["decode_tok_s"] for c in cw])
+    print(f"| {n} batched | {d:.1f} | {b:.1f} | {d / b:.2f} | {e:.1f} | {w:.1f} | {w / b:.2f} |")
 seq = [c["sequential"] for c in cr if c.get("sequential")]
 if seq:
     d = med([s["decode_tok_s"] for s in seq]); e = med([s["end_to_end_tok_s"] for s in seq])
