@@ -19,23 +19,14 @@ pub(crate) fn is_literal(text: &str) -> bool {
 pub(crate) fn split_top_level(text: &str, sep: char) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     let mut current = String::new();
     for ch in text.chars() {
-        if let Some(q) = quote {
+        if quotes.in_string(ch) {
             current.push(ch);
-            if escaped {
-                escaped = false;
-            } else if ch == '\\' {
-                escaped = true;
-            } else if ch == q {
-                quote = None;
-            }
             continue;
         }
         match ch {
-            '\'' | '"' => quote = Some(ch),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => {
                 depth -= 1;
@@ -51,7 +42,7 @@ pub(crate) fn split_top_level(text: &str, sep: char) -> Option<Vec<String>> {
         }
         current.push(ch);
     }
-    if depth != 0 || quote.is_some() {
+    if depth != 0 || quotes.open() {
         return None;
     }
     parts.push(current);
@@ -62,21 +53,12 @@ pub(crate) fn split_top_level(text: &str, sep: char) -> Option<Vec<String>> {
 /// skipping strings. `None` if it never closes.
 pub(crate) fn matching_close(text: &str, open: usize) -> Option<usize> {
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     for (idx, ch) in text[open..].char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if ch == '\\' {
-                escaped = true;
-            } else if ch == q {
-                quote = None;
-            }
+        if quotes.in_string(ch) {
             continue;
         }
         match ch {
-            '\'' | '"' => quote = Some(ch),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => {
                 depth -= 1;
@@ -88,6 +70,39 @@ pub(crate) fn matching_close(text: &str, open: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether the characters of Python source fed one by one are inside a string literal.
+#[derive(Default)]
+struct Quotes {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feed the next character: true when it belongs to a string literal, its quotes included.
+    fn in_string(&mut self, ch: char) -> bool {
+        if let Some(quote) = self.quote {
+            if self.escaped {
+                self.escaped = false;
+            } else if ch == '\\' {
+                self.escaped = true;
+            } else if ch == quote {
+                self.quote = None;
+            }
+            return true;
+        }
+        if ch == '\'' || ch == '"' {
+            self.quote = Some(ch);
+            return true;
+        }
+        false
+    }
+
+    /// Whether a string literal is still open.
+    fn open(&self) -> bool {
+        self.quote.is_some()
+    }
 }
 
 /// Depth limit for nested brackets; docstring values nest a few levels at most.
@@ -376,5 +391,12 @@ mod tests {
         );
         assert_eq!(split_top_level("[1, 2", ','), None);
         assert_eq!(matching_close("f([1, ')'], 2) == 3", 1), Some(14));
+        // An escaped quote does not end a string; an unclosed string does not balance.
+        assert_eq!(
+            split_top_level(r#""a\",b", 1"#, ',').unwrap(),
+            vec![r#""a\",b""#, " 1"]
+        );
+        assert_eq!(split_top_level("'a, 1", ','), None);
+        assert_eq!(matching_close(r#"f("\")", 2)"#, 1), Some(11));
     }
 }
