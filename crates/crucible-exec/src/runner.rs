@@ -282,18 +282,7 @@ impl BuildEnv<'_> {
             Language::JavaScript | Language::Python => unreachable_language(language)?,
         };
         tracing::debug!(?program, ?args, "compiling {language}");
-        let command = Command {
-            program,
-            args,
-            env,
-            binds,
-            cwd: Some(PathBuf::from("/src")),
-            stdin: Stdin::Null,
-            extra_fds: vec![],
-            limits: Limits::compiler(),
-            as_init: false,
-            address_space_limit: false,
-        };
+        let command = compile_command(program, args, env, binds, Some(PathBuf::from("/src")));
         let outcome = self.sandbox.run(command)?;
         if outcome.exit == Exit::Code(0) && outcome.killed.is_none() {
             return Ok(None);
@@ -375,18 +364,13 @@ impl BuildEnv<'_> {
             ("PATH".to_owned(), PATH_ENV.to_owned()),
             ("HOME".to_owned(), "/tmp".to_owned()),
         ]);
-        let command = Command {
-            program: toolchain.compiler.clone(),
-            args: vec!["test".into(), "-c".into(), "-o".into(), "/tmp/warm".into()],
+        let command = compile_command(
+            toolchain.compiler.clone(),
+            vec!["test".into(), "-c".into(), "-o".into(), "/tmp/warm".into()],
             env,
-            binds: vec![bind(&src, "/src", false), bind(&out, "/out", true)],
-            cwd: Some(PathBuf::from("/src")),
-            stdin: Stdin::Null,
-            extra_fds: vec![],
-            limits: Limits::compiler(),
-            as_init: false,
-            address_space_limit: false,
-        };
+            vec![bind(&src, "/src", false), bind(&out, "/out", true)],
+            Some(PathBuf::from("/src")),
+        );
         let outcome = self.sandbox.run(command)?;
         let warmed = outcome.exit == Exit::Code(0) && out.join("gocache").is_dir();
         if warmed {
@@ -439,18 +423,13 @@ impl BuildEnv<'_> {
             "-o".into(),
             "/out/bits/stdc++.h.gch".into(),
         ]);
-        let command = Command {
-            program: toolchain.compiler.clone(),
+        let command = compile_command(
+            toolchain.compiler.clone(),
             args,
-            env: vec![("PATH".into(), PATH_ENV.into())],
-            binds: vec![bind(&out, "/out", true)],
-            cwd: None,
-            stdin: Stdin::Null,
-            extra_fds: vec![],
-            limits: Limits::compiler(),
-            as_init: false,
-            address_space_limit: false,
-        };
+            vec![("PATH".into(), PATH_ENV.into())],
+            vec![bind(&out, "/out", true)],
+            None,
+        );
         let outcome = self.sandbox.run(command)?;
         if outcome.exit == Exit::Code(0) {
             if let Some(parent) = dir.parent() {
@@ -544,6 +523,29 @@ pub(crate) fn is_js_syntax_error(outcome: &Outcome) -> bool {
     outcome.exit == Exit::Code(1)
         && outcome.stdout.is_empty()
         && String::from_utf8_lossy(&outcome.stderr).contains("SyntaxError")
+}
+
+/// A compiler run: no stdin, the compiler limits, under the sandbox's init, memory bounded by the
+/// limits alone (no `RLIMIT_AS` fallback: compilers such as Go's reserve large address ranges).
+fn compile_command(
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    binds: Vec<Bind>,
+    cwd: Option<PathBuf>,
+) -> Command {
+    Command {
+        program,
+        args,
+        env,
+        binds,
+        cwd,
+        stdin: Stdin::Null,
+        extra_fds: vec![],
+        limits: Limits::compiler(),
+        as_init: false,
+        address_space_limit: false,
+    }
 }
 
 pub(crate) fn bind(host: &Path, inside: &str, writable: bool) -> Bind {
