@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crucible_eval::run::{
     RESULTS_FILE, ResultRecord, RunDir, SampleRecord, Summary, SummaryParams, TokenCounts,
-    read_records, summarize,
+    n_at_k_pairs, read_records, summarize,
 };
 use crucible_eval::{Benchmark, BenchmarkTask, Solution, report};
 use crucible_infer::{
@@ -220,7 +220,7 @@ pub fn run_eval(
         language: bench.language.name().to_owned(),
         task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
         ks: params.ks.clone(),
-        n_at_k: vec![(1, 10), (10, 100)],
+        n_at_k: n_at_k_pairs(&params.ks),
         hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
         model_sha256: model.sha256(),
         wall_time_s: None,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, summarize};
+use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, n_at_k_pairs, summarize};
 use crucible_core::eval::score::parse_samples;
 use crucible_core::eval::{Benchmark, report};
 use crucible_core::judging::Judging;
@@ -134,7 +134,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         language: bench.language.name().to_owned(),
         task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
         ks: args.ks.k.clone(),
-        n_at_k: vec![(1, 10), (10, 100)],
+        n_at_k: n_at_k_pairs(&args.ks.k),
         hidden_tests: name.info().is_none_or(|info| info.hidden_tests),
         model_sha256: None,
         wall_time_s: Some(run_dir.wall_time_s(&results)?),

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use summary::{Summary, SummaryParams, TaskScore, TierSummary, summarize};
+pub use summary::{Summary, SummaryParams, TaskScore, TierSummary, n_at_k_pairs, summarize};
 
 use crate::task::Solution;
 use crate::{Error, Result};

@@ -29,6 +29,20 @@ pub struct SummaryParams {
     pub time_limits: serde_json::Value,
 }
 
+/// The m@k pairs a summary reports: 1@k for every k of pass@k above 1 (one program submitted out
+/// of k, chosen by the visible tests: the peer of a strategy that spends k programs' tokens), and
+/// the customary 1@10 and 10@100 (each only where the run has enough samples).
+pub fn n_at_k_pairs(ks: &[u64]) -> Vec<(u64, u64)> {
+    let mut pairs: Vec<(u64, u64)> = ks.iter().filter(|&&k| k > 1).map(|&k| (1, k)).collect();
+    for pair in [(1, 10), (10, 100)] {
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
 /// The headline numbers of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

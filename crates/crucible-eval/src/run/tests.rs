@@ -184,3 +184,12 @@ fn wall_time_adds_up_over_resumed_sessions() {
     let (sessions, _) = read_records::<Session>(&tmp.path().join(SESSIONS_FILE)).unwrap();
     assert_eq!(sessions.len(), 3);
 }
+
+#[test]
+fn every_k_above_one_gets_its_one_at_k() {
+    assert_eq!(n_at_k_pairs(&[1]), vec![(1, 10), (10, 100)]);
+    assert_eq!(
+        n_at_k_pairs(&[1, 3, 10, 100]),
+        vec![(1, 3), (1, 10), (1, 100), (10, 100)]
+    );
+}
