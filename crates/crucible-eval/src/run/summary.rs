@@ -193,8 +193,11 @@ fn n_at_ks(
     pairs: &[(u64, u64)],
 ) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let all_have_visible = by_task.values().flatten().all(|r| r.visible.is_some());
-    if !all_have_visible || task_ids.is_empty() {
+    // Only runs judged with the visible tests have the filter. Within such a run, a task that
+    // shows no tests has no visible verdicts: nothing filters its samples, so all of them count
+    // as passing the filter and the choice among them is at random.
+    let judged_visible = by_task.values().flatten().any(|r| r.visible.is_some());
+    if !judged_visible || task_ids.is_empty() {
         return out;
     }
     'pairs: for &(m, k) in pairs {
@@ -202,7 +205,7 @@ fn n_at_ks(
         for id in task_ids {
             let mut counts = FilterCounts::default();
             for r in by_task.get(id.as_str()).map_or(&[][..], Vec::as_slice) {
-                let visible = r.visible.is_some_and(Status::is_pass);
+                let visible = r.visible.is_none_or(Status::is_pass);
                 match (visible, r.status.is_pass()) {
                     (true, true) => counts.visible_pass_hidden_pass += 1,
                     (true, false) => counts.visible_pass_hidden_fail += 1,

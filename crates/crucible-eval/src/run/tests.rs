@@ -154,6 +154,24 @@ fn summary_numbers() {
     assert_eq!(summary.test_case_average, Some(0.625));
     let json = serde_json::to_value(&summary).unwrap();
     assert_eq!(json["pass@1"], 0.25);
+
+    // A task that shows no tests has no visible verdicts: its samples are not filtered (one of
+    // two chosen at random: 1@2 = 0.5 for task c), and the others still are.
+    let mut with_unfiltered = results.clone();
+    with_unfiltered.push(result("c", 0, Status::Passed, None));
+    with_unfiltered.push(result("c", 1, Status::WrongAnswer, None));
+    let three = SummaryParams {
+        task_ids: vec!["a".into(), "b".into(), "c".into()],
+        ..params.clone()
+    };
+    let summary = summarize(&with_unfiltered, &three);
+    assert_eq!(summary.n_at_k.get("1@2"), Some(&0.5));
+    // Without visible judging at all there is no filter and no n@k.
+    let unjudged: Vec<ResultRecord> = with_unfiltered
+        .into_iter()
+        .map(|r| ResultRecord { visible: None, ..r })
+        .collect();
+    assert!(summarize(&unjudged, &three).n_at_k.is_empty());
 }
 
 #[test]
