@@ -271,7 +271,7 @@ pub fn run_eval(
         Arc::clone(&events),
         params.n,
         &state,
-        (params.out.clone(), summary_params.clone()),
+        summary_params.clone(),
     );
 
     // Samples generated earlier but never judged (killed mid-run) go first.
@@ -334,7 +334,7 @@ pub fn run_eval(
         .expect("the collector has finished")
         .into_inner()
         .expect("the run directory lock is never poisoned");
-    let summary = write_summary(&run_dir, &params.out, &summary_params)?;
+    let summary = write_summary(&run_dir, &summary_params)?;
     Ok(EvalOutcome {
         table: report::render_table(&summary),
         summary,
@@ -750,14 +750,14 @@ fn run_strategy(
     Ok(samples)
 }
 
-/// The thread that waits for verdicts in submission order and appends them to `results.jsonl`.
 /// How often, at most, a running evaluation rewrites `summary.json` and `report.html` (when a
 /// task's last sample is judged; the first time at the first such task), so that a run killed
 /// outright still leaves a current report.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// Summarise every result in the run directory into `summary.json` and `report.html`.
-fn write_summary(run_dir: &RunDir, out: &Path, params: &SummaryParams) -> Result<Summary> {
+fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<Summary> {
+    let out = run_dir.path();
     let (results, _) = read_records::<ResultRecord>(&out.join(RESULTS_FILE))?;
     let (samples, _) = read_records::<SampleRecord>(&out.join(crucible_eval::run::SAMPLES_FILE))?;
     let params = SummaryParams {
@@ -770,22 +770,21 @@ fn write_summary(run_dir: &RunDir, out: &Path, params: &SummaryParams) -> Result
     Ok(summary)
 }
 
-/// Appends results as they are judged, reports them, and keeps the summary current (see
-/// [`SUMMARY_EVERY`]); `summary` is the run directory's path and what its summary needs.
+/// The thread that waits for verdicts in submission order, appends them to `results.jsonl`,
+/// reports them, and keeps the summary current (see [`SUMMARY_EVERY`]).
 fn spawn_collector(
     rx: mpsc::Receiver<Pending>,
     run_dir: Arc<Mutex<RunDir>>,
     events: EventSink,
     n: usize,
     state: &crucible_eval::run::ResumeState,
-    summary: (PathBuf, SummaryParams),
+    summary_params: SummaryParams,
 ) -> std::thread::JoinHandle<Result<()>> {
     let mut judged: BTreeMap<String, usize> = BTreeMap::new();
     for (task_id, _) in state.done() {
         *judged.entry(task_id).or_insert(0) += 1;
     }
     std::thread::spawn(move || {
-        let (out, summary_params) = summary;
         let mut last_summary: Option<Instant> = None;
         for pending in rx {
             let result = pending.wait()?;
@@ -797,7 +796,7 @@ fn spawn_collector(
             *count += 1;
             let task_complete = *count >= n;
             if task_complete && last_summary.is_none_or(|at| at.elapsed() >= SUMMARY_EVERY) {
-                write_summary(&run_dir, &out, &summary_params)?;
+                write_summary(&run_dir, &summary_params)?;
                 last_summary = Some(Instant::now());
             }
             drop(run_dir);

@@ -112,14 +112,13 @@ fn pull(store: &ModelStore, name: Option<&str>, global: &GlobalArgs) -> anyhow::
 
 fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let entries = store.list().map_err(user_error)?;
-    // The widened copy `crucible eval` keeps beside an installed model, and its size.
     let widened: Vec<Option<(PathBuf, u64)>> = entries
         .iter()
         .map(|entry| {
-            let path =
-                model::widened_copy(store.home(), &entry.path).filter(|_| entry.installed)?;
-            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            Some((path, size))
+            entry
+                .installed
+                .then(|| widened_copy(store, &entry.path))
+                .flatten()
         })
         .collect();
     if as_json {
@@ -177,6 +176,13 @@ fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// The widened copy `crucible eval` keeps of the model file at `path`, with its size in bytes.
+fn widened_copy(store: &ModelStore, path: &Path) -> Option<(PathBuf, u64)> {
+    let copy = model::widened_copy(store.home(), path)?;
+    let size = std::fs::metadata(&copy).map_or(0, |m| m.len());
+    Some((copy, size))
+}
+
 fn entry_json(entry: &ModelEntry) -> serde_json::Value {
     json!({
         "name": entry.name,
@@ -204,11 +210,15 @@ fn info(
     let parsed = gguf::load_gguf(&resolved.path).map_err(|err| user_error(err.into()))?;
     let info = parsed.model_info();
     // Only files with Q5_0 tensors get a widened copy.
-    let widened = (gguf::q5_0_tensors(&parsed) > 0)
-        .then(|| model::widened_copy(store.home(), &resolved.path));
+    let widened = (gguf::q5_0_tensors(&parsed) > 0).then(|| widened_copy(store, &resolved.path));
     if as_json {
         let mut value = info_json(&resolved.name, &resolved.path, &info);
-        value["widened_copy"] = json!(widened.clone().flatten());
+        value["widened_copy"] = json!(
+            widened
+                .as_ref()
+                .and_then(Option::as_ref)
+                .map(|(path, _)| path)
+        );
         if with_metadata {
             let metadata: serde_json::Map<String, serde_json::Value> = parsed
                 .metadata
@@ -223,8 +233,7 @@ fn info(
     let mut text = info_text(&resolved.name, &resolved.path, &info);
     if let Some(copy) = widened {
         let shown = match copy {
-            Some(path) => {
-                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            Some((path, size)) => {
                 format!(
                     "{} ({}; run by `crucible eval`, and by `--weights widen`)",
                     path.display(),
