@@ -15,6 +15,7 @@ mod scripted;
 mod shared;
 mod solve;
 mod stop;
+mod vocab_math;
 
 pub use chat::{ChatTemplate, Message, Role};
 pub use extract::{Extracted, Source, extract_code};

@@ -12,8 +12,9 @@
 //! Every filter keeps at least one token. The random stream of sequence `i` under seed `s` is
 //! derived from `(s, i)` alone, so a sample does not change when `n` or the batch changes.
 //!
-//! Speed: a vocabulary has ~150k tokens and a batch step samples every sequence, so the
-//! pipeline never touches the whole vocabulary more than with one comparison per token. Tokens
+//! Speed: a vocabulary has ~150k tokens and a batch step samples every sequence, so the passes
+//! over the whole vocabulary (its maximum, the softmax normaliser, the candidate filter) are
+//! vectorised loops (`vocab_math`) and nothing else touches every token. Tokens
 //! that cannot matter are dropped up front (without top-k): those more than
 //! [`NEGLIGIBLE_NATS`] below the best (a chance of drawing any of them under 1e-8), those under
 //! the min-p floor, and, with top-p `p < 1`, those less likely than `(1 - p) / 2V` times the
@@ -26,6 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crucible_types::SamplingParams;
+
+use crate::vocab_math;
 
 /// A token id, independent of any backend's token type.
 pub type TokenId = u32;
@@ -47,27 +50,15 @@ pub const NEGLIGIBLE_NATS: f32 = 30.0;
 /// `log softmax(logits)[token]`, summing over the tokens within [`NEGLIGIBLE_NATS`] of the best
 /// (the others shift the result by under 2e-8 for a 150k vocabulary).
 pub fn token_logprob(logits: &[f32], token: usize) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let floor = max - NEGLIGIBLE_NATS;
-    let sum: f64 = logits
-        .iter()
-        .filter(|&&l| l >= floor)
-        .map(|&l| f64::from(l - max).exp())
-        .sum();
+    let max = vocab_math::max(logits);
+    let sum = vocab_math::exp_sum(logits, 1.0, max, max - NEGLIGIBLE_NATS);
     f64::from(logits[token] - max) - sum.ln()
 }
 
 /// The most likely token; the lowest id wins a tie. An empty slice yields token 0.
 pub fn greedy(logits: &[f32]) -> TokenId {
-    let mut best = 0usize;
-    let mut best_logit = f32::NEG_INFINITY;
-    for (idx, &logit) in logits.iter().enumerate() {
-        if logit > best_logit {
-            best = idx;
-            best_logit = logit;
-        }
-    }
-    best as TokenId
+    let max = vocab_math::max(logits);
+    logits.iter().position(|&l| l == max).unwrap_or(0) as TokenId
 }
 
 /// Log-softmax of `logits`, written into `out` (resized to match).
@@ -184,7 +175,7 @@ fn top_k_candidates(params: &SamplingParams, logits: &[f32], scratch: &mut Vec<C
 fn likely_candidates(params: &SamplingParams, logits: &[f32], scratch: &mut Vec<Candidate>) -> f64 {
     let inv_t = 1.0 / params.temperature;
     // Multiplying by a positive number is monotonic, so this is the best tempered logit.
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) * inv_t;
+    let max = vocab_math::max(logits) * inv_t;
     let mut floor = max - NEGLIGIBLE_NATS;
     if params.min_p > 0.0 {
         floor = floor.max(max + params.min_p.ln());
@@ -194,19 +185,14 @@ fn likely_candidates(params: &SamplingParams, logits: &[f32], scratch: &mut Vec<
         let ratio = (1.0 - params.top_p) / (2.0 * logits.len() as f32);
         candidate_floor = candidate_floor.max(max + ratio.ln());
     }
-    let mut total = 0.0f64;
+    let total = vocab_math::exp_sum(logits, inv_t, max, floor);
     for (idx, &logit) in logits.iter().enumerate() {
         let logit = logit * inv_t;
-        if logit < floor {
-            continue;
-        }
-        let weight = (logit - max).exp();
-        total += f64::from(weight);
         if logit >= candidate_floor {
             scratch.push(Candidate {
                 token: idx as TokenId,
                 logit,
-                prob: weight,
+                prob: vocab_math::exp(logit - max),
             });
         }
     }
