@@ -33,6 +33,11 @@ for round in $(seq "$rounds"); do
   echo "round $round/$rounds: llama-batched-bench (shared prompt, OMP_WAIT_POLICY=PASSIVE)" >&2
   OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
     -npl 1,2,4,10,20 -pps -kvu --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
+  # The layout crucible decodes in: one KV stream per sequence, the prompt's cells copied to each
+  # (llama.cpp splits the context evenly, so it gets room for 20 streams of 1024 cells).
+  echo "round $round/$rounds: llama-batched-bench (one KV stream per sequence, OMP_WAIT_POLICY=PASSIVE)" >&2
+  OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 20480 -b 512 -ub 512 -npp 512 -ntg 128 \
+    -npl 1,2,4,10,20 -pps --output-format jsonl 2>/dev/null | grep '^{' > "$out/bs-$round.jsonl"
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
     --batch 1,2,4,10,20 --sequential 10 --repeats 1 --json -q > "$out/cr-$round.json"
@@ -93,20 +98,25 @@ cw_rss = med([c["peak_rss_mib"] for c in cw])
 print(f"| crucible bench inference --weights widen | {cw_pp:.1f} | {cw_tg:.1f} | {cw_rss:.0f} |")
 print()
 print("128 new tokens per sequence after a shared 512-token prompt. Crucible samples (temperature 0.8,")
-print("top-p 0.95, log-probabilities kept); llama-batched-bench decodes without sampling, so its column")
-print("is llama.cpp's engine alone:\n")
-print("| sequences | crucible decode tok/s, all sequences | llama-batched-bench decode tok/s | ratio | crucible end-to-end tok/s (prompt included) | crucible, widened weights, decode tok/s | widened / llama-batched-bench |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-bb = {}
-for r in range(1, rounds + 1):
-    for line in open(f"{out}/bb-{r}.jsonl"):
-        row = json.loads(line); bb.setdefault(row["pl"], []).append(row["speed_tg"])
+print("top-p 0.95, log-probabilities kept); llama-batched-bench decodes without sampling, so its columns")
+print("are llama.cpp's engine alone, with one unified KV cache (the prompt's cells shared) and with one")
+print("KV stream per sequence (the layout crucible decodes in):\n")
+print("| sequences | crucible decode tok/s, all sequences | llama-batched-bench, unified KV | ratio | llama-batched-bench, stream per sequence | ratio | crucible end-to-end tok/s (prompt included) | crucible, widened weights, decode tok/s | widened / unified |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+def speeds(prefix):
+    by_n = {}
+    for r in range(1, rounds + 1):
+        for line in open(f"{out}/{prefix}-{r}.jsonl"):
+            row = json.loads(line); by_n.setdefault(row["pl"], []).append(row["speed_tg"])
+    return by_n
+bb, bs = speeds("bb"), speeds("bs")
 ns = [p["n"] for p in cr[0]["batched"]]
 for i, n in enumerate(ns):
     d = med([c["batched"][i]["decode_tok_s"] for c in cr]); e = med([c["batched"][i]["end_to_end_tok_s"] for c in cr])
     b = med(bb[n]) if n in bb else float("nan")
+    s = med(bs[n]) if n in bs else float("nan")
     w = med([c["batched"][i]["decode_tok_s"] for c in cw])
-    print(f"| {n} batched | {d:.1f} | {b:.1f} | {d / b:.2f} | {e:.1f} | {w:.1f} | {w / b:.2f} |")
+    print(f"| {n} batched | {d:.1f} | {b:.1f} | {d / b:.2f} | {s:.1f} | {d / s:.2f} | {e:.1f} | {w:.1f} | {w / b:.2f} |")
 seq = [c["sequential"] for c in cr if c.get("sequential")]
 if seq:
     d = med([s["decode_tok_s"] for s in seq]); e = med([s["end_to_end_tok_s"] for s in seq])
