@@ -8,7 +8,8 @@
 # Crucible is measured twice per round: the file as it is (what generate and bench run) and with
 # --weights widen (what eval runs by default).
 # Env:   MODEL (default: the installed default model), THREADS (default: physical cores),
-#        CRUCIBLE (default: the release binary of this checkout)
+#        CRUCIBLE (default: the release binary of this checkout),
+#        RAW (a directory to keep every round's measurements in; default: a temporary one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -18,8 +19,11 @@ crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
 threads=${THREADS:-$(python3 -c 'import os; print(len({l.split(":")[1] for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count())')}
 llama_bench=$(bench/inference/build-llama-bench.sh)
 batched_bench=$(dirname "$llama_bench")/llama-batched-bench
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+if [ -n "${RAW:-}" ]; then
+  out=$RAW; mkdir -p "$out"
+else
+  out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+fi
 
 # GNU time's peak RSS (kB) of a command; its output goes to $2.
 peak() { /usr/bin/time -f "%M" -o "$out/rss" "${@:2}" > "$1"; cat "$out/rss"; }
@@ -120,7 +124,7 @@ for i, n in enumerate(ns):
 seq = [c["sequential"] for c in cr if c.get("sequential")]
 if seq:
     d = med([s["decode_tok_s"] for s in seq]); e = med([s["end_to_end_tok_s"] for s in seq])
-    print(f"| {seq[0]['n']} one after another | {d:.1f} | | | {e:.1f} |")
+    print(f"| {seq[0]['n']} one after another | {d:.1f} | | | | | {e:.1f} | | |")
     b10 = [c["batched"][ns.index(10)] for c in cr] if 10 in ns else None
     if b10:
         print(f"\nn=10 batched vs 10 sequential, end to end: {med([b['end_to_end_tok_s'] for b in b10]) / e:.2f}x")
