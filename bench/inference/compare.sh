@@ -32,15 +32,15 @@ for round in $(seq "$rounds"); do
   echo "round $round/$rounds: llama-bench (OpenMP default wait)" >&2
   rss=$(peak "$out/lb-$round.json" "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json)
   echo "$rss" > "$out/lb-$round.rss"
-  echo "round $round/$rounds: llama-bench (OMP_WAIT_POLICY=PASSIVE, as crucible runs it)" >&2
-  OMP_WAIT_POLICY=PASSIVE "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
-  echo "round $round/$rounds: llama-batched-bench (shared prompt, OMP_WAIT_POLICY=PASSIVE)" >&2
-  OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
+  echo "round $round/$rounds: llama-bench (GOMP_SPINCOUNT=1000, as crucible runs it)" >&2
+  GOMP_SPINCOUNT=1000 "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
+  echo "round $round/$rounds: llama-batched-bench (shared prompt, GOMP_SPINCOUNT=1000)" >&2
+  GOMP_SPINCOUNT=1000 "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
     -npl 1,2,4,10,20 -pps -kvu --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
   # The layout crucible decodes in: one KV stream per sequence, the prompt's cells copied to each
   # (llama.cpp splits the context evenly, so it gets room for 20 streams of 1024 cells).
-  echo "round $round/$rounds: llama-batched-bench (one KV stream per sequence, OMP_WAIT_POLICY=PASSIVE)" >&2
-  OMP_WAIT_POLICY=PASSIVE "$batched_bench" -m "$model" -t "$threads" -c 20480 -b 512 -ub 512 -npp 512 -ntg 128 \
+  echo "round $round/$rounds: llama-batched-bench (one KV stream per sequence, GOMP_SPINCOUNT=1000)" >&2
+  GOMP_SPINCOUNT=1000 "$batched_bench" -m "$model" -t "$threads" -c 20480 -b 512 -ub 512 -npp 512 -ntg 128 \
     -npl 1,2,4,10,20 -pps --output-format jsonl 2>/dev/null | grep '^{' > "$out/bs-$round.jsonl"
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
@@ -52,7 +52,7 @@ done
 
 # Contention: decode while two busy processes (one per core, like sandboxed programs during an
 # eval) compete, at the idle CPU priority Crucible gives programs (SCHED_IDLE) and at normal
-# priority, each under crucible's default (OMP_WAIT_POLICY=PASSIVE) and OpenMP's active wait.
+# priority, under crucible's default (GOMP_SPINCOUNT=1000), passive and OpenMP's active wait.
 busy() { for _ in 1 2; do "$@" sh -c 'while :; do :; done' & done; }
 contended() {  # $1 label, $2.. competitor launcher; env CONTENDED_ENV for crucible
   busy "${@:2}"
@@ -66,6 +66,8 @@ echo "contention: programs at idle priority" >&2
 CONTENDED_ENV="" contended idle chrt --idle 0
 echo "contention: programs at normal priority" >&2
 CONTENDED_ENV="" contended normal nice -n 0
+echo "contention: programs at normal priority, passive wait" >&2
+CONTENDED_ENV="OMP_WAIT_POLICY=PASSIVE" contended normal-passive nice -n 0
 echo "contention: programs at normal priority, OpenMP active wait" >&2
 CONTENDED_ENV="OMP_WAIT_POLICY=ACTIVE" contended normal-active nice -n 0
 echo "quiet reference for the contention rows" >&2
@@ -93,10 +95,10 @@ print(f"Model `{os.path.basename(model)}`, {threads} threads, {rounds} alternati
 print("| | prompt tok/s (512) | decode tok/s (128) | peak RSS MiB |")
 print("| --- | ---: | ---: | ---: |")
 print(f"| llama-bench, OpenMP default (active wait) | {lb_pp:.1f} | {lb_tg:.1f} | {lb_rss:.0f} |")
-print(f"| llama-bench, OMP_WAIT_POLICY=PASSIVE | {lbp_pp:.1f} | {lbp_tg:.1f} | |")
+print(f"| llama-bench, GOMP_SPINCOUNT=1000 (as crucible runs it) | {lbp_pp:.1f} | {lbp_tg:.1f} | |")
 print(f"| crucible bench inference | {cr_pp:.1f} | {cr_tg:.1f} | {cr_rss:.0f} |")
 print(f"| crucible / llama-bench default | {cr_pp/lb_pp:.2f} | {cr_tg/lb_tg:.2f} | |")
-print(f"| crucible / llama-bench passive | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
+print(f"| crucible / llama-bench, same wait | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
 cw_pp = med([c["prompt_tok_s"] for c in cw]); cw_tg = med([c["decode_tok_s"] for c in cw])
 cw_rss = med([c["peak_rss_mib"] for c in cw])
 print(f"| crucible bench inference --weights widen | {cw_pp:.1f} | {cw_tg:.1f} | {cw_rss:.0f} |")
@@ -132,7 +134,7 @@ print("\nDecode (n=1, 64 tokens after a 128-token prompt) while two busy process
 print("| competitors | crucible decode tok/s |")
 print("| --- | ---: |")
 labels = [("quiet", "none (quiet machine)"), ("idle", "2 at idle priority (SCHED_IDLE, as Crucible runs programs)"),
-          ("normal", "2 at normal priority"), ("normal-active", "2 at normal priority, OpenMP active wait (OMP_WAIT_POLICY=ACTIVE)")]
+          ("normal", "2 at normal priority"), ("normal-passive", "2 at normal priority, passive wait (OMP_WAIT_POLICY=PASSIVE)"), ("normal-active", "2 at normal priority, OpenMP active wait (OMP_WAIT_POLICY=ACTIVE)")]
 for key, label in labels:
     path = f"{out}/ct-{key}.json"
     try:

@@ -63,7 +63,7 @@ impl Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.runs_inference() {
-        openmp::ensure_passive_wait();
+        openmp::ensure_short_spin();
     }
     output::init_logging(&cli.global);
     let res = match cli.command {

@@ -1,20 +1,29 @@
 //! OpenMP wait policy for llama.cpp's worker threads.
 //!
-//! llama.cpp's CPU backend runs its threads under OpenMP, whose default is to spin at every
-//! barrier. On a 2-core machine where compilers and tests run next to decoding, a spinning
-//! thread whose partner has been preempted burns its whole time slice: decode speed was measured
-//! to fall from 20 to 0.5 tokens/s under such load. Passive waiting (a futex sleep) avoids
-//! that collapse. libgomp reads its settings from the environment once, when the library is
-//! loaded, so the only way to choose them for ourselves is to set them and re-execute.
+//! llama.cpp's CPU backend runs its threads under OpenMP. At every barrier (dozens per token)
+//! a thread that arrives first either spins or sleeps. libgomp's default spins for 300,000
+//! iterations and `OMP_WAIT_POLICY=ACTIVE` for billions: on a 2-core machine where compilers and
+//! tests run next to decoding, a spinning thread whose partner has been preempted burns its time
+//! slice, and decode was measured to fall from 20 to 0.4 tokens/s (active) and to 12 (default).
+//! Sleeping at once (`OMP_WAIT_POLICY=PASSIVE`) avoids that but pays a futex wake-up at every
+//! barrier: 28-31 tokens/s against 46-50 on a quiet machine. A short spin (`GOMP_SPINCOUNT=1000`,
+//! a few microseconds) gets both: 47-50 tokens/s quiet and 20-24 beside two busy processes at
+//! normal priority, where passive gave 18-28 (docs/PERFORMANCE.md, "OpenMP wait").
+//!
+//! libgomp reads its settings from the environment once, when the library is loaded, so the only
+//! way to choose them for ourselves is to set them and re-execute.
 
 use std::os::unix::process::CommandExt;
 
 /// Set by the re-executed process so it never loops.
 const MARKER: &str = "CRUCIBLE_OPENMP_SET";
 
-/// Re-execute this process with `OMP_WAIT_POLICY=PASSIVE` unless the user chose a policy.
+/// Barrier spin iterations before a llama.cpp thread sleeps.
+const SPIN_COUNT: &str = "1000";
+
+/// Re-execute this process with `GOMP_SPINCOUNT=1000` unless the user chose a policy.
 /// Returns only if no re-execution happened (or it failed, which is logged).
-pub(crate) fn ensure_passive_wait() {
+pub(crate) fn ensure_short_spin() {
     let user_chose = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", MARKER]
         .iter()
         .any(|var| std::env::var_os(var).is_some());
@@ -26,8 +35,8 @@ pub(crate) fn ensure_passive_wait() {
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .env("GOMP_SPINCOUNT", SPIN_COUNT)
         .env(MARKER, "1")
         .exec();
-    tracing::warn!("could not re-execute with OMP_WAIT_POLICY=PASSIVE: {err}");
+    tracing::warn!("could not re-execute with GOMP_SPINCOUNT={SPIN_COUNT}: {err}");
 }
