@@ -6,14 +6,12 @@
 //! per sampled row on the main thread while llama.cpp's workers waited (`cargo bench -p
 //! crucible-infer --bench sampler_bench`): 14 ms of a 10-sequence step of about 180 ms.
 //! These loops are written as 16 fixed lanes with no calls and no branches, so the compiler
-//! turns them into SIMD (SSE2 on the default x86-64 target, NEON on aarch64), and [`exp`] is a
-//! polynomial with a relative error under 3e-7 on the range that matters (`x <= 0`). The lanes
-//! fix the order of the additions, so the sums do not depend on the vector width.
-//!
-//! Compiling these loops for AVX2 as well (chosen at run time) was measured and did not pay:
-//! 56 against 54 microseconds for a 152k-entry `exp_sum` on an AMD EPYC (Zen 4) machine.
+//! turns them into SIMD for whatever the build targets (the workspace compiles for the host CPU,
+//! `.cargo/config.toml`), and [`exp`] is a polynomial with a relative error under 3e-7 on the
+//! range that matters (`x <= 0`). The lanes fix the order of the additions, so the sums do not
+//! depend on the vector width.
 
-/// Lanes per iteration: wide enough for two AVX registers, and a multiple of SSE2's and NEON's.
+/// Lanes per iteration: one AVX-512 register, two AVX2 ones, four SSE2 or NEON ones.
 const LANES: usize = 16;
 
 /// Rows summed in f32 before the partial sums move into an f64 total; keeps the rounding of
