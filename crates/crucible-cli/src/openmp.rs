@@ -8,7 +8,7 @@
 //! Sleeping at once (`OMP_WAIT_POLICY=PASSIVE`) avoids that but pays a futex wake-up at every
 //! barrier: 28-31 tokens/s against 46-50 on a quiet machine. A short spin (`GOMP_SPINCOUNT=1000`,
 //! a few microseconds) gets both: 47-50 tokens/s quiet and 20-24 beside two busy processes at
-//! normal priority, where passive gave 18-28 (docs/PERFORMANCE.md, "OpenMP wait").
+//! normal priority, where passive gave 15-30 (docs/PERFORMANCE.md, session 9, "The OpenMP wait").
 //!
 //! libgomp reads its settings from the environment once, when the library is loaded, so the only
 //! way to choose them for ourselves is to set them and re-execute.
