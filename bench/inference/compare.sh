@@ -17,6 +17,8 @@ home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
 model=${MODEL:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
 crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
 threads=${THREADS:-$(python3 -c 'import os; print(len({l.split(":")[1] for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count())')}
+# The OpenMP wait setting the crucible binary gives llama.cpp (crates/crucible-cli/src/openmp.rs).
+same_wait=GOMP_SPINCOUNT=1000
 llama_bench=$(bench/inference/build-llama-bench.sh)
 batched_bench=$(dirname "$llama_bench")/llama-batched-bench
 if [ -n "${RAW:-}" ]; then
@@ -32,15 +34,15 @@ for round in $(seq "$rounds"); do
   echo "round $round/$rounds: llama-bench (OpenMP default wait)" >&2
   rss=$(peak "$out/lb-$round.json" "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json)
   echo "$rss" > "$out/lb-$round.rss"
-  echo "round $round/$rounds: llama-bench (GOMP_SPINCOUNT=1000, as crucible runs it)" >&2
-  GOMP_SPINCOUNT=1000 "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
-  echo "round $round/$rounds: llama-batched-bench (shared prompt, GOMP_SPINCOUNT=1000)" >&2
-  GOMP_SPINCOUNT=1000 "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
+  echo "round $round/$rounds: llama-bench ($same_wait, as crucible runs it)" >&2
+  env "$same_wait" "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 1 -o json > "$out/lbp-$round.json"
+  echo "round $round/$rounds: llama-batched-bench (shared prompt, $same_wait)" >&2
+  env "$same_wait" "$batched_bench" -m "$model" -t "$threads" -c 4096 -b 512 -ub 512 -npp 512 -ntg 128 \
     -npl 1,2,4,10,20 -pps -kvu --output-format jsonl 2>/dev/null | grep '^{' > "$out/bb-$round.jsonl"
   # The layout crucible decodes in: one KV stream per sequence, the prompt's cells copied to each
   # (llama.cpp splits the context evenly, so it gets room for 20 streams of 1024 cells).
-  echo "round $round/$rounds: llama-batched-bench (one KV stream per sequence, GOMP_SPINCOUNT=1000)" >&2
-  GOMP_SPINCOUNT=1000 "$batched_bench" -m "$model" -t "$threads" -c 20480 -b 512 -ub 512 -npp 512 -ntg 128 \
+  echo "round $round/$rounds: llama-batched-bench (one KV stream per sequence, $same_wait)" >&2
+  env "$same_wait" "$batched_bench" -m "$model" -t "$threads" -c 20480 -b 512 -ub 512 -npp 512 -ntg 128 \
     -npl 1,2,4,10,20 -pps --output-format jsonl 2>/dev/null | grep '^{' > "$out/bs-$round.jsonl"
   echo "round $round/$rounds: crucible bench inference" >&2
   "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 \
@@ -52,7 +54,7 @@ done
 
 # Contention: decode while two busy processes (one per core, like sandboxed programs during an
 # eval) compete, at the idle CPU priority Crucible gives programs (SCHED_IDLE) and at normal
-# priority, under crucible's default (GOMP_SPINCOUNT=1000), passive and OpenMP's active wait.
+# priority, under crucible's default ($same_wait), passive and OpenMP's active wait.
 busy() { for _ in 1 2; do "$@" sh -c 'while :; do :; done' & done; }
 contended() {  # $1 label, $2.. competitor launcher; env CONTENDED_ENV for crucible
   busy "${@:2}"
@@ -74,9 +76,9 @@ echo "quiet reference for the contention rows" >&2
 "$crucible" bench inference --model "$model" --threads "$threads" --prompt-tokens 128 \
   --gen-tokens 64 --batch 1 --sequential 0 --repeats 1 --json -q > "$out/ct-quiet.json"
 
-python3 - "$out" "$rounds" "$threads" "$model" <<'PY'
+python3 - "$out" "$rounds" "$threads" "$model" "$same_wait" <<'PY'
 import json, statistics, sys, glob, os
-out, rounds, threads, model = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+out, rounds, threads, model, same_wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def lb(prefix):
     pp, tg = [], []
     for r in range(1, rounds + 1):
@@ -95,7 +97,7 @@ print(f"Model `{os.path.basename(model)}`, {threads} threads, {rounds} alternati
 print("| | prompt tok/s (512) | decode tok/s (128) | peak RSS MiB |")
 print("| --- | ---: | ---: | ---: |")
 print(f"| llama-bench, OpenMP default (active wait) | {lb_pp:.1f} | {lb_tg:.1f} | {lb_rss:.0f} |")
-print(f"| llama-bench, GOMP_SPINCOUNT=1000 (as crucible runs it) | {lbp_pp:.1f} | {lbp_tg:.1f} | |")
+print(f"| llama-bench, {same_wait} (as crucible runs it) | {lbp_pp:.1f} | {lbp_tg:.1f} | |")
 print(f"| crucible bench inference | {cr_pp:.1f} | {cr_tg:.1f} | {cr_rss:.0f} |")
 print(f"| crucible / llama-bench default | {cr_pp/lb_pp:.2f} | {cr_tg/lb_tg:.2f} | |")
 print(f"| crucible / llama-bench, same wait | {cr_pp/lbp_pp:.2f} | {cr_tg/lbp_tg:.2f} | |")
