@@ -151,6 +151,11 @@ fn batched_samples_are_reproducible_under_a_seed() {
     let distinct: std::collections::BTreeSet<_> = codes(&first).into_iter().collect();
     assert!(distinct.len() > 1, "{distinct:?}");
     assert_eq!(first["decoding"]["method"], "sample");
+    // The local model reports each sample's log-probability (a server does not: null).
+    for candidate in first["candidates"].as_array().unwrap() {
+        let logprob = candidate["logprob"].as_f64().unwrap_or(f64::NAN);
+        assert!(logprob.is_finite() && logprob < 0.0, "{candidate}");
+    }
 }
 
 #[test]

@@ -16,10 +16,10 @@
 //!   answer that starts over with the prefill is detected and the repetition dropped (see
 //!   `prefill.rs`), so [`Completion::text`](crucible_infer::Completion) is always the text
 //!   after the prefill.
-//! - `Completion::logprob` is 0.0: logprobs are not requested, because servers compute them
+//! - `Completion::logprob` is `None`: logprobs are not requested, because servers compute them
 //!   from different distributions (vLLM's raw model output, llama-server's after its samplers)
 //!   and streaming them multiplies the size of every event, while nothing in Crucible ranks by
-//!   them.
+//!   them (strategy traces record them where the backend gives them, for offline study).
 //! - Token counts come from `usage` (asked for with `stream_options.include_usage`); the
 //!   total of a request for several sequences is shared among them in proportion to their
 //!   length. Without `usage` a sequence's count is its number of streamed pieces.

@@ -478,7 +478,7 @@ impl<'a> Run<'a> {
                 tokens,
                 finish: seq.finish.unwrap_or(FinishReason::Eos),
                 // Not requested: see the crate documentation.
-                logprob: 0.0,
+                logprob: None,
             })
             .collect();
         Generation {

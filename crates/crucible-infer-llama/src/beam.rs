@@ -144,7 +144,7 @@ pub(crate) fn run(
                 text,
                 tokens: hyp.tokens.len() + usize::from(finish == FinishReason::Eos),
                 finish,
-                logprob: hyp.logprob,
+                logprob: Some(hyp.logprob),
             }
         })
         .collect();

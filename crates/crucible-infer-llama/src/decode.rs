@@ -163,7 +163,7 @@ impl Sequence {
             text: self.text.text,
             tokens: self.tokens,
             finish: self.finish.unwrap_or(FinishReason::Length),
-            logprob: self.logprob,
+            logprob: Some(self.logprob),
         }
     }
 

@@ -49,8 +49,9 @@ pub struct Completion {
     /// Number of generated tokens.
     pub tokens: usize,
     pub finish: FinishReason,
-    /// Sum of the chosen tokens' log-probabilities under the unfiltered model distribution.
-    pub logprob: f64,
+    /// Sum of the chosen tokens' log-probabilities under the unfiltered model distribution;
+    /// `None` when the backend does not report it (an OpenAI-compatible server).
+    pub logprob: Option<f64>,
 }
 
 /// The result of one request.

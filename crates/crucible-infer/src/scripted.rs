@@ -91,7 +91,7 @@ impl Generator for ScriptedGenerator {
                 tokens: text.split_whitespace().count().max(1),
                 text,
                 finish: FinishReason::Eos,
-                logprob: 0.0,
+                logprob: None,
             });
         }
         Ok(Generation {

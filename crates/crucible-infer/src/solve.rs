@@ -28,7 +28,8 @@ pub struct Candidate {
     pub text: String,
     pub tokens: usize,
     pub finish: FinishReason,
-    pub logprob: f64,
+    /// See [`Completion::logprob`](crate::Completion).
+    pub logprob: Option<f64>,
 }
 
 /// Candidates for one task, with the cost of producing them.

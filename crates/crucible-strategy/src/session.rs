@@ -213,6 +213,8 @@ impl<'a> Session<'a> {
                 .then(|| extract_code(&answer, self.task.language, entry_point).code);
             outputs.push(Output {
                 text: completion.text.clone(),
+                tokens: completion.tokens,
+                logprob: completion.logprob,
                 code,
                 verdicts: Vec::new(),
                 feedback: None,

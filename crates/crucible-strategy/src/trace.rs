@@ -85,6 +85,12 @@ pub struct Attempt {
 pub struct Output {
     /// The model's text (after the prefill).
     pub text: String,
+    /// Generated tokens.
+    #[serde(default)]
+    pub tokens: usize,
+    /// Sum of the tokens' log-probabilities, when the backend reports it (the local model does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprob: Option<f64>,
     /// The program extracted from it, for stages that write code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,

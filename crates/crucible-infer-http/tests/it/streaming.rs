@@ -98,7 +98,7 @@ fn token_counts_come_from_usage_or_else_from_the_pieces() {
     let (out, _) = chat_once(Reply::chat(&["a", "b", "c"], "stop", Some((31, 7))), &[]);
     assert_eq!(out.prompt_tokens, 31);
     assert_eq!(out.completions[0].tokens, 7);
-    assert_eq!(out.completions[0].logprob, 0.0);
+    assert_eq!(out.completions[0].logprob, None);
     let (out, _) = chat_once(Reply::chat(&["a", "b", "c"], "stop", None), &[]);
     assert_eq!(out.prompt_tokens, 0);
     assert_eq!(out.completions[0].tokens, 3);

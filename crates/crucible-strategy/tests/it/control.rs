@@ -24,6 +24,12 @@ fn plain_is_one_greedy_program_with_its_visible_verdict() {
     assert_eq!(outcome.usage.model_calls, 1);
     assert_eq!(outcome.usage.executions, 1);
     assert_eq!(outcome.strategy, Kind::Plain);
+    // The output records its own tokens, and no log-probability: the scripted generator, like
+    // an OpenAI-compatible server, reports none.
+    let attempt = &outcome.trace.attempts[0];
+    assert!(attempt.tokens > 0);
+    assert_eq!(attempt.outputs[0].tokens, attempt.tokens);
+    assert_eq!(attempt.outputs[0].logprob, None);
 }
 
 #[test]
