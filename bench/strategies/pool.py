@@ -29,8 +29,16 @@ from pathlib import Path
 def read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"{path}: not found")
+    rows = []
     with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise SystemExit(f"{path}:{number}: not a JSON line ({err}); a run killed while writing leaves a partial last line: remove it and resume the run") from None
+    return rows
 
 
 def programs(outcome: dict) -> list[tuple[str, str | None]]:
