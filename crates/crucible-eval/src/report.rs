@@ -371,6 +371,7 @@ mod tests {
             tests: vec![],
             plus: None,
             visible: None,
+            in_process_tests: false,
             timings: Timings::default(),
             tokens: None,
             feedback: feedback.map(str::to_owned),

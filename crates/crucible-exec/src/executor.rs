@@ -272,6 +272,8 @@ impl Executor {
         let proof_bytes = sys::read_from_start(&proof_reader, 16 << 20).map_err(Error::spawn)?;
         let proof = harness::parse_proof(&proof_bytes, &nonce);
         let mut report = empty_report();
+        // Appended tests share the program's process.
+        report.in_process_tests = true;
         account(&mut report, &outcome);
         if let Some(message) = proof.compile_error {
             return Ok(compile_error(message, 0));

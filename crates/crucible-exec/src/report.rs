@@ -22,6 +22,11 @@ pub struct ExecReport {
     pub sandboxed: bool,
     /// Whether the compiled program came from the cache.
     pub compile_cached: bool,
+    /// The tests ran inside the candidate's own process (appended test code that could not be
+    /// split into calls and expected values), so the program could in principle read them.
+    /// `false` when the program received inputs only and a trusted process compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_process_tests: bool,
     /// What went wrong first, when something did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -74,6 +79,7 @@ impl ExecReport {
             peak_memory_kb: 0,
             sandboxed: true,
             compile_cached: false,
+            in_process_tests: false,
             failure: None,
             output: None,
         }
@@ -210,6 +216,7 @@ mod tests {
             peak_memory_kb: 900,
             sandboxed: true,
             compile_cached: false,
+            in_process_tests: false,
             failure: Some(Failure {
                 test: Some("case 2".into()),
                 message: "wrong answer".into(),

@@ -18,11 +18,14 @@ pub enum Status {
     MemoryLimit,
     OutputLimit,
     CompileError,
+    /// The judge itself failed on this sample (a worker crash, an internal error): the sample
+    /// is recorded as a failure with the cause, never retried forever, and shown in summaries.
+    JudgeError,
 }
 
 impl Status {
     /// Every status, in declaration order.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Passed,
         Status::WrongAnswer,
         Status::RuntimeError,
@@ -30,6 +33,7 @@ impl Status {
         Status::MemoryLimit,
         Status::OutputLimit,
         Status::CompileError,
+        Status::JudgeError,
     ];
 
     /// The snake_case name used in JSON and reports.
@@ -42,6 +46,7 @@ impl Status {
             Status::MemoryLimit => "memory_limit",
             Status::OutputLimit => "output_limit",
             Status::CompileError => "compile_error",
+            Status::JudgeError => "judge_error",
         }
     }
 

@@ -65,6 +65,10 @@ pub struct ResultRecord {
     /// The verdict on the visible tests, when they were run (for n@k).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visible: Option<Status>,
+    /// The hidden tests ran inside the candidate's process (see
+    /// [`ExecReport::in_process_tests`](crucible_exec::ExecReport::in_process_tests)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_process_tests: bool,
     pub timings: Timings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenCounts>,
@@ -114,6 +118,8 @@ impl ResultRecord {
         let feedback = failing
             .filter(|report| !report.status.is_pass())
             .map(|report| report.render_feedback(FEEDBACK_BYTES));
+        let in_process_tests =
+            base.in_process_tests || plus.is_some_and(|report| report.in_process_tests);
         let plus = plus.map(|report| TierResult {
             status: report.status,
             tests: report.tests.clone(),
@@ -132,6 +138,7 @@ impl ResultRecord {
             tests: base.tests.clone(),
             plus,
             visible: visible.map(|report| report.status),
+            in_process_tests,
             timings: Timings {
                 gen_ms: sample.gen_ms,
                 compile_ms,

@@ -32,6 +32,7 @@ fn result(task: &str, idx: usize, status: Status, visible: Option<Status>) -> Re
         tests: vec![outcome(status), outcome(Status::Passed)],
         plus: None,
         visible,
+        in_process_tests: false,
         timings: Timings::default(),
         tokens: Some(TokenCounts {
             prompt: 10,
