@@ -1,7 +1,7 @@
 //! What strategies run with: the sandboxed executor for `CRUCIBLE_HOME`, and for benchmarks an
 //! [`Assembly`] that puts programs together by the benchmark's own harness rules.
 
-use crucible_eval::{BenchmarkTask, HiddenTests, Judge, Solution, assemble};
+use crucible_eval::{BenchmarkTask, HiddenTests, Solution, TestTier, assemble};
 use crucible_exec::Executor;
 use crucible_strategy::{Assembly, Program, StandardAssembly};
 use crucible_types::{Task, TestSuite};
@@ -45,7 +45,7 @@ impl Assembly for BenchmarkAssembly {
         let mut bench_task = self.task.clone();
         bench_task.task.visible = tests.clone();
         let solution = Solution::infer(&bench_task.task, code);
-        match assemble(&bench_task, &solution, Judge::Visible) {
+        match assemble(&bench_task, &solution, TestTier::Visible) {
             Ok(program) => Program {
                 source: program.source,
                 tests: program.tests,

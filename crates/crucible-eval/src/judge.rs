@@ -8,7 +8,7 @@ use crucible_exec::{ExecReport, ExecRequest, Executor, LangOptions, Limits};
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::{JudgeProgram, assemble};
-use crate::task::{BenchmarkTask, Judge, Solution};
+use crate::task::{BenchmarkTask, Solution, TestTier};
 use crate::{Error, Result};
 
 impl JudgeProgram {
@@ -27,15 +27,15 @@ impl JudgeProgram {
     }
 }
 
-/// Assemble and run `solution` on `task` against the tests `judge` names.
+/// Assemble and run `solution` on `task` against the tests of `tier`.
 pub fn run_judge(
     executor: &Executor,
     task: &BenchmarkTask,
     solution: &Solution,
-    judge: Judge,
+    tier: TestTier,
     limits: Limits,
 ) -> Result<ExecReport> {
-    let program = assemble(task, solution, judge)?;
+    let program = assemble(task, solution, tier)?;
     executor
         .run(&program.to_request(limits))
         .map_err(|source| Error::Exec {
@@ -116,11 +116,11 @@ pub fn measure_reference(
     };
     let mut cpu_ms = 0;
     let tiers = [
-        Some(Judge::Hidden),
-        task.hidden.plus.as_ref().map(|_| Judge::HiddenPlus),
+        Some(TestTier::Hidden),
+        task.hidden.plus.as_ref().map(|_| TestTier::HiddenPlus),
     ];
-    for judge in tiers.into_iter().flatten() {
-        let report = run_judge(executor, task, reference, judge, limits)?;
+    for tier in tiers.into_iter().flatten() {
+        let report = run_judge(executor, task, reference, tier, limits)?;
         if !report.status.is_pass() {
             return Err(Error::ReferenceFailed {
                 task_id: task.task.id.clone(),

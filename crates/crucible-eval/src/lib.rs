@@ -69,5 +69,5 @@ pub use error::{Error, Result};
 pub use judge::{ReferenceTimes, TimeLimitPolicy, measure_reference, run_judge};
 pub use load::{LoadParams, load_benchmark};
 pub use task::{
-    Benchmark, BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Judge, Reject, Solution,
+    Benchmark, BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Reject, Solution, TestTier,
 };

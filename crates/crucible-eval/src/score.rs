@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::assemble::assemble;
 use crate::run::{ResultRecord, SampleRecord, TokenCounts};
-use crate::task::{Benchmark, BenchmarkTask, Judge, Solution};
+use crate::task::{Benchmark, BenchmarkTask, Solution, TestTier};
 
 /// Problems in a samples file (all of them, one per entry).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -248,13 +248,13 @@ pub fn judge_requests(
     limits: Limits,
     with_visible: bool,
 ) -> crate::Result<JudgeRequests> {
-    let base = assemble(task, &sample.solution, Judge::Hidden)?.to_request(limits);
+    let base = assemble(task, &sample.solution, TestTier::Hidden)?.to_request(limits);
     let plus = match task.hidden.plus {
-        Some(_) => Some(assemble(task, &sample.solution, Judge::HiddenPlus)?.to_request(limits)),
+        Some(_) => Some(assemble(task, &sample.solution, TestTier::HiddenPlus)?.to_request(limits)),
         None => None,
     };
     let visible = if with_visible && task.task.has_visible_tests() {
-        Some(assemble(task, &sample.solution, Judge::Visible)?.to_request(limits))
+        Some(assemble(task, &sample.solution, TestTier::Visible)?.to_request(limits))
     } else {
         None
     };

@@ -37,7 +37,7 @@ pub struct HiddenTests {
 /// Which tests a program is judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Judge {
+pub enum TestTier {
     /// The tests the task shows (what a strategy may run).
     Visible,
     /// The hidden base tests: the headline score.

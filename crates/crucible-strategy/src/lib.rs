@@ -35,13 +35,13 @@
 
 mod assembly;
 mod budget;
-mod model_tests;
 mod prompts;
 mod select;
 mod session;
 mod strategies;
 mod strategy;
 mod trace;
+mod written_tests;
 
 use serde::{Deserialize, Serialize};
 

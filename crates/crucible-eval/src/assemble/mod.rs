@@ -1,6 +1,6 @@
 //! Putting a candidate solution and a task's tests together into the program the executor runs.
 //!
-//! One function, [`assemble`], per (task, solution, judge). The per-benchmark rules follow each
+//! One function, [`assemble`], per (task, solution, test tier). The per-benchmark rules follow each
 //! benchmark's reference harness (HumanEval: `prompt + completion + test + check(entry_point)`;
 //! HumanEval-X per language; MultiPL-E with the stop-token cut; MBPP asserts after the solution;
 //! EvalPlus calls; stdin/stdout). docs/BENCHMARKS.md states them per benchmark.
@@ -11,7 +11,7 @@ use crucible_types::{Language, TaskKind, TestSuite};
 
 pub(crate) use source::{declared_function, defines_function};
 
-use crate::task::{BenchmarkTask, Harness, HumanEvalXParts, Judge, Solution};
+use crate::task::{BenchmarkTask, Harness, HumanEvalXParts, Solution, TestTier};
 use crate::{Error, Result};
 
 /// A program ready for the executor: source code, the tests to run it against, and the entry
@@ -27,9 +27,9 @@ pub struct JudgeProgram {
     pub entry_point: Option<String>,
 }
 
-/// Assemble the program that judges `solution` on `task` against the tests `judge` names.
-pub fn assemble(task: &BenchmarkTask, solution: &Solution, judge: Judge) -> Result<JudgeProgram> {
-    let suite = tests_for(task, judge)?;
+/// Assemble the program that judges `solution` on `task` against the tests of `tier`.
+pub fn assemble(task: &BenchmarkTask, solution: &Solution, tier: TestTier) -> Result<JudgeProgram> {
+    let suite = tests_for(task, tier)?;
     let language = task.task.language;
     let prompt = match &task.task.kind {
         TaskKind::Function { prompt, .. } => prompt.as_str(),
@@ -62,12 +62,12 @@ pub fn assemble(task: &BenchmarkTask, solution: &Solution, judge: Judge) -> Resu
     })
 }
 
-/// The test suite `judge` names for `task`.
-fn tests_for(task: &BenchmarkTask, judge: Judge) -> Result<TestSuite> {
-    let suite = match judge {
-        Judge::Visible => return Ok(task.task.visible.clone()),
-        Judge::Hidden => &task.hidden.base,
-        Judge::HiddenPlus => task.hidden.plus.as_ref().ok_or_else(|| Error::NoSuchTier {
+/// The test suite of `tier` for `task`.
+fn tests_for(task: &BenchmarkTask, tier: TestTier) -> Result<TestSuite> {
+    let suite = match tier {
+        TestTier::Visible => return Ok(task.task.visible.clone()),
+        TestTier::Hidden => &task.hidden.base,
+        TestTier::HiddenPlus => task.hidden.plus.as_ref().ok_or_else(|| Error::NoSuchTier {
             task_id: task.task.id.clone(),
             tier: "plus",
         })?,

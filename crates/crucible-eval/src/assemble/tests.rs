@@ -138,7 +138,7 @@ fn multipl_e_cuts_at_stop_token() {
         },
     );
     let solution = Solution::Continuation("    x + 1\n}\n\nfn junk() {}\n".into());
-    let program = assemble(&task, &solution, Judge::Hidden).unwrap();
+    let program = assemble(&task, &solution, TestTier::Hidden).unwrap();
     assert_eq!(program.source, "fn f(x: isize) -> isize {\n    x + 1\n}\n");
     assert_eq!(
         program.tests,
@@ -149,7 +149,7 @@ fn multipl_e_cuts_at_stop_token() {
     let full = Solution::Full(
         "fn f(x: isize) -> isize { x + 1 }\nfn main() { println!(\"hi\"); }\n".into(),
     );
-    let program = assemble(&task, &full, Judge::Hidden).unwrap();
+    let program = assemble(&task, &full, TestTier::Hidden).unwrap();
     assert_eq!(program.source, "fn f(x: isize) -> isize { x + 1 }\n");
 }
 
@@ -166,19 +166,19 @@ fn python_full_solution_follows_prompt() {
     });
     let solution = Solution::infer(&task.task, "def f(x):\n    return x + 1\n");
     assert!(matches!(solution, Solution::Full(_)));
-    let program = assemble(&task, &solution, Judge::Hidden).unwrap();
+    let program = assemble(&task, &solution, TestTier::Hidden).unwrap();
     assert_eq!(
         program.source,
         "import math\n\ndef f(x):\n    \"\"\"Doc.\"\"\"\n\ndef f(x):\n    return x + 1\n"
     );
     let body = Solution::infer(&task.task, "    return x + 1\n");
-    let program = assemble(&task, &body, Judge::Hidden).unwrap();
+    let program = assemble(&task, &body, TestTier::Hidden).unwrap();
     assert_eq!(
         program.source,
         "import math\n\ndef f(x):\n    \"\"\"Doc.\"\"\"\n    return x + 1\n"
     );
     assert_eq!(
-        assemble(&task, &body, Judge::HiddenPlus)
+        assemble(&task, &body, TestTier::HiddenPlus)
             .unwrap_err()
             .to_string(),
         "task `t/0` has no plus tests"

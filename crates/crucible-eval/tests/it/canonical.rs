@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crucible_eval::{Benchmark, BenchmarkName, Judge, LoadParams, load_benchmark, run_judge};
+use crucible_eval::{Benchmark, BenchmarkName, LoadParams, TestTier, load_benchmark, run_judge};
 use crucible_exec::{ExecConfig, ExecPool, Executor, Limits};
 use crucible_types::Language;
 
@@ -104,7 +104,7 @@ fn slow() -> bool {
 }
 
 /// Run every (or every n-th) reference against `judge`; return the failures.
-fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<String>) {
+fn failures(bench: &Benchmark, judge: TestTier, stride: usize) -> (usize, Vec<String>) {
     let pool = ExecPool::new(executor(), 2);
     let limits = Limits::new(Duration::from_secs(60), 2 << 30);
     let mut tickets = Vec::new();
@@ -112,8 +112,8 @@ fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<Strin
         let Some(reference) = &task.reference else {
             continue;
         };
-        let skip = judge == Judge::HiddenPlus && task.hidden.plus.is_none()
-            || judge == Judge::Visible && task.task.visible.is_empty();
+        let skip = judge == TestTier::HiddenPlus && task.hidden.plus.is_none()
+            || judge == TestTier::Visible && task.task.visible.is_empty();
         if skip {
             continue;
         }
@@ -141,7 +141,7 @@ fn failures(bench: &Benchmark, judge: Judge, stride: usize) -> (usize, Vec<Strin
     (ran, failed)
 }
 
-fn check(name: BenchmarkName, language: Option<Language>, judges: &[Judge], stride: usize) {
+fn check(name: BenchmarkName, language: Option<Language>, judges: &[TestTier], stride: usize) {
     let dirs = data_dirs();
     let bench = load_benchmark(
         &name,
@@ -152,7 +152,7 @@ fn check(name: BenchmarkName, language: Option<Language>, judges: &[Judge], stri
     )
     .unwrap();
     for judge in judges {
-        if *judge == Judge::HiddenPlus && !slow() {
+        if *judge == TestTier::HiddenPlus && !slow() {
             continue;
         }
         let (ran, failed) = failures(&bench, *judge, stride);
@@ -171,7 +171,7 @@ fn humaneval_references_pass() {
     check(
         BenchmarkName::HumanEval,
         None,
-        &[Judge::Hidden, Judge::Visible],
+        &[TestTier::Hidden, TestTier::Visible],
         8,
     );
 }
@@ -181,7 +181,7 @@ fn humaneval_plus_references_pass() {
     check(
         BenchmarkName::HumanEvalPlus,
         None,
-        &[Judge::Hidden, Judge::HiddenPlus, Judge::Visible],
+        &[TestTier::Hidden, TestTier::HiddenPlus, TestTier::Visible],
         16,
     );
 }
@@ -191,10 +191,10 @@ fn mbpp_references_pass() {
     check(
         BenchmarkName::Mbpp,
         None,
-        &[Judge::Hidden, Judge::Visible],
+        &[TestTier::Hidden, TestTier::Visible],
         20,
     );
-    check(BenchmarkName::MbppFull, None, &[Judge::Hidden], 50);
+    check(BenchmarkName::MbppFull, None, &[TestTier::Hidden], 50);
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn mbpp_plus_references_pass() {
     check(
         BenchmarkName::MbppPlus,
         None,
-        &[Judge::Hidden, Judge::HiddenPlus, Judge::Visible],
+        &[TestTier::Hidden, TestTier::HiddenPlus, TestTier::Visible],
         20,
     );
 }
@@ -218,10 +218,10 @@ fn humaneval_x_references_pass() {
         Language::Rust,
     ] {
         // HumanEval-X Rust has no example tests (its records store "None"): hidden tier only.
-        let judges: &[Judge] = if language == Language::Rust {
-            &[Judge::Hidden]
+        let judges: &[TestTier] = if language == Language::Rust {
+            &[TestTier::Hidden]
         } else {
-            &[Judge::Hidden, Judge::Visible]
+            &[TestTier::Hidden, TestTier::Visible]
         };
         check(BenchmarkName::HumanEvalX, Some(language), judges, 20);
     }

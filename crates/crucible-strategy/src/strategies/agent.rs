@@ -10,11 +10,11 @@ use super::{
     revision_tokens, visible_suite, write_tests,
 };
 use crate::Result;
-use crate::model_tests::{self, Style};
 use crate::prompts;
 use crate::select::{VerdictKey, verdict_key};
 use crate::session::{CandId, Judged, Session, Suite};
 use crate::trace::{Stage, TestSource};
+use crate::written_tests::{self, Style};
 
 /// A program's results on the task's examples and on the designer's tests.
 #[derive(Debug, Clone)]
@@ -29,12 +29,12 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
         return Ok(None);
     };
     let mut visible = visible_suite(session);
-    let designed = if model_tests::supported(session.task) {
+    let designed = if written_tests::supported(session.task) {
         let count = session.params.tests.max(1);
         let tests = write_tests(session, count, Style::Designer)?;
         (!tests.is_empty()).then(|| Suite {
             source: TestSource::ModelWritten,
-            tests: model_tests::suite(session.task, &tests),
+            tests: written_tests::suite(session.task, &tests),
         })
     } else {
         session.note("the test designer cannot write tests for this kind of task");

@@ -12,12 +12,12 @@ use std::collections::HashSet;
 use crucible_types::{Status, TestSuite};
 
 use crate::Result;
-use crate::model_tests::{self, Style, WrittenTest};
 use crate::prompts;
 use crate::select::verdict_key;
 use crate::session::{CandId, Entry, Judged, Session, Suite};
 use crate::strategy::{Kind, StrategyParams};
 use crate::trace::{TestSource, Verdict};
+use crate::written_tests::{self, Style, WrittenTest};
 
 pub(crate) use repair::repair_loop;
 
@@ -55,7 +55,7 @@ fn checking_suite(session: &mut Session<'_>) -> Result<Suite> {
     if let Some(visible) = visible_suite(session) {
         return Ok(visible);
     }
-    if !model_tests::supported(session.task) {
+    if !written_tests::supported(session.task) {
         session.note(
             "the task shows no tests and the model cannot write tests for this kind of task: programs are only checked to compile and run cleanly",
         );
@@ -73,14 +73,14 @@ fn checking_suite(session: &mut Session<'_>) -> Result<Suite> {
     ));
     Ok(Suite {
         source: TestSource::ModelWritten,
-        tests: model_tests::suite(session.task, &tests),
+        tests: written_tests::suite(session.task, &tests),
     })
 }
 
 /// Ask the model for tests; the parsed, syntax-checked ones (possibly none).
 fn write_tests(session: &mut Session<'_>, count: usize, style: Style) -> Result<Vec<WrittenTest>> {
     let params = session.params;
-    let Some(ask) = model_tests::ask(
+    let Some(ask) = written_tests::ask(
         session.task,
         count,
         params.test_samples,
@@ -92,8 +92,8 @@ fn write_tests(session: &mut Session<'_>, count: usize, style: Style) -> Result<
     let Some(answers) = session.ask(ask)? else {
         return Ok(Vec::new());
     };
-    let parsed = model_tests::parse(session.task, &answers.answers, count);
-    let checked = model_tests::check_syntax(session, parsed)?;
+    let parsed = written_tests::parse(session.task, &answers.answers, count);
+    let checked = written_tests::check_syntax(session, parsed)?;
     session.note(format!("model-written tests kept: {}", checked.len()));
     Ok(checked)
 }
@@ -205,8 +205,8 @@ fn replaces(new: Option<&Verdict>, best: Option<&Verdict>) -> bool {
     if verdict_key(new) <= verdict_key(best) {
         return false;
     }
-    let on_model_tests = new.is_some_and(|v| v.tests == TestSource::ModelWritten);
-    if !on_model_tests {
+    let on_written_tests = new.is_some_and(|v| v.tests == TestSource::ModelWritten);
+    if !on_written_tests {
         return true;
     }
     new.is_some_and(|v| v.status.is_pass()) || best.is_none_or(|v| v.status == Status::CompileError)

@@ -13,10 +13,10 @@ use super::{
 use crucible_types::Status;
 
 use crate::Result;
-use crate::model_tests::{self, Style};
 use crate::select::{Score, Voter, agreement, behaviour, choose, overturns, verdict_key};
 use crate::session::{CandId, Session, Suite};
 use crate::trace::{TestSource, Verdict};
+use crate::written_tests::{self, Style};
 
 pub(super) fn run(session: &mut Session<'_>, then_repair: bool) -> Result<Option<CandId>> {
     let params = session.params;
@@ -135,7 +135,7 @@ fn vote(
     contenders: &[usize],
 ) -> Result<(Vec<Score>, Option<Suite>)> {
     let mut scores = vec![(0, 0); pool.len()];
-    if !model_tests::supported(session.task) {
+    if !written_tests::supported(session.task) {
         session.note("the model cannot write tests for this kind of task: no agreement vote, the earliest contender is chosen");
         return Ok((scores, None));
     }
@@ -145,7 +145,7 @@ fn vote(
     }
     let suite = Suite {
         source: TestSource::ModelWritten,
-        tests: model_tests::suite(session.task, &tests),
+        tests: written_tests::suite(session.task, &tests),
     };
     let ids: Vec<CandId> = contenders.iter().map(|&idx| pool[idx]).collect();
     let judged = session.judge(&ids, &suite)?;

@@ -420,7 +420,7 @@ fn wrong_tests_task() -> (Task, &'static str) {
 }
 
 #[test]
-fn repair_on_wrong_model_tests_keeps_the_program_unless_the_fix_passes_them_all() {
+fn repair_on_wrong_written_tests_keeps_the_program_unless_the_fix_passes_them_all() {
     let (task, tests) = wrong_tests_task();
     // The repair agrees with one more wrong test (x * x for x > 3): a partial gain on
     // model-written tests, which does not replace the greedy program.
