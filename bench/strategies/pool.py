@@ -56,6 +56,21 @@ def programs(outcome: dict) -> list[tuple[str, str | None]]:
     return found
 
 
+def outcomes(run: Path) -> list[dict]:
+    """The strategy outcomes of a run's traces; a run the judge stopped (a line with `error`
+    instead of `outcome`: its sample is a judge_error) has no programs and is named, not used."""
+    found = []
+    for trace in read_jsonl(run / "traces.jsonl"):
+        if "outcome" in trace:
+            found.append(trace["outcome"])
+        else:
+            print(
+                f"{trace.get('task_id')} sample {trace.get('sample_idx')}: no programs, the strategy run stopped: {trace.get('error')}",
+                file=sys.stderr,
+            )
+    return found
+
+
 def write_samples(out: Path, rows: list[tuple[str, int, str]]) -> None:
     with out.open("w") as w:
         for task_id, idx, code in rows:
@@ -65,8 +80,7 @@ def write_samples(out: Path, rows: list[tuple[str, int, str]]) -> None:
 
 def first(run: Path, out: Path) -> None:
     rows, first_pass, final_pass, shown, turned = [], 0, 0, 0, []
-    for trace in read_jsonl(run / "traces.jsonl"):
-        outcome = trace["outcome"]
+    for outcome in outcomes(run):
         code, status = programs(outcome)[0]
         rows.append((outcome["task_id"], 0, code))
         verdict = outcome.get("verdict") or {}
@@ -90,8 +104,7 @@ def first(run: Path, out: Path) -> None:
 
 def pool(run: Path, out: Path) -> None:
     rows = []
-    for trace in read_jsonl(run / "traces.jsonl"):
-        outcome = trace["outcome"]
+    for outcome in outcomes(run):
         distinct: list[str] = []
         for code, _ in programs(outcome):
             if code not in distinct:
@@ -106,7 +119,7 @@ def oracle(run: Path, scored: Path) -> None:
     for r in read_jsonl(scored / "results.jsonl"):
         passes[r["task_id"]][codes[(r["task_id"], r["sample_idx"])]] = r["status"] == "passed"
     final = {r["task_id"]: r["status"] == "passed" for r in read_jsonl(run / "results.jsonl")}
-    traces = {t["outcome"]["task_id"]: t["outcome"] for t in read_jsonl(run / "traces.jsonl")}
+    traces = {outcome["task_id"]: outcome for outcome in outcomes(run)}
     missing = sorted(set(final) - set(passes))
     if missing:
         raise SystemExit(f"{scored}: no scored programs for {len(missing)} tasks ({missing[0]}, ...); score the `all` samples first")

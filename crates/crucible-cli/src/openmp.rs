@@ -15,8 +15,10 @@
 
 use std::os::unix::process::CommandExt;
 
+use crucible_core::types::env::{CRUCIBLE_OPENMP_SET, GOMP_SPINCOUNT, OMP_WAIT_POLICY};
+
 /// Set by the re-executed process so it never loops.
-const MARKER: &str = "CRUCIBLE_OPENMP_SET";
+const MARKER: &str = CRUCIBLE_OPENMP_SET;
 
 /// Barrier spin iterations before a llama.cpp thread sleeps.
 const SPIN_COUNT: &str = "1000";
@@ -24,7 +26,7 @@ const SPIN_COUNT: &str = "1000";
 /// Re-execute this process with `GOMP_SPINCOUNT=1000` unless the user chose a policy.
 /// Returns only if no re-execution happened (or it failed, which is logged).
 pub(crate) fn ensure_short_spin() {
-    let user_chose = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", MARKER]
+    let user_chose = [OMP_WAIT_POLICY, GOMP_SPINCOUNT, MARKER]
         .iter()
         .any(|var| std::env::var_os(var).is_some());
     if user_chose {
@@ -35,7 +37,7 @@ pub(crate) fn ensure_short_spin() {
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env("GOMP_SPINCOUNT", SPIN_COUNT)
+        .env(GOMP_SPINCOUNT, SPIN_COUNT)
         .env(MARKER, "1")
         .exec();
     tracing::warn!("could not re-execute with GOMP_SPINCOUNT={SPIN_COUNT}: {err}");

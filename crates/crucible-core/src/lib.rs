@@ -1,15 +1,18 @@
-//! Library facade: configuration, backend factory, generate and eval pipelines.
+//! Library facade: configuration, backend factory, and the pipelines behind the commands
+//! (`eval`, `score`, `data`, `bench`).
 //!
 //! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
-//! has one door.
+//! has one door. Judging itself lives in `crucible_eval::judge`.
 
 pub mod backend;
 pub mod bench;
+pub mod data;
 mod error;
 pub mod evaluate;
-pub mod grounding;
-pub mod judging;
+pub mod recorder;
+pub mod score;
 pub mod settings;
+pub mod strategy_tools;
 
 pub use crucible_eval as eval;
 pub use crucible_exec as exec;

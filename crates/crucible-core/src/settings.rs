@@ -6,26 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crucible_model::Weights;
+use crucible_types::env as vars;
 use serde::Deserialize;
 
 use crate::Error;
-
-/// Environment variables read by Crucible (the model crate documents its own:
-/// `CRUCIBLE_HOME`, `CRUCIBLE_PYTHON`, `CRUCIBLE_PIP_FIND_LINKS`, `HF_ENDPOINT`, `HF_TOKEN`; the
-/// HTTP backend its API key: `CRUCIBLE_API_KEY`, `OPENAI_API_KEY`).
-pub mod env_vars {
-    /// The model to use when `--model` is not given (a known name, a path or `hf:` reference;
-    /// with an endpoint, the server's model id).
-    pub const CRUCIBLE_MODEL: &str = "CRUCIBLE_MODEL";
-    /// An OpenAI-compatible server to generate with instead of a local GGUF model.
-    pub const CRUCIBLE_ENDPOINT: &str = "CRUCIBLE_ENDPOINT";
-    /// Threads for inference.
-    pub const CRUCIBLE_THREADS: &str = "CRUCIBLE_THREADS";
-    /// Directory holding benchmark data (the layout of `shared/data`).
-    pub const CRUCIBLE_DATA: &str = "CRUCIBLE_DATA";
-    /// A configuration file to read instead of the user-level one.
-    pub const CRUCIBLE_CONFIG: &str = "CRUCIBLE_CONFIG";
-}
 
 /// The configuration file's contents; every field optional. Also used for CLI overrides.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -41,7 +25,7 @@ pub struct ConfigFile {
     pub threads: Option<usize>,
     /// Maximum tokens per sequence, prompt included (default: 8192, capped by the model).
     pub context_length: Option<usize>,
-    /// Benchmark data directory.
+    /// Benchmark data directory (in a file, relative to the file's directory).
     pub data_dir: Option<PathBuf>,
     /// Weights to run a local model with: `widen` (Q5_0 tensors re-encoded as Q8_0) or
     /// `as-is`. Default: widen for `crucible eval`, as-is otherwise.
@@ -73,10 +57,16 @@ impl ConfigFile {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|err| Error::Config {
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|err| Error::Config {
             path: path.to_owned(),
             message: err.to_string(),
-        })
+        })?;
+        if let (Some(dir), Some(base)) = (&file.data_dir, path.parent())
+            && dir.is_relative()
+        {
+            file.data_dir = Some(base.join(dir));
+        }
+        Ok(file)
     }
 }
 
@@ -91,6 +81,8 @@ pub struct Settings {
     pub endpoint: Option<String>,
     pub threads: usize,
     pub context_length: usize,
+    /// The benchmark data directory chosen by `--data-dir`, `CRUCIBLE_DATA` or `data_dir` in a
+    /// config file; `None`: found from the working directory ([`crate::data::data_dirs`]).
     pub data_dir: Option<PathBuf>,
     /// How a local model's weights are encoded for llama.cpp; `None`: the command's default.
     pub weights: Option<Weights>,
@@ -136,11 +128,11 @@ impl Settings {
                 .transpose()
         };
         let from_env = ConfigFile {
-            model: get(env_vars::CRUCIBLE_MODEL),
-            endpoint: get(env_vars::CRUCIBLE_ENDPOINT),
-            threads: parse_usize(env_vars::CRUCIBLE_THREADS)?,
+            model: get(vars::CRUCIBLE_MODEL),
+            endpoint: get(vars::CRUCIBLE_ENDPOINT),
+            threads: parse_usize(vars::CRUCIBLE_THREADS)?,
             context_length: None,
-            data_dir: get(env_vars::CRUCIBLE_DATA).map(PathBuf::from),
+            data_dir: get(vars::CRUCIBLE_DATA).map(PathBuf::from),
             weights: None,
             request_timeout: None,
             parallel_requests: None,
@@ -153,11 +145,11 @@ impl Settings {
         } else {
             ConfigFile::default()
         };
-        let user_file = match get(env_vars::CRUCIBLE_CONFIG) {
+        let user_file = match get(vars::CRUCIBLE_CONFIG) {
             Some(explicit) => Some(PathBuf::from(explicit)),
-            None => get("XDG_CONFIG_HOME")
+            None => get(vars::XDG_CONFIG_HOME)
                 .map(PathBuf::from)
-                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .or_else(|| get(vars::HOME).map(|h| PathBuf::from(h).join(".config")))
                 .map(|dir| dir.join("crucible/config.toml"))
                 .filter(|path| path.is_file()),
         };
@@ -370,5 +362,31 @@ mod tests {
             let err = resolve(cli, dir.path(), &vars).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains("at least 1"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_data_directory_layers_and_a_file_s_is_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("crucible.toml"),
+            "data_dir = \"bench-data\"\n",
+        )
+        .unwrap();
+        let home = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &home).unwrap();
+        assert_eq!(settings.data_dir, Some(dir.path().join("bench-data")));
+        let with_env = [("CRUCIBLE_HOME", "/tmp/x"), ("CRUCIBLE_DATA", "/env/data")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &with_env).unwrap();
+        assert_eq!(settings.data_dir, Some(PathBuf::from("/env/data")));
+        let cli = ConfigFile {
+            data_dir: Some(PathBuf::from("/cli/data")),
+            ..ConfigFile::default()
+        };
+        let settings = resolve(cli, dir.path(), &with_env).unwrap();
+        assert_eq!(settings.data_dir, Some(PathBuf::from("/cli/data")));
+        // And it is where benchmarks are looked for first.
+        let dirs = crate::data::data_dirs(&settings, dir.path());
+        assert_eq!(dirs.primary, Some(PathBuf::from("/cli/data")));
+        assert_eq!(dirs.pulled, Some(PathBuf::from("/tmp/x/data")));
     }
 }

@@ -303,9 +303,6 @@ pub struct DataDirs {
     pub pulled: Option<PathBuf>,
 }
 
-/// Environment variable naming the benchmark data directory.
-pub const ENV_DATA: &str = "CRUCIBLE_DATA";
-
 impl DataDirs {
     /// Resolve the directories: `explicit` (from `--data-dir`) wins, then `env_data` (the value of
     /// `CRUCIBLE_DATA`), then a `shared/data` folder holding an `INDEX.md` next to `start` or one

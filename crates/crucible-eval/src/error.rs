@@ -73,8 +73,10 @@ pub enum Error {
     Exec {
         task_id: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Box<crucible_exec::Error>,
     },
+    #[error("could not start the executor")]
+    Executor(#[source] Box<crucible_exec::Error>),
 }
 
 /// `Result` with [`Error`] as the default error.

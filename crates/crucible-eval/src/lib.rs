@@ -4,15 +4,23 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
+//! use crucible_eval::judge::{JudgeParams, Judging, TimeLimitPolicy};
 //! use crucible_eval::run::{ResultRecord, RunDir, SampleRecord, SummaryParams, summarize};
-//! use crucible_eval::score::{judge_requests, result_from_reports};
 //! use crucible_eval::{BenchmarkName, DataDirs, LoadParams, Solution, load_benchmark, report};
-//! use crucible_exec::{ExecConfig, Executor, Limits};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dirs = DataDirs::resolve(None, None, &std::env::current_dir()?, None);
 //! let bench = load_benchmark(&BenchmarkName::HumanEval, &LoadParams { dirs: &dirs, language: None })?;
-//! let executor = Executor::new(&ExecConfig::new("/tmp/exec-cache".as_ref()))?;
+//! let params = JudgeParams {
+//!     policy: TimeLimitPolicy { minimum: Duration::from_secs(3), factor: 4.0 },
+//!     memory_bytes: 1 << 30,
+//!     jobs: 2,
+//!     visible: false,
+//!     sandboxed: true,
+//!     idle_priority: false,
+//! };
+//! // Starts the sandboxed executor and times the reference solutions (once per machine).
+//! let judging = Judging::new("/tmp/crucible-home".as_ref(), &bench, params, &mut |_| {})?;
 //! let config = serde_json::json!({"model": "m.gguf", "n": 1});
 //! let (mut run, state) = RunDir::open("runs/he".as_ref(), &config, false)?;
 //! for task in &bench.tasks {
@@ -30,12 +38,8 @@
 //!         continue;
 //!     }
 //!     run.append_sample(&sample)?;
-//!     let limits = Limits::new(Duration::from_secs(3), 1 << 30);
-//!     let requests = judge_requests(task, &sample, limits, true)?;
-//!     let base = executor.run(&requests.base)?;
-//!     let plus = match requests.plus { Some(r) if base.status.is_pass() => Some(Some(executor.run(&r)?)), Some(_) => Some(None), None => None };
-//!     let visible = requests.visible.map(|r| executor.run(&r)).transpose()?;
-//!     let result = result_from_reports(&sample, &base, plus.as_ref().map(|p| p.as_ref()), visible.as_ref());
+//!     // Whatever the sample holds, this is a verdict (a judge failure is `judge_error`).
+//!     let result = judging.submit(task, sample).wait()?;
 //!     run.append_result(&result)?;
 //! }
 //! let (results, _) = crucible_eval::run::read_records::<ResultRecord>(&run.path().join("results.jsonl"))?;
@@ -48,12 +52,11 @@
 //! # Ok(()) }
 //! ```
 
-mod assemble;
 mod benchmark;
 pub mod doctest;
 mod error;
 pub mod fetch;
-mod judge;
+pub mod judge;
 pub mod load;
 pub mod metrics;
 mod pyjson;
@@ -63,10 +66,11 @@ pub mod run;
 pub mod score;
 mod task;
 
-pub use assemble::{JudgeProgram, assemble};
-pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs, ENV_DATA};
+pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs};
 pub use error::{Error, Result};
-pub use judge::{ReferenceTimes, TimeLimitPolicy, measure_reference, run_judge};
+pub use judge::{
+    JudgeProgram, ReferenceTimes, TimeLimitPolicy, assemble, measure_reference, run_judge,
+};
 pub use load::{LoadParams, load_benchmark};
 pub use task::{
     Benchmark, BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Reject, Solution, TestTier,

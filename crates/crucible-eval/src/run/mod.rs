@@ -15,7 +15,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crucible_exec::ExecReport;
 use crucible_types::{Status, TestOutcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -98,59 +97,7 @@ pub struct Timings {
     pub cpu_ms: u64,
 }
 
-/// Longest feedback kept per result line.
-const FEEDBACK_BYTES: usize = 1500;
-
 impl ResultRecord {
-    /// Build a result from the executor's reports: the hidden base run, the plus run (EvalPlus;
-    /// run only when base passed, else `None`), and the visible run if one was made.
-    pub fn from_reports(
-        sample: &SampleRecord,
-        base: &ExecReport,
-        plus: Option<&ExecReport>,
-        visible: Option<&ExecReport>,
-    ) -> ResultRecord {
-        let failing = if base.status.is_pass() {
-            plus
-        } else {
-            Some(base)
-        };
-        let feedback = failing
-            .filter(|report| !report.status.is_pass())
-            .map(|report| report.render_feedback(FEEDBACK_BYTES));
-        let in_process_tests =
-            base.in_process_tests || plus.is_some_and(|report| report.in_process_tests);
-        let plus = plus.map(|report| TierResult {
-            status: report.status,
-            tests: report.tests.clone(),
-        });
-        let (compile_ms, run_ms, cpu_ms) =
-            [Some(base), failing.filter(|r| !std::ptr::eq(*r, base))]
-                .into_iter()
-                .flatten()
-                .fold((0, 0, 0), |acc, r| {
-                    (acc.0 + r.compile_ms, acc.1 + r.run_ms, acc.2 + r.cpu_ms)
-                });
-        ResultRecord {
-            task_id: sample.task_id.clone(),
-            sample_idx: sample.sample_idx,
-            status: base.status,
-            tests: base.tests.clone(),
-            plus,
-            visible: visible.map(|report| report.status),
-            in_process_tests,
-            timings: Timings {
-                gen_ms: sample.gen_ms,
-                compile_ms,
-                run_ms,
-                cpu_ms,
-            },
-            tokens: sample.tokens,
-            feedback,
-            written_unix_ms: None,
-        }
-    }
-
     /// The plus-tier verdict: base failures carry over; `None` for sets without plus tests.
     pub fn plus_status(&self) -> Option<Status> {
         let plus = self.plus.as_ref()?;

@@ -8,11 +8,11 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crucible_core::Settings;
-use crucible_core::grounding;
 use crucible_core::infer::{Generator, Observer, Prompt};
 use crucible_core::strategy::{
     self, Attempt, Event, Outcome, Progress, StandardAssembly, Strategy, Tools,
 };
+use crucible_core::strategy_tools;
 use crucible_core::types::Task;
 
 use super::super::strategy_args::StrategyArgs;
@@ -39,7 +39,7 @@ pub(crate) fn run(
     let OutputMode { json, quiet } = output_mode;
     let model = generator.info().name.clone();
     let budget = args.budget()?;
-    let executor = grounding::executor(settings).context("could not start the sandbox")?;
+    let executor = strategy_tools::executor(settings).context("could not start the sandbox")?;
     if !quiet {
         output::status(&format!("strategy: {}", strategy.describe()));
     }

@@ -1,132 +1,15 @@
-//! The eval pipeline end to end with a scripted generator: samples are judged on hidden tests
-//! in the sandbox, a re-run resumes without generating again, and a changed configuration is
-//! refused.
+//! `crucible eval`: samples judged on hidden tests, resume, the summary kept current, strategy
+//! runs, reference timings and server models.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crucible_core::eval::{
-    BenchmarkName, DataDirs, LoadParams, Solution, TimeLimitPolicy, load_benchmark,
-};
-use crucible_core::evaluate::{
-    EvalEvent, EvalParams, ModelFacts, StrategyRun, TRACES_FILE, run_eval,
-};
-use crucible_core::infer::prompt::PromptMode;
-use crucible_core::infer::{ScriptedGenerator, Silent, SolveParams};
-use crucible_core::judging::JudgeParams;
-use crucible_core::strategy::{Budget, Strategy};
-use crucible_core::types::{Decoding, GenParams};
+use crucible_core::eval::Solution;
+use crucible_core::evaluate::{RunEvent, TRACES_FILE, run_eval};
+use crucible_core::infer::{ScriptedGenerator, Silent};
 
-/// Two stdin/stdout tasks; the hidden examples differ from the visible ones.
-const TASKS: &str = r#"{"id": "double", "description": "Print twice the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "21\n", "output": "42\n"}], "language": "python"}
-{"id": "square", "description": "Print the square of the integer on stdin.", "examples": [{"input": "2\n", "output": "4\n"}], "hidden_examples": [{"input": "5\n", "output": "25\n"}], "language": "python"}
-"#;
-
-fn params(out: &std::path::Path, seed: u64) -> EvalParams {
-    EvalParams {
-        out: out.to_owned(),
-        n: 1,
-        ks: vec![1],
-        solve: SolveParams {
-            mode: PromptMode::Chat,
-            params: GenParams {
-                decoding: Decoding::Greedy,
-                seed,
-                max_new_tokens: 64,
-                stop: vec![],
-                n: 1,
-            },
-        },
-        max_batch: 4,
-        judge: JudgeParams {
-            policy: TimeLimitPolicy {
-                minimum: Duration::from_secs(3),
-                factor: 4.0,
-            },
-            memory_bytes: 512 << 20,
-            jobs: 2,
-            visible: true,
-            sandboxed: true,
-            idle_priority: false,
-        },
-        strategy: None,
-        force: false,
-    }
-}
-
-/// The repair strategy with a small budget, `tasks_in_flight` tasks at once.
-fn repair(tasks_in_flight: usize) -> Option<StrategyRun> {
-    Some(StrategyRun {
-        strategy: Strategy::preset("repair", 0).unwrap(),
-        tasks_in_flight,
-        budget: Budget {
-            model_calls: 4,
-            tokens: 4_000,
-            executions: 16,
-            wall_time: Duration::from_secs(120),
-        },
-    })
-}
-
-/// `run_eval` with no one listening to events or progress.
-fn quiet_eval(
-    generator: &mut ScriptedGenerator,
-    model: &ModelFacts,
-    bench: &crucible_core::eval::Benchmark,
-    home: &std::path::Path,
-    params: &EvalParams,
-) -> crucible_core::Result<crucible_core::evaluate::EvalOutcome> {
-    run_eval(
-        generator,
-        model,
-        bench,
-        home,
-        params,
-        Arc::new(|_| {}),
-        &mut Silent,
-    )
-}
-
-/// A scratch directory with `tasks` as a task-file benchmark, its `CRUCIBLE_HOME`, a scripted
-/// model's facts and the run directory to use.
-struct Fixture {
-    dir: tempfile::TempDir,
-    home: std::path::PathBuf,
-    bench: crucible_core::eval::Benchmark,
-    model: ModelFacts,
-    out: std::path::PathBuf,
-}
-
-fn fixture(tasks_text: &str) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let tasks = dir.path().join("tasks.jsonl");
-    std::fs::write(&tasks, tasks_text).unwrap();
-    let home = dir.path().join("home");
-    let dirs = DataDirs::resolve(None, None, dir.path(), Some(&home));
-    let name = BenchmarkName::parse(tasks.to_str().unwrap()).unwrap();
-    let bench = load_benchmark(
-        &name,
-        &LoadParams {
-            dirs: &dirs,
-            language: None,
-        },
-    )
-    .unwrap();
-    let model = ModelFacts::File {
-        name: "scripted".into(),
-        path: "scripted".into(),
-        sha256: "0".repeat(64),
-        widened: false,
-    };
-    let out = dir.path().join("run");
-    Fixture {
-        dir,
-        home,
-        bench,
-        model,
-        out,
-    }
-}
+use super::{Fixture, TASKS, fixture, params, quiet_eval, repair};
+use crucible_core::evaluate::ModelFacts;
 
 #[test]
 fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
@@ -145,7 +28,7 @@ fn scripted_run_is_judged_on_hidden_tests_and_resumes() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = {
         let events = Arc::clone(&events);
-        Arc::new(move |event: EvalEvent| events.lock().unwrap().push(format!("{event:?}")))
+        Arc::new(move |event: RunEvent| events.lock().unwrap().push(format!("{event:?}")))
     };
     let outcome = run_eval(
         &mut generator,
@@ -267,8 +150,8 @@ fn the_summary_is_written_while_the_run_goes_on_not_only_at_its_end() {
     let seen = Arc::new(Mutex::new(None::<serde_json::Value>));
     let sink = {
         let (seen, out) = (Arc::clone(&seen), out.clone());
-        Arc::new(move |event: EvalEvent| {
-            if let EvalEvent::Judged {
+        Arc::new(move |event: RunEvent| {
+            if let RunEvent::Judged {
                 task_complete: true,
                 ..
             } = event
@@ -471,4 +354,77 @@ fn strategies_of_several_tasks_run_at_once_and_share_the_model_s_steps() {
     for k in 2..=5 {
         assert!(results.contains(&format!("\"times{k}\"")), "{results}");
     }
+}
+
+/// Each strategy run's sample is stored (and queued for judging) when that run ends, not when
+/// the task's last run does: by the time the second run asks the model, the first run's sample
+/// is in `samples.jsonl`.
+#[test]
+fn a_strategy_run_s_sample_is_stored_as_soon_as_the_run_ends() {
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS.lines().next().unwrap());
+    let stored_at_call = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let mut generator = {
+        let (stored, out) = (Arc::clone(&stored_at_call), out.clone());
+        ScriptedGenerator::from_fn(move |_, _| {
+            let lines = std::fs::read_to_string(out.join("samples.jsonl"))
+                .map_or(0, |text| text.lines().count());
+            stored.lock().unwrap().push(lines);
+            Some("n = int(input())\nprint(2 * n)\n```".to_owned())
+        })
+    };
+    let mut eval_params = params(&out, 0);
+    eval_params.n = 2;
+    eval_params.strategy = repair(1);
+    let outcome = quiet_eval(&mut generator, &model, &bench, &home, &eval_params).unwrap();
+    assert_eq!(outcome.summary.samples, 2);
+    // One model call per run (the program passes the visible example at once).
+    assert_eq!(*stored_at_call.lock().unwrap(), vec![0, 1]);
+}
+
+/// A reference solution that fails when first timed is timed once more before the task is
+/// marked: here it fails on its first run only (it counts its runs in a file, so the test runs
+/// it without the sandbox), and the task gets its measured time.
+#[test]
+fn the_reference_timing_retries_once_before_it_marks_a_task() {
+    let Fixture {
+        dir,
+        home,
+        mut bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    let runs = |name: &str| dir.path().join(name);
+    let counting = |file: &std::path::Path, right_from: u32| {
+        format!(
+            "import os\np = {file:?}\nk = int(open(p).read()) if os.path.exists(p) else 0\nopen(p, 'w').write(str(k + 1))\nn = int(input())\nprint(2 * n if k >= {right_from} else 0)\n"
+        )
+    };
+    // "double" is right from its second run; "square"'s reference is never right.
+    bench.tasks[0].reference = Some(Solution::Full(counting(&runs("double-runs"), 1)));
+    bench.tasks[1].reference = Some(Solution::Full(counting(&runs("square-runs"), 99)));
+    let mut eval_params = params(&out, 0);
+    eval_params.judge.sandboxed = false;
+    let mut generator = ScriptedGenerator::new(["print(0)\n```", "print(0)\n```"]);
+    quiet_eval(&mut generator, &model, &bench, &home, &eval_params).unwrap();
+    let count = |name: &str| std::fs::read_to_string(runs(name)).unwrap();
+    assert_eq!(count("double-runs"), "2");
+    assert_eq!(count("square-runs"), "2", "timed twice, then marked");
+    let cache_dir = home.join("cache/reference-times");
+    let cache = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let times: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert!(times["cpu_ms"]["double"].is_u64(), "{times}");
+    assert!(times["failed"].get("double").is_none(), "{times}");
+    assert!(times["failed"]["square"].is_string(), "{times}");
 }

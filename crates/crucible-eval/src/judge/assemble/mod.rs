@@ -7,11 +7,12 @@
 
 mod source;
 
+use crucible_exec::{ExecRequest, LangOptions, Limits};
 use crucible_types::{Language, TaskKind, TestSuite};
 
 pub(crate) use source::{declared_function, defines_function};
 
-use crate::task::{BenchmarkTask, Harness, HumanEvalXParts, Solution, TestTier};
+use crate::task::{BenchmarkTask, Harness, HiddenTests, HumanEvalXParts, Solution, TestTier};
 use crate::{Error, Result};
 
 /// A program ready for the executor: source code, the tests to run it against, and the entry
@@ -25,6 +26,65 @@ pub struct JudgeProgram {
     pub tests: TestSuite,
     /// The function call-based tests call.
     pub entry_point: Option<String>,
+}
+
+impl JudgeProgram {
+    /// The executor request for this program under `limits`.
+    pub fn to_request(&self, limits: Limits) -> ExecRequest {
+        ExecRequest {
+            language: self.language,
+            source: self.source.clone(),
+            tests: self.tests.clone(),
+            entry_point: self.entry_point.clone(),
+            limits,
+            options: LangOptions::default(),
+            fail_fast: false,
+            stdin: None,
+        }
+    }
+}
+
+/// Assembles a candidate with tests that are not the benchmark's hidden ones (a strategy's
+/// visible or model-written tests) by the benchmark's harness rules (HumanEval-X headers, Go
+/// imports, MultiPL-E cuts...), so a strategy's verdicts agree with the judge's.
+///
+/// It keeps a copy of the task with the hidden tests and the reference solution removed when it
+/// is built: nothing reachable from it holds them.
+#[derive(Debug, Clone)]
+pub struct HarnessAssembly {
+    task: BenchmarkTask,
+}
+
+impl HarnessAssembly {
+    /// An assembly for `task`'s harness, without its hidden tests and reference.
+    pub fn new(task: &BenchmarkTask) -> HarnessAssembly {
+        HarnessAssembly {
+            task: BenchmarkTask {
+                task: task.task.clone(),
+                hidden: HiddenTests::ready(TestSuite::None),
+                reference: None,
+                harness: task.harness.clone(),
+            },
+        }
+    }
+
+    /// The program that runs `code` against `tests`.
+    pub fn program(&self, code: &str, tests: &TestSuite) -> Result<JudgeProgram> {
+        // The suite to run is given as the visible one, so `assemble` applies the harness's
+        // transformation of test code to it, whichever suite it is.
+        let mut task = self.task.clone();
+        task.task.visible = tests.clone();
+        let solution = Solution::infer(&task.task, code);
+        assemble(&task, &solution, TestTier::Visible)
+    }
+
+    /// Whether this assembly holds any hidden test or reference solution (never, by
+    /// construction; for tests that say so).
+    pub fn holds_hidden_tests(&self) -> bool {
+        !self.task.hidden.base.is_empty()
+            || self.task.hidden.plus.is_some()
+            || self.task.reference.is_some()
+    }
 }
 
 /// Assemble the program that judges `solution` on `task` against the tests of `tier`.

@@ -1,7 +1,9 @@
-//! What strategies run with: the sandboxed executor for `CRUCIBLE_HOME`, and for benchmarks an
-//! [`Assembly`] that puts programs together by the benchmark's own harness rules.
+//! The parts of a strategy's [`Tools`](crucible_strategy::Tools) that come from Crucible's
+//! setup rather than the model: the sandboxed executor for `CRUCIBLE_HOME`, and for benchmark
+//! tasks a [`BenchmarkAssembly`] that puts programs together by the benchmark's own harness.
 
-use crucible_eval::{BenchmarkTask, HiddenTests, Solution, TestTier, assemble};
+use crucible_eval::BenchmarkTask;
+use crucible_eval::judge::HarnessAssembly;
 use crucible_exec::Executor;
 use crucible_strategy::{Assembly, Program, StandardAssembly};
 use crucible_types::{Task, TestSuite};
@@ -11,41 +13,25 @@ use crate::{Result, Settings};
 /// The executor strategies run programs with: sandboxed, compile cache in
 /// `$CRUCIBLE_HOME/cache/exec`, and idle CPU priority so programs never slow down decoding.
 pub fn executor(settings: &Settings) -> Result<Executor> {
-    crate::judging::executor(&settings.home, true, true)
+    Ok(crucible_eval::judge::executor(&settings.home, true, true)?)
 }
 
-/// Assembles programs the way `crucible eval` judges them (HumanEval-X headers, Go imports,
-/// MultiPL-E cuts...), so a strategy's visible verdicts agree with the judge's.
-///
-/// It keeps a copy of the benchmark task with the hidden tests and the reference solution
-/// removed at construction: nothing reachable from a strategy holds them.
+/// A strategy's [`Assembly`] for a benchmark task: the judge's [`HarnessAssembly`] (HumanEval-X
+/// headers, Go imports, MultiPL-E cuts...), so a strategy's visible verdicts agree with the
+/// judge's. It holds no hidden test and no reference solution.
 #[derive(Debug, Clone)]
-pub struct BenchmarkAssembly {
-    task: BenchmarkTask,
-}
+pub struct BenchmarkAssembly(HarnessAssembly);
 
 impl BenchmarkAssembly {
     /// An assembly for `task`'s harness.
     pub fn new(task: &BenchmarkTask) -> BenchmarkAssembly {
-        BenchmarkAssembly {
-            task: BenchmarkTask {
-                task: task.task.clone(),
-                hidden: HiddenTests::ready(TestSuite::None),
-                reference: None,
-                harness: task.harness.clone(),
-            },
-        }
+        BenchmarkAssembly(HarnessAssembly::new(task))
     }
 }
 
 impl Assembly for BenchmarkAssembly {
     fn program(&self, task: &Task, code: &str, tests: &TestSuite) -> Program {
-        // The suite to run is given as the "visible" one, so `assemble` applies the harness's
-        // transformation of test code to it, whichever suite it is.
-        let mut bench_task = self.task.clone();
-        bench_task.task.visible = tests.clone();
-        let solution = Solution::infer(&bench_task.task, code);
-        match assemble(&bench_task, &solution, TestTier::Visible) {
+        match self.0.program(code, tests) {
             Ok(program) => Program {
                 source: program.source,
                 tests: program.tests,
@@ -62,7 +48,7 @@ impl Assembly for BenchmarkAssembly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crucible_eval::Harness;
+    use crucible_eval::{Harness, HiddenTests};
     use crucible_types::{Language, TaskKind};
 
     #[test]
@@ -87,7 +73,7 @@ mod tests {
             harness: Harness::HumanEvalX(Default::default()),
         };
         let assembly = BenchmarkAssembly::new(&bench_task);
-        assert_eq!(assembly.task.hidden.base, TestSuite::None);
+        assert!(!assembly.0.holds_hidden_tests());
         let tests = TestSuite::Code {
             code: "int main(){ assert(add(5,5)==10); }".into(),
         };

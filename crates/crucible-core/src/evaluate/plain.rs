@@ -1,0 +1,223 @@
+//! Plain decoding for `crucible eval`: each task's missing samples are planned as requests of
+//! at most `max_batch` sequences, decoded together with other tasks' through
+//! [`Generator::generate_many`] (continuous batching), or one request after another for beam
+//! search. Each finished request's samples are stored and queued for judging at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use crucible_eval::run::{SampleRecord, TokenCounts};
+use crucible_eval::{Benchmark, BenchmarkTask, Solution};
+use crucible_infer::{
+    Candidates, Feed, GenRequest, Generation, Generator, Observer, SolveParams, SolveRequest, solve,
+};
+
+use super::{EvalParams, is_cancelled, missing_indices};
+use crate::recorder::{Recorder, RunEvent};
+use crate::{Error, Result};
+
+/// Decode every task's missing samples together, up to `max_batch` sequences at once. Returns
+/// whether the run was interrupted.
+pub(super) fn generate_batched(
+    generator: &mut dyn Generator,
+    bench: &Benchmark,
+    have: &BTreeSet<(String, usize)>,
+    params: &EvalParams,
+    recorder: &Recorder<'_>,
+    observer: &mut dyn Observer,
+) -> Result<bool> {
+    let mut feed = SampleFeed::new(bench, have, params, recorder);
+    let served = generator.generate_many(&mut feed, params.max_batch.max(1), observer);
+    match (feed.error, served) {
+        (Some(err), _) if is_cancelled(&err) => Ok(true),
+        (Some(err), _) => Err(err),
+        (None, Ok(())) => Ok(false),
+        (None, Err(crucible_infer::Error::Cancelled)) => Ok(true),
+        (None, Err(err)) => Err(err.into()),
+    }
+}
+
+/// Generate each task's missing samples one request after another (beam search). Returns
+/// whether the run was interrupted.
+pub(super) fn generate_one_by_one(
+    generator: &mut dyn Generator,
+    bench: &Benchmark,
+    have: &BTreeSet<(String, usize)>,
+    params: &EvalParams,
+    recorder: &Recorder<'_>,
+    observer: &mut dyn Observer,
+) -> Result<bool> {
+    for task in &bench.tasks {
+        let missing = missing_indices(have, &task.task.id, params.n);
+        for batch in plan_batches(&missing, params) {
+            let out = match solve(generator, &task.task, &[], &batch.solve, observer) {
+                Ok(out) => out,
+                Err(err) => {
+                    let err = Error::from(err);
+                    return if is_cancelled(&err) {
+                        Ok(true)
+                    } else {
+                        Err(err)
+                    };
+                }
+            };
+            record_samples(task, batch.records(task, out), recorder)?;
+        }
+    }
+    Ok(false)
+}
+
+/// The batches (requests) that make a task's missing samples. Samples are made in batches of
+/// at most `max_batch` sequences; batch `b` (samples `b * max_batch ..`) is seeded with
+/// `seed + b`, so a sample's text depends on the seed, its index and the batch size only, and a
+/// resumed run regenerates exactly the samples that are missing.
+fn plan_batches(missing: &[usize], params: &EvalParams) -> Vec<SampleBatch> {
+    let batch = params.max_batch.max(1).min(params.n.max(1));
+    let batches: BTreeSet<usize> = missing.iter().map(|idx| idx / batch).collect();
+    batches
+        .into_iter()
+        .map(|b| {
+            let first = b * batch;
+            let size = batch.min(params.n - first);
+            let mut solve = params.solve.clone();
+            solve.params.n = size;
+            solve.params.seed = params.solve.params.seed.wrapping_add(b as u64);
+            SampleBatch {
+                first,
+                solve,
+                keep: missing
+                    .iter()
+                    .copied()
+                    .filter(|idx| (first..first + size).contains(idx))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// One request's worth of a task's samples.
+struct SampleBatch {
+    /// The sample index of its first sequence.
+    first: usize,
+    solve: SolveParams,
+    /// The sample indices of this batch to keep (those missing).
+    keep: Vec<usize>,
+}
+
+impl SampleBatch {
+    /// The records of the samples this batch was asked for.
+    fn records(&self, task: &BenchmarkTask, out: Candidates) -> Vec<SampleRecord> {
+        let share_ms = (out.seconds * 1000.0 / out.candidates.len().max(1) as f64).round() as u64;
+        out.candidates
+            .into_iter()
+            .enumerate()
+            .map(|(offset, candidate)| (self.first + offset, candidate))
+            .filter(|(sample_idx, _)| self.keep.contains(sample_idx))
+            .map(|(sample_idx, candidate)| SampleRecord {
+                task_id: task.task.id.clone(),
+                sample_idx,
+                solution: Solution::infer(&task.task, &candidate.code),
+                completion: candidate.answer,
+                tokens: Some(TokenCounts {
+                    prompt: out.prompt_tokens as u64,
+                    completion: candidate.tokens as u64,
+                }),
+                gen_ms: Some(share_ms),
+            })
+            .collect()
+    }
+}
+
+/// Store a task's new samples and queue them for judging.
+fn record_samples(
+    task: &BenchmarkTask,
+    samples: Vec<SampleRecord>,
+    recorder: &Recorder<'_>,
+) -> Result<()> {
+    let tokens = samples
+        .iter()
+        .map(|sample| sample.tokens.map_or(0, |c| c.completion as usize))
+        .sum();
+    recorder.event(RunEvent::Generated {
+        task_id: task.task.id.clone(),
+        samples: samples.len(),
+        tokens,
+    });
+    for sample in samples {
+        recorder.record(task, sample)?;
+    }
+    Ok(())
+}
+
+/// The requests of a plain-decoding eval for [`Generator::generate_many`]: each task's batches
+/// in benchmark order, built when the generator has room; finished ones are stored and judged
+/// at once. The first error (a request's own, or storing its samples) stops the run.
+struct SampleFeed<'a> {
+    pending: std::vec::IntoIter<(&'a BenchmarkTask, SampleBatch)>,
+    in_flight: BTreeMap<usize, (&'a BenchmarkTask, SampleBatch, SolveRequest, Instant)>,
+    given: usize,
+    recorder: &'a Recorder<'a>,
+    error: Option<Error>,
+}
+
+impl<'a> SampleFeed<'a> {
+    fn new(
+        bench: &'a Benchmark,
+        have: &BTreeSet<(String, usize)>,
+        params: &EvalParams,
+        recorder: &'a Recorder<'a>,
+    ) -> SampleFeed<'a> {
+        let work: Vec<(&BenchmarkTask, SampleBatch)> = bench
+            .tasks
+            .iter()
+            .flat_map(|task| {
+                let missing = missing_indices(have, &task.task.id, params.n);
+                plan_batches(&missing, params)
+                    .into_iter()
+                    .map(move |batch| (task, batch))
+            })
+            .collect();
+        SampleFeed {
+            pending: work.into_iter(),
+            in_flight: BTreeMap::new(),
+            given: 0,
+            recorder,
+            error: None,
+        }
+    }
+}
+
+impl Feed for SampleFeed<'_> {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
+        let (task, batch) = self.pending.next()?;
+        let prepared = SolveRequest::new(&task.task, &[], &batch.solve);
+        let request = prepared.request.clone();
+        self.in_flight
+            .insert(self.given, (task, batch, prepared, Instant::now()));
+        self.given += 1;
+        Some(request)
+    }
+
+    fn finished(
+        &mut self,
+        id: usize,
+        result: std::result::Result<Generation, crucible_infer::Error>,
+    ) -> ControlFlow<()> {
+        let (task, batch, prepared, started) = self
+            .in_flight
+            .remove(&id)
+            .expect("the generator reports only requests it was given");
+        let stored = result.map_err(Error::from).and_then(|generation| {
+            let out = prepared.candidates(generation, started.elapsed().as_secs_f64());
+            record_samples(task, batch.records(task, out), self.recorder)
+        });
+        match stored {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}

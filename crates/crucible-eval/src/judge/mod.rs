@@ -1,0 +1,49 @@
+//! Judging, in one place: from a sample to its verdict on a benchmark's tests.
+//!
+//! - [`assemble`](mod@assemble) puts a solution and one tier of tests together into the program
+//!   the executor runs, by each benchmark's own harness rules;
+//! - [`limits`] gives each task its time limit from its reference solution's measured CPU time
+//!   (the EvalPlus rule), measured once per machine and cached;
+//! - [`pool`] runs judgements concurrently in the sandbox while generation goes on;
+//! - [`verdicts`] turns the executor's reports, or its failures, into result lines: whatever a
+//!   model writes ends as a verdict, never as an aborted run.
+//!
+//! `crucible eval`, `crucible score` and the canonical-solution tests all judge through here;
+//! strategies assemble their visible-test programs with [`HarnessAssembly`], which holds no
+//! hidden test.
+
+mod assemble;
+pub mod limits;
+pub mod pool;
+pub mod verdicts;
+
+use crucible_exec::{ExecReport, Executor, Limits};
+
+pub use assemble::{HarnessAssembly, JudgeProgram, assemble};
+pub(crate) use assemble::{declared_function, defines_function};
+pub use limits::{ReferenceTimes, TaskLimits, TimeLimitPolicy, measure_reference};
+pub use pool::{BaseJudged, JudgeParams, Judging, Pending, executor};
+pub use verdicts::{
+    FailureKind, JudgeRequests, failed_report, failure_kind, judge_requests, report_for_failure,
+    result_from_reports,
+};
+
+use crate::task::{BenchmarkTask, Solution, TestTier};
+use crate::{Error, Result};
+
+/// Assemble and run `solution` on `task` against the tests of `tier`, on the calling thread.
+pub fn run_judge(
+    executor: &Executor,
+    task: &BenchmarkTask,
+    solution: &Solution,
+    tier: TestTier,
+    limits: Limits,
+) -> Result<ExecReport> {
+    let program = assemble(task, solution, tier)?;
+    executor
+        .run(&program.to_request(limits))
+        .map_err(|source| Error::Exec {
+            task_id: task.task.id.clone(),
+            source: Box::new(source),
+        })
+}
