@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("crucible-types", &[]),
     ("crucible-gguf", &[]),
+    ("crucible-syntax", &[]),
     ("crucible-infer", &["crucible-types"]),
     ("crucible-exec", &["crucible-types"]),
     ("crucible-model", &["crucible-types", "crucible-gguf"]),
