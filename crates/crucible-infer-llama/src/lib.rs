@@ -9,6 +9,7 @@
 mod beam;
 mod decode;
 mod many;
+mod score;
 
 use std::num::NonZeroU32;
 use std::path::Path;

@@ -11,6 +11,7 @@ mod generator;
 pub mod prompt;
 mod python_defs;
 pub mod sampler;
+mod score;
 mod scripted;
 mod shared;
 mod solve;
@@ -24,6 +25,7 @@ pub use generator::{
     Silent,
 };
 pub use python_defs::keep_definitions;
+pub use score::{ScoreError, ScoredText, TextScorer, Window, WindowRule};
 pub use scripted::ScriptedGenerator;
 pub use shared::{SharedGenerator, share};
 pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
