@@ -21,6 +21,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crucible-infer-http", &["crucible-types", "crucible-infer"]),
     ("crucible-eval", &["crucible-types", "crucible-exec"]),
     (
+        "crucible-metrics",
+        &["crucible-types", "crucible-syntax", "crucible-infer"],
+    ),
+    (
         "crucible-strategy",
         &["crucible-types", "crucible-infer", "crucible-exec"],
     ),

@@ -1,0 +1,183 @@
+//! CodeBLEU's two n-gram components: BLEU on whitespace tokens, and the keyword-weighted n-gram match.
+//!
+//! Both are corpus-level up to 4-grams with uniform weights, Chen and Cherry's smoothing
+//! method 1 (a zero numerator becomes 0.1) and 0 when no unigram matches, as in the
+//! reference. Hypothesis and reference statistics are summed over the corpus first.
+//!
+//! The weighted match follows the reference's code rather than the paper's equation (2),
+//! where the two differ, because its numbers are the ones published with it:
+//! - it counts clipped matches against the *reference* n-grams (recall), summed over every
+//!   reference; unigrams weigh 1 when they are keywords of the language and 0.2 otherwise;
+//! - its brevity penalty compares the hypothesis length with a reference "length" of 2 (the
+//!   length of the (tokens, weights) pair the reference code measures), so it is 1 for any
+//!   hypothesis longer than two tokens.
+
+use std::collections::HashMap;
+
+/// Numerators and denominators of the four orders, and the lengths, summed over a corpus.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct NgramStats {
+    pub(crate) numerators: [f64; 4],
+    pub(crate) denominators: [f64; 4],
+    pub(crate) hyp_len: usize,
+    pub(crate) ref_len: usize,
+}
+
+impl NgramStats {
+    pub(crate) fn add(&mut self, other: &NgramStats) {
+        for order in 0..4 {
+            self.numerators[order] += other.numerators[order];
+            self.denominators[order] += other.denominators[order];
+        }
+        self.hyp_len += other.hyp_len;
+        self.ref_len += other.ref_len;
+    }
+
+    /// The smoothed geometric mean with the brevity penalty.
+    pub(crate) fn score(&self) -> f64 {
+        if self.numerators[0] == 0.0 {
+            return 0.0;
+        }
+        let brevity = if self.hyp_len > self.ref_len {
+            1.0
+        } else if self.hyp_len == 0 {
+            0.0
+        } else {
+            (1.0 - self.ref_len as f64 / self.hyp_len as f64).exp()
+        };
+        let log_sum: f64 = (0..4)
+            .map(|order| {
+                let numerator = if self.numerators[order] == 0.0 {
+                    0.1
+                } else {
+                    self.numerators[order]
+                };
+                0.25 * (numerator / self.denominators[order]).ln()
+            })
+            .sum();
+        brevity * log_sum.exp()
+    }
+}
+
+fn counts<'t, 'a>(tokens: &'t [&'a str], n: usize) -> HashMap<&'t [&'a str], usize> {
+    let mut counts = HashMap::new();
+    if tokens.len() >= n {
+        for gram in tokens.windows(n) {
+            *counts.entry(gram).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The closest reference length; on a tie, the shorter.
+fn closest_length(reference_lengths: impl Iterator<Item = usize>, hyp_len: usize) -> usize {
+    reference_lengths
+        .min_by_key(|len| (len.abs_diff(hyp_len), *len))
+        .unwrap_or(0)
+}
+
+/// BLEU statistics of one hypothesis against its references (clipped precision).
+pub(crate) fn bleu_stats(references: &[Vec<&str>], hypothesis: &[&str]) -> NgramStats {
+    let mut stats = NgramStats::default();
+    for n in 1..=4 {
+        let hyp_counts = counts(hypothesis, n);
+        let ref_counts: Vec<_> = references
+            .iter()
+            .map(|reference| counts(reference, n))
+            .collect();
+        let mut clipped = 0usize;
+        let mut total = 0usize;
+        for (gram, count) in &hyp_counts {
+            let max_ref = ref_counts
+                .iter()
+                .map(|counts| counts.get(gram).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            clipped += (*count).min(max_ref);
+            total += count;
+        }
+        stats.numerators[n - 1] = clipped as f64;
+        stats.denominators[n - 1] = total.max(1) as f64;
+    }
+    stats.hyp_len = hypothesis.len();
+    stats.ref_len = closest_length(references.iter().map(Vec::len), hypothesis.len());
+    stats
+}
+
+/// Weighted n-gram statistics of one hypothesis against its references.
+pub(crate) fn weighted_stats(
+    references: &[Vec<&str>],
+    hypothesis: &[&str],
+    is_keyword: &dyn Fn(&str) -> bool,
+) -> NgramStats {
+    let mut stats = NgramStats::default();
+    for n in 1..=4 {
+        let hyp_counts = counts(hypothesis, n);
+        let mut numerator = 0.0;
+        let mut denominator = 0.0;
+        for reference in references {
+            let ref_counts = counts(reference, n);
+            // Only unigrams are weighted: keywords 1, other tokens 0.2.
+            let weight = |gram: &[&str]| {
+                if n == 1 && !is_keyword(gram[0]) {
+                    0.2
+                } else {
+                    1.0
+                }
+            };
+            let mut matched = 0.0;
+            let mut total = 0.0;
+            for (gram, count) in &ref_counts {
+                let clipped = (*count).min(hyp_counts.get(gram).copied().unwrap_or(0));
+                matched += clipped as f64 * weight(gram);
+                total += *count as f64 * weight(gram);
+            }
+            numerator += matched;
+            denominator += f64::max(1.0, total);
+        }
+        stats.numerators[n - 1] = numerator;
+        stats.denominators[n - 1] = denominator;
+    }
+    stats.hyp_len = hypothesis.len();
+    // The reference measures len((tokens, weights)) == 2 for every reference.
+    stats.ref_len = closest_length(references.iter().map(|_| 2), hypothesis.len());
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(s: &str) -> Vec<&str> {
+        s.split_whitespace().collect()
+    }
+
+    #[test]
+    fn identical_sentences_score_one() {
+        let sentence = tokens("a b c d e f");
+        let stats = bleu_stats(std::slice::from_ref(&sentence), &sentence);
+        assert!((stats.score() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_unigram_match_is_zero_and_short_hypotheses_are_penalised() {
+        let stats = bleu_stats(&[tokens("a b c d")], &tokens("x y z w"));
+        assert_eq!(stats.score(), 0.0);
+        let stats = bleu_stats(&[tokens("a b c d e f g h")], &tokens("a b c d"));
+        assert!(stats.score() < 0.5, "{}", stats.score());
+    }
+
+    #[test]
+    fn keywords_weigh_more_in_the_weighted_match() {
+        let keyword = |token: &str| token == "return";
+        let reference = tokens("return x + y");
+        let misses_keyword =
+            weighted_stats(std::slice::from_ref(&reference), &tokens("x + y"), &keyword);
+        let misses_name = weighted_stats(
+            std::slice::from_ref(&reference),
+            &tokens("return + y"),
+            &keyword,
+        );
+        assert!(misses_name.numerators[0] > misses_keyword.numerators[0]);
+    }
+}
