@@ -2,7 +2,8 @@
 
 - Python, C++, Java, JavaScript, Go, Rust: programs the local model wrote in
   `crucible eval --benchmark humaneval-x --lang L --limit 20 --n 2 --temperature 0.8` runs
-  (the `solution.code` of each sample), each against the task's canonical solution
+  (the `solution.code` of each sample; RUNS/hx-LANG and, if present, RUNS/hx-LANG5), each
+  against the task's canonical solution
   (declaration or prompt plus canonical_solution).
 - C, C#, PHP: the two samples generate_samples.py had the model write for each task, one
   against the other.
@@ -22,13 +23,15 @@ def main():
     runs, gen, data, out = (Path(arg) for arg in sys.argv[1:5])
     pairs = []
     for language, short in HX.items():
-        samples_path = runs / f"hx-{language}" / "samples.jsonl"
-        if not samples_path.exists():
-            print(f"collect_pairs: no run for {language} at {samples_path}", file=sys.stderr)
+        # hx-LANG, and hx-LANG5 for a second, smaller run of the same language.
+        paths = [runs / name / "samples.jsonl" for name in (f"hx-{language}", f"hx-{language}5")]
+        lines = [line for path in paths if path.exists() for line in open(path)]
+        if not lines:
+            print(f"collect_pairs: no samples for {language} in {runs}/hx-{language}", file=sys.stderr)
             continue
         with gzip.open(data / "humaneval-x" / f"humaneval_{short}.jsonl.gz", "rt") as f:
             tasks = {task["task_id"]: task for task in map(json.loads, f)}
-        for line in open(samples_path):
+        for line in lines:
             sample = json.loads(line)
             task = tasks[sample["task_id"]]
             head = task["prompt"] if language == "python" else task.get("declaration") or task["prompt"]

@@ -18,7 +18,7 @@
 //! `min(0, 1 - (r + 1)/(c + 1))` in log space with the shortest reference; the corpus score is
 //! the mean of the sentence scores. On a 0-1 scale (CodeXGLUE prints it times 100).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
@@ -194,7 +194,7 @@ impl Bleu {
             .iter()
             .map(|reference| self.prepare(reference))
             .collect();
-        let mut max_ref: HashMap<&[String], usize> = HashMap::new();
+        let mut max_ref: HashMap<&[String], usize> = HashMap::default();
         for reference in &refs {
             for (gram, count) in ngram_counts(reference) {
                 let entry = max_ref.entry(gram).or_insert(0);
@@ -301,7 +301,7 @@ impl Bleu {
 }
 
 fn ngram_counts(tokens: &[String]) -> HashMap<&[String], usize> {
-    let mut counts = HashMap::new();
+    let mut counts = HashMap::default();
     for n in 1..=4 {
         if tokens.len() < n {
             break;
@@ -415,7 +415,7 @@ pub fn codexglue_smoothed_bleu(hypothesis: &str, references: &[&str]) -> Result<
         .iter()
         .map(|reference| normalize(reference))
         .collect();
-    let mut max_ref: HashMap<&[String], usize> = HashMap::new();
+    let mut max_ref: HashMap<&[String], usize> = HashMap::default();
     for reference in &refs {
         for (gram, count) in ngram_counts(reference) {
             let entry = max_ref.entry(gram).or_insert(0);

@@ -15,7 +15,7 @@
 //!   keyword list without `True`/`False`, as CrossCodeEval; other languages' reserved words
 //!   from crucible-syntax).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crucible_syntax::{SyntaxLanguage, SyntaxParser, walk};
 use serde::Serialize;
@@ -84,7 +84,7 @@ fn round_half_even(value: f64) -> f64 {
 /// `len(b) / 100 + 1` times are "popular": never used to start a block, but a block may grow
 /// over them.
 fn matching_characters(a: &[char], b: &[char]) -> usize {
-    let mut b2j: HashMap<char, Vec<usize>> = HashMap::new();
+    let mut b2j: HashMap<char, Vec<usize>> = HashMap::default();
     for (j, c) in b.iter().enumerate() {
         b2j.entry(*c).or_default().push(j);
     }
@@ -117,9 +117,9 @@ fn longest_match(
     (alo, ahi, blo, bhi): (usize, usize, usize, usize),
 ) -> (usize, usize, usize) {
     let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0);
-    let mut j2len: HashMap<usize, usize> = HashMap::new();
+    let mut j2len: HashMap<usize, usize> = HashMap::default();
     for (i, c) in a.iter().enumerate().take(ahi).skip(alo) {
-        let mut next: HashMap<usize, usize> = HashMap::new();
+        let mut next: HashMap<usize, usize> = HashMap::default();
         for &j in b2j.get(c).map(Vec::as_slice).unwrap_or(&[]) {
             if j < blo {
                 continue;

@@ -22,7 +22,7 @@
 //! (`PYTHONHASHSEED`); here such lists are sorted, a fixed order. The two can disagree on a
 //! graph whose merged edges carry two or more distinct names.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crucible_syntax::tree_sitter::Node;
 use crucible_syntax::{SyntaxLanguage, SyntaxTree};
@@ -98,7 +98,7 @@ pub(crate) fn normalized_edges(tree: &SyntaxTree) -> Vec<NormalEdge> {
     let mut walker = Walker::new(tree, rules);
     // A failed walk is an empty graph, as in the reference.
     let flows = walker
-        .walk(Some(tree.root()), &mut States::new(), 0)
+        .walk(Some(tree.root()), &mut States::default(), 0)
         .unwrap_or_default();
     let merged = keep_connected(flows, &walker.names);
     normalize(&merged)
@@ -179,7 +179,7 @@ impl<'t> Walker<'t> {
     fn new(tree: &'t SyntaxTree, rules: Rules) -> Walker<'t> {
         let lines: Vec<&str> = tree.source().split('\n').collect();
         let mut names = Names::default();
-        let mut tokens = HashMap::new();
+        let mut tokens = HashMap::default();
         let mut index = 0u32;
         // Tokens in source order: a preorder walk that stops at token nodes.
         let mut stack = vec![tree.root()];
@@ -774,7 +774,7 @@ impl<'t> Walker<'t> {
     fn merge_loop(&self, flows: Vec<Flow>) -> Vec<Flow> {
         type Key = (Sym, u32, Relation);
         let mut order: Vec<Key> = Vec::new();
-        let mut merged: HashMap<Key, (Vec<Sym>, Vec<u32>)> = HashMap::new();
+        let mut merged: HashMap<Key, (Vec<Sym>, Vec<u32>)> = HashMap::default();
         for flow in flows {
             let key = (flow.name, flow.idx, flow.relation);
             match merged.get_mut(&key) {
@@ -812,7 +812,7 @@ impl<'t> Walker<'t> {
 /// The states after a conditional: each variable's sources in any branch (and, for the
 /// rules that add them, before it), sorted and deduplicated.
 fn merge_states(branches: &[States], before: Option<&States>) -> States {
-    let mut merged = States::new();
+    let mut merged = States::default();
     for branch in branches.iter().chain(before) {
         for (name, sources) in branch {
             merged.entry(*name).or_default().extend(sources);
@@ -833,7 +833,7 @@ fn sort_by_token(flows: &mut [Flow]) {
 /// Keep entries that have a source or are one, then merge entries at the same token.
 fn keep_connected(mut flows: Vec<Flow>, names: &Names) -> Vec<Flow> {
     sort_by_token(&mut flows);
-    let mut connected = std::collections::HashSet::new();
+    let mut connected = rustc_hash::FxHashSet::default();
     for flow in &flows {
         if !flow.parent_idx.is_empty() {
             connected.insert(flow.idx);
@@ -841,7 +841,7 @@ fn keep_connected(mut flows: Vec<Flow>, names: &Names) -> Vec<Flow> {
         connected.extend(flow.parent_idx.iter().copied());
     }
     let mut order: Vec<u32> = Vec::new();
-    let mut by_token: HashMap<u32, Flow> = HashMap::new();
+    let mut by_token: HashMap<u32, Flow> = HashMap::default();
     for flow in flows
         .into_iter()
         .filter(|flow| connected.contains(&flow.idx))
@@ -876,7 +876,7 @@ fn keep_connected(mut flows: Vec<Flow>, names: &Names) -> Vec<Flow> {
 
 /// Replace names by their order of first appearance (parents before the variable).
 fn normalize(flows: &[Flow]) -> Vec<NormalEdge> {
-    let mut numbers: HashMap<Sym, u32> = HashMap::new();
+    let mut numbers: HashMap<Sym, u32> = HashMap::default();
     let mut number = |sym: Sym| {
         let next = numbers.len() as u32;
         *numbers.entry(sym).or_insert(next)

@@ -29,7 +29,7 @@ mod ngram;
 mod pytokenize;
 mod syntax;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
 use serde::Serialize;
@@ -144,7 +144,7 @@ impl std::fmt::Debug for CodeBleu {
 
 /// One parsed side of a pair: its subtrees and data-flow edges.
 struct Analysed {
-    subtrees: HashMap<String, usize>,
+    subtrees: HashMap<u32, usize>,
     edges: Vec<dataflow::NormalEdge>,
     has_errors: bool,
 }
@@ -235,11 +235,11 @@ impl CodeBleu {
         Ok((each, self.finish(&total)))
     }
 
-    fn analyse(&mut self, code: &str) -> Result<Analysed, Error> {
+    fn analyse(&mut self, code: &str, subtrees: &mut syntax::Subtrees) -> Result<Analysed, Error> {
         let stripped = comments::remove_comments(code, self.language);
         let tree = self.parser.parse(self.language, &stripped)?;
         Ok(Analysed {
-            subtrees: syntax::subtrees(&tree),
+            subtrees: subtrees.count(&tree),
             edges: dataflow::normalized_edges(&tree),
             has_errors: tree.has_errors(),
         })
@@ -266,10 +266,11 @@ impl CodeBleu {
             weighted: ngram::weighted_stats(&reference_tokens, &hypothesis, &is_keyword),
             ..PairStats::default()
         };
-        let candidate = self.analyse(prediction)?;
+        let mut subtrees = syntax::Subtrees::default();
+        let candidate = self.analyse(prediction, &mut subtrees)?;
         stats.prediction_errors = usize::from(candidate.has_errors);
         for reference in &references {
-            let reference = self.analyse(reference)?;
+            let reference = self.analyse(reference, &mut subtrees)?;
             stats.reference_errors += usize::from(reference.has_errors);
             stats.syntax.add(syntax::match_subtrees(
                 &candidate.subtrees,

@@ -12,7 +12,7 @@
 //!   length of the (tokens, weights) pair the reference code measures), so it is 1 for any
 //!   hypothesis longer than two tokens.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Numerators and denominators of the four orders, and the lengths, summed over a corpus.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,7 +60,7 @@ impl NgramStats {
 }
 
 fn counts<'t, 'a>(tokens: &'t [&'a str], n: usize) -> HashMap<&'t [&'a str], usize> {
-    let mut counts = HashMap::new();
+    let mut counts = HashMap::default();
     if tokens.len() >= n {
         for gram in tokens.windows(n) {
             *counts.entry(gram).or_insert(0) += 1;
