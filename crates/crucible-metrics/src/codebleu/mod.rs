@@ -261,9 +261,10 @@ impl CodeBleu {
             .collect();
         let keywords = self.keywords;
         let is_keyword = |token: &str| keywords.binary_search(&token).is_ok();
+        let (ngram, weighted) = ngram::pair_stats(&reference_tokens, &hypothesis, &is_keyword);
         let mut stats = PairStats {
-            ngram: ngram::bleu_stats(&reference_tokens, &hypothesis),
-            weighted: ngram::weighted_stats(&reference_tokens, &hypothesis, &is_keyword),
+            ngram,
+            weighted,
             ..PairStats::default()
         };
         let mut subtrees = syntax::Subtrees::default();

@@ -59,11 +59,15 @@ impl NgramStats {
     }
 }
 
-fn counts<'t, 'a>(tokens: &'t [&'a str], n: usize) -> HashMap<&'t [&'a str], usize> {
+/// n-gram counts over token ids, an n-gram packed into one key (32 bits per token).
+fn counts(ids: &[u32], n: usize) -> HashMap<u128, usize> {
     let mut counts = HashMap::default();
-    if tokens.len() >= n {
-        for gram in tokens.windows(n) {
-            *counts.entry(gram).or_insert(0) += 1;
+    if ids.len() >= n {
+        for gram in ids.windows(n) {
+            let key = gram
+                .iter()
+                .fold(0u128, |key, id| (key << 32) | u128::from(*id));
+            *counts.entry(key).or_insert(0) += 1;
         }
     }
     counts
@@ -76,15 +80,50 @@ fn closest_length(reference_lengths: impl Iterator<Item = usize>, hyp_len: usize
         .unwrap_or(0)
 }
 
-/// BLEU statistics of one hypothesis against its references (clipped precision).
-pub(crate) fn bleu_stats(references: &[Vec<&str>], hypothesis: &[&str]) -> NgramStats {
-    let mut stats = NgramStats::default();
-    for n in 1..=4 {
-        let hyp_counts = counts(hypothesis, n);
-        let ref_counts: Vec<_> = references
+/// Tokens as ids (1-based; equal tokens, equal ids), and whether each id is a keyword.
+struct Vocabulary<'a> {
+    ids: HashMap<&'a str, u32>,
+    keyword: Vec<bool>,
+}
+
+impl<'a> Vocabulary<'a> {
+    fn encode(&mut self, tokens: &[&'a str], is_keyword: &dyn Fn(&str) -> bool) -> Vec<u32> {
+        tokens
             .iter()
-            .map(|reference| counts(reference, n))
-            .collect();
+            .map(|token| {
+                let next = self.keyword.len() as u32 + 1;
+                *self.ids.entry(token).or_insert_with(|| {
+                    self.keyword.push(is_keyword(token));
+                    next
+                })
+            })
+            .collect()
+    }
+}
+
+/// BLEU statistics (clipped precision) and weighted n-gram statistics (clipped recall, keyword
+/// unigrams weighing 1 and others 0.2) of one hypothesis against its references.
+pub(crate) fn pair_stats(
+    references: &[Vec<&str>],
+    hypothesis: &[&str],
+    is_keyword: &dyn Fn(&str) -> bool,
+) -> (NgramStats, NgramStats) {
+    let mut vocabulary = Vocabulary {
+        ids: HashMap::default(),
+        keyword: Vec::new(),
+    };
+    let hyp = vocabulary.encode(hypothesis, is_keyword);
+    let refs: Vec<Vec<u32>> = references
+        .iter()
+        .map(|reference| vocabulary.encode(reference, is_keyword))
+        .collect();
+    let mut bleu = NgramStats::default();
+    let mut weighted = NgramStats::default();
+    for n in 1..=4 {
+        let hyp_counts = counts(&hyp, n);
+        let ref_counts: Vec<HashMap<u128, usize>> =
+            refs.iter().map(|reference| counts(reference, n)).collect();
+        // BLEU: each hypothesis n-gram clipped by its largest count in any reference.
         let mut clipped = 0usize;
         let mut total = 0usize;
         for (gram, count) in &hyp_counts {
@@ -96,52 +135,35 @@ pub(crate) fn bleu_stats(references: &[Vec<&str>], hypothesis: &[&str]) -> Ngram
             clipped += (*count).min(max_ref);
             total += count;
         }
-        stats.numerators[n - 1] = clipped as f64;
-        stats.denominators[n - 1] = total.max(1) as f64;
-    }
-    stats.hyp_len = hypothesis.len();
-    stats.ref_len = closest_length(references.iter().map(Vec::len), hypothesis.len());
-    stats
-}
-
-/// Weighted n-gram statistics of one hypothesis against its references.
-pub(crate) fn weighted_stats(
-    references: &[Vec<&str>],
-    hypothesis: &[&str],
-    is_keyword: &dyn Fn(&str) -> bool,
-) -> NgramStats {
-    let mut stats = NgramStats::default();
-    for n in 1..=4 {
-        let hyp_counts = counts(hypothesis, n);
-        let mut numerator = 0.0;
-        let mut denominator = 0.0;
-        for reference in references {
-            let ref_counts = counts(reference, n);
-            // Only unigrams are weighted: keywords 1, other tokens 0.2.
-            let weight = |gram: &[&str]| {
-                if n == 1 && !is_keyword(gram[0]) {
-                    0.2
-                } else {
-                    1.0
-                }
-            };
+        bleu.numerators[n - 1] = clipped as f64;
+        bleu.denominators[n - 1] = total.max(1) as f64;
+        // Weighted: each reference's n-grams clipped by the hypothesis's counts, summed.
+        let weight = |gram: u128| {
+            let unigram_is_keyword = vocabulary.keyword[(gram as u32 - 1) as usize];
+            if n == 1 && !unigram_is_keyword {
+                0.2
+            } else {
+                1.0
+            }
+        };
+        for counts in &ref_counts {
             let mut matched = 0.0;
             let mut total = 0.0;
-            for (gram, count) in &ref_counts {
+            for (gram, count) in counts {
                 let clipped = (*count).min(hyp_counts.get(gram).copied().unwrap_or(0));
-                matched += clipped as f64 * weight(gram);
-                total += *count as f64 * weight(gram);
+                matched += clipped as f64 * weight(*gram);
+                total += *count as f64 * weight(*gram);
             }
-            numerator += matched;
-            denominator += f64::max(1.0, total);
+            weighted.numerators[n - 1] += matched;
+            weighted.denominators[n - 1] += f64::max(1.0, total);
         }
-        stats.numerators[n - 1] = numerator;
-        stats.denominators[n - 1] = denominator;
     }
-    stats.hyp_len = hypothesis.len();
+    bleu.hyp_len = hypothesis.len();
+    bleu.ref_len = closest_length(references.iter().map(Vec::len), hypothesis.len());
+    weighted.hyp_len = hypothesis.len();
     // The reference measures len((tokens, weights)) == 2 for every reference.
-    stats.ref_len = closest_length(references.iter().map(|_| 2), hypothesis.len());
-    stats
+    weighted.ref_len = closest_length(references.iter().map(|_| 2), hypothesis.len());
+    (bleu, weighted)
 }
 
 #[cfg(test)]
@@ -155,15 +177,15 @@ mod tests {
     #[test]
     fn identical_sentences_score_one() {
         let sentence = tokens("a b c d e f");
-        let stats = bleu_stats(std::slice::from_ref(&sentence), &sentence);
+        let (stats, _) = pair_stats(std::slice::from_ref(&sentence), &sentence, &|_| false);
         assert!((stats.score() - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn no_unigram_match_is_zero_and_short_hypotheses_are_penalised() {
-        let stats = bleu_stats(&[tokens("a b c d")], &tokens("x y z w"));
+        let (stats, _) = pair_stats(&[tokens("a b c d")], &tokens("x y z w"), &|_| false);
         assert_eq!(stats.score(), 0.0);
-        let stats = bleu_stats(&[tokens("a b c d e f g h")], &tokens("a b c d"));
+        let (stats, _) = pair_stats(&[tokens("a b c d e f g h")], &tokens("a b c d"), &|_| false);
         assert!(stats.score() < 0.5, "{}", stats.score());
     }
 
@@ -171,9 +193,9 @@ mod tests {
     fn keywords_weigh_more_in_the_weighted_match() {
         let keyword = |token: &str| token == "return";
         let reference = tokens("return x + y");
-        let misses_keyword =
-            weighted_stats(std::slice::from_ref(&reference), &tokens("x + y"), &keyword);
-        let misses_name = weighted_stats(
+        let (_, misses_keyword) =
+            pair_stats(std::slice::from_ref(&reference), &tokens("x + y"), &keyword);
+        let (_, misses_name) = pair_stats(
             std::slice::from_ref(&reference),
             &tokens("return + y"),
             &keyword,
