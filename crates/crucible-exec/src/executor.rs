@@ -15,7 +15,7 @@ use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
 use crate::runner::{
     BuildEnv, Built, Deps, LangOptions, Program, hex, is_js_syntax_error, ms, run_command,
 };
-use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, Stdin, sys};
+use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, SandboxConfig, Stdin, sys};
 use crate::toolchain::Toolchains;
 use crate::{Error, Result};
 
@@ -51,6 +51,10 @@ pub struct ExecConfig {
     /// Memory all of one Python worker's processes may use together; a request's own limit is
     /// enforced inside.
     pub python_worker_memory_bytes: u64,
+    /// Use cgroups for memory, process and CPU accounting when the host lets us create them.
+    /// `false` takes the path of a host without them: memory by `RLIMIT_AS` (C, C++, Rust),
+    /// processes by `RLIMIT_NPROC`, CPU time summed over the sandbox's processes from `/proc`.
+    pub use_cgroups: bool,
 }
 
 impl ExecConfig {
@@ -62,6 +66,7 @@ impl ExecConfig {
             priority: CpuPriority::Normal,
             python_workers: 2,
             python_worker_memory_bytes: 2 << 30,
+            use_cgroups: true,
         }
     }
 }
@@ -84,8 +89,11 @@ impl Executor {
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         let sandbox = Arc::new(Sandbox::new(
             &cache_dir.join("state"),
-            config.isolation,
-            config.priority,
+            SandboxConfig {
+                isolation: config.isolation,
+                priority: config.priority,
+                use_cgroups: config.use_cgroups,
+            },
         )?);
         let salt = load_salt(cache_dir)?;
         let deps = Deps {

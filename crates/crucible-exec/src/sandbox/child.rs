@@ -32,17 +32,35 @@ pub(crate) enum Step {
         target: CString,
         path: CString,
     },
-    /// Bind `src` on `dst`; remount with `remount` flags when given (read-only, nosuid...).
+    /// Bind `src` on `dst` (with its submounts when `recursive`), then restrict it.
     Bind {
         src: CString,
         dst: CString,
-        remount: Option<c_ulong>,
+        recursive: bool,
+        restrict: Restrict,
     },
     Tmpfs {
         dst: CString,
         data: CString,
     },
+    /// A fresh procfs; `hidepid=2` unless the plan's program is its own init.
     Proc(CString),
+    /// Hide a directory under an empty, read-only tmpfs.
+    MaskDir(CString),
+}
+
+/// How a bind mount is restricted after it is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Restrict {
+    /// Left as bound (device nodes).
+    None,
+    /// `mount_setattr(AT_RECURSIVE)` with these `MOUNT_ATTR_*` bits: the bind and every
+    /// submount under it.
+    Recursive(u64),
+    /// A classic `MS_REMOUNT | MS_BIND` with these `MS_*` flags, which changes the top mount
+    /// only (kernels before 5.12, which have no `mount_setattr`; read-only binds are then made
+    /// without their submounts).
+    Remount(c_ulong),
 }
 
 /// Everything the child needs, prepared (and allocated) by the parent.
@@ -343,7 +361,7 @@ unsafe fn build_root(plan: &ChildPlan) {
             fail(st, STAGE_ROOT, errno());
         }
         for step in &plan.steps {
-            if run_step(step) != 0 {
+            if run_step(step, plan) != 0 {
                 fail(st, STAGE_BUILD, errno());
             }
         }
@@ -362,7 +380,7 @@ unsafe fn build_root(plan: &ChildPlan) {
 }
 
 #[expect(unsafe_code, reason = "file system syscalls")]
-unsafe fn run_step(step: &Step) -> c_int {
+unsafe fn run_step(step: &Step, plan: &ChildPlan) -> c_int {
     let null = std::ptr::null::<c_char>();
     // SAFETY: syscalls on NUL-terminated strings and byte buffers owned by the plan.
     unsafe {
@@ -400,17 +418,41 @@ unsafe fn run_step(step: &Step) -> c_int {
                 libc::close(fd)
             }
             Step::Symlink { target, path } => libc::symlink(target.as_ptr(), path.as_ptr()),
-            Step::Bind { src, dst, remount } => {
-                let flags = libc::MS_BIND | libc::MS_REC;
+            Step::Bind {
+                src,
+                dst,
+                recursive,
+                restrict,
+            } => {
+                let mut flags = libc::MS_BIND;
+                if *recursive {
+                    flags |= libc::MS_REC;
+                }
                 if libc::mount(src.as_ptr(), dst.as_ptr(), null, flags, std::ptr::null()) != 0 {
                     return -1;
                 }
-                match remount {
-                    Some(extra) => {
+                match *restrict {
+                    Restrict::None => 0,
+                    Restrict::Recursive(attr_set) => {
+                        let attr = libc::mount_attr {
+                            attr_set,
+                            attr_clr: 0,
+                            propagation: 0,
+                            userns_fd: 0,
+                        };
+                        libc::syscall(
+                            libc::SYS_mount_setattr,
+                            libc::AT_FDCWD,
+                            dst.as_ptr(),
+                            libc::AT_RECURSIVE as c_ulong,
+                            &raw const attr,
+                            std::mem::size_of::<libc::mount_attr>(),
+                        ) as c_int
+                    }
+                    Restrict::Remount(extra) => {
                         let flags = libc::MS_BIND | libc::MS_REMOUNT | extra;
                         libc::mount(null, dst.as_ptr(), null, flags, std::ptr::null())
                     }
-                    None => 0,
                 }
             }
             Step::Tmpfs { dst, data } => libc::mount(
@@ -420,12 +462,29 @@ unsafe fn run_step(step: &Step) -> c_int {
                 libc::MS_NOSUID | libc::MS_NODEV,
                 data.as_ptr().cast(),
             ),
-            Step::Proc(dst) => libc::mount(
-                c"proc".as_ptr(),
+            Step::Proc(dst) => {
+                // hidepid=2: a process sees only the processes it may ptrace, so the program
+                // does not see the sandbox's init (non-dumpable) at all. A program that is
+                // its own init (the Python worker) watches its children through /proc.
+                let data = if plan.as_init {
+                    std::ptr::null()
+                } else {
+                    c"hidepid=2".as_ptr().cast()
+                };
+                libc::mount(
+                    c"proc".as_ptr(),
+                    dst.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    data,
+                )
+            }
+            Step::MaskDir(dst) => libc::mount(
+                c"tmpfs".as_ptr(),
                 dst.as_ptr(),
-                c"proc".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
+                c"tmpfs".as_ptr(),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                c"mode=0555,size=4k".as_ptr().cast(),
             ),
         }
     }

@@ -10,6 +10,7 @@
 //! the child in a cgroup slot before letting it continue, then watches stdout, stderr, the
 //! status pipe, CPU time and the wall clock. See the crate README's "Sandbox" section.
 
+mod accounting;
 pub(crate) mod cgroup;
 mod child;
 pub(crate) mod seccomp;
@@ -21,7 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use child::{ChildPlan, ExecPointers, Identity, Step};
+use child::{ChildPlan, ExecPointers, Identity, Restrict, Step};
 
 use crate::limits::{CpuPriority, Limits};
 use crate::{Error, Result};
@@ -38,6 +39,50 @@ pub enum Isolation {
     None,
 }
 
+/// Kernel files under `/proc` that a program has no use for and that describe the host or its
+/// kernel (addresses, keys, timers, other tenants' activity), hidden behind a read-only
+/// `/dev/null` (container runtimes hide much the same set). Only those the running kernel has.
+const PROC_MASKED_FILES: &[&str] = &[
+    "config.gz",
+    "interrupts",
+    "iomem",
+    "ioports",
+    "kallsyms",
+    "kcore",
+    "key-users",
+    "keys",
+    "kmsg",
+    "kpagecgroup",
+    "kpagecount",
+    "kpageflags",
+    "latency_stats",
+    "modules",
+    "sched_debug",
+    "slabinfo",
+    "sysrq-trigger",
+    "timer_list",
+    "timer_stats",
+    "vmallocinfo",
+];
+
+/// Directories under `/proc` about host hardware and drivers, hidden under an empty read-only
+/// tmpfs.
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "asound", "bus", "driver", "scsi"];
+
+/// Directories under `/proc` that stay readable (runtimes read `/proc/sys/kernel/...` and
+/// `/proc/sys/vm/overcommit_memory`) but never writable.
+const PROC_READ_ONLY: &[&str] = &["fs", "irq", "sys"];
+
+/// How a [`Sandbox`] is set up; one per executor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SandboxConfig {
+    pub(crate) isolation: Isolation,
+    pub(crate) priority: CpuPriority,
+    /// Use cgroups when the host lets us create them; false forces the fallback (rlimits and
+    /// CPU time summed from `/proc`), as on a host without writable cgroups.
+    pub(crate) use_cgroups: bool,
+}
+
 /// Shared, immutable sandbox settings; one per executor.
 #[derive(Debug)]
 pub(crate) struct Sandbox {
@@ -50,6 +95,9 @@ pub(crate) struct Sandbox {
     system: Vec<Step>,
     priority: CpuPriority,
     user_ids: (u32, u32),
+    /// The kernel has `mount_setattr` (5.12): read-only binds are read-only with every
+    /// submount under them.
+    recursive_attrs: bool,
 }
 
 /// A host path made visible inside the sandbox.
@@ -138,11 +186,12 @@ pub(crate) struct Outcome {
 impl Sandbox {
     /// Prepare the sandbox. `state_dir` holds an empty mount point and per-run directories.
     /// With [`Isolation::Sandboxed`], a probe run checks that namespaces work here.
-    pub(crate) fn new(
-        state_dir: &Path,
-        isolation: Isolation,
-        priority: CpuPriority,
-    ) -> Result<Sandbox> {
+    pub(crate) fn new(state_dir: &Path, config: SandboxConfig) -> Result<Sandbox> {
+        let SandboxConfig {
+            isolation,
+            priority,
+            use_cgroups,
+        } = config;
         priority.validate()?;
         let runs_dir = state_dir.join("runs");
         let root_dir = state_dir.join("newroot");
@@ -158,7 +207,14 @@ impl Sandbox {
             }),
             Isolation::Sandboxed => Some(Identity::User),
         };
-        let cgroups = cgroup::Cgroups::detect();
+        let cgroups = match use_cgroups {
+            true => cgroup::Cgroups::detect(),
+            false => None,
+        };
+        let filter = match identity {
+            Some(_) => seccomp::native_filter()?,
+            None => Vec::new(),
+        };
         let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -168,11 +224,12 @@ impl Sandbox {
             new_root: cstring(root_dir.as_os_str().as_encoded_bytes())?,
             runs_dir,
             cgroups,
-            filter: seccomp::build_filter(),
+            filter,
             last_cap,
             system: Vec::new(),
             priority,
             user_ids,
+            recursive_attrs: sys::has_mount_setattr(),
         };
         let sandbox = Sandbox {
             system: sandbox.system_steps()?,
@@ -198,7 +255,7 @@ impl Sandbox {
         };
         match &self.cgroups {
             Some(cg) => format!("{base} + {}", cg.describe()),
-            None => format!("{base} + rlimits"),
+            None => format!("{base} + rlimits + CPU time from /proc"),
         }
     }
 
@@ -442,7 +499,8 @@ impl Sandbox {
             b.steps.push(Step::Bind {
                 src: path_cstring(&host)?,
                 dst: b.inside(&host)?,
-                remount: None,
+                recursive: false,
+                restrict: Restrict::None,
             });
         }
         for (name, target) in [
@@ -456,6 +514,7 @@ impl Sandbox {
         }
         b.dir(Path::new("/proc"))?;
         b.steps.push(Step::Proc(b.inside(Path::new("/proc"))?));
+        b.mask_proc()?;
         b.dir(Path::new("/tmp"))?;
         Ok(b.steps)
     }
@@ -660,17 +719,74 @@ impl<'a> PlanBuilder<'a> {
         } else {
             self.file(inside, String::new())?;
         }
-        let locked = sys::locked_mount_flags(host).map_err(|e| Error::io(host, e))?;
-        let mut extra = locked | libc::MS_NOSUID | libc::MS_NODEV;
+        let (mut attrs, mut flags) = (
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+            libc::MS_NOSUID | libc::MS_NODEV,
+        );
         if !writable {
-            extra |= libc::MS_RDONLY;
+            attrs |= libc::MOUNT_ATTR_RDONLY;
+            flags |= libc::MS_RDONLY;
         }
         let step = Step::Bind {
             src: path_cstring(host)?,
             dst: self.inside(inside)?,
-            remount: Some(extra),
+            // Without mount_setattr a remount reaches the top mount only: a read-only bind
+            // then leaves its submounts out rather than leave them writable.
+            recursive: writable || self.sandbox.recursive_attrs,
+            restrict: self.restrict(host, attrs, flags)?,
         };
         self.steps.push(step);
+        Ok(())
+    }
+
+    /// The restriction of a bind whose source is `host`: `attrs` (`MOUNT_ATTR_*`) on the bind
+    /// and its submounts, or else a remount with `flags` (`MS_*`) plus the flags the source's
+    /// mount has locked (a user namespace may not clear them).
+    fn restrict(&self, host: &Path, attrs: u64, flags: libc::c_ulong) -> Result<Restrict> {
+        if self.sandbox.recursive_attrs {
+            return Ok(Restrict::Recursive(attrs));
+        }
+        let locked = sys::locked_mount_flags(host).map_err(|e| Error::io(host, e))?;
+        Ok(Restrict::Remount(locked | flags))
+    }
+
+    /// Hide the kernel's and the host's files under the fresh `/proc` and make its tunables
+    /// read-only. Paths are checked on the host's `/proc`: the same kernel mounts the new one.
+    fn mask_proc(&mut self) -> Result<()> {
+        let proc = Path::new("/proc");
+        let null = Path::new("/dev/null");
+        let ro = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC;
+        let ro_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC;
+        for name in PROC_MASKED_FILES {
+            if proc.join(name).exists() {
+                let step = Step::Bind {
+                    src: path_cstring(null)?,
+                    dst: self.inside(&proc.join(name))?,
+                    recursive: false,
+                    restrict: self.restrict(null, ro, ro_flags)?,
+                };
+                self.steps.push(step);
+            }
+        }
+        for name in PROC_MASKED_DIRS {
+            if proc.join(name).is_dir() {
+                self.steps
+                    .push(Step::MaskDir(self.inside(&proc.join(name))?));
+            }
+        }
+        for name in PROC_READ_ONLY {
+            if proc.join(name).is_dir() {
+                let inside = self.inside(&proc.join(name))?;
+                let restrict =
+                    self.restrict(proc, ro | libc::MOUNT_ATTR_NODEV, ro_flags | libc::MS_NODEV)?;
+                self.steps.push(Step::Bind {
+                    src: inside.clone(),
+                    dst: inside,
+                    recursive: true,
+                    restrict,
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -737,6 +853,8 @@ impl Process {
         let mut open = [true; 3];
         let mut killed = None;
         let mut buf = vec![0u8; 64 * 1024];
+        // Without a cgroup, CPU time is summed over the sandbox's processes from /proc.
+        let mut tree_cpu = accounting::TreeCpu::new(self.pid);
         while open.iter().any(|&o| o) {
             let fds: Vec<RawFd> = [&self.stdout, &self.stderr, &self.status]
                 .iter()
@@ -763,7 +881,10 @@ impl Process {
                 continue;
             }
             let output = (stdout.len() + stderr.len()) as u64;
-            let cpu = self.cpu_so_far().unwrap_or_default();
+            let cpu = match self.cpu_so_far() {
+                Some(cpu) => cpu,
+                None => tree_cpu.sample(),
+            };
             let reason = if output > limits.output_bytes {
                 Some(Kill::Output)
             } else if cpu > limits.cpu_time {
@@ -784,20 +905,28 @@ impl Process {
         let cap = limits.output_bytes as usize;
         stdout.truncate(cap);
         stderr.truncate(cap);
-        self.outcome(raw, &status, killed, stdout, stderr, wall)
+        let seen = Seen {
+            status: &status,
+            killed,
+            stdout,
+            stderr,
+            wall,
+            tree_cpu: tree_cpu.max(),
+        };
+        self.outcome(raw, seen)
     }
 
-    fn outcome(
-        &mut self,
-        (raw, usage): (i32, cgroup::Usage),
-        status: &[u8],
-        killed: Option<Kill>,
-        stdout: Vec<u8>,
-        stderr: Vec<u8>,
-        wall: Duration,
-    ) -> Result<Outcome> {
+    fn outcome(&mut self, (raw, usage): (i32, cgroup::Usage), seen: Seen<'_>) -> Result<Outcome> {
+        let Seen {
+            status,
+            killed,
+            stdout,
+            stderr,
+            wall,
+            tree_cpu,
+        } = seen;
         let mut exit = decode_wait(raw);
-        let mut cpu = Duration::from_nanos(usage.cpu_ns);
+        let mut cpu = Duration::from_nanos(usage.cpu_ns).max(tree_cpu);
         let mut peak = usage.peak_bytes;
         for record in status.chunks_exact(child::RECORD_LEN) {
             let fields = child::decode_record(record);
@@ -871,6 +1000,17 @@ impl Process {
     }
 }
 
+/// What the supervisor collected while it watched a run.
+struct Seen<'a> {
+    status: &'a [u8],
+    killed: Option<Kill>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    wall: Duration,
+    /// The highest CPU total summed from /proc (zero with a cgroup).
+    tree_cpu: Duration,
+}
+
 /// Read everything available from a non-blocking descriptor; false at end of file.
 fn drain(fd: RawFd, buf: &mut [u8], sink: &mut Vec<u8>) -> bool {
     // Never hold more than a little past the output cap: the rest is read and dropped.
@@ -909,16 +1049,23 @@ fn clone_step(step: &Step) -> Step {
             target: target.clone(),
             path: path.clone(),
         },
-        Step::Bind { src, dst, remount } => Step::Bind {
+        Step::Bind {
+            src,
+            dst,
+            recursive,
+            restrict,
+        } => Step::Bind {
             src: src.clone(),
             dst: dst.clone(),
-            remount: *remount,
+            recursive: *recursive,
+            restrict: *restrict,
         },
         Step::Tmpfs { dst, data } => Step::Tmpfs {
             dst: dst.clone(),
             data: data.clone(),
         },
         Step::Proc(p) => Step::Proc(p.clone()),
+        Step::MaskDir(p) => Step::MaskDir(p.clone()),
     }
 }
 
@@ -979,11 +1126,18 @@ mod tests {
         }
     }
 
+    fn config(use_cgroups: bool) -> SandboxConfig {
+        SandboxConfig {
+            isolation: Isolation::Sandboxed,
+            priority: CpuPriority::Normal,
+            use_cgroups,
+        }
+    }
+
     #[test]
     fn the_file_system_is_private() {
         let state = tempfile::tempdir().unwrap();
-        let sandbox =
-            Sandbox::new(state.path(), Isolation::Sandboxed, CpuPriority::Normal).unwrap();
+        let sandbox = Sandbox::new(state.path(), config(true)).unwrap();
         let script = "hostname; cat /etc/shadow; echo ok > /tmp/x && cat /tmp/x; \
                       touch /usr/x; ls /root; ls /proc | grep -c '^[0-9]'";
         let out = sandbox.run(command("/bin/sh", &["-c", script])).unwrap();
@@ -998,5 +1152,148 @@ mod tests {
         assert!(stderr.contains("Read-only file system"), "{stderr}");
         assert!(stderr.contains("/root': No such file"), "{stderr}");
         assert!(out.peak_memory_bytes > 0);
+    }
+
+    /// A tmpfs mounted on the host for one test, unmounted (lazily) when dropped.
+    struct HostMount(PathBuf);
+
+    impl HostMount {
+        #[expect(unsafe_code, reason = "mount(2) of a test tmpfs")]
+        fn tmpfs(at: &Path) -> HostMount {
+            let target = path_cstring(at).unwrap();
+            // SAFETY: NUL-terminated strings that outlive the call.
+            let r = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    c"size=1m".as_ptr().cast(),
+                )
+            };
+            assert_eq!(
+                r,
+                0,
+                "mounting a tmpfs on {} needs root: {}",
+                at.display(),
+                std::io::Error::last_os_error()
+            );
+            HostMount(at.to_path_buf())
+        }
+    }
+
+    impl Drop for HostMount {
+        #[expect(unsafe_code, reason = "umount2(2) of the test tmpfs")]
+        fn drop(&mut self) {
+            let target = path_cstring(&self.0).unwrap();
+            // SAFETY: a NUL-terminated string that outlives the call.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+
+    #[test]
+    fn read_only_binds_keep_their_submounts_read_only() {
+        let state = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let sub = data.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let _mount = HostMount::tmpfs(&sub);
+        std::fs::write(sub.join("host.txt"), "from the submount\n").unwrap();
+        // The submount is writable on the host; it must not be through a read-only bind.
+        let script = "cat /data/sub/host.txt; echo x > /data/sub/new; echo x > /data/top";
+        let mut sandbox = Sandbox::new(state.path(), config(true)).unwrap();
+        for recursive_attrs in [true, false] {
+            if recursive_attrs && !sandbox.recursive_attrs {
+                panic!("this kernel has no mount_setattr (Linux 5.12 or later needed)");
+            }
+            sandbox.recursive_attrs = recursive_attrs;
+            let mut cmd = command("/bin/sh", &["-c", script]);
+            cmd.binds.push(Bind {
+                host: data.path().to_path_buf(),
+                inside: PathBuf::from("/data"),
+                writable: false,
+            });
+            let out = sandbox.run(cmd).unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let read_only = stderr.matches("Read-only file system").count();
+            assert_eq!(read_only, 2, "setattr {recursive_attrs}: {stderr}");
+            if recursive_attrs {
+                // mount_setattr: the submount is there, read-only.
+                assert_eq!(stdout, "from the submount\n");
+            } else {
+                // Without it the bind leaves submounts out: the empty directory under it.
+                assert!(stderr.contains("host.txt: No such file"), "{stderr}");
+            }
+        }
+        assert!(!sub.join("new").exists() && !data.path().join("top").exists());
+    }
+
+    #[test]
+    fn proc_hides_the_init_and_the_kernel() {
+        let state = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new(state.path(), config(true)).unwrap();
+        let mut script = String::from(
+            "test -e /proc/1 && echo init-visible || echo init-hidden; \
+             cat /proc/1/cmdline; \
+             grep -c . /proc/self/status > /dev/null && echo self-visible; \
+             grep ' /proc/sys ' /proc/self/mountinfo | cut -d' ' -f6; ",
+        );
+        let files: Vec<&str> = PROC_MASKED_FILES
+            .iter()
+            .copied()
+            .filter(|f| Path::new("/proc").join(f).exists())
+            .collect();
+        let dirs: Vec<&str> = PROC_MASKED_DIRS
+            .iter()
+            .copied()
+            .filter(|d| Path::new("/proc").join(d).is_dir())
+            .collect();
+        assert!(
+            files.contains(&"kallsyms") && files.contains(&"keys"),
+            "{files:?}"
+        );
+        for file in &files {
+            script.push_str(&format!("echo {file} $(cat /proc/{file} | wc -c); "));
+        }
+        for dir in &dirs {
+            script.push_str(&format!("echo {dir} $(ls -A /proc/{dir} | wc -l); "));
+        }
+        let out = sandbox.run(command("/bin/sh", &["-c", &script])).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines[0], "init-hidden", "{stdout}");
+        assert!(stderr.contains("/proc/1/cmdline: No such file"), "{stderr}");
+        assert_eq!(lines[1], "self-visible");
+        assert!(
+            lines[2].split(',').any(|o| o == "ro"),
+            "/proc/sys: {}",
+            lines[2]
+        );
+        for (line, name) in lines[3..].iter().zip(files.iter().chain(&dirs)) {
+            assert_eq!(*line, format!("{name} 0"), "{stdout}");
+        }
+        assert_eq!(lines.len(), 3 + files.len() + dirs.len(), "{stdout}");
+    }
+
+    #[test]
+    fn busy_children_are_stopped_at_the_cpu_limit_without_cgroups() {
+        let state = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new(state.path(), config(false)).unwrap();
+        assert!(sandbox.cgroups.is_none());
+        // Four children spin while their parent waits: each stays far below RLIMIT_CPU
+        // (2 s for a 0.5 s limit), so only their sum can end the run before the wall clock.
+        let script = "for i in 1 2 3 4; do (while :; do :; done) & done; wait";
+        let mut cmd = command("/bin/sh", &["-c", script]);
+        cmd.limits = Limits::new(Duration::from_millis(500), 256 << 20);
+        cmd.limits.wall_time = Duration::from_secs(120);
+        // Without a cgroup, RLIMIT_NPROC counts every process of the sandbox user on the
+        // host (other sandboxes included); keep it out of the way.
+        cmd.limits.processes = 4096;
+        let out = sandbox.run(cmd).unwrap();
+        assert_eq!(out.killed, Some(Kill::CpuTime), "{out:?}");
+        assert!(out.cpu >= Duration::from_millis(500), "{:?}", out.cpu);
+        assert_eq!(out.exit, Exit::Signal(libc::SIGKILL));
     }
 }

@@ -227,3 +227,25 @@ pub(crate) fn ids() -> (u32, u32) {
 pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
+
+/// Whether the kernel has `mount_setattr` (Linux 5.12), which can make a mount and all its
+/// submounts read-only in one call.
+#[expect(
+    unsafe_code,
+    reason = "a probing mount_setattr call with invalid arguments"
+)]
+pub(crate) fn has_mount_setattr() -> bool {
+    // SAFETY: an invalid descriptor and null pointers: the kernel rejects the call before it
+    // reads anything; only ENOSYS (no such call) matters.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            std::ptr::null::<libc::c_char>(),
+            0,
+            std::ptr::null::<libc::mount_attr>(),
+            0,
+        )
+    };
+    !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+}

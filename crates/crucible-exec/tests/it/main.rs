@@ -2,6 +2,7 @@
 
 mod hostile;
 mod languages;
+mod sandbox;
 mod tamper;
 mod unsandboxed;
 
