@@ -12,9 +12,7 @@ use crate::harness;
 use crate::limits::{CpuPriority, Limits};
 use crate::python::{WorkerCase, WorkerReply, WorkerRequest, Workers};
 use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
-use crate::runner::{
-    BuildEnv, Built, Deps, LangOptions, Program, hex, is_js_syntax_error, ms, run_command,
-};
+use crate::runner::{BuildEnv, Built, Deps, LangOptions, Program, hex, ms, run_command};
 use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, SandboxConfig, Stdin, sys};
 use crate::toolchain::Toolchains;
 use crate::{Error, Result};
@@ -55,6 +53,8 @@ pub struct ExecConfig {
     /// `false` takes the path of a host without them: memory by `RLIMIT_AS` (C, C++, Rust),
     /// processes by `RLIMIT_NPROC`, CPU time summed over the sandbox's processes from `/proc`.
     pub use_cgroups: bool,
+    /// Limits of each compiler run.
+    pub compile_limits: Limits,
 }
 
 impl ExecConfig {
@@ -67,6 +67,7 @@ impl ExecConfig {
             python_workers: 2,
             python_worker_memory_bytes: 2 << 30,
             use_cgroups: true,
+            compile_limits: Limits::compiler(),
         }
     }
 }
@@ -80,12 +81,14 @@ pub struct Executor {
     deps: Deps,
     salt: String,
     python: Workers,
+    compile_limits: Limits,
 }
 
 impl Executor {
     /// Set up the sandbox (a probe run checks it works) and the cache.
     pub fn new(config: &ExecConfig) -> Result<Executor> {
         let cache_dir = &config.cache_dir;
+        config.compile_limits.validate()?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         let sandbox = Arc::new(Sandbox::new(
             &cache_dir.join("state"),
@@ -119,6 +122,7 @@ impl Executor {
             deps,
             salt,
             python,
+            compile_limits: config.compile_limits,
         })
     }
 
@@ -133,14 +137,30 @@ impl Executor {
     }
 
     /// Run one request. Errors mean the run could not happen (bad request, missing toolchain,
-    /// broken sandbox); a failing program is a report with a non-`passed` status.
+    /// broken sandbox); a failing program is a report with a non-`passed` status. A source no
+    /// compiler could take (empty, or holding a NUL byte) is model output like any other: a
+    /// `compile_error` report, never an error.
     pub fn run(&self, request: &ExecRequest) -> Result<ExecReport> {
         validate(request)?;
-        let mut report = match request.language {
+        let mut report = match unusable_source(&request.source) {
+            Some(problem) => {
+                let mut report = compile_error(problem.clone(), 0);
+                if let Some(failure) = report.failure.as_mut() {
+                    failure.message = problem.trim_end().to_owned();
+                }
+                report
+            }
+            None => self.dispatch(request)?,
+        };
+        report.sandboxed = self.is_sandboxed();
+        Ok(report)
+    }
+
+    fn dispatch(&self, request: &ExecRequest) -> Result<ExecReport> {
+        let report = match request.language {
             Language::Python => self.run_python(request)?,
             _ => self.run_compiled(request)?,
         };
-        report.sandboxed = self.is_sandboxed();
         Ok(report)
     }
 
@@ -169,6 +189,7 @@ impl Executor {
             sandbox: &self.sandbox,
             cache_dir: &self.cache_dir,
             deps: &self.deps,
+            compile_limits: self.compile_limits,
         };
         let built = env.build(
             language,
@@ -182,7 +203,12 @@ impl Executor {
             Built::Failed {
                 diagnostics,
                 compile_ms,
-            } => return Ok(compile_error(diagnostics, compile_ms)),
+                cached,
+            } => {
+                let mut report = compile_error(diagnostics, compile_ms);
+                report.compile_cached = cached;
+                return Ok(report);
+            }
             Built::Ready {
                 program,
                 compile_ms,
@@ -208,9 +234,6 @@ impl Executor {
         let mut report = empty_report();
         account(&mut report, &outcome);
         report.output = Some(excerpt(&outcome.stdout));
-        if program.language == Language::JavaScript && is_js_syntax_error(&outcome) {
-            return Ok(compile_error(trim_diagnostics(&outcome.stderr), 0));
-        }
         match classify(&outcome, &request.limits) {
             None => report.status = Status::Passed,
             Some((status, failure)) => {
@@ -234,12 +257,6 @@ impl Executor {
             command.stdin = Stdin::Bytes(case.input.as_bytes().to_vec());
             let outcome = self.sandbox.run(command)?;
             account(&mut report, &outcome);
-            if index == 0
-                && program.language == Language::JavaScript
-                && is_js_syntax_error(&outcome)
-            {
-                return Ok(compile_error(trim_diagnostics(&outcome.stderr), 0));
-            }
             let name = format!("case {}", index + 1);
             let verdict = classify(&outcome, &request.limits).or_else(|| {
                 compare(&outcome.stdout, &case.output, mode).err().map(|m| {
@@ -297,7 +314,12 @@ impl Executor {
         let (status, failure) = if let Some(verdict) = limit_verdict {
             verdict
         } else if let Some(test) = first_bad {
-            let status = if go_test && String::from_utf8_lossy(&outcome.stdout).contains("panic:") {
+            // A panicking Go test: `testing` reports it failed on stdout, the runtime's panic
+            // goes to stderr.
+            let panicked = [&outcome.stdout, &outcome.stderr]
+                .iter()
+                .any(|s| String::from_utf8_lossy(s).contains("panic:"));
+            let status = if go_test && panicked {
                 Status::RuntimeError
             } else {
                 test.status
@@ -457,11 +479,11 @@ impl Drop for Executor {
 
 fn validate(request: &ExecRequest) -> Result<()> {
     request.limits.validate()?;
-    if request.source.trim().is_empty() {
-        return Err(Error::EmptySource);
-    }
-    if request.source.contains('\0') {
-        return Err(Error::NotText { what: "source" });
+    if matches!(request.tests, TestSuite::Calls { .. }) && request.language != Language::Python {
+        return Err(Error::UnsupportedSuite {
+            language: request.language,
+            suite: "call-based (EvalPlus)",
+        });
     }
     if let TestSuite::Calls { entry_point, .. } = &request.tests
         && entry_point.trim().is_empty()
@@ -478,6 +500,19 @@ fn validate(request: &ExecRequest) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Why a source cannot be compiled or run at all, for its `compile_error` report: model output
+/// that is empty (or only whitespace), or that holds a NUL byte (no compiler or interpreter
+/// takes one, and a path or argument built from it could not be passed on).
+fn unusable_source(source: &str) -> Option<String> {
+    if source.trim().is_empty() {
+        return Some("the program is empty: there is no source code to compile or run\n".into());
+    }
+    let nul = source.find('\0')?;
+    Some(format!(
+        "the program contains a NUL byte (at byte {nul}); source code must be text\n"
+    ))
 }
 
 /// The file name a plain program is compiled from, and Java's main class.
@@ -577,9 +612,14 @@ fn finish_status(report: &mut ExecReport) {
         .unwrap_or(Status::Passed);
 }
 
-/// A verdict for a finished run that did not exit cleanly; `None` for exit status 0.
+/// A verdict for a finished run; `None` for a clean exit within the limits.
+///
+/// In order: what the supervisor stopped (output, CPU time, wall clock), the cgroup's OOM
+/// kill, CPU time over the limit however the run ended (a program that exits, or is ended by
+/// `RLIMIT_CPU`, just after the limit passed), a file over `RLIMIT_FSIZE`, a failed
+/// allocation reported by the runtime itself ([`allocation_failure`]), then the program's own
+/// exit status or signal, which is a runtime error whatever it prints.
 fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
-    let stderr = String::from_utf8_lossy(&outcome.stderr);
     let mut failure = Failure {
         stderr_tail: some_text(tail(&outcome.stderr)),
         ..Failure::default()
@@ -588,22 +628,18 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
         Exit::Code(code) => failure.exit_code = Some(code),
         Exit::Signal(sig) => failure.signal = Some(sig),
     }
-    let out_of_memory_text = [
-        "std::bad_alloc",
-        "OutOfMemoryError",
-        "heap out of memory",
-        "out of memory",
-        "memory allocation of",
-    ]
-    .iter()
-    .any(|p| stderr.contains(p));
-    let near_limit = outcome.peak_memory_bytes >= limits.memory_bytes / 100 * 95;
+    let memory = |why: &str| {
+        format!(
+            "memory limit exceeded ({} MiB; {why})",
+            limits.memory_bytes >> 20
+        )
+    };
     let status = match (outcome.killed, outcome.exit) {
-        (Some(Kill::Output), _) | (_, Exit::Signal(libc::SIGXFSZ)) => {
+        (Some(Kill::Output), _) => {
             failure.message = format!("output limit exceeded ({} bytes)", limits.output_bytes);
             Status::OutputLimit
         }
-        (Some(Kill::CpuTime), _) | (_, Exit::Signal(libc::SIGXCPU)) => {
+        (Some(Kill::CpuTime), _) => {
             failure.message = format!("time limit exceeded ({:?} of CPU time)", limits.cpu_time);
             Status::Timeout
         }
@@ -614,11 +650,26 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
             );
             Status::Timeout
         }
-        _ if outcome.oom
-            || (outcome.exit == Exit::Signal(libc::SIGKILL) && near_limit)
-            || (outcome.exit != Exit::Code(0) && out_of_memory_text) =>
-        {
-            failure.message = format!("memory limit exceeded ({} MiB)", limits.memory_bytes >> 20);
+        _ if outcome.oom => {
+            failure.message = memory("killed by the out-of-memory killer");
+            Status::MemoryLimit
+        }
+        _ if outcome.cpu > limits.cpu_time => {
+            failure.message = format!(
+                "time limit exceeded ({:?} of CPU time; used {:?})",
+                limits.cpu_time, outcome.cpu
+            );
+            Status::Timeout
+        }
+        (None, Exit::Signal(libc::SIGXFSZ)) => {
+            failure.message = format!(
+                "output limit exceeded (a file over {} bytes)",
+                limits.file_size_bytes
+            );
+            Status::OutputLimit
+        }
+        _ if let Some(runtime) = allocation_failure(outcome, limits) => {
+            failure.message = memory(&format!("{runtime} failed to allocate"));
             Status::MemoryLimit
         }
         (None, Exit::Code(0)) => return None,
@@ -635,6 +686,51 @@ fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
         }
     };
     Some((status, failure))
+}
+
+/// The runtime whose own report says an allocation failed, if one does.
+///
+/// Text alone is no evidence (a program may print anything): each runtime's report counts
+/// only with the way that runtime ends on it, and the JVM's only when the heap was really
+/// full.
+///
+/// | Runtime | Evidence |
+/// |---|---|
+/// | C++ | killed by `SIGABRT` after `terminate called after throwing an instance of 'std::bad_alloc'` |
+/// | Rust | killed by `SIGABRT` after `memory allocation of N bytes failed` |
+/// | V8 (JavaScript) | killed by `SIGABRT` after `JavaScript heap out of memory` (the `--max-old-space-size` limit) |
+/// | Go | exit status 2 after `fatal error: runtime: out of memory` |
+/// | JVM | exit status 1 after `java.lang.OutOfMemoryError`, with peak memory at least 3/4 of `-Xmx` |
+///
+/// C has no such report: `malloc` returns `NULL` under `RLIMIT_AS` (hosts without cgroups) and
+/// what follows is the program's own doing. With cgroups, memory is judged by the OOM kill.
+fn allocation_failure(outcome: &Outcome, limits: &Limits) -> Option<&'static str> {
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    let aborted = outcome.exit == Exit::Signal(libc::SIGABRT);
+    let rust_report = stderr.split("memory allocation of ").skip(1).any(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with(" bytes failed")
+    });
+    let heap_limit = crate::runner::java_heap_bytes(limits);
+    if aborted && stderr.contains("terminate called after throwing an instance of 'std::bad_alloc'")
+    {
+        Some("the C++ runtime")
+    } else if aborted && rust_report {
+        Some("the Rust runtime")
+    } else if aborted && stderr.contains("JavaScript heap out of memory") {
+        Some("V8")
+    } else if outcome.exit == Exit::Code(2)
+        && stderr.contains("fatal error: runtime: out of memory")
+    {
+        Some("the Go runtime")
+    } else if outcome.exit == Exit::Code(1)
+        && stderr.contains("java.lang.OutOfMemoryError")
+        && outcome.peak_memory_bytes >= heap_limit / 4 * 3
+    {
+        Some("the JVM")
+    } else {
+        None
+    }
 }
 
 fn signal_name(sig: i32) -> &'static str {

@@ -4,7 +4,8 @@
 //! Compilers run inside the sandbox too (`#include "/etc/shadow"` or `include_str!` would
 //! otherwise read host files and leak them in diagnostics). The cache key is the SHA-256 of the
 //! language, the toolchain's fingerprint, the flags and every source file, so a program is
-//! compiled once; failures are cached too.
+//! compiled once. Compile errors are cached too; a compile that the sandbox's limits ended
+//! (time, memory, a killed compiler) is not, so it is tried again next time.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,20 @@ pub(crate) enum Built {
     Failed {
         diagnostics: String,
         compile_ms: u64,
+        /// The failure came from the cache.
+        cached: bool,
+    },
+}
+
+/// What one compiler run left.
+#[derive(Debug)]
+enum Compiled {
+    Done,
+    Failed {
+        diagnostics: String,
+        /// A compile error of the source (cached), not the sandbox's limits ending the
+        /// compiler (not cached: the next try may fit).
+        cacheable: bool,
     },
 }
 
@@ -64,6 +79,8 @@ pub(crate) struct BuildEnv<'a> {
     pub(crate) sandbox: &'a Sandbox,
     pub(crate) cache_dir: &'a Path,
     pub(crate) deps: &'a Deps,
+    /// Limits of each compiler run ([`Limits::compiler`] unless configured).
+    pub(crate) compile_limits: Limits,
 }
 
 const PATH_ENV: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -109,6 +126,7 @@ impl BuildEnv<'_> {
             return Ok(Built::Failed {
                 diagnostics,
                 compile_ms: 0,
+                cached: true,
             });
         }
         fs::create_dir_all(&artifacts).map_err(|e| Error::io(&artifacts, e))?;
@@ -117,7 +135,7 @@ impl BuildEnv<'_> {
         let res = self.compile_in(&run_dir, language, toolchain, files, &flags, go_test);
         let compile_ms = started.elapsed().as_millis() as u64;
         let res = res.and_then(|outcome| match outcome {
-            None => {
+            Compiled::Done => {
                 publish(&run_dir.join("out"), &dir)?;
                 Ok(Built::Ready {
                     program,
@@ -125,11 +143,17 @@ impl BuildEnv<'_> {
                     cached: false,
                 })
             }
-            Some(diagnostics) => {
-                let _ = fs::write(&failed, &diagnostics);
+            Compiled::Failed {
+                diagnostics,
+                cacheable,
+            } => {
+                if cacheable {
+                    let _ = fs::write(&failed, &diagnostics);
+                }
                 Ok(Built::Failed {
                     diagnostics,
                     compile_ms,
+                    cached: false,
                 })
             }
         });
@@ -183,7 +207,7 @@ impl BuildEnv<'_> {
         })
     }
 
-    /// Compile in a sandbox; `Ok(None)` on success, `Ok(Some(diagnostics))` on a compile error.
+    /// Compile in a sandbox.
     fn compile_in(
         &self,
         run_dir: &Path,
@@ -192,7 +216,7 @@ impl BuildEnv<'_> {
         files: &[(String, String)],
         flags: &[String],
         go_test: bool,
-    ) -> Result<Option<String>> {
+    ) -> Result<Compiled> {
         let src_dir = run_dir.join("src");
         let out_dir = run_dir.join("out");
         for dir in [&src_dir, &out_dir] {
@@ -208,7 +232,17 @@ impl BuildEnv<'_> {
                 let path = out_dir.join(name);
                 fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
             }
-            return Ok(None);
+            // A plain program's syntax is checked by node's own parser, so that a syntax
+            // error is a compile error and a SyntaxError thrown at run time (`JSON.parse`)
+            // a runtime error. Appended tests report syntax errors through their harness.
+            if files.len() > 1 {
+                return Ok(Compiled::Done);
+            }
+            let args = vec!["--check".to_owned(), format!("/src/{}", files[0].0)];
+            let env = vec![("PATH".to_owned(), PATH_ENV.to_owned())];
+            let binds = vec![bind(&src_dir, "/src", false)];
+            let command = compile_command(toolchain.compiler.clone(), args, env, binds, None);
+            return self.compile_outcome(command);
         }
         if language == Language::Cpp && flags.iter().any(|f| f == "-I/pch") {
             self.ensure_pch(toolchain, flags)?;
@@ -283,17 +317,27 @@ impl BuildEnv<'_> {
         };
         tracing::debug!(?program, ?args, "compiling {language}");
         let command = compile_command(program, args, env, binds, Some(PathBuf::from("/src")));
+        self.compile_outcome(command)
+    }
+
+    /// Run a compiler command with the compile limits and judge how it ended.
+    fn compile_outcome(&self, mut command: Command) -> Result<Compiled> {
+        command.limits = self.compile_limits;
         let outcome = self.sandbox.run(command)?;
-        if outcome.exit == Exit::Code(0) && outcome.killed.is_none() {
-            return Ok(None);
+        if outcome.exit == Exit::Code(0) && outcome.killed.is_none() && !outcome.oom {
+            return Ok(Compiled::Done);
         }
         let mut text = outcome.stderr.clone();
         text.extend_from_slice(&outcome.stdout);
         let mut diagnostics = crate::report::trim_diagnostics(&text);
-        if outcome.killed.is_some() || outcome.oom {
-            diagnostics.push_str("the compiler exceeded its time or memory limit\n");
+        let limited = compile_hit_limits(&outcome, &text, &self.compile_limits);
+        if let Some(why) = &limited {
+            diagnostics.push_str(&format!("the compiler was stopped: {why}\n"));
         }
-        Ok(Some(diagnostics))
+        Ok(Compiled::Failed {
+            diagnostics,
+            cacheable: limited.is_none(),
+        })
     }
 
     fn deps_fingerprint(&self, language: Language) -> String {
@@ -447,6 +491,16 @@ impl BuildEnv<'_> {
     }
 }
 
+/// The JVM's heap limit (`-Xmx`) for a run: half the memory limit, the rest for the JVM's own
+/// code, metaspace and threads.
+pub(crate) fn java_heap_bytes(limits: &Limits) -> u64 {
+    java_heap_mb(limits) << 20
+}
+
+fn java_heap_mb(limits: &Limits) -> u64 {
+    ((limits.memory_bytes >> 20).max(16) / 2).max(16)
+}
+
 /// The command that runs a built program.
 pub(crate) fn run_command(program: &Program, limits: Limits, deps: &Deps) -> Command {
     let mb = (limits.memory_bytes >> 20).max(16);
@@ -481,7 +535,7 @@ pub(crate) fn run_command(program: &Program, limits: Limits, deps: &Deps) -> Com
                 "-XX:TieredStopAtLevel=1".to_owned(),
                 "-XX:-UsePerfData".to_owned(),
                 "-Xshare:auto".to_owned(),
-                format!("-Xmx{}m", (mb / 2).max(16)),
+                format!("-Xmx{}m", java_heap_mb(&limits)),
                 "-Xss64m".to_owned(),
                 "-cp".to_owned(),
                 "/box".to_owned(),
@@ -518,11 +572,34 @@ pub(crate) fn run_command(program: &Program, limits: Limits, deps: &Deps) -> Com
     }
 }
 
-/// Node reports syntax errors when it loads the file; treat those as compile errors.
-pub(crate) fn is_js_syntax_error(outcome: &Outcome) -> bool {
-    outcome.exit == Exit::Code(1)
-        && outcome.stdout.is_empty()
-        && String::from_utf8_lossy(&outcome.stderr).contains("SyntaxError")
+/// Why a failed compile is the sandbox's limits' doing rather than the source's, if it is: the
+/// supervisor stopped it, the cgroup's OOM killer ended a compiler process, the compiler died
+/// of a signal (the driver itself, or a pass it reports as killed), it ran past the CPU limit,
+/// or the compiler reported running out of memory. Such a failure is not cached. A source can
+/// make a compiler print such text (`#error`); that only costs it the cache.
+fn compile_hit_limits(outcome: &Outcome, output: &[u8], limits: &Limits) -> Option<String> {
+    let text = String::from_utf8_lossy(output);
+    let out_of_memory = [
+        "out of memory",
+        "virtual memory exhausted",
+        "Killed signal terminated program",
+        "java.lang.OutOfMemoryError",
+        "insufficient memory for the Java Runtime",
+        "The system is out of resources",
+        "memory allocation of",
+        "signal: killed",
+    ]
+    .iter()
+    .find(|p| text.contains(*p));
+    match (outcome.killed, outcome.exit) {
+        (Some(kill), _) => Some(format!("{kill:?} limit")),
+        _ if outcome.oom => Some(format!("memory limit ({} MiB)", limits.memory_bytes >> 20)),
+        _ if outcome.cpu > limits.cpu_time => {
+            Some(format!("CPU time limit ({:?})", limits.cpu_time))
+        }
+        (None, Exit::Signal(sig)) => Some(format!("killed by signal {sig}")),
+        _ => out_of_memory.map(|p| format!("it reported `{p}`")),
+    }
 }
 
 /// A compiler run: no stdin, the compiler limits, under the sandbox's init, memory bounded by the
@@ -633,7 +710,9 @@ fn cache_key(
 ) -> String {
     let mut h = Sha256::new();
     // Bump when the harness or the build commands change meaning.
-    h.update(b"crucible-exec-build-v1\0");
+    // v2: JavaScript programs are syntax-checked; failures caused by the limits are no
+    // longer cached, and earlier caches may hold some.
+    h.update(b"crucible-exec-build-v2\0");
     h.update(language.name().as_bytes());
     h.update([0, u8::from(go_test)]);
     h.update(toolchain.fingerprint.as_bytes());

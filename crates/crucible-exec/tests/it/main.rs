@@ -1,10 +1,13 @@
 //! Integration tests of crucible-exec: every language, the hostile suite and tampering.
 
+mod compile_cache;
 mod hostile;
 mod languages;
+mod model_output;
 mod sandbox;
 mod tamper;
 mod unsandboxed;
+mod verdicts;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
