@@ -40,8 +40,8 @@ pub enum Isolation {
 }
 
 /// Kernel files under `/proc` that a program has no use for and that describe the host or its
-/// kernel (addresses, keys, timers, other tenants' activity), hidden behind a read-only
-/// `/dev/null` (container runtimes hide much the same set). Only those the running kernel has.
+/// kernel (addresses, keys, timers, other tenants' activity), hidden behind `/dev/null`
+/// (container runtimes hide much the same set). Only those the running kernel has.
 const PROC_MASKED_FILES: &[&str] = &[
     "config.gz",
     "interrupts",
@@ -70,8 +70,9 @@ const PROC_MASKED_FILES: &[&str] = &[
 const PROC_MASKED_DIRS: &[&str] = &["acpi", "asound", "bus", "driver", "scsi"];
 
 /// Directories under `/proc` that stay readable (runtimes read `/proc/sys/kernel/...` and
-/// `/proc/sys/vm/overcommit_memory`) but never writable.
-const PROC_READ_ONLY: &[&str] = &["fs", "irq", "sys"];
+/// `/proc/sys/vm/overcommit_memory`) but never writable. (`/proc/fs` and `/proc/irq` hold
+/// nothing writable but by root.)
+const PROC_READ_ONLY: &[&str] = &["sys"];
 
 /// How a [`Sandbox`] is set up; one per executor.
 #[derive(Debug, Clone, Copy)]
@@ -754,31 +755,53 @@ impl<'a> PlanBuilder<'a> {
     /// read-only. Paths are checked on the host's `/proc`: the same kernel mounts the new one.
     fn mask_proc(&mut self) -> Result<()> {
         let proc = Path::new("/proc");
-        let null = Path::new("/dev/null");
-        let ro = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC;
-        let ro_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC;
+        // Files read as `/dev/null`: empty, and writes go nowhere. Files only root may open
+        // (`kcore`, `kmsg`, `sysrq-trigger` on most kernels) stay as they are: the program is
+        // never root on the host, and every bind costs each run time.
         for name in PROC_MASKED_FILES {
-            if proc.join(name).exists() {
+            let others_may_open = std::fs::metadata(proc.join(name)).is_ok_and(|m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 != 0
+            });
+            if others_may_open {
                 let step = Step::Bind {
-                    src: path_cstring(null)?,
+                    src: path_cstring(Path::new("/dev/null"))?,
                     dst: self.inside(&proc.join(name))?,
                     recursive: false,
-                    restrict: self.restrict(null, ro, ro_flags)?,
+                    restrict: Restrict::None,
                 };
                 self.steps.push(step);
             }
         }
+        // Directories: one empty read-only tmpfs, bound over the others (a bind keeps the
+        // read-only flag of its source, and costs less than a new tmpfs).
+        let mut first: Option<CString> = None;
         for name in PROC_MASKED_DIRS {
-            if proc.join(name).is_dir() {
-                self.steps
-                    .push(Step::MaskDir(self.inside(&proc.join(name))?));
+            if !proc.join(name).is_dir() {
+                continue;
+            }
+            let dst = self.inside(&proc.join(name))?;
+            match &first {
+                None => {
+                    self.steps.push(Step::MaskDir(dst.clone()));
+                    first = Some(dst);
+                }
+                Some(src) => self.steps.push(Step::Bind {
+                    src: src.clone(),
+                    dst,
+                    recursive: false,
+                    restrict: Restrict::None,
+                }),
             }
         }
+        let attrs = libc::MOUNT_ATTR_RDONLY
+            | libc::MOUNT_ATTR_NOSUID
+            | libc::MOUNT_ATTR_NODEV
+            | libc::MOUNT_ATTR_NOEXEC;
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         for name in PROC_READ_ONLY {
             if proc.join(name).is_dir() {
                 let inside = self.inside(&proc.join(name))?;
-                let restrict =
-                    self.restrict(proc, ro | libc::MOUNT_ATTR_NODEV, ro_flags | libc::MS_NODEV)?;
+                let restrict = self.restrict(proc, attrs, flags)?;
                 self.steps.push(Step::Bind {
                     src: inside.clone(),
                     dst: inside,
@@ -1253,11 +1276,16 @@ mod tests {
             files.contains(&"kallsyms") && files.contains(&"keys"),
             "{files:?}"
         );
+        // Each file reads as nothing: masked with /dev/null, or (root-only files, left
+        // unmasked) not readable at all.
         for file in &files {
             script.push_str(&format!("echo {file} $(cat /proc/{file} | wc -c); "));
         }
         for dir in &dirs {
-            script.push_str(&format!("echo {dir} $(ls -A /proc/{dir} | wc -l); "));
+            script.push_str(&format!(
+                "echo {dir} $(ls -A /proc/{dir} | wc -l) \
+                 $(grep ' /proc/{dir} ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1); "
+            ));
         }
         let out = sandbox.run(command("/bin/sh", &["-c", &script])).unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1271,8 +1299,11 @@ mod tests {
             "/proc/sys: {}",
             lines[2]
         );
-        for (line, name) in lines[3..].iter().zip(files.iter().chain(&dirs)) {
+        for (line, name) in lines[3..].iter().zip(&files) {
             assert_eq!(*line, format!("{name} 0"), "{stdout}");
+        }
+        for (line, name) in lines[3 + files.len()..].iter().zip(&dirs) {
+            assert_eq!(*line, format!("{name} 0 ro"), "{stdout}");
         }
         assert_eq!(lines.len(), 3 + files.len() + dirs.len(), "{stdout}");
     }
