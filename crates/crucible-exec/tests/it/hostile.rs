@@ -91,7 +91,11 @@ fn infinite_loop_times_out() {
 
 #[test]
 fn busy_threads_time_out_on_cpu_time() {
-    let r = hostile(Language::Cpp, "busy_threads", TestSuite::None, quick());
+    // A wall clock no load can exhaust first: on a busy machine eight threads may get less
+    // than a CPU between them, and the point is that CPU time ends the run.
+    let mut limits = quick();
+    limits.wall_time = Duration::from_secs(60);
+    let r = hostile(Language::Cpp, "busy_threads", TestSuite::None, limits);
     assert_status(&r, Status::Timeout);
     // Eight spinning threads: CPU time, not wall time, ended the run.
     let message = r.failure.unwrap().message;
@@ -213,7 +217,11 @@ fn daemons_die_with_the_run() {
 
 #[test]
 fn deep_recursion_is_a_runtime_error() {
-    let c = hostile(Language::C, "deep_recursion", TestSuite::None, quick());
+    // Growing the stack to the memory limit is page faults: on a busy machine it can outlast
+    // a short wall clock, which must not turn the verdict into a timeout.
+    let mut limits = quick();
+    limits.wall_time = Duration::from_secs(60);
+    let c = hostile(Language::C, "deep_recursion", TestSuite::None, limits);
     assert!(
         matches!(c.status, Status::RuntimeError | Status::MemoryLimit),
         "{c:#?}"
