@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crucible_types::GenParams;
 
-use crate::{Error, Message};
+use crate::{Error, FimTokens, Message};
 
 /// What a model is asked to continue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +119,12 @@ pub trait Generator {
     /// flight (continuous batching where the backend can decode several prompts together). A
     /// request's own failure (its prompt is too long, its parameters are invalid) goes to
     /// [`Feed::finished`]; an error that ends all work (cancellation, a broken backend) is
-    /// returned. No text is streamed: the observer is polled for cancellation only.
+    /// returned.
+    ///
+    /// Each request's text goes to [`Feed::on_text`] as it is generated, and a request the feed
+    /// reports [`Feed::cancelled`] is stopped at the next step, its slots freed, and finished
+    /// with [`Error::Cancelled`] while the others go on. `observer` is polled for the
+    /// cancellation of the whole call only; it sees no text.
     ///
     /// The default decodes the requests one after another.
     fn generate_many(
@@ -131,6 +136,12 @@ pub trait Generator {
         let _ = max_sequences;
         one_at_a_time(self, feed, observer)
     }
+
+    /// The model's fill-in-the-middle tokens, when it has them (see [`crate::fim`]). The
+    /// default: none.
+    fn fim_tokens(&self) -> Option<FimTokens> {
+        None
+    }
 }
 
 /// [`Generator::generate_many`] without batching: the feed's requests one after another.
@@ -141,8 +152,17 @@ pub(crate) fn one_at_a_time<G: Generator + ?Sized>(
 ) -> Result<(), Error> {
     let mut id = 0;
     while let Some(request) = feed.next_request(true) {
-        let result = generator.generate(&request, &mut PollOnly(&*observer));
-        if let Err(Error::Cancelled) = result {
+        let result = generator.generate(
+            &request,
+            &mut PerRequest {
+                feed: &mut *feed,
+                id,
+                call: &*observer,
+            },
+        );
+        if let Err(Error::Cancelled) = result
+            && observer.cancelled()
+        {
             return Err(Error::Cancelled);
         }
         if feed.finished(id, result).is_break() {
@@ -168,6 +188,38 @@ pub trait Feed {
     /// done. Results may come in another order than the requests. `Break` stops the call:
     /// requests in flight are dropped and no more are asked for.
     fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()>;
+
+    /// New text for sequence `seq` of request `id` (safe to show: it will not be taken back).
+    /// The default drops it.
+    fn on_text(&mut self, id: usize, seq: usize, text: &str) {
+        let _ = (id, seq, text);
+    }
+
+    /// Whether request `id` is no longer wanted (its client went away). Polled between
+    /// tokens; the generator then stops the request, frees its slots and reports it to
+    /// [`Feed::finished`] as [`Error::Cancelled`]. The default: never.
+    fn cancelled(&self, id: usize) -> bool {
+        let _ = id;
+        false
+    }
+}
+
+/// The observer of one request inside a `generate_many` call: its text goes to the feed, and
+/// it is cancelled when the feed cancels it or the whole call is cancelled.
+pub(crate) struct PerRequest<'a> {
+    pub(crate) feed: &'a mut dyn Feed,
+    pub(crate) id: usize,
+    pub(crate) call: &'a dyn Observer,
+}
+
+impl Observer for PerRequest<'_> {
+    fn on_text(&mut self, seq: usize, text: &str) {
+        self.feed.on_text(self.id, seq, text);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.call.cancelled() || self.feed.cancelled(self.id)
+    }
 }
 
 /// Forwards cancellation polls and drops text.
@@ -274,5 +326,36 @@ mod tests {
         let err = echo().generate_many(&mut feed, 4, &mut Cancel).unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err}");
         assert!(feed.done.is_empty());
+    }
+
+    /// Records text per request and cancels request 1.
+    struct CancelsOne(Recorder, Vec<(usize, String)>);
+
+    impl Feed for CancelsOne {
+        fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
+            self.0.next_request(wait)
+        }
+
+        fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()> {
+            self.0.finished(id, result)
+        }
+
+        fn on_text(&mut self, id: usize, _seq: usize, text: &str) {
+            self.1.push((id, text.to_owned()));
+        }
+
+        fn cancelled(&self, id: usize) -> bool {
+            id == 1
+        }
+    }
+
+    #[test]
+    fn default_generate_many_streams_text_per_request_and_cancels_one_request_only() {
+        let mut feed = CancelsOne(Recorder::new(&["a", "b", "c"], usize::MAX), vec![]);
+        echo().generate_many(&mut feed, 4, &mut Silent).unwrap();
+        assert_eq!(feed.0.done[0], (0, Ok("re: a".into())));
+        assert_eq!(feed.0.done[1], (1, Err("generation was cancelled".into())));
+        assert_eq!(feed.0.done[2], (2, Ok("re: c".into())));
+        assert_eq!(feed.1, vec![(0, "re: a".into()), (2, "re: c".into())]);
     }
 }

@@ -7,6 +7,7 @@
 pub mod beam;
 mod chat;
 mod extract;
+pub mod fim;
 mod generator;
 pub mod prompt;
 mod python_defs;
@@ -20,13 +21,14 @@ mod vocab_math;
 
 pub use chat::{ChatTemplate, Message, Role};
 pub use extract::{Extracted, Source, extract_code};
+pub use fim::{ExtraFile, FimTokens, Infill, fim_prompt};
 pub use generator::{
     Completion, Feed, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
     Silent,
 };
 pub use python_defs::keep_definitions;
 pub use score::{ScoreError, ScoredText, TextScorer, Window, WindowRule};
-pub use scripted::ScriptedGenerator;
+pub use scripted::{Probe, ScriptedGenerator};
 pub use shared::{SharedGenerator, share};
 pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
 pub use stop::StopMatcher;

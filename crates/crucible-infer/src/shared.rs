@@ -3,36 +3,68 @@
 //!
 //! Code that makes one request at a time (a strategy: generate, run the programs, generate
 //! again) gets the backend's batching when several such loops run on threads of their own: while
-//! one loop runs its programs, the others' requests keep the batch full.
+//! one loop runs its programs, the others' requests keep the batch full. A server does the same
+//! with one thread per client request.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::generator::PollOnly;
-use crate::{Error, Feed, GenRequest, Generation, Generator, ModelInfo, Observer};
+use crate::{Error, Feed, FimTokens, GenRequest, Generation, Generator, ModelInfo, Observer};
 
 /// How often a waiting side checks for cancellation.
 const POLL: Duration = Duration::from_millis(50);
 
-/// A request on its way to the thread that owns the generator, with where its answer goes.
+/// What the generator's thread sends back to a caller.
+enum Reply {
+    /// Text of sequence `.0`.
+    Text(usize, String),
+    /// The request is done.
+    Done(Result<Generation, Error>),
+}
+
+/// A request on its way to the thread that owns the generator, with where its answer goes and
+/// the flag its caller raises when it stops waiting.
 struct Call {
     request: GenRequest,
-    reply: mpsc::Sender<Result<Generation, Error>>,
+    reply: mpsc::Sender<Reply>,
+    cancel: Arc<AtomicBool>,
 }
 
 /// A handle to a generator that [`share`] drives; clone it for every thread that generates.
 ///
 /// `generate` blocks until the shared generator has decoded the request together with whatever
-/// else is in flight. No text is streamed (the observer is polled for cancellation only), and a
-/// handle whose observer cancels stops waiting while its request runs to the end unseen. When
-/// the shared generator has stopped (cancelled, or its backend failed; [`share`] says which),
+/// else is in flight, and streams the request's text to its observer as it comes. A handle
+/// whose observer cancels stops waiting at once, and the generator drops the request at its
+/// next step (a backend that cancels requests one by one frees their slots then). When the
+/// shared generator has stopped (cancelled, or its backend failed; [`share`] says which),
 /// every call returns [`Error::Cancelled`].
 #[derive(Clone)]
 pub struct SharedGenerator {
     calls: mpsc::Sender<Call>,
     info: ModelInfo,
+    fim: Option<FimTokens>,
+}
+
+impl std::fmt::Debug for SharedGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedGenerator")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Raises a call's cancel flag when its caller returns, however it returns.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Generator for SharedGenerator {
@@ -46,21 +78,30 @@ impl Generator for SharedGenerator {
         observer: &mut dyn Observer,
     ) -> Result<Generation, Error> {
         let (reply, answer) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
         let call = Call {
             request: request.clone(),
             reply,
+            cancel: cancel.clone(),
         };
         self.calls.send(call).map_err(|_| Error::Cancelled)?;
+        // A caller that stops waiting (cancelled, or unwinding) withdraws its request.
+        let _withdraw = CancelOnDrop(cancel);
         loop {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
             }
             match answer.recv_timeout(POLL) {
-                Ok(result) => return result,
+                Ok(Reply::Text(seq, text)) => observer.on_text(seq, &text),
+                Ok(Reply::Done(result)) => return result,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Cancelled),
             }
         }
+    }
+
+    fn fim_tokens(&self) -> Option<FimTokens> {
+        self.fim.clone()
     }
 }
 
@@ -81,13 +122,14 @@ pub fn share<R: Send>(
     let handle = SharedGenerator {
         calls,
         info: generator.info().clone(),
+        fim: generator.fim_tokens(),
     };
     let observer: &dyn Observer = observer;
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || work(handle));
         let mut feed = Calls {
             incoming,
-            replies: HashMap::new(),
+            callers: HashMap::new(),
             given: 0,
             observer,
         };
@@ -105,43 +147,69 @@ pub fn share<R: Send>(
     })
 }
 
-/// The feed of [`share`]: calls as they arrive, answers back to their callers.
+/// A caller waiting for its request.
+struct Caller {
+    reply: mpsc::Sender<Reply>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The feed of [`share`]: calls as they arrive, text and answers back to their callers.
 struct Calls<'a> {
     incoming: mpsc::Receiver<Call>,
-    replies: HashMap<usize, mpsc::Sender<Result<Generation, Error>>>,
+    callers: HashMap<usize, Caller>,
     given: usize,
     observer: &'a dyn Observer,
 }
 
 impl Feed for Calls<'_> {
     fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
-        let call = if wait {
-            // Nothing in flight: wait for a call, until every handle is gone or the run is
-            // cancelled.
-            loop {
+        loop {
+            let call = if wait {
+                // Nothing in flight: wait for a call, until every handle is gone or the run is
+                // cancelled.
                 if self.observer.cancelled() {
                     return None;
                 }
                 match self.incoming.recv_timeout(POLL) {
-                    Ok(call) => break call,
+                    Ok(call) => call,
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
                     Err(mpsc::RecvTimeoutError::Disconnected) => return None,
                 }
+            } else {
+                self.incoming.try_recv().ok()?
+            };
+            // A caller that gave up while its call waited in the channel is not served.
+            if call.cancel.load(Ordering::Relaxed) {
+                continue;
             }
-        } else {
-            self.incoming.try_recv().ok()?
-        };
-        self.replies.insert(self.given, call.reply);
-        self.given += 1;
-        Some(call.request)
+            let caller = Caller {
+                reply: call.reply,
+                cancel: call.cancel,
+            };
+            self.callers.insert(self.given, caller);
+            self.given += 1;
+            return Some(call.request);
+        }
     }
 
     fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()> {
-        if let Some(reply) = self.replies.remove(&id) {
-            // A caller that stopped waiting (its observer cancelled) drops the answer.
-            let _ = reply.send(result);
+        if let Some(caller) = self.callers.remove(&id) {
+            // A caller that stopped waiting drops the answer.
+            let _ = caller.reply.send(Reply::Done(result));
         }
         ControlFlow::Continue(())
+    }
+
+    fn on_text(&mut self, id: usize, seq: usize, text: &str) {
+        if let Some(caller) = self.callers.get(&id) {
+            let _ = caller.reply.send(Reply::Text(seq, text.to_owned()));
+        }
+    }
+
+    fn cancelled(&self, id: usize) -> bool {
+        self.callers
+            .get(&id)
+            .is_some_and(|caller| caller.cancel.load(Ordering::Relaxed))
     }
 }
 
@@ -298,5 +366,68 @@ mod tests {
         });
         assert!(matches!(out, Err(Error::Cancelled)), "{out:?}");
         assert!(matches!(served, Err(Error::Cancelled)), "{served:?}");
+    }
+
+    /// Collects streamed text; cancels once it has seen `after` pieces.
+    struct Collect {
+        text: String,
+        pieces: usize,
+        after: usize,
+    }
+
+    impl Observer for Collect {
+        fn on_text(&mut self, _seq: usize, text: &str) {
+            self.text.push_str(text);
+            self.pieces += 1;
+        }
+
+        fn cancelled(&self) -> bool {
+            self.pieces >= self.after
+        }
+    }
+
+    #[test]
+    fn text_streams_to_the_caller_and_a_caller_that_cancels_frees_its_slot() {
+        let mut generator = ScriptedGenerator::from_fn(|request, _| match &request.prompt {
+            Prompt::Text { text } if text == "long" => Some("w ".repeat(100_000)),
+            _ => Some("a b c".into()),
+        })
+        .streaming(Duration::from_millis(1));
+        let probe = generator.probe();
+        let (out, served) = share(&mut generator, 1, &mut Silent, |handle| {
+            let mut long = handle.clone();
+            let mut observer = Collect {
+                text: String::new(),
+                pieces: 0,
+                after: 5,
+            };
+            let mut request = text("long");
+            request.params.max_new_tokens = 1_000_000;
+            let cancelled = long.generate(&request, &mut observer);
+            // One slot: this request runs only once the cancelled one has given it back.
+            let mut short = handle.clone();
+            let mut seen = Collect {
+                text: String::new(),
+                pieces: 0,
+                after: usize::MAX,
+            };
+            let answer = short.generate(&text("short"), &mut seen).unwrap();
+            (cancelled, observer.text, seen.text, answer)
+        });
+        served.unwrap();
+        let (cancelled, long_text, short_text, answer) = out;
+        assert!(matches!(cancelled, Err(Error::Cancelled)), "{cancelled:?}");
+        assert!(long_text.starts_with("w w w w w "), "{long_text:?}");
+        assert_eq!(short_text, "a b c");
+        assert_eq!(answer.completions[0].text, "a b c");
+        assert_eq!(probe.cancelled(), 1);
+    }
+
+    #[test]
+    fn handles_report_the_generators_fim_tokens() {
+        let mut generator = echo().with_fim(crate::FimTokens::qwen());
+        let (fim, served) = share(&mut generator, 1, &mut Silent, |handle| handle.fim_tokens());
+        served.unwrap();
+        assert_eq!(fim, Some(crate::FimTokens::qwen()));
     }
 }
