@@ -157,6 +157,7 @@ pub fn load_llama(
         threads: settings.threads,
         context_length: Some(settings.context_length),
         batch_size: 512,
+        slot_cells: None,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

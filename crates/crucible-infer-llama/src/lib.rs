@@ -24,7 +24,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
-    ChatTemplate, Error, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
+    ChatTemplate, Error, FimTokens, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -38,6 +38,10 @@ pub struct LlamaConfig {
     pub context_length: Option<usize>,
     /// Tokens per llama.cpp batch during prompt evaluation.
     pub batch_size: usize,
+    /// KV cells of each slot of `generate_many`; `None` sizes the slots to the first request
+    /// (at least 2048 cells). A server sets it to the context length, so any request fits a
+    /// slot and the context is never rebuilt while others are in flight.
+    pub slot_cells: Option<usize>,
 }
 
 /// A GGUF model loaded in this process.
@@ -47,6 +51,9 @@ pub struct LlamaGenerator {
     info: ModelInfo,
     config: LlamaConfig,
     session: Option<Session>,
+    fim: Option<FimTokens>,
+    /// Prompt tokens copied from the prefix cache instead of evaluated, since the model loaded.
+    reused_prompt_tokens: usize,
 }
 
 impl std::fmt::Debug for LlamaGenerator {
@@ -129,6 +136,7 @@ impl LlamaGenerator {
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let template = chat_template(model)?;
+        let fim = fim_tokens(model);
         let train_ctx = model.n_ctx_train() as usize;
         let context_length = config.context_length.unwrap_or(train_ctx).min(train_ctx);
         tracing::info!(
@@ -136,6 +144,7 @@ impl LlamaGenerator {
             seconds = started.elapsed().as_secs_f64(),
             context_length,
             threads = config.threads,
+            fim = fim.is_some(),
             "loaded model"
         );
         Ok(LlamaGenerator {
@@ -148,7 +157,15 @@ impl LlamaGenerator {
             },
             config,
             session: None,
+            fim,
+            reused_prompt_tokens: 0,
         })
+    }
+
+    /// Prompt tokens that `generate_many` copied from its prefix cache instead of evaluating,
+    /// over the generator's life (the measure of KV reuse between consecutive requests).
+    pub fn reused_prompt_tokens(&self) -> usize {
+        self.reused_prompt_tokens
     }
 
     /// Render a prompt to the exact text the model sees.
@@ -240,6 +257,10 @@ impl Generator for LlamaGenerator {
     ) -> Result<(), Error> {
         self.run_many(feed, max_sequences, observer)
     }
+
+    fn fim_tokens(&self) -> Option<FimTokens> {
+        self.fim.clone()
+    }
 }
 
 impl LlamaGenerator {
@@ -328,6 +349,29 @@ fn chat_template(model: &LlamaModel) -> Result<ChatTemplate, Error> {
             Ok(ChatTemplate::chatml())
         }
     }
+}
+
+/// The model's fill-in-the-middle tokens, from the vocabulary's FIM entries (llama.cpp finds
+/// them by the GGUF's token ids or, for older files, by their well-known texts). Each is given
+/// as its text, and only when that text tokenizes back to the one token, so a prompt built from
+/// the texts carries the tokens themselves.
+fn fim_tokens(model: &LlamaModel) -> Option<FimTokens> {
+    let vocab = model.vocab();
+    let text = |token: LlamaToken| -> Option<String> {
+        if token.0 < 0 {
+            return None;
+        }
+        let piece = String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
+        let back = vocab.tokenize(piece.as_bytes(), false, true);
+        (back == [token]).then_some(piece)
+    };
+    Some(FimTokens {
+        prefix: text(vocab.fim_pre())?,
+        suffix: text(vocab.fim_suf())?,
+        middle: text(vocab.fim_mid())?,
+        repo_name: text(vocab.fim_rep()),
+        file_sep: text(vocab.fim_sep()),
+    })
 }
 
 /// Time since `start` in milliseconds.

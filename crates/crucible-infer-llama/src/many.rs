@@ -12,6 +12,10 @@
 //! batch order, so a finished sequence's slot is filled at once by moving the sequence in the
 //! highest slot down (a stream copy), and each step's batch is in slot order.
 //!
+//! Each request's text goes to its feed as it settles, and a request the feed cancels (its
+//! client went away) stops before the next step: its sequences end, their slots are freed and
+//! compacted like finished ones, and it is reported as cancelled while the others go on.
+//!
 //! Batched steps change the floating-point order inside matrix products, so a greedy answer can
 //! differ from the one decoded alone in the last bits of a logit and then in a token; a run is
 //! still deterministic for the same requests and `max_sequences`.
@@ -23,7 +27,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, Silent, StopMatcher};
+use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, StopMatcher};
 use crucible_types::{Decoding, GenParams};
 
 use crate::decode::{Job, Sequence, eval_prompt};
@@ -73,11 +77,25 @@ struct Active {
     seqs: Vec<Sequence>,
     started: Instant,
     prompt_ms: f64,
+    /// The feed cancelled it: its sequences were stopped and it ends with `Error::Cancelled`.
+    cancelled: bool,
+}
+
+/// Passes one request's text to its feed.
+struct FeedText<'a> {
+    feed: &'a mut dyn Feed,
+    id: usize,
+}
+
+impl Observer for FeedText<'_> {
+    fn on_text(&mut self, seq: usize, text: &str) {
+        self.feed.on_text(self.id, seq, text);
+    }
 }
 
 impl Active {
-    /// Choose sequence `s`'s next token from `logits`.
-    fn step(&mut self, model: &'static LlamaModel, s: usize, logits: &[f32]) {
+    /// Choose sequence `s`'s next token from `logits`; new text goes to `feed`.
+    fn step(&mut self, model: &'static LlamaModel, s: usize, logits: &[f32], feed: &mut dyn Feed) {
         let Active {
             prompt,
             params,
@@ -92,7 +110,16 @@ impl Active {
             batch_size: 1,
             ignore_eos: false,
         };
-        seqs[s].step(s, logits, &job, stop, &mut Silent);
+        let mut text = FeedText { feed, id: self.id };
+        seqs[s].step(s, logits, &job, stop, &mut text);
+    }
+
+    /// Stop every sequence (their slots are freed with the finished ones').
+    fn cancel(&mut self) {
+        self.cancelled = true;
+        for seq in &mut self.seqs {
+            seq.next = None;
+        }
     }
 
     fn done(&self) -> bool {
@@ -150,6 +177,17 @@ impl LlamaGenerator {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
             }
+            // Requests whose clients went away stop now; their slots are freed below.
+            for request in active.iter_mut().filter(|r| !r.cancelled) {
+                if feed.cancelled(request.id) {
+                    request.cancel();
+                }
+            }
+            if let Some(next) = waiting.take_if(|w| feed.cancelled(w.id))
+                && feed.finished(next.id, Err(Error::Cancelled)).is_break()
+            {
+                return Ok(());
+            }
             // Admit requests while there are free slots.
             loop {
                 if waiting.is_none() && !exhausted {
@@ -182,7 +220,10 @@ impl LlamaGenerator {
                 // One stream per slot and one for the prefix cache.
                 let need = Layout::PerSequence {
                     seqs: slots + 1,
-                    cells: next.cells().max(MIN_SLOT_CELLS),
+                    cells: next
+                        .cells()
+                        .max(MIN_SLOT_CELLS)
+                        .max(self.config.slot_cells.unwrap_or(0)),
                 };
                 if !layout.is_some_and(|l| l.serves(need)) {
                     if !active.is_empty() {
@@ -203,7 +244,7 @@ impl LlamaGenerator {
                 let taken: Vec<i32> = (0..next.params.n)
                     .map(|_| free.pop_first().expect("enough free slots were checked"))
                     .collect();
-                active.push(self.start(next, taken, &mut cache)?);
+                active.push(self.start(next, taken, &mut cache, feed)?);
             }
             // Finished sequences (some end on their first token) give their slots back, and the
             // live ones move down to keep the slots in use contiguous.
@@ -216,7 +257,12 @@ impl LlamaGenerator {
                 if active[idx].done() {
                     let request = active.swap_remove(idx);
                     let id = request.id;
-                    if feed.finished(id, Ok(request.generation())).is_break() {
+                    let result = if request.cancelled {
+                        Err(Error::Cancelled)
+                    } else {
+                        Ok(request.generation())
+                    };
+                    if feed.finished(id, result).is_break() {
                         return Ok(());
                     }
                 } else {
@@ -262,7 +308,7 @@ impl LlamaGenerator {
                 .decode(&mut batch)
                 .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
             for (row, &(_, a, s)) in rows.iter().enumerate() {
-                active[a].step(model, s, session.ctx.get_logits_ith(row as i32));
+                active[a].step(model, s, session.ctx.get_logits_ith(row as i32), feed);
             }
         }
     }
@@ -295,6 +341,7 @@ impl LlamaGenerator {
         next: Waiting,
         slots: Vec<i32>,
         cache: &mut PrefixCache,
+        feed: &mut dyn Feed,
     ) -> Result<Active, Error> {
         let started = Instant::now();
         let mut request = Active {
@@ -308,6 +355,7 @@ impl LlamaGenerator {
             slots,
             started,
             prompt_ms: 0.0,
+            cancelled: false,
         };
         let model = self.model;
         let job = Job {
@@ -344,6 +392,7 @@ impl LlamaGenerator {
                 .map_err(copy_err)?;
         }
         cache.tokens.clone_from(&request.prompt);
+        self.reused_prompt_tokens += reuse;
         tracing::trace!(
             prompt = request.prompt.len(),
             reused = reuse,
@@ -353,7 +402,7 @@ impl LlamaGenerator {
         // Every sequence's first token comes from the same prompt logits.
         let logits = ctx.get_logits_ith(row);
         for idx in 0..request.seqs.len() {
-            request.step(model, idx, logits);
+            request.step(model, idx, logits, feed);
         }
         Ok(request)
     }

@@ -1,0 +1,184 @@
+//! The llama.cpp backend with the real default model: fill-in-the-middle tokens from the
+//! vocabulary, per-request text and cancellation in `generate_many`, and prefix reuse between
+//! consecutive infill prompts.
+//!
+//! These tests need the default model (`scripts/test.sh` pulls it). Without it they fail with
+//! the command to run, rather than passing without having checked anything.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+
+use crucible_infer::{
+    Error, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Prompt, Silent, fim_prompt,
+};
+use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
+use crucible_types::{Decoding, GenParams};
+
+fn default_model() -> PathBuf {
+    let home = std::env::var_os("CRUCIBLE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("crucible")))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/crucible")
+        });
+    let path = home.join("models/qwen2.5-coder-0.5b-instruct.gguf");
+    assert!(
+        path.is_file(),
+        "the default model is not installed at {}; run `crucible model pull` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// One generator for the whole test binary: the model loads once (llama.cpp allows one backend
+/// per process, and the tests run on threads of one process).
+fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
+    static GENERATOR: OnceLock<Mutex<LlamaGenerator>> = OnceLock::new();
+    GENERATOR
+        .get_or_init(|| {
+            let config = LlamaConfig {
+                threads: 2,
+                context_length: Some(4096),
+                batch_size: 512,
+                slot_cells: Some(4096),
+            };
+            let generator = LlamaGenerator::load(&default_model(), "test", config)
+                .expect("the default model loads");
+            Mutex::new(generator)
+        })
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn text_request(text: &str, max_new_tokens: usize) -> GenRequest {
+    GenRequest {
+        prompt: Prompt::Text { text: text.into() },
+        params: GenParams {
+            decoding: Decoding::Greedy,
+            seed: 0,
+            max_new_tokens,
+            stop: vec![],
+            n: 1,
+        },
+    }
+}
+
+/// Hands out its requests in order, collects each request's streamed text and result, and
+/// cancels request `cancel` once it has streamed `cancel_after` pieces.
+struct Recorder {
+    requests: VecDeque<GenRequest>,
+    streamed: BTreeMap<usize, String>,
+    pieces: BTreeMap<usize, usize>,
+    done: BTreeMap<usize, Result<Generation, String>>,
+    cancel: Option<usize>,
+    cancel_after: usize,
+}
+
+impl Recorder {
+    fn new(requests: Vec<GenRequest>) -> Recorder {
+        Recorder {
+            requests: requests.into(),
+            streamed: BTreeMap::new(),
+            pieces: BTreeMap::new(),
+            done: BTreeMap::new(),
+            cancel: None,
+            cancel_after: usize::MAX,
+        }
+    }
+}
+
+impl Feed for Recorder {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
+        self.requests.pop_front()
+    }
+
+    fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()> {
+        self.done.insert(id, result.map_err(|err| err.to_string()));
+        ControlFlow::Continue(())
+    }
+
+    fn on_text(&mut self, id: usize, _seq: usize, text: &str) {
+        self.streamed.entry(id).or_default().push_str(text);
+        *self.pieces.entry(id).or_default() += 1;
+    }
+
+    fn cancelled(&self, id: usize) -> bool {
+        self.cancel == Some(id) && self.pieces.get(&id).copied().unwrap_or(0) >= self.cancel_after
+    }
+}
+
+#[test]
+fn the_fim_tokens_come_from_the_vocabulary() {
+    let generator = generator();
+    assert_eq!(generator.fim_tokens(), Some(FimTokens::qwen()));
+}
+
+#[test]
+fn text_streams_per_request_and_equals_the_answer() {
+    let mut generator = generator();
+    let mut feed = Recorder::new(vec![
+        text_request("def add(a, b):\n", 12),
+        text_request("# print hello\n", 12),
+    ]);
+    generator.generate_many(&mut feed, 4, &mut Silent).unwrap();
+    for id in 0..2 {
+        let generation = feed.done[&id].as_ref().expect("the request succeeds");
+        assert_eq!(
+            feed.streamed.get(&id).map(String::as_str).unwrap_or(""),
+            generation.completions[0].text,
+            "request {id}"
+        );
+        assert!(generation.completions[0].tokens > 0);
+    }
+}
+
+#[test]
+fn a_cancelled_request_frees_its_slot_for_the_next() {
+    let mut generator = generator();
+    // One slot: the second request can start only once the first gives its slot back. The
+    // first asks for 3,000 tokens and is cancelled after 3 pieces of text.
+    let mut feed = Recorder::new(vec![
+        text_request("# A long story about a cat.\n", 3000),
+        text_request("def square(x):\n", 8),
+    ]);
+    feed.cancel = Some(0);
+    feed.cancel_after = 3;
+    generator.generate_many(&mut feed, 1, &mut Silent).unwrap();
+    assert_eq!(
+        feed.done[&0].as_ref().unwrap_err(),
+        "generation was cancelled"
+    );
+    assert_eq!(feed.pieces[&0], 3, "no text after the cancel");
+    let second = feed.done[&1].as_ref().expect("the second request runs");
+    assert!(second.completions[0].tokens > 0);
+}
+
+#[test]
+fn an_infill_sharing_a_long_prefix_reuses_its_cells() {
+    let mut generator = generator();
+    let tokens = generator.fim_tokens().expect("the model has FIM tokens");
+    let body: String = (0..60)
+        .map(|i| format!("def f{i}(x):\n    return x + {i}\n\n"))
+        .collect();
+    let mut infill = Infill {
+        prefix: format!("{body}def g(x):\n    return "),
+        suffix: "\n\nprint(g(1))\n".into(),
+        ..Infill::default()
+    };
+    let first = text_request(&fim_prompt(&tokens, &infill), 8);
+    infill.prefix.push_str("x *");
+    let second = text_request(&fim_prompt(&tokens, &infill), 8);
+    let before = generator.reused_prompt_tokens();
+    let mut feed = Recorder::new(vec![first, second]);
+    generator.generate_many(&mut feed, 1, &mut Silent).unwrap();
+    let reused = generator.reused_prompt_tokens() - before;
+    let prompt_tokens = feed.done[&1].as_ref().unwrap().prompt_tokens;
+    assert!(
+        reused > 600 && reused < prompt_tokens,
+        "the second prompt ({prompt_tokens} tokens) should reuse the shared prefix, reused {reused}"
+    );
+}
