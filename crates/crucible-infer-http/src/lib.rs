@@ -34,8 +34,9 @@ mod server;
 mod stream;
 mod wire;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crucible_infer::{Feed, GenRequest, Generation, Generator, ModelInfo, Observer};
@@ -196,7 +197,9 @@ impl Generator for HttpGenerator {
 
     /// Requests run concurrently, each on its own thread, with at most `max_sequences`
     /// sequences in flight (a request of n sequences counts n; one larger than the limit runs
-    /// alone), so the server can batch them; a new request starts as soon as one ends.
+    /// alone), so the server can batch them; a new request starts as soon as one ends. Each
+    /// request's text goes to the feed as it arrives, and a request the feed cancels has its
+    /// connection closed (the server stops generating it) while the others go on.
     fn generate_many(
         &mut self,
         feed: &mut dyn Feed,
@@ -204,21 +207,22 @@ impl Generator for HttpGenerator {
         observer: &mut dyn Observer,
     ) -> Result<(), crucible_infer::Error> {
         let abort = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Message>();
         let n_choices = self.n_choices;
         let (client, endpoint, model) = (&self.client, self.endpoint.as_str(), &self.info.name);
         let max_parallel = self.max_parallel;
         std::thread::scope(|scope| {
             let mut next_id = 0;
-            let mut running = 0;
             let mut sequences = 0;
+            // The cancel flag of each running request.
+            let mut running: HashMap<usize, Arc<AtomicBool>> = HashMap::new();
             let mut more = true;
             // A request taken from the feed that waits for room.
             let mut waiting: Option<GenRequest> = None;
             let outcome = loop {
                 loop {
                     if waiting.is_none() && more {
-                        let idle = running == 0;
+                        let idle = running.is_empty();
                         waiting = feed.next_request(idle);
                         // A busy call asks again after the next result or poll.
                         more = waiting.is_some() || !idle;
@@ -226,14 +230,15 @@ impl Generator for HttpGenerator {
                     let Some(seqs) = waiting.as_ref().map(|r| r.params.n.max(1)) else {
                         break;
                     };
-                    if running > 0 && sequences + seqs > max_sequences {
+                    if !running.is_empty() && sequences + seqs > max_sequences {
                         break;
                     }
                     let request = waiting.take().expect("checked above");
                     let id = next_id;
                     next_id += 1;
-                    running += 1;
                     sequences += seqs;
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    running.insert(id, cancel.clone());
                     let (tx, abort) = (tx.clone(), &abort);
                     scope.spawn(move || {
                         let call = stream::Call {
@@ -244,27 +249,57 @@ impl Generator for HttpGenerator {
                             max_parallel,
                         };
                         let mut n_choices = n_choices;
-                        let result = stream::run(&call, &mut n_choices, &mut AbortFlag(abort));
+                        let mut observer = RequestObserver {
+                            id,
+                            abort,
+                            cancel,
+                            tx: tx.clone(),
+                        };
+                        let result = stream::run(&call, &mut n_choices, &mut observer);
                         // The receiver is gone only when the call ended; nothing waits then.
-                        let _ = tx.send((id, seqs, result, n_choices));
+                        let _ = tx.send(Message::Done {
+                            id,
+                            seqs,
+                            result,
+                            learned: n_choices,
+                        });
                     });
                 }
-                if running == 0 {
+                if running.is_empty() {
                     break Ok(());
                 }
                 if observer.cancelled() {
                     break Err(crucible_infer::Error::Cancelled);
                 }
-                let Ok((id, seqs, result, learned)) = rx.recv_timeout(POLL) else {
-                    continue;
+                for (&id, cancel) in &running {
+                    if feed.cancelled(id) {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                let (id, seqs, result, learned) = match rx.recv_timeout(POLL) {
+                    Ok(Message::Text { id, seq, text }) => {
+                        feed.on_text(id, seq, &text);
+                        continue;
+                    }
+                    Ok(Message::Done {
+                        id,
+                        seqs,
+                        result,
+                        learned,
+                    }) => (id, seqs, result, learned),
+                    Err(_) => continue,
                 };
-                running -= 1;
+                let withdrawn = running
+                    .remove(&id)
+                    .is_some_and(|cancel| cancel.load(Ordering::Relaxed));
                 sequences -= seqs;
                 // A server that refused `n` once will refuse it again: later requests know.
                 if learned != n_choices {
                     self.n_choices = learned;
                 }
-                if let Err(crucible_infer::Error::Cancelled) = result {
+                if let Err(crucible_infer::Error::Cancelled) = result
+                    && !withdrawn
+                {
                     break Err(crucible_infer::Error::Cancelled);
                 }
                 if feed.finished(id, result).is_break() {
@@ -282,19 +317,47 @@ impl Generator for HttpGenerator {
 /// How often `generate_many` checks for cancellation while it waits for results.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The observer of a request thread: cancelled when `generate_many` aborts; text is dropped.
-struct AbortFlag<'a>(&'a AtomicBool);
+/// What a request thread of `generate_many` tells the calling thread.
+enum Message {
+    Text {
+        id: usize,
+        seq: usize,
+        text: String,
+    },
+    Done {
+        id: usize,
+        seqs: usize,
+        result: Result<Generation, crucible_infer::Error>,
+        learned: stream::NChoices,
+    },
+}
 
-impl Observer for AbortFlag<'_> {
+/// The observer of a request thread: its text goes to the calling thread; it is cancelled when
+/// `generate_many` aborts or the feed cancels this request.
+struct RequestObserver<'a> {
+    id: usize,
+    abort: &'a AtomicBool,
+    cancel: Arc<AtomicBool>,
+    tx: mpsc::Sender<Message>,
+}
+
+impl Observer for RequestObserver<'_> {
+    fn on_text(&mut self, seq: usize, text: &str) {
+        let _ = self.tx.send(Message::Text {
+            id: self.id,
+            seq,
+            text: text.to_owned(),
+        });
+    }
+
     fn cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.abort.load(Ordering::Relaxed) || self.cancel.load(Ordering::Relaxed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn api_key_comes_from_the_environment_and_stays_hidden() {

@@ -218,3 +218,77 @@ fn a_shared_generator_sends_the_calls_of_several_threads_together() {
     // One after another would take 6 x 200 ms.
     assert!(elapsed < Duration::from_millis(1_000), "{elapsed:?}");
 }
+
+/// Hands out `task 0` .. `task N`, records streamed text per request, and cancels request 0
+/// once it has streamed something.
+struct Streams {
+    inner: Tasks,
+    text: std::collections::BTreeMap<usize, String>,
+}
+
+impl Feed for Streams {
+    fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
+        self.inner.next_request(wait)
+    }
+
+    fn finished(
+        &mut self,
+        id: usize,
+        result: Result<Generation, crucible_infer::Error>,
+    ) -> ControlFlow<()> {
+        self.inner.finished(id, result)
+    }
+
+    fn on_text(&mut self, id: usize, _seq: usize, text: &str) {
+        self.text.entry(id).or_default().push_str(text);
+    }
+
+    fn cancelled(&self, id: usize) -> bool {
+        id == 0 && self.text.contains_key(&0)
+    }
+}
+
+#[test]
+fn text_streams_per_request_and_a_cancelled_request_is_closed_while_the_others_finish() {
+    // `task 0` streams a piece and then hangs; the others answer at once.
+    let server = MockServer::serving("m", |request: &Received| {
+        let body = request.json();
+        let user = body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if user == "task 0" {
+            Reply::hanging([crucible_infer_http::mock::chat_delta(0, "slow")])
+        } else {
+            Reply::events([
+                crucible_infer_http::mock::chat_delta(0, &user),
+                crucible_infer_http::mock::chat_finish(0, "stop"),
+            ])
+        }
+    });
+    let mut generator = connect(&server, None);
+    let mut feed = Streams {
+        inner: Tasks::new(3, 1),
+        text: Default::default(),
+    };
+    let started = Instant::now();
+    generator.generate_many(&mut feed, 4, &mut Quiet).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut done = feed.inner.done.clone();
+    done.sort_by_key(|(id, _)| *id);
+    assert_eq!(done[0].1.as_ref().unwrap_err(), "generation was cancelled");
+    for (id, result) in &done[1..] {
+        assert_eq!(
+            result.as_ref().unwrap().completions[0].text,
+            format!("task {id}")
+        );
+        assert_eq!(feed.text[id], format!("task {id}"));
+    }
+    assert_eq!(feed.text[&0], "slow");
+    // The cancelled request's connection was closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.hangups() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.hangups(), 1);
+}
