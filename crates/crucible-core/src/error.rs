@@ -69,6 +69,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this is a cancellation (Ctrl-C, a client that went away), not a failure.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            Error::Infer(crucible_infer::Error::Cancelled)
+                | Error::Strategy(crucible_strategy::Error::Cancelled)
+                | Error::Strategy(crucible_strategy::Error::Infer(
+                    crucible_infer::Error::Cancelled
+                ))
+        )
+    }
+
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {

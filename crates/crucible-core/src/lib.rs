@@ -9,6 +9,7 @@ pub mod bench;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod generate;
 pub mod recorder;
 pub mod score;
 pub mod settings;

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::json;
 
 use crucible_core::backend;
+use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
 use crucible_core::infer::prompt::{Exemplar, FewShot};
-use crucible_core::infer::{self, Candidates, Observer, SolveParams};
+use crucible_core::infer::{Candidates, Observer, SolveParams};
+use crucible_core::strategy::Quiet;
 use crucible_core::types::format::parse_task_line;
 use crucible_core::types::{Language, Task, TaskKind, TestSuite};
 
@@ -84,49 +85,79 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
         None => args.strategy.for_task(&task, args.n, &args.decoding)?,
     };
     let settings = args.model.settings(None)?;
+    let plan = match chosen {
+        Some(strategy) => Plan::Strategy {
+            strategy,
+            budget: args.strategy.budget()?,
+        },
+        None => Plan::Solve {
+            solve: SolveParams {
+                mode: args.decoding.mode.into(),
+                params,
+            },
+            shots: few_shot
+                .as_ref()
+                .map(|f| f.select(&task).into_iter().cloned().collect())
+                .unwrap_or_default(),
+        },
+    };
     let mut generator = backend::open_generator(&settings, &mut output::pull_progress())?;
     if interrupt::requested() {
         return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
     }
-    if let Some(chosen) = chosen {
+    let model_name = generator.info().name.clone();
+    let sandbox = Sandbox::FromSettings(&settings);
+    if let Plan::Strategy {
+        strategy: chosen, ..
+    } = &plan
+    {
         let mode = strategy::OutputMode {
             json: args.json,
             quiet: global.quiet,
         };
-        return strategy::run(
-            &args.strategy,
-            &chosen,
-            &task,
-            generator.as_mut(),
-            &settings,
-            mode,
-        );
+        if !global.quiet {
+            output::status(&format!("strategy: {}", chosen.describe()));
+        }
+        let mut progress = strategy::CliProgress::new(global.quiet);
+        let result = generate_for_task(generator.as_mut(), sandbox, &task, &plan, &mut progress);
+        progress.finish();
+        return match result {
+            Ok(generated) => {
+                strategy::show(&args.strategy, &task, &model_name, &plan, &generated, mode)
+            }
+            Err(err) if err.is_cancelled() => {
+                output::status("interrupted");
+                Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED))
+            }
+            Err(err) => Err(err).context("the strategy failed"),
+        };
     }
     let stream = !args.json && !args.no_stream && args.n == 1 && std::io::stdout().is_terminal();
     let mut observer = CliObserver::new(stream);
-    let shots = few_shot
-        .as_ref()
-        .map(|f| f.select(&task))
-        .unwrap_or_default();
-    let solve = SolveParams {
-        mode: args.decoding.mode.into(),
-        params,
-    };
-    let result = infer::solve(generator.as_mut(), &task, &shots, &solve, &mut observer);
+    let result = generate_for_task(
+        generator.as_mut(),
+        sandbox,
+        &task,
+        &plan,
+        &mut Quiet(&mut observer),
+    );
     observer.finish();
-    let out = match result {
-        Ok(out) => out,
-        Err(infer::Error::Cancelled) => {
+    let generated = match result {
+        Ok(generated) => generated,
+        Err(err) if err.is_cancelled() => {
             output::status("interrupted");
             return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
         }
         Err(err) => return Err(err).context("generation failed"),
     };
-    let model_name = generator.info().name.clone();
     if args.json {
-        output::data(&render_json(&task, &model_name, &out, &solve)?);
-    } else {
-        print_code(&task, &out, stream);
+        output::data(&serde_json::to_string(&generated.report(
+            &task,
+            &model_name,
+            &plan,
+        ))?);
+    } else if let Generated::Candidates(out) = &generated {
+        print_code(&task, out, stream);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -206,42 +237,6 @@ fn load_few_shot(args: &GenerateArgs, language: Language) -> anyhow::Result<Opti
         k,
         seed: args.decoding.seed,
     }))
-}
-
-fn render_json(
-    task: &Task,
-    model: &str,
-    out: &Candidates,
-    solve: &SolveParams,
-) -> anyhow::Result<String> {
-    let best = &out.candidates[0];
-    let candidates: Vec<_> = out
-        .candidates
-        .iter()
-        .map(|c| {
-            json!({
-                "code": c.code,
-                "tokens": c.tokens,
-                "finish": c.finish,
-                "logprob": c.logprob,
-            })
-        })
-        .collect();
-    let value = json!({
-        "task": task.id,
-        "code": best.code,
-        "language": task.language,
-        "model": model,
-        "tokens": out.tokens(),
-        "prompt_tokens": out.prompt_tokens,
-        "seconds": (out.seconds * 1000.0).round() / 1000.0,
-        "finish": best.finish,
-        "mode": solve.mode,
-        "decoding": solve.params.decoding,
-        "seed": solve.params.seed,
-        "candidates": candidates,
-    });
-    Ok(serde_json::to_string(&value)?)
 }
 
 fn print_code(task: &Task, out: &Candidates, streamed: bool) {

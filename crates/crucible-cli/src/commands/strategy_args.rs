@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crucible_core::generate::strategy_name;
 use crucible_core::strategy::{Budget, Strategy};
 use crucible_core::types::Task;
 
 use super::common::DecodingArgs;
-
-/// The strategy used when the task shows examples or tests and none is named.
-pub(crate) const DEFAULT_STRATEGY: &str = "rerank+repair";
 
 /// Strategy flags of `crucible generate`.
 #[derive(Debug, Args)]
@@ -69,10 +67,8 @@ impl StrategyArgs {
         n: usize,
         decoding: &DecodingArgs,
     ) -> anyhow::Result<Option<Strategy>> {
-        let name = match &self.strategy {
-            Some(name) => name.as_str(),
-            None if task.has_visible_tests() && n == 1 => DEFAULT_STRATEGY,
-            None => return Ok(None),
+        let Some(name) = strategy_name(task, n, self.strategy.as_deref()) else {
+            return Ok(None);
         };
         let mut strategy = self.build(name, decoding)?;
         if n > 1 && self.samples.is_none() {

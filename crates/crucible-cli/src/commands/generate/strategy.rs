@@ -1,18 +1,14 @@
-//! `crucible generate` with a strategy: flags, progress lines, the trace and the JSON result.
+//! `crucible generate` with a strategy: progress lines, the trace and the result.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::json;
 
-use crucible_core::Settings;
-use crucible_core::infer::{Generator, Observer, Prompt};
-use crucible_core::strategy::{
-    self, Attempt, Event, Outcome, Progress, StandardAssembly, Strategy, Tools,
-};
-use crucible_core::strategy_tools;
+use crucible_core::generate::{Generated, Plan};
+use crucible_core::infer::{Observer, Prompt};
+use crucible_core::strategy::{Attempt, Event, Outcome, Progress};
 use crucible_core::types::Task;
 
 use super::super::strategy_args::StrategyArgs;
@@ -27,43 +23,23 @@ pub(crate) struct OutputMode {
     pub(crate) quiet: bool,
 }
 
-/// Run `strategy` on `task` and print the result.
-pub(crate) fn run(
+/// Print a strategy run's result: the trace if asked for, then the code (or the JSON report).
+pub(crate) fn show(
     args: &StrategyArgs,
-    strategy: &Strategy,
     task: &Task,
-    generator: &mut dyn Generator,
-    settings: &Settings,
+    model: &str,
+    plan: &Plan,
+    generated: &Generated,
     output_mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
     let OutputMode { json, quiet } = output_mode;
-    let model = generator.info().name.clone();
-    let budget = args.budget()?;
-    let executor = strategy_tools::executor(settings).context("could not start the sandbox")?;
-    if !quiet {
-        output::status(&format!("strategy: {}", strategy.describe()));
-    }
-    let mut progress = CliProgress::new(quiet);
-    let tools = Tools {
-        generator,
-        executor: &executor,
-        assembly: &StandardAssembly,
-        progress: &mut progress,
-    };
-    let result = strategy::run(strategy, tools, task, &budget);
-    progress.finish();
-    let outcome = match result {
-        Ok(outcome) => outcome,
-        Err(strategy::Error::Cancelled) => {
-            output::status("interrupted");
-            return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
-        }
-        Err(err) => return Err(err).context("the strategy failed"),
+    let Generated::Outcome(outcome) = generated else {
+        bail!("a strategy plan gave no strategy outcome");
     };
     match args.trace() {
-        Some(path) if path.as_os_str() == "-" => output::status(&render_trace(&outcome)),
+        Some(path) if path.as_os_str() == "-" => output::status(&render_trace(outcome)),
         Some(path) => {
-            let text = serde_json::to_string_pretty(&outcome)?;
+            let text = serde_json::to_string_pretty(outcome)?;
             std::fs::write(path, text)
                 .with_context(|| format!("could not write the trace to `{}`", path.display()))?;
         }
@@ -76,10 +52,12 @@ pub(crate) fn run(
         );
     };
     if json {
-        output::data(&render_json(task, &outcome, &model, strategy)?);
+        output::data(&serde_json::to_string(
+            &generated.report(task, model, plan),
+        )?);
     } else {
         if !quiet {
-            output::status(&summary_line(&outcome));
+            output::status(&summary_line(outcome));
         }
         output::data(code);
     }
@@ -100,38 +78,6 @@ fn summary_line(outcome: &Outcome) -> String {
         line.push_str(&format!(" · budget `{}` reached", limit.name()));
     }
     line
-}
-
-fn render_json(
-    task: &Task,
-    outcome: &Outcome,
-    model: &str,
-    strategy: &Strategy,
-) -> anyhow::Result<String> {
-    let used = &outcome.usage;
-    let value = json!({
-        "task": task.id,
-        "code": outcome.code,
-        "language": task.language,
-        "model": model,
-        "strategy": outcome.strategy,
-        "strategy_description": outcome.description,
-        "verdict": outcome.verdict,
-        "budget": {
-            "limit": outcome.budget,
-            "used": used,
-            "stopped_by": outcome.stopped_by,
-        },
-        "tokens": used.tokens,
-        "prompt_tokens": used.prompt_tokens,
-        "seconds": (used.seconds * 1000.0).round() / 1000.0,
-        "attempts": outcome.trace.attempts.len(),
-        "chosen": outcome.chosen,
-        "notes": outcome.trace.notes,
-        "mode": strategy.params.mode,
-        "seed": strategy.params.seed,
-    });
-    Ok(serde_json::to_string(&value)?)
 }
 
 /// Every attempt, for people: the new part of each prompt, each answer, its verdicts and the
@@ -187,14 +133,14 @@ fn render_trace(outcome: &Outcome) -> String {
 }
 
 /// Progress on stderr: a spinner while the model writes, one line per judged attempt.
-struct CliProgress {
+pub(crate) struct CliProgress {
     quiet: bool,
     spinner: Option<indicatif::ProgressBar>,
     chunks: u64,
 }
 
 impl CliProgress {
-    fn new(quiet: bool) -> CliProgress {
+    pub(crate) fn new(quiet: bool) -> CliProgress {
         CliProgress {
             quiet,
             spinner: None,
@@ -202,7 +148,7 @@ impl CliProgress {
         }
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.spinner.take() {
             bar.finish_and_clear();
         }
