@@ -128,6 +128,59 @@ pub fn connect_server(settings: &Settings, endpoint: &str) -> Result<HttpGenerat
     Ok(HttpGenerator::connect(config)?)
 }
 
+/// Makes the generator a server runs, on the thread that will own it.
+pub type Loader = Box<dyn FnOnce() -> Result<Box<dyn Generator>> + Send>;
+
+/// Prepare the configured model for `crucible serve`: resolve (and download) a local model here,
+/// and return the loader that opens it (or connects to the endpoint) on the server's engine
+/// thread. A local model's slots are sized to the whole context, so every request the server
+/// admits fits a slot and the context is never rebuilt while others decode.
+pub fn prepare_for_serving(
+    settings: &Settings,
+    progress: &mut dyn FnMut(&PullEvent<'_>),
+) -> Result<Loader> {
+    let settings = settings.clone();
+    if let Some(endpoint) = settings.endpoint.clone() {
+        return Ok(Box::new(move || {
+            let generator = connect_server(&settings, &endpoint)?;
+            Ok(Box::new(generator) as Box<dyn Generator>)
+        }));
+    }
+    let (resolved, gguf) = resolve_model(&settings, progress)?;
+    let weights = local_weights(&settings, &resolved, &gguf, Weights::AsIs)?;
+    Ok(Box::new(move || {
+        load_serving(&settings, &resolved, &weights)
+    }))
+}
+
+#[cfg(feature = "llama")]
+fn load_serving(
+    settings: &Settings,
+    resolved: &ResolvedModel,
+    weights: &LocalWeights,
+) -> Result<Box<dyn Generator>> {
+    let config = crucible_infer_llama::LlamaConfig {
+        threads: settings.threads,
+        context_length: Some(settings.context_length),
+        batch_size: 512,
+        slot_cells: Some(settings.context_length),
+    };
+    Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
+        &weights.path,
+        &resolved.name,
+        config,
+    )?))
+}
+
+#[cfg(not(feature = "llama"))]
+fn load_serving(
+    _settings: &Settings,
+    _resolved: &ResolvedModel,
+    _weights: &LocalWeights,
+) -> Result<Box<dyn Generator>> {
+    Err(crate::Error::NoLocalBackend)
+}
+
 /// Load a resolved model's weights into a generator.
 pub fn load_weights(
     settings: &Settings,

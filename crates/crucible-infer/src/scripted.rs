@@ -109,7 +109,8 @@ impl ScriptedGenerator {
         self
     }
 
-    /// Report `context_length` tokens of context (the default is 2^20).
+    /// Report `context_length` tokens of context (the default is 2^20); a request whose prompt
+    /// words and `max_new_tokens` exceed it fails as too long.
     pub fn context_length(mut self, context_length: usize) -> ScriptedGenerator {
         self.info.context_length = context_length;
         self
@@ -135,6 +136,15 @@ impl ScriptedGenerator {
     /// The scripted answers to `request`, one per sequence.
     fn answers(&mut self, request: &GenRequest) -> Result<Vec<String>, Error> {
         request.params.validate()?;
+        // Words stand for tokens, as a backend checks its prompts against the context.
+        let prompt_tokens = prompt_words(&request.prompt);
+        if prompt_tokens + request.params.max_new_tokens > self.info.context_length {
+            return Err(Error::PromptTooLong {
+                prompt_tokens,
+                context: self.info.context_length,
+                max_new_tokens: request.params.max_new_tokens,
+            });
+        }
         self.requests.push(request.clone());
         let index = self.requests.len() - 1;
         (0..request.params.n)
