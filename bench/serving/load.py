@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Load generator for OpenAI-compatible servers (crucible serve, llama-server), standard
+library only: N concurrent clients stream chat completions and the script reports aggregate
+generated tokens per second, time to first token (p50/p95), statuses and the server's peak RSS.
+
+    load.py --url http://127.0.0.1:8080 --concurrency 4 --requests 12 --max-tokens 128 --pid PID
+    load.py --url http://127.0.0.1:8080 --infill --pid PID
+
+Every request ends as one of: served (200 and a complete stream), refused (429), failed
+(another status, a broken stream) or hung (no end within --timeout); the last two are errors.
+With --infill it sends an editor-sized /infill request (about 1,500 tokens of prefix and
+suffix, 64 new tokens), then a second one that shares the prefix (the user typed a few
+characters), and reports both latencies. Prints one JSON object.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from urllib.parse import urlparse
+
+TASKS = [
+    "Write a Python function that returns the n-th Fibonacci number.",
+    "Write a C++ program that reads integers and prints their sum.",
+    "Write a Python function that checks whether a string is a palindrome.",
+    "Write a Rust function that reverses the words of a sentence.",
+    "Write a Python class for a stack with push, pop and peek.",
+    "Write a JavaScript function that flattens a nested array.",
+    "Write a Go function that counts the vowels in a string.",
+    "Write a Python function that merges two sorted lists.",
+]
+
+
+async def request(url, path, body, api_key, timeout, on_event):
+    """POST `body`; call on_event(data) for each SSE data line (or once with the whole body).
+    Returns the HTTP status."""
+    parsed = urlparse(url)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parsed.hostname, parsed.port or 80), timeout
+    )
+    try:
+        payload = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {parsed.hostname}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            "Connection: close\r\n"
+        )
+        if api_key:
+            head += f"Authorization: Bearer {api_key}\r\n"
+        writer.write(head.encode() + b"\r\n" + payload)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout)
+        status = int(status_line.split()[1])
+        headers = {}
+        while True:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.decode().partition(":")
+            headers[key.strip().lower()] = value.strip()
+        chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        buffer = b""
+
+        async def body_pieces():
+            if chunked:
+                while True:
+                    size_line = await asyncio.wait_for(reader.readline(), timeout)
+                    size = int(size_line.strip() or b"0", 16)
+                    if size == 0:
+                        return
+                    piece = await asyncio.wait_for(reader.readexactly(size + 2), timeout)
+                    yield piece[:-2]
+            else:
+                length = int(headers.get("content-length", "0"))
+                yield await asyncio.wait_for(reader.readexactly(length), timeout)
+
+        streaming = headers.get("content-type", "").startswith("text/event-stream")
+        async for piece in body_pieces():
+            buffer += piece
+            if not streaming:
+                continue
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                for line in event.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        on_event(line[6:].decode())
+        if not streaming:
+            on_event(buffer.decode())
+        return status
+    finally:
+        writer.close()
+
+
+async def chat_load(args):
+    results = []
+    next_index = 0
+    started = time.monotonic()
+
+    async def client():
+        nonlocal next_index
+        while next_index < args.requests:
+            index = next_index
+            next_index += 1
+            body = {
+                "model": args.model,
+                "messages": [{"role": "user", "content": f"{TASKS[index % len(TASKS)]} (#{index})"}],
+                "max_tokens": args.max_tokens,
+                "temperature": 0,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+            sent = time.monotonic()
+            state = {"first": None, "tokens": 0, "usage": None, "done": False, "error": None}
+
+            def on_event(data):
+                if data == "[DONE]":
+                    state["done"] = True
+                    return
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    state["error"] = chunk["error"]
+                    return
+                if chunk.get("usage"):
+                    state["usage"] = chunk["usage"]["completion_tokens"]
+                for choice in chunk.get("choices", []):
+                    if choice.get("delta", {}).get("content"):
+                        if state["first"] is None:
+                            state["first"] = time.monotonic()
+                        state["tokens"] += 1
+
+            try:
+                status = await request(args.url, "/v1/chat/completions", body, args.api_key, args.timeout, on_event)
+            except asyncio.TimeoutError:
+                results.append({"outcome": "hung"})
+                continue
+            except (ConnectionError, OSError, ValueError) as err:
+                results.append({"outcome": "failed", "error": str(err)})
+                continue
+            end = time.monotonic()
+            if status == 429:
+                results.append({"outcome": "refused"})
+            elif status == 200 and state["done"] and state["error"] is None:
+                results.append({
+                    "outcome": "served",
+                    "ttft": (state["first"] or end) - sent,
+                    "tokens": state["usage"] if state["usage"] is not None else state["tokens"],
+                    "seconds": end - sent,
+                })
+            else:
+                results.append({"outcome": "failed", "status": status, "error": state["error"]})
+
+    await asyncio.gather(*(client() for _ in range(args.concurrency)))
+    wall = time.monotonic() - started
+    served = [r for r in results if r["outcome"] == "served"]
+    ttfts = sorted(r["ttft"] for r in served)
+    tokens = sum(r["tokens"] for r in served)
+    outcome = {k: sum(1 for r in results if r["outcome"] == k) for k in ("served", "refused", "failed", "hung")}
+    return {
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        "outcomes": outcome,
+        "wall_seconds": round(wall, 2),
+        "generated_tokens": tokens,
+        "tokens_per_second": round(tokens / wall, 2) if wall else 0,
+        "ttft_p50": round(statistics.median(ttfts), 3) if ttfts else None,
+        "ttft_p95": round(ttfts[min(len(ttfts) - 1, int(0.95 * len(ttfts)))], 3) if ttfts else None,
+        "errors": [r for r in results if r["outcome"] in ("failed", "hung")][:5],
+    }
+
+
+def editor_file(lines):
+    """Plausible Python source of about `lines` lines."""
+    out = []
+    i = 0
+    while len(out) < lines:
+        out += [
+            f"def transform_{i}(values, scale={i % 7 + 1}):",
+            f'    """Scale every value by {i % 7 + 1} and drop the negative ones."""',
+            "    result = []",
+            "    for value in values:",
+            "        if value >= 0:",
+            "            result.append(value * scale)",
+            "    return result",
+            "",
+        ]
+        i += 1
+    return "\n".join(out) + "\n"
+
+
+async def infill_load(args):
+    prefix = editor_file(110) + "def summarize(values):\n    total = "
+    suffix = "\n    return total\n\n" + editor_file(40)
+    times = []
+    for typed in ("", "sum("):
+        body = {
+            "input_prefix": prefix + typed,
+            "input_suffix": suffix,
+            "input_extra": [],
+            "n_predict": 64,
+            "temperature": 0,
+            "stream": False,
+            "cache_prompt": True,
+            "samplers": ["top_k", "top_p", "infill"],
+        }
+        answer = {}
+
+        def on_event(data):
+            answer.update(json.loads(data))
+
+        sent = time.monotonic()
+        status = await request(args.url, "/infill", body, args.api_key, args.timeout, on_event)
+        times.append({
+            "status": status,
+            "seconds": round(time.monotonic() - sent, 3),
+            "prompt_tokens": answer.get("timings", {}).get("prompt_n"),
+            "predicted": answer.get("tokens_predicted"),
+        })
+    return {"infill": times}
+
+
+def peak_rss_mib(pid):
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--api-key")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--requests", type=int)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--pid", type=int, help="the server's pid, for its peak RSS")
+    parser.add_argument("--infill", action="store_true")
+    args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 3 * args.concurrency
+    report = asyncio.run(infill_load(args) if args.infill else chat_load(args))
+    report["peak_rss_mib"] = peak_rss_mib(args.pid)
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
