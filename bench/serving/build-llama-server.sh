@@ -6,7 +6,9 @@
 # The crate vendors llama.cpp's library but not the server's sources (its tools/server holds
 # only README, tests and bench); those come from the llama-cpp-python source package on PyPI,
 # fetched with pip, as bench/inference/build-llama-bench.sh does for the benchmark drivers.
-# Nothing of llama.cpp is committed here.
+# Nothing of llama.cpp is committed here. The server's sources are of a newer llama.cpp than the
+# vendored library; when they no longer compile against it, the build fails here (see
+# docs/PERFORMANCE.md, "Serving").
 #
 # Usage: bench/serving/build-llama-server.sh [BUILD_DIR]   (default: $CRUCIBLE_HOME/cache/llama-server)
 # Prints the path of llama-server.
@@ -41,14 +43,24 @@ fi
 rm -rf "$build/src"
 cp -r "$src" "$build/src"
 chmod -R u+w "$build/src"
+# The server needs the multimodal library (vendored) and the web UI target; the UI's sources
+# and asset script come with the server's. Without npm and without a download the UI target
+# embeds an empty asset table, so the build fetches nothing.
+mv "$build/src/tools/mtmd" "$tmp/mtmd"
 rm -rf "$build/src/tools"
 mkdir -p "$build/src/tools"
+mv "$tmp/mtmd" "$build/src/tools/mtmd"
 cp -r "$server" "$build/src/tools/server"
-echo "add_subdirectory(server)" > "$build/src/tools/CMakeLists.txt"
+cp -r "$server/../ui" "$build/src/tools/ui" 2>/dev/null || true
+if [ -f "$server/../../scripts/ui-assets.cmake" ] && [ ! -f "$build/src/scripts/ui-assets.cmake" ]; then
+  cp "$server/../../scripts/ui-assets.cmake" "$build/src/scripts/"
+fi
+printf 'add_subdirectory(mtmd)\nadd_subdirectory(ui)\nadd_subdirectory(server)\n' > "$build/src/tools/CMakeLists.txt"
 
 echo "build-llama-server: llama.cpp of llama-cpp-sys-2 $version with the server of $origin" >&2
 cmake -S "$build/src" -B "$build/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
-  -DLLAMA_CURL=OFF -DLLAMA_BUILD_APP=OFF -DBUILD_SHARED_LIBS=OFF >&2
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+  -DBUILD_SHARED_LIBS=OFF >&2
 cmake --build "$build/build" --target llama-server -j "$(nproc)" >&2
 echo "$build/build/bin/llama-server"
