@@ -37,6 +37,7 @@ fn main() {
         threads,
         context_length: None,
         batch_size: 512,
+        slot_cells: None,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));
