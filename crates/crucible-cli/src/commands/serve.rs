@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crucible_core::{backend, grounding, settings};
+use crucible_core::{backend, settings, strategy_tools};
 use crucible_server::{ApiKey, ServerConfig};
 
 use super::GlobalArgs;
@@ -102,7 +102,7 @@ pub(crate) fn run(args: ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitC
         settings.context_length = SERVE_CONTEXT;
     }
     let loader = backend::prepare_for_serving(&settings, &mut output::pull_progress())?;
-    let executor = match grounding::executor(&settings) {
+    let executor = match strategy_tools::executor(&settings) {
         Ok(executor) => Some(Arc::new(executor)),
         Err(err) => {
             tracing::warn!(
