@@ -96,6 +96,13 @@ enum PriorityArg {
 pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let language = language(&args)?;
     let source = read_text(&args.file, "program")?;
+    // A model's empty answer is judged (compile_error); a user's empty file is a mistake.
+    if source.trim().is_empty() {
+        bail!(
+            "the source is empty: `{}` has no code; write the program into it",
+            args.file.display()
+        );
+    }
     let tests = suite(&args)?;
     let stdin = match (&args.stdin, &args.expect) {
         (Some(path), None) => Some(read_text(path, "input")?),
