@@ -19,6 +19,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A write failed because the disk (or the user's quota) is full. Whatever was written
+    /// before is kept whole, and the same command resumes from it.
+    #[error(
+        "the disk is full: cannot write `{path}`; free some space and run the same command again (everything written before is kept, and the run resumes from it)"
+    )]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process has the run directory open.
+    #[error("{}", locked_message(dir, *pid))]
+    Locked {
+        dir: PathBuf,
+        /// The holder's PID, as it recorded it in the lock file.
+        pid: Option<u32>,
+    },
     #[error("`{path}` line {line}: {message}")]
     Line {
         path: PathBuf,
@@ -77,6 +94,18 @@ pub enum Error {
     },
     #[error("could not start the executor")]
     Executor(#[source] Box<crucible_exec::Error>),
+}
+
+fn locked_message(dir: &std::path::Path, pid: Option<u32>) -> String {
+    let dir = dir.display();
+    match pid {
+        Some(pid) => format!(
+            "the run directory `{dir}` is in use by another process (PID {pid}); wait for it to finish, stop it (`kill {pid}`), or write to another directory"
+        ),
+        None => format!(
+            "the run directory `{dir}` is in use by another process (its PID is not recorded yet); wait for it to finish or write to another directory"
+        ),
+    }
 }
 
 /// `Result` with [`Error`] as the default error.

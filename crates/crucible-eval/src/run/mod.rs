@@ -1,18 +1,22 @@
 //! The run directory of `crucible eval --out DIR` and `crucible score --out DIR`: append-only
 //! `samples.jsonl` and `results.jsonl`, `summary.json`, `report.html`, `config.json` holding
-//! the configuration and its fingerprint, and `sessions.jsonl` (when each invocation started, so
-//! the wall time of a run resumed over several sessions adds up).
+//! the configuration and its fingerprint, `sessions.jsonl` (when each invocation started, so
+//! the wall time of a run resumed over several sessions adds up), `traces.jsonl` for strategy
+//! runs, and `run.lock`.
 //!
-//! Every record is written as one line and flushed at once, so `kill -9` loses at most the line
-//! being written. On reopening, a torn last line is cut off (the file is truncated to the last
-//! complete record); a malformed line anywhere else is an error with its line number, never a
-//! silent skip.
+//! Every record is written as one whole line, so `kill -9` loses at most the line being
+//! written, and lines are synced to the disk at a cadence ([`SYNC_INTERVAL`], [`SYNC_LINES`];
+//! `files.rs` says what a crash of the machine can lose). On reopening, a torn last line of
+//! any of the JSON Lines files is cut off (the file is truncated to the last complete record)
+//! before anything is appended after it; a malformed line anywhere else in `samples.jsonl` or
+//! `results.jsonl` is an error with its line number, never a silent skip. One process at a
+//! time has a directory open ([`LOCK_FILE`]); a second one is refused with the holder's PID.
 
+mod files;
+mod lock;
 mod summary;
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crucible_types::{Status, TestOutcome};
@@ -20,7 +24,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use files::{SYNC_INTERVAL, SYNC_LINES, read_records};
+pub use lock::LOCK_FILE;
 pub use summary::{Summary, SummaryParams, TaskScore, TierSummary, n_at_k_pairs, summarize};
+
+use files::{Appender, repair_tail, write_atomic};
+use lock::DirLock;
 
 use crate::task::Solution;
 use crate::{Error, Result};
@@ -148,14 +157,19 @@ pub struct StoredConfig {
     pub previous: Vec<String>,
 }
 
-/// An open run directory.
+/// An open run directory. It holds the directory's lock until it is dropped, and syncs its
+/// appends to the disk when dropped.
 #[derive(Debug)]
 pub struct RunDir {
     dir: PathBuf,
-    samples: File,
-    results: File,
+    samples: Appender,
+    results: Appender,
+    sessions: Appender,
+    /// Opened at the first trace: most runs write none.
+    traces: Option<Appender>,
     /// When this session opened the directory (ms since the Unix epoch).
     started_unix_ms: u64,
+    _lock: DirLock,
 }
 
 /// One invocation that opened a run directory (`sessions.jsonl`).
@@ -221,16 +235,19 @@ fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String>
 impl RunDir {
     /// Open (or create) `dir` for a run with `config`. An existing directory made with another
     /// configuration is refused unless `force`; with `force`, old records are kept and the change
-    /// is recorded in `config.json`.
+    /// is recorded in `config.json`. A directory another process has open is refused
+    /// ([`Error::Locked`]), `force` or not.
     pub fn open(
         dir: &Path,
         config: &serde_json::Value,
         force: bool,
     ) -> Result<(RunDir, ResumeState)> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|source| files::write_error(dir, source))?;
+        if created {
+            files::sync_parent(dir)?;
+        }
+        let lock = DirLock::acquire(dir)?;
         let expected = fingerprint(config);
         let config_path = dir.join(CONFIG_FILE);
         let mut stored = StoredConfig {
@@ -255,23 +272,24 @@ impl RunDir {
         write_atomic(&config_path, &to_pretty(&stored))?;
         let (samples, torn_samples) = read_records::<SampleRecord>(&dir.join(SAMPLES_FILE))?;
         let (results, torn_results) = read_records::<ResultRecord>(&dir.join(RESULTS_FILE))?;
+        let torn_others =
+            repair_tail(&dir.join(SESSIONS_FILE))? + repair_tail(&dir.join(TRACES_FILE))?;
         let state = ResumeState {
             samples,
             results,
-            torn_lines: torn_samples + torn_results,
+            torn_lines: torn_samples + torn_results + torn_others,
         };
         let started_unix_ms = unix_ms();
-        let sessions = dir.join(SESSIONS_FILE);
-        append_line(
-            &mut open_append(&sessions)?,
-            &sessions,
-            &Session { started_unix_ms },
-        )?;
+        let mut sessions = Appender::open(&dir.join(SESSIONS_FILE))?;
+        sessions.append(&Session { started_unix_ms })?;
         let run = RunDir {
-            samples: open_append(&dir.join(SAMPLES_FILE))?,
-            results: open_append(&dir.join(RESULTS_FILE))?,
+            samples: Appender::open(&dir.join(SAMPLES_FILE))?,
+            results: Appender::open(&dir.join(RESULTS_FILE))?,
+            sessions,
+            traces: None,
             dir: dir.to_path_buf(),
             started_unix_ms,
+            _lock: lock,
         };
         Ok((run, state))
     }
@@ -281,20 +299,42 @@ impl RunDir {
         &self.dir
     }
 
-    /// Append one sample and flush it to the file.
+    /// Append one sample (written at once, synced at the cadence of [`SYNC_INTERVAL`]).
     pub fn append_sample(&mut self, sample: &SampleRecord) -> Result<()> {
-        let path = self.dir.join(SAMPLES_FILE);
-        append_line(&mut self.samples, &path, sample)
+        self.samples.append(sample)
     }
 
-    /// Append one result, stamped with the time it is written, and flush it to the file.
+    /// Append one result, stamped with the time it is written (written at once, synced at the
+    /// cadence of [`SYNC_INTERVAL`]).
     pub fn append_result(&mut self, result: &ResultRecord) -> Result<()> {
-        let path = self.dir.join(RESULTS_FILE);
         let stamped = ResultRecord {
             written_unix_ms: Some(unix_ms()),
             ..result.clone()
         };
-        append_line(&mut self.results, &path, &stamped)
+        self.results.append(&stamped)
+    }
+
+    /// Sync every append so far to the disk now (also done before a summary is written and
+    /// when the directory is dropped).
+    pub fn sync(&mut self) -> Result<()> {
+        self.samples.sync()?;
+        self.results.sync()?;
+        self.sessions.sync()?;
+        if let Some(traces) = &mut self.traces {
+            traces.sync()?;
+        }
+        Ok(())
+    }
+
+    /// [`RunDir::sync`] through a shared reference.
+    fn sync_shared(&self) -> Result<()> {
+        self.samples.sync_unmarked()?;
+        self.results.sync_unmarked()?;
+        self.sessions.sync_unmarked()?;
+        if let Some(traces) = &self.traces {
+            traces.sync_unmarked()?;
+        }
+        Ok(())
     }
 
     /// The run's wall time over all its sessions, in seconds: this session until now, plus each
@@ -322,21 +362,39 @@ impl RunDir {
         Ok(total_ms as f64 / 1000.0)
     }
 
-    /// Append one strategy trace to `traces.jsonl` and flush it (opened per call: traces are
+    /// Append one strategy trace to `traces.jsonl` (opened at the first trace: traces are
     /// one per strategy run, and most runs have none).
     pub fn append_trace<T: Serialize>(&mut self, trace: &T) -> Result<()> {
-        let path = self.dir.join(TRACES_FILE);
-        append_line(&mut open_append(&path)?, &path, trace)
+        let traces = match &mut self.traces {
+            Some(traces) => traces,
+            None => self
+                .traces
+                .insert(Appender::open(&self.dir.join(TRACES_FILE))?),
+        };
+        traces.append(trace)
     }
 
-    /// Write `summary.json` (atomically: a reader never sees half of it).
+    /// Write `summary.json` atomically (a reader never sees half of it), after syncing the
+    /// appends, so a summary on the disk never counts a record that is not.
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+        self.sync_shared()?;
         write_atomic(&self.dir.join(SUMMARY_FILE), &to_pretty(summary))
     }
 
     /// Write `report.html` atomically.
     pub fn write_report(&self, html: &str) -> Result<()> {
         write_atomic(&self.dir.join(REPORT_FILE), html)
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(err) = self.sync() {
+            tracing::warn!(
+                "cannot sync the run directory `{}`: {err}",
+                self.dir.display()
+            );
+        }
     }
 }
 
@@ -377,38 +435,6 @@ fn canonical_json(value: &serde_json::Value) -> String {
     }
 }
 
-fn open_append(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-fn append_line<T: Serialize>(file: &mut File, path: &Path, record: &T) -> Result<()> {
-    let mut line = serde_json::to_string(record).expect("records serialise");
-    line.push('\n');
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.flush())
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let write_err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::write(&tmp, text).map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)
-}
-
 /// Read a JSON file; `None` when it does not exist.
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let text = match std::fs::read_to_string(path) {
@@ -427,79 +453,6 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
             path: path.to_path_buf(),
             message: err.to_string(),
         })
-}
-
-/// Read a JSON Lines file of records. A last line without its newline that does not parse is a
-/// torn write: it is cut off (the file is truncated) and counted. Any other bad line is an error
-/// naming its line.
-pub fn read_records<T: DeserializeOwned>(path: &Path) -> Result<(Vec<T>, usize)> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut records = Vec::new();
-    let mut offset = 0;
-    let mut line_no = 0;
-    while offset < bytes.len() {
-        line_no += 1;
-        let end = bytes[offset..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map(|i| offset + i);
-        let line = &bytes[offset..end.unwrap_or(bytes.len())];
-        let parsed = std::str::from_utf8(line)
-            .map_err(|err| err.to_string())
-            .and_then(|text| serde_json::from_str::<T>(text).map_err(|err| err.to_string()));
-        match (parsed, end) {
-            (Ok(record), Some(end)) => {
-                records.push(record);
-                offset = end + 1;
-            }
-            (Err(message), Some(_)) => {
-                return Err(Error::Line {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    message,
-                });
-            }
-            // A complete record whose newline was not written: keep it, finish the line.
-            (Ok(record), None) => {
-                records.push(record);
-                let mut file = open_append(path)?;
-                file.write_all(b"\n").map_err(|source| Error::Write {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                return Ok((records, 0));
-            }
-            // A torn write: cut it off.
-            (Err(_), None) => {
-                truncate(path, offset)?;
-                return Ok((records, 1));
-            }
-        }
-    }
-    Ok((records, 0))
-}
-
-fn truncate(path: &Path, len: usize) -> Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    file.set_len(len as u64).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,7 @@
-//! Run directory: append, resume after a torn write, configuration fingerprints, summaries.
+//! Run directory: append, resume after a torn write, locks, a full disk, configuration
+//! fingerprints, summaries.
+
+use std::io::Write as _;
 
 use crucible_types::{Status, TestOutcome};
 use serde_json::json;
@@ -211,4 +214,261 @@ fn every_k_above_one_gets_its_one_at_k() {
         n_at_k_pairs(&[1, 3, 10, 100]),
         vec![(1, 3), (1, 10), (1, 100), (10, 100)]
     );
+}
+
+#[test]
+fn every_jsonl_file_is_repaired_before_it_is_appended_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = json!({"model": "m"});
+    {
+        let (mut run, _) = RunDir::open(tmp.path(), &config, false).unwrap();
+        run.append_trace(&json!({"sample_idx": 0})).unwrap();
+    }
+    // kill -9 while writing a session and a trace: torn lines.
+    let sessions = tmp.path().join(SESSIONS_FILE);
+    let traces = tmp.path().join(TRACES_FILE);
+    let append = |path: &Path, text: &str| {
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    append(&sessions, "{\"started_unix_ms\":17");
+    append(&traces, "{\"sample_idx\": 1, \"outcome\": {\"co");
+    let (mut run, state) = RunDir::open(tmp.path(), &config, false).unwrap();
+    assert_eq!(state.torn_lines, 2);
+    run.append_trace(&json!({"sample_idx": 1})).unwrap();
+    // Every line is whole, and each torn one is gone.
+    let (traces_read, torn) = read_records::<serde_json::Value>(&traces).unwrap();
+    assert_eq!(torn, 0);
+    assert_eq!(
+        traces_read,
+        [json!({"sample_idx": 0}), json!({"sample_idx": 1})]
+    );
+    let (sessions_read, torn) = read_records::<Session>(&sessions).unwrap();
+    assert_eq!((sessions_read.len(), torn), (2, 0));
+    drop(run);
+
+    // A whole record whose newline was not written is kept and finished.
+    append(&traces, "{\"sample_idx\": 2}");
+    let (mut run, state) = RunDir::open(tmp.path(), &config, false).unwrap();
+    assert_eq!(state.torn_lines, 0);
+    run.append_trace(&json!({"sample_idx": 3})).unwrap();
+    let (traces_read, _) = read_records::<serde_json::Value>(&traces).unwrap();
+    assert_eq!(traces_read.len(), 4);
+}
+
+#[test]
+fn a_tail_longer_than_a_read_block_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.jsonl");
+    let long = "x".repeat(200_000);
+    std::fs::write(&path, format!("{{\"a\": 1}}\n{{\"b\": \"{long}")).unwrap();
+    assert_eq!(files::repair_tail(&path).unwrap(), 1);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}\n");
+    std::fs::write(&path, format!("{{\"b\": \"{long}\"}}")).unwrap();
+    assert_eq!(files::repair_tail(&path).unwrap(), 0);
+    assert!(std::fs::read_to_string(&path).unwrap().ends_with("\"}\n"));
+    assert_eq!(
+        files::repair_tail(&tmp.path().join("none.jsonl")).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn a_second_open_is_refused_with_the_holders_pid_until_the_first_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = json!({"model": "m"});
+    let (first, _) = RunDir::open(tmp.path(), &config, false).unwrap();
+    // flock locks belong to an open file, so a second open in the same process is refused as
+    // one from another process would be; `--force` does not get past it.
+    for force in [false, true] {
+        let err = RunDir::open(tmp.path(), &config, force).unwrap_err();
+        let pid = std::process::id();
+        assert!(
+            matches!(err, Error::Locked { pid: Some(p), .. } if p == pid),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the run directory `{}` is in use by another process (PID {pid}); wait for it to finish, stop it (`kill {pid}`), or write to another directory",
+                tmp.path().display()
+            )
+        );
+    }
+    drop(first);
+    let (_again, _) = RunDir::open(tmp.path(), &config, false).unwrap();
+    // The lock file names the holder.
+    let holder = std::fs::read_to_string(tmp.path().join(LOCK_FILE)).unwrap();
+    assert_eq!(holder, format!("{}\n", std::process::id()));
+}
+
+#[test]
+fn a_lock_file_without_a_pid_is_not_named() {
+    let err = Error::Locked {
+        dir: "runs/x".into(),
+        pid: None,
+    };
+    assert_eq!(
+        err.to_string(),
+        "the run directory `runs/x` is in use by another process (its PID is not recorded yet); wait for it to finish or write to another directory"
+    );
+}
+
+fn params(task_ids: &[&str], ks: &[u64]) -> SummaryParams {
+    SummaryParams {
+        benchmark: "humaneval".into(),
+        language: "python".into(),
+        task_ids: task_ids.iter().map(|id| (*id).to_owned()).collect(),
+        ks: ks.to_vec(),
+        n_at_k: vec![(1, 2)],
+        hidden_tests: true,
+        model_sha256: None,
+        wall_time_s: None,
+        config: json!({}),
+        time_limits: json!({}),
+    }
+}
+
+#[test]
+fn a_failed_write_names_the_file_and_leaves_whole_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut run, _) = RunDir::open(tmp.path(), &json!({"model": "m"}), false).unwrap();
+    run.append_result(&result("a", 0, Status::Passed, None))
+        .unwrap();
+    // An injected write error: the results now go to /dev/full.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full exists on Linux");
+    run.results.replace_file_for_test(full);
+    let err = run
+        .append_result(&result("a", 1, Status::Passed, None))
+        .unwrap_err();
+    let path = tmp.path().join(RESULTS_FILE);
+    assert!(
+        matches!(&err, Error::DiskFull { path: p, .. } if *p == path),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with(&format!(
+            "the disk is full: cannot write `{}`; free some space",
+            path.display()
+        )),
+        "{err}"
+    );
+    drop(run);
+    let (results, torn) = read_records::<ResultRecord>(&path).unwrap();
+    assert_eq!((results.len(), torn), (1, 0));
+}
+
+/// A full disk under a live run directory: a small tmpfs in a mount namespace private to one
+/// thread (so nothing is mounted for the rest of the machine), filled by appending results.
+/// Needs root (CAP_SYS_ADMIN), as the CI runs the suite.
+#[test]
+fn a_full_disk_is_a_clear_error_and_loses_nothing() {
+    std::thread::spawn(fill_a_small_disk)
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}
+
+fn fill_a_small_disk() {
+    let outer = tempfile::tempdir().unwrap();
+    let disk = outer.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    mount_private_tmpfs(&disk, "size=64k").unwrap_or_else(|err| {
+        panic!(
+            "this test mounts a 64 KiB tmpfs in a mount namespace of its own and needs root (CAP_SYS_ADMIN): {err}; run the suite as root (scripts/test.sh in CI does)"
+        )
+    });
+    // Room to free once the disk is full.
+    let ballast = disk.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 16 * 1024]).unwrap();
+    let dir = disk.join("run");
+    let config = json!({"model": "m"});
+    let (mut run, _) = RunDir::open(&dir, &config, false).unwrap();
+    let summary = summarize(&[], &params(&["a"], &[1]));
+    run.write_summary(&summary).unwrap();
+    let summary_before = std::fs::read(dir.join(SUMMARY_FILE)).unwrap();
+    let mut written = 0;
+    let err = loop {
+        let mut record = result("a", written, Status::Passed, None);
+        record.feedback = Some("x".repeat(300));
+        match run.append_result(&record) {
+            Ok(()) => written += 1,
+            Err(err) => break err,
+        }
+        assert!(written < 10_000, "a 64 KiB disk never filled");
+    };
+    let results_path = dir.join(RESULTS_FILE);
+    assert!(
+        matches!(&err, Error::DiskFull { path, .. } if *path == results_path),
+        "{err}"
+    );
+    assert!(written > 10, "{written}");
+    // The summary cannot be replaced either; the old one stays whole and no temporary is left.
+    let err = run.write_summary(&summary).unwrap_err();
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(dir.join(SUMMARY_FILE)).unwrap(),
+        summary_before
+    );
+    assert!(!dir.join("summary.tmp").exists());
+    drop(run);
+    // Every result written before the disk filled is there, whole; the torn one is gone.
+    let text = std::fs::read_to_string(&results_path).unwrap();
+    assert!(text.ends_with('\n'));
+    let (results, torn) = read_records::<ResultRecord>(&results_path).unwrap();
+    assert_eq!((results.len(), torn), (written, 0));
+    // With space again, the run resumes from them.
+    std::fs::remove_file(&ballast).unwrap();
+    let (mut run, state) = RunDir::open(&dir, &config, false).unwrap();
+    assert_eq!(state.results.len(), written);
+    run.append_result(&result("a", written, Status::Passed, None))
+        .unwrap();
+    drop(run);
+    let (results, _) = read_records::<ResultRecord>(&results_path).unwrap();
+    assert_eq!(results.len(), written + 1);
+}
+
+/// Give the calling thread a mount namespace of its own (no mount propagates out of it) and
+/// mount a tmpfs with `options` on `dir` there. The namespace ends with the thread.
+#[expect(unsafe_code, reason = "unshare(2) and mount(2) through libc")]
+fn mount_private_tmpfs(dir: &Path, options: &str) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    let check = |ret: libc::c_int, what: &str| {
+        if ret == 0 {
+            Ok(())
+        } else {
+            let err = std::io::Error::last_os_error();
+            Err(std::io::Error::new(err.kind(), format!("{what}: {err}")))
+        }
+    };
+    let target = CString::new(dir.as_os_str().as_bytes()).expect("no NUL in a temporary path");
+    let options = CString::new(options).expect("no NUL in the options");
+    // SAFETY: plain system calls on NUL-terminated strings that outlive them; CLONE_NEWNS
+    // affects this thread only.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ),
+            "making / private",
+        )?;
+        check(
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            ),
+            "mount tmpfs",
+        )
+    }
 }
