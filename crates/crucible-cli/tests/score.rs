@@ -1,5 +1,6 @@
 //! `crucible score` end to end: a correct sample set scores 100%, a wrong one 0%, a re-run
-//! resumes, and bad samples files are reported line by line.
+//! resumes, tasks missing from the file count as failed unless allowed, and bad samples files
+//! are reported line by line.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -47,7 +48,8 @@ fn crucible(home: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// `crucible score --benchmark BENCHMARK SAMPLES --out OUT_DIR --k 1`.
+/// `crucible score --benchmark BENCHMARK SAMPLES --out OUT_DIR --k 1 --allow-missing`: the
+/// tests score a few tasks of a benchmark.
 fn score_into(home: &Path, benchmark: &str, samples: &Path, out_dir: &Path) -> Output {
     crucible(
         home,
@@ -59,6 +61,7 @@ fn score_into(home: &Path, benchmark: &str, samples: &Path, out_dir: &Path) -> O
             out_dir.to_str().unwrap(),
             "--k",
             "1",
+            "--allow-missing",
         ],
     )
 }
@@ -128,6 +131,64 @@ fn correct_wrong_and_resume() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("pass@1             0.0%"), "{stdout}");
+}
+
+/// Tasks the samples file leaves out are reported and count as failed; `--allow-missing`
+/// leaves them out of the scores instead, and says so.
+#[test]
+fn tasks_missing_from_the_file_count_as_failed_unless_allowed() {
+    let s = Scratch::new("missing");
+    let home = s.0.join("home");
+    let good = s.file("good.jsonl", &FIRST.map(|(id, code)| line(id, code)));
+    let out_dir = s.0.join("good.out");
+    let args = [
+        "--benchmark",
+        "humaneval",
+        good.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--k",
+        "1",
+    ];
+    let out = crucible(&home, &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    // 2 of 164 tasks solved.
+    assert!(stdout.contains("pass@1             1.2%"), "{stdout}");
+    assert!(stdout.contains("tasks              164"), "{stdout}");
+    assert!(
+        stdout.contains("missing tasks      162 (counted as failed)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "note: the samples file has no sample of 162 task(s) of `humaneval` (HumanEval/0, HumanEval/1, HumanEval/3, HumanEval/5, HumanEval/6, ... (157 more)): counted as failed; pass --allow-missing to leave them out"
+        ),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["missing"]["policy"], "counted_as_failed");
+    assert_eq!(
+        summary["missing"]["task_ids"].as_array().unwrap().len(),
+        162
+    );
+
+    // The same directory, the same judged samples, scored without the missing tasks.
+    let out = crucible(&home, &[&args[..], &["--allow-missing"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scoring 0 samples of 2 tasks (2 already done)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("pass@1             100.0%"), "{stdout}");
+    assert!(stdout.contains("tasks              2"), "{stdout}");
+    assert!(
+        stdout.contains("missing tasks      162 (left out: --allow-missing)"),
+        "{stdout}"
+    );
 }
 
 #[test]

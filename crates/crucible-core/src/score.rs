@@ -6,6 +6,10 @@
 //! re-running the same command judges only what has no verdict yet. The samples file (by its
 //! checksum) and the judging options are the run's configuration: another file or other options
 //! are refused in the same directory, as `crucible eval` refuses another model.
+//!
+//! Tasks of the benchmark the file has no sample for are named in a note and count as failed
+//! in every number, or with [`ScoreParams::allow_missing`] are left out of them; the summary
+//! says which (`crucible_eval::run::MissingTasks`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -13,8 +17,10 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crucible_eval::judge::{JudgeParams, Judging};
-use crucible_eval::run::{RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs};
-use crucible_eval::score::parse_samples;
+use crucible_eval::run::{
+    MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs,
+};
+use crucible_eval::score::{missing_tasks, parse_samples};
 use crucible_eval::{Benchmark, report};
 
 use crate::recorder::{EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, write_summary};
@@ -32,6 +38,9 @@ pub struct ScoreParams {
     pub judge: JudgeParams,
     /// Reuse a run directory made with another configuration.
     pub force: bool,
+    /// Leave the benchmark's tasks that the file has no sample for out of the scores instead
+    /// of counting them as failed.
+    pub allow_missing: bool,
 }
 
 /// The end of a scoring run.
@@ -54,8 +63,8 @@ pub fn default_out(samples: &Path) -> PathBuf {
 }
 
 /// Judge the samples in `params.samples` on `bench` (only the tasks the file covers are
-/// scored), with `home` as `CRUCIBLE_HOME` (the executor's compile cache and the reference
-/// timings).
+/// judged; the others count as failed unless `params.allow_missing`), with `home` as
+/// `CRUCIBLE_HOME` (the executor's compile cache and the reference timings).
 pub fn run_score(
     mut bench: Benchmark,
     home: &Path,
@@ -83,7 +92,19 @@ pub fn run_score(
             state.torn_lines
         )));
     }
-    // Keep only the tasks the samples cover, in benchmark order.
+    let all_task_ids: Vec<String> = bench.tasks.iter().map(|t| t.task.id.clone()).collect();
+    let missing = MissingTasks {
+        task_ids: missing_tasks(&bench, &samples),
+        policy: if params.allow_missing {
+            MissingPolicy::LeftOut
+        } else {
+            MissingPolicy::CountedAsFailed
+        },
+    };
+    if let Some(note) = missing_note(&missing, &bench.name.to_string()) {
+        events(RunEvent::Note(note));
+    }
+    // Judge only the tasks the samples cover, in benchmark order.
     let mut expected: BTreeMap<String, usize> = BTreeMap::new();
     for sample in &samples {
         *expected.entry(sample.task_id.clone()).or_insert(0) += 1;
@@ -96,7 +117,7 @@ pub fn run_score(
     let summary_params = SummaryParams {
         benchmark: bench.name.to_string(),
         language: bench.language.name().to_owned(),
-        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        task_ids: all_task_ids,
         ks: params.ks.clone(),
         n_at_k: n_at_k_pairs(&params.ks),
         hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
@@ -104,6 +125,7 @@ pub fn run_score(
         wall_time_s: None,
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
+        missing: (!missing.task_ids.is_empty()).then_some(missing),
     };
     let (done_tasks, judged, passed) = resume_counts(&bench, &state, &expected);
     let done = state.done();
@@ -151,4 +173,26 @@ pub fn run_score(
         summary,
         out: params.out.clone(),
     })
+}
+
+/// The note naming the tasks the samples file has no sample for (the first five), and how they
+/// are counted; `None` when there are none.
+fn missing_note(missing: &MissingTasks, benchmark: &str) -> Option<String> {
+    let count = missing.task_ids.len();
+    if count == 0 {
+        return None;
+    }
+    let mut listed = missing.task_ids[..count.min(5)].join(", ");
+    if count > 5 {
+        listed.push_str(&format!(", ... ({} more)", count - 5));
+    }
+    let counted = match missing.policy {
+        MissingPolicy::CountedAsFailed => {
+            "counted as failed; pass --allow-missing to leave them out"
+        }
+        MissingPolicy::LeftOut => "left out of the scores (--allow-missing)",
+    };
+    Some(format!(
+        "note: the samples file has no sample of {count} task(s) of `{benchmark}` ({listed}): {counted}"
+    ))
 }

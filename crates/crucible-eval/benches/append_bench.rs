@@ -163,6 +163,7 @@ fn summary() -> Summary {
         wall_time_s: None,
         config: json!({}),
         time_limits: json!({}),
+        missing: None,
     };
     summarize(&results, &params)
 }

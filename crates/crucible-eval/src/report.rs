@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::run::{ResultRecord, SampleRecord, Summary};
+use crate::run::{MissingPolicy, ResultRecord, SampleRecord, Summary, unique_by_task};
 
 /// Render `report.html`: headline numbers, a pass@k plot, the error taxonomy and a per-task
 /// table whose rows expand to the judged code and the failure feedback.
@@ -25,8 +25,11 @@ pub fn render_html(
     html.push_str("<section><h2>pass@k</h2>\n");
     html.push_str(&pass_at_k_svg(summary));
     html.push_str("</section>\n");
-    taxonomy(&mut html, results);
-    task_table(&mut html, summary, results, samples);
+    let task_ids: Vec<&String> = summary.per_task.iter().map(|t| &t.task_id).collect();
+    // Each sample once, as the summary counts it.
+    let (by_task, _) = unique_by_task(results, &task_ids);
+    taxonomy(&mut html, &by_task);
+    task_table(&mut html, summary, &by_task, samples);
     html.push_str("</body></html>\n");
     html
 }
@@ -65,6 +68,15 @@ pub fn render_table(summary: &Summary) -> String {
         rows.push((
             "tokens generated".into(),
             summary.tokens_completion.to_string(),
+        ));
+    }
+    if let Some(missing) = &summary.missing {
+        rows.push(("missing tasks".into(), missing_note(missing)));
+    }
+    if summary.duplicate_results > 0 {
+        rows.push((
+            "duplicate results".into(),
+            format!("{} (each sample counted once)", summary.duplicate_results),
         ));
     }
     if !summary.hidden_tests {
@@ -129,6 +141,21 @@ fn headline(html: &mut String, summary: &Summary) {
         let _ = writeln!(
             html,
             "<p><b>Note:</b> {judge_errors} sample(s) could not be judged (<code>judge_error</code>, counted as failures); their feedback below says why.</p>"
+        );
+    }
+    if let Some(missing) = &summary.missing {
+        let _ = writeln!(
+            html,
+            "<p><b>Missing tasks:</b> {} (the samples file has none of: {}).</p>",
+            escape(&missing_note(missing)),
+            escape(&missing.task_ids.join(", "))
+        );
+    }
+    if summary.duplicate_results > 0 {
+        let _ = writeln!(
+            html,
+            "<p><b>Note:</b> {} result(s) repeat a sample already judged; each sample is counted once.</p>",
+            summary.duplicate_results
         );
     }
     if let Some(sha) = &summary.model_sha256 {
@@ -211,10 +238,19 @@ fn pass_at_k_svg(summary: &Summary) -> String {
     svg
 }
 
+/// How the summary counted the tasks a scored file left out.
+fn missing_note(missing: &crate::run::MissingTasks) -> String {
+    let n = missing.task_ids.len();
+    match missing.policy {
+        MissingPolicy::CountedAsFailed => format!("{n} (counted as failed)"),
+        MissingPolicy::LeftOut => format!("{n} (left out: --allow-missing)"),
+    }
+}
+
 /// Failure categories: the verdict, refined by the exception or error kind in the feedback.
-fn taxonomy(html: &mut String, results: &[ResultRecord]) {
+fn taxonomy(html: &mut String, by_task: &BTreeMap<&str, Vec<&ResultRecord>>) {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for result in results.iter().filter(|r| !r.status.is_pass()) {
+    for result in by_task.values().flatten().filter(|r| !r.status.is_pass()) {
         *counts.entry(category(result)).or_insert(0) += 1;
     }
     html.push_str("<section><h2>Error taxonomy</h2>\n");
@@ -266,22 +302,25 @@ pub(crate) fn category(result: &ResultRecord) -> String {
 fn task_table(
     html: &mut String,
     summary: &Summary,
-    results: &[ResultRecord],
+    by_task: &BTreeMap<&str, Vec<&ResultRecord>>,
     samples: &[SampleRecord],
 ) {
-    let code: BTreeMap<(&str, usize), &SampleRecord> = samples
-        .iter()
-        .map(|s| ((s.task_id.as_str(), s.sample_idx), s))
-        .collect();
-    let mut by_task: BTreeMap<&str, Vec<&ResultRecord>> = BTreeMap::new();
-    for r in results {
-        by_task.entry(r.task_id.as_str()).or_default().push(r);
+    // The first record of each sample, as the run directory resumes from it.
+    let mut code: BTreeMap<(&str, usize), &SampleRecord> = BTreeMap::new();
+    for sample in samples {
+        code.entry((sample.task_id.as_str(), sample.sample_idx))
+            .or_insert(sample);
     }
     html.push_str(
         "<section><h2>Tasks</h2>\n<table><tr><th>task</th><th>passed</th><th>verdicts</th></tr>\n",
     );
     for task in &summary.per_task {
         let class = if task.passed > 0 { "passed" } else { "fail" };
+        let missing = if task.missing {
+            " (missing from the samples file: counted as failed)"
+        } else {
+            ""
+        };
         let verdicts: Vec<&str> = task.statuses.iter().map(|s| s.name()).collect();
         let plus = task
             .plus_passed
@@ -292,11 +331,10 @@ fn task_table(
             "<tr><td><details><summary class=\"{class}\">{}</summary>",
             escape(&task.task_id)
         );
-        let mut rows = by_task
+        let rows = by_task
             .get(task.task_id.as_str())
             .cloned()
             .unwrap_or_default();
-        rows.sort_by_key(|r| r.sample_idx);
         // The first sample, and the first failing one if it differs.
         let first_fail = rows.iter().find(|r| !r.status.is_pass()).copied();
         let shown: Vec<&ResultRecord> = rows
@@ -322,10 +360,11 @@ fn task_table(
         }
         let _ = writeln!(
             html,
-            "</details></td><td>{}/{}{}</td><td>{}</td></tr>",
+            "</details></td><td>{}/{}{}{}</td><td>{}</td></tr>",
             task.passed,
             task.samples,
             escape(&plus),
+            missing,
             escape(&verdicts.join(", "))
         );
     }
@@ -416,6 +455,7 @@ mod tests {
             wall_time_s: None,
             config: json!({}),
             time_limits: json!({}),
+            missing: None,
         };
         let summary = summarize(&results, &params);
         let html = render_html(&summary, &results, &samples);
@@ -427,7 +467,7 @@ mod tests {
         let table = render_table(&summary);
         assert_eq!(
             table,
-            "benchmark      humaneval (python)\ntasks          2\nsamples        2\npass@1         50.0%\npassed         1\nruntime_error  1\n"
+            "benchmark          humaneval (python)\ntasks              2\nsamples            2\npass@1             50.0%\ntest-case average  50.0%\npassed             1\nruntime_error      1\n"
         );
     }
 
@@ -455,11 +495,18 @@ mod tests {
             wall_time_s: None,
             config: json!({}),
             time_limits: json!({}),
+            missing: None,
         };
         let summary = summarize(&results, &params);
         assert_eq!(summary.verdicts["judge_error"], 1);
         assert_eq!(summary.pass_at_k["pass@1"], 0.5);
-        assert!(render_table(&summary).contains("judge_error  1\n"));
+        let table = render_table(&summary);
+        assert!(
+            table
+                .lines()
+                .any(|line| line.split_whitespace().eq(["judge_error", "1"])),
+            "{table}"
+        );
         let html = render_html(&summary, &results, &[]);
         assert!(html.contains("1 sample(s) could not be judged"), "{html}");
         assert!(

@@ -134,6 +134,21 @@ pub fn parse_samples(
     }
 }
 
+/// The tasks of `bench` that no sample covers, in benchmark order: `crucible score` reports
+/// them and counts them as failed unless told to leave them out (see
+/// [`MissingTasks`](crate::run::MissingTasks)).
+pub fn missing_tasks(bench: &Benchmark, samples: &[SampleRecord]) -> Vec<String> {
+    let covered: std::collections::BTreeSet<&str> =
+        samples.iter().map(|s| s.task_id.as_str()).collect();
+    bench
+        .tasks
+        .iter()
+        .map(|t| &t.task.id)
+        .filter(|id| !covered.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// What a `solution` field may be.
 const BAD_SOLUTION: &str = "field `solution` must be a string (EvalPlus) or an object with `form` \
      (\"full\" or \"continuation\") and `code` (a crucible eval sample)";
@@ -227,5 +242,91 @@ fn unknown_task_message(task_id: &str, bench: &Benchmark) -> String {
             bench.name, bench.language
         ),
         None => format!("unknown task id `{task_id}` in benchmark `{}`", bench.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BenchmarkName, DataDirs, LoadParams, load_benchmark};
+
+    const TASKS: &str = r#"{"id": "a", "description": "Print 1.", "examples": [{"input": "", "output": "1\n"}], "language": "python"}
+{"id": "b", "description": "Print 2.", "examples": [{"input": "", "output": "2\n"}], "language": "python"}
+{"id": "c", "description": "Print 3.", "examples": [{"input": "", "output": "3\n"}], "language": "python"}"#;
+
+    fn bench() -> Benchmark {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.jsonl");
+        std::fs::write(&path, TASKS).unwrap();
+        let dirs = DataDirs::resolve(None, None, dir.path(), None);
+        let params = LoadParams {
+            dirs: &dirs,
+            language: None,
+        };
+        load_benchmark(&BenchmarkName::TaskFile(path), &params).unwrap()
+    }
+
+    /// Parse `lines` as a samples file: the `(task, index)` of each sample, or the problems.
+    fn check(lines: &[&str], expect: std::result::Result<&[(&str, usize)], &[&str]>) {
+        let bench = bench();
+        let parsed = parse_samples(Path::new("s.jsonl"), &lines.join("\n"), &bench);
+        match (parsed, expect) {
+            (Ok(samples), Ok(expected)) => {
+                let got: Vec<(&str, usize)> = samples
+                    .iter()
+                    .map(|s| (s.task_id.as_str(), s.sample_idx))
+                    .collect();
+                assert_eq!(got, expected);
+            }
+            (Err(err), Err(expected)) => {
+                let got: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+                assert_eq!(got, expected);
+            }
+            (got, expected) => panic!("got {got:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn indices_are_explicit_or_assigned_in_file_order() {
+        check(
+            &[
+                r#"{"task_id": "a", "solution": "print(1)"}"#,
+                r#"{"task_id": "a", "solution": "print(0)"}"#,
+                r#"{"task_id": "b", "solution": "print(2)", "sample_idx": 3}"#,
+                r#"{"task_id": "b", "solution": "print(1)"}"#,
+            ],
+            Ok(&[("a", 0), ("a", 1), ("b", 3), ("b", 4)]),
+        );
+    }
+
+    #[test]
+    fn duplicate_sample_indices_are_refused_with_both_lines() {
+        check(
+            &[
+                r#"{"task_id": "a", "solution": "print(1)", "sample_idx": 0}"#,
+                r#"{"task_id": "a", "solution": "print(2)", "sample_idx": 0}"#,
+                r#"{"task_id": "b", "solution": "print(2)"}"#,
+                r#"{"task_id": "b", "solution": "print(1)", "completion_id": 0}"#,
+                r#"{"task_id": "c", "solution": "print(3)"}"#,
+                r#"{"task_id": "c", "solution": "print(3)"}"#,
+            ],
+            Err(&[
+                "line 2: duplicate sample 0 of task `a` (first on line 1)",
+                "line 4: duplicate sample 0 of task `b` (first on line 3)",
+                "line 6: duplicate sample: same task `c` and code as line 5 (add `sample_idx` to keep intentional duplicates)",
+            ]),
+        );
+    }
+
+    #[test]
+    fn tasks_without_samples_are_missing_in_benchmark_order() {
+        let bench = bench();
+        let text = [
+            r#"{"task_id": "c", "solution": "print(3)"}"#,
+            r#"{"task_id": "c", "solution": "print(4)"}"#,
+        ]
+        .join("\n");
+        let samples = parse_samples(Path::new("s.jsonl"), &text, &bench).unwrap();
+        assert_eq!(missing_tasks(&bench, &samples), ["a", "b"]);
     }
 }

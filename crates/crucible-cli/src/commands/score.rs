@@ -23,7 +23,8 @@ use crate::output;
 /// Samples are JSON Lines with `task_id` and either `completion` (OpenAI human-eval: text that
 /// continues the prompt) or `solution` (EvalPlus: the whole program); optional `sample_idx`
 /// and `language`. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
-/// reference solution's CPU time on this machine), measured once and cached.
+/// reference solution's CPU time on this machine), measured once and cached. Tasks of the
+/// benchmark that the file has no sample for count as failed unless --allow-missing.
 ///
 /// Each verdict is appended as it is judged: re-running the same command continues an
 /// interrupted run. A run directory made from another samples file or with other judging
@@ -52,6 +53,10 @@ pub(crate) struct ScoreArgs {
     /// Reuse a run directory made with a different configuration.
     #[arg(long)]
     force: bool,
+    /// Leave the benchmark's tasks that the file has no sample for out of the scores (the
+    /// summary says how many) instead of counting them as failed.
+    #[arg(long)]
+    allow_missing: bool,
     #[command(flatten)]
     judge: JudgeArgs,
     #[command(flatten)]
@@ -73,6 +78,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         // Nothing decodes meanwhile: programs run at normal priority.
         judge: args.judge.params(false)?,
         force: args.force,
+        allow_missing: args.allow_missing,
     };
     let outcome = run_score(bench, &settings.home, &params, progress(out, global.quiet))?;
     output::data(outcome.table.trim_end());

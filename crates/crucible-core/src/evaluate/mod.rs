@@ -199,6 +199,7 @@ fn summary_params(
         wall_time_s: None,
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
+        missing: None,
     }
 }
 

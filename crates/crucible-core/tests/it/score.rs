@@ -16,6 +16,7 @@ fn score_params(samples: &Path, out: &Path) -> ScoreParams {
         ks: vec![1],
         judge: params(out, 0).judge,
         force: false,
+        allow_missing: false,
     }
 }
 

@@ -26,7 +26,12 @@ use sha2::{Digest, Sha256};
 
 pub use files::{SYNC_INTERVAL, SYNC_LINES, read_records};
 pub use lock::LOCK_FILE;
-pub use summary::{Summary, SummaryParams, TaskScore, TierSummary, n_at_k_pairs, summarize};
+pub use summary::{
+    MissingPolicy, MissingTasks, Summary, SummaryParams, TaskScore, TierSummary, n_at_k_pairs,
+    summarize,
+};
+
+pub(crate) use summary::unique_by_task;
 
 use files::{Appender, repair_tail, write_atomic};
 use lock::DirLock;
@@ -121,10 +126,15 @@ impl ResultRecord {
 /// What a reopened run directory already holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResumeState {
+    /// The samples, each `(task_id, sample_idx)` once (the first record of it).
     pub samples: Vec<SampleRecord>,
+    /// The results, each `(task_id, sample_idx)` once (the first record of it).
     pub results: Vec<ResultRecord>,
     /// Torn last lines that were cut off (at most one per file, after `kill -9`).
     pub torn_lines: usize,
+    /// Records left out of `samples` and `results` because an earlier record has the same
+    /// task and sample index (the files are not changed; summaries count each sample once).
+    pub duplicates: usize,
 }
 
 impl ResumeState {
@@ -274,10 +284,13 @@ impl RunDir {
         let (results, torn_results) = read_records::<ResultRecord>(&dir.join(RESULTS_FILE))?;
         let torn_others =
             repair_tail(&dir.join(SESSIONS_FILE))? + repair_tail(&dir.join(TRACES_FILE))?;
+        let (samples, duplicate_samples) = first_of_each(samples, |s| (&s.task_id, s.sample_idx));
+        let (results, duplicate_results) = first_of_each(results, |r| (&r.task_id, r.sample_idx));
         let state = ResumeState {
             samples,
             results,
             torn_lines: torn_samples + torn_results + torn_others,
+            duplicates: duplicate_samples + duplicate_results,
         };
         let started_unix_ms = unix_ms();
         let mut sessions = Appender::open(&dir.join(SESSIONS_FILE))?;
@@ -396,6 +409,22 @@ impl Drop for RunDir {
             );
         }
     }
+}
+
+/// Keep the first record of each key; also return how many were left out.
+fn first_of_each<T>(records: Vec<T>, key: impl Fn(&T) -> (&String, usize)) -> (Vec<T>, usize) {
+    let mut seen = BTreeSet::new();
+    let mut kept = Vec::with_capacity(records.len());
+    let mut left_out = 0;
+    for record in records {
+        let (task_id, idx) = key(&record);
+        if seen.insert((task_id.clone(), idx)) {
+            kept.push(record);
+        } else {
+            left_out += 1;
+        }
+    }
+    (kept, left_out)
 }
 
 fn unix_ms() -> u64 {

@@ -1,19 +1,34 @@
 //! `summary.json`: pass@k, n@k, the test-case average and counts, computed from result records.
+//!
+//! Counting rules:
+//! - Each sample counts once: a result whose task and sample index an earlier result already
+//!   has is left out of every number (and counted in `duplicate_results`).
+//! - Only the run's tasks count (`SummaryParams::task_ids`); results of other tasks (left from
+//!   a run with another task list and `--force`) are left out.
+//! - The test-case average counts a sample that ran none of its tests (a compile or load
+//!   error, a crash before the first test) as 0 of them. The denominator of every sample of a
+//!   task is the most tests any sample of that task ran (a program stopped early reports only
+//!   the tests it reached; a passing one reports all). A task none of whose samples reported a
+//!   test scores 1 for a passing sample and 0 for the others.
+//! - Tasks a scored samples file has no sample for ([`MissingTasks`]) count as failed in
+//!   every number, or are left out with the summary saying how many.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crucible_types::Status;
 use serde::{Deserialize, Serialize};
 
 use super::ResultRecord;
-use crate::metrics::{FilterCounts, n_at_k, test_case_fraction};
+use crate::metrics::{FilterCounts, n_at_k, pass_at_k, test_case_fraction};
 
 /// What a summary needs besides the results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryParams {
     pub benchmark: String,
     pub language: String,
-    /// Every task id of the run, in order; a task without results counts as solved by none.
+    /// Every task id of the run, in order. A task without results is reported with zero samples
+    /// and leaves pass@k undefined (an unfinished run), unless it is one of the
+    /// [`MissingTasks`] of a scored file.
     pub task_ids: Vec<String>,
     /// The k of pass@k (e.g. 1, 10, 100).
     pub ks: Vec<u64>,
@@ -27,6 +42,9 @@ pub struct SummaryParams {
     pub config: serde_json::Value,
     /// Time limits used (policy and per-task values).
     pub time_limits: serde_json::Value,
+    /// Tasks of `task_ids` that have no samples by design (a scored samples file leaves them
+    /// out), and how to count them; `None` for a run whose every task is meant to have samples.
+    pub missing: Option<MissingTasks>,
 }
 
 /// The m@k pairs a summary reports: 1@k for every k of pass@k above 1 (one program submitted out
@@ -50,7 +68,8 @@ pub struct Summary {
     pub language: String,
     pub tasks: usize,
     pub samples: usize,
-    /// Fewest samples any task has (pass@k needs k <= this).
+    /// Fewest samples any task has (pass@k needs k <= this); tasks missing from a scored
+    /// file are not counted here.
     pub min_samples_per_task: usize,
     /// `"pass@1"`, `"pass@10"`, ... (only k <= `min_samples_per_task`).
     #[serde(flatten)]
@@ -58,13 +77,21 @@ pub struct Summary {
     /// `"1@10"`, ...: the visible-test-filtered n@k, where visible verdicts exist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub n_at_k: BTreeMap<String, f64>,
-    /// Mean over tasks of the mean fraction of hidden tests passed per sample.
+    /// Mean over tasks of the mean fraction of hidden tests passed per sample (see the module
+    /// docs for samples that ran no test).
     pub test_case_average: Option<f64>,
     /// Sample counts per hidden verdict.
     pub verdicts: BTreeMap<String, usize>,
     /// EvalPlus sets: the same numbers with the plus tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plus: Option<TierSummary>,
+    /// Tasks of a scored file's benchmark that the file has no sample for, and how they were
+    /// counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingTasks>,
+    /// Results left out because an earlier result has the same task and sample index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_results: usize,
     pub tokens_prompt: u64,
     pub tokens_completion: u64,
     pub wall_time_s: Option<f64>,
@@ -94,55 +121,83 @@ pub struct TaskScore {
     pub plus_passed: Option<usize>,
     /// Hidden verdict of each sample, by sample index.
     pub statuses: Vec<Status>,
+    /// The scored file has no sample of this task; it counts as failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
-/// Compute the summary of `results`.
+/// Tasks that a scored samples file has no sample for (`crucible score`), and how the
+/// summary counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingTasks {
+    /// Their ids, in task order.
+    pub task_ids: Vec<String>,
+    pub policy: MissingPolicy,
+}
+
+/// How a summary counts [`MissingTasks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Each is a task that no sample solved: 0 in pass@k, n@k and the test-case average
+    /// (the default of `crucible score`).
+    CountedAsFailed,
+    /// Left out of every number (`crucible score --allow-missing`); the summary lists them.
+    LeftOut,
+}
+
+/// Compute the summary of `results` by the counting rules of the module docs.
 pub fn summarize(results: &[ResultRecord], params: &SummaryParams) -> Summary {
-    let mut by_task: BTreeMap<&str, Vec<&ResultRecord>> = BTreeMap::new();
-    for result in results {
-        by_task
-            .entry(result.task_id.as_str())
-            .or_default()
-            .push(result);
-    }
-    let per_task: Vec<TaskScore> = params
+    let missing = params.missing.as_ref().filter(|m| !m.task_ids.is_empty());
+    let missing_ids: BTreeSet<&str> = missing
+        .iter()
+        .flat_map(|m| m.task_ids.iter().map(String::as_str))
+        .collect();
+    let left_out = missing.is_some_and(|m| m.policy == MissingPolicy::LeftOut);
+    let task_ids: Vec<&String> = params
         .task_ids
         .iter()
-        .map(|id| task_score(id, by_task.get(id.as_str()).map_or(&[][..], Vec::as_slice)))
+        .filter(|id| !(left_out && missing_ids.contains(id.as_str())))
         .collect();
-    let min_samples = per_task.iter().map(|t| t.samples).min().unwrap_or(0);
-    let has_plus = results.iter().any(|r| r.plus.is_some());
-    let base_counts: Vec<(u64, u64)> = per_task
+    let (by_task, duplicate_results) = unique_by_task(results, &task_ids);
+    let counted: Vec<&ResultRecord> = by_task.values().flatten().copied().collect();
+    let per_task: Vec<TaskScore> = task_ids
         .iter()
-        .map(|t| (t.samples as u64, t.passed as u64))
+        .map(|id| {
+            let results = by_task.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+            task_score(id, results, missing_ids.contains(id.as_str()))
+        })
         .collect();
-    let plus = has_plus.then(|| {
-        let counts: Vec<(u64, u64)> = per_task
-            .iter()
-            .map(|t| (t.samples as u64, t.plus_passed.unwrap_or(0) as u64))
-            .collect();
-        TierSummary {
-            pass_at_k: pass_at_ks(&counts, &params.ks),
-            verdicts: verdict_counts(results.iter().filter_map(ResultRecord::plus_status)),
-        }
+    let min_samples = per_task
+        .iter()
+        .filter(|t| !t.missing)
+        .map(|t| t.samples)
+        .min()
+        .unwrap_or(0);
+    let has_plus = counted.iter().any(|r| r.plus.is_some());
+    let plus = has_plus.then(|| TierSummary {
+        pass_at_k: pass_at_ks(&per_task, &params.ks, |t| t.plus_passed.unwrap_or(0)),
+        verdicts: verdict_counts(counted.iter().filter_map(|r| r.plus_status())),
     });
     Summary {
         benchmark: params.benchmark.clone(),
         language: params.language.clone(),
         tasks: per_task.len(),
-        samples: results.len(),
+        samples: counted.len(),
         min_samples_per_task: min_samples,
-        pass_at_k: pass_at_ks(&base_counts, &params.ks),
-        n_at_k: n_at_ks(&by_task, &params.task_ids, &params.n_at_k),
-        test_case_average: test_case_average(&by_task),
-        verdicts: verdict_counts(results.iter().map(|r| r.status)),
+        pass_at_k: pass_at_ks(&per_task, &params.ks, |t| t.passed),
+        n_at_k: n_at_ks(&by_task, &per_task, &params.n_at_k),
+        test_case_average: test_case_average(&by_task, &per_task),
+        verdicts: verdict_counts(counted.iter().map(|r| r.status)),
         plus,
-        tokens_prompt: results
+        missing: missing.cloned(),
+        duplicate_results,
+        tokens_prompt: counted
             .iter()
             .filter_map(|r| r.tokens)
             .map(|t| t.prompt)
             .sum(),
-        tokens_completion: results
+        tokens_completion: counted
             .iter()
             .filter_map(|r| r.tokens)
             .map(|t| t.completion)
@@ -156,40 +211,78 @@ pub fn summarize(results: &[ResultRecord], params: &SummaryParams) -> Summary {
     }
 }
 
-fn task_score(task_id: &str, results: &[&ResultRecord]) -> TaskScore {
-    let mut sorted: Vec<&ResultRecord> = results.to_vec();
-    sorted.sort_by_key(|r| r.sample_idx);
-    sorted.dedup_by_key(|r| r.sample_idx);
-    let has_plus = sorted.iter().any(|r| r.plus.is_some());
+/// The results of `task_ids`, grouped by task and sorted by sample index, each sample once (the
+/// first result written for it); also the number of duplicates left out.
+pub(crate) fn unique_by_task<'a>(
+    results: &'a [ResultRecord],
+    task_ids: &[&String],
+) -> (BTreeMap<&'a str, Vec<&'a ResultRecord>>, usize) {
+    let wanted: BTreeSet<&str> = task_ids.iter().map(|id| id.as_str()).collect();
+    let mut seen: BTreeSet<(&str, usize)> = BTreeSet::new();
+    let mut duplicates = 0;
+    let mut by_task: BTreeMap<&str, Vec<&ResultRecord>> = BTreeMap::new();
+    for result in results {
+        let id = result.task_id.as_str();
+        if !wanted.contains(id) {
+            continue;
+        }
+        if !seen.insert((id, result.sample_idx)) {
+            duplicates += 1;
+            continue;
+        }
+        by_task.entry(id).or_default().push(result);
+    }
+    for results in by_task.values_mut() {
+        results.sort_by_key(|r| r.sample_idx);
+    }
+    (by_task, duplicates)
+}
+
+fn task_score(task_id: &str, results: &[&ResultRecord], missing: bool) -> TaskScore {
+    let has_plus = results.iter().any(|r| r.plus.is_some());
     TaskScore {
         task_id: task_id.to_owned(),
-        samples: sorted.len(),
-        passed: sorted.iter().filter(|r| r.status.is_pass()).count(),
+        samples: results.len(),
+        passed: results.iter().filter(|r| r.status.is_pass()).count(),
         plus_passed: has_plus.then(|| {
-            sorted
+            results
                 .iter()
                 .filter(|r| r.plus_status().is_some_and(Status::is_pass))
                 .count()
         }),
-        statuses: sorted.iter().map(|r| r.status).collect(),
+        statuses: results.iter().map(|r| r.status).collect(),
+        missing,
     }
 }
 
-/// Mean pass@k over tasks for each k that every task has enough samples for. A task with no
-/// samples at all makes every k undefined (it is reported with zero samples instead).
-fn pass_at_ks(counts: &[(u64, u64)], ks: &[u64]) -> BTreeMap<String, f64> {
+/// Mean pass@k over tasks for each k that every task has enough samples for; a missing task
+/// counted as failed scores 0. A task with no samples at all (not missing by design) makes
+/// every k undefined (it is reported with zero samples instead).
+fn pass_at_ks(
+    per_task: &[TaskScore],
+    ks: &[u64],
+    passed: impl Fn(&TaskScore) -> usize,
+) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for &k in ks {
-        if let Some(value) = crate::metrics::mean_pass_at_k(counts, k) {
-            out.insert(format!("pass@{k}"), value);
+    if per_task.is_empty() {
+        return out;
+    }
+    'ks: for &k in ks {
+        let mut sum = 0.0;
+        for task in per_task.iter().filter(|t| !t.missing) {
+            let Some(value) = pass_at_k(task.samples as u64, passed(task) as u64, k) else {
+                continue 'ks;
+            };
+            sum += value;
         }
+        out.insert(format!("pass@{k}"), sum / per_task.len() as f64);
     }
     out
 }
 
 fn n_at_ks(
     by_task: &BTreeMap<&str, Vec<&ResultRecord>>,
-    task_ids: &[String],
+    per_task: &[TaskScore],
     pairs: &[(u64, u64)],
 ) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
@@ -197,14 +290,17 @@ fn n_at_ks(
     // shows no tests has no visible verdicts: nothing filters its samples, so all of them count
     // as passing the filter and the choice among them is at random.
     let judged_visible = by_task.values().flatten().any(|r| r.visible.is_some());
-    if !judged_visible || task_ids.is_empty() {
+    if !judged_visible || per_task.is_empty() {
         return out;
     }
     'pairs: for &(m, k) in pairs {
         let mut sum = 0.0;
-        for id in task_ids {
+        for task in per_task.iter().filter(|t| !t.missing) {
             let mut counts = FilterCounts::default();
-            for r in by_task.get(id.as_str()).map_or(&[][..], Vec::as_slice) {
+            for r in by_task
+                .get(task.task_id.as_str())
+                .map_or(&[][..], Vec::as_slice)
+            {
                 let visible = r.visible.is_none_or(Status::is_pass);
                 match (visible, r.status.is_pass()) {
                     (true, true) => counts.visible_pass_hidden_pass += 1,
@@ -218,23 +314,31 @@ fn n_at_ks(
             };
             sum += value;
         }
-        out.insert(format!("{m}@{k}"), sum / task_ids.len() as f64);
+        out.insert(format!("{m}@{k}"), sum / per_task.len() as f64);
     }
     out
 }
 
-fn test_case_average(by_task: &BTreeMap<&str, Vec<&ResultRecord>>) -> Option<f64> {
-    let per_task: Vec<f64> = by_task
-        .values()
-        .filter_map(|results| {
-            let fractions: Vec<f64> = results
-                .iter()
-                .filter_map(|r| {
-                    let passed = r.tests.iter().filter(|t| t.status.is_pass()).count();
-                    test_case_fraction(passed, r.tests.len())
-                })
-                .collect();
-            (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64)
+/// The mean over tasks (those with results, and missing ones counted as failed) of each task's
+/// mean fraction of tests passed per sample, by the rules in the module docs.
+fn test_case_average(
+    by_task: &BTreeMap<&str, Vec<&ResultRecord>>,
+    per_task: &[TaskScore],
+) -> Option<f64> {
+    let per_task: Vec<f64> = per_task
+        .iter()
+        .filter_map(|task| {
+            if task.missing {
+                return Some(0.0);
+            }
+            let results = by_task.get(task.task_id.as_str())?;
+            let most_tests = results.iter().map(|r| r.tests.len()).max().unwrap_or(0);
+            let fractions = results.iter().map(|r| {
+                let passed = r.tests.iter().filter(|t| t.status.is_pass()).count();
+                let ran_none = if r.status.is_pass() { 1.0 } else { 0.0 };
+                test_case_fraction(passed, most_tests).unwrap_or(ran_none)
+            });
+            Some(fractions.sum::<f64>() / results.len() as f64)
         })
         .collect();
     (!per_task.is_empty()).then(|| per_task.iter().sum::<f64>() / per_task.len() as f64)
@@ -246,4 +350,8 @@ fn verdict_counts(statuses: impl Iterator<Item = Status>) -> BTreeMap<String, us
         *out.entry(status.name().to_owned()).or_insert(0) += 1;
     }
     out
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -1,5 +1,5 @@
 //! Run directory: append, resume after a torn write, locks, a full disk, configuration
-//! fingerprints, summaries.
+//! fingerprints, summaries and their counting rules.
 
 use std::io::Write as _;
 
@@ -145,6 +145,7 @@ fn summary_numbers() {
         wall_time_s: Some(1.5),
         config: json!({}),
         time_limits: json!({}),
+        missing: None,
     };
     let summary = summarize(&results, &params);
     assert_eq!(summary.pass_at_k.get("pass@1"), Some(&0.25));
@@ -314,6 +315,29 @@ fn a_lock_file_without_a_pid_is_not_named() {
     );
 }
 
+#[test]
+fn duplicates_in_the_files_are_read_once_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = json!({"model": "m"});
+    {
+        let (mut run, _) = RunDir::open(tmp.path(), &config, false).unwrap();
+        run.append_sample(&sample("a", 0)).unwrap();
+        run.append_sample(&sample("a", 0)).unwrap();
+        run.append_sample(&sample("a", 1)).unwrap();
+        run.append_result(&result("a", 0, Status::Passed, None))
+            .unwrap();
+        run.append_result(&result("a", 0, Status::WrongAnswer, None))
+            .unwrap();
+    }
+    let (_run, state) = RunDir::open(tmp.path(), &config, false).unwrap();
+    assert_eq!((state.samples.len(), state.results.len()), (2, 1));
+    assert_eq!(state.duplicates, 2);
+    // The first record wins.
+    assert_eq!(state.results[0].status, Status::Passed);
+    let unjudged: Vec<usize> = state.unjudged().iter().map(|s| s.sample_idx).collect();
+    assert_eq!(unjudged, [1]);
+}
+
 fn params(task_ids: &[&str], ks: &[u64]) -> SummaryParams {
     SummaryParams {
         benchmark: "humaneval".into(),
@@ -326,7 +350,139 @@ fn params(task_ids: &[&str], ks: &[u64]) -> SummaryParams {
         wall_time_s: None,
         config: json!({}),
         time_limits: json!({}),
+        missing: None,
     }
+}
+
+#[test]
+fn a_duplicated_sample_counts_once_everywhere() {
+    let results = vec![
+        result("a", 0, Status::Passed, Some(Status::Passed)),
+        result("a", 1, Status::WrongAnswer, Some(Status::WrongAnswer)),
+        // The same sample judged again (and differently): left out.
+        result("a", 1, Status::Passed, Some(Status::Passed)),
+        result("a", 1, Status::Passed, Some(Status::Passed)),
+        // A task outside the run: left out.
+        result("z", 0, Status::Passed, None),
+    ];
+    let summary = summarize(&results, &params(&["a"], &[1, 2]));
+    assert_eq!(summary.samples, 2);
+    assert_eq!(summary.duplicate_results, 2);
+    assert_eq!(summary.verdicts.get("passed"), Some(&1));
+    assert_eq!(summary.verdicts.get("wrong_answer"), Some(&1));
+    assert_eq!(summary.pass_at_k.get("pass@1"), Some(&0.5));
+    assert_eq!(summary.n_at_k.get("1@2"), Some(&1.0));
+    // Sample 0: 2 of 2 tests; sample 1: 1 of 2.
+    assert_eq!(summary.test_case_average, Some(0.75));
+    assert_eq!(summary.tokens_completion, 10);
+    assert_eq!(
+        summary.per_task[0].statuses,
+        [Status::Passed, Status::WrongAnswer]
+    );
+    let table = crate::report::render_table(&summary);
+    assert!(
+        table.contains("duplicate results  2 (each sample counted once)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn samples_that_ran_no_test_count_as_zero_of_the_tasks_tests() {
+    let ran = |idx, passed: usize, failed: usize| {
+        let outcome = |status| TestOutcome {
+            name: "t".into(),
+            status,
+            detail: None,
+        };
+        let mut tests: Vec<TestOutcome> = (0..passed).map(|_| outcome(Status::Passed)).collect();
+        tests.extend((0..failed).map(|_| outcome(Status::WrongAnswer)));
+        let status = if failed == 0 {
+            Status::Passed
+        } else {
+            Status::WrongAnswer
+        };
+        ResultRecord {
+            tests,
+            ..result("a", idx, status, None)
+        }
+    };
+    let never_ran = |task: &str, idx, status| ResultRecord {
+        tests: Vec::new(),
+        ..result(task, idx, status, None)
+    };
+    let results = vec![
+        // Task a has 4 tests: one sample passed them all, one stopped at its first failure after
+        // one pass (1 of 4, not 1 of 2), one did not compile (0 of 4).
+        ran(0, 4, 0),
+        ran(1, 1, 1),
+        never_ran("a", 2, Status::CompileError),
+        // Task b: no sample reported a test; the passing one scores 1, the crash 0.
+        never_ran("b", 0, Status::Passed),
+        never_ran("b", 1, Status::RuntimeError),
+    ];
+    let summary = summarize(&results, &params(&["a", "b"], &[1]));
+    let a = (1.0 + 0.25 + 0.0) / 3.0;
+    let b = 0.5;
+    let average = summary.test_case_average.unwrap();
+    assert!((average - (a + b) / 2.0).abs() < 1e-12, "{average}");
+}
+
+#[test]
+fn tasks_missing_from_a_scored_file_count_as_failed_or_are_left_out() {
+    let results = vec![
+        result("a", 0, Status::Passed, Some(Status::Passed)),
+        result("a", 1, Status::Passed, Some(Status::Passed)),
+        result("c", 0, Status::WrongAnswer, Some(Status::WrongAnswer)),
+        result("c", 1, Status::Passed, Some(Status::Passed)),
+    ];
+    let params = params(&["a", "b", "c"], &[1, 2]);
+    let missing = |policy| MissingTasks {
+        task_ids: vec!["b".into()],
+        policy,
+    };
+
+    let with = |policy| SummaryParams {
+        missing: Some(missing(policy)),
+        ..params.clone()
+    };
+    let failed = summarize(&results, &with(MissingPolicy::CountedAsFailed));
+    assert_eq!(failed.tasks, 3);
+    assert_eq!(failed.min_samples_per_task, 2);
+    assert_eq!(failed.pass_at_k.get("pass@1"), Some(&(1.5 / 3.0)));
+    assert_eq!(failed.pass_at_k.get("pass@2"), Some(&(2.0 / 3.0)));
+    assert_eq!(failed.n_at_k.get("1@2"), Some(&(2.0 / 3.0)));
+    assert_eq!(failed.test_case_average, Some((1.0 + 0.75) / 3.0));
+    assert!(failed.per_task[1].missing && failed.per_task[1].samples == 0);
+    assert_eq!(
+        failed.missing.as_ref().map(|m| m.policy),
+        Some(MissingPolicy::CountedAsFailed)
+    );
+    let table = crate::report::render_table(&failed);
+    assert!(
+        table.contains("missing tasks      1 (counted as failed)"),
+        "{table}"
+    );
+    let json = serde_json::to_value(&failed).unwrap();
+    assert_eq!(
+        json["missing"],
+        json!({"task_ids": ["b"], "policy": "counted_as_failed"})
+    );
+    assert_eq!(json["per_task"][1]["missing"], true);
+
+    let left_out = summarize(&results, &with(MissingPolicy::LeftOut));
+    assert_eq!(left_out.tasks, 2);
+    assert_eq!(left_out.pass_at_k.get("pass@1"), Some(&0.75));
+    assert!(left_out.per_task.iter().all(|t| t.task_id != "b"));
+    let table = crate::report::render_table(&left_out);
+    assert!(
+        table.contains("missing tasks      1 (left out: --allow-missing)"),
+        "{table}"
+    );
+
+    // Without a declaration a task without results is an unfinished one: no pass@k yet.
+    let unfinished = summarize(&results, &params);
+    assert!(unfinished.pass_at_k.is_empty());
+    assert!(unfinished.missing.is_none());
 }
 
 #[test]
