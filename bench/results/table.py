@@ -9,6 +9,8 @@ plus tier where the benchmark has one), generated tokens per task, wall-clock se
 generation time overlaps the others' and says little), model calls per task (strategies), and
 the run's wall time. Everything is read from the run directory
 (summary.json, samples.jsonl, traces.jsonl), so the table is reproducible from the files.
+A torn last line of a JSON Lines file (a killed run) is named on stderr and left out; any other
+line that is not JSON is an error naming its file and line.
 """
 import json
 import os
@@ -16,18 +18,37 @@ import statistics
 import sys
 
 
+class BadLine(Exception):
+    """A line of a run directory's JSON Lines file that is not a JSON record."""
+
+
 def lines(path):
+    """The records of a JSON Lines file. A torn last line (no newline: a killed run's last
+    write, which resuming the run cuts off) is named on stderr and left out; any other line that
+    is not JSON is an error naming its file and line."""
     if not os.path.exists(path):
         return []
+    with open(path, "rb") as f:
+        raw = f.read().split(b"\n")
+    # After the last newline: empty, or a line whose newline was never written.
+    tail = raw.pop()
     out = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass  # a torn last line of a killed run
+    for number, line in enumerate(raw, start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise BadLine(f"{path}:{number}: not a JSON record ({err})") from None
+    if tail.strip():
+        try:
+            out.append(json.loads(tail))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            print(
+                f"warning: {path}:{len(raw) + 1}: torn last line (an interrupted write) left out; "
+                "resuming the run removes it",
+                file=sys.stderr,
+            )
     return out
 
 
@@ -80,7 +101,11 @@ def main():
     print("| benchmark | language | method | tasks | pass@1 | pass@1 plus | tokens/task | s/task (wall) | model calls/task | wall time |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for run in sys.argv[1:]:
-        print(row(run))
+        try:
+            print(row(run))
+        except BadLine as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":
