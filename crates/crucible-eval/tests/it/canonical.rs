@@ -1,10 +1,10 @@
 //! Proof that scoring is right: every benchmark's reference solution passes its hidden tests
 //! (and its visible tests), through the real sandbox.
 //!
-//! By default a spread-out subset of each benchmark runs (CI time) and the EvalPlus plus tier is
-//! left out (about a minute per task through the executor's Python proxy);
-//! `CRUCIBLE_SLOW_TESTS=1` runs every task and every tier. Known failures are listed with their
-//! reasons; anything else fails the test.
+//! By default a spread-out subset of each benchmark and tier runs (CI time, docs/PERFORMANCE.md
+//! "Canonical checks in CI"), the EvalPlus plus tier included; `CRUCIBLE_SLOW_TESTS=1` runs
+//! every task of every tier. Known failures are listed with their reasons; anything else fails
+//! the test.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +68,23 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
         "Mbpp/596",
         "getsizeof depends on how the list was built",
     ),
+    // FIXME(issue 16): plus inputs up to n = 1,000,002 make the reference return integers of a
+    // million digits, and carrying them from the program to the comparison as text takes
+    // minutes (CPython's int-to-text is quadratic): the plus tier times out, in `crucible
+    // score` too. EvalPlus compares them in the program's process.
+    (
+        "humaneval-plus",
+        "HumanEval/83",
+        "million-digit results time out in transfer (executor)",
+    ),
+    // FIXME(issue 16): a plus input makes the reference return 1,663,740 tuples of 77 floats
+    // (about 1 GiB in the program), which the transfer of results cannot carry: memory_limit
+    // here (2 GiB, 60 s), timeout under `crucible score`'s time limits.
+    (
+        "mbpp-plus",
+        "Mbpp/255",
+        "a 1.6-million-tuple result fails in transfer (executor)",
+    ),
     // The test builds the program's `Pair` objects, which cross the sandbox only as plain values.
     (
         "mbpp-full",
@@ -98,6 +115,11 @@ pub(crate) fn executor() -> Arc<Executor> {
         })
         .clone()
 }
+
+/// The plus tiers in the suite: every 4th task, about 2 minutes on 2 loaded cores; the whole of
+/// both took 12.5 minutes there (docs/PERFORMANCE.md, "Canonical checks in CI").
+const HUMANEVAL_PLUS_STRIDE: usize = 4;
+const MBPP_PLUS_STRIDE: usize = 4;
 
 fn slow() -> bool {
     std::env::var_os("CRUCIBLE_SLOW_TESTS").is_some_and(|v| v == "1")
@@ -141,7 +163,8 @@ fn failures(bench: &Benchmark, judge: TestTier, stride: usize) -> (usize, Vec<St
     (ran, failed)
 }
 
-fn check(name: BenchmarkName, language: Option<Language>, judges: &[TestTier], stride: usize) {
+/// Check `name`'s references on each tier, every `stride`-th task (every task when slow).
+fn check(name: BenchmarkName, language: Option<Language>, tiers: &[(TestTier, usize)]) {
     let dirs = data_dirs();
     let bench = load_benchmark(
         &name,
@@ -151,11 +174,8 @@ fn check(name: BenchmarkName, language: Option<Language>, judges: &[TestTier], s
         },
     )
     .unwrap();
-    for judge in judges {
-        if *judge == TestTier::HiddenPlus && !slow() {
-            continue;
-        }
-        let (ran, failed) = failures(&bench, *judge, stride);
+    for &(judge, stride) in tiers {
+        let (ran, failed) = failures(&bench, judge, stride);
         assert!(ran > 0, "{name} {language:?} {judge:?}: nothing ran");
         assert!(
             failed.is_empty(),
@@ -171,8 +191,7 @@ fn humaneval_references_pass() {
     check(
         BenchmarkName::HumanEval,
         None,
-        &[TestTier::Hidden, TestTier::Visible],
-        8,
+        &[(TestTier::Hidden, 8), (TestTier::Visible, 8)],
     );
 }
 
@@ -181,8 +200,17 @@ fn humaneval_plus_references_pass() {
     check(
         BenchmarkName::HumanEvalPlus,
         None,
-        &[TestTier::Hidden, TestTier::HiddenPlus, TestTier::Visible],
-        16,
+        &[(TestTier::Hidden, 16), (TestTier::Visible, 16)],
+    );
+}
+
+/// HumanEval+'s plus tier: about 750 extra inputs per task, some of them large.
+#[test]
+fn humaneval_plus_references_pass_the_plus_tests() {
+    check(
+        BenchmarkName::HumanEvalPlus,
+        None,
+        &[(TestTier::HiddenPlus, HUMANEVAL_PLUS_STRIDE)],
     );
 }
 
@@ -191,10 +219,9 @@ fn mbpp_references_pass() {
     check(
         BenchmarkName::Mbpp,
         None,
-        &[TestTier::Hidden, TestTier::Visible],
-        20,
+        &[(TestTier::Hidden, 20), (TestTier::Visible, 20)],
     );
-    check(BenchmarkName::MbppFull, None, &[TestTier::Hidden], 50);
+    check(BenchmarkName::MbppFull, None, &[(TestTier::Hidden, 50)]);
 }
 
 #[test]
@@ -202,8 +229,17 @@ fn mbpp_plus_references_pass() {
     check(
         BenchmarkName::MbppPlus,
         None,
-        &[TestTier::Hidden, TestTier::HiddenPlus, TestTier::Visible],
-        20,
+        &[(TestTier::Hidden, 20), (TestTier::Visible, 20)],
+    );
+}
+
+/// MBPP+'s plus tier.
+#[test]
+fn mbpp_plus_references_pass_the_plus_tests() {
+    check(
+        BenchmarkName::MbppPlus,
+        None,
+        &[(TestTier::HiddenPlus, MBPP_PLUS_STRIDE)],
     );
 }
 
@@ -218,11 +254,11 @@ fn humaneval_x_references_pass() {
         Language::Rust,
     ] {
         // HumanEval-X Rust has no example tests (its records store "None"): hidden tier only.
-        let judges: &[TestTier] = if language == Language::Rust {
-            &[TestTier::Hidden]
+        let tiers: &[(TestTier, usize)] = if language == Language::Rust {
+            &[(TestTier::Hidden, 20)]
         } else {
-            &[TestTier::Hidden, TestTier::Visible]
+            &[(TestTier::Hidden, 20), (TestTier::Visible, 20)]
         };
-        check(BenchmarkName::HumanEvalX, Some(language), judges, 20);
+        check(BenchmarkName::HumanEvalX, Some(language), tiers);
     }
 }

