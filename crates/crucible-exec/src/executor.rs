@@ -8,7 +8,8 @@ use std::time::Duration;
 use crucible_types::{Compare, IoCase, Language, Status, TestOutcome, TestSuite};
 
 use crate::compare::compare;
-use crate::harness;
+use crate::harness::split::run::{self as split, SplitRun};
+use crate::harness::{self, split::Plan};
 use crate::limits::{CpuPriority, Limits};
 use crate::python::{WorkerCase, WorkerReply, WorkerRequest, Workers};
 use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
@@ -167,6 +168,23 @@ impl Executor {
     fn run_compiled(&self, request: &ExecRequest) -> Result<ExecReport> {
         let language = request.language;
         let toolchain = self.toolchains.get(language)?;
+        if let TestSuite::Code { code } = &request.tests {
+            let env = self.build_env();
+            match harness::split::plan(language, &request.source, code, &self.salt)? {
+                Plan::Split(split) => match split::run(&env, &toolchain, request, &split)? {
+                    SplitRun::Report(report) => {
+                        tracing::debug!(functions = ?split.functions, "tests ran split from the program");
+                        return Ok(*report);
+                    }
+                    SplitRun::Fallback(reason) => {
+                        tracing::warn!("running the tests in the program's process: {reason}");
+                    }
+                },
+                Plan::InProcess { reason } => {
+                    tracing::debug!("running the tests in the program's process: {reason}");
+                }
+            }
+        }
         let (files, main_class, go_test) = match &request.tests {
             TestSuite::Code { code } => {
                 let combined = harness::combine(language, &request.source, code, &self.salt)?;
@@ -185,12 +203,7 @@ impl Executor {
                 (vec![(name, request.source.clone())], class, false)
             }
         };
-        let env = BuildEnv {
-            sandbox: &self.sandbox,
-            cache_dir: &self.cache_dir,
-            deps: &self.deps,
-            compile_limits: self.compile_limits,
-        };
+        let env = self.build_env();
         let built = env.build(
             language,
             &toolchain,
@@ -223,6 +236,15 @@ impl Executor {
         report.compile_ms = compile_ms;
         report.compile_cached = cached;
         Ok(report)
+    }
+
+    fn build_env(&self) -> BuildEnv<'_> {
+        BuildEnv {
+            sandbox: &self.sandbox,
+            cache_dir: &self.cache_dir,
+            deps: &self.deps,
+            compile_limits: self.compile_limits,
+        }
     }
 
     fn run_plain(&self, program: &Program, request: &ExecRequest) -> Result<ExecReport> {
@@ -308,48 +330,8 @@ impl Executor {
         if go_test {
             report.tests = harness::go_test_outcomes(&outcome.stdout);
         }
-        let limit_verdict =
-            classify(&outcome, &request.limits).filter(|(s, _)| !matches!(s, Status::RuntimeError));
-        let first_bad = report.tests.iter().find(|t| !t.status.is_pass()).cloned();
-        let (status, failure) = if let Some(verdict) = limit_verdict {
-            verdict
-        } else if let Some(test) = first_bad {
-            // A panicking Go test: `testing` reports it failed on stdout, the runtime's panic
-            // goes to stderr.
-            let panicked = [&outcome.stdout, &outcome.stderr]
-                .iter()
-                .any(|s| String::from_utf8_lossy(s).contains("panic:"));
-            let status = if go_test && panicked {
-                Status::RuntimeError
-            } else {
-                test.status
-            };
-            let failure = Failure {
-                test: Some(test.name.clone()),
-                message: test
-                    .detail
-                    .clone()
-                    .unwrap_or_else(|| format!("test `{}` failed", test.name)),
-                stderr_tail: some_text(tail(&outcome.stderr)),
-                actual: go_test.then(|| excerpt(&outcome.stdout)),
-                ..Failure::default()
-            };
-            (status, failure)
-        } else if proof.completed && outcome.exit == Exit::Code(0) {
-            (Status::Passed, Failure::default())
-        } else {
-            let mut failure = classify(&outcome, &request.limits)
-                .map(|(_, f)| f)
-                .unwrap_or_default();
-            if failure.message.is_empty() || outcome.exit == Exit::Code(0) {
-                failure.message =
-                    "the program ended before its tests finished (no proof of completion)".into();
-            }
-            if let Some(err) = proof.error {
-                failure.message = err;
-            }
-            (Status::RuntimeError, failure)
-        };
+        let (status, failure) =
+            appended_verdict(&outcome, &proof, &report.tests, &request.limits, go_test);
         report.status = status;
         report.failure = (status != Status::Passed).then_some(failure);
         if report.tests.is_empty() {
@@ -548,11 +530,11 @@ fn load_salt(cache_dir: &Path) -> Result<String> {
     Ok(salt)
 }
 
-fn empty_report() -> ExecReport {
+pub(crate) fn empty_report() -> ExecReport {
     ExecReport::new(Status::Passed, Vec::new())
 }
 
-fn compile_error(diagnostics: String, compile_ms: u64) -> ExecReport {
+pub(crate) fn compile_error(diagnostics: String, compile_ms: u64) -> ExecReport {
     ExecReport {
         status: Status::CompileError,
         compile_ms,
@@ -565,13 +547,13 @@ fn compile_error(diagnostics: String, compile_ms: u64) -> ExecReport {
     }
 }
 
-fn account(report: &mut ExecReport, outcome: &Outcome) {
+pub(crate) fn account(report: &mut ExecReport, outcome: &Outcome) {
     report.run_ms += ms(outcome.wall);
     report.cpu_ms += ms(outcome.cpu);
     report.peak_memory_kb = report.peak_memory_kb.max(outcome.peak_memory_bytes / 1024);
 }
 
-fn some_text(s: String) -> Option<String> {
+pub(crate) fn some_text(s: String) -> Option<String> {
     (!s.trim().is_empty()).then_some(s)
 }
 
@@ -619,7 +601,7 @@ fn finish_status(report: &mut ExecReport) {
 /// `RLIMIT_CPU`, just after the limit passed), a file over `RLIMIT_FSIZE`, a failed
 /// allocation reported by the runtime itself ([`allocation_failure`]), then the program's own
 /// exit status or signal, which is a runtime error whatever it prints.
-fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
+pub(crate) fn classify(outcome: &Outcome, limits: &Limits) -> Option<(Status, Failure)> {
     let mut failure = Failure {
         stderr_tail: some_text(tail(&outcome.stderr)),
         ..Failure::default()
@@ -730,6 +712,59 @@ fn allocation_failure(outcome: &Outcome, limits: &Limits) -> Option<&'static str
         Some("the JVM")
     } else {
         None
+    }
+}
+
+/// The verdict of a run of appended tests (in the program's process, or a split run's driver):
+/// a limit, then the first failed test, then the proof of completion.
+pub(crate) fn appended_verdict(
+    outcome: &Outcome,
+    proof: &harness::Proof,
+    tests: &[TestOutcome],
+    limits: &Limits,
+    go_test: bool,
+) -> (Status, Failure) {
+    let limit_verdict =
+        classify(outcome, limits).filter(|(s, _)| !matches!(s, Status::RuntimeError));
+    let first_bad = tests.iter().find(|t| !t.status.is_pass()).cloned();
+    if let Some(verdict) = limit_verdict {
+        verdict
+    } else if let Some(test) = first_bad {
+        // A panicking Go test: `testing` reports it failed on stdout, the runtime's panic
+        // goes to stderr.
+        let panicked = [&outcome.stdout, &outcome.stderr]
+            .iter()
+            .any(|s| String::from_utf8_lossy(s).contains("panic:"));
+        let status = if go_test && panicked {
+            Status::RuntimeError
+        } else {
+            test.status
+        };
+        let failure = Failure {
+            test: Some(test.name.clone()),
+            message: test
+                .detail
+                .clone()
+                .unwrap_or_else(|| format!("test `{}` failed", test.name)),
+            stderr_tail: some_text(tail(&outcome.stderr)),
+            actual: go_test.then(|| excerpt(&outcome.stdout)),
+            ..Failure::default()
+        };
+        (status, failure)
+    } else if proof.completed && outcome.exit == Exit::Code(0) {
+        (Status::Passed, Failure::default())
+    } else {
+        let mut failure = classify(outcome, limits)
+            .map(|(_, f)| f)
+            .unwrap_or_default();
+        if failure.message.is_empty() || outcome.exit == Exit::Code(0) {
+            failure.message =
+                "the program ended before its tests finished (no proof of completion)".into();
+        }
+        if let Some(err) = &proof.error {
+            failure.message = err.clone();
+        }
+        (Status::RuntimeError, failure)
     }
 }
 

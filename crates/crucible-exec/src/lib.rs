@@ -7,8 +7,10 @@
 //!
 //! Every compiler and program runs in fresh namespaces under cgroup limits and a seccomp
 //! filter (see the README's "Sandbox" section); Python runs in warm sandboxed workers whose
-//! tests are driven from a separate process, and appended-test languages need an unforgeable
-//! proof of completion to pass (see the `harness` module).
+//! tests are driven from a separate process; appended tests of the other languages run in a
+//! driver in its own sandbox that calls the program through proxies ([`test_placement`] says
+//! when they cannot), and need an unforgeable proof of completion to pass (see the `harness`
+//! module).
 
 mod compare;
 mod error;
@@ -24,6 +26,7 @@ mod toolchain;
 
 pub use error::{Error, Result};
 pub use executor::{ExecConfig, ExecRequest, Executor, default_limits};
+pub use harness::split::{TestPlacement, test_placement};
 pub use limits::{CpuPriority, Limits};
 pub use pool::{ExecPool, Ticket};
 pub use report::{ExecReport, Failure};

@@ -140,15 +140,29 @@ fn failures(bench: &Benchmark, judge: TestTier, stride: usize) -> (usize, Vec<St
             continue;
         }
         let program = crucible_eval::assemble(task, reference, judge).unwrap();
+        let request = program.to_request(limits);
+        // Tests run split from the program exactly where the executor's plan says so: a driver
+        // that fails to build falls back to the program's process, which must not happen here.
+        let planned_in_process = matches!(
+            crucible_exec::test_placement(&request).unwrap(),
+            crucible_exec::TestPlacement::InProcess { .. }
+        );
         tickets.push((
             task.task.id.clone(),
-            pool.submit(program.to_request(limits)),
+            planned_in_process,
+            pool.submit(request),
         ));
     }
     let ran = tickets.len();
     let mut failed = Vec::new();
-    for (id, ticket) in tickets {
+    for (id, planned_in_process, ticket) in tickets {
         let report = ticket.wait().unwrap();
+        if report.in_process_tests != planned_in_process {
+            failed.push(format!(
+                "{id}: in_process_tests is {}, the plan said {planned_in_process}",
+                report.in_process_tests
+            ));
+        }
         let known = KNOWN_FAILURES
             .iter()
             .any(|(b, k, _)| *b == bench.name.as_str() && *k == id);

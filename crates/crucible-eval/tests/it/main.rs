@@ -3,6 +3,7 @@
 mod canonical;
 mod fetch;
 mod loaders;
+mod placement;
 
 use std::path::PathBuf;
 

@@ -1,11 +1,17 @@
 //! Test harnesses for appended-test languages (C, C++, Java, JavaScript, Rust, Go) and the
 //! proof-of-completion protocol.
 //!
-//! The test code is appended after the program (HumanEval-X / MultiPL-E style), so program and
-//! tests share one process. A pass therefore needs proof that the tests ran to their end:
+//! Appended tests normally run split from the program (`split`): a driver process runs the
+//! test code with proxies of the program's functions and this module's harness, and the
+//! program runs in its own sandbox answering calls. [`combine`] puts test code after its
+//! "program": for a split run that is the driver's proxies, never the candidate; only when the
+//! tests cannot be split (`split::Plan::InProcess`) is it the candidate itself, and the report
+//! then says `in_process_tests: true`.
 //!
-//! * At run time the executor writes a fresh random nonce into a pipe given to the program as
-//!   fd 3 and closes its end. The harness reads it **before any program code runs** (first thing
+//! Either way a pass needs proof that the tests ran to their end:
+//!
+//! * At run time the executor writes a fresh random nonce into a pipe given to the process as
+//!   fd 3 and closes its end. The harness reads it **before any other code runs** (first thing
 //!   in `main`, or a priority-101 constructor in C/C++), draining the pipe: a pipe can be read
 //!   once, so code that runs later finds it empty. The nonce is never in the source, the binary
 //!   (so compiled programs can be cached), the arguments or the environment.
@@ -16,9 +22,11 @@
 //!   cannot name them; the test's `main` is renamed, and C/C++ `assert` is reset after the
 //!   program (`#undef NDEBUG`, re-include `<assert.h>`) so a program cannot disable it.
 //!
-//! What remains possible is deliberate, harness-aware code that reads the nonce pipe before
-//! the harness (a C `constructor(101)` or Go `init`) or scans its own memory; defeating that
-//! needs the tests in another process, which is what the Python path does (see `python`).
+//! In the in-process fallback, deliberate harness-aware code can still read the nonce pipe
+//! before the harness (a C `constructor(101)` or Go `init`) or scan its own memory for the
+//! expected values; in a split run the program holds neither.
+
+pub(crate) mod split;
 
 use std::fmt::Write as _;
 
@@ -67,10 +75,14 @@ pub(crate) struct Proof {
     pub(crate) completed: bool,
     pub(crate) compile_error: Option<String>,
     pub(crate) error: Option<String>,
+    /// A split run's driver met a value it cannot send to the program (`F <reason>`): the
+    /// tests must run in the program's process instead.
+    pub(crate) fallback: Option<String>,
 }
 
 /// Parse the proof channel. Lines: `T <pass|fail|error> <name>\t<detail>`, `C <message>`
-/// (JavaScript syntax error), `E <message>` (uncaught error), `DONE <nonce>`.
+/// (JavaScript syntax error), `E <message>` (uncaught error), `F <reason>` (a split run's
+/// driver cannot carry a value), `DONE <nonce>`.
 pub(crate) fn parse_proof(bytes: &[u8], nonce: &str) -> Proof {
     let text = String::from_utf8_lossy(bytes);
     let mut proof = Proof::default();
@@ -92,6 +104,8 @@ pub(crate) fn parse_proof(bytes: &[u8], nonce: &str) -> Proof {
             proof.compile_error = Some(unescape(msg));
         } else if let Some(msg) = line.strip_prefix("E ") {
             proof.error = Some(unescape(msg));
+        } else if let Some(reason) = line.strip_prefix("F ") {
+            proof.fallback = Some(unescape(reason));
         } else if let Some(got) = line.strip_prefix("DONE ") {
             proof.completed = got.trim() == nonce;
         }

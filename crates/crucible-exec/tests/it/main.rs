@@ -5,6 +5,7 @@ mod hostile;
 mod languages;
 mod model_output;
 mod sandbox;
+mod split;
 mod tamper;
 mod unsandboxed;
 mod verdicts;

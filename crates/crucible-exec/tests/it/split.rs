@@ -1,0 +1,153 @@
+//! Split appended tests: the program runs in its own sandbox and receives call arguments only;
+//! the test code, with the expected values, runs in a driver beside it.
+//!
+//! Each language has a program that reads the tests' expected values from its own process (its
+//! caller's machine code, its memory, the test's source file or class), which passes when the
+//! tests share its process, and must fail here.
+
+use super::*;
+
+fn appended(language: Language, program: &str, tests: &str) -> ExecReport {
+    let mut req = request(
+        language,
+        program.into(),
+        TestSuite::Code { code: tests.into() },
+    );
+    req.limits = limits(5.0, 512);
+    run(&req)
+}
+
+#[track_caller]
+fn assert_split(report: &ExecReport, status: Status) {
+    assert!(!report.in_process_tests, "not split: {report:#?}");
+    assert_status(report, status);
+}
+
+#[test]
+fn c_family_programs_reading_the_tests_machine_code_fail() {
+    let tests = fixture("split", "add_tests.c");
+    for (language, file) in [
+        (Language::C, "reads_caller_code.c"),
+        (Language::Cpp, "reads_caller_code.cpp"),
+    ] {
+        let report = appended(language, &fixture("split", file), &tests);
+        assert_split(&report, Status::WrongAnswer);
+    }
+}
+
+#[test]
+fn c_family_values_cross_exactly() {
+    let program = r#"#include <vector>
+#include <string>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <algorithm>
+using namespace std;
+vector<float> scale(const vector<float> &v, double k) { vector<float> o; for (float x : v) o.push_back(x * k); return o; }
+map<char, int> histogram(string s) { map<char, int> m; for (char c : s) m[c]++; return m; }
+pair<long long, string> split_first(vector<string> words) { return {(long long)words.size() << 40, words.empty() ? "" : words[0]}; }
+optional<unsigned int> find_first(vector<vector<int>> grid, int x) { for (auto &row : grid) for (int v : row) if (v == x) return (unsigned)v; return nullopt; }
+void sort_in_place(vector<int> &v) { sort(v.begin(), v.end()); }
+tuple<bool, char, double> info(string s) { return {s.empty(), s.empty() ? '\0' : s[0], 0.1 + 0.2}; }
+string echo(string s) { return s; }
+"#;
+    let tests = r#"#include <algorithm>
+int main() {
+    vector<float> v = {0.1f, -2.5f, 3e-39f};
+    assert(scale(v, 3.0) == vector<float>({0.1f * 3.0, -2.5f * 3.0, 3e-39f * 3.0}));
+    assert(histogram("abca") == (map<char, int>{{'a', 2}, {'b', 1}, {'c', 1}}));
+    assert(split_first({"x y", "z"}) == make_pair(2LL << 40, string("x y")));
+    assert(find_first({{1, 2}, {3}}, 3) == optional<unsigned int>(3));
+    assert(!find_first({}, 3).has_value());
+    vector<int> w = {3, 1, 2};
+    sort_in_place(w);
+    assert(w == vector<int>({1, 2, 3}));
+    assert(info("q") == make_tuple(false, 'q', 0.1 + 0.2));
+    string odd("a\0b\n c:", 7);
+    assert(echo(odd) == odd);
+    assert(echo("") == "");
+}
+"#;
+    let report = appended(Language::Cpp, program, tests);
+    assert_split(&report, Status::Passed);
+    let wrong = program.replace("m[c]++", "m[c] += 2");
+    let report = appended(Language::Cpp, &wrong, tests);
+    assert_split(&report, Status::WrongAnswer);
+    let c_program = "#include <string.h>\n#include <stdlib.h>\ndouble half(long long x) { return x / 2.0; }\nchar *twice(const char *s) { char *o = malloc(2 * strlen(s) + 1); strcpy(o, s); strcat(o, s); return o; }\nunsigned char wrap(unsigned char c) { return c + 1; }\n";
+    let c_tests = "#include <string.h>\nint main() {\n    assert(half(3) == 1.5);\n    assert(half(-9007199254740993LL) == -9007199254740993LL / 2.0);\n    assert(strcmp(twice(\"ab\"), \"abab\") == 0);\n    assert(wrap(255) == 0);\n}\n";
+    let report = appended(Language::C, c_program, c_tests);
+    assert_split(&report, Status::Passed);
+}
+
+#[test]
+fn the_subject_ending_during_a_call_decides_the_verdict() {
+    let tests = "int main() {\n    assert(add(1, 2) == 3);\n    assert(add(2, 2) == 4);\n}\n";
+    let cases: &[(&str, &str, Status)] = &[
+        (
+            "exit(0)",
+            "#include <stdlib.h>\nint add(int a, int b) { if (a == 2) exit(0); return a + b; }\n",
+            Status::RuntimeError,
+        ),
+        (
+            "crash",
+            "int add(int a, int b) { if (a == 2) { volatile int *p = 0; *p = 1; } return a + b; }\n",
+            Status::RuntimeError,
+        ),
+        (
+            "loop",
+            "int add(int a, int b) { volatile int spin = 1; while (a == 2 && spin) {} return a + b; }\n",
+            Status::Timeout,
+        ),
+        (
+            "exception",
+            "#include <stdexcept>\nint add(int a, int b) { if (a == 2) throw std::out_of_range(\"no\"); return a + b; }\n",
+            Status::RuntimeError,
+        ),
+    ];
+    for (what, program, status) in cases {
+        let mut req = request(
+            Language::Cpp,
+            (*program).into(),
+            TestSuite::Code { code: tests.into() },
+        );
+        req.limits = limits(1.0, 256);
+        let report = run(&req);
+        assert!(!report.in_process_tests, "{what}: {report:#?}");
+        assert_eq!(report.status, *status, "{what}: {report:#?}");
+    }
+}
+
+#[test]
+fn signatures_that_cannot_be_carried_run_in_process() {
+    let program = "int sum(const int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += v[i]; return s; }\n";
+    let tests = "int main() {\n    int v[] = {1, 2, 3};\n    assert(sum(v, 3) == 6);\n}\n";
+    let report = appended(Language::C, program, tests);
+    assert!(report.in_process_tests, "{report:#?}");
+    assert_status(&report, Status::Passed);
+}
+
+#[test]
+fn program_functions_may_share_names_with_the_servers_own() {
+    let cases: &[(Language, &str, &str)] = &[(
+        Language::Cpp,
+        "int f(int in) { return in + 1; }\nint w(int end) { return end * 2; }\n",
+        "int main() {\n    assert(f(1) == 2);\n    assert(w(2) == 4);\n}\n",
+    )];
+    for (language, program, tests) in cases {
+        let report = appended(*language, program, tests);
+        assert!(!report.in_process_tests, "{language}: {report:#?}");
+        assert_eq!(report.status, Status::Passed, "{language}: {report:#?}");
+    }
+}
+
+#[test]
+fn a_driver_that_does_not_compile_falls_back_to_in_process_tests() {
+    // `f` is defined by a macro, which the signature reader does not expand: no proxy, so the
+    // driver does not compile, and the tests run in the program's process (and say so).
+    let program = "#define DEFINE(name) int name(int x) { return x + 1; }\nDEFINE(f)\n";
+    let tests = "int main() {\n    assert(f(1) == 2);\n}\n";
+    let report = appended(Language::C, program, tests);
+    assert!(report.in_process_tests, "{report:#?}");
+    assert_status(&report, Status::Passed);
+}
