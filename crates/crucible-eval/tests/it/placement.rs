@@ -101,11 +101,33 @@ fn humaneval_x_cpp() {
 }
 
 #[test]
+fn humaneval_x_rust() {
+    check(
+        BenchmarkName::HumanEvalX,
+        Some(Language::Rust),
+        "humaneval-x rust: 162/164 split\n  \
+         Rust/137: the tests use the program's `RtnType`, which is not a function\n  \
+         Rust/22: `filter_integers` takes `Vec<Box<dyn Any>>`: its calls cannot be sent to another process\n",
+    );
+}
+
+#[test]
 fn humaneval_x_python() {
     check(
         BenchmarkName::HumanEvalX,
         Some(Language::Python),
         "humaneval-x python: 164/164 split\n",
+    );
+}
+
+#[test]
+fn multipl_e_rust() {
+    let got = classify(BenchmarkName::HumanEvalRs, None) + &classify(BenchmarkName::MbppRs, None);
+    assert_eq!(
+        got,
+        "humaneval-rs rust: 156/156 split\n\
+         mbpp-rs rust: 354/354 split\n",
+        "\n{got}"
     );
 }
 

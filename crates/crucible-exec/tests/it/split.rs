@@ -128,12 +128,72 @@ fn signatures_that_cannot_be_carried_run_in_process() {
 }
 
 #[test]
+fn rust_programs_scanning_their_memory_for_the_tests_table_fail() {
+    let tests = fixture("split", "add_table_tests.rs");
+    let report = appended(Language::Rust, &fixture("split", "scans_memory.rs"), &tests);
+    assert_split(&report, Status::WrongAnswer);
+    let honest = "fn add(a: i32, b: i32) -> i32 { a + b }\n";
+    assert_split(&appended(Language::Rust, honest, &tests), Status::Passed);
+}
+
+#[test]
+fn rust_values_cross_exactly() {
+    let program = r#"use std::collections::HashMap;
+fn scale(v: &[f32], k: f64) -> Vec<f32> { v.iter().map(|x| (*x as f64 * k) as f32).collect() }
+fn histogram(s: &str) -> HashMap<char, usize> { let mut m = HashMap::new(); for c in s.chars() { *m.entry(c).or_insert(0) += 1; } m }
+fn first<'a>(words: Vec<&'a str>) -> Option<(&'a str, i128)> { words.first().map(|w| (*w, -(1i128 << 100))) }
+fn sort_in_place(v: &mut Vec<i64>) { v.sort(); }
+fn echo(s: String) -> String { s }
+fn nothing(_x: u8) {}
+fn fails(x: isize) -> isize { if x < 0 { panic!("negative input {x}"); } x }
+"#;
+    let tests = r#"#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn values() {
+        assert_eq!(scale(&[0.1, -2.5, 3e-39], 3.0), vec![(0.1f32 as f64 * 3.0) as f32, -7.5, (3e-39f32 as f64 * 3.0) as f32]);
+        let h = histogram("abcaé");
+        assert_eq!(h[&'a'], 2);
+        assert_eq!(h[&'é'], 1);
+        assert_eq!(first(vec!["x y", "z"]), Some(("x y", -(1i128 << 100))));
+        assert_eq!(first(vec![]), None);
+        let mut v = vec![3, -1, 2];
+        sort_in_place(&mut v);
+        assert_eq!(v, vec![-1, 2, 3]);
+        assert_eq!(echo("a\n b:\u{0}".to_string()), "a\n b:\u{0}");
+        nothing(1);
+        assert_eq!(f64::NAN.to_bits(), f64::NAN.to_bits());
+    }
+    #[test]
+    fn panics_cross_as_errors() {
+        assert_eq!(fails(-1), 0);
+    }
+}
+"#;
+    let report = appended(Language::Rust, program, tests);
+    assert!(!report.in_process_tests, "{report:#?}");
+    assert_eq!(report.tests.len(), 2, "{report:#?}");
+    assert_eq!(report.tests[0].status, Status::Passed, "{report:#?}");
+    assert_eq!(report.tests[1].status, Status::RuntimeError, "{report:#?}");
+    let detail = report.tests[1].detail.as_deref().unwrap_or("");
+    assert!(detail.contains("negative input -1"), "{detail}");
+}
+
+#[test]
 fn program_functions_may_share_names_with_the_servers_own() {
-    let cases: &[(Language, &str, &str)] = &[(
-        Language::Cpp,
-        "int f(int in) { return in + 1; }\nint w(int end) { return end * 2; }\n",
-        "int main() {\n    assert(f(1) == 2);\n    assert(w(2) == 4);\n}\n",
-    )];
+    let cases: &[(Language, &str, &str)] = &[
+        (
+            Language::Cpp,
+            "int f(int in) { return in + 1; }\nint w(int end) { return end * 2; }\n",
+            "int main() {\n    assert(f(1) == 2);\n    assert(w(2) == 4);\n}\n",
+        ),
+        (
+            Language::Rust,
+            "fn word(x: i32) -> i32 { x + 1 }\nfn index(x: i32) -> i32 { x * 2 }\n",
+            "fn main() {\n    assert_eq!(word(1), 2);\n    assert_eq!(index(2), 4);\n}\n",
+        ),
+    ];
     for (language, program, tests) in cases {
         let report = appended(*language, program, tests);
         assert!(!report.in_process_tests, "{language}: {report:#?}");

@@ -35,6 +35,7 @@
 
 mod c_family;
 pub(crate) mod run;
+mod rust;
 mod scan;
 
 use crucible_types::{Language, TestSuite};
@@ -113,9 +114,10 @@ pub fn test_placement(request: &ExecRequest) -> Result<TestPlacement> {
 pub(crate) fn plan(language: Language, program: &str, tests: &str, salt: &str) -> Result<Plan> {
     match language {
         Language::C | Language::Cpp => c_family::plan(language, program, tests, salt),
-        Language::Rust | Language::JavaScript | Language::Go | Language::Java => Ok(
-            Plan::in_process(format!("{language} tests are not split yet")),
-        ),
+        Language::Rust => rust::plan(program, tests, salt),
+        Language::JavaScript | Language::Go | Language::Java => Ok(Plan::in_process(format!(
+            "{language} tests are not split yet"
+        ))),
         Language::Python => Err(crate::Error::UnsupportedSuite {
             language,
             suite: "appended",
