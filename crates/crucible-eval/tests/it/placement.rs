@@ -112,6 +112,15 @@ fn humaneval_x_rust() {
 }
 
 #[test]
+fn humaneval_x_javascript() {
+    check(
+        BenchmarkName::HumanEvalX,
+        Some(Language::JavaScript),
+        "humaneval-x javascript: 164/164 split\n",
+    );
+}
+
+#[test]
 fn humaneval_x_python() {
     check(
         BenchmarkName::HumanEvalX,

@@ -181,6 +181,53 @@ mod tests {
 }
 
 #[test]
+fn javascript_programs_reading_the_tests_source_fail() {
+    let tests = fixture("split", "add_tests.js");
+    let report = appended(
+        Language::JavaScript,
+        &fixture("split", "reads_test_source.js"),
+        &tests,
+    );
+    assert_split(&report, Status::WrongAnswer);
+    let honest = "const add = (a, b) => a + b;\n";
+    assert_split(
+        &appended(Language::JavaScript, honest, &tests),
+        Status::Passed,
+    );
+}
+
+#[test]
+fn javascript_values_cross_exactly() {
+    let program = r#"
+const same = (x) => x;
+function kinds(x) { return [typeof x, Object.is(x, -0), Number.isNaN(x)]; }
+const later = (x) => { if (x > 2) throw new RangeError('too big: ' + x); return x; };
+"#;
+    let tests = r#"
+const assert = require('assert');
+const testValues = () => {
+  const value = { b: [1, undefined, null, -0, NaN, Infinity, 0.1 + 0.2], a: 'x\ny', 2: true };
+  assert.deepStrictEqual(same(value), value);
+  console.assert(JSON.stringify(same(value)) === JSON.stringify(value));
+  console.assert(same(12345678901234567890n) === 12345678901234567890n);
+  assert.deepStrictEqual(same(new Map([[1, new Set(['a'])]])), new Map([[1, new Set(['a'])]]));
+  assert.deepStrictEqual(kinds(-0), ['number', true, false]);
+  assert.deepStrictEqual(kinds(), ['undefined', false, false]);
+  console.assert(later(1) === 1);
+  assert.throws(() => later(3), /too big: 3/);
+}
+testValues()
+"#;
+    let report = appended(Language::JavaScript, program, tests);
+    assert_split(&report, Status::Passed);
+    let callback = "const apply = (f, x) => f(x);\n";
+    let tests = "console.assert(apply((x) => x + 1, 1) === 2)\n";
+    let report = appended(Language::JavaScript, callback, tests);
+    assert!(report.in_process_tests, "{report:#?}");
+    assert_status(&report, Status::Passed);
+}
+
+#[test]
 fn program_functions_may_share_names_with_the_servers_own() {
     let cases: &[(Language, &str, &str)] = &[
         (
@@ -192,6 +239,11 @@ fn program_functions_may_share_names_with_the_servers_own() {
             Language::Rust,
             "fn word(x: i32) -> i32 { x + 1 }\nfn index(x: i32) -> i32 { x * 2 }\n",
             "fn main() {\n    assert_eq!(word(1), 2);\n    assert_eq!(index(2), 4);\n}\n",
+        ),
+        (
+            Language::JavaScript,
+            "const next = (x) => x + 1;\nfunction line(x) { return x * 2; }\n",
+            "console.assert(next(1) === 2)\nconsole.assert(line(2) === 4)\n",
         ),
     ];
     for (language, program, tests) in cases {
