@@ -121,6 +121,28 @@ fn humaneval_x_javascript() {
 }
 
 #[test]
+fn humaneval_x_go() {
+    check(
+        BenchmarkName::HumanEvalX,
+        Some(Language::Go),
+        "humaneval-x go: 151/164 split\n  \
+         Go/103: `RoundedAvg` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/112: `ReverseDelete` returns `[2]interface{}`: its calls cannot be sent to another process\n  \
+         Go/12: `Longest` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/125: `SplitWords` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/128: `ProdSigns` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/136: `LargestSmallestIntegers` returns `[2]interface{}`: its calls cannot be sent to another process\n  \
+         Go/137: `CompareOne` takes `interface{}`: its calls cannot be sent to another process\n  \
+         Go/162: `StringToMd5` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/22: `FilterIntegers` takes `[]interface{}`: its calls cannot be sent to another process\n  \
+         Go/71: `TriangleArea` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/90: `NextSmallest` returns `interface{}`: its calls cannot be sent to another process\n  \
+         Go/92: `AnyInt` takes `interface{}`: its calls cannot be sent to another process\n  \
+         Go/95: `CheckDictCase` takes `map[interface{}]interface{}`: its calls cannot be sent to another process\n",
+    );
+}
+
+#[test]
 fn humaneval_x_python() {
     check(
         BenchmarkName::HumanEvalX,

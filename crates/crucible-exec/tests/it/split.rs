@@ -228,6 +228,68 @@ testValues()
 }
 
 #[test]
+fn go_programs_scanning_their_memory_for_the_tests_table_fail() {
+    let tests = fixture("split", "add_table_tests.go");
+    let report = appended(Language::Go, &fixture("split", "scans_memory.go"), &tests);
+    assert_split(&report, Status::WrongAnswer);
+    let honest = "func Add(a, b int) int { return a + b }\n";
+    assert_split(&appended(Language::Go, honest, &tests), Status::Passed);
+}
+
+#[test]
+fn go_values_cross_exactly() {
+    let program = r#"import "sort"
+
+func Scale(v []float32, k float64) []float32 {
+    var out []float32
+    for _, x := range v {
+        out = append(out, float32(float64(x)*k))
+    }
+    return out
+}
+
+func Histogram(s string) map[rune]int {
+    m := map[rune]int{}
+    for _, c := range s {
+        m[c]++
+    }
+    return m
+}
+
+func MinMax(xs []int) (int, int, bool) {
+    if len(xs) == 0 {
+        return 0, 0, false
+    }
+    ys := append([]int{}, xs...)
+    sort.Ints(ys)
+    return ys[0], ys[len(ys)-1], true
+}
+
+func Pairs(n uint8) [][2]int64 {
+    var out [][2]int64
+    for i := uint8(0); i < n; i++ {
+        out = append(out, [2]int64{int64(i), -int64(i) << 40})
+    }
+    return out
+}
+
+func main() {}
+"#;
+    let tests = r#"func TestValues(t *testing.T) {
+    assert := assert.New(t)
+    assert.Equal([]float32{float32(float64(float32(0.1)) * 3), -7.5}, Scale([]float32{0.1, -2.5}, 3))
+    assert.Nil(Scale(nil, 3))
+    assert.Equal(map[rune]int{'a': 2, 'é': 1, 'b': 1}, Histogram("abaé"))
+    lo, hi, ok := MinMax([]int{3, -9, 4})
+    assert.Equal([]interface{}{-9, 4, true}, []interface{}{lo, hi, ok})
+    assert.Equal([][2]int64(nil), Pairs(0))
+    assert.Equal([][2]int64{{0, 0}, {1, -1 << 40}}, Pairs(2))
+}
+"#;
+    assert_split(&appended(Language::Go, program, tests), Status::Passed);
+}
+
+#[test]
 fn program_functions_may_share_names_with_the_servers_own() {
     let cases: &[(Language, &str, &str)] = &[
         (
@@ -239,6 +301,11 @@ fn program_functions_may_share_names_with_the_servers_own() {
             Language::Rust,
             "fn word(x: i32) -> i32 { x + 1 }\nfn index(x: i32) -> i32 { x * 2 }\n",
             "fn main() {\n    assert_eq!(word(1), 2);\n    assert_eq!(index(2), 4);\n}\n",
+        ),
+        (
+            Language::Go,
+            "func in(x int) int { return x + 1 }\n",
+            "func TestIn(t *testing.T) {\n    assert.Equal(t, 2, in(1))\n}\n",
         ),
         (
             Language::JavaScript,

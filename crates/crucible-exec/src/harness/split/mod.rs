@@ -34,6 +34,7 @@
 //! `in_process_tests: true`.
 
 mod c_family;
+mod go;
 mod javascript;
 pub(crate) mod run;
 mod rust;
@@ -117,7 +118,8 @@ pub(crate) fn plan(language: Language, program: &str, tests: &str, salt: &str) -
         Language::C | Language::Cpp => c_family::plan(language, program, tests, salt),
         Language::Rust => rust::plan(program, tests, salt),
         Language::JavaScript => javascript::plan(program, tests, salt),
-        Language::Go | Language::Java => Ok(Plan::in_process(format!(
+        Language::Go => go::plan(program, tests, salt),
+        Language::Java => Ok(Plan::in_process(format!(
             "{language} tests are not split yet"
         ))),
         Language::Python => Err(crate::Error::UnsupportedSuite {

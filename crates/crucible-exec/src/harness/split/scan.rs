@@ -291,7 +291,6 @@ pub(crate) fn ident_after(code: &str, start: usize) -> Option<(&str, usize)> {
 }
 
 /// Whether `name` is a plain identifier (what a generated proxy may be called).
-#[allow(dead_code, reason = "the Go module follows")]
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes
