@@ -143,6 +143,23 @@ fn humaneval_x_go() {
 }
 
 #[test]
+fn humaneval_x_java() {
+    check(
+        BenchmarkName::HumanEvalX,
+        Some(Language::Java),
+        "humaneval-x java: 156/164 split\n  \
+         Java/103: `Solution.roundedAvg` returns `Object`: its calls cannot be sent to another process\n  \
+         Java/112: `Solution.reverseDelete` returns `List<Object>`: its calls cannot be sent to another process\n  \
+         Java/125: `Solution.splitWords` returns `Object`: its calls cannot be sent to another process\n  \
+         Java/137: `Solution.compareOne` returns `Optional<Object>`: its calls cannot be sent to another process\n  \
+         Java/151: `Solution.doubleTheDifference` takes `List<Object>`: its calls cannot be sent to another process\n  \
+         Java/22: `Solution.filterIntergers` takes `List<Object>`: its calls cannot be sent to another process\n  \
+         Java/92: `Solution.anyInt` takes `Object`: its calls cannot be sent to another process\n  \
+         Java/95: `Solution.checkDictCase` takes `Map<Object, Object>`: its calls cannot be sent to another process\n",
+    );
+}
+
+#[test]
 fn humaneval_x_python() {
     check(
         BenchmarkName::HumanEvalX,

@@ -290,6 +290,52 @@ func main() {}
 }
 
 #[test]
+fn java_programs_reading_the_test_class_fail() {
+    let tests = fixture("split", "add_table_tests.java");
+    let report = appended(
+        Language::Java,
+        &fixture("split", "reflects_test_class.java"),
+        &tests,
+    );
+    assert_split(&report, Status::WrongAnswer);
+    let honest = "class Solution {\n    public int add(int a, int b) { return a + b; }\n}\n";
+    assert_split(&appended(Language::Java, honest, &tests), Status::Passed);
+}
+
+#[test]
+fn java_values_cross_exactly() {
+    let program = r#"import java.util.*;
+
+class Solution {
+    public List<Double> scale(List<Double> xs, float k) { List<Double> out = new ArrayList<>(); for (Double x : xs) out.add(x == null ? null : x * k); return out; }
+    public static Map<Character, Integer> histogram(String s) { Map<Character, Integer> m = new TreeMap<>(); for (char c : s.toCharArray()) m.merge(c, 1, Integer::sum); return m; }
+    public Optional<String> first(String[] words) { return words.length == 0 ? Optional.empty() : Optional.of(words[0]); }
+    public long[] widen(int[] xs) { long[] out = new long[xs.length]; for (int i = 0; i < xs.length; i++) out[i] = (long) xs[i] << 33; return out; }
+    public int check(int x) { if (x < 0) throw new IllegalArgumentException("negative: " + x); assert x != 7 : "seven"; return x; }
+}
+"#;
+    let tests = r#"public class Main {
+    public static void main(String[] args) {
+        Solution s = new Solution();
+        List<Double> in = new ArrayList<>(Arrays.asList(0.1, null, -2.5));
+        if (!s.scale(in, 3f).equals(Arrays.asList(0.1 * 3f, null, -7.5))) throw new AssertionError("scale");
+        if (!Solution.histogram("abaé").equals(Map.of('a', 2, 'b', 1, 'é', 1))) throw new AssertionError("histogram");
+        if (!s.first(new String[] {"x y", "z"}).get().equals("x y")) throw new AssertionError("first");
+        if (s.first(new String[] {}).isPresent()) throw new AssertionError("empty");
+        if (!Arrays.equals(s.widen(new int[] {1, -1}), new long[] {1L << 33, -1L << 33})) throw new AssertionError("widen");
+        try {
+            s.check(-1);
+            throw new AssertionError("no exception");
+        } catch (RuntimeException e) {
+            if (!e.getMessage().contains("negative: -1")) throw new AssertionError(e.getMessage());
+        }
+    }
+}
+"#;
+    assert_split(&appended(Language::Java, program, tests), Status::Passed);
+}
+
+#[test]
 fn program_functions_may_share_names_with_the_servers_own() {
     let cases: &[(Language, &str, &str)] = &[
         (

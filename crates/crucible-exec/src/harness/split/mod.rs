@@ -35,6 +35,7 @@
 
 mod c_family;
 mod go;
+mod java;
 mod javascript;
 pub(crate) mod run;
 mod rust;
@@ -119,9 +120,7 @@ pub(crate) fn plan(language: Language, program: &str, tests: &str, salt: &str) -
         Language::Rust => rust::plan(program, tests, salt),
         Language::JavaScript => javascript::plan(program, tests, salt),
         Language::Go => go::plan(program, tests, salt),
-        Language::Java => Ok(Plan::in_process(format!(
-            "{language} tests are not split yet"
-        ))),
+        Language::Java => java::plan(program, tests, salt),
         Language::Python => Err(crate::Error::UnsupportedSuite {
             language,
             suite: "appended",

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 
 /// Which literal and comment forms a language has.
-#[allow(dead_code, reason = "the modules of the other languages follow")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Syntax {
     /// C and C++: `//`, `/* */`, `"..."`, `'.'`, preprocessor lines.
