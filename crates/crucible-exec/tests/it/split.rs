@@ -376,3 +376,15 @@ fn a_driver_that_does_not_compile_falls_back_to_in_process_tests() {
     assert!(report.in_process_tests, "{report:#?}");
     assert_status(&report, Status::Passed);
 }
+
+#[test]
+fn go_panics_and_exits_during_a_call_are_runtime_errors() {
+    let tests = "func TestAdd(t *testing.T) {\n    assert.Equal(t, 3, Add(1, 2))\n}\n";
+    for program in [
+        "import \"os\"\n\nfunc Add(a, b int) int { os.Exit(0); return 0 }\n",
+        "func Add(a, b int) int { panic(\"no adding today\") }\n",
+    ] {
+        let report = appended(Language::Go, program, tests);
+        assert_split(&report, Status::RuntimeError);
+    }
+}

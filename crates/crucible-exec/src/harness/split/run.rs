@@ -208,13 +208,30 @@ fn verdict(
             }
             (status, failure)
         }
-        None => appended_verdict(
-            driver_outcome,
-            proof,
-            &report.tests,
-            &request.limits,
-            go_test,
-        ),
+        None => {
+            let (mut status, mut failure) = appended_verdict(
+                driver_outcome,
+                proof,
+                &report.tests,
+                &request.limits,
+                go_test,
+            );
+            // A Go test that panicked (the program exited or crashed during a call, or
+            // panicked itself: its panic crossed as an error reply) failed with a runtime
+            // error, not a wrong answer; Go prints the panic on stderr.
+            let stderr = String::from_utf8_lossy(&driver_outcome.stderr);
+            if let Some(panic) = stderr.lines().find(|l| l.starts_with("panic: "))
+                && go_test
+                && status == Status::WrongAnswer
+            {
+                status = Status::RuntimeError;
+                failure.message = panic.trim_start_matches("panic: ").to_owned();
+                if let Some(test) = report.tests.iter_mut().find(|t| !t.status.is_pass()) {
+                    test.status = status;
+                }
+            }
+            (status, failure)
+        }
     };
     report.status = status;
     report.failure = (status != Status::Passed).then_some(failure);
