@@ -51,7 +51,11 @@ fn load_jsonl_gz(path: &Path) -> Vec<serde_json::Value> {
 
 /// HumanEval-X canonical solutions with their appended tests, per language.
 fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/humaneval-x");
+    // The data beside the repository, or `CRUCIBLE_DATA` (worktrees live elsewhere).
+    let data = std::env::var_os("CRUCIBLE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let dir = data.join("humaneval-x");
     let pool = ExecPool::new(
         Arc::new(executor(cache, Isolation::Sandboxed, workers)),
         workers,
