@@ -1,6 +1,9 @@
 //! Execution benchmarks behind docs/PERFORMANCE.md's "Execution" section.
 //!
 //! `cargo bench -p crucible-exec --bench exec_bench -- [overhead|humaneval|pch|all] [--workers N]`
+//! `cargo bench -p crucible-exec --bench exec_bench -- humaneval-x [LANG] [--workers N]
+//! [--in-process]` (`--in-process`: appended tests in the program's process, as before the
+//! split, to measure what the split costs).
 //! Prints medians; every figure comes from runs made by this program on the current machine.
 #![expect(clippy::print_stdout, reason = "a benchmark report")]
 
@@ -24,6 +27,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(2);
+    let in_process = args.iter().any(|a| a == "--in-process");
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
     if matches!(what, "overhead" | "all") {
         overhead(&cache);
@@ -35,7 +39,8 @@ fn main() {
         pch(&cache);
     }
     if matches!(what, "humaneval-x" | "all") {
-        humaneval_x(&cache, workers, args.get(1).map(String::as_str));
+        let only = args.get(1).filter(|a| !a.starts_with("--"));
+        humaneval_x(&cache, workers, only.map(String::as_str), in_process);
     }
 }
 
@@ -50,16 +55,21 @@ fn load_jsonl_gz(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// HumanEval-X canonical solutions with their appended tests, per language.
-fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
+fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>, in_process: bool) {
     // The data beside the repository, or `CRUCIBLE_DATA` (worktrees live elsewhere).
     let data = std::env::var_os("CRUCIBLE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     let dir = data.join("humaneval-x");
-    let pool = ExecPool::new(
-        Arc::new(executor(cache, Isolation::Sandboxed, workers)),
-        workers,
-    );
+    let mut config = ExecConfig::new(cache);
+    config.python_workers = workers;
+    config.split_appended_tests = !in_process;
+    let pool = ExecPool::new(Arc::new(Executor::new(&config).expect("executor")), workers);
+    let placement = if in_process {
+        "tests in the program's process"
+    } else {
+        "tests split where they can be"
+    };
     let langs = [
         ("cpp", Language::Cpp),
         ("java", Language::Java),
@@ -69,7 +79,7 @@ fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
         ("python", Language::Python),
     ];
     for (name, language) in langs {
-        if only.is_some_and(|o| o != name && o != "--workers") {
+        if only.is_some_and(|o| o != name) {
             continue;
         }
         let problems = load_jsonl_gz(&dir.join(format!("humaneval_{name}.jsonl.gz")));
@@ -103,8 +113,13 @@ fn humaneval_x(cache: &Path, workers: usize, only: Option<&str>) {
                 .iter()
                 .filter(|r| r.as_ref().is_ok_and(|r| r.status == Status::Passed))
                 .count();
+            let in_process_runs = reports
+                .iter()
+                .filter(|r| r.as_ref().is_ok_and(|r| r.in_process_tests))
+                .count();
             println!(
-                "humaneval-x {name} round {round} ({}): {passed}/{} passed in {:.1} s",
+                "humaneval-x {name} round {round} ({}, {placement}): {passed}/{} passed in {:.1} s \
+                 ({in_process_runs} with the tests in the program's process)",
                 if round == 0 {
                     "cold cache"
                 } else {

@@ -56,6 +56,12 @@ pub struct ExecConfig {
     pub use_cgroups: bool,
     /// Limits of each compiler run.
     pub compile_limits: Limits,
+    /// Run appended tests (C, C++, Rust, JavaScript, Go, Java) split from the program wherever
+    /// they can be: the default, and the only setting for scoring. `false` runs every appended
+    /// test in the program's process, as before the split, and every such report says
+    /// `in_process_tests: true`; it exists to measure what the split costs and for tests that
+    /// show what it prevents.
+    pub split_appended_tests: bool,
 }
 
 impl ExecConfig {
@@ -69,6 +75,7 @@ impl ExecConfig {
             python_worker_memory_bytes: 2 << 30,
             use_cgroups: true,
             compile_limits: Limits::compiler(),
+            split_appended_tests: true,
         }
     }
 }
@@ -83,6 +90,7 @@ pub struct Executor {
     salt: String,
     python: Workers,
     compile_limits: Limits,
+    split_appended_tests: bool,
 }
 
 impl Executor {
@@ -124,6 +132,7 @@ impl Executor {
             salt,
             python,
             compile_limits: config.compile_limits,
+            split_appended_tests: config.split_appended_tests,
         })
     }
 
@@ -168,7 +177,9 @@ impl Executor {
     fn run_compiled(&self, request: &ExecRequest) -> Result<ExecReport> {
         let language = request.language;
         let toolchain = self.toolchains.get(language)?;
-        if let TestSuite::Code { code } = &request.tests {
+        if let TestSuite::Code { code } = &request.tests
+            && self.split_appended_tests
+        {
             let env = self.build_env();
             match harness::split::plan(language, &request.source, code, &self.salt)? {
                 Plan::Split(split) => match split::run(&env, &toolchain, request, &split)? {

@@ -2,8 +2,9 @@
 //! the test code, with the expected values, runs in a driver beside it.
 //!
 //! Each language has a program that reads the tests' expected values from its own process (its
-//! caller's machine code, its memory, the test's source file or class), which passes when the
-//! tests share its process, and must fail here.
+//! caller's machine code, its memory, the test's source file or class). Each is run twice: with
+//! the tests in its process, as before the split (`ExecConfig::split_appended_tests = false`),
+//! where the exploit works and it passes, and split, where it must fail.
 
 use super::*;
 
@@ -15,6 +16,41 @@ fn appended(language: Language, program: &str, tests: &str) -> ExecReport {
     );
     req.limits = limits(5.0, 512);
     run(&req)
+}
+
+/// An executor that runs every appended test in the program's process, as before the split.
+fn in_process_executor() -> &'static Executor {
+    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exec-cache-in-process");
+        let mut config = ExecConfig::new(&cache);
+        config.python_workers = 1;
+        config.split_appended_tests = false;
+        Executor::new(&config).expect("the sandbox works on this machine")
+    })
+}
+
+/// `program` reads the expected values from its own process: with the tests in that process
+/// the exploit works (it passes, and the report says the tests were in-process); split, it is
+/// judged wrong.
+#[track_caller]
+fn assert_exploit_works_only_in_process(language: Language, program: &str, tests: &str) {
+    let mut req = request(
+        language,
+        program.into(),
+        TestSuite::Code { code: tests.into() },
+    );
+    req.limits = limits(5.0, 512);
+    let report = in_process_executor()
+        .run(&req)
+        .unwrap_or_else(|e| panic!("run failed: {e:#}"));
+    assert!(report.in_process_tests, "{language}: {report:#?}");
+    assert_eq!(
+        report.status,
+        Status::Passed,
+        "{language}: the exploit no longer works in-process: {report:#?}"
+    );
+    assert_split(&appended(language, program, tests), Status::WrongAnswer);
 }
 
 #[track_caller]
@@ -30,8 +66,7 @@ fn c_family_programs_reading_the_tests_machine_code_fail() {
         (Language::C, "reads_caller_code.c"),
         (Language::Cpp, "reads_caller_code.cpp"),
     ] {
-        let report = appended(language, &fixture("split", file), &tests);
-        assert_split(&report, Status::WrongAnswer);
+        assert_exploit_works_only_in_process(language, &fixture("split", file), &tests);
     }
 }
 
@@ -130,8 +165,11 @@ fn signatures_that_cannot_be_carried_run_in_process() {
 #[test]
 fn rust_programs_scanning_their_memory_for_the_tests_table_fail() {
     let tests = fixture("split", "add_table_tests.rs");
-    let report = appended(Language::Rust, &fixture("split", "scans_memory.rs"), &tests);
-    assert_split(&report, Status::WrongAnswer);
+    assert_exploit_works_only_in_process(
+        Language::Rust,
+        &fixture("split", "scans_memory.rs"),
+        &tests,
+    );
     let honest = "fn add(a: i32, b: i32) -> i32 { a + b }\n";
     assert_split(&appended(Language::Rust, honest, &tests), Status::Passed);
 }
@@ -183,12 +221,11 @@ mod tests {
 #[test]
 fn javascript_programs_reading_the_tests_source_fail() {
     let tests = fixture("split", "add_tests.js");
-    let report = appended(
+    assert_exploit_works_only_in_process(
         Language::JavaScript,
         &fixture("split", "reads_test_source.js"),
         &tests,
     );
-    assert_split(&report, Status::WrongAnswer);
     let honest = "const add = (a, b) => a + b;\n";
     assert_split(
         &appended(Language::JavaScript, honest, &tests),
@@ -230,8 +267,11 @@ testValues()
 #[test]
 fn go_programs_scanning_their_memory_for_the_tests_table_fail() {
     let tests = fixture("split", "add_table_tests.go");
-    let report = appended(Language::Go, &fixture("split", "scans_memory.go"), &tests);
-    assert_split(&report, Status::WrongAnswer);
+    assert_exploit_works_only_in_process(
+        Language::Go,
+        &fixture("split", "scans_memory.go"),
+        &tests,
+    );
     let honest = "func Add(a, b int) int { return a + b }\n";
     assert_split(&appended(Language::Go, honest, &tests), Status::Passed);
 }
@@ -292,12 +332,11 @@ func main() {}
 #[test]
 fn java_programs_reading_the_test_class_fail() {
     let tests = fixture("split", "add_table_tests.java");
-    let report = appended(
+    assert_exploit_works_only_in_process(
         Language::Java,
         &fixture("split", "reflects_test_class.java"),
         &tests,
     );
-    assert_split(&report, Status::WrongAnswer);
     let honest = "class Solution {\n    public int add(int a, int b) { return a + b; }\n}\n";
     assert_split(&appended(Language::Java, honest, &tests), Status::Passed);
 }

@@ -165,7 +165,9 @@ fn system_includes(program: &str) -> String {
         let Some(header) = rest.strip_prefix('<').and_then(|r| r.strip_suffix('>')) else {
             continue;
         };
+        // A system header by name: no absolute path, no way up.
         let safe = !header.is_empty()
+            && !header.starts_with('/')
             && !header.contains("..")
             && header
                 .bytes()
@@ -679,7 +681,7 @@ impl Features {
 /// The C++ wire code (namespace `__cw_<salt>`): `put` and `get` for every type in use.
 fn cpp_wire(salt: &str, features: &Features) -> String {
     let mut headers = String::from(
-        "#include <cstdio>\n#include <cerrno>\n#include <cstdlib>\n#include <cstring>\n#include <cstdint>\n#include <string>\n#include <stdexcept>\n#include <csignal>\n#include <unistd.h>\n",
+        "#include <cstdio>\n#include <cerrno>\n#include <cstdlib>\n#include <cstring>\n#include <cstdint>\n#include <string>\n#include <stdexcept>\n#include <new>\n#include <csignal>\n#include <unistd.h>\n",
     );
     for (feature, header) in [
         ("vector", "vector"),
@@ -1180,6 +1182,10 @@ int main() {{
             switch (__cw_index) {{
 {cases}            default: return 70;
             }}
+        }} catch (const std::bad_alloc &) {{
+            // Out of memory: end as a program with its tests in-process would (the executor
+            // reads the runtime's report as the memory limit), not as an error reply.
+            throw;
         }} catch (const std::exception &__cw_e) {{
             std::fputs("E ", __cw_f); __cw_{salt}::put(__cw_f, std::string(__cw_e.what()));
         }} catch (...) {{
@@ -1275,6 +1281,15 @@ mod tests {
         for name in ["N", "ll", "P", "table", "g", "h"] {
             assert!(defs.others.contains(name), "{name}: {defs:?}");
         }
+    }
+
+    #[test]
+    fn only_system_headers_by_name_reach_the_driver() {
+        let program = "#include <vector>\n# include<math.h>\n#include \"mine.h\"\n#include </box/main.cpp>\n#include <../x.h>\n#define X <stdio.h>\n";
+        assert_eq!(
+            system_includes(program),
+            "#include <vector>\n#include <math.h>\n"
+        );
     }
 
     #[test]

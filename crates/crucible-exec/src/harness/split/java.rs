@@ -714,6 +714,10 @@ final class CwServer{salt} {{
                 switch (index) {{
 {cases}                    default: System.exit(70);
                 }}
+            }} catch (OutOfMemoryError e) {{
+                // The heap is full: end as a program with its tests in-process would (the
+                // executor reads the JVM's report as the memory limit), not as an error reply.
+                throw e;
             }} catch (Throwable e) {{
                 o.reset();
                 Cw{salt}.text(o, "E ");

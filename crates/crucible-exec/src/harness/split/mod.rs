@@ -97,9 +97,11 @@ pub enum TestPlacement {
 
 /// Where `request`'s tests will run: the same decision [`Executor::run`] makes before it
 /// builds anything (a driver that then fails to compile, or a JavaScript value that cannot be
-/// carried, also falls back to the program's process at run time; such reports say so).
+/// carried, also falls back to the program's process at run time; such reports say so). An
+/// executor built with [`ExecConfig::split_appended_tests`] `false` runs them all in-process.
 ///
 /// [`Executor::run`]: crate::Executor::run
+/// [`ExecConfig::split_appended_tests`]: crate::ExecConfig::split_appended_tests
 pub fn test_placement(request: &ExecRequest) -> Result<TestPlacement> {
     let TestSuite::Code { code } = &request.tests else {
         return Ok(TestPlacement::Separate);
