@@ -31,7 +31,10 @@ fn an_empty_answer_on_apps_and_codenet_is_a_failed_verdict_and_the_run_finishes(
         assert_eq!(lines.len(), 1, "{name}: {lines:?}");
         assert_eq!(lines[0]["status"], "compile_error", "{name}: {lines:?}");
         let feedback = lines[0]["feedback"].as_str().unwrap_or_default();
-        assert!(feedback.contains("the program is empty"), "{name}: {feedback}");
+        assert!(
+            feedback.contains("the program is empty"),
+            "{name}: {feedback}"
+        );
         assert_eq!(outcome.summary.verdicts["compile_error"], 1, "{name}");
         assert_eq!(outcome.summary.pass_at_k["pass@1"], 0.0, "{name}");
 
