@@ -18,7 +18,13 @@ pub enum Error {
         url: String,
         status: u16,
         message: String,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
     },
+    #[error("{last} (gave up after {tries} tries)")]
+    GaveUp { tries: u32, last: Box<Error> },
+    #[error("`{url}` did not finish within the request deadline of {} s", after.as_secs_f64())]
+    Deadline { url: String, after: Duration },
     #[error("`{url}` reported an error while streaming: {message}")]
     Stream { url: String, message: String },
     #[error("`{url}` sent a response that is not OpenAI-compatible: {problem}")]
@@ -57,6 +63,10 @@ impl Error {
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::GaveUp { last, .. } => last.hint(),
+            Error::Deadline { .. } => Some(
+                "the server is too slow or too busy for this request; ask for fewer tokens, or raise the deadline".into(),
+            ),
             Error::Connect { url, .. } | Error::Timeout { url, .. } | Error::Broken { url, .. } => {
                 Some(format!(
                     "check that the server is running and reachable from here: `curl {}`",

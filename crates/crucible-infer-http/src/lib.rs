@@ -9,9 +9,15 @@
 //!
 //! What the server cannot express or report, and what Crucible does instead:
 //! - Beam search has no OpenAI form: it is refused with [`Error::BeamSearch`].
-//! - `n` > 1 is sent as `n`; when the server refuses it (llama-server) or returns fewer choices
-//!   (Ollama), the missing sequences are asked for one by one, a few at a time, with seeds
-//!   derived from the request's, and later requests skip the attempt.
+//! - `n` > 1 is sent as `n`; when the server refuses it (llama-server: a 400 before any text)
+//!   or returns fewer choices (Ollama), the missing sequences are asked for one by one, a few
+//!   at a time, with seeds derived from the request's, and later requests skip the attempt. A
+//!   busy server's 429 or 5xx is not a refusal of `n`: the request is retried as it was.
+//! - A request the server did not take (connection refused or reset, 408, 429, 5xx, a stall
+//!   before the first text) is retried with exponential backoff and jitter, honouring
+//!   `Retry-After`, within [`RetryPolicy`]'s budget; every request has an overall deadline
+//!   ([`HttpConfig::deadline`]). Text already streamed is never asked for again, so a stream
+//!   that breaks midway is an error, not a retry.
 //! - The chat prefill is sent as a final assistant message with `continue_final_message`; an
 //!   answer that starts over with the prefill is detected and the repetition dropped (see
 //!   `prefill.rs`), so [`Completion::text`](crucible_infer::Completion) is always the text
@@ -30,6 +36,7 @@ mod error;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 mod prefill;
+mod retry;
 mod server;
 mod stream;
 mod wire;
@@ -42,6 +49,7 @@ use std::time::Duration;
 use crucible_infer::{Feed, GenRequest, Generation, Generator, ModelInfo, Observer};
 
 pub use error::{Error, Result};
+pub use retry::RetryPolicy;
 
 /// Environment variables this crate reads (through [`ApiKey::from_env`]); the list of all of
 /// Crucible's is `crucible_types::env`.
@@ -56,6 +64,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// streamed answer comes only after the prompt is evaluated, which on a busy or CPU-only server
 /// can take minutes.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Default longest time one request may take, retries and waits included: generous, because a
+/// CPU-only server shared by many clients can take minutes for a long answer.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1800);
 
 /// Default most one-sequence requests in flight at once (when a server cannot return several
 /// choices per request).
@@ -105,12 +117,17 @@ pub struct HttpConfig {
     pub context_length: usize,
     /// Most one-sequence requests in flight at once.
     pub max_parallel: usize,
+    /// Retries of a request the server did not take (busy, failing, unreachable).
+    pub retry: RetryPolicy,
+    /// Longest time one request may take, retries included.
+    pub deadline: Duration,
 }
 
 impl HttpConfig {
     /// A configuration for `endpoint` with the documented defaults: no model (the server's
     /// only one), no key, [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_READ_TIMEOUT`],
-    /// [`DEFAULT_MAX_PARALLEL`], and a fallback context of 8192 tokens (Crucible's default).
+    /// [`DEFAULT_MAX_PARALLEL`], [`RetryPolicy::DEFAULT`], [`DEFAULT_DEADLINE`], and a fallback
+    /// context of 8192 tokens (Crucible's default).
     pub fn new(endpoint: &str) -> HttpConfig {
         HttpConfig {
             endpoint: endpoint.to_owned(),
@@ -120,6 +137,8 @@ impl HttpConfig {
             read_timeout: DEFAULT_READ_TIMEOUT,
             context_length: 8192,
             max_parallel: DEFAULT_MAX_PARALLEL,
+            retry: RetryPolicy::DEFAULT,
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }
@@ -131,6 +150,8 @@ pub struct HttpGenerator {
     endpoint: String,
     info: ModelInfo,
     max_parallel: usize,
+    retry: RetryPolicy,
+    deadline: Duration,
     n_choices: stream::NChoices,
 }
 
@@ -165,6 +186,8 @@ impl HttpGenerator {
             client,
             endpoint,
             max_parallel: config.max_parallel.max(1),
+            retry: config.retry,
+            deadline: config.deadline,
             n_choices: stream::NChoices::Try,
         })
     }
@@ -191,6 +214,8 @@ impl Generator for HttpGenerator {
             model: &self.info.name,
             request,
             max_parallel: self.max_parallel,
+            retry: self.retry,
+            deadline: self.deadline,
         };
         stream::run(&call, &mut self.n_choices, observer)
     }
@@ -210,7 +235,7 @@ impl Generator for HttpGenerator {
         let (tx, rx) = mpsc::channel::<Message>();
         let n_choices = self.n_choices;
         let (client, endpoint, model) = (&self.client, self.endpoint.as_str(), &self.info.name);
-        let max_parallel = self.max_parallel;
+        let (max_parallel, retry, deadline) = (self.max_parallel, self.retry, self.deadline);
         std::thread::scope(|scope| {
             let mut next_id = 0;
             let mut sequences = 0;
@@ -247,6 +272,8 @@ impl Generator for HttpGenerator {
                             model,
                             request: &request,
                             max_parallel,
+                            retry,
+                            deadline,
                         };
                         let mut n_choices = n_choices;
                         let mut observer = RequestObserver {

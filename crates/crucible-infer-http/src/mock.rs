@@ -52,6 +52,14 @@ pub enum Reply {
     },
     /// Read the request and never answer (until the server is dropped or 10 s pass).
     Silence,
+    /// An error in OpenAI's shape with a `Retry-After` header (seconds), as a busy server
+    /// sends.
+    Busy {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Read the request and close the connection without answering.
+    Reset,
 }
 
 /// What an event stream does after its events.
@@ -289,6 +297,23 @@ impl Shared {
                 }
                 write_chunk(conn, b"")
             }
+            Reply::Busy {
+                status,
+                retry_after,
+            } => {
+                let body = json!({"error": {"message": "the server is busy", "code": status, "type": "server_error"}}).to_string();
+                let retry = retry_after
+                    .map(|secs| format!("Retry-After: {secs}\r\n"))
+                    .unwrap_or_default();
+                write!(
+                    conn,
+                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\n{retry}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    reason(status),
+                    body.len()
+                )?;
+                conn.flush()
+            }
+            Reply::Reset => conn.shutdown(std::net::Shutdown::Both),
             Reply::Silence => {
                 let started = Instant::now();
                 while started.elapsed() < HANG_LIMIT && !self.stop.load(Ordering::Relaxed) {
@@ -361,7 +386,9 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
     }

@@ -2,10 +2,11 @@
 //! says about itself (its models, its context length).
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::retry::parse_retry_after;
 use crate::wire::error_message;
 use crate::{ApiKey, Error, Result};
 
@@ -56,10 +57,18 @@ impl Client {
         read_json(url, response, self.read_timeout)
     }
 
-    /// POST a JSON body to `url`; the answer is returned unread, for streaming.
-    pub(crate) fn post_json(&self, url: &str, body: &Value) -> Result<ureq::Response> {
+    /// POST a JSON body to `url`; the answer is returned unread, for streaming. Connecting,
+    /// sending and reading the whole answer must end by `deadline`.
+    pub(crate) fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<ureq::Response> {
+        let left = deadline.saturating_duration_since(Instant::now());
         let request = self
             .authorize(self.agent.post(url))
+            .timeout(left.max(Duration::from_millis(1)))
             .set("Content-Type", "application/json")
             .set("Accept", "text/event-stream, application/json");
         request
@@ -81,11 +90,13 @@ impl Client {
     fn request_error(&self, url: &str, err: ureq::Error) -> Error {
         match err {
             ureq::Error::Status(status, response) => {
+                let retry_after = response.header("Retry-After").and_then(parse_retry_after);
                 let body = read_capped(response.into_reader()).unwrap_or_default();
                 Error::Status {
                     url: url.to_owned(),
                     status,
                     message: error_message(&body),
+                    retry_after,
                 }
             }
             ureq::Error::Transport(transport) => {

@@ -2,8 +2,8 @@
 //! Events back; the calling thread assembles the sequences, applies stop sequences and the
 //! prefill check, feeds the observer and polls it for cancellation.
 //!
-//! A request for `n` sequences is one job with `n` choices. When the server refuses `n` (an HTTP
-//! error before any text) or returns fewer choices, the missing sequences become one-sequence
+//! A request for `n` sequences is one job with `n` choices. When the server refuses `n` (a 400,
+//! 422 or 501 before any text) or returns fewer choices, the missing sequences become one-sequence
 //! jobs, run a few at a time, and the generator remembers not to send `n` again.
 
 use std::collections::VecDeque;
@@ -18,6 +18,7 @@ use serde_json::Value;
 use crucible_infer::{Completion, FinishReason, GenRequest, Generation, Observer, StopMatcher};
 
 use crate::prefill::PrefillGuard;
+use crate::retry::{Retries, RetryPolicy, refuses_n};
 use crate::server::{Client, choose_model, list_models, read_error, read_json};
 use crate::wire::{
     ChoiceDelta, Chunk, ChunkError, ServerFinish, StoppedBy, Usage, parse_chunk, request_body,
@@ -48,6 +49,9 @@ pub(crate) struct Call<'a> {
     pub(crate) request: &'a GenRequest,
     /// Most one-sequence requests in flight at once.
     pub(crate) max_parallel: usize,
+    pub(crate) retry: RetryPolicy,
+    /// Longest the whole generation may take.
+    pub(crate) deadline: Duration,
 }
 
 /// Run one generation. `n_choices` is updated when the server turns out not to support `n`.
@@ -241,6 +245,13 @@ impl<'a> Run<'a> {
             if observer.cancelled() {
                 return Err(crucible_infer::Error::Cancelled);
             }
+            if self.started.elapsed() >= self.call.deadline {
+                return Err(Error::Deadline {
+                    url: self.call.endpoint.to_owned(),
+                    after: self.call.deadline,
+                }
+                .into());
+            }
         }
     }
 
@@ -260,10 +271,18 @@ impl<'a> Run<'a> {
         self.aborts.0[job_id] = Some(Arc::clone(&abort));
         let client = self.call.client.clone();
         let tx = self.tx.clone();
+        let retry = self.call.retry;
+        let deadline = self.started + self.call.deadline;
         std::thread::Builder::new()
             .name("crucible-http".into())
             .spawn(move || {
-                let result = stream_job(&client, &url, &body, job_id, &tx, &abort);
+                let target = Target {
+                    client: &client,
+                    url: &url,
+                    body: &body,
+                    deadline,
+                };
+                let result = retrying(&target, retry, (seed, job.count), job_id, &tx, &abort);
                 // The run may be over already; then nobody listens.
                 let _ = tx.send(Event::End {
                     job: job_id,
@@ -380,9 +399,13 @@ impl<'a> Run<'a> {
         self.jobs[job_id].1 = JobState::Over;
         let completed = match result {
             Ok(completed) => completed,
-            Err(Error::Status {
-                status, message, ..
-            }) if job.count > 1 && !got_chunk => {
+            Err(
+                ref err @ Error::Status {
+                    status,
+                    ref message,
+                    ..
+                },
+            ) if job.count > 1 && !got_chunk && refuses_n(err) => {
                 tracing::debug!(
                     n = job.count,
                     status,
@@ -558,20 +581,85 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// Run one request on this thread, sending its chunks to `tx`.
-fn stream_job(
-    client: &Client,
-    url: &str,
-    body: &Value,
+/// Where one request goes and by when it must be done.
+struct Target<'a> {
+    client: &'a Client,
+    url: &'a str,
+    body: &'a Value,
+    deadline: Instant,
+}
+
+/// Run one request on this thread, sending its chunks to `tx`, and try again (after a wait)
+/// when the server did not take it and nothing was streamed yet. Returns whether the stream
+/// completed.
+fn retrying(
+    target: &Target<'_>,
+    policy: RetryPolicy,
+    (seed, choices): (u64, usize),
     job: usize,
     tx: &Sender<Event>,
     abort: &AtomicBool,
 ) -> Result<bool> {
-    let response = client.post_json(url, body)?;
+    let mut retries = Retries::new(policy, seed ^ job as u64);
+    loop {
+        let mut streamed = false;
+        let err = match stream_job(target, job, tx, abort, &mut streamed) {
+            Ok(completed) => return Ok(completed),
+            Err(err) => deadline_error(target, err),
+        };
+        // A refusal of `n` is answered by asking for each sequence apart, not by waiting.
+        if streamed || abort.load(Ordering::Relaxed) || (choices > 1 && refuses_n(&err)) {
+            return Err(err);
+        }
+        let Some(delay) = retries.next_delay(&err, target.deadline) else {
+            return Err(match retries.tries() {
+                1 => err,
+                tries => Error::GaveUp {
+                    tries,
+                    last: Box::new(err),
+                },
+            });
+        };
+        tracing::info!(url = target.url, try_no = retries.tries(), wait_ms = delay.as_millis() as u64, error = %err, "the server did not take the request; trying again");
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if abort.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+    }
+}
+
+/// A timeout at the request's deadline is the deadline's error.
+fn deadline_error(target: &Target<'_>, err: Error) -> Error {
+    match err {
+        Error::Timeout { url, .. } if Instant::now() + POLL >= target.deadline => Error::Deadline {
+            url,
+            after: target.deadline.saturating_duration_since(Instant::now()),
+        },
+        err => err,
+    }
+}
+
+/// One try of a request on this thread, sending its chunks to `tx`; `streamed` tells whether
+/// any text was passed on.
+fn stream_job(
+    target: &Target<'_>,
+    job: usize,
+    tx: &Sender<Event>,
+    abort: &AtomicBool,
+    streamed: &mut bool,
+) -> Result<bool> {
+    let Target {
+        client, url, body, ..
+    } = *target;
+    let response = client.post_json(url, body, target.deadline)?;
     if !response.content_type().contains("event-stream") {
         // A server that ignores `stream` answers with one JSON object.
         let value = read_json(url, response, client.read_timeout())?;
         let chunk = to_chunk(url, &value)?;
+        *streamed = true;
         let _ = tx.send(Event::Chunk { job, chunk });
         return Ok(true);
     }
@@ -600,7 +688,7 @@ fn stream_job(
             // A blank line ends an event (so does the end of the stream).
             let event = std::mem::take(&mut data);
             if !event.is_empty() {
-                match dispatch(url, &event, job, tx)? {
+                match dispatch(url, &event, job, tx, streamed)? {
                     Flow::More => {}
                     Flow::Done => return Ok(true),
                     Flow::Abandoned => return Ok(false),
@@ -627,7 +715,13 @@ enum Flow {
     Abandoned,
 }
 
-fn dispatch(url: &str, event: &str, job: usize, tx: &Sender<Event>) -> Result<Flow> {
+fn dispatch(
+    url: &str,
+    event: &str,
+    job: usize,
+    tx: &Sender<Event>,
+    streamed: &mut bool,
+) -> Result<Flow> {
     let event = event.trim();
     if event == "[DONE]" {
         return Ok(Flow::Done);
@@ -637,6 +731,13 @@ fn dispatch(url: &str, event: &str, job: usize, tx: &Sender<Event>) -> Result<Fl
         problem: format!("an event is not JSON ({err})"),
     })?;
     let chunk = to_chunk(url, &value)?;
+    if chunk
+        .choices
+        .iter()
+        .any(|c| !c.text.is_empty() || c.finish.is_some())
+    {
+        *streamed = true;
+    }
     match tx.send(Event::Chunk { job, chunk }) {
         Ok(()) => Ok(Flow::More),
         Err(_) => Ok(Flow::Abandoned),

@@ -6,6 +6,7 @@ mod generation;
 mod infill;
 mod run;
 mod solve;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,7 +26,10 @@ use crate::{AppState, metrics};
 /// Every route, behind the access log, the key check and the drain check.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(root))
+        .route("/", get(ui::root))
+        .route("/assets/app.css", get(ui::css))
+        .route("/assets/app.js", get(ui::js))
+        .route("/v1/crucible/info", get(ui::info))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/v1/models", get(models))
@@ -42,9 +46,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Routes anyone may call: the liveness probe and the placeholder page.
+/// Routes anyone may call: the liveness probe and the playground's files (the page asks for
+/// the key itself when the API answers 401).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/health")
+    matches!(path, "/" | "/health" | "/assets/app.css" | "/assets/app.js")
 }
 
 /// The access log (method, path, status, time, client; never headers, so never the key), the
@@ -107,16 +112,12 @@ fn metric_route(path: &str) -> &str {
         | "/completions"
         | "/infill"
         | "/v1/crucible/solve"
-        | "/v1/crucible/run" => path,
+        | "/v1/crucible/run"
+        | "/v1/crucible/info"
+        | "/assets/app.css"
+        | "/assets/app.js" => path,
         _ => "other",
     }
-}
-
-async fn root() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "Crucible is serving.\n\nOpenAI-compatible API: GET /v1/models, POST /v1/chat/completions, POST /v1/completions\nEditors: POST /infill\nVerified generation: POST /v1/crucible/solve\nHealth: GET /health; metrics: GET /metrics\n",
-    )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
