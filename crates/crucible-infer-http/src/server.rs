@@ -2,7 +2,7 @@
 //! says about itself (its models, its context length).
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -57,18 +57,11 @@ impl Client {
         read_json(url, response, self.read_timeout)
     }
 
-    /// POST a JSON body to `url`; the answer is returned unread, for streaming. Connecting,
-    /// sending and reading the whole answer must end by `deadline`.
-    pub(crate) fn post_json(
-        &self,
-        url: &str,
-        body: &Value,
-        deadline: Instant,
-    ) -> Result<ureq::Response> {
-        let left = deadline.saturating_duration_since(Instant::now());
+    /// POST a JSON body to `url`; the answer is returned unread, for streaming. (The request's
+    /// deadline is kept by the caller, which stops waiting and closes the connection.)
+    pub(crate) fn post_json(&self, url: &str, body: &Value) -> Result<ureq::Response> {
         let request = self
             .authorize(self.agent.post(url))
-            .timeout(left.max(Duration::from_millis(1)))
             .set("Content-Type", "application/json")
             .set("Accept", "text/event-stream, application/json");
         request

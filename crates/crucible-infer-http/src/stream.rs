@@ -605,7 +605,7 @@ fn retrying(
         let mut streamed = false;
         let err = match stream_job(target, job, tx, abort, &mut streamed) {
             Ok(completed) => return Ok(completed),
-            Err(err) => deadline_error(target, err),
+            Err(err) => err,
         };
         // A refusal of `n` is answered by asking for each sequence apart, not by waiting.
         if streamed || abort.load(Ordering::Relaxed) || (choices > 1 && refuses_n(&err)) {
@@ -631,17 +631,6 @@ fn retrying(
     }
 }
 
-/// A timeout at the request's deadline is the deadline's error.
-fn deadline_error(target: &Target<'_>, err: Error) -> Error {
-    match err {
-        Error::Timeout { url, .. } if Instant::now() + POLL >= target.deadline => Error::Deadline {
-            url,
-            after: target.deadline.saturating_duration_since(Instant::now()),
-        },
-        err => err,
-    }
-}
-
 /// One try of a request on this thread, sending its chunks to `tx`; `streamed` tells whether
 /// any text was passed on.
 fn stream_job(
@@ -654,7 +643,7 @@ fn stream_job(
     let Target {
         client, url, body, ..
     } = *target;
-    let response = client.post_json(url, body, target.deadline)?;
+    let response = client.post_json(url, body)?;
     if !response.content_type().contains("event-stream") {
         // A server that ignores `stream` answers with one JSON object.
         let value = read_json(url, response, client.read_timeout())?;

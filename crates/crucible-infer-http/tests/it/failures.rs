@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crucible_infer::{Error, GenRequest, Generator, Observer, Prompt};
 use crucible_infer_http::mock::{AfterEvents, MockServer, Reply, chat_delta, text_delta};
-use crucible_infer_http::{HttpConfig, HttpGenerator};
+use crucible_infer_http::{HttpConfig, HttpGenerator, RetryPolicy};
 use crucible_types::Decoding;
 
 use crate::streaming::wait_for_hangup;
@@ -22,9 +22,12 @@ fn text_prompt() -> Prompt {
 }
 
 /// The error of one generation against a server answering every POST with `reply`.
+/// Without retries: tests/it/retries.rs covers them.
 fn generation_error(reply: Reply) -> String {
     let server = MockServer::serving("m", move |_| reply.clone());
-    let mut generator = connect(&server, None);
+    let mut config = HttpConfig::new(&server.endpoint());
+    config.retry = RetryPolicy::NEVER;
+    let mut generator = HttpGenerator::connect(config).unwrap();
     let err = generate(
         &mut generator,
         chat_prompt(),
@@ -226,6 +229,7 @@ fn a_silent_server_times_out_with_the_url() {
     let server = MockServer::serving("m", |_| Reply::Silence);
     let mut config = HttpConfig::new(&server.endpoint());
     config.read_timeout = Duration::from_millis(300);
+    config.retry = RetryPolicy::NEVER;
     let mut generator = HttpGenerator::connect(config).unwrap();
     let started = Instant::now();
     let err = generate(

@@ -5,6 +5,7 @@ mod choices;
 mod failures;
 mod many;
 mod requests;
+mod retries;
 mod streaming;
 
 use crucible_infer::{GenRequest, Generation, Generator, Message, Observer, Prompt};
