@@ -184,6 +184,12 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             outcome.out.display()
         ));
     }
+    if outcome.missing_samples > 0 {
+        output::status(&format!(
+            "{} sample(s) missing: their requests failed (see the notes above); they are not counted as failures. Re-run the same command to generate just those",
+            outcome.missing_samples
+        ));
+    }
     if outcome.interrupted {
         output::status("interrupted: re-run the same command to continue");
         return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));

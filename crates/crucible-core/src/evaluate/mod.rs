@@ -72,6 +72,10 @@ pub struct EvalOutcome {
     pub out: PathBuf,
     /// True when the run was stopped early (Ctrl-C); the summary covers what was done.
     pub interrupted: bool,
+    /// Samples not generated because their requests failed (a server still busy after the
+    /// backend's retries, say): not verdicts, just missing; re-running the command retries
+    /// them.
+    pub missing_samples: usize,
 }
 
 /// Run an evaluation of `generator` on `bench`, with `home` as `CRUCIBLE_HOME` (the executor's
@@ -130,9 +134,18 @@ pub fn run_eval(
         passed,
     });
     // Samples generated earlier but never judged (killed mid-run) go first.
-    let generated = recorder
-        .judge_unjudged(bench, &state)
-        .and_then(|()| generate(generator, bench, &have, params, &recorder, observer));
+    let mut missing_samples = 0;
+    let generated = recorder.judge_unjudged(bench, &state).and_then(|()| {
+        generate(
+            generator,
+            bench,
+            &have,
+            params,
+            &recorder,
+            observer,
+            &mut missing_samples,
+        )
+    });
     // The collector's failure, if any, is the cause of the generating side's.
     let run_dir = recorder.finish()?;
     let interrupted = generated?;
@@ -142,12 +155,13 @@ pub fn run_eval(
         summary,
         out: params.out.clone(),
         interrupted,
+        missing_samples,
     })
 }
 
 /// Make the missing samples: by strategy runs, by batched plain decoding, or one request after
 /// another for beam search (which decodes one request at a time). Returns whether the run was
-/// interrupted.
+/// interrupted; `missing` counts the samples of plain decoding whose requests failed.
 fn generate(
     generator: &mut dyn Generator,
     bench: &Benchmark,
@@ -155,6 +169,7 @@ fn generate(
     params: &EvalParams,
     recorder: &Recorder<'_>,
     observer: &mut dyn Observer,
+    missing: &mut usize,
 ) -> Result<bool> {
     let beam = matches!(
         params.solve.params.decoding,
@@ -165,9 +180,11 @@ fn generate(
             strategy::run_strategies(generator, bench, have, params, run, recorder, observer)
         }
         None if beam => {
-            plain::generate_one_by_one(generator, bench, have, params, recorder, observer)
+            plain::generate_one_by_one(generator, bench, have, params, recorder, observer, missing)
         }
-        None => plain::generate_batched(generator, bench, have, params, recorder, observer),
+        None => {
+            plain::generate_batched(generator, bench, have, params, recorder, observer, missing)
+        }
     }
 }
 

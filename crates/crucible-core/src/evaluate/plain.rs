@@ -2,6 +2,11 @@
 //! at most `max_batch` sequences, decoded together with other tasks' through
 //! [`Generator::generate_many`] (continuous batching), or one request after another for beam
 //! search. Each finished request's samples are stored and queued for judging at once.
+//!
+//! A request that fails (the backend gave up on it: a server still busy after its retries, a
+//! broken connection) is not a verdict: its samples stay missing, a note says why, the other
+//! tasks go on, and re-running the command asks for just the missing samples. Only an
+//! interruption or a failure to store samples stops the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -18,7 +23,7 @@ use crate::recorder::{Recorder, RunEvent};
 use crate::{Error, Result};
 
 /// Decode every task's missing samples together, up to `max_batch` sequences at once. Returns
-/// whether the run was interrupted.
+/// whether the run was interrupted; `missing` counts the samples whose requests failed.
 pub(super) fn generate_batched(
     generator: &mut dyn Generator,
     bench: &Benchmark,
@@ -26,9 +31,11 @@ pub(super) fn generate_batched(
     params: &EvalParams,
     recorder: &Recorder<'_>,
     observer: &mut dyn Observer,
+    missing: &mut usize,
 ) -> Result<bool> {
     let mut feed = SampleFeed::new(bench, have, params, recorder);
     let served = generator.generate_many(&mut feed, params.max_batch.max(1), observer);
+    *missing += feed.missing;
     match (feed.error, served) {
         (Some(err), _) if is_cancelled(&err) => Ok(true),
         (Some(err), _) => Err(err),
@@ -39,7 +46,7 @@ pub(super) fn generate_batched(
 }
 
 /// Generate each task's missing samples one request after another (beam search). Returns
-/// whether the run was interrupted.
+/// whether the run was interrupted; `missing` counts the samples whose requests failed.
 pub(super) fn generate_one_by_one(
     generator: &mut dyn Generator,
     bench: &Benchmark,
@@ -47,19 +54,17 @@ pub(super) fn generate_one_by_one(
     params: &EvalParams,
     recorder: &Recorder<'_>,
     observer: &mut dyn Observer,
+    missing: &mut usize,
 ) -> Result<bool> {
     for task in &bench.tasks {
-        let missing = missing_indices(have, &task.task.id, params.n);
-        for batch in plan_batches(&missing, params) {
+        let wanted = missing_indices(have, &task.task.id, params.n);
+        for batch in plan_batches(&wanted, params) {
             let out = match solve(generator, &task.task, &[], &batch.solve, observer) {
                 Ok(out) => out,
+                Err(crucible_infer::Error::Cancelled) => return Ok(true),
                 Err(err) => {
-                    let err = Error::from(err);
-                    return if is_cancelled(&err) {
-                        Ok(true)
-                    } else {
-                        Err(err)
-                    };
+                    *missing += not_generated(task, &batch, &err, recorder);
+                    continue;
                 }
             };
             record_samples(task, batch.records(task, out), recorder)?;
@@ -129,6 +134,21 @@ impl SampleBatch {
     }
 }
 
+/// Tell that a request failed and its samples stay missing; returns how many.
+fn not_generated(
+    task: &BenchmarkTask,
+    batch: &SampleBatch,
+    err: &crucible_infer::Error,
+    recorder: &Recorder<'_>,
+) -> usize {
+    let samples = batch.keep.len();
+    recorder.event(RunEvent::Note(format!(
+        "task {}: {samples} sample(s) not generated, left missing (re-run the same command to retry them): {err}",
+        task.task.id
+    )));
+    samples
+}
+
 /// Store a task's new samples and queue them for judging.
 fn record_samples(
     task: &BenchmarkTask,
@@ -152,13 +172,16 @@ fn record_samples(
 
 /// The requests of a plain-decoding eval for [`Generator::generate_many`]: each task's batches
 /// in benchmark order, built when the generator has room; finished ones are stored and judged
-/// at once. The first error (a request's own, or storing its samples) stops the run.
+/// at once. A request that fails leaves its samples missing; a failure to store samples stops
+/// the run.
 struct SampleFeed<'a> {
     pending: std::vec::IntoIter<(&'a BenchmarkTask, SampleBatch)>,
     in_flight: BTreeMap<usize, (&'a BenchmarkTask, SampleBatch, SolveRequest, Instant)>,
     given: usize,
     recorder: &'a Recorder<'a>,
     error: Option<Error>,
+    /// Samples whose requests failed.
+    missing: usize,
 }
 
 impl<'a> SampleFeed<'a> {
@@ -184,6 +207,7 @@ impl<'a> SampleFeed<'a> {
             given: 0,
             recorder,
             error: None,
+            missing: 0,
         }
     }
 }
@@ -208,10 +232,19 @@ impl Feed for SampleFeed<'_> {
             .in_flight
             .remove(&id)
             .expect("the generator reports only requests it was given");
-        let stored = result.map_err(Error::from).and_then(|generation| {
-            let out = prepared.candidates(generation, started.elapsed().as_secs_f64());
-            record_samples(task, batch.records(task, out), self.recorder)
-        });
+        let generation = match result {
+            Ok(generation) => generation,
+            Err(crucible_infer::Error::Cancelled) => {
+                self.error = Some(Error::Infer(crucible_infer::Error::Cancelled));
+                return ControlFlow::Break(());
+            }
+            Err(err) => {
+                self.missing += not_generated(task, &batch, &err, self.recorder);
+                return ControlFlow::Continue(());
+            }
+        };
+        let out = prepared.candidates(generation, started.elapsed().as_secs_f64());
+        let stored = record_samples(task, batch.records(task, out), self.recorder);
         match stored {
             Ok(()) => ControlFlow::Continue(()),
             Err(err) => {

@@ -428,3 +428,58 @@ fn the_reference_timing_retries_once_before_it_marks_a_task() {
     assert!(times["failed"].get("double").is_none(), "{times}");
     assert!(times["failed"]["square"].is_string(), "{times}");
 }
+
+#[test]
+fn a_failed_request_leaves_its_samples_missing_and_a_rerun_makes_just_those() {
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    // One answer: the second task's request fails (the script is out of answers), as a
+    // request to a server that stayed busy would.
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let notes = Arc::clone(&notes);
+        Arc::new(move |event: RunEvent| {
+            if let RunEvent::Note(note) = event {
+                notes.lock().unwrap().push(note);
+            }
+        })
+    };
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+        sink,
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(!outcome.interrupted);
+    assert_eq!(outcome.missing_samples, 1);
+    // Not a verdict: one sample judged, and no failure recorded for the missing one.
+    assert_eq!(outcome.summary.samples, 1);
+    assert_eq!(outcome.summary.min_samples_per_task, 0);
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 1, "{results}");
+    let notes = notes.lock().unwrap().join("\n");
+    assert!(
+        notes.contains(
+            "1 sample(s) not generated, left missing (re-run the same command to retry them)"
+        ),
+        "{notes}"
+    );
+
+    // Re-running asks for just the missing sample.
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(n + n)\n```"]);
+    let again = quiet_eval(&mut generator, &model, &bench, &home, &params(&out, 0)).unwrap();
+    assert_eq!(generator.requests.len(), 1);
+    assert_eq!(again.missing_samples, 0);
+    assert_eq!(again.summary.samples, 2);
+    assert_eq!(again.summary.pass_at_k["pass@1"], 0.5);
+}
