@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crucible-gguf", &[]),
     ("crucible-syntax", &[]),
     ("crucible-infer", &["crucible-types"]),
+    ("crucible-index", &["crucible-syntax"]),
     ("crucible-exec", &["crucible-types"]),
     ("crucible-model", &["crucible-types", "crucible-gguf"]),
     (
@@ -40,6 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "crucible-exec",
             "crucible-eval",
             "crucible-strategy",
+            "crucible-index",
         ],
     ),
     ("crucible-server", &["crucible-types", "crucible-core"]),

@@ -50,6 +50,10 @@ enum Command {
     Score(commands::score::ScoreArgs),
     /// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation.
     Serve(commands::serve::ServeArgs),
+    /// Index a repository for search and retrieval (incremental).
+    Index(commands::index::IndexArgs),
+    /// Search a repository's index: ranked chunks with paths and line ranges.
+    Search(commands::index::SearchArgs),
 }
 
 impl Command {
@@ -77,6 +81,8 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd, &cli.global),
         Command::Score(args) => commands::score::run(args, &cli.global),
         Command::Serve(args) => commands::serve::run(args, &cli.global),
+        Command::Index(args) => commands::index::run_index(args, &cli.global),
+        Command::Search(args) => commands::index::run_search(args, &cli.global),
     };
     match res {
         Ok(code) => code,

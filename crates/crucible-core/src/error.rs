@@ -63,6 +63,14 @@ pub enum Error {
         "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
     )]
     NoLocalBackend,
+    #[error(transparent)]
+    Index(#[from] crucible_index::Error),
+    #[error(
+        "this build of Crucible has no embedding support (built without the `embeddings` feature); rebuild with default features"
+    )]
+    NoEmbeddings,
+    #[error("the index of `{repo}` has no embeddings yet")]
+    NotEmbedded { repo: PathBuf },
 }
 
 /// `Result` with this crate's [`Error`].
@@ -88,6 +96,12 @@ impl Error {
             Error::Http(err) => err.hint(),
             Error::Infer(crucible_infer::Error::PromptTooLong { .. }) => Some(
                 "raise the context with `--ctx TOKENS`, lower `--max-new-tokens`, or shorten the task".into(),
+            ),
+            Error::NotEmbedded { .. } => {
+                Some("run `crucible index --embed` on the repository first".into())
+            }
+            Error::Index(crucible_index::Error::Embedding { .. }) => Some(
+                "install the embedding model with `scripts/embedding-model.sh` (scripts/setup.sh runs it)".into(),
             ),
             Error::Config { .. } => Some(
                 "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length`, `data_dir`, `weights`, `request_timeout` and `parallel_requests`".into(),

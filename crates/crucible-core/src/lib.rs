@@ -1,5 +1,5 @@
 //! Library facade: configuration, backend factory, and the pipelines behind the commands
-//! (`eval`, `score`, `data`, `bench`).
+//! (`eval`, `score`, `data`, `bench`, `repo_index`).
 //!
 //! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
 //! has one door. Judging itself lives in `crucible_eval::judge`.
@@ -11,6 +11,7 @@ mod error;
 pub mod evaluate;
 pub mod generate;
 pub mod recorder;
+pub mod repo_index;
 pub mod score;
 pub mod settings;
 pub mod strategy_tools;
@@ -18,6 +19,7 @@ pub mod strategy_tools;
 pub use crucible_eval as eval;
 pub use crucible_exec as exec;
 pub use crucible_gguf as gguf;
+pub use crucible_index as index;
 pub use crucible_infer as infer;
 pub use crucible_model as model;
 pub use crucible_strategy as strategy;

@@ -5,6 +5,9 @@
 //! grammar, reserved words and comment syntax. An unknown name is an error that lists the
 //! supported languages.
 //!
+//! [`definitions`] knows which node kinds are functions, classes (containers) and types in each
+//! language, with their names, bodies and one-line signatures (repository chunking uses them).
+//!
 //! [`SyntaxParser`] parses source into a [`SyntaxTree`] (the tree with its text). Source that
 //! does not parse still yields a tree; tree-sitter recovers with `ERROR`/`MISSING` nodes and
 //! [`SyntaxTree::has_errors`] reports it. The [`walk`] helpers traverse trees without recursion
@@ -25,10 +28,12 @@
 
 #![warn(missing_docs)]
 
+pub mod definitions;
 mod language;
 mod parse;
 pub mod walk;
 
+pub use definitions::{Definition, DefinitionKind};
 pub use language::{CommentSyntax, SyntaxLanguage, supported_names};
 pub use parse::{SyntaxParser, SyntaxTree, parse};
 /// The tree-sitter runtime this crate pins, for callers that walk nodes themselves.

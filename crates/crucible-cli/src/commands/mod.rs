@@ -6,6 +6,7 @@ pub(crate) mod data;
 pub(crate) mod eval;
 pub(crate) mod exec;
 pub(crate) mod generate;
+pub(crate) mod index;
 pub(crate) mod model;
 pub(crate) mod score;
 pub(crate) mod serve;

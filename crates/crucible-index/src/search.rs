@@ -1,0 +1,262 @@
+//! Searching the index: a query's code terms against chunk bodies, symbols and paths (BM25),
+//! filters by language and path, and hits that say why they matched.
+
+use std::collections::BTreeSet;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery, TermQuery,
+};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+
+use crate::index::Index;
+use crate::tokenize::code_terms;
+use crate::{Error, Result};
+
+/// The file of embedding vectors in an index directory (feature `embed`).
+pub(crate) const VECTORS_FILE: &str = "vectors.bin";
+
+/// Most distinct query terms used; a longer query (a code window, as iterative retrieval sends)
+/// keeps its first ones.
+pub const MAX_QUERY_TERMS: usize = 256;
+
+/// Weight of a match in the symbol name, relative to one in the body.
+const SYMBOL_BOOST: f32 = 2.0;
+/// Weight of a match in the path.
+const PATH_BOOST: f32 = 0.5;
+
+/// Which chunks a search may return.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Only chunks of these languages (canonical names as crucible-syntax gives them, or
+    /// `text` for files without a grammar); empty: all.
+    pub languages: Vec<String>,
+    /// Only chunks of files under this repository-relative prefix (`src/`).
+    pub path_prefix: Option<String>,
+    /// Never chunks of these files (the file being completed, whose text the prompt has).
+    pub exclude_paths: Vec<String>,
+}
+
+/// A ranking a hit took part in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    /// 1-based rank in that ranking.
+    pub rank: usize,
+    /// The score there (BM25, or cosine similarity for embeddings).
+    pub score: f32,
+}
+
+/// Why a hit was returned.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Why {
+    /// Its place in the BM25 ranking.
+    pub bm25: Option<Ranked>,
+    /// Its place in the embedding ranking.
+    pub embedding: Option<Ranked>,
+    /// Query terms found in the chunk (its text, symbol or path), in query order.
+    pub matched_terms: Vec<String>,
+}
+
+/// A chunk a search returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Repository-relative path.
+    pub path: String,
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, 1-based, inclusive.
+    pub end_line: usize,
+    /// Language name (`text` without a grammar).
+    pub language: String,
+    /// Chunk kind ([`crate::ChunkKind::name`]).
+    pub kind: String,
+    /// Qualified symbol name, if the chunk is (in) a definition.
+    pub symbol: Option<String>,
+    /// Signatures around the chunk, outermost first.
+    pub context: Vec<String>,
+    /// The chunk's text.
+    pub text: String,
+    /// The final score: BM25 for a BM25 search, the fused score for a hybrid one.
+    pub score: f32,
+    /// Why it was returned.
+    pub why: Why,
+    /// The chunk's content id.
+    pub chunk_id: u64,
+}
+
+impl Index {
+    /// The `k` chunks that best match `query` by BM25, best first.
+    ///
+    /// The query is tokenized like the chunks (identifier parts and whole identifiers), so
+    /// `parseHttpRequest`, `parse_http_request` and `http request parse` all match the same
+    /// function. A query with no term is [`Error::EmptyQuery`].
+    pub fn search(&self, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
+        let terms = query_terms(query);
+        if terms.is_empty() {
+            return Err(Error::EmptyQuery {
+                query: query.to_string(),
+            });
+        }
+        let searcher = self.reader.searcher();
+        let ranked = self.bm25(&searcher, &terms, k, filters)?;
+        ranked
+            .into_iter()
+            .enumerate()
+            .map(|(at, (score, address))| {
+                let mut hit = self.hit(&searcher, address, &terms)?;
+                hit.score = score;
+                hit.why.bm25 = Some(Ranked {
+                    rank: at + 1,
+                    score,
+                });
+                Ok(hit)
+            })
+            .collect()
+    }
+
+    /// The BM25 top `k` as (score, address).
+    pub(crate) fn bm25(
+        &self,
+        searcher: &Searcher,
+        terms: &[String],
+        k: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(f32, DocAddress)>> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let fields = &self.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 3);
+        for term in terms {
+            for (field, boost) in [
+                (fields.body, 1.0),
+                (fields.symbol, SYMBOL_BOOST),
+                (fields.path_terms, PATH_BOOST),
+            ] {
+                let query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+            }
+        }
+        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
+        let query = self.filtered(text_query, filters)?;
+        searcher
+            .search(&*query, &TopDocs::with_limit(k).order_by_score())
+            .map_err(Error::tantivy(&self.dir))
+    }
+
+    /// `query` restricted by `filters` (the filters add nothing to the score).
+    pub(crate) fn filtered(&self, query: Box<dyn Query>, filters: &Filters) -> Result<Box<dyn Query>> {
+        let no_filters = filters.languages.is_empty()
+            && filters.path_prefix.is_none()
+            && filters.exclude_paths.is_empty();
+        if no_filters {
+            return Ok(query);
+        }
+        let fields = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
+        if !filters.languages.is_empty() {
+            let any_language: Vec<(Occur, Box<dyn Query>)> = filters
+                .languages
+                .iter()
+                .map(|language| {
+                    let term = Term::from_field_text(fields.language, language);
+                    let query: Box<dyn Query> =
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                    (Occur::Should, query)
+                })
+                .collect();
+            clauses.push((Occur::Must, zero_score(Box::new(BooleanQuery::new(any_language)))));
+        }
+        if let Some(prefix) = &filters.path_prefix {
+            let pattern = format!("{}.*", regex_escape(prefix));
+            let query = RegexQuery::from_pattern(&pattern, fields.path)
+                .map_err(Error::tantivy(&self.dir))?;
+            clauses.push((Occur::Must, zero_score(Box::new(query))));
+        }
+        for path in &filters.exclude_paths {
+            let term = Term::from_field_text(fields.path, path);
+            clauses.push((
+                Occur::MustNot,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The stored chunk at `address`, as a hit without scores.
+    pub(crate) fn hit(&self, searcher: &Searcher, address: DocAddress, terms: &[String]) -> Result<Hit> {
+        let doc: TantivyDocument = searcher.doc(address).map_err(Error::tantivy(&self.dir))?;
+        let fields = &self.fields;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|value| value.as_str())
+                .map(str::to_string)
+        };
+        let number = |field| {
+            doc.get_first(field)
+                .and_then(|value| value.as_u64())
+                .unwrap_or(0)
+        };
+        let path = text(fields.path).unwrap_or_default();
+        let body = text(fields.body).unwrap_or_default();
+        let symbol = text(fields.symbol);
+        let found: BTreeSet<String> = code_terms(&body)
+            .into_iter()
+            .chain(symbol.iter().flat_map(|symbol| code_terms(symbol)))
+            .chain(code_terms(&path))
+            .collect();
+        let matched_terms = terms
+            .iter()
+            .filter(|term| found.contains(*term))
+            .cloned()
+            .collect();
+        Ok(Hit {
+            start_line: usize::try_from(number(fields.start_line)).unwrap_or(0),
+            end_line: usize::try_from(number(fields.end_line)).unwrap_or(0),
+            language: text(fields.language).unwrap_or_default(),
+            kind: text(fields.kind).unwrap_or_default(),
+            context: text(fields.context)
+                .map(|context| context.lines().map(str::to_string).collect())
+                .unwrap_or_default(),
+            symbol,
+            path,
+            text: body,
+            score: 0.0,
+            why: Why {
+                matched_terms,
+                ..Why::default()
+            },
+            chunk_id: number(fields.chunk_id),
+        })
+    }
+}
+
+/// The distinct terms of a query, in order, at most [`MAX_QUERY_TERMS`].
+pub(crate) fn query_terms(query: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    code_terms(query)
+        .into_iter()
+        .filter(|term| seen.insert(term.clone()))
+        .take(MAX_QUERY_TERMS)
+        .collect()
+}
+
+fn zero_score(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, 0.0))
+}
+
+/// `text` with the regular-expression metacharacters of tantivy's regex syntax escaped.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(ch) {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
