@@ -410,6 +410,9 @@ impl Index {
                 }
             }
         }
+        for skip in &report.skipped {
+            tracing::debug!("skipped `{}`: {}", skip.relative, skip.reason);
+        }
         writer.commit().map_err(Error::tantivy(&self.dir))?;
         // Merges started by the commit finish in the background; dropping the writer waits for
         // none of them, and the next writer picks them up.
