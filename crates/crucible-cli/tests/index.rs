@@ -73,15 +73,39 @@ fn index_then_search_prints_ranked_chunks_and_reruns_are_incremental() {
         setup.home.join("index").read_dir().unwrap().count() == 1,
         "the index is under CRUCIBLE_HOME/index"
     );
-    assert!(!setup.repo.join(".crucible").exists(), "nothing is written into the repository");
-
-    let (stdout, _) = ok(&setup.crucible(&["search", "retry with backoff", "--repo", setup.repo(), "-k", "2"]));
-    let first = stdout.lines().next().unwrap();
-    assert!(first.starts_with("server/retry.go:5-16  RetryWithBackoff  (function, go, score "), "{stdout}");
-    assert!(stdout.contains("    func RetryWithBackoff(attempts int"), "{stdout}");
+    assert!(
+        !setup.repo.join(".crucible").exists(),
+        "nothing is written into the repository"
+    );
 
     let (stdout, _) = ok(&setup.crucible(&[
-        "search", "parseHttpRequest", "--repo", setup.repo(), "--json", "-k", "3", "--lang", "python",
+        "search",
+        "retry with backoff",
+        "--repo",
+        setup.repo(),
+        "-k",
+        "2",
+    ]));
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("server/retry.go:5-16  RetryWithBackoff  (function, go, score "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    func RetryWithBackoff(attempts int"),
+        "{stdout}"
+    );
+
+    let (stdout, _) = ok(&setup.crucible(&[
+        "search",
+        "parseHttpRequest",
+        "--repo",
+        setup.repo(),
+        "--json",
+        "-k",
+        "3",
+        "--lang",
+        "python",
     ]));
     let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let hits = hits.as_array().unwrap();
@@ -92,7 +116,12 @@ fn index_then_search_prints_ranked_chunks_and_reruns_are_incremental() {
     assert_eq!(hits[0]["symbol"], "RequestParser.parse_http_request");
     assert_eq!(hits[0]["context"][0], "class RequestParser:");
     assert_eq!(hits[0]["why"]["bm25"]["rank"], 1);
-    assert!(hits[0]["why"]["matched_terms"].as_array().unwrap().contains(&"parsehttprequest".into()));
+    assert!(
+        hits[0]["why"]["matched_terms"]
+            .as_array()
+            .unwrap()
+            .contains(&"parsehttprequest".into())
+    );
     assert!(hits.iter().all(|hit| hit["language"] == "python"));
 
     // A second run reads nothing; a change is picked up by the next search.
@@ -100,9 +129,17 @@ fn index_then_search_prints_ranked_chunks_and_reruns_are_incremental() {
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["files_unchanged"], 9);
     assert_eq!(report["files_indexed"], 0);
-    std::fs::write(setup.repo.join("src/new_module.py"), "def freshly_added_function():\n    return 1\n").unwrap();
-    let (stdout, _) = ok(&setup.crucible(&["search", "freshly added", "--repo", setup.repo(), "-k", "1"]));
-    assert!(stdout.starts_with("src/new_module.py:1-2  freshly_added_function"), "{stdout}");
+    std::fs::write(
+        setup.repo.join("src/new_module.py"),
+        "def freshly_added_function():\n    return 1\n",
+    )
+    .unwrap();
+    let (stdout, _) =
+        ok(&setup.crucible(&["search", "freshly added", "--repo", setup.repo(), "-k", "1"]));
+    assert!(
+        stdout.starts_with("src/new_module.py:1-2  freshly_added_function"),
+        "{stdout}"
+    );
 }
 
 #[test]

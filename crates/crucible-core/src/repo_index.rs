@@ -22,13 +22,23 @@ pub fn default_index_dir(home: &Path, repo: &Path) -> Result<PathBuf> {
         source,
     })?;
     let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
-    let hash: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    let hash: String = digest
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let name: String = canonical
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "root".into())
         .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     Ok(home.join("index").join(format!("{name}-{hash}")))
 }
@@ -161,7 +171,12 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(home.join("index")));
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        let base = repo_a.path().file_name().unwrap().to_string_lossy().into_owned();
+        let base = repo_a
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(name.starts_with(&base.replace('.', "_")), "{name}");
         assert_eq!(default_index_dir(home, repo_a.path()).unwrap(), a, "stable");
         assert!(default_index_dir(home, Path::new("/no/such/repo")).is_err());

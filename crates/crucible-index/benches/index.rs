@@ -5,7 +5,11 @@
 //! `cargo bench -p crucible-index --bench index -- TREE INDEX_DIR [CHANGED_FILE]`
 //! TREE is indexed into INDEX_DIR (emptied first); CHANGED_FILE (relative to TREE, default: the
 //! first indexed `.rs` file) is appended to, so TREE must be a copy. Prints one JSON object.
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark program")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark program"
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -57,9 +61,14 @@ const CODE_QUERY: &str = r#"    pub fn read_frame(&mut self) -> io::Result<Optio
 const ROUNDS: usize = 5;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let (Some(tree), Some(index_dir)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: cargo bench -p crucible-index --bench index -- TREE INDEX_DIR [CHANGED_FILE]");
+        eprintln!(
+            "usage: cargo bench -p crucible-index --bench index -- TREE INDEX_DIR [CHANGED_FILE]"
+        );
         std::process::exit(2);
     };
     let tree = PathBuf::from(tree);
@@ -76,7 +85,10 @@ fn main() {
 
     let unchanged = index.update().expect("update with nothing changed");
 
-    let changed = args.get(2).cloned().unwrap_or_else(|| first_rust_file(&tree, &index));
+    let changed = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| first_rust_file(&tree, &index));
     let changed_path = tree.join(&changed);
     append(&changed_path, "\nfn bench_marker_one() {}\n");
     let walk_update = index.update().expect("update after one change");
@@ -89,7 +101,10 @@ fn main() {
     let found = index
         .search("bench_marker_two", 1, &Filters::default())
         .expect("search");
-    assert_eq!(found.first().map(|hit| hit.path.as_str()), Some(changed.as_str()));
+    assert_eq!(
+        found.first().map(|hit| hit.path.as_str()),
+        Some(changed.as_str())
+    );
 
     let short = latencies(&index, QUERIES);
     let long = latencies(&index, &[CODE_QUERY]);
@@ -99,7 +114,12 @@ fn main() {
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for skip in &cold.skipped {
             let reason = skip.reason.to_string();
-            let key = reason.split([':', '(']).next().unwrap_or("").trim().to_string();
+            let key = reason
+                .split([':', '('])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
             *counts.entry(key).or_default() += 1;
         }
         counts
@@ -163,15 +183,27 @@ fn ms(duration: Duration) -> f64 {
 
 fn append(path: &Path, text: &str) {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open the changed file");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open the changed file");
     file.write_all(text.as_bytes()).expect("append");
 }
 
 fn first_rust_file(tree: &Path, index: &Index) -> String {
     let hits = index
-        .search("fn new", 1, &Filters { languages: vec!["rust".into()], ..Filters::default() })
+        .search(
+            "fn new",
+            1,
+            &Filters {
+                languages: vec!["rust".into()],
+                ..Filters::default()
+            },
+        )
         .expect("a search for a Rust file");
-    let hit = hits.first().unwrap_or_else(|| panic!("no Rust file in {}", tree.display()));
+    let hit = hits
+        .first()
+        .unwrap_or_else(|| panic!("no Rust file in {}", tree.display()));
     hit.path.clone()
 }
 

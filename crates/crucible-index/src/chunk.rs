@@ -150,7 +150,14 @@ pub fn window_file(text: &str, params: &ChunkParams) -> Vec<Chunk> {
     let lines = Lines::new(text);
     let mut out = Vec::new();
     if lines.count() > 0 {
-        lines.windows(0, lines.count() - 1, params, ChunkKind::Window, &Scope::default(), &mut out);
+        lines.windows(
+            0,
+            lines.count() - 1,
+            params,
+            ChunkKind::Window,
+            &Scope::default(),
+            &mut out,
+        );
     }
     out
 }
@@ -233,7 +240,14 @@ impl Chunker<'_> {
         }
     }
 
-    fn definition(&mut self, def: &Definition<'_>, start: usize, end: usize, scope: &Scope, depth: usize) {
+    fn definition(
+        &mut self,
+        def: &Definition<'_>,
+        start: usize,
+        end: usize,
+        scope: &Scope,
+        depth: usize,
+    ) {
         let lines = end - start + 1;
         let name = definitions::name(self.tree, def);
         let symbol = scope.qualify(name);
@@ -305,8 +319,14 @@ impl Chunker<'_> {
     /// Lines outside definitions, windowed.
     fn code(&mut self, first: usize, last: usize, scope: &Scope) {
         let before = self.out.len();
-        self.lines
-            .windows(first, last, self.params, ChunkKind::Code, scope, &mut self.out);
+        self.lines.windows(
+            first,
+            last,
+            self.params,
+            ChunkKind::Code,
+            scope,
+            &mut self.out,
+        );
         let symbol = (!scope.names.is_empty()).then(|| scope.names.join("."));
         for chunk in &mut self.out[before..] {
             chunk.symbol.clone_from(&symbol);
@@ -338,11 +358,17 @@ impl Chunker<'_> {
 
 /// Comments, attributes and decorators that belong to the definition below them.
 fn is_attachment(kind: &str) -> bool {
-    kind.contains("comment") || kind == "attribute_item" || kind == "decorator" || kind == "attribute_list"
+    kind.contains("comment")
+        || kind == "attribute_item"
+        || kind == "decorator"
+        || kind == "attribute_list"
 }
 
 /// The definitions under `node` that no other definition under it encloses, in source order.
-fn outermost_definitions<'tree>(language: SyntaxLanguage, node: Node<'tree>) -> Vec<Definition<'tree>> {
+fn outermost_definitions<'tree>(
+    language: SyntaxLanguage,
+    node: Node<'tree>,
+) -> Vec<Definition<'tree>> {
     let mut out = Vec::new();
     let mut cursor = node.walk();
     let mut stack: Vec<Node<'tree>> = node.named_children(&mut cursor).collect();
@@ -506,7 +532,7 @@ mod tests {
 
     #[test]
     fn a_long_function_is_windowed_with_its_signature() {
-        let body: String = (0..8).map(|i| format!("    x{i} = {i}\n")).collect();
+        let body: String = (0..8).map(|i| format!("    let x{i} = {i};\n")).collect();
         let source = format!("fn long_one(a: u8) -> u8 {{\n{body}    a.pow(2)\n}}\n");
         assert_eq!(
             check("lib.rs", &source, &small()),
@@ -549,7 +575,10 @@ mod tests {
             ("a.c", "int f(int x) {\n  return x;\n}\n"),
             ("a.cpp", "int f(int x) {\n  return x;\n}\n"),
             ("a.rs", "fn f(x: i32) -> i32 {\n    x\n}\n"),
-            ("A.java", "class A {\n  int f(int x) {\n    return x;\n  }\n}\n"),
+            (
+                "A.java",
+                "class A {\n  int f(int x) {\n    return x;\n  }\n}\n",
+            ),
             ("a.js", "function f(x) {\n  return x;\n}\n"),
             ("a.ts", "function f(x: number): number {\n  return x;\n}\n"),
             ("a.go", "package p\n\nfunc f(x int) int {\n\treturn x\n}\n"),
@@ -561,8 +590,9 @@ mod tests {
             };
             let chunks = check(relative, source, &params);
             assert!(
-                chunks.iter().any(|chunk| chunk.contains("function f")
-                    || chunk.contains("function A.f")),
+                chunks
+                    .iter()
+                    .any(|chunk| chunk.contains("function f") || chunk.contains("function A.f")),
                 "{relative}: {chunks:?}"
             );
         }
@@ -576,10 +606,18 @@ mod tests {
             ["1-4 window - []", "4-5 window - []"]
         );
         let source = "def good(a):\n    return a\n\ndef bad(:\n    return\n";
-        let (chunks, _, outcome) =
-            chunk_file(&mut SyntaxParser::new(), "b.py", source, &ChunkParams::default());
-        assert!(matches!(outcome, ParseOutcome::ParsedWithErrors { .. }), "{outcome:?}");
-        let covered: Vec<(usize, usize)> = chunks.iter().map(|c| (c.start_line, c.end_line)).collect();
+        let (chunks, _, outcome) = chunk_file(
+            &mut SyntaxParser::new(),
+            "b.py",
+            source,
+            &ChunkParams::default(),
+        );
+        assert!(
+            matches!(outcome, ParseOutcome::ParsedWithErrors { .. }),
+            "{outcome:?}"
+        );
+        let covered: Vec<(usize, usize)> =
+            chunks.iter().map(|c| (c.start_line, c.end_line)).collect();
         assert!(!chunks.is_empty());
         assert!(
             chunks.iter().any(|c| c.text.contains("def bad(")),

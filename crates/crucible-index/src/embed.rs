@@ -108,7 +108,11 @@ impl Embedder {
             let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
             let counts = mask.sum(1)?.clamp(1e-9, f32::MAX)?;
             let mean = summed.broadcast_div(&counts)?;
-            let norms = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+            let norms = mean
+                .sqr()?
+                .sum_keepdim(D::Minus1)?
+                .sqrt()?
+                .clamp(1e-12, f32::MAX)?;
             mean.broadcast_div(&norms)?.to_vec2::<f32>()
         };
         run().map_err(|err| fail(format!("inference failed: {err}")))

@@ -72,7 +72,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn tantivy(index_dir: &std::path::Path) -> impl FnOnce(tantivy::TantivyError) -> Error + '_ {
+    pub(crate) fn tantivy(
+        index_dir: &std::path::Path,
+    ) -> impl FnOnce(tantivy::TantivyError) -> Error + '_ {
         move |source| Error::Tantivy {
             index_dir: index_dir.to_path_buf(),
             source,

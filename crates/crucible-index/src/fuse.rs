@@ -29,7 +29,10 @@ pub fn reciprocal_rank_fusion<T: Clone + Eq + Hash>(rankings: &[Vec<T>], k: f32)
         .map(|(item, (score, first))| (item, score, first))
         .collect();
     fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
-    fused.into_iter().map(|(item, score, _)| (item, score)).collect()
+    fused
+        .into_iter()
+        .map(|(item, score, _)| (item, score))
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use crucible_syntax::SyntaxParser;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
@@ -170,7 +169,11 @@ fn schema() -> (Schema, Fields) {
             .set_tokenizer(CODE_TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqs);
         let options = TextOptions::default().set_indexing_options(indexing);
-        if stored { options.set_stored() } else { options }
+        if stored {
+            options.set_stored()
+        } else {
+            options
+        }
     };
     let fields = Fields {
         path: builder.add_text_field("path", STRING | STORED),
@@ -338,7 +341,9 @@ impl Index {
         let found: HashSet<&str> = walk.files.iter().map(|f| f.relative.as_str()).collect();
         let gone: Vec<String> = relatives
             .iter()
-            .filter(|path| !found.contains(path.as_str()) && self.manifest.files.contains_key(*path))
+            .filter(|path| {
+                !found.contains(path.as_str()) && self.manifest.files.contains_key(*path)
+            })
             .cloned()
             .collect();
         let mut report = self.apply(&walk, &gone)?;
@@ -358,7 +363,8 @@ impl Index {
             .iter()
             .filter(|file| {
                 let known = self.manifest.files.get(&file.relative);
-                !known.is_some_and(|state| state.mtime_ns == file.mtime_ns && state.size == file.size)
+                !known
+                    .is_some_and(|state| state.mtime_ns == file.mtime_ns && state.size == file.size)
             })
             .collect();
         report.files_unchanged = walk.files.len() - todo.len();
@@ -540,7 +546,9 @@ impl Index {
         let language_name = language.map_or("text", |language| language.name());
         for chunk in &chunks {
             let doc = self.document(&file.relative, language_name, chunk);
-            writer.add_document(doc).map_err(Error::tantivy(&self.dir))?;
+            writer
+                .add_document(doc)
+                .map_err(Error::tantivy(&self.dir))?;
         }
         state.chunks = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
         Ok(Outcome::Indexed {
@@ -643,7 +651,8 @@ fn open_tantivy(dir: &Path) -> Result<(tantivy::Index, Fields)> {
 
 fn create(dir: &Path, root: &Path) -> Result<(tantivy::Index, Fields, Manifest)> {
     let format_path = dir.join(FORMAT_FILE);
-    std::fs::write(&format_path, format!("{FORMAT_VERSION}\n")).map_err(Error::io("write", &format_path))?;
+    std::fs::write(&format_path, format!("{FORMAT_VERSION}\n"))
+        .map_err(Error::io("write", &format_path))?;
     let tantivy_dir = dir.join(TANTIVY_DIR);
     std::fs::create_dir_all(&tantivy_dir).map_err(Error::io("create", &tantivy_dir))?;
     let (schema, fields) = schema();
@@ -660,7 +669,11 @@ fn clear(dir: &Path) -> Result<()> {
     if tantivy_dir.exists() {
         std::fs::remove_dir_all(&tantivy_dir).map_err(Error::io("remove", &tantivy_dir))?;
     }
-    for name in [FORMAT_FILE, crate::manifest::MANIFEST_FILE, crate::search::VECTORS_FILE] {
+    for name in [
+        FORMAT_FILE,
+        crate::manifest::MANIFEST_FILE,
+        crate::search::VECTORS_FILE,
+    ] {
         let path = dir.join(name);
         if path.exists() {
             std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;

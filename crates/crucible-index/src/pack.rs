@@ -162,7 +162,10 @@ mod tests {
         let context = pack(hits, 20, &mut { words });
         let packed: Vec<&str> = context.packed.iter().map(|p| p.hit.path.as_str()).collect();
         assert_eq!(packed, ["a.rs", "c.rs"]);
-        assert_eq!(context.tokens, context.packed.iter().map(|p| p.tokens).sum::<usize>());
+        assert_eq!(
+            context.tokens,
+            context.packed.iter().map(|p| p.tokens).sum::<usize>()
+        );
         assert!(context.tokens <= 20);
         assert_eq!(
             context.packed[0].reason,
@@ -178,6 +181,9 @@ mod tests {
             context.left_out[1].reason,
             LeftOutReason::OverBudget { tokens: 54, .. }
         ));
-        assert_eq!(render(&context.packed[1].hit), "c.rs:1-2\nimpl W ...\nfn small()\n");
+        assert_eq!(
+            render(&context.packed[1].hit),
+            "c.rs:1-2\nimpl W ...\nfn small()\n"
+        );
     }
 }

@@ -138,7 +138,10 @@ impl Index {
                     Term::from_field_text(field, term),
                     IndexRecordOption::WithFreqs,
                 );
-                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(query), boost)),
+                ));
             }
         }
         let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
@@ -149,7 +152,11 @@ impl Index {
     }
 
     /// `query` restricted by `filters` (the filters add nothing to the score).
-    pub(crate) fn filtered(&self, query: Box<dyn Query>, filters: &Filters) -> Result<Box<dyn Query>> {
+    pub(crate) fn filtered(
+        &self,
+        query: Box<dyn Query>,
+        filters: &Filters,
+    ) -> Result<Box<dyn Query>> {
         let no_filters = filters.languages.is_empty()
             && filters.path_prefix.is_none()
             && filters.exclude_paths.is_empty();
@@ -169,7 +176,10 @@ impl Index {
                     (Occur::Should, query)
                 })
                 .collect();
-            clauses.push((Occur::Must, zero_score(Box::new(BooleanQuery::new(any_language)))));
+            clauses.push((
+                Occur::Must,
+                zero_score(Box::new(BooleanQuery::new(any_language))),
+            ));
         }
         if let Some(prefix) = &filters.path_prefix {
             let pattern = format!("{}.*", regex_escape(prefix));
@@ -188,7 +198,12 @@ impl Index {
     }
 
     /// The stored chunk at `address`, as a hit without scores.
-    pub(crate) fn hit(&self, searcher: &Searcher, address: DocAddress, terms: &[String]) -> Result<Hit> {
+    pub(crate) fn hit(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+        terms: &[String],
+    ) -> Result<Hit> {
         let doc: TantivyDocument = searcher.doc(address).map_err(Error::tantivy(&self.dir))?;
         let fields = &self.fields;
         let text = |field| {

@@ -23,7 +23,10 @@ pub fn code_terms(text: &str) -> Vec<String> {
 fn for_each_term(text: &str, mut emit: impl FnMut(&str, usize, usize)) {
     let mut lower = String::new();
     let mut start = None;
-    for (at, ch) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (at, ch) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         let is_word = ch.is_alphanumeric() || ch == '_';
         match (is_word, start) {
             (true, None) => start = Some(at),
@@ -156,7 +159,15 @@ mod tests {
     fn splits_camel_and_snake_case_and_keeps_the_whole() {
         assert_eq!(
             code_terms("parseHttpRequest(raw_bytes)"),
-            ["parse", "http", "request", "parsehttprequest", "raw", "bytes", "raw_bytes"]
+            [
+                "parse",
+                "http",
+                "request",
+                "parsehttprequest",
+                "raw",
+                "bytes",
+                "raw_bytes"
+            ]
         );
         assert_eq!(
             code_terms("HTTPServer::new"),
@@ -188,7 +199,10 @@ mod tests {
         let mut seen = Vec::new();
         while stream.advance() {
             let token = stream.token();
-            seen.push((token.text.clone(), &text[token.offset_from..token.offset_to]));
+            seen.push((
+                token.text.clone(),
+                &text[token.offset_from..token.offset_to],
+            ));
         }
         assert_eq!(
             seen,

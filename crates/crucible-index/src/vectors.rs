@@ -50,7 +50,9 @@ impl Vectors {
         let corrupt = || Error::Io {
             action: "read",
             path: path.clone(),
-            source: std::io::Error::other("not a vectors file of this version; run `crucible index --embed` again after deleting it"),
+            source: std::io::Error::other(
+                "not a vectors file of this version; run `crucible index --embed` again after deleting it",
+            ),
         };
         if bytes.len() < 16 || &bytes[..8] != MAGIC {
             return Err(corrupt());
@@ -115,7 +117,9 @@ impl Index {
         let mut live = HashSet::new();
         let mut todo: Vec<(u64, String)> = Vec::new();
         for segment in searcher.segment_readers() {
-            let store = segment.get_store_reader(64).map_err(Error::tantivy(&self.dir))?;
+            let store = segment
+                .get_store_reader(64)
+                .map_err(Error::tantivy(&self.dir))?;
             for doc_id in segment.doc_ids_alive() {
                 let doc: TantivyDocument = store.get(doc_id).map_err(Error::tantivy(&self.dir))?;
                 let id = doc
@@ -183,10 +187,7 @@ impl Index {
         } else {
             self.bm25(&searcher, &terms, depth, filters)?
         };
-        let query_vector = embedder
-            .embed(&[query])?
-            .pop()
-            .unwrap_or_default();
+        let query_vector = embedder.embed(&[query])?.pop().unwrap_or_default();
         let vectors = Vectors::load(&self.dir)?;
         let mut by_cosine: Vec<(u64, f32)> = vectors
             .by_id
@@ -238,7 +239,10 @@ impl Index {
         filters: &Filters,
     ) -> Result<Option<DocAddress>> {
         let term = Term::from_field_u64(self.fields.chunk_id, id);
-        let query = self.filtered(Box::new(TermQuery::new(term, IndexRecordOption::Basic)), filters)?;
+        let query = self.filtered(
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            filters,
+        )?;
         let found = searcher
             .search(&*query, &TopDocs::with_limit(1).order_by_score())
             .map_err(Error::tantivy(&self.dir))?;

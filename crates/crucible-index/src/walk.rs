@@ -130,7 +130,13 @@ pub struct Walk {
 }
 
 /// Directory names whose contents are someone else's code.
-const VENDORED_DIRS: &[&str] = &["node_modules", "vendor", "third_party", "third-party", "bower_components"];
+const VENDORED_DIRS: &[&str] = &[
+    "node_modules",
+    "vendor",
+    "third_party",
+    "third-party",
+    "bower_components",
+];
 
 /// Extensions of data, media and lock files: text, maybe, but not code to retrieve.
 const DATA_EXTENSIONS: &[&str] = &[
@@ -141,8 +147,17 @@ const DATA_EXTENSIONS: &[&str] = &[
 
 /// File name endings of generated code.
 const GENERATED_SUFFIXES: &[&str] = &[
-    ".min.js", ".min.css", ".pb.go", "_pb2.py", "_pb2_grpc.py", ".pb.h", ".pb.cc", ".g.dart",
-    ".designer.cs", "package-lock.json", "pnpm-lock.yaml",
+    ".min.js",
+    ".min.css",
+    ".pb.go",
+    "_pb2.py",
+    "_pb2_grpc.py",
+    ".pb.h",
+    ".pb.cc",
+    ".g.dart",
+    ".designer.cs",
+    "package-lock.json",
+    "pnpm-lock.yaml",
 ];
 
 /// Markers that tools write into the first lines of files they generate.
@@ -208,7 +223,9 @@ pub fn walk_repository(root: &Path, params: &WalkParams) -> Result<Walk> {
                 ignore::WalkState::Continue
             })
         });
-    let mut walk = found.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let mut walk = found
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
     for dir in lock(&pruned).iter() {
         if let Some(relative) = relative_path(root, dir) {
             let directory = dir
@@ -236,6 +253,7 @@ pub fn walk_paths(root: &Path, relatives: &BTreeSet<String>, params: &WalkParams
         ..Walk::default()
     };
     let mut by_dir: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut entered = EnteredDirs::default();
     for relative in relatives {
         let mut parts: Vec<&str> = relative.split('/').collect();
         let Some(name) = parts.pop() else { continue };
@@ -248,11 +266,14 @@ pub fn walk_paths(root: &Path, relatives: &BTreeSet<String>, params: &WalkParams
             });
             continue;
         }
-        if parts.iter().any(|part| part.starts_with('.')) {
-            continue; // under a hidden directory: the full walk never enters it
+        if !entered.walks_into(root, &parts) {
+            continue; // under an ignored or hidden directory: the full walk never enters it
         }
         let dir = &relative[..relative.len() - name.len()];
-        by_dir.entry(dir.trim_end_matches('/')).or_default().insert(name);
+        by_dir
+            .entry(dir.trim_end_matches('/'))
+            .or_default()
+            .insert(name);
     }
     for (dir, names) in by_dir {
         let walker = ignore::WalkBuilder::new(root.join(dir))
@@ -275,6 +296,43 @@ pub fn walk_paths(root: &Path, relatives: &BTreeSet<String>, params: &WalkParams
     walk.files.sort_by(|a, b| a.relative.cmp(&b.relative));
     walk.skipped.sort_by(|a, b| a.relative.cmp(&b.relative));
     Ok(walk)
+}
+
+/// Which directories the full walk enters, found one level at a time with the same walker (so
+/// `.gitignore` rules on a parent directory, hidden directories and `.ignore` files count for a
+/// named path as they do in [`walk_repository`]); each directory is listed once.
+#[derive(Default)]
+struct EnteredDirs {
+    /// Repository-relative directory -> the names of the subdirectories the walk enters.
+    listed: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl EnteredDirs {
+    /// Whether the walk reaches the directory `parts` (repository-relative components).
+    fn walks_into(&mut self, root: &Path, parts: &[&str]) -> bool {
+        let mut dir = String::new();
+        for part in parts {
+            let entered = self.listed.entry(dir.clone()).or_insert_with(|| {
+                ignore::WalkBuilder::new(root.join(&dir))
+                    .max_depth(Some(1))
+                    .build()
+                    .filter_map(std::result::Result::ok)
+                    .filter(|entry| {
+                        entry.depth() == 1 && entry.file_type().is_some_and(|kind| kind.is_dir())
+                    })
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            });
+            if !entered.contains(*part) {
+                return false;
+            }
+            if !dir.is_empty() {
+                dir.push('/');
+            }
+            dir.push_str(part);
+        }
+        true
+    }
 }
 
 /// Whether a file's content is worth indexing; `bytes` is the whole file.
@@ -348,12 +406,17 @@ fn classify(
         return None;
     }
     let relative = relative_path(root, entry.path())?;
-    let skip = |reason| Some(Err(Skipped {
-        relative: relative.clone(),
-        reason,
-    }));
+    let skip = |reason| {
+        Some(Err(Skipped {
+            relative: relative.clone(),
+            reason,
+        }))
+    };
     let name = entry.file_name().to_string_lossy().to_lowercase();
-    if let Some(suffix) = GENERATED_SUFFIXES.iter().find(|suffix| name.ends_with(*suffix)) {
+    if let Some(suffix) = GENERATED_SUFFIXES
+        .iter()
+        .find(|suffix| name.ends_with(*suffix))
+    {
         return skip(SkipReason::Generated {
             marker: format!("its name ends in `{suffix}`"),
         });
@@ -382,7 +445,9 @@ fn classify(
         .modified()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        });
     Some(Ok(WalkedFile {
         relative,
         size: meta.len(),
@@ -493,7 +558,10 @@ mod tests {
         write(dir.path(), ".gitignore", b"ignored.rs\n");
         write(dir.path(), "ignored.rs", b"fn f() {}\n");
         let walk = walk_repository(dir.path(), &WalkParams::default()).unwrap();
-        assert!(!walk.in_git, "the temporary directory is inside a git repository");
+        assert!(
+            !walk.in_git,
+            "the temporary directory is inside a git repository"
+        );
         assert_eq!(walk.files.len(), 1);
     }
 
@@ -505,7 +573,10 @@ mod tests {
         let long = format!("x = \"{}\"\n", "a".repeat(2000));
         assert!(matches!(
             check_content(long.as_bytes(), &params),
-            Err(SkipReason::LongLine { bytes: 2007, limit: 1000 })
+            Err(SkipReason::LongLine {
+                bytes: 2006,
+                limit: 1000
+            })
         ));
         let generated = b"// Code generated by protoc-gen-go. DO NOT EDIT.\npackage p\n";
         assert!(matches!(

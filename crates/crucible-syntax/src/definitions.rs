@@ -64,7 +64,11 @@ fn kinds(language: SyntaxLanguage) -> Kinds {
         },
         SyntaxLanguage::Cpp => Kinds {
             functions: &["function_definition"],
-            containers: &["class_specifier", "struct_specifier", "namespace_definition"],
+            containers: &[
+                "class_specifier",
+                "struct_specifier",
+                "namespace_definition",
+            ],
             types: &["union_specifier", "enum_specifier"],
             wrappers: &["template_declaration"],
         },
@@ -223,7 +227,9 @@ pub fn name<'a>(tree: &'a SyntaxTree, definition: &Definition<'_>) -> Option<&'a
     if inner.kind() == "type_declaration" {
         // Go: `type ( A int; B string )` names its first spec.
         let mut cursor = inner.walk();
-        let spec = inner.named_children(&mut cursor).find(|child| child.kind() == "type_spec")?;
+        let spec = inner
+            .named_children(&mut cursor)
+            .find(|child| child.kind() == "type_spec")?;
         return spec.child_by_field_name("name").map(|name| tree.text(name));
     }
     // C and C++ functions: follow the declarator chain (`*f(int)` -> `f(int)` -> `f`).
@@ -266,9 +272,7 @@ pub fn signature(tree: &SyntaxTree, definition: &Definition<'_>, max_chars: usiz
 
 fn last_named_child(node: Node<'_>) -> Option<Node<'_>> {
     let count = node.named_child_count();
-    (count > 0)
-        .then(|| node.named_child(count - 1))
-        .flatten()
+    (count > 0).then(|| node.named_child(count - 1)).flatten()
 }
 
 #[cfg(test)]
@@ -346,7 +350,8 @@ mod tests {
                 "function f | int f(int x)"
             ]
         );
-        let source = "export class Cart {\n  total() { return 0; }\n}\nfunction helper(a) { return a; }\n";
+        let source =
+            "export class Cart {\n  total() { return 0; }\n}\nfunction helper(a) { return a; }\n";
         assert_eq!(
             outline(SyntaxLanguage::JavaScript, source),
             [
@@ -388,7 +393,8 @@ mod tests {
                 "function f | pub fn f()"
             ]
         );
-        let source = "namespace N {\n  public class C {\n    public int F(int x) { return x; }\n  }\n}\n";
+        let source =
+            "namespace N {\n  public class C {\n    public int F(int x) { return x; }\n  }\n}\n";
         assert_eq!(
             outline(SyntaxLanguage::CSharp, source),
             [

@@ -172,7 +172,11 @@ fn render_hits(hits: &[Hit]) -> String {
         if at > 0 {
             out.push('\n');
         }
-        let symbol = hit.symbol.as_deref().map(|s| format!("  {s}")).unwrap_or_default();
+        let symbol = hit
+            .symbol
+            .as_deref()
+            .map(|s| format!("  {s}"))
+            .unwrap_or_default();
         out.push_str(&format!(
             "{}:{}-{}{symbol}  ({}, {}, score {:.3})\n",
             hit.path, hit.start_line, hit.end_line, hit.kind, hit.language, hit.score
@@ -276,7 +280,10 @@ fn skip_counts(report: &UpdateReport) -> String {
             None => counts.push((name, 1)),
         }
     }
-    let parts: Vec<String> = counts.iter().map(|(name, count)| format!("{count} {name}")).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(name, count)| format!("{count} {name}"))
+        .collect();
     format!(" ({})", parts.join(", "))
 }
 
