@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crucible_index::{Filters, Index, IndexParams};
+use crucible_index::{Filters, Index, IndexParams, SkipReason};
 
 /// Short queries, as people type them: words and identifiers.
 const QUERIES: &[&str] = &[
@@ -111,15 +111,17 @@ fn main() {
     let index_bytes = dir_size(&index_dir);
 
     let skipped_by_reason = {
-        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
         for skip in &cold.skipped {
-            let reason = skip.reason.to_string();
-            let key = reason
-                .split([':', '('])
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let key = match skip.reason {
+                SkipReason::TooLarge { .. } => "too large",
+                SkipReason::Binary => "binary",
+                SkipReason::LongLine { .. } => "long line",
+                SkipReason::Generated { .. } => "generated",
+                SkipReason::Vendored { .. } => "vendored",
+                SkipReason::DataFile { .. } => "data file",
+                SkipReason::Unreadable { .. } => "unreadable",
+            };
             *counts.entry(key).or_default() += 1;
         }
         counts
