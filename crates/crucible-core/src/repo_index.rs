@@ -17,9 +17,9 @@ pub const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 /// Where the index of `repo` lives: `CRUCIBLE_HOME/index/<name>-<hash of the canonical path>`,
 /// so read-only trees can be indexed and repositories stay clean.
 pub fn default_index_dir(home: &Path, repo: &Path) -> Result<PathBuf> {
-    let canonical = std::fs::canonicalize(repo).map_err(|source| Error::Io {
+    let canonical = std::fs::canonicalize(repo).map_err(|source| crucible_index::Error::Root {
         path: repo.to_path_buf(),
-        source,
+        problem: format!("cannot be read: {source}"),
     })?;
     let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
     let hash: String = digest

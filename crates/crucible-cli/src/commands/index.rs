@@ -100,8 +100,7 @@ pub(crate) fn run_index(args: IndexArgs, _global: &GlobalArgs) -> anyhow::Result
         index_dir: args.common.index_dir.clone(),
         embeddings: args.common.embed,
     };
-    let indexed = repo_index::update(&settings, &request)
-        .with_context(|| format!("cannot index `{}`", args.path.display()))?;
+    let indexed = repo_index::update(&settings, &request)?;
     if args.json {
         output::data(&serde_json::to_string_pretty(&report_json(&indexed))?);
     } else {
@@ -124,8 +123,7 @@ pub(crate) fn run_search(args: SearchArgs, _global: &GlobalArgs) -> anyhow::Resu
         };
         crucible_core::index::Index::open(&request.repo, &dir, Default::default())?
     } else {
-        let indexed = repo_index::update(&settings, &request)
-            .with_context(|| format!("cannot index `{}`", args.repo.display()))?;
+        let indexed = repo_index::update(&settings, &request)?;
         let report = &indexed.report;
         if report.files_indexed + report.files_removed > 0 {
             tracing::info!(
