@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(
             outline(SyntaxLanguage::Rust, source),
             [
-                "type W | struct W<T>(T);",
+                "type W | struct W<T>",
                 "container Clone for W<T> | impl<T: Clone> Clone for W<T>",
                 "function clone | fn clone(&self) -> Self",
                 "container m | mod m",
