@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod curate;
 pub mod data;
 mod error;
 pub mod evaluate;
@@ -16,6 +17,7 @@ pub mod score;
 pub mod settings;
 pub mod strategy_tools;
 
+pub use crucible_data as curation;
 pub use crucible_eval as eval;
 pub use crucible_exec as exec;
 pub use crucible_gguf as gguf;

@@ -27,6 +27,9 @@ pub(crate) enum DataCommand {
     /// `mbpp`: the sanitized splits from the rows API at `CRUCIBLE_ROWS_ENDPOINT` (token:
     /// `CRUCIBLE_ROWS_TOKEN`).
     Pull(PullArgs),
+    /// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
+    /// redaction, decontamination against every benchmark; sharded and resumable.
+    Curate(super::curate::CurateArgs),
 }
 
 /// Where benchmark files are read from.
@@ -98,6 +101,7 @@ pub(crate) fn run(cmd: DataCommand, global: &GlobalArgs) -> anyhow::Result<ExitC
         DataCommand::List(args) => list(&args),
         DataCommand::Show(args) => show(&args),
         DataCommand::Pull(args) => pull(&args, global),
+        DataCommand::Curate(args) => super::curate::run(args),
     }
 }
 

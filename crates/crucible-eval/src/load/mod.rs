@@ -7,6 +7,7 @@
 mod evalplus;
 mod humaneval;
 mod humaneval_x;
+pub mod infilling;
 mod mbpp;
 mod multipl_e;
 mod stdio;
