@@ -23,6 +23,7 @@
 //!     reshard: false,
 //!     should_stop: &|| false,
 //!     poll: std::time::Duration::from_millis(500),
+//!     limits: crucible_data::pipeline::Limits::default(),
 //! };
 //! let report = run(job, &params)?;
 //! println!("{}", report.summary.unwrap());

@@ -122,6 +122,7 @@ pub(crate) fn run(args: CurateArgs) -> anyhow::Result<ExitCode> {
         reshard: args.reshard,
         should_stop: &interrupt::requested,
         poll: Duration::from_millis(500),
+        limits: pipeline::Limits::default(),
     };
     let res = pipeline::run(job, &params);
     if matches!(res, Err(crucible_core::curation::Error::Stopped)) {

@@ -162,15 +162,48 @@ fn is_string(data_type: &DataType) -> bool {
     )
 }
 
-/// Row `idx` as a JSON object of its scalar columns (nested columns are left out).
+/// Row `idx` as a JSON object of its scalar columns. Nested columns (lists, structs, maps,
+/// binary) are not carried; their names and types go in `columns_not_carried`, which ends up
+/// in the document's metadata, so nothing is left out unsaid.
 fn row_object(batch: &RecordBatch, idx: usize) -> serde_json::Map<String, serde_json::Value> {
     let mut object = serde_json::Map::new();
+    let mut not_carried = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if let Some(value) = cell(column.as_ref(), idx) {
+        if !column.is_null(idx) && !is_scalar(field.data_type()) {
+            not_carried.push(serde_json::Value::from(format!(
+                "{} ({})",
+                field.name(),
+                field.data_type()
+            )));
+        } else if let Some(value) = cell(column.as_ref(), idx) {
             object.insert(field.name().clone(), value);
         }
     }
+    if !not_carried.is_empty() {
+        object.insert(
+            "columns_not_carried".to_owned(),
+            serde_json::Value::Array(not_carried),
+        );
+    }
     object
+}
+
+fn is_scalar(data_type: &DataType) -> bool {
+    is_string(data_type)
+        || matches!(
+            data_type,
+            DataType::Boolean
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Float32
+                | DataType::Float64
+        )
 }
 
 fn cell(array: &dyn Array, idx: usize) -> Option<serde_json::Value> {
@@ -196,4 +229,39 @@ fn cell(array: &dyn Array, idx: usize) -> Option<serde_json::Value> {
         _ => return None,
     };
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn nested_columns_are_named_not_silently_lost() {
+        let mut tags = ListBuilder::new(StringBuilder::new());
+        tags.values().append_value("a");
+        tags.append(true);
+        tags.append(false);
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("text", Arc::new(StringArray::from(vec!["x", "y"]))),
+            ("stars", Arc::new(Int64Array::from(vec![3, 4]))),
+            ("tags", Arc::new(tags.finish())),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let first = row_object(&batch, 0);
+        assert_eq!(first["stars"], 3);
+        assert!(!first.contains_key("tags"));
+        let noted = first["columns_not_carried"].as_array().unwrap();
+        assert_eq!(noted.len(), 1);
+        assert!(
+            noted[0].as_str().unwrap().starts_with("tags (List"),
+            "{noted:?}"
+        );
+        // A null nested cell loses nothing: no note.
+        assert!(!row_object(&batch, 1).contains_key("columns_not_carried"));
+    }
 }

@@ -7,8 +7,9 @@
 //! root of a cluster is its smallest document number, i.e. the first in input order: that one
 //! is kept, whatever the shard count.
 //!
-//! Memory: 4 bytes per kept document for the union-find parent, 1 bit for the exact flag, and
-//! one read buffer per bucket item.
+//! Memory: 4 bytes per kept document for the union-find parent (the index: 4 MB per million
+//! documents), 1 bit for the exact flag, one read buffer per bucket item, and at most
+//! `merge_fan_in` open work files for signature lookups.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,13 +17,13 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::{Context, ItemStats, StageName};
+use super::{Context, ItemStats, Limits, StageName};
 use crate::minhash::{PERMUTATIONS, Signature, estimate_jaccard};
 use crate::records::{self, Drop, META_BYTES, Meta, PairReader};
 use crate::store::AtomicFile;
 use crate::{Error, Result};
 
-pub(super) fn run(ctx: &Context) -> Result<ItemStats> {
+pub(super) fn run(ctx: &Context, limits: &Limits) -> Result<ItemStats> {
     let units = ctx.units()?.len();
     let mut offsets = Vec::with_capacity(units + 1);
     offsets.push(0u64);
@@ -40,7 +41,7 @@ pub(super) fn run(ctx: &Context) -> Result<ItemStats> {
         parent: (0..total as u32).collect(),
         exact: vec![0u64; (total as usize).div_ceil(64)],
         offsets,
-        files: Files::new(ctx, units),
+        files: Files::new(ctx, units, limits.merge_fan_in.max(2)),
     };
     let mut stats = ItemStats::default();
     let config = &ctx.job.config;
@@ -194,29 +195,52 @@ impl Graph {
     }
 }
 
-/// Random access to signatures and content hashes, files opened on first use.
+/// Random access to signatures and content hashes, files opened on first use; when `max_open`
+/// are open, all are closed before the next is opened (so the count of open files stays
+/// bounded however many units there are).
 struct Files {
     sigs: Vec<Option<File>>,
     metas: Vec<Option<File>>,
     sig_paths: Vec<PathBuf>,
     meta_paths: Vec<PathBuf>,
+    open: usize,
+    max_open: usize,
 }
 
 impl Files {
-    fn new(ctx: &Context, units: usize) -> Self {
+    fn new(ctx: &Context, units: usize, max_open: usize) -> Self {
         let path = |name, unit| ctx.layout.unit_file(StageName::Prepare, name, unit, "bin");
         Files {
             sigs: (0..units).map(|_| None).collect(),
             metas: (0..units).map(|_| None).collect(),
             sig_paths: (0..units).map(|u| path("sigs", u)).collect(),
             meta_paths: (0..units).map(|u| path("meta", u)).collect(),
+            open: 0,
+            max_open,
         }
+    }
+
+    /// Make room for one more open file.
+    fn room(&mut self, sig: bool, unit: usize) {
+        let slot = if sig {
+            &self.sigs[unit]
+        } else {
+            &self.metas[unit]
+        };
+        if slot.is_some() || self.open < self.max_open {
+            return;
+        }
+        for slot in self.sigs.iter_mut().chain(self.metas.iter_mut()) {
+            *slot = None;
+        }
+        self.open = 0;
     }
 
     fn signature(&mut self, key: u64) -> Result<Signature> {
         let (unit, index) = records::split_key(key);
+        self.room(true, unit);
         let mut bytes = [0u8; PERMUTATIONS * 4];
-        read_at(
+        self.open += read_at(
             &mut self.sigs[unit],
             &self.sig_paths[unit],
             &mut bytes,
@@ -231,8 +255,9 @@ impl Files {
 
     fn meta(&mut self, key: u64) -> Result<Meta> {
         let (unit, index) = records::split_key(key);
+        self.room(false, unit);
         let mut bytes = [0u8; META_BYTES];
-        read_at(
+        self.open += read_at(
             &mut self.metas[unit],
             &self.meta_paths[unit],
             &mut bytes,
@@ -242,14 +267,17 @@ impl Files {
     }
 }
 
+/// Read `buf` at `offset`, opening the file first if needed; returns how many files it opened.
 fn read_at(
     slot: &mut Option<File>,
     path: &std::path::Path,
     buf: &mut [u8],
     offset: u64,
-) -> Result<()> {
+) -> Result<usize> {
+    let mut opened = 0;
     if slot.is_none() {
         *slot = Some(crate::store::open(path)?);
+        opened = 1;
     }
     slot.as_ref()
         .expect("opened above")
@@ -257,5 +285,6 @@ fn read_at(
         .map_err(|err| Error::Corrupt {
             path: path.to_path_buf(),
             problem: format!("short read at {offset}: {err}"),
-        })
+        })?;
+    Ok(opened)
 }

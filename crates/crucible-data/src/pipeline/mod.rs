@@ -146,6 +146,30 @@ pub struct RunParams<'a> {
     pub should_stop: &'a (dyn Fn() -> bool + Sync),
     /// How often to look for other shards' progress while waiting.
     pub poll: Duration,
+    /// Memory bounds (they never change the output).
+    pub limits: Limits,
+}
+
+/// Memory bounds of the global stages. They change only how much is held in memory and how
+/// many files are open at once, never what is written, so they may differ between processes
+/// and re-runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most files one merge reads at once (`buckets`), and most work files `clusters` keeps
+    /// open; more units are merged in rounds through temporary run files.
+    pub merge_fan_in: usize,
+    /// Most candidate pairs a `buckets` item holds in memory (16 bytes each); more are sorted
+    /// and spilled to disk.
+    pub pairs_in_memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            merge_fan_in: 256,
+            pairs_in_memory: 4 << 20,
+        }
+    }
 }
 
 impl std::fmt::Debug for RunParams<'_> {
@@ -154,6 +178,7 @@ impl std::fmt::Debug for RunParams<'_> {
             .field("shard", &self.shard)
             .field("stage", &self.stage)
             .field("threads", &self.threads)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -608,8 +633,8 @@ fn run_item(
     let mut stats = match stage {
         StageName::Plan => plan(ctx)?,
         StageName::Prepare => prepare::run(ctx, item, params.should_stop)?,
-        StageName::Buckets => buckets::run(ctx, item)?,
-        StageName::Clusters => clusters::run(ctx)?,
+        StageName::Buckets => buckets::run(ctx, item, &params.limits)?,
+        StageName::Clusters => clusters::run(ctx, &params.limits)?,
         StageName::Filter => filter::run(ctx, item)?,
         StageName::Summary => filter::summarize(ctx)?,
     };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crucible_data::CurateConfig;
 use crucible_data::decontam::Reference;
-use crucible_data::pipeline::{Job, RunParams, RunReport, Shard, StageName, run};
+use crucible_data::pipeline::{Job, Limits, RunParams, RunReport, Shard, StageName, run};
 
 pub(crate) const PROMPT: &str = "def below_zero(operations: List[int]) -> bool:\n    \"\"\" You're given a list of deposit and withdrawal operations on a bank account that starts with\n    zero balance. Your task is to detect if at any point the balance of account falls below zero.\n    \"\"\"\n";
 
@@ -148,6 +148,7 @@ pub(crate) fn params(shard: Shard, stage: Option<StageName>) -> RunParams<'stati
         reshard: false,
         should_stop: &|| false,
         poll: Duration::from_millis(20),
+        limits: Limits::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crucible_data::Error;
-use crucible_data::pipeline::{RunParams, Shard, StageName, run};
+use crucible_data::pipeline::{Limits, RunParams, Shard, StageName, run};
 
 use crate::corpus::{self, config, job, kept, params, rejects, result_files, run_all};
 
@@ -286,4 +286,38 @@ fn parquet_in_and_out() {
         t
     };
     assert_eq!(texts(kept(&jsonl_out)), texts(kept(&again)));
+}
+
+#[test]
+fn tiny_memory_limits_spill_to_disk_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = corpus::make(dir.path());
+    let reference = dir.path().join("reference");
+    run_all(&inputs, &reference, &config());
+    let out = dir.path().join("out");
+    // Two files open per merge and one pair in memory: every merge goes through run files and
+    // every pair is spilled.
+    let p = RunParams {
+        limits: Limits {
+            merge_fan_in: 2,
+            pairs_in_memory: 1,
+        },
+        ..params(Shard::ALL, None)
+    };
+    let report = run(job(&inputs, &out, &config()), &p).unwrap();
+    let buckets = report
+        .stages
+        .iter()
+        .find(|s| s.stage == StageName::Buckets)
+        .unwrap();
+    assert!(buckets.stats.counters["key_runs"] > 0, "{buckets:?}");
+    assert!(buckets.stats.counters["pair_spills"] > 0, "{buckets:?}");
+    assert_eq!(result_files(&reference), result_files(&out));
+    // No temporary runs are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("work/buckets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
