@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Context, ItemStats, Limits, StageName};
 use crate::records::{self, KeySection, PairReader};
-use crate::store::{self, AtomicFile};
+use crate::store::AtomicFile;
 use crate::{Error, Result};
 
 pub(super) fn run(ctx: &Context, item: usize, limits: &Limits) -> Result<ItemStats> {
