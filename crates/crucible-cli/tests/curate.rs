@@ -1,5 +1,5 @@
 //! `crucible data curate`: the real binary on a small corpus, as one process, as concurrent
-//! shards, killed and resumed, under a memory cap, and driven by the Slurm example.
+//! shards, killed and resumed, and driven by the Slurm example (with a stand-in `sbatch`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,4 +254,73 @@ fn bad_arguments_say_what_to_do() {
         let stderr = String::from_utf8_lossy(&res.stderr);
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
+}
+
+/// examples/curate/slurm.sh as written, with an `sbatch` on PATH that runs each array job's
+/// tasks here, one after another (the order `afterok` gives): the result is the one-process one.
+#[test]
+fn the_slurm_example_runs_and_writes_what_one_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(dir.path(), 30);
+    let config = dir.path().join("curate.toml");
+    std::fs::write(
+        &config,
+        "[input]\nunit_files = 5\n\n[decontam]\nenabled = false\n",
+    )
+    .unwrap();
+    let single = dir.path().join("single");
+    ok(&curate(&[
+        corpus.to_str().unwrap(),
+        "-o",
+        single.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        r#"#!/bin/bash
+# Stand-in for sbatch --parsable --array=0-N --wrap=CMD: run tasks 0..N of CMD now.
+set -euo pipefail
+array='' wrap=''
+for arg in "$@"; do
+    case $arg in
+        --array=*) array=${arg#--array=} ;;
+        --wrap=*) wrap=${arg#--wrap=} ;;
+    esac
+done
+for i in $(seq "${array%-*}" "${array#*-}"); do
+    SLURM_ARRAY_TASK_ID=$i bash -c "$wrap" > /dev/null
+done
+echo "$$"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slurmed = dir.path().join("slurmed");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/curate/slurm.sh");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test runs the example script"
+    )]
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("PATH", path)
+        .env("CORPUS", &corpus)
+        .env("OUT", &slurmed)
+        .env("SHARDS", "3")
+        .env("CRUCIBLE", env!("CARGO_BIN_EXE_crucible"))
+        .env("CONFIG", &config)
+        .output()
+        .unwrap();
+    let said = ok(&out);
+    assert!(said.starts_with("submitted: plan "), "{said}");
+    assert_eq!(result_files(&single), result_files(&slurmed));
 }
