@@ -4,6 +4,8 @@
 //!
 //! Usage: `cargo run --release -p crucible-core --example decontam_plants -- DATA_DIR [CORPUS.jsonl]`
 
+#![allow(clippy::print_stdout, reason = "an example that prints its figures")]
+
 use std::io::BufRead;
 
 use crucible_core::curate::benchmark_references;

@@ -9,6 +9,12 @@
 //! Usage: `cargo run --release -p crucible-data --example near_quality -- corpus.jsonl [pairs]`
 //! (the JSON Lines file has the text in `content` or `text`).
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an example that prints its figures"
+)]
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
@@ -95,9 +101,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut counts: HashMap<(&str, &str), [u64; 4]> = HashMap::new(); // tp fp fn tn
     for (a, b, kind) in &sample {
         for idx in [*a, *b] {
-            if !shingles.contains_key(&idx) {
+            if let std::collections::hash_map::Entry::Vacant(e) = shingles.entry(idx) {
                 let text = read_doc(&mut file, offsets[idx as usize])?;
-                shingles.insert(idx, shingle_set(&text, NGRAM));
+                e.insert(shingle_set(&text, NGRAM));
             }
         }
         let truth = exact_jaccard(&shingles[a], &shingles[b]) >= THRESHOLD;

@@ -221,11 +221,11 @@ impl Index {
         let mut counts: HashMap<u32, u32> = HashMap::new();
         for window in tokens.windows(self.config.ngram_size) {
             let gram = ngram_hash(window);
-            if let Some(refs) = self.ngrams.get(&gram) {
-                if seen.insert(gram) {
-                    for &reference in refs {
-                        *counts.entry(reference).or_insert(0) += 1;
-                    }
+            if let Some(refs) = self.ngrams.get(&gram)
+                && seen.insert(gram)
+            {
+                for &reference in refs {
+                    *counts.entry(reference).or_insert(0) += 1;
                 }
             }
         }

@@ -160,8 +160,7 @@ pub fn collision_probability(s: f64, bands: usize, rows: usize) -> f64 {
 pub fn token_hashes(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 4);
     let mut token: Vec<u8> = Vec::with_capacity(64);
-    let mut chars = text.char_indices();
-    while let Some((_, ch)) = chars.next() {
+    for ch in text.chars() {
         if ch.is_ascii() {
             let byte = ch as u8;
             if byte.is_ascii_alphanumeric() || byte == b'_' {

@@ -19,6 +19,10 @@ use crate::{Error, Result};
 const PARQUET_BATCH: usize = 4096;
 
 /// A part file being written.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one writer per open part file; boxing saves nothing that matters"
+)]
 pub enum PartWriter {
     Jsonl(AtomicFile),
     Parquet {
@@ -137,14 +141,13 @@ fn flush_rows(
 }
 
 fn parquet_err(path: &Path, err: parquet::errors::ParquetError) -> Error {
-    if let parquet::errors::ParquetError::External(inner) = &err {
-        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-            if io.raw_os_error() == Some(28) {
-                return Error::DiskFull {
-                    path: path.to_path_buf(),
-                };
-            }
-        }
+    if let parquet::errors::ParquetError::External(inner) = &err
+        && let Some(io) = inner.downcast_ref::<std::io::Error>()
+        && io.raw_os_error() == Some(28)
+    {
+        return Error::DiskFull {
+            path: path.to_path_buf(),
+        };
     }
     Error::Parquet {
         path: path.to_path_buf(),

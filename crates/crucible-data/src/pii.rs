@@ -233,14 +233,14 @@ fn ips(text: &str, spans: &mut Vec<Span>) {
         if groups.len() < 3 || !groups.iter().any(|g| g.len() >= 3) || word_before || word_after {
             continue;
         }
-        if let Ok(addr) = candidate.parse::<Ipv6Addr>() {
-            if is_public(IpAddr::V6(addr)) {
-                spans.push(Span {
-                    start: m.start(),
-                    end: m.end(),
-                    kind: Kind::IpAddress,
-                });
-            }
+        if let Ok(addr) = candidate.parse::<Ipv6Addr>()
+            && is_public(IpAddr::V6(addr))
+        {
+            spans.push(Span {
+                start: m.start(),
+                end: m.end(),
+                kind: Kind::IpAddress,
+            });
         }
     }
 }

@@ -77,21 +77,21 @@ const MINIFIED_MAX_WHITESPACE: f64 = 0.08;
 
 /// Check a document; `None` means it passes.
 pub fn check(config: &QualityConfig, path: &str, text: &str) -> Option<Failure> {
-    if config.drop_generated {
-        if let Some(marker) = generated_marker(text) {
-            return Some(Failure {
-                reason: "generated",
-                detail: format!("header says `{marker}`"),
-            });
-        }
+    if config.drop_generated
+        && let Some(marker) = generated_marker(text)
+    {
+        return Some(Failure {
+            reason: "generated",
+            detail: format!("header says `{marker}`"),
+        });
     }
-    if config.drop_minified {
-        if let Some(detail) = minified(path, text) {
-            return Some(Failure {
-                reason: "minified",
-                detail,
-            });
-        }
+    if config.drop_minified
+        && let Some(detail) = minified(path, text)
+    {
+        return Some(Failure {
+            reason: "minified",
+            detail,
+        });
     }
     let stats = LineStats::of(text);
     if stats.max_line > config.max_line_length {

@@ -112,8 +112,8 @@ fn read_drops(ctx: &Context, unit: usize) -> Result<Vec<Drop>> {
 fn kept_id(ctx: &Context, files: &mut BTreeMap<usize, File>, key: u64) -> Result<String> {
     let (unit, index) = records::split_key(key);
     let path = ctx.layout.unit_file(StageName::Prepare, "ids", unit, "bin");
-    if !files.contains_key(&unit) {
-        files.insert(unit, crate::store::open(&path)?);
+    if let std::collections::btree_map::Entry::Vacant(e) = files.entry(unit) {
+        e.insert(crate::store::open(&path)?);
     }
     records::read_id(&files[&unit], &path, index)
 }

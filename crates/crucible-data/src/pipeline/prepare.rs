@@ -133,28 +133,28 @@ fn process(
             );
         }
     }
-    if config.quality.enabled {
-        if let Some(failure) = quality::check(&config.quality, &doc.id, &doc.text) {
-            return drop_doc(
-                out,
-                stats,
-                Stage::Quality,
-                failure.reason,
-                failure.detail,
-                &doc,
-            );
-        }
+    if config.quality.enabled
+        && let Some(failure) = quality::check(&config.quality, &doc.id, &doc.text)
+    {
+        return drop_doc(
+            out,
+            stats,
+            Stage::Quality,
+            failure.reason,
+            failure.detail,
+            &doc,
+        );
     }
-    if let Some(index) = decontam {
-        if let Some(hit) = index.check(&doc.text) {
-            let reference = index.reference(hit.reference);
-            let detail = format!(
-                "{} {} `{}` ({}, overlap {:.2})",
-                reference.benchmark, reference.field, reference.task_id, hit.method, hit.overlap
-            );
-            stats.count(&format!("decontam_{}", reference.benchmark), 1);
-            return drop_doc(out, stats, Stage::Decontam, hit.method, detail, &doc);
-        }
+    if let Some(index) = decontam
+        && let Some(hit) = index.check(&doc.text)
+    {
+        let reference = index.reference(hit.reference);
+        let detail = format!(
+            "{} {} `{}` ({}, overlap {:.2})",
+            reference.benchmark, reference.field, reference.task_id, hit.method, hit.overlap
+        );
+        stats.count(&format!("decontam_{}", reference.benchmark), 1);
+        return drop_doc(out, stats, Stage::Decontam, hit.method, detail, &doc);
     }
     if config.pii.enabled {
         let spans = pii::find(&config.pii, &doc.text);
