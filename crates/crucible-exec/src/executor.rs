@@ -11,7 +11,7 @@ use crate::compare::compare;
 use crate::harness::split::run::{self as split, SplitRun};
 use crate::harness::{self, split::Plan};
 use crate::limits::{CpuPriority, Limits};
-use crate::python::{WorkerCase, WorkerReply, WorkerRequest, Workers};
+use crate::python::{ProgramFrame, Served, TestsFrame, WorkerCase, WorkerReply, Workers};
 use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
 use crate::runner::{BuildEnv, Built, Deps, LangOptions, Program, hex, ms, run_command};
 use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, SandboxConfig, Stdin, sys};
@@ -71,7 +71,7 @@ impl ExecConfig {
             cache_dir: cache_dir.to_path_buf(),
             isolation: Isolation::Sandboxed,
             priority: CpuPriority::Normal,
-            python_workers: 2,
+            python_workers: 4,
             python_worker_memory_bytes: 2 << 30,
             use_cgroups: true,
             compile_limits: Limits::compiler(),
@@ -357,35 +357,32 @@ impl Executor {
 
     fn run_python(&self, request: &ExecRequest) -> Result<ExecReport> {
         let limits = request.limits;
-        let mut base = WorkerRequest {
+        let mut program = ProgramFrame {
             mode: "run",
             source: &request.source,
             stdin: "",
-            tests: "",
-            entry_point: request.entry_point.as_deref(),
-            cases: Vec::new(),
-            atol: 0.0,
             cpu_ms: ms(limits.cpu_time),
             wall_ms: ms(limits.wall_time),
             memory_bytes: limits.memory_bytes,
             output_bytes: limits.output_bytes,
             file_size_bytes: limits.file_size_bytes,
             open_files: limits.open_files,
+            address_space: true,
         };
-        let wall = limits.wall_time;
         match &request.tests {
             TestSuite::None => {
-                base.stdin = request.stdin.as_deref().unwrap_or("");
-                let reply = self.python.call(&base, wall)?;
+                program.stdin = request.stdin.as_deref().unwrap_or("");
+                let reply = match self.python.call(&program, None, &limits)? {
+                    Served::Reply(reply) => reply,
+                    other => return Ok(python_not_served(other)),
+                };
                 let mut report = empty_report();
                 python_account(&mut report, &reply);
                 report.output = Some(excerpt(&reply.stdout_bytes()));
-                if let Some(early) = python_compile_error(&reply) {
-                    return Ok(early);
-                }
-                match python_classify(&reply) {
-                    None => report.status = Status::Passed,
-                    Some((status, failure)) => {
+                match python_run_verdict(&reply, &limits) {
+                    RunVerdict::Compile(diagnostics) => return Ok(compile_error(diagnostics, 0)),
+                    RunVerdict::Clean => report.status = Status::Passed,
+                    RunVerdict::Failed(status, failure) => {
                         report.status = status;
                         report.failure = Some(failure);
                     }
@@ -397,32 +394,43 @@ impl Executor {
                 compare: mode,
             } => {
                 let mut report = empty_report();
-                base.mode = "io";
+                program.mode = "io";
                 for (index, case) in cases.iter().enumerate() {
-                    base.stdin = &case.input;
-                    let reply = self.python.call(&base, wall)?;
-                    python_account(&mut report, &reply);
-                    if let Some(early) = python_compile_error(&reply) {
-                        return Ok(early);
-                    }
-                    let stdout = reply.stdout_bytes();
-                    let verdict = python_classify(&reply).or_else(|| {
-                        compare(&stdout, &case.output, *mode).err().map(|m| {
-                            (
-                                Status::WrongAnswer,
-                                Failure {
-                                    message: format!(
-                                        "wrong answer: output line {} differs",
-                                        m.line
-                                    ),
-                                    expected: Some(excerpt(case.output.as_bytes())),
-                                    actual: Some(excerpt(&stdout)),
-                                    line: Some(m.line),
-                                    ..Failure::default()
-                                },
-                            )
-                        })
-                    });
+                    program.stdin = &case.input;
+                    let served = self.python.call(&program, None, &limits)?;
+                    let verdict = match served {
+                        Served::Reply(reply) => {
+                            python_account(&mut report, &reply);
+                            let stdout = reply.stdout_bytes();
+                            match python_run_verdict(&reply, &limits) {
+                                RunVerdict::Compile(diagnostics) => {
+                                    return Ok(compile_error(diagnostics, 0));
+                                }
+                                RunVerdict::Failed(status, failure) => Some((status, failure)),
+                                RunVerdict::Clean => {
+                                    compare(&stdout, &case.output, *mode).err().map(|m| {
+                                        (
+                                            Status::WrongAnswer,
+                                            Failure {
+                                                message: format!(
+                                                    "wrong answer: output line {} differs",
+                                                    m.line
+                                                ),
+                                                expected: Some(excerpt(case.output.as_bytes())),
+                                                actual: Some(excerpt(&stdout)),
+                                                line: Some(m.line),
+                                                ..Failure::default()
+                                            },
+                                        )
+                                    })
+                                }
+                            }
+                        }
+                        other => {
+                            let lost = python_not_served(other);
+                            Some((lost.status, lost.failure.unwrap_or_default()))
+                        }
+                    };
                     let failed = record_case(
                         &mut report,
                         format!("case {}", index + 1),
@@ -437,28 +445,42 @@ impl Executor {
                 Ok(report)
             }
             TestSuite::Code { code } => {
-                base.mode = "code";
-                base.tests = code;
-                let reply = self.python.call(&base, wall)?;
-                Ok(python_tests_report(&reply))
+                program.mode = "code";
+                let tests = TestsFrame {
+                    mode: "code",
+                    tests: code,
+                    entry_point: request.entry_point.as_deref(),
+                    cases: Vec::new(),
+                    atol: 0.0,
+                };
+                Ok(match self.python.call(&program, Some(&tests), &limits)? {
+                    Served::Reply(reply) => python_tests_report(&reply, &limits),
+                    other => python_not_served(other),
+                })
             }
             TestSuite::Calls {
                 entry_point,
                 cases,
                 atol,
             } => {
-                base.mode = "calls";
-                base.entry_point = Some(entry_point);
-                base.atol = *atol;
-                base.cases = cases
-                    .iter()
-                    .map(|c| WorkerCase {
-                        args: &c.args,
-                        expected: &c.expected,
-                    })
-                    .collect();
-                let reply = self.python.call(&base, wall)?;
-                Ok(python_tests_report(&reply))
+                program.mode = "calls";
+                let tests = TestsFrame {
+                    mode: "calls",
+                    tests: "",
+                    entry_point: Some(entry_point),
+                    cases: cases
+                        .iter()
+                        .map(|c| WorkerCase {
+                            args: &c.args,
+                            expected: &c.expected,
+                        })
+                        .collect(),
+                    atol: *atol,
+                };
+                Ok(match self.python.call(&program, Some(&tests), &limits)? {
+                    Served::Reply(reply) => python_tests_report(&reply, &limits),
+                    other => python_not_served(other),
+                })
             }
         }
     }
@@ -798,54 +820,132 @@ fn python_account(report: &mut ExecReport, reply: &WorkerReply) {
     report.peak_memory_kb = report.peak_memory_kb.max(reply.peak_kb);
 }
 
-fn python_compile_error(reply: &WorkerReply) -> Option<ExecReport> {
-    (reply.exit_code == Some(3) && reply.killed.is_none())
-        .then(|| compile_error(trim_diagnostics(&reply.stderr_bytes()), 0))
+/// A Python request that ended without a reply: the program's processes killed the judge's
+/// handler (they run as the same user and may signal it), or the judge itself failed.
+fn python_not_served(served: Served) -> ExecReport {
+    let (status, message) = match served {
+        Served::Reply(_) => (Status::JudgeError, "a reply was taken for a failure".to_owned()),
+        Served::Lost {
+            by_signal: true,
+            detail,
+        } => (
+            Status::RuntimeError,
+            format!("{detail}: the program signalled processes that are not its own"),
+        ),
+        Served::Lost {
+            by_signal: false,
+            detail,
+        } => (Status::JudgeError, detail),
+        Served::Failed(detail) => (Status::JudgeError, detail),
+    };
+    ExecReport {
+        status,
+        failure: Some(Failure {
+            message,
+            ..Failure::default()
+        }),
+        ..empty_report()
+    }
 }
 
-fn python_classify(reply: &WorkerReply) -> Option<(Status, Failure)> {
-    let stderr = reply.stderr_bytes();
+/// What a run without tests (or one stdin/stdout case) came to.
+enum RunVerdict {
+    /// The program did not compile; no program code ran.
+    Compile(String),
+    /// It ended by itself with exit status 0, within its limits.
+    Clean,
+    Failed(Status, Failure),
+}
+
+/// A limit the program passed, from the evidence about its process: what R or the executor
+/// stopped it for, its CPU time (its children's included) against the limit, and the OOM
+/// killer's record in its cgroup. Never from its exit status.
+fn python_limit_verdict(reply: &WorkerReply, limits: &Limits) -> Option<(Status, Failure)> {
+    let cpu = Duration::from_millis(reply.cpu_ms);
     let mut failure = Failure {
-        stderr_tail: some_text(tail(&stderr)),
+        stderr_tail: some_text(tail(&reply.stderr_bytes())),
         exit_code: reply.exit_code,
         signal: reply.signal,
         ..Failure::default()
     };
-    let status = match (reply.killed.as_deref(), reply.exit_code, reply.signal) {
-        (Some("output"), ..) | (_, _, Some(libc::SIGXFSZ)) => {
-            failure.message = "output limit exceeded".into();
-            Status::OutputLimit
-        }
-        (Some(_), ..) | (_, _, Some(libc::SIGXCPU)) => {
-            failure.message = "time limit exceeded".into();
-            Status::Timeout
-        }
-        _ if reply.oom || reply.exit_code == Some(4) => {
-            failure.message = "memory limit exceeded".into();
-            Status::MemoryLimit
-        }
-        (None, Some(0), _) => return None,
-        (None, Some(code), _) => {
-            failure.message = format!("runtime error: exit code {code}");
-            Status::RuntimeError
-        }
-        (None, _, Some(sig)) => {
-            failure.message = format!(
-                "runtime error: killed by signal {sig} ({})",
-                signal_name(sig)
-            );
-            Status::RuntimeError
-        }
-        _ => {
-            failure.message = "the program ended in an unknown way".into();
-            Status::RuntimeError
-        }
+    let killed = reply.killed.as_deref();
+    let status = if killed == Some("output") {
+        failure.message = format!("output limit exceeded ({} bytes)", limits.output_bytes);
+        Status::OutputLimit
+    } else if reply.cpu_killed || killed == Some("cpu") || cpu >= limits.cpu_time {
+        failure.message = format!("time limit exceeded ({:?} of CPU time)", limits.cpu_time);
+        Status::Timeout
+    } else if killed == Some("wall") {
+        failure.message = format!(
+            "time limit exceeded (wall clock {:?}; CPU used {cpu:?})",
+            limits.wall_time
+        );
+        Status::Timeout
+    } else if reply.oom {
+        failure.message = format!(
+            "memory limit exceeded ({} MiB; the kernel's OOM killer ended the program)",
+            limits.memory_bytes >> 20
+        );
+        Status::MemoryLimit
+    } else {
+        return None;
     };
     Some((status, failure))
 }
 
+fn python_run_verdict(reply: &WorkerReply, limits: &Limits) -> RunVerdict {
+    if let Some(message) = &reply.compile_error {
+        return RunVerdict::Compile(trim_diagnostics(message.as_bytes()));
+    }
+    if let Some((status, failure)) = python_limit_verdict(reply, limits) {
+        return RunVerdict::Failed(status, failure);
+    }
+    let mut failure = Failure {
+        stderr_tail: some_text(tail(&reply.stderr_bytes())),
+        exit_code: reply.exit_code,
+        signal: reply.signal,
+        ..Failure::default()
+    };
+    let status = if reply.memory_error {
+        failure.message = format!(
+            "memory limit exceeded ({} MiB; MemoryError)",
+            limits.memory_bytes >> 20
+        );
+        Status::MemoryLimit
+    } else {
+        match (reply.exit_code, reply.signal) {
+            (Some(0), _) => return RunVerdict::Clean,
+            (Some(code), _) => {
+                failure.message = format!("runtime error: exit code {code}");
+                Status::RuntimeError
+            }
+            (None, Some(sig)) => {
+                failure.message = format!(
+                    "runtime error: killed by signal {sig} ({})",
+                    signal_name(sig)
+                );
+                Status::RuntimeError
+            }
+            (None, None) => {
+                failure.message = "the judge did not observe how the program ended".into();
+                Status::JudgeError
+            }
+        }
+    };
+    RunVerdict::Failed(status, failure)
+}
+
+/// How the program's process ended by itself, for a failure message.
+fn python_end(reply: &WorkerReply) -> Option<String> {
+    match (reply.exit_code, reply.signal) {
+        (Some(code), _) => Some(format!("exit code {code}")),
+        (None, Some(sig)) => Some(format!("killed by signal {sig} ({})", signal_name(sig))),
+        _ => None,
+    }
+}
+
 /// Build a report from the driver's lines: `{"load": ...}`, `{"test": ...}`, `{"done": n}`.
-fn python_tests_report(reply: &WorkerReply) -> ExecReport {
+fn python_tests_report(reply: &WorkerReply, limits: &Limits) -> ExecReport {
     let mut report = empty_report();
     python_account(&mut report, reply);
     let mut done = None;
@@ -874,59 +974,67 @@ fn python_tests_report(reply: &WorkerReply) -> ExecReport {
             });
         }
     }
-    if let Some((kind, value)) = load_failure {
-        let text = |k: &str| {
-            value
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_owned()
+    let text = |value: &serde_json::Value, k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    if let Some((kind, value)) = &load_failure
+        && kind == "syntax"
+    {
+        return ExecReport {
+            run_ms: report.run_ms,
+            ..compile_error(
+                trim_diagnostics(format!("{}\n{}", text(value, "message"), text(value, "traceback")).as_bytes()),
+                0,
+            )
         };
-        if kind == "syntax" {
-            return ExecReport {
-                run_ms: report.run_ms,
-                ..compile_error(format!("{}\n{}", text("message"), text("traceback")), 0)
-            };
-        }
-        let memory = text("traceback").contains("MemoryError") || reply.oom;
+    }
+    if let Some((status, failure)) = python_limit_verdict(reply, limits) {
+        report.status = status;
+        report.failure = Some(failure);
+        return report;
+    }
+    let stderr_tail = some_text(tail(&reply.stderr_bytes()));
+    if let Some((kind, value)) = load_failure {
+        let memory = text(&value, "traceback").contains("MemoryError");
         report.status = if memory {
             Status::MemoryLimit
         } else {
             Status::RuntimeError
         };
+        let message = if kind == "exited" {
+            match python_end(reply) {
+                Some(end) => format!("the program ended while loading, before any test ran: {end}"),
+                None => "the program ended while loading, before any test ran".into(),
+            }
+        } else {
+            format!("the program failed while loading: {}", text(&value, "message"))
+        };
         report.failure = Some(Failure {
-            message: if kind == "exited" {
-                "the program exited while loading, before any test ran".into()
-            } else {
-                format!("the program failed while loading: {}", text("message"))
-            },
-            stderr_tail: some_text(text("traceback"))
-                .or_else(|| some_text(tail(&reply.stderr_bytes()))),
+            message,
+            exit_code: reply.exit_code,
+            signal: reply.signal,
+            stderr_tail: some_text(text(&value, "traceback")).or(stderr_tail),
             ..Failure::default()
         });
         return report;
     }
     let completed = done == Some(report.tests.len()) && !report.tests.is_empty();
-    if let Some((status, failure)) = python_classify(reply).filter(|(s, _)| {
-        matches!(
-            s,
-            Status::Timeout | Status::OutputLimit | Status::MemoryLimit
-        )
-    }) {
-        report.status = status;
-        report.failure = Some(failure);
-        return report;
-    }
     if let Some(bad) = report.tests.iter().find(|t| !t.status.is_pass()) {
-        let mut status = bad.status;
-        if reply.oom && status == Status::RuntimeError {
-            status = Status::MemoryLimit;
+        let mut message = bad.detail.clone().unwrap_or_else(|| "test failed".into());
+        if let Some(end) = python_end(reply).filter(|_| bad.status == Status::RuntimeError) {
+            message = format!("{message} ({end})");
         }
-        report.status = status;
+        report.status = bad.status;
         report.failure = Some(Failure {
             test: Some(bad.name.clone()),
-            message: bad.detail.clone().unwrap_or_else(|| "test failed".into()),
-            stderr_tail: some_text(tail(&reply.stderr_bytes())),
+            message,
+            exit_code: reply.exit_code,
+            signal: reply.signal,
+            stderr_tail,
             ..Failure::default()
         });
         return report;
@@ -937,11 +1045,14 @@ fn python_tests_report(reply: &WorkerReply) -> ExecReport {
     }
     report.status = Status::RuntimeError;
     report.failure = Some(Failure {
-        message: if report.tests.is_empty() {
+        message: if report.tests.is_empty() && done.is_some() {
             "no test ran (the test code contains no assert)".into()
         } else {
             "the test driver did not finish".into()
         },
+        exit_code: reply.exit_code,
+        signal: reply.signal,
+        stderr_tail,
         ..Failure::default()
     });
     report

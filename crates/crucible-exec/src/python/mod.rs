@@ -1,12 +1,33 @@
 //! Warm, sandboxed Python workers ("zygotes") and the protocol to drive them.
 //!
 //! A fresh interpreter per sample costs 20-90 ms of start-up; a worker starts once, inside a
-//! sandbox whose PID 1 it is, and forks per request (about a millisecond). Isolation between
-//! requests: one request at a time per worker, every other process in its PID namespace is
-//! killed after each request, `/tmp` is wiped, and a forked child's memory changes never
-//! reach the worker. Tests run in a second child (the driver) that only exchanges plain values
-//! with the program's child; see `zygote.py` for the protocol.
+//! sandbox whose PID 1 it is, preloads the standard modules and freezes its heap. It never
+//! reads a request: per request it forks a handler R from that clean state, and R reads the
+//! program, forks the program's process S, and only after S exists (and the executor has
+//! moved S into a cgroup of its own, limited to the request's memory and measured for CPU)
+//! reads the tests and forks the test driver D. S only ever holds the template, the program,
+//! its stdin and its limits; the test code and expected values live in R and D (and here).
+//! When R has replied, the zygote kills and reaps everything R left, so no process that saw
+//! one request serves another. See `zygote.py` for the processes and the crate README
+//! ("Python workers") for what the design closes and what remains open.
+//!
+//! The exchange, on the worker's stdin (requests) and stdout (replies):
+//!
+//! 1. `G` and the program frame; the zygote forks R, which reads the frame and forks S
+//!    (S waits).
+//! 2. R answers `{"spawned": pid}` (S's pid in the sandbox); the executor moves S into its
+//!    cgroup, then sends `C` and, in test modes, the tests frame.
+//! 3. R releases S, forks D, supervises, and answers `{"reply": ...}` (or `{"error": ...}`).
+//!    Meanwhile the executor polls S's cgroup and kills it there if its CPU time, children
+//!    included, passes the limit.
+//! 4. The zygote reaps R, kills whatever is left, and answers `{"end": status}`. A handler
+//!    that did not finish the exchange (status not 0) ends the worker: what is left in the
+//!    request pipe is never read.
+//!
+//! Frames are a little-endian `u32` length and JSON.
 
+use std::fs::File;
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
@@ -18,28 +39,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
 use crate::runner::bind;
+use crate::sandbox::cgroup::Slot;
 use crate::sandbox::{Command, Process, Sandbox, Stdin, sys};
 use crate::{Error, Result};
 
 /// The worker's source, embedded in the binary and written to the cache at start.
 const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
 
-/// Requests a worker serves before it is replaced (its own CPU rlimit accumulates).
+/// Requests a worker serves before it is replaced.
 const RECYCLE_AFTER: usize = 2000;
+
+/// How long the steps around a run (handing over the program, moving S, cleaning up) may
+/// take before the worker is given up as broken.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How often the executor reads the program's cgroup while it runs.
+const CPU_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of warm workers.
 ///
 /// Workers are started by one long-lived thread: a sandbox dies with the thread that cloned
-/// it (`PR_SET_PDEATHSIG`), and pooled workers must outlive the callers' threads.
+/// it (`PR_SET_PDEATHSIG`), and pooled workers must outlive the callers' threads. A worker
+/// that served a request is settled (its zygote's clean-up read, the next program process
+/// moved into its cgroup) on a short-lived thread of its own before it rejoins the idle ones,
+/// so callers do not wait for that.
 #[derive(Debug)]
 pub(crate) struct Workers {
-    idle: Mutex<Vec<Zygote>>,
-    live: Mutex<usize>,
-    freed: Condvar,
-    max: usize,
-    sandbox: Arc<Sandbox>,
+    pool: Arc<Pool>,
     spawner: Mutex<Option<Sender<Sender<Result<Zygote>>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The workers themselves, shared with the settling threads.
+#[derive(Debug)]
+struct Pool {
+    idle: Mutex<Vec<Zygote>>,
+    /// Workers that exist (idle, serving or settling).
+    live: Mutex<usize>,
+    /// Workers being settled.
+    settling: Mutex<usize>,
+    /// A worker became idle or stopped (waited on with `live`).
+    freed: Condvar,
+    /// A settling thread finished (waited on with `settling`).
+    settled: Condvar,
+    max: usize,
+    sandbox: Arc<Sandbox>,
 }
 
 /// What the spawner thread needs to start a worker.
@@ -53,27 +97,61 @@ struct SpawnSpec {
 #[derive(Debug)]
 struct Zygote {
     process: Process,
-    requests: OwnedFd,
+    /// The request pipe (non-blocking: a handler that stops reading must not block us).
+    requests: File,
+    reader: FrameReader,
     served: usize,
-    oom_seen: u64,
+    /// The program's own cgroup. The next request's T is moved into it while it waits;
+    /// limits are set and counters reset per request.
+    subject: Option<Slot>,
+    /// The zygote's `end` of the last request is still to be read.
+    end_pending: bool,
+    /// The next request's T has been announced (and moved into `subject`).
+    next_ready: bool,
 }
 
-/// One request to a worker (see `handle` in `zygote.py`).
+/// The program's half of a request: everything the program's process may hold.
 #[derive(Debug, Serialize)]
-pub(crate) struct WorkerRequest<'a> {
+pub(crate) struct ProgramFrame<'a> {
+    /// `run` (no tests), `io`, `code` or `calls`.
     pub(crate) mode: &'static str,
     pub(crate) source: &'a str,
     pub(crate) stdin: &'a str,
-    pub(crate) tests: &'a str,
-    pub(crate) entry_point: Option<&'a str>,
-    pub(crate) cases: Vec<WorkerCase<'a>>,
-    pub(crate) atol: f64,
     pub(crate) cpu_ms: u64,
     pub(crate) wall_ms: u64,
     pub(crate) memory_bytes: u64,
     pub(crate) output_bytes: u64,
     pub(crate) file_size_bytes: u64,
     pub(crate) open_files: u32,
+    /// Limit the program's address space too (`RLIMIT_AS`): a `MemoryError` is evidence of
+    /// running out of memory, and without a cgroup it is the only memory limit.
+    pub(crate) address_space: bool,
+}
+
+/// What R needs: the limits it enforces and, in test modes, the tests (which it reads only
+/// after T has read the program). `cgroup_watch`: we watch the program's cgroup, so R counts
+/// CPU time only as a backstop.
+#[derive(Debug, Serialize)]
+struct HandlerFrame<'a, 'b> {
+    mode: &'static str,
+    cpu_ms: u64,
+    wall_ms: u64,
+    output_bytes: u64,
+    file_size_bytes: u64,
+    open_files: u32,
+    cgroup_watch: bool,
+    tests: Option<&'b TestsFrame<'a>>,
+}
+
+/// The tests: read by R only once the program's process has read its frame; held by R and D.
+#[derive(Debug, Serialize)]
+pub(crate) struct TestsFrame<'a> {
+    /// `code` or `calls`.
+    pub(crate) mode: &'static str,
+    pub(crate) tests: &'a str,
+    pub(crate) entry_point: Option<&'a str>,
+    pub(crate) cases: Vec<WorkerCase<'a>>,
+    pub(crate) atol: f64,
 }
 
 /// One call-based test case.
@@ -83,7 +161,8 @@ pub(crate) struct WorkerCase<'a> {
     pub(crate) expected: &'a str,
 }
 
-/// A worker's answer. Byte strings travel as Latin-1 text.
+/// What R saw of one run, plus what the executor measured of the program's cgroup. Byte
+/// strings travel as Latin-1 text.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct WorkerReply {
     #[serde(default)]
@@ -92,23 +171,61 @@ pub(crate) struct WorkerReply {
     pub(crate) stderr: String,
     #[serde(default)]
     pub(crate) wall_ms: u64,
+    /// Why R stopped the program: `cpu`, `wall` or `output`.
     #[serde(default)]
     pub(crate) killed: Option<String>,
+    /// The signal that ended the program's process, when it ended by itself (not by R).
     #[serde(default)]
     pub(crate) signal: Option<i32>,
+    /// The program's exit status, when it ended by itself.
     #[serde(default)]
     pub(crate) exit_code: Option<i32>,
+    /// CPU time of the program and all its descendants (R's count; the cgroup's when larger).
     #[serde(default)]
     pub(crate) cpu_ms: u64,
     #[serde(default)]
     pub(crate) peak_kb: u64,
+    /// D's lines (test modes).
     #[serde(default)]
     pub(crate) report: Option<String>,
+    /// The compiler's message: the program did not compile (no program code ran).
     #[serde(default)]
-    pub(crate) worker_error: Option<String>,
-    /// Set by the executor: the worker's cgroup recorded an OOM kill during the request.
+    pub(crate) compile_error: Option<String>,
+    /// An uncaught `MemoryError` ended the program.
+    #[serde(default)]
+    pub(crate) memory_error: bool,
+    /// Set by the executor: the program's cgroup recorded an OOM kill.
     #[serde(skip)]
     pub(crate) oom: bool,
+    /// Set by the executor: it killed the program because its cgroup's CPU time passed the
+    /// limit.
+    #[serde(skip)]
+    pub(crate) cpu_killed: bool,
+}
+
+/// How a request to a worker ended.
+#[derive(Debug)]
+pub(crate) enum Served {
+    Reply(WorkerReply),
+    /// The handler ended without a reply. `by_signal`: it was killed, and only the program's
+    /// processes can signal it (they run as the same user inside the sandbox).
+    Lost { by_signal: bool, detail: String },
+    /// The judge failed on this request (an internal error, a worker that stopped
+    /// answering).
+    Failed(String),
+}
+
+/// One frame from the worker.
+#[derive(Debug, Deserialize)]
+struct Frame {
+    #[serde(default)]
+    ready: Option<i32>,
+    #[serde(default)]
+    reply: Option<WorkerReply>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    end: Option<i32>,
 }
 
 impl WorkerReply {
@@ -160,80 +277,80 @@ impl Workers {
             })
             .map_err(Error::spawn)?;
         Ok(Workers {
-            idle: Mutex::new(Vec::new()),
-            live: Mutex::new(0),
-            freed: Condvar::new(),
-            max: max.max(1),
-            sandbox,
+            pool: Arc::new(Pool {
+                idle: Mutex::new(Vec::new()),
+                live: Mutex::new(0),
+                settling: Mutex::new(0),
+                freed: Condvar::new(),
+                settled: Condvar::new(),
+                max: max.max(1),
+                sandbox,
+            }),
             spawner: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// Run one request on a free worker (starting one if needed).
-    pub(crate) fn call(&self, request: &WorkerRequest<'_>, wall: Duration) -> Result<WorkerReply> {
+    /// Run one request on a free worker (starting one if needed). `Err` only when no worker
+    /// could be had; what happens to the request itself is in [`Served`].
+    pub(crate) fn call(
+        &self,
+        program: &ProgramFrame<'_>,
+        tests: Option<&TestsFrame<'_>>,
+        limits: &Limits,
+    ) -> Result<Served> {
         let mut zygote = self.acquire()?;
-        let res = exchange(&mut zygote, request, wall + Duration::from_secs(10));
-        match res {
-            Ok(mut reply) => {
-                let oom = zygote.process.oom_kills();
-                reply.oom = oom > zygote.oom_seen;
-                zygote.oom_seen = oom;
-                zygote.served += 1;
-                self.release(zygote);
-                Ok(reply)
-            }
-            Err(err) => {
-                // A worker that misbehaved is not reused.
-                self.retire(zygote);
-                Err(err)
-            }
+        let (served, reusable) = match exchange(&mut zygote, program, tests, limits) {
+            Ok(done) => done,
+            Err(err) => (Served::Failed(err.to_string()), false),
+        };
+        if reusable && zygote.served + 1 < RECYCLE_AFTER {
+            zygote.served += 1;
+            self.pool.settle_later(zygote);
+        } else {
+            self.pool.retire(zygote);
         }
+        Ok(served)
     }
 
+    /// A settled worker: an idle one, a new one, or the next one to finish settling.
     fn acquire(&self) -> Result<Zygote> {
-        let mut live = self.live.lock().map_err(|_| poisoned())?;
+        let pool = &self.pool;
+        let mut live = pool.live.lock().map_err(|_| poisoned())?;
         loop {
-            let idle = self.idle.lock().map_err(|_| poisoned())?.pop();
+            let idle = pool.idle.lock().map_err(|_| poisoned())?.pop();
             if let Some(mut z) = idle {
                 if z.process.is_alive() {
                     return Ok(z);
                 }
                 // Its spawning thread ended (PDEATHSIG) or it crashed: replace it.
-                z.process.finish(&self.sandbox);
-                *live -= 1;
+                drop(live);
+                pool.retire(z);
+                live = pool.live.lock().map_err(|_| poisoned())?;
                 continue;
             }
-            if *live < self.max {
+            if *live < pool.max {
                 *live += 1;
                 drop(live);
-                return self.spawn().inspect_err(|_| {
-                    if let Ok(mut live) = self.live.lock() {
-                        *live -= 1;
+                let fresh = self.spawn().and_then(|mut z| match z.settle() {
+                    Ok(()) => Ok(z),
+                    Err(err) => {
+                        z.process.finish(&pool.sandbox);
+                        if let Some(slot) = z.subject.take() {
+                            pool.sandbox.release_slot(slot);
+                        }
+                        Err(err)
                     }
                 });
+                return fresh.inspect_err(|_| {
+                    if let Ok(mut live) = pool.live.lock() {
+                        *live -= 1;
+                    }
+                    pool.freed.notify_one();
+                });
             }
-            live = self.freed.wait(live).map_err(|_| poisoned())?;
+            live = pool.freed.wait(live).map_err(|_| poisoned())?;
         }
-    }
-
-    fn release(&self, zygote: Zygote) {
-        if zygote.served >= RECYCLE_AFTER {
-            self.retire(zygote);
-            return;
-        }
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(zygote);
-        }
-        self.freed.notify_one();
-    }
-
-    fn retire(&self, mut zygote: Zygote) {
-        zygote.process.finish(&self.sandbox);
-        if let Ok(mut live) = self.live.lock() {
-            *live -= 1;
-        }
-        self.freed.notify_one();
     }
 
     fn spawn(&self) -> Result<Zygote> {
@@ -249,14 +366,23 @@ impl Workers {
             .map_err(|_| Error::Worker("the worker spawner stopped".into()))?
     }
 
-    /// Stop all idle workers and the spawner thread.
+    /// Stop all workers and the spawner thread (whose end takes every sandbox it started).
     pub(crate) fn shutdown(&self) {
-        let drained: Vec<Zygote> = match self.idle.lock() {
+        let pool = &self.pool;
+        if let Ok(mut settling) = pool.settling.lock() {
+            while *settling > 0 {
+                match pool.settled.wait(settling) {
+                    Ok(guard) => settling = guard,
+                    Err(_) => break,
+                }
+            }
+        }
+        let drained: Vec<Zygote> = match pool.idle.lock() {
             Ok(mut idle) => idle.drain(..).collect(),
             Err(_) => return,
         };
         for zygote in drained {
-            self.retire(zygote);
+            pool.retire(zygote);
         }
         if let Ok(mut spawner) = self.spawner.lock() {
             spawner.take();
@@ -267,57 +393,167 @@ impl Workers {
     }
 }
 
-fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
-    {
-        let limits = Limits {
-            cpu_time: Duration::from_secs(600),
-            wall_time: Duration::from_secs(1800),
-            memory_bytes: spec.memory_bytes,
-            processes: 512,
-            output_bytes: 1 << 20,
-            file_size_bytes: 1 << 30,
-            open_files: 4096,
-            tmp_bytes: 512 << 20,
-        };
-        let command = Command {
-            program: spec.interpreter.clone(),
-            args: vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()],
-            env: vec![
-                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-                ("HOME".into(), "/tmp".into()),
-                ("TMPDIR".into(), "/tmp".into()),
-                ("LANG".into(), "C.UTF-8".into()),
-                ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-            ],
-            binds: vec![bind(&spec.harness_dir, "/opt/crucible", false)],
-            cwd: None,
-            stdin: Stdin::Pipe,
-            extra_fds: vec![],
-            limits,
-            as_init: true,
-            address_space_limit: false,
-        };
-        let mut process = sandbox.spawn(command)?;
-        let requests = process
-            .stdin
-            .take()
-            .ok_or_else(|| Error::Worker("no request pipe".into()))?;
-        let mut ready = [0u8; 6];
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let started = read_exact(&process.stdout, &mut ready, deadline);
-        if started.is_err() || &ready != b"READY\n" {
-            process.finish(sandbox);
-            return Err(Error::Worker(format!(
-                "the worker did not start: {started:?}"
-            )));
+impl Pool {
+    /// Settle a worker that served a request on a thread of its own, then make it idle.
+    fn settle_later(self: &Arc<Pool>, zygote: Zygote) {
+        if let Ok(mut settling) = self.settling.lock() {
+            *settling += 1;
         }
-        let oom_seen = process.oom_kills();
-        Ok(Zygote {
-            process,
-            requests,
-            served: 0,
-            oom_seen,
-        })
+        let pool = Arc::clone(self);
+        let parked = Arc::new(Mutex::new(Some(zygote)));
+        let handed = Arc::clone(&parked);
+        let started = std::thread::Builder::new()
+            .name("crucible-python-settle".into())
+            .spawn(move || {
+                if let Some(zygote) = handed.lock().ok().and_then(|mut z| z.take()) {
+                    pool.settle_and_park(zygote);
+                }
+            });
+        if started.is_err() {
+            // No thread to spare: settle here.
+            if let Some(zygote) = parked.lock().ok().and_then(|mut z| z.take()) {
+                self.settle_and_park(zygote);
+            }
+        }
+    }
+
+    fn settle_and_park(&self, mut zygote: Zygote) {
+        match zygote.settle() {
+            Ok(()) => {
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.push(zygote);
+                }
+            }
+            // It did not finish cleaning up after its request: replace it.
+            Err(_) => self.retire(zygote),
+        }
+        self.freed.notify_all();
+        if let Ok(mut settling) = self.settling.lock() {
+            *settling -= 1;
+        }
+        self.settled.notify_all();
+    }
+
+    /// Stop a worker: its sandbox dies with it, and every process in the program's cgroup
+    /// with that.
+    fn retire(&self, mut zygote: Zygote) {
+        zygote.process.finish(&self.sandbox);
+        if let Some(slot) = zygote.subject.take() {
+            self.sandbox.release_slot(slot);
+        }
+        if let Ok(mut live) = self.live.lock() {
+            *live -= 1;
+        }
+        self.freed.notify_all();
+    }
+}
+
+fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
+    let limits = Limits {
+        cpu_time: Duration::from_secs(600),
+        wall_time: Duration::from_secs(1800),
+        memory_bytes: spec.memory_bytes,
+        processes: 512,
+        output_bytes: 1 << 20,
+        file_size_bytes: 1 << 30,
+        open_files: 4096,
+        tmp_bytes: 512 << 20,
+    };
+    let command = Command {
+        program: spec.interpreter.clone(),
+        args: vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()],
+        env: vec![
+            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+            ("HOME".into(), "/tmp".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ],
+        binds: vec![bind(&spec.harness_dir, "/opt/crucible", false)],
+        cwd: None,
+        stdin: Stdin::Pipe,
+        extra_fds: vec![],
+        limits,
+        as_init: true,
+        address_space_limit: false,
+    };
+    let mut process = sandbox.spawn(command)?;
+    let requests = match process.stdin.take() {
+        Some(fd) => fd,
+        None => {
+            process.finish(sandbox);
+            return Err(Error::Worker("no request pipe".into()));
+        }
+    };
+    let mut ready = [0u8; 6];
+    let started = read_exact(
+        &process.stdout,
+        &mut ready,
+        Instant::now() + STEP_TIMEOUT,
+    );
+    if started.is_err() || &ready != b"READY\n" {
+        process.finish(sandbox);
+        return Err(Error::Worker(format!(
+            "the worker did not start: {started:?}"
+        )));
+    }
+    if let Err(err) = sys::set_nonblocking(&requests) {
+        process.finish(sandbox);
+        return Err(Error::spawn(err));
+    }
+    // The program's cgroup; its limits are set per request.
+    let subject = match sandbox.acquire_slot(spec.memory_bytes, limits.processes) {
+        Ok(slot) => slot,
+        Err(err) => {
+            process.finish(sandbox);
+            return Err(err);
+        }
+    };
+    Ok(Zygote {
+        process,
+        requests: File::from(requests),
+        reader: FrameReader::default(),
+        served: 0,
+        subject,
+        end_pending: false,
+        next_ready: false,
+    })
+}
+
+impl Zygote {
+    /// Before a request: read the zygote's end of the last one (it cleaned up), and the next
+    /// handler's announcement of its T, which goes into the program's cgroup now, while it
+    /// waits for the program.
+    fn settle(&mut self) -> Result<()> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        if self.end_pending {
+            let frame = self.reader.next(&self.process.stdout, deadline)?;
+            if frame.end != Some(0) {
+                return Err(Error::Worker(format!(
+                    "the worker's last request ended with {:?}",
+                    frame.end
+                )));
+            }
+            self.end_pending = false;
+        }
+        if !self.next_ready {
+            let frame = self.reader.next(&self.process.stdout, deadline)?;
+            let ns_pid = frame
+                .ready
+                .ok_or_else(|| Error::Worker("the worker sent a frame out of turn".into()))?;
+            if let Some(slot) = &self.subject {
+                let host = host_pid(self.process.pid, ns_pid).ok_or_else(|| {
+                    Error::Worker(format!(
+                        "cannot find the program's process ({ns_pid} in the sandbox)"
+                    ))
+                })?;
+                slot.add(host).map_err(|e| {
+                    Error::Worker(format!("cannot move the program into its cgroup: {e}"))
+                })?;
+            }
+            self.next_ready = true;
+        }
+        Ok(())
     }
 }
 
@@ -325,29 +561,221 @@ fn poisoned() -> Error {
     Error::Worker("a worker pool lock was poisoned".into())
 }
 
+/// One request (a settled worker): the limits, the frames, the reply. The flag says whether
+/// the worker may serve again.
 fn exchange(
     zygote: &mut Zygote,
-    request: &WorkerRequest<'_>,
-    timeout: Duration,
-) -> Result<WorkerReply> {
-    let body = serde_json::to_vec(request).map_err(|e| Error::Worker(e.to_string()))?;
-    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    sys::write_all(zygote.requests.as_raw_fd(), &frame)
-        .map_err(|e| Error::Worker(format!("cannot send a request: {e}")))?;
-    let deadline = Instant::now() + timeout;
-    let mut len = [0u8; 4];
-    read_exact(&zygote.process.stdout, &mut len, deadline)
-        .map_err(|e| Error::Worker(format!("no reply: {e}")))?;
-    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-    read_exact(&zygote.process.stdout, &mut body, deadline)
-        .map_err(|e| Error::Worker(format!("truncated reply: {e}")))?;
-    let reply: WorkerReply =
-        serde_json::from_slice(&body).map_err(|e| Error::Worker(format!("bad reply: {e}")))?;
-    if let Some(err) = &reply.worker_error {
-        return Err(Error::Worker(err.clone()));
+    program: &ProgramFrame<'_>,
+    tests: Option<&TestsFrame<'_>>,
+    limits: &Limits,
+) -> Result<(Served, bool)> {
+    // The worker's own cgroup (zygote, handler, driver): an OOM kill there is the judge's.
+    let worker_ooms = zygote.process.oom_kills();
+    let mut cpu_base = 0;
+    if let Some(slot) = zygote.subject.as_mut() {
+        slot.configure(limits.memory_bytes, limits.processes)
+            .map_err(|e| Error::Worker(format!("cannot set the program's cgroup: {e}")))?;
+        cpu_base = slot.cpu_ns().unwrap_or(0);
     }
-    Ok(reply)
+    let handler = HandlerFrame {
+        mode: program.mode,
+        cpu_ms: program.cpu_ms,
+        wall_ms: program.wall_ms,
+        output_bytes: program.output_bytes,
+        file_size_bytes: program.file_size_bytes,
+        open_files: program.open_files,
+        cgroup_watch: zygote.subject.is_some(),
+        tests,
+    };
+    let mut out = vec![b'G'];
+    out.extend(frame_bytes(program)?);
+    out.extend(frame_bytes(&handler)?);
+    zygote.next_ready = false;
+    let deadline = Instant::now() + limits.wall_time + STEP_TIMEOUT;
+    let mut written = 0;
+    let mut cpu_killed = false;
+    let mut reply = loop {
+        if written < out.len() {
+            // R reads the tests only once T has read the program; the pipe holds what it holds.
+            match zygote.requests.write(&out[written..]) {
+                Ok(n) => written += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(Error::Worker(format!("cannot send a request: {e}"))),
+            }
+        }
+        let wait = if written < out.len() {
+            Duration::from_millis(1)
+        } else {
+            CPU_POLL
+        };
+        let frame = zygote.reader.poll(&zygote.process.stdout, wait)?;
+        if let Some(slot) = &zygote.subject
+            && !cpu_killed
+            && Duration::from_nanos(slot.cpu_ns().unwrap_or(0).saturating_sub(cpu_base))
+                > limits.cpu_time
+        {
+            slot.kill_all();
+            cpu_killed = true;
+        }
+        match frame {
+            None if Instant::now() > deadline => {
+                return Ok((
+                    Served::Failed("the worker did not reply in time".into()),
+                    false,
+                ));
+            }
+            None => {}
+            Some(Frame {
+                reply: Some(reply), ..
+            }) => break reply,
+            Some(other) => {
+                return Ok((unexpected(other, zygote, worker_ooms)?, false));
+            }
+        }
+    };
+    // R killed and reaped the program's processes before it replied: the counts are final.
+    zygote.end_pending = true;
+    if let Some(slot) = &zygote.subject {
+        let usage = slot.usage();
+        reply.oom = usage.oom_kills > 0;
+        reply.cpu_ms = reply
+            .cpu_ms
+            .max(usage.cpu_ns.saturating_sub(cpu_base) / 1_000_000);
+    }
+    reply.cpu_killed = cpu_killed;
+    Ok((Served::Reply(reply), true))
+}
+
+/// A frame other than the one the exchange expected: the handler's end or its error.
+fn unexpected(frame: Frame, zygote: &mut Zygote, worker_ooms: u64) -> Result<Served> {
+    if let Some(error) = frame.error {
+        // The worker is not reused after this.
+        return Ok(Served::Failed(format!("the worker failed: {error}")));
+    }
+    if let Some(status) = frame.end {
+        if zygote.process.oom_kills() > worker_ooms {
+            return Ok(Served::Failed(format!(
+                "the worker ran out of memory (its limit is for the judge's processes; raise \
+                 `python_worker_memory_bytes`); its request handler ended with status {status}"
+            )));
+        }
+        let by_signal = libc::WIFSIGNALED(status);
+        let detail = if by_signal {
+            format!(
+                "the judge's request handler was killed by signal {}",
+                libc::WTERMSIG(status)
+            )
+        } else {
+            format!(
+                "the judge's request handler exited with status {}",
+                libc::WEXITSTATUS(status)
+            )
+        };
+        return Ok(Served::Lost { by_signal, detail });
+    }
+    Err(Error::Worker("the worker sent a frame out of turn".into()))
+}
+
+fn frame_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let body = serde_json::to_vec(value).map_err(|e| Error::Worker(e.to_string()))?;
+    let len = u32::try_from(body.len())
+        .map_err(|_| Error::Worker("a request frame is larger than 4 GiB".into()))?;
+    let mut frame = len.to_le_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Frames from the worker's reply pipe, read as they arrive.
+#[derive(Debug, Default)]
+struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// A complete frame, if one has arrived or arrives within `wait`.
+    fn poll(&mut self, fd: &OwnedFd, wait: Duration) -> Result<Option<Frame>> {
+        if let Some(frame) = self.take()? {
+            return Ok(Some(frame));
+        }
+        let ready = sys::poll_readable(&[fd.as_raw_fd()], wait.as_millis() as i32)
+            .map_err(|e| Error::Worker(format!("cannot wait for the worker: {e}")))?;
+        if ready[0] {
+            let mut chunk = vec![0u8; 1 << 16];
+            match sys::read(fd.as_raw_fd(), &mut chunk) {
+                Ok(0) => return Err(Error::Worker("the worker exited".into())),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) => {}
+                Err(e) => return Err(Error::Worker(format!("cannot read the reply: {e}"))),
+            }
+        }
+        self.take()
+    }
+
+    /// The next frame, waiting until `deadline`.
+    fn next(&mut self, fd: &OwnedFd, deadline: Instant) -> Result<Frame> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Worker("timed out waiting for the worker".into()));
+            }
+            if let Some(frame) = self.poll(fd, left.min(Duration::from_secs(1)))? {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// A complete frame from the buffer.
+    fn take(&mut self) -> Result<Option<Frame>> {
+        let Some(head) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes(*head) as usize;
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let frame = serde_json::from_slice(&self.buf[4..4 + len])
+            .map_err(|e| Error::Worker(format!("bad reply: {e}")));
+        self.buf.drain(..4 + len);
+        frame.map(Some)
+    }
+}
+
+/// The host pid of the program's process: a child of the worker's request handler, itself a
+/// child of the zygote, whose innermost pid is `ns_pid`.
+fn host_pid(zygote: i32, ns_pid: i32) -> Option<i32> {
+    children(zygote)
+        .into_iter()
+        .flat_map(children)
+        .find(|&pid| innermost_pid(pid) == Some(ns_pid))
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+fn innermost_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
 }
 
 fn read_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Instant) -> std::io::Result<()> {

@@ -1,13 +1,22 @@
-# Crucible's Python worker ("zygote"). It runs as PID 1 of a sandbox, preloads the standard
-# modules benchmark programs use, and for each request forks:
-#   S, the subject: runs the untrusted program; in test modes it only answers calls with plain,
-#      serialised values over a socket;
+# Crucible's Python worker. Four kinds of process, all in one sandbox (see the crate README,
+# "Python workers"):
+#   Z, the zygote: PID 1 of the sandbox, started once. It preloads the standard modules that
+#      benchmark programs use, freezes its heap, and never reads a byte of any request: it
+#      forks R ahead of each request, waits for it, kills and reaps whatever is left, and
+#      reports R's end. So every request starts from the same clean template.
+#   R, the request handler (one per request): forks T, tells the executor T's pid (the
+#      executor moves T into the program's own cgroup while it waits), then, once T has read
+#      the program, reads the limits and the tests, forks D, supervises (output, CPU time of S
+#      and everything it started, wall clock), and replies.
+#   S, the subject (T once it has read the program frame, and only that): runs the untrusted
+#      program. It holds the clean template plus the program, its stdin and its limits, never
+#      the tests; in test modes it only answers calls with plain, serialised values over a
+#      socket.
 #   D, the driver: runs the test code (checks, asserts, call cases) against proxies of the
-#      program's functions and reports each test's outcome on a pipe only D holds.
-# The program never sees D's memory, the test code or the report pipe, so it cannot forge a
-# pass: sys.exit/os._exit in S only make D's calls fail, patched builtins and always-equal or
-# frame-walking objects live in S, and only plain values cross. After each request the zygote
-# kills every other process in its PID namespace and wipes /tmp.
+#      program's functions and reports each test's outcome on a pipe only D and R hold.
+# R and D are not dumpable (no /proc/<pid>/mem, fd or environ for S) and ignore catchable
+# signals; a program that kills them anyway only fails. S's own end (its exit status or
+# signal) is reported as is: the worker never gives an exit code a meaning of its own.
 import ast
 import base64
 import builtins
@@ -23,6 +32,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 import types
@@ -46,7 +56,7 @@ sys.set_int_max_str_digits(0)
     builtins.BaseException, builtins.print)
 LIBC = ctypes.CDLL(None, use_errno=True)
 
-# The worker's scratch space, wiped after every request. Inside the sandbox it is the private
+# The worker's scratch space, wiped by R before each request's program starts. Inside the sandbox it is the private
 # tmpfs /tmp; without a sandbox (--no-sandbox) the executor points TMPDIR at a fresh private
 # directory. Never wipe a shared directory.
 WORK_ROOT = os.path.realpath(os.environ.get("TMPDIR") or "/tmp")
@@ -54,7 +64,13 @@ if os.getpid() != 1 and WORK_ROOT in ("/", "/tmp", "/var/tmp", "/root", "/home",
     sys.stderr.write("crucible worker: refusing to use shared directory %s\n" % WORK_ROOT)
     sys.exit(2)
 WORK_DIR = os.path.join(WORK_ROOT, "w")
+SANDBOXED = os.getpid() == 1
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+NO_MORE_REQUESTS = 10  # R's exit status when the request pipe closed before a request
+IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                   signal.SIGPIPE, signal.SIGQUIT, signal.SIGALRM)
 MAX_DEPTH = 200
 MAX_MESSAGE = 256 << 20
 
@@ -168,20 +184,24 @@ def read_exact_fd(fd, n):
     return b"".join(chunks)
 
 
+
+
+def write_frame(fd, obj):
+    """One length-prefixed JSON frame on a pipe, in a single write when it fits PIPE_BUF."""
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    view = memoryview(struct.pack("<I", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_frame_fd(fd):
+    (n,) = struct.unpack("<I", read_exact_fd(fd, 4))
+    if n > MAX_MESSAGE:
+        raise EOFError
+    return json.loads(read_exact_fd(fd, n))
+
+
 # ---------------------------------------------------------------- child setup
-def limit_child(req, cpu_seconds, as_bytes):
-    LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    os.setsid()
-    cpu = max(1, int(math.ceil(cpu_seconds)))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    if as_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
-    resource.setrlimit(resource.RLIMIT_STACK, (64 << 20, 64 << 20))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (req["file_size_bytes"],) * 2)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (req["open_files"],) * 2)
-    random.seed()
-
-
 def place_fds(mapping):
     """dup2 each (fd -> number) and close every other descriptor."""
     high = [os.dup(fd) for fd, _ in mapping]
@@ -191,7 +211,72 @@ def place_fds(mapping):
     os.closerange(keep, 65536)
 
 
+def set_limits(prog, cpu_seconds, as_bytes):
+    cpu = max(1, int(math.ceil(cpu_seconds)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if as_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
+    resource.setrlimit(resource.RLIMIT_STACK, (64 << 20, 64 << 20))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (prog["file_size_bytes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (prog["open_files"],) * 2)
+
+
+def vm_size():
+    """This process's address space in bytes (the program's RLIMIT_AS starts from it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 256 << 20
+
+
 # ---------------------------------------------------------------- subject
+# The signals Python itself handles specially; every other one gets its default action back
+# (the zygote ignores them, and a forked child inherits that).
+PYTHON_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGPIPE: signal.SIG_IGN,
+                  signal.SIGXFSZ: signal.SIG_IGN}
+
+
+def reset_signals():
+    for sig in IGNORED_SIGNALS + (signal.SIGXFSZ,):
+        signal.signal(sig, PYTHON_SIGNALS.get(sig, signal.SIG_DFL))
+
+
+def subject_main(requests, ready_w, out_w, err_w, events_w, s_chan):
+    """T, forked ahead of the request (the executor moves it into the program's cgroup while
+    it waits), reads the program frame and nothing else, and becomes S."""
+    LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # nothing here but the program: R may read /proc
+    go = os.read(requests, 1)
+    if go != b"G":
+        os._exit(NO_MORE_REQUESTS if not go else 71)
+    prog = read_frame_fd(requests)
+    os.write(ready_w, b"1")  # R reads the rest of the request (the tests) from here on
+    testing = prog["mode"] in ("code", "calls")
+    wipe_tmp()
+    os.makedirs(WORK_DIR, exist_ok=True)
+    os.chdir(WORK_DIR)
+    stdin_path = os.path.join(WORK_ROOT, ".stdin")
+    with open(stdin_path, "wb") as f:
+        f.write(prog.get("stdin", "").encode("utf-8", "surrogateescape"))
+    stdin_fd = os.open(stdin_path, os.O_RDONLY)
+    os.unlink(stdin_path)
+    # The request and reply pipes, R's ends, the other channel: closed here.
+    place_fds([(stdin_fd, 0), (out_w, 1), (err_w, 2), (s_chan.fileno() if testing else events_w, 3)])
+    s_chan.detach()
+    os.setsid()
+    as_bytes = vm_size() + prog["memory_bytes"] if prog.get("address_space") else 0
+    set_limits(prog, prog["cpu_ms"] / 1000.0 + 1, as_bytes)
+    reset_signals()
+    random.seed()
+    if testing:
+        subject_serve(prog, socket.socket(fileno=3))
+    else:
+        subject_run(prog, 3)
+
+
 def program_module(name):
     module = types.ModuleType(name)
     module.__dict__["__builtins__"] = builtins
@@ -202,42 +287,101 @@ def program_module(name):
     return module
 
 
-def subject_run(req):
-    """stdin/stdout and plain runs: the program is __main__."""
-    sys.argv = ["main.py"]
-    module = program_module("__main__")
+def exit_status(exc):
+    """The process exit status CPython gives an uncaught SystemExit."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if -(2**63) <= code < 2**63 else 255
     try:
-        code = compile(req["source"], "main.py", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        traceback.print_exc(limit=0)
-        sys.stderr.flush()
-        os._exit(3)
-    try:
-        exec(code, module.__dict__)
-    except SystemExit as e:
-        code = e.code
-        if code is None:
-            code = 0
-        elif not isinstance(code, int):
-            sys.stderr.write(str(code) + "\n")
-            code = 1
-        flush_and_exit(code)
-    except MemoryError:
-        sys.stderr.write("MemoryError\n")
-        flush_and_exit(4)
-    except BaseException:
-        traceback.print_exc()
-        flush_and_exit(1)
-    flush_and_exit(0)
+        sys.stderr.write(str(code) + "\n")
+    except BaseException:  # noqa: B902 - a broken __str__ or stream
+        pass
+    return 1
 
 
-def flush_and_exit(code):
+def end_like_python(status):
+    """What CPython does at exit: wait for non-daemon threads, run atexit, flush, exit."""
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+    except BaseException:  # noqa: B902
+        pass
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: B902
+        pass
+    flush_and_exit(status)
+
+
+def flush_and_exit(status):
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BaseException:
+        except BaseException:  # noqa: B902
+            if stream is sys.stdout and status == 0:
+                status = 120  # CPython's status when stdout cannot be flushed at exit
+    os._exit(status)
+
+
+def die_by_sigint():
+    """CPython ends an uncaught KeyboardInterrupt by dying of SIGINT."""
+    traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: B902
             pass
-    os._exit(code)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(130)
+
+
+def compile_program(source):
+    """The program's code object, or the compiler's message (no program code has run yet)."""
+    try:
+        return compile(source, "main.py", "exec"), None
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        return None, "".join(traceback.format_exception_only(type(exc), exc))
+
+
+def subject_run(prog, events):
+    """stdin/stdout and plain runs: the program is __main__. `events` tells R about a program
+    that does not compile, and a MemoryError that ends it, without touching its exit status."""
+    sys.argv = ["main.py"]
+    module = program_module("__main__")
+    code, error = compile_program(prog["source"])
+    if code is None:
+        write_line(events, {"compile": error})
+        os._exit(1)
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        end_like_python(exit_status(exc))
+    except KeyboardInterrupt:
+        die_by_sigint()
+    except MemoryError as exc:
+        exc.__traceback__ = None
+        del exc
+        write_line(events, {"memory_error": True})
+        try:
+            sys.stderr.write("MemoryError\n")
+        except BaseException:  # noqa: B902
+            pass
+        flush_and_exit(1)
+    except BaseException:  # noqa: B902 - CPython prints the traceback and exits 1
+        traceback.print_exc()
+        flush_and_exit(1)
+    end_like_python(0)
+
+
+def write_line(fd, obj):
+    try:
+        os.write(fd, (json.dumps(obj) + "\n").encode())
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def describe_names(namespace):
@@ -258,6 +402,9 @@ def describe_names(namespace):
 
 
 def error_payload(exc):
+    if isinstance(exc, MemoryError):
+        # Formatting the traceback would need the memory the program just ran out of.
+        return {"error": "MemoryError", "message": "", "traceback": "MemoryError"}
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
         "error": type(exc).__name__,
@@ -266,18 +413,25 @@ def error_payload(exc):
     }
 
 
-def subject_serve(req, chan):
-    """Test modes: load the program, then answer calls with plain values."""
+def subject_serve(prog, chan):
+    """Test modes: load the program, then answer calls with plain values. The program ending
+    the process (sys.exit, os._exit, a signal) ends it for real: D sees the end, R its status."""
     module = program_module("__crucible_program__")
-    try:
-        code = compile(req["source"], "main.py", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        send_frame(chan, {"load": "syntax", **error_payload(exc)})
-        flush_and_exit(3)
+    code, error = compile_program(prog["source"])
+    if code is None:
+        send_frame(chan, {"load": "syntax", "message": error, "traceback": ""})
+        os._exit(1)
     try:
         exec(code, module.__dict__)
-    except BaseException as exc:  # noqa: B902 - SystemExit at import is a failure too
-        send_frame(chan, {"load": "error", **error_payload(exc)})
+    except SystemExit as exc:
+        end_like_python(exit_status(exc))
+    except KeyboardInterrupt:
+        die_by_sigint()
+    except BaseException as exc:  # noqa: B902
+        payload = error_payload(exc)
+        exc.__traceback__ = None
+        del exc
+        send_frame(chan, {"load": "error", **payload})
         flush_and_exit(1)
     send_frame(chan, {"load": "ok", "names": describe_names(module.__dict__)})
     ns = module.__dict__
@@ -285,7 +439,7 @@ def subject_serve(req, chan):
         try:
             msg = recv_frame(chan)
         except (EOFError, OSError):
-            flush_and_exit(0)
+            end_like_python(0)
         try:
             target = ns[msg["name"]]
             args = [decode(a) for a in msg["args"]]
@@ -299,8 +453,15 @@ def subject_serve(req, chan):
                         changed[str(i)] = after
             if changed:
                 reply["mutated"] = changed
+        except SystemExit as exc:
+            end_like_python(exit_status(exc))
+        except KeyboardInterrupt:
+            die_by_sigint()
         except BaseException as exc:  # noqa: B902
             reply = error_payload(exc)
+            exc.__traceback__ = None
+            del exc
+        result = args = None
         try:
             send_frame(chan, reply)
         except (OSError, TypeError, ValueError) as exc:
@@ -548,6 +709,10 @@ def driver_calls(req, remote, loaded, reporter):
         except ProgramExited as exc:
             reporter.test(name, "runtime_error", str(exc))
             continue
+        except MemoryError:
+            remote.last_traceback = None
+            reporter.test(name, "memory_limit", "input: %s\nMemoryError" % short(args, 300))
+            continue
         except BaseException as exc:  # noqa: B902
             detail = "%s: %s" % (type(exc).__name__, str(exc)[:500])
             if remote.last_traceback:
@@ -562,32 +727,43 @@ def driver_calls(req, remote, loaded, reporter):
                 short(args, 300), short(expected), short(out)))
 
 
-def driver_main(req, chan, report_fd):
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGALRM, signal.SIGPIPE, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
-    reporter = Reporter(report_fd)
+def driver_main(tests, chan, report_fd):
+    """D: a thread of R. Its report goes to a pipe R reads; closing the channel at the end
+    tells S the tests are over."""
+    try:
+        drive(tests, chan, Reporter(report_fd))
+    finally:
+        chan.close()
+        os.close(report_fd)
+
+
+def drive(tests, chan, reporter):
     remote = Remote(chan)
     try:
         loaded = recv_frame(chan)
     except (EOFError, OSError):
         reporter.send({"load": "exited"})
-        os._exit(0)
+        reporter.send({"subject_ended": True})
+        return
     if loaded.get("load") != "ok":
         reporter.send({"load": loaded.get("load"), "message": loaded.get("message"),
                        "traceback": loaded.get("traceback")})
-        os._exit(0)
-    if req["mode"] == "calls":
-        driver_calls(req, remote, loaded, reporter)
+        return
+    if tests["mode"] == "calls":
+        driver_calls(tests, remote, loaded, reporter)
     else:
-        driver_code(req, remote, loaded, reporter)
+        driver_code(tests, remote, loaded, reporter)
+    if remote.dead:
+        reporter.send({"subject_ended": True})  # R waits for S's status then
     reporter.send({"done": reporter.count})
-    os._exit(0)
 
 
-# ---------------------------------------------------------------- zygote
+# ---------------------------------------------------------------- request handler
 def wipe_tmp():
-    for name in os.listdir(WORK_ROOT):
+    names = os.listdir(WORK_ROOT)
+    if not names or (names == ["w"] and not os.listdir(WORK_DIR)):
+        return  # the common case: the last program wrote no files
+    for name in names:
         path = os.path.join(WORK_ROOT, name)
         try:
             if os.path.isdir(path) and not os.path.islink(path):
@@ -605,228 +781,351 @@ def wipe_tmp():
             pass
 
 
-def kill_others(groups=()):
-    """Kill every other process of the sandbox. Only PID 1 may use kill(-1): without a PID
-    namespace (--no-sandbox) that would signal everything the user owns, so there only the
-    children's process groups are killed."""
-    if os.getpid() == 1:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                return
-            except InterruptedError:
-                continue
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.waitpid(group, 0)
-        except (ChildProcessError, InterruptedError):
-            pass
+def children(pid):
+    """Direct children of a process (every thread's), from /proc."""
+    kids = []
     try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid), "rb") as f:
+                kids.extend(int(k) for k in f.read().split())
+        except (OSError, ValueError):
             pass
-    except ChildProcessError:
-        pass
+    return kids
+
+
+def descendants(root):
+    found, stack = [], [root]
+    while stack:
+        for kid in children(stack.pop()):
+            found.append(kid)
+            stack.append(kid)
+    return found
 
 
 def proc_cpu(pid):
+    """CPU seconds of a live (or zombie) process and of the children it has reaped."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
 
 
-def handle(req):
-    mode = req["mode"]
-    cpu_limit = req["cpu_ms"] / 1000.0
-    wall_limit = req["wall_ms"] / 1000.0
-    out_cap = req["output_bytes"]
-    as_bytes = req["memory_bytes"] + (128 << 20)
-    wipe_tmp()
-    os.makedirs(WORK_DIR, exist_ok=True)
-    os.chdir(WORK_DIR)
-    stdin_path = os.path.join(WORK_ROOT, ".stdin")
-    with open(stdin_path, "wb") as f:
-        f.write(req.get("stdin", "").encode("utf-8", "surrogateescape"))
-    stdin_fd = os.open(stdin_path, os.O_RDONLY)
-    os.unlink(stdin_path)
+def usage_cpu(usage):
+    return usage.ru_utime + usage.ru_stime
+
+
+def kill_descendants():
+    """Kill everything below this process and reap it. In the sandbox kill(-1) reaches every
+    process but ourselves and PID 1 (signals from inside never reach the namespace's init);
+    without one only our own descendants are ours to kill (we are their subreaper)."""
+    reaped = []
+    for _ in range(1000):
+        if SANDBOXED:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+        else:
+            for pid in descendants(os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            reaped.append((pid, status, usage))
+        # In the sandbox every process is ours or a descendant's, and a dying process hands
+        # its children to us before it can be reaped: no child left means nothing left.
+        if SANDBOXED or not descendants(os.getpid()):
+            break
+    return reaped
+
+
+class Supervisor:
+    """R's view of one run: S's end, the CPU of S and everything it started, D's end."""
+
+    def __init__(self, prog, subject, testing):
+        self.subject = subject
+        self.cpu_limit = prog["cpu_ms"] / 1000.0
+        self.wall_limit = prog["wall_ms"] / 1000.0
+        self.subject_status = None
+        self.subject_by_judge = False
+        self.subject_usage = None
+        self.subject_end = None
+        self.reaped_cpu = 0.0  # reaped descendants of S (orphans we inherited as subreaper)
+        self.peak_kb = 0
+        self.killed = None
+        self.finishing = False
+
+    def reaped(self, pid, status, usage):
+        if pid == self.subject:
+            if self.subject_status is None:
+                self.subject_status, self.subject_usage = status, usage
+                self.subject_end = time.monotonic()
+                self.subject_by_judge = self.killed is not None or self.finishing
+        else:
+            self.reaped_cpu += usage_cpu(usage)
+        self.peak_kb = max(self.peak_kb, usage.ru_maxrss)
+
+    def reap(self):
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if not pid:
+                return
+            self.reaped(pid, status, usage)
+
+    def cpu(self):
+        """CPU seconds of S and of every process it started, dead or alive."""
+        total = self.reaped_cpu
+        if self.subject_usage is not None:
+            total += usage_cpu(self.subject_usage)
+        for pid in descendants(os.getpid()):
+            total += proc_cpu(pid)
+        return total
+
+    def finish(self):
+        """Kill whatever is left of S's tree and reap it all."""
+        self.finishing = True
+        for pid, status, usage in kill_descendants():
+            self.reaped(pid, status, usage)
+
+
+def request_main(requests, replies):
+    """R, forked ahead of its request: forks T (the program's process to be), then reads the
+    handler frame (limits and tests) once T has read the program, supervises, replies, ends."""
+    LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    testing = mode in ("code", "calls")
-    rep_r = None
-    if testing:
-        s_chan, d_chan = socket.socketpair()
-        rep_r, rep_w = os.pipe()
-    started = time.monotonic()
+    events_r, events_w = os.pipe()  # run modes: S tells of a compile error or a MemoryError
+    ready_r, ready_w = os.pipe()
+    s_chan, d_chan = socket.socketpair()  # test modes: S answers D's calls
     subject = os.fork()
     if subject == 0:
         try:
-            mapping = [(stdin_fd, 0), (out_w, 1), (err_w, 2)]
-            if testing:
-                mapping.append((s_chan.fileno(), 3))
-            place_fds(mapping)
-            limit_child(req, cpu_limit, as_bytes)
-            if testing:
-                subject_serve(req, socket.socket(fileno=3))
-            else:
-                subject_run(req)
+            subject_main(requests, ready_w, out_w, err_w, events_w, s_chan)
         finally:
             os._exit(70)
-    driver = None
-    if testing:
-        driver = os.fork()
-        if driver == 0:
-            try:
-                null = os.open("/dev/null", os.O_RDWR)
-                place_fds([(null, 0), (null, 1), (null, 2), (d_chan.fileno(), 3), (rep_w, 4)])
-                limit_child(req, cpu_limit * 2 + 5, 0)
-                driver_main(req, socket.socket(fileno=3), 4)
-            finally:
-                os._exit(70)
-        s_chan.close()
+    for fd in (out_w, err_w, events_w, ready_w):
+        os.close(fd)
+    s_chan.close()
+    write_frame(replies, {"ready": subject})
+    if os.read(ready_r, 1) != b"1":
+        # T ended before reading a request: the pipe closed (the worker is stopping) or T
+        # failed.
+        _, status = os.waitpid(subject, 0)
+        stopping = os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_MORE_REQUESTS
+        os._exit(NO_MORE_REQUESTS if stopping else 72)
+    os.close(ready_r)
+    handler = read_frame_fd(requests)
+    started = time.monotonic()
+    tests = handler.get("tests")
+    rep_r = None
+    if tests is not None:
+        # D runs as a thread here: a process of its own would cost a fork per request.
+        os.close(events_r)
+        events_r = None
+        rep_r, rep_w = os.pipe()
+        threading.Thread(target=driver_main, args=(tests, d_chan, rep_w), daemon=True).start()
+    else:
         d_chan.close()
-        os.close(rep_w)
-    os.close(stdin_fd)
-    os.close(out_w)
-    os.close(err_w)
+    tests = None
+    reply = supervise(handler, subject, started, out_r, err_r, rep_r, events_r)
+    write_frame(replies, {"reply": reply})
+    os._exit(0)
+
+
+def child_wakeups():
+    """A pipe that becomes readable when a child ends (SIGCHLD), for select."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    return wake_r
+
+
+def drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:
+        pass
+
+
+def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
+    testing = rep_r is not None
+    out_cap = prog["output_bytes"]
+    # CPU time is counted here every 10 ms, or every 100 ms as a backstop when the executor
+    # watches the program's cgroup (it then kills the program there).
+    cpu_poll = 0.1 if prog.get("cgroup_watch") else 0.01
+    sup = Supervisor(prog, subject, testing)
+    wake_r = child_wakeups()
     streams = {out_r: bytearray(), err_r: bytearray()}
-    if testing:
-        streams[rep_r] = bytearray()
+    for fd in (rep_r, events_r):
+        if fd is not None:
+            streams[fd] = bytearray()
     open_fds = set(streams)
-    killed = None
-    subject_status = subject_usage = None
-    subject_exit_time = None
-    driver_done = driver is None
-    cpu_seen = 0.0
+    cpu = 0.0
+    next_cpu = 0.0
     while True:
-        if subject_status is None:
-            pid, status, usage = os.wait4(subject, os.WNOHANG)
-            if pid:
-                subject_status, subject_usage = status, usage
-                subject_exit_time = time.monotonic()
-        if not driver_done:
-            pid, _, _ = os.wait4(driver, os.WNOHANG)
-            driver_done = bool(pid)
+        sup.reap()
+        now = time.monotonic()
+        timeout = cpu_poll
         if testing:
-            if driver_done and rep_r not in open_fds:
+            if rep_r not in open_fds:
                 break
-        elif subject_status is not None:
-            # Output pipes may stay open in leftover children; they die below.
-            if not open_fds or time.monotonic() - subject_exit_time > 0.2:
+        elif sup.subject_status is not None:
+            # Output pipes may stay open in the program's children; they die below.
+            grace = sup.subject_end + 0.2 - now
+            if not open_fds - {events_r} or grace <= 0:
                 break
-        if killed:
-            break
-        if open_fds:
-            ready, _, _ = select.select(list(open_fds), [], [], 0.01)
-        else:
-            ready = []
-            time.sleep(0.005)
+            timeout = min(timeout, grace)
+        timeout = max(0.0, min(timeout, started + sup.wall_limit - now))
+        ready = select.select(list(open_fds) + [wake_r], [], [], timeout)[0]
         for fd in ready:
+            if fd == wake_r:
+                drain(wake_r)
+                continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 open_fds.discard(fd)
-                continue
-            if fd == rep_r or len(streams[out_r]) + len(streams[err_r]) <= out_cap:
+            elif fd in (rep_r, events_r) or len(streams[out_r]) + len(streams[err_r]) <= out_cap:
                 streams[fd] += chunk
-        if subject_status is None:
-            cpu_seen = proc_cpu(subject)
+        now = time.monotonic()
+        if now >= next_cpu:
+            cpu = sup.cpu()
+            next_cpu = now + cpu_poll
         if len(streams[out_r]) + len(streams[err_r]) > out_cap:
-            killed = "output"
-        elif subject_status is None and cpu_seen > cpu_limit:
-            killed = "cpu"
-        elif time.monotonic() - started > wall_limit:
-            killed = "wall"
+            sup.killed = "output"
+        elif cpu > sup.cpu_limit:
+            sup.killed = "cpu"
+        elif now - started > sup.wall_limit:
+            sup.killed = "wall"
+        if sup.killed:
+            break
+    if testing and not sup.killed and b'"subject_ended"' in streams[rep_r]:
+        # The driver saw S end: wait (briefly) for S to be reapable, for its exit status or
+        # signal. Its socket closes before its exit is complete, so the driver can finish
+        # first.
+        give_up = time.monotonic() + 0.5
+        while sup.subject_status is None:
+            left = give_up - time.monotonic()
+            if left <= 0:
+                break
+            select.select([wake_r], [], [], left)
+            drain(wake_r)
+            sup.reap()
     wall = time.monotonic() - started
-    peak_kb = 0
-    if subject_status is None:
-        try:
-            with open("/proc/%d/status" % subject) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-    kill_others([p for p in (subject, driver) if p])
-    if testing:
-        # Read what the driver wrote before it was stopped.
+    sup.finish()
+    # Everything that held a pipe is dead: read what is left up to the end.
+    for fd in open_fds:
         while True:
             try:
-                chunk = os.read(rep_r, 1 << 16)
+                chunk = os.read(fd, 1 << 16)
             except OSError:
                 break
             if not chunk:
                 break
-            streams[rep_r] += chunk
+            if fd in (rep_r, events_r) or len(streams[out_r]) + len(streams[err_r]) <= out_cap:
+                streams[fd] += chunk
     reply = {
         "stdout": bytes(streams[out_r][:out_cap]).decode("latin-1"),
         "stderr": bytes(streams[err_r][-65536:]).decode("latin-1"),
         "wall_ms": int(wall * 1000),
-        "killed": killed,
+        "killed": sup.killed,
+        "cpu_ms": int(max(cpu, sup.cpu()) * 1000),
+        "peak_kb": sup.peak_kb,
     }
-    if subject_status is not None:
-        if os.WIFSIGNALED(subject_status):
-            reply["signal"] = os.WTERMSIG(subject_status)
+    status = sup.subject_status
+    if status is not None and not sup.subject_by_judge:
+        if os.WIFSIGNALED(status):
+            reply["signal"] = os.WTERMSIG(status)
         else:
-            reply["exit_code"] = os.WEXITSTATUS(subject_status)
-        reply["cpu_ms"] = int((subject_usage.ru_utime + subject_usage.ru_stime) * 1000)
-        reply["peak_kb"] = subject_usage.ru_maxrss
-    else:
-        reply["cpu_ms"] = int(cpu_seen * 1000)
-        reply["peak_kb"] = peak_kb
-    if testing:
+            reply["exit_code"] = os.WEXITSTATUS(status)
+    if rep_r is not None:
         reply["report"] = bytes(streams[rep_r]).decode("utf-8", "replace")
-    for fd in streams:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    os.chdir("/")
-    wipe_tmp()
+    if events_r is not None:
+        for line in bytes(streams[events_r]).decode("utf-8", "replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("compile"), str):
+                reply.setdefault("compile_error", event["compile"])
+            elif isinstance(event, dict) and event.get("memory_error") is True:
+                reply["memory_error"] = True
     return reply
 
 
+# ---------------------------------------------------------------- zygote
 def main():
     # Forked children would otherwise touch (and copy) every preloaded object in their first
     # garbage collection.
     import gc
     gc.collect()
     gc.freeze()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGPIPE, signal.SIGQUIT, signal.SIGALRM):
+    for sig in IGNORED_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if not SANDBOXED:
+        # Orphans of a request come to us (in the sandbox they come to PID 1, which we are).
+        LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     requests = os.dup(0)
     replies = os.dup(1)
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.write(replies, b"READY\n")
+    os.dup2(null, 2)  # nobody reads the sandbox's stderr: a full pipe would block us
     while True:
-        try:
-            (n,) = struct.unpack("<I", read_exact_fd(requests, 4))
-            req = json.loads(read_exact_fd(requests, n))
-        except EOFError:
+        # R is forked ahead of its request, from this clean state, and reads the request
+        # itself: the zygote never reads a byte of one.
+        handler = os.fork()
+        if handler == 0:
+            try:
+                request_main(requests, replies)
+            except BaseException as exc:  # noqa: B902 - the executor must hear of it
+                try:
+                    write_frame(replies, {"error": "%s: %s" % (type(exc).__name__, exc)})
+                except BaseException:  # noqa: B902
+                    pass
+            finally:
+                os._exit(70)
+        status = None
+        while status is None:
+            try:
+                pid, raw = os.waitpid(-1, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                raw, pid = 0, handler
+            if pid == handler:
+                status = raw
+        kill_descendants()  # nothing of a request survives into the next one
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_MORE_REQUESTS:
             return
-        try:
-            reply = handle(req)
-        except BaseException as exc:  # noqa: B902 - the worker must answer
-            kill_others()
-            reply = {"worker_error": "%s: %s" % (type(exc).__name__, exc)}
-        data = json.dumps(reply).encode()
-        os.write(replies, struct.pack("<I", len(data)))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(replies, view):]
+        write_frame(replies, {"end": status})
+        if status != 0:
+            # R did not finish the exchange: what is left in the request pipe is not ours to
+            # read. The executor replaces this worker.
+            return
 
 
 if __name__ == "__main__":

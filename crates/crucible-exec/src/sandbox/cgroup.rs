@@ -159,7 +159,8 @@ impl Drop for Cgroups {
 }
 
 impl Slot {
-    fn configure(&mut self, memory_bytes: u64, processes: u32) -> io::Result<()> {
+    /// Set the limits and reset the counters (also of a slot that has a process in it).
+    pub(crate) fn configure(&mut self, memory_bytes: u64, processes: u32) -> io::Result<()> {
         if self.v2 {
             let dir = &self.dirs[0];
             write(dir, "memory.max", &memory_bytes.to_string())?;

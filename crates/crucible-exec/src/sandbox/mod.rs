@@ -294,6 +294,29 @@ impl Sandbox {
         Ok(())
     }
 
+    /// A cgroup slot of its own, for a process the caller moves in later (a Python worker's
+    /// program, forked inside the worker's sandbox); `None` without cgroups or a sandbox.
+    pub(crate) fn acquire_slot(
+        &self,
+        memory_bytes: u64,
+        processes: u32,
+    ) -> Result<Option<cgroup::Slot>> {
+        match &self.cgroups {
+            Some(cg) if self.identity.is_some() => cg
+                .acquire(memory_bytes, processes)
+                .map(Some)
+                .map_err(|e| Error::Sandbox(format!("cannot prepare the cgroup: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Give back a slot from [`Sandbox::acquire_slot`] once its processes have exited.
+    pub(crate) fn release_slot(&self, slot: cgroup::Slot) {
+        if let Some(cg) = &self.cgroups {
+            cg.release(slot);
+        }
+    }
+
     /// Launch a command and supervise it to the end.
     pub(crate) fn run(&self, command: Command) -> Result<Outcome> {
         let mut process = self.spawn(command)?;
