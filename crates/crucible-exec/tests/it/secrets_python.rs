@@ -254,3 +254,57 @@ fn an_earlier_requests_secret_is_never_found() {
     }
     assert!(found.is_empty(), "the scanner was not judged wrong:\n{}", found.join("\n"));
 }
+
+/// A request for `secret()` whose tests expect `secret`, in `mode`: the judge holds the
+/// secret (the expected value) while the program runs.
+fn peeker_request(secret: &str, mode: Mode) -> ExecRequest {
+    let mut req = hidden_request(secret, mode);
+    req.source = fixture("hostile", "peek_other_processes.py");
+    req.limits = limits(10.0, 512);
+    req
+}
+
+#[test]
+fn the_process_peeker_reads_a_process_it_may_read() {
+    // Control: a child of the program (same user, dumpable) holds the secret; the peeker
+    // finds it there through /proc, so a miss below is the judge's isolation, not a peeker
+    // that cannot read.
+    let secret = secret();
+    let (head, tail) = secret.split_at(20);
+    let source = fixture("hostile", "peek_other_processes.py").replacen(
+        "\nif __name__ == \"__main__\":",
+        &format!(
+            "\nready_r, ready_w = os.pipe()\n\
+             if os.fork() == 0:\n    \
+             kept = '{head}' + '{tail}'\n    \
+             os.write(ready_w, b'1')\n    \
+             import time\n    \
+             time.sleep(60)\n    \
+             os._exit(0)\n\
+             os.read(ready_r, 1)\n\
+             if __name__ == \"__main__\":"
+        ),
+        1,
+    );
+    let mut req = request(Language::Python, source, io("", &format!("{secret}\n")));
+    req.limits = limits(10.0, 512);
+    let report = run(&req);
+    assert_status(&report, Status::Passed);
+}
+
+#[test]
+fn the_judges_processes_are_never_read() {
+    // The judge's processes (the zygote, the request handler and its test driver) run as the
+    // program's user in the program's sandbox: /proc/<pid>/mem, environ and fd and
+    // process_vm_readv must give the program nothing of the tests it is judged by.
+    let mut found = Vec::new();
+    for mode in MODES {
+        let secret = secret();
+        let report = run(&peeker_request(&secret, mode));
+        let failure = format!("{:?}", report.failure);
+        if report.status != Status::WrongAnswer || !failure.contains("nothing found") {
+            found.push(format!("{mode:?}: {report:#?}"));
+        }
+    }
+    assert!(found.is_empty(), "the peeker was not judged wrong:\n{}", found.join("\n"));
+}
