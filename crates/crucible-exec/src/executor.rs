@@ -65,7 +65,7 @@ pub struct ExecConfig {
 }
 
 impl ExecConfig {
-    /// Sandboxed, normal priority, two Python workers of 2 GiB.
+    /// Sandboxed, normal priority, four Python workers of 2 GiB.
     pub fn new(cache_dir: &Path) -> ExecConfig {
         ExecConfig {
             cache_dir: cache_dir.to_path_buf(),
@@ -824,7 +824,10 @@ fn python_account(report: &mut ExecReport, reply: &WorkerReply) {
 /// handler (they run as the same user and may signal it), or the judge itself failed.
 fn python_not_served(served: Served) -> ExecReport {
     let (status, message) = match served {
-        Served::Reply(_) => (Status::JudgeError, "a reply was taken for a failure".to_owned()),
+        Served::Reply(_) => (
+            Status::JudgeError,
+            "a reply was taken for a failure".to_owned(),
+        ),
         Served::Lost {
             by_signal: true,
             detail,
@@ -987,7 +990,9 @@ fn python_tests_report(reply: &WorkerReply, limits: &Limits) -> ExecReport {
         return ExecReport {
             run_ms: report.run_ms,
             ..compile_error(
-                trim_diagnostics(format!("{}\n{}", text(value, "message"), text(value, "traceback")).as_bytes()),
+                trim_diagnostics(
+                    format!("{}\n{}", text(value, "message"), text(value, "traceback")).as_bytes(),
+                ),
                 0,
             )
         };
@@ -1011,7 +1016,10 @@ fn python_tests_report(reply: &WorkerReply, limits: &Limits) -> ExecReport {
                 None => "the program ended while loading, before any test ran".into(),
             }
         } else {
-            format!("the program failed while loading: {}", text(&value, "message"))
+            format!(
+                "the program failed while loading: {}",
+                text(&value, "message")
+            )
         };
         report.failure = Some(Failure {
             message,

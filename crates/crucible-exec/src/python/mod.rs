@@ -209,7 +209,10 @@ pub(crate) enum Served {
     Reply(WorkerReply),
     /// The handler ended without a reply. `by_signal`: it was killed, and only the program's
     /// processes can signal it (they run as the same user inside the sandbox).
-    Lost { by_signal: bool, detail: String },
+    Lost {
+        by_signal: bool,
+        detail: String,
+    },
     /// The judge failed on this request (an internal error, a worker that stopped
     /// answering).
     Failed(String),
@@ -486,11 +489,7 @@ fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
         }
     };
     let mut ready = [0u8; 6];
-    let started = read_exact(
-        &process.stdout,
-        &mut ready,
-        Instant::now() + STEP_TIMEOUT,
-    );
+    let started = read_exact(&process.stdout, &mut ready, Instant::now() + STEP_TIMEOUT);
     if started.is_err() || &ready != b"READY\n" {
         process.finish(sandbox);
         return Err(Error::Worker(format!(

@@ -7,10 +7,10 @@ mod model_output;
 mod sandbox;
 mod secrets_python;
 mod split;
-mod verdicts_python;
 mod tamper;
 mod unsandboxed;
 mod verdicts;
+mod verdicts_python;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -97,11 +97,7 @@ fn the_frame_hunter_finds_values_that_are_in_its_process() {
                    run(req, tests)\n";
     let source = format!("{}{harness}", fixture("hostile", "answers_from_frames.py"))
         .replace("if __name__ == \"__main__\":", "if False:");
-    let report = run(&request(
-        Language::Python,
-        source,
-        io("", "5 9 42\n"),
-    ));
+    let report = run(&request(Language::Python, source, io("", "5 9 42\n")));
     assert_status(&report, Status::Passed);
 }
 
@@ -119,7 +115,11 @@ fn answers_from_frames_and_gc_are_never_passed() {
             wrong.push(format!("{mode:?}: {report:#?}"));
         }
     }
-    assert!(wrong.is_empty(), "the hunter found answers:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "the hunter found answers:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// A fresh secret: `CRUCIBLE_SECRET_` and 32 hex digits.
@@ -252,7 +252,11 @@ fn an_earlier_requests_secret_is_never_found() {
             }
         }
     }
-    assert!(found.is_empty(), "the scanner was not judged wrong:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the scanner was not judged wrong:\n{}",
+        found.join("\n")
+    );
 }
 
 /// A request for `secret()` whose tests expect `secret`, in `mode`: the judge holds the
@@ -306,5 +310,9 @@ fn the_judges_processes_are_never_read() {
             found.push(format!("{mode:?}: {report:#?}"));
         }
     }
-    assert!(found.is_empty(), "the peeker was not judged wrong:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the peeker was not judged wrong:\n{}",
+        found.join("\n")
+    );
 }

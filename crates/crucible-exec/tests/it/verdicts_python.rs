@@ -307,8 +307,13 @@ fn every_exit_status_is_the_programs_own() {
             );
             call_case.request.limits = limits(2.0, 128);
             cases.push(call_case);
-            let mut import_case =
-                function_case(&format!("{call} at import"), Shape::Calls, &call, "", failed);
+            let mut import_case = function_case(
+                &format!("{call} at import"),
+                Shape::Calls,
+                &call,
+                "",
+                failed,
+            );
             import_case.request.limits = limits(2.0, 128);
             cases.push(import_case);
         }
