@@ -2,27 +2,29 @@
 //!
 //! A fresh interpreter per sample costs 20-90 ms of start-up; a worker starts once, inside a
 //! sandbox whose PID 1 it is, preloads the standard modules and freezes its heap. It never
-//! reads a request: per request it forks a handler R from that clean state, and R reads the
-//! program, forks the program's process S, and only after S exists (and the executor has
-//! moved S into a cgroup of its own, limited to the request's memory and measured for CPU)
-//! reads the tests and forks the test driver D. S only ever holds the template, the program,
-//! its stdin and its limits; the test code and expected values live in R and D (and here).
-//! When R has replied, the zygote kills and reaps everything R left, so no process that saw
-//! one request serves another. See `zygote.py` for the processes and the crate README
-//! ("Python workers") for what the design closes and what remains open.
+//! reads a request: ahead of each request it forks a handler R from that clean state. R
+//! forks T, the program's process to be, which reads the program frame and nothing else and
+//! becomes S, the program; only after T has read its frame does R read the tests, and its
+//! test driver D (a thread of R) calls the program's functions in S with plain values. S only
+//! ever holds the template, the program, its stdin and its limits; the test code and expected
+//! values live in R and D (and here). When R has replied, the zygote kills and reaps
+//! everything R left, so no process that saw one request serves another. See `zygote.py` for
+//! the processes and the crate README ("Python workers") for what the design closes and what
+//! remains open.
 //!
 //! The exchange, on the worker's stdin (requests) and stdout (replies):
 //!
-//! 1. `G` and the program frame; the zygote forks R, which reads the frame and forks S
-//!    (S waits).
-//! 2. R answers `{"spawned": pid}` (S's pid in the sandbox); the executor moves S into its
-//!    cgroup, then sends `C` and, in test modes, the tests frame.
-//! 3. R releases S, forks D, supervises, and answers `{"reply": ...}` (or `{"error": ...}`).
-//!    Meanwhile the executor polls S's cgroup and kills it there if its CPU time, children
-//!    included, passes the limit.
-//! 4. The zygote reaps R, kills whatever is left, and answers `{"end": status}`. A handler
-//!    that did not finish the exchange (status not 0) ends the worker: what is left in the
-//!    request pipe is never read.
+//! 1. Settling, before a request: R (already forked) answers `{"ready": pid}`, T's pid in the
+//!    sandbox; the executor moves T into the program's own cgroup while T waits.
+//! 2. The request: the executor sets that cgroup's limits for it and writes `G`, the program
+//!    frame (read by T) and the handler frame (limits and, in test modes, the tests; read by R
+//!    once T has read its frame).
+//! 3. R supervises S and answers `{"reply": ...}` (or `{"error": ...}`). Meanwhile the
+//!    executor polls the program's cgroup and kills everything in it when its CPU time,
+//!    children included, passes the limit.
+//! 4. The zygote reaps R, kills whatever is left, and answers `{"end": status}`, then forks
+//!    the next R (step 1). A handler that did not finish the exchange (status not 0) ends the
+//!    worker: what is left in the request pipe is never read.
 //!
 //! Frames are a little-endian `u32` length and JSON.
 

@@ -6,14 +6,15 @@
 #      reports R's end. So every request starts from the same clean template.
 #   R, the request handler (one per request): forks T, tells the executor T's pid (the
 #      executor moves T into the program's own cgroup while it waits), then, once T has read
-#      the program, reads the limits and the tests, forks D, supervises (output, CPU time of S
+#      the program, reads the limits and the tests, starts D, supervises (output, CPU time of S
 #      and everything it started, wall clock), and replies.
 #   S, the subject (T once it has read the program frame, and only that): runs the untrusted
 #      program. It holds the clean template plus the program, its stdin and its limits, never
 #      the tests; in test modes it only answers calls with plain, serialised values over a
 #      socket.
-#   D, the driver: runs the test code (checks, asserts, call cases) against proxies of the
-#      program's functions and reports each test's outcome on a pipe only D and R hold.
+#   D, the driver (a thread of R): runs the test code (checks, asserts, call cases) against
+#      proxies of the program's functions and reports each test's outcome on a pipe only R
+#      holds.
 # R and D are not dumpable (no /proc/<pid>/mem, fd or environ for S) and ignore catchable
 # signals; a program that kills them anyway only fails. S's own end (its exit status or
 # signal) is reported as is: the worker never gives an exit code a meaning of its own.
@@ -56,9 +57,9 @@ sys.set_int_max_str_digits(0)
     builtins.BaseException, builtins.print)
 LIBC = ctypes.CDLL(None, use_errno=True)
 
-# The worker's scratch space, wiped by R before each request's program starts. Inside the sandbox it is the private
-# tmpfs /tmp; without a sandbox (--no-sandbox) the executor points TMPDIR at a fresh private
-# directory. Never wipe a shared directory.
+# The worker's scratch space, wiped by T before each request's program starts. Inside the
+# sandbox it is the private tmpfs /tmp; without a sandbox (--no-sandbox) the executor points
+# TMPDIR at a fresh private directory. Never wipe a shared directory.
 WORK_ROOT = os.path.realpath(os.environ.get("TMPDIR") or "/tmp")
 if os.getpid() != 1 and WORK_ROOT in ("/", "/tmp", "/var/tmp", "/root", "/home", "/dev/shm"):
     sys.stderr.write("crucible worker: refusing to use shared directory %s\n" % WORK_ROOT)
