@@ -354,7 +354,11 @@ fn a_programs_builtins_never_answer_the_tests() {
         let passed = run(&request_for(right));
         assert_status(&passed, Status::Passed);
         let report = run(&request_for(&wrong));
-        assert_eq!(report.status, Status::WrongAnswer, "bare {bare}: {report:#?}");
+        assert_eq!(
+            report.status,
+            Status::WrongAnswer,
+            "bare {bare}: {report:#?}"
+        );
         assert!(
             report.tests.iter().all(|t| t.status == Status::WrongAnswer),
             "bare {bare}: a test passed with the program's builtins: {report:#?}"
