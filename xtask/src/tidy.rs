@@ -41,6 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "crucible-infer-http",
             "crucible-exec",
             "crucible-eval",
+            "crucible-metrics",
             "crucible-strategy",
             "crucible-index",
             "crucible-data",

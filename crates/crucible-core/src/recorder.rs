@@ -271,7 +271,8 @@ fn join(handle: JoinHandle<Result<()>>) -> Result<()> {
     })
 }
 
-/// Summarise the results of the run's tasks into `summary.json` and `report.html`.
+/// Summarise the results of the run's tasks into `summary.json` and `report.html`, with the
+/// metrics of an earlier `--metric` run when there are some (`crate::metrics`).
 pub(crate) fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<Summary> {
     let out = run_dir.path();
     let (results, _) = read_records::<ResultRecord>(&out.join(RESULTS_FILE))?;
@@ -286,9 +287,16 @@ pub(crate) fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<
         wall_time_s: Some(run_dir.wall_time_s(&results)?),
         ..params.clone()
     };
-    let summary = summarize(&results, &params);
+    let mut summary = summarize(&results, &params);
+    let metrics = crate::metrics::view(out, summary.samples)?;
+    summary.metrics = metrics.json;
     run_dir.write_summary(&summary)?;
-    run_dir.write_report(&report::render_html(&summary, &results, &samples))?;
+    run_dir.write_report(&report::render_html_with(
+        &summary,
+        &results,
+        &samples,
+        &metrics.html,
+    ))?;
     Ok(summary)
 }
 

@@ -10,6 +10,10 @@
 //! Tasks of the benchmark the file has no sample for are named in a note and count as failed
 //! in every number, or with [`ScoreParams::allow_missing`] are left out of them; the summary
 //! says which (`crucible_eval::run::MissingTasks`).
+//!
+//! With metrics asked for ([`ScoreParams::metrics`]), the samples are also compared with their
+//! references (given in the samples file, else the task's reference solution) once judged
+//! ([`crate::metrics`]); missing references are an error before anything is judged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,9 +24,10 @@ use crucible_eval::judge::{JudgeParams, Judging};
 use crucible_eval::run::{
     MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs,
 };
-use crucible_eval::score::{missing_tasks, parse_samples};
+use crucible_eval::score::{missing_tasks, parse_samples_with_references};
 use crucible_eval::{Benchmark, report};
 
+use crate::metrics::{self, MetricRequest};
 use crate::recorder::{EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, write_summary};
 use crate::{Error, Result};
 
@@ -41,6 +46,8 @@ pub struct ScoreParams {
     /// Leave the benchmark's tasks that the file has no sample for out of the scores instead
     /// of counting them as failed.
     pub allow_missing: bool,
+    /// Similarity metrics, perplexity and the judge (`--metric`), computed after judging.
+    pub metrics: Option<MetricRequest>,
 }
 
 /// The end of a scoring run.
@@ -75,7 +82,12 @@ pub fn run_score(
         path: params.samples.clone(),
         source,
     })?;
-    let samples = parse_samples(&params.samples, &text, &bench)?;
+    let parsed = parse_samples_with_references(&params.samples, &text, &bench)?;
+    let (samples, given) = (parsed.samples, parsed.references);
+    if let Some(request) = &params.metrics {
+        metrics::check_samples(&bench, &samples, &given, &request.params)?;
+        request.check_models()?;
+    }
     let config = json!({
         "command": "score",
         "benchmark": bench.name.to_string(),
@@ -140,7 +152,7 @@ pub fn run_score(
         .collect();
     let setup = RecorderSetup {
         run_dir,
-        events,
+        events: events.clone(),
         expected,
         summary: summary_params.clone(),
     };
@@ -167,9 +179,22 @@ pub fn run_score(
     // The collector's failure, if any, is the cause of the queueing side's.
     let run_dir = recorder.finish()?;
     queued?;
-    let summary = write_summary(&run_dir, &summary_params)?;
+    let mut summary = write_summary(&run_dir, &summary_params)?;
+    let mut table = report::render_table(&summary);
+    if let Some(request) = &params.metrics {
+        let outcome = metrics::measure_run(
+            &params.out,
+            &bench,
+            &given,
+            request,
+            &events,
+            &mut crucible_infer::Silent,
+        )?;
+        push_section(&mut table, &outcome.table);
+        summary.metrics = Some(outcome.summary_json());
+    }
     Ok(ScoreOutcome {
-        table: report::render_table(&summary),
+        table,
         summary,
         out: params.out.clone(),
     })
@@ -195,4 +220,16 @@ fn missing_note(missing: &MissingTasks, benchmark: &str) -> Option<String> {
     Some(format!(
         "note: the samples file has no sample of {count} task(s) of `{benchmark}` ({listed}): {counted}"
     ))
+}
+
+/// Append a section of terminal lines to a table, a blank line between them.
+pub(crate) fn push_section(table: &mut String, section: &str) {
+    if section.is_empty() {
+        return;
+    }
+    if !table.is_empty() && !table.ends_with('\n') {
+        table.push('\n');
+    }
+    table.push('\n');
+    table.push_str(section);
 }

@@ -13,6 +13,17 @@ pub fn render_html(
     results: &[ResultRecord],
     samples: &[SampleRecord],
 ) -> String {
+    render_html_with(summary, results, samples, "")
+}
+
+/// [`render_html`] with `extra` (sections of HTML, e.g. the metrics of `crucible-core`) after
+/// the error taxonomy.
+pub fn render_html_with(
+    summary: &Summary,
+    results: &[ResultRecord],
+    samples: &[SampleRecord],
+    extra: &str,
+) -> String {
     let mut html = String::with_capacity(64 * 1024);
     let title = format!("Crucible: {} ({})", summary.benchmark, summary.language);
     let _ = write!(
@@ -29,6 +40,7 @@ pub fn render_html(
     // Each sample once, as the summary counts it.
     let (by_task, _) = unique_by_task(results, &task_ids);
     taxonomy(&mut html, &by_task);
+    html.push_str(extra);
     task_table(&mut html, summary, &by_task, samples);
     html.push_str("</body></html>\n");
     html

@@ -4,10 +4,12 @@
 //! continues the prompt) or EvalPlus's (`task_id`, `solution`: the whole program), or a
 //! `samples.jsonl` written by `crucible eval` (its `solution` is an object with `form` and `code`),
 //! so a run can be scored again, e.g. on the HumanEval+ tests. Optional fields: `sample_idx` or
-//! `completion_id` (an explicit index), `language`. Every problem in the file is reported, with
-//! its line number; nothing is skipped.
+//! `completion_id` (an explicit index), `language`, and `reference` (a string, or a list of
+//! strings: the references similarity metrics compare the sample with, instead of the task's
+//! own reference solution). Every problem in the file is reported, with its line number;
+//! nothing is skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -67,8 +69,26 @@ pub fn parse_samples(
     text: &str,
     bench: &Benchmark,
 ) -> Result<Vec<SampleRecord>, SamplesError> {
+    parse_samples_with_references(path, text, bench).map(|parsed| parsed.samples)
+}
+
+/// A samples file's samples and the references given with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSamples {
+    pub samples: Vec<SampleRecord>,
+    /// `reference` of each sample that has one, by `(task_id, sample_idx)`.
+    pub references: BTreeMap<(String, usize), Vec<String>>,
+}
+
+/// [`parse_samples`], with the samples' `reference` fields.
+pub fn parse_samples_with_references(
+    path: &Path,
+    text: &str,
+    bench: &Benchmark,
+) -> Result<ParsedSamples, SamplesError> {
     let mut problems = Vec::new();
     let mut samples = Vec::new();
+    let mut references = BTreeMap::new();
     let mut next_idx: HashMap<String, usize> = HashMap::new();
     let mut seen: HashMap<(String, usize), usize> = HashMap::new();
     let mut seen_text: HashMap<(String, String), usize> = HashMap::new();
@@ -109,6 +129,9 @@ pub fn parse_samples(
             Some(solution) => solution,
             None => Solution::infer(&task.task, &record.code),
         };
+        if let Some(given) = record.references {
+            references.insert((record.task_id.clone(), sample_idx), given);
+        }
         samples.push(SampleRecord {
             task_id: record.task_id,
             sample_idx,
@@ -125,7 +148,10 @@ pub fn parse_samples(
         });
     }
     if problems.is_empty() {
-        Ok(samples)
+        Ok(ParsedSamples {
+            samples,
+            references,
+        })
     } else {
         Err(SamplesError {
             path: path.to_path_buf(),
@@ -163,7 +189,13 @@ struct RawSample {
     /// Kept from a crucible eval sample, so a rescored run still reports its generation cost.
     tokens: Option<TokenCounts>,
     gen_ms: Option<u64>,
+    /// `reference`: references for the similarity metrics.
+    references: Option<Vec<String>>,
 }
+
+/// What a `reference` field may be.
+const BAD_REFERENCE: &str =
+    "field `reference` must be a string or a list of strings (the reference solutions)";
 
 fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
     let value: Value = serde_json::from_str(raw).map_err(|err| format!("not valid JSON: {err}"))?;
@@ -214,6 +246,18 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
         ),
         Some(_) => return Err("`sample_idx` must be a non-negative integer".into()),
     };
+    let references = match object.get("reference") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(reference)) => Some(vec![reference.clone()]),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or(BAD_REFERENCE)?,
+        ),
+        Some(_) => return Err(BAD_REFERENCE.into()),
+    };
     if bench.task(&task_id).is_none() {
         return Err(unknown_task_message(&task_id, bench));
     }
@@ -226,6 +270,7 @@ fn parse_line(raw: &str, bench: &Benchmark) -> Result<RawSample, String> {
             .get("tokens")
             .and_then(|t| serde_json::from_value(t.clone()).ok()),
         gen_ms: object.get("gen_ms").and_then(Value::as_u64),
+        references,
     })
 }
 
@@ -247,7 +292,10 @@ fn unknown_task_message(task_id: &str, bench: &Benchmark) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crucible_types::{Task, TaskKind, TestSuite};
+
     use super::*;
+    use crate::task::{BenchmarkTask, Harness, HiddenTests};
     use crate::{BenchmarkName, DataDirs, LoadParams, load_benchmark};
 
     const TASKS: &str = r#"{"id": "a", "description": "Print 1.", "examples": [{"input": "", "output": "1\n"}], "language": "python"}
@@ -283,6 +331,29 @@ mod tests {
                 assert_eq!(got, expected);
             }
             (got, expected) => panic!("got {got:?}, expected {expected:?}"),
+        }
+    }
+
+    fn humaneval_bench() -> Benchmark {
+        let task = BenchmarkTask {
+            task: Task {
+                id: "HumanEval/0".into(),
+                language: Language::Python,
+                kind: TaskKind::Function {
+                    prompt: "def f(x):\n".into(),
+                    entry_point: "f".into(),
+                },
+                visible: TestSuite::None,
+            },
+            hidden: HiddenTests::ready(TestSuite::None),
+            reference: None,
+            harness: Harness::HumanEval,
+        };
+        Benchmark {
+            name: BenchmarkName::HumanEval,
+            language: Language::Python,
+            tasks: vec![task],
+            rejects: vec![],
         }
     }
 
@@ -328,5 +399,37 @@ mod tests {
         .join("\n");
         let samples = parse_samples(Path::new("s.jsonl"), &text, &bench).unwrap();
         assert_eq!(missing_tasks(&bench, &samples), ["a", "b"]);
+    }
+
+    #[test]
+    fn references_given_with_samples_are_kept_by_sample() {
+        let text = r#"{"task_id": "HumanEval/0", "completion": "    return x\n", "reference": "def f(x):\n    return x\n"}
+{"task_id": "HumanEval/0", "completion": "    return 1\n", "reference": ["a", "b"]}
+{"task_id": "HumanEval/0", "completion": "    return 2\n"}
+"#;
+        let parsed = parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench()).unwrap();
+        assert_eq!(parsed.samples.len(), 3);
+        let key = |idx: usize| ("HumanEval/0".to_string(), idx);
+        assert_eq!(
+            parsed.references.get(&key(0)),
+            Some(&vec!["def f(x):\n    return x\n".to_string()])
+        );
+        assert_eq!(
+            parsed.references.get(&key(1)),
+            Some(&vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(parsed.references.get(&key(2)), None);
+    }
+
+    #[test]
+    fn a_malformed_reference_is_reported_with_its_line() {
+        let text = "{\"task_id\": \"HumanEval/0\", \"completion\": \"x\", \"reference\": 3}\n{\"task_id\": \"HumanEval/0\", \"completion\": \"y\", \"reference\": [\"a\", 1]}\n";
+        let err = parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid samples file `s.jsonl`:\nline 1: {BAD_REFERENCE}\nline 2: {BAD_REFERENCE}"
+            )
+        );
     }
 }

@@ -112,6 +112,36 @@ pub struct Benchmark {
     pub rejects: Vec<Reject>,
 }
 
+impl BenchmarkTask {
+    /// The benchmark's reference solution as a whole program ([`BenchmarkTask::program_of`]),
+    /// when it ships one: what similarity metrics compare a sample with.
+    pub fn reference_program(&self) -> Option<String> {
+        self.reference
+            .as_ref()
+            .map(|reference| self.program_of(reference))
+    }
+
+    /// `solution` as a whole program, so a sample and the reference are compared in the same
+    /// form: full code as it is; a continuation after the code it continues, which is the
+    /// task's prompt (HumanEval: imports, signature and docstring), or for HumanEval-X the
+    /// declaration (the prompt without its doc comment, as the benchmark ships it).
+    pub fn program_of(&self, solution: &Solution) -> String {
+        match solution {
+            Solution::Full(code) => code.clone(),
+            Solution::Continuation(body) => {
+                let head = match (&self.harness, &self.task.kind) {
+                    (Harness::HumanEvalX(parts), _) if !parts.declaration.is_empty() => {
+                        parts.declaration.as_str()
+                    }
+                    (_, crucible_types::TaskKind::Function { prompt, .. }) => prompt.as_str(),
+                    _ => "",
+                };
+                format!("{head}{body}")
+            }
+        }
+    }
+}
+
 impl Benchmark {
     /// Find a task by id.
     pub fn task(&self, id: &str) -> Option<&BenchmarkTask> {
@@ -169,5 +199,52 @@ impl HiddenTests {
     /// Hidden tests that are fully known at load time.
     pub fn ready(base: TestSuite) -> Self {
         HiddenTests { base, plus: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crucible_types::TaskKind;
+
+    use super::*;
+
+    fn task(harness: Harness, reference: Option<Solution>) -> BenchmarkTask {
+        BenchmarkTask {
+            task: Task {
+                id: "t/0".into(),
+                language: Language::Cpp,
+                kind: TaskKind::Function {
+                    prompt: "/* Add one. */\nint f(int x){\n".into(),
+                    entry_point: "f".into(),
+                },
+                visible: TestSuite::None,
+            },
+            hidden: HiddenTests::ready(TestSuite::None),
+            reference,
+            harness,
+        }
+    }
+
+    #[test]
+    fn programs_are_compared_whole() {
+        let body = Solution::Continuation("    return x + 1;\n}\n".into());
+        let humaneval = task(Harness::HumanEval, Some(body.clone()));
+        assert_eq!(
+            humaneval.reference_program().as_deref(),
+            Some("/* Add one. */\nint f(int x){\n    return x + 1;\n}\n")
+        );
+        // HumanEval-X: after the declaration, which has no doc comment.
+        let parts = HumanEvalXParts {
+            declaration: "int f(int x){\n".into(),
+            ..HumanEvalXParts::default()
+        };
+        let humaneval_x = task(Harness::HumanEvalX(parts), Some(body));
+        assert_eq!(
+            humaneval_x.reference_program().as_deref(),
+            Some("int f(int x){\n    return x + 1;\n}\n")
+        );
+        let full = Solution::Full("int f(int x) { return 1 + x; }".into());
+        assert_eq!(humaneval_x.program_of(&full), full.code());
+        assert_eq!(task(Harness::Stdio, None).reference_program(), None);
     }
 }

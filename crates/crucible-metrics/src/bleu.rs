@@ -20,12 +20,12 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
 /// How text is split into tokens before counting n-grams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tokenizer {
     /// mteval-v13a's rules (sacrebleu's default): punctuation split off, `.`/`,` kept inside numbers.
@@ -53,7 +53,7 @@ impl Tokenizer {
 }
 
 /// How zero n-gram matches are smoothed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "method", content = "value")]
 pub enum Smoothing {
     /// No smoothing: a zero precision makes the score 0.
@@ -78,7 +78,7 @@ impl Smoothing {
 }
 
 /// BLEU's knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BleuParams {
     /// The tokeniser.
     pub tokenizer: Tokenizer,
@@ -111,7 +111,7 @@ impl BleuParams {
 }
 
 /// A BLEU score with what it was computed from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BleuScore {
     /// BLEU, 0-100.
     pub score: f64,

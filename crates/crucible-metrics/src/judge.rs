@@ -11,12 +11,16 @@
 //! outside 0-4, is [`JudgeVerdict::Unparsed`] with the raw text kept, and a backend failure
 //! for one request is [`JudgeVerdict::Failed`]. Only cancellation stops a judge run.
 
-use crucible_infer::{Error as InferError, GenRequest, Generator, Message, Observer, Prompt, Role};
+use std::ops::ControlFlow;
+
+use crucible_infer::{
+    Error as InferError, Feed, GenRequest, Generation, Generator, Message, Observer, Prompt, Role,
+};
 use crucible_types::{Decoding, GenParams};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the judge grades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aspect {
     /// How useful the code is for solving the problem (0: useless, 4: very useful).
@@ -70,7 +74,7 @@ pub struct JudgeInput<'a> {
 }
 
 /// The judge's knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgeParams {
     /// Seed passed to the backend (decoding is greedy; the seed matters only to backends that
     /// break ties randomly).
@@ -80,7 +84,7 @@ pub struct JudgeParams {
 }
 
 /// The judge's grade for one aspect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum JudgeVerdict {
     /// A score in [0, 4] and the judge's answer (its reasoning).
@@ -115,7 +119,7 @@ impl JudgeVerdict {
 }
 
 /// Both aspects' verdicts for one sample.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeResult {
     /// Usefulness, 0-4.
     pub usefulness: JudgeVerdict,
@@ -172,20 +176,114 @@ pub fn judge(
     params: JudgeParams,
     observer: &mut dyn Observer,
 ) -> Result<JudgeResult, InferError> {
-    let mut verdicts = Vec::with_capacity(2);
-    for aspect in Aspect::ALL {
-        let request = GenRequest {
+    let mut result = None;
+    judge_many(
+        generator,
+        std::slice::from_ref(input),
+        params,
+        1,
+        &mut |_, judged| {
+            result = Some(judged);
+            ControlFlow::Continue(())
+        },
+        observer,
+    )?;
+    Ok(result.unwrap_or_else(|| JudgeResult {
+        usefulness: no_verdict(),
+        functional_correctness: no_verdict(),
+    }))
+}
+
+/// Grade many samples on both aspects, their requests decoded together
+/// ([`Generator::generate_many`], up to `max_sequences` at once). `done(index, result)` is
+/// called as each sample's two grades are in (in any order); returning `Break` stops the
+/// call. Only cancellation is an error; a sample whose requests were never answered (the
+/// call stopped early) is not reported.
+pub fn judge_many(
+    generator: &mut dyn Generator,
+    inputs: &[JudgeInput<'_>],
+    params: JudgeParams,
+    max_sequences: usize,
+    done: &mut dyn FnMut(usize, JudgeResult) -> ControlFlow<()>,
+    observer: &mut dyn Observer,
+) -> Result<(), InferError> {
+    let mut feed = JudgeFeed {
+        inputs,
+        params,
+        next: 0,
+        pending: vec![Slot::default(); inputs.len()],
+        stopped: false,
+        done,
+    };
+    match generator.generate_many(&mut feed, max_sequences.max(1), observer) {
+        Err(InferError::Cancelled) => Err(InferError::Cancelled),
+        // Any other error that ends the call is the failure of every request it left
+        // unanswered, among the samples it had started on.
+        Err(error) if !feed.stopped => {
+            let failed = JudgeVerdict::Failed {
+                error: error.to_string(),
+            };
+            for index in 0..inputs.len().min(feed.next.div_ceil(2)) {
+                let slot = &feed.pending[index];
+                if slot.reported {
+                    continue;
+                }
+                let [usefulness, correctness] = slot.verdicts.clone();
+                let result = JudgeResult {
+                    usefulness: usefulness.unwrap_or_else(|| failed.clone()),
+                    functional_correctness: correctness.unwrap_or_else(|| failed.clone()),
+                };
+                if (feed.done)(index, result).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// The two requests of each input, in order (request `2i` is input `i`'s usefulness, `2i + 1`
+/// its functional correctness), and the grades as they come back.
+struct JudgeFeed<'a, 'b> {
+    inputs: &'a [JudgeInput<'a>],
+    params: JudgeParams,
+    /// Requests handed out so far.
+    next: usize,
+    pending: Vec<Slot>,
+    /// `done` asked to stop.
+    stopped: bool,
+    done: &'b mut dyn FnMut(usize, JudgeResult) -> ControlFlow<()>,
+}
+
+/// One input's grades so far.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    verdicts: [Option<JudgeVerdict>; 2],
+    /// Handed to `done`.
+    reported: bool,
+}
+
+impl Feed for JudgeFeed<'_, '_> {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
+        let input = self.inputs.get(self.next / 2)?;
+        let aspect = Aspect::ALL[self.next % 2];
+        self.next += 1;
+        Some(GenRequest {
             prompt: judge_prompt(aspect, input),
             params: GenParams {
                 decoding: Decoding::Greedy,
-                seed: params.seed,
-                max_new_tokens: params.max_new_tokens,
+                seed: self.params.seed,
+                max_new_tokens: self.params.max_new_tokens,
                 stop: Vec::new(),
                 n: 1,
             },
-        };
-        let verdict = match generator.generate(&request, observer) {
-            Err(InferError::Cancelled) => return Err(InferError::Cancelled),
+        })
+    }
+
+    fn finished(&mut self, id: usize, result: Result<Generation, InferError>) -> ControlFlow<()> {
+        let verdict = match result {
             Err(error) => JudgeVerdict::Failed {
                 error: error.to_string(),
             },
@@ -196,18 +294,29 @@ pub fn judge(
                 Some(completion) => verdict_of(completion.text),
             },
         };
-        verdicts.push(verdict);
+        let index = id / 2;
+        let Some(slot) = self.pending.get_mut(index) else {
+            return ControlFlow::Continue(());
+        };
+        slot.verdicts[id % 2] = Some(verdict);
+        let [Some(usefulness), Some(functional_correctness)] = &slot.verdicts else {
+            return ControlFlow::Continue(());
+        };
+        let result = JudgeResult {
+            usefulness: usefulness.clone(),
+            functional_correctness: functional_correctness.clone(),
+        };
+        slot.reported = true;
+        let flow = (self.done)(index, result);
+        self.stopped = flow.is_break();
+        flow
     }
-    let functional_correctness = verdicts.pop().unwrap_or(JudgeVerdict::Failed {
+}
+
+fn no_verdict() -> JudgeVerdict {
+    JudgeVerdict::Failed {
         error: "no verdict".to_string(),
-    });
-    let usefulness = verdicts.pop().unwrap_or(JudgeVerdict::Failed {
-        error: "no verdict".to_string(),
-    });
-    Ok(JudgeResult {
-        usefulness,
-        functional_correctness,
-    })
+    }
 }
 
 fn verdict_of(text: String) -> JudgeVerdict {
@@ -345,5 +454,67 @@ mod tests {
         let mut empty = ScriptedGenerator::new(Vec::<String>::new());
         let got = judge(&mut empty, &input, params, &mut Silent).unwrap();
         assert!(matches!(got.usefulness, JudgeVerdict::Failed { .. }));
+    }
+
+    #[test]
+    fn many_samples_are_judged_together_and_each_reported_once() {
+        // Every answer names the aspect and the code it was asked about.
+        let mut generator = ScriptedGenerator::from_fn(|request, _| {
+            let Prompt::Chat { messages, .. } = &request.prompt else {
+                return None;
+            };
+            let user = &messages[1].content;
+            let code = if user.contains("return 1") { 1 } else { 2 };
+            let grade = if user.contains("for usefulness") {
+                4
+            } else {
+                code
+            };
+            Some(format!("Checked.\nScore: {grade}"))
+        })
+        .batching(std::time::Duration::from_millis(1));
+        let inputs: Vec<JudgeInput<'_>> = ["def f():\n    return 1", "def f():\n    return 2"]
+            .iter()
+            .map(|code| JudgeInput {
+                problem: "Return 1.",
+                code,
+                reference: None,
+                language: "python",
+            })
+            .collect();
+        let params = JudgeParams {
+            seed: 0,
+            max_new_tokens: 64,
+        };
+        let mut got = Vec::new();
+        judge_many(
+            &mut generator,
+            &inputs,
+            params,
+            8,
+            &mut |index, result| {
+                got.push((index, result));
+                ControlFlow::Continue(())
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        got.sort_by_key(|(index, _)| *index);
+        let grades: Vec<(usize, Option<f64>, Option<f64>)> = got
+            .iter()
+            .map(|(i, r)| (*i, r.usefulness.score(), r.functional_correctness.score()))
+            .collect();
+        assert_eq!(
+            grades,
+            [(0, Some(4.0), Some(1.0)), (1, Some(4.0), Some(2.0))]
+        );
+        // All four requests went out in one step.
+        assert_eq!(generator.steps, [4]);
+        assert!(
+            generator
+                .requests
+                .iter()
+                .all(|r| r.params.decoding == Decoding::Greedy)
+        );
     }
 }

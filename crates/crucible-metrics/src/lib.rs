@@ -13,7 +13,10 @@
 //! - [`judge`]: LLM-as-a-judge (ICE-Score style) over any [`crucible_infer::Generator`].
 //! - [`perplexity`]: perplexity and mean log-probability from per-token log-probabilities.
 //! - [`MetricSet`]: the metrics chosen for a run over (prediction, reference, language)
-//!   samples and their verdicts, with per-sample and corpus scores (serialisable).
+//!   samples and their verdicts, with per-sample and corpus scores, correlations with the
+//!   verdicts and the judge's agreement with execution (serialisable).
+//! - [`render`]: the terminal table and the report.html section (inline SVG plot) of a
+//!   [`MetricSetReport`], and of several runs compared.
 //!
 //! The reference implementations, their pinned versions and the vectors derived from them
 //! live under `bench/metrics/`; the tests compare against those vectors.
@@ -22,14 +25,19 @@
 
 pub mod bleu;
 pub mod codebleu;
+pub mod comparison;
 pub mod correlation;
 pub mod judge;
 mod metric_set;
 pub mod perplexity;
 mod pytext;
+pub mod render;
 pub mod similarity;
 
-pub use metric_set::{CorpusScores, Metric, MetricSet, MetricSetReport, Sample, SampleScores};
+pub use metric_set::{
+    CorpusScores, JUDGE_PASS_THRESHOLD, JudgeAgreement, JudgeCorpus, Metric, MetricCorrelation,
+    MetricSet, MetricSetReport, Sample, SampleScores,
+};
 
 /// What can go wrong computing a metric.
 #[derive(Debug, thiserror::Error)]

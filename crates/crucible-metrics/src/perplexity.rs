@@ -9,14 +9,14 @@
 //! `llama-perplexity`, which scores only the second half of each context-sized chunk (see
 //! `crucible_infer::score` for both rules).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crucible_infer::{ScoreError, ScoredText, TextScorer, WindowRule};
 
 use crate::Error;
 
 /// Perplexity of a text.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Perplexity {
     /// Tokens scored.
     pub tokens: usize,

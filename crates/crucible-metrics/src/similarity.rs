@@ -18,7 +18,7 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crucible_syntax::{SyntaxLanguage, SyntaxParser, walk};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -35,7 +35,7 @@ pub fn exact_match(
 }
 
 /// Both edit similarities of a pair.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EditSimilarity {
     /// fuzzywuzzy's `fuzz.ratio`: difflib's ratio times 100, rounded (0-100). The one printed.
     pub fuzz_ratio: f64,
@@ -155,7 +155,7 @@ fn longest_match(
 }
 
 /// Identifier match of a pair, as CrossCodeEval defines it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdentifierMatch {
     /// The identifier lists are equal (order and repeats included).
     pub exact: bool,

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::eval::judge::JudgeParams;
 use crucible_core::infer::prompt::PromptMode;
+use crucible_core::metrics::{Metric, MetricParams, MetricRequest};
 use crucible_core::model::Weights;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
 use crucible_core::{ConfigFile, Settings};
@@ -244,4 +245,77 @@ fn time_limit_policy(time_limit: f64, time_factor: f64) -> anyhow::Result<TimeLi
         minimum: Duration::from_secs_f64(time_limit),
         factor: time_factor,
     })
+}
+
+/// `--metric` and the judge's model: flags shared by `crucible eval` and `crucible score`.
+#[derive(Debug, Args)]
+pub(crate) struct MetricArgs {
+    /// Also compare each sample with its reference (the samples file's `reference`, else the
+    /// task's reference solution), comma-separated: bleu, codebleu, em (exact match), es (edit
+    /// similarity), idmatch (identifier match), ppl (perplexity of the reference under the
+    /// model: a local one), judge (an LLM grades each sample, ICE-Score style). Per-sample
+    /// scores go to metrics.jsonl; corpus scores, and how well each metric predicts the
+    /// verdicts, to metrics.json, summary.json, the table and report.html (docs/METRICS.md).
+    #[arg(long, value_name = "M,..")]
+    metric: Option<String>,
+    /// The judge of `--metric judge`: a known name, a GGUF file or an hf: spec, or with
+    /// --judge-endpoint the server's model id. Default: the run's model.
+    #[arg(long, value_name = "SPEC")]
+    judge_model: Option<String>,
+    /// Judge with the OpenAI-compatible server at this base URL. Default: the run's endpoint
+    /// when --judge-model is not given, else a local model.
+    #[arg(long, value_name = "URL")]
+    judge_endpoint: Option<String>,
+    /// Judge requests decoded together.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    judge_batch: usize,
+    /// Most new tokens of each of the judge's answers (reasoning and a grade).
+    #[arg(long, value_name = "N", default_value_t = crucible_core::metrics::DEFAULT_JUDGE_TOKENS)]
+    judge_max_tokens: usize,
+}
+
+impl MetricArgs {
+    /// The metrics asked for, with the run's model settings (`run`): the model perplexity is
+    /// measured under, and the judge's unless `--judge-model`/`--judge-endpoint` say otherwise.
+    pub(crate) fn request(&self, run: &Settings) -> anyhow::Result<Option<MetricRequest>> {
+        let Some(list) = &self.metric else {
+            if self.judge_model.is_some() || self.judge_endpoint.is_some() {
+                bail!("--judge-model and --judge-endpoint are for `--metric judge`");
+            }
+            return Ok(None);
+        };
+        let metrics = Metric::parse_list(list)?;
+        let judging = metrics.contains(&Metric::Judge);
+        if !judging && (self.judge_model.is_some() || self.judge_endpoint.is_some()) {
+            bail!(
+                "--judge-model and --judge-endpoint are for `--metric judge`, which `--metric {list}` leaves out"
+            );
+        }
+        if self.judge_batch == 0 {
+            bail!("--judge-batch must be at least 1");
+        }
+        if self.judge_max_tokens == 0 {
+            bail!("--judge-max-tokens must be at least 1");
+        }
+        let mut judge = run.clone();
+        if self.judge_model.is_some() || self.judge_endpoint.is_some() {
+            judge.model = self.judge_model.clone();
+            judge.endpoint = self.judge_endpoint.clone();
+        }
+        let mut params = MetricParams::new(metrics);
+        params.judge_batch = self.judge_batch;
+        params.judge.max_new_tokens = self.judge_max_tokens;
+        Ok(Some(MetricRequest {
+            params,
+            scorer: run.clone(),
+            judge,
+        }))
+    }
+
+    /// Whether the metrics asked for need a model (perplexity or the judge).
+    pub(crate) fn need_model(&self) -> bool {
+        self.metric.as_deref().is_some_and(|list| {
+            Metric::parse_list(list).is_ok_and(|metrics| metrics.iter().any(|m| m.needs_model()))
+        })
+    }
 }

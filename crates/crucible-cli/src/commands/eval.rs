@@ -15,7 +15,7 @@ use crucible_core::evaluate::{EvalParams, ModelFacts, RunEvent, StrategyRun, run
 use crucible_core::infer::{Observer, SolveParams};
 
 use super::GlobalArgs;
-use super::common::{DecodingArgs, JudgeArgs, KArgs, ModelArgs};
+use super::common::{DecodingArgs, JudgeArgs, KArgs, MetricArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
@@ -27,6 +27,11 @@ use crate::{interrupt, output};
 ///   crucible eval --benchmark humaneval-x --lang cpp --limit 20
 ///   crucible eval --benchmark mbpp --n 10 --k 1,10 --temperature 0.8 --out runs/mbpp-n10
 ///   crucible eval --benchmark humaneval --strategy rerank+repair
+///   crucible eval --benchmark humaneval --limit 41 --metric bleu,codebleu,em,es,ppl
+///
+/// With --metric, each sample is also compared with the task's reference solution once judged
+/// (docs/METRICS.md); re-running a finished run's command with --metric adds the metrics
+/// without generating again.
 ///
 /// With --strategy, each sample is the final program of one strategy run on the task's visible
 /// tests (docs/STRATEGIES.md); the runs' traces go to traces.jsonl in the output directory.
@@ -72,6 +77,8 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     judge: JudgeArgs,
     #[command(flatten)]
+    metrics: MetricArgs,
+    #[command(flatten)]
     dirs: DirArgs,
     #[command(flatten)]
     model: ModelArgs,
@@ -109,6 +116,12 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         bail!("--max-batch must be at least 1");
     }
     let params = args.decoding.params(args.n.min(args.max_batch))?;
+    let metrics = args.metrics.request(&settings)?;
+    if let Some(request) = &metrics {
+        // Before the model loads (run_eval checks again, for other callers).
+        request.check_models()?;
+        crucible_core::metrics::check_benchmark(&bench, &request.params)?;
+    }
     let strategy = match args.strategy.named_strategy(&args.decoding)? {
         Some(strategy) => {
             if args.strategy.trace().is_some() {
@@ -163,6 +176,7 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         judge: args.judge.params(true)?,
         strategy,
         force: args.force,
+        metrics,
     };
     let progress = Progress::new(global.quiet);
     let sink = progress.sink();

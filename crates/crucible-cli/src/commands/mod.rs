@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod common;
+pub(crate) mod compare;
 pub(crate) mod curate;
 pub(crate) mod data;
 pub(crate) mod eval;

@@ -14,7 +14,7 @@ use crucible_core::evaluate::RunEvent;
 use crucible_core::score::{ScoreParams, default_out, run_score};
 
 use super::GlobalArgs;
-use super::common::{JudgeArgs, KArgs};
+use super::common::{JudgeArgs, KArgs, MetricArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use crate::output;
 
@@ -30,9 +30,15 @@ use crate::output;
 /// interrupted run. A run directory made from another samples file or with other judging
 /// options is refused unless --force.
 ///
+/// With --metric, each sample is also compared with its reference: the samples file's
+/// `reference` (a string or a list of strings), else the task's reference solution. Model
+/// flags (--model, --endpoint, ...) choose the model of `--metric ppl` and, unless
+/// --judge-model is given, of `--metric judge`. Re-running with other metrics adds them.
+///
 /// Examples:
 ///   crucible score --benchmark humaneval samples.jsonl --out runs/he
 ///   crucible score --benchmark humaneval-x --lang cpp samples.jsonl --k 1,10
+///   crucible score --benchmark humaneval samples.jsonl --metric bleu,codebleu,em,es,ppl
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct ScoreArgs {
@@ -60,11 +66,29 @@ pub(crate) struct ScoreArgs {
     #[command(flatten)]
     judge: JudgeArgs,
     #[command(flatten)]
+    metrics: MetricArgs,
+    #[command(flatten)]
     dirs: DirArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+impl ScoreArgs {
+    /// Whether the run loads a model (`--metric ppl` or `judge`).
+    pub(crate) fn runs_model(&self) -> bool {
+        self.metrics.need_model()
+    }
 }
 
 pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.dirs.settings()?;
+    let settings = args.model.settings(args.dirs.data_dir.clone())?;
+    let uses_model = args.model.model.is_some() || args.model.endpoint.is_some();
+    if uses_model && !args.metrics.need_model() {
+        anyhow::bail!(
+            "--model and --endpoint choose the model of `--metric ppl` or `--metric judge`; `crucible score` runs no model otherwise"
+        );
+    }
+    let metrics = args.metrics.request(&settings)?;
     let bench = data::load(&settings, &args.benchmark, args.lang.as_deref())?;
     warn_rejects(&bench, global);
     let out = args
@@ -79,6 +103,7 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         judge: args.judge.params(false)?,
         force: args.force,
         allow_missing: args.allow_missing,
+        metrics,
     };
     let outcome = run_score(bench, &settings.home, &params, progress(out, global.quiet))?;
     output::data(outcome.table.trim_end());

@@ -4,7 +4,9 @@
 //!
 //! [`run_eval`] opens the run directory and the judging pool and hands them, with the event
 //! sink, to a [`Recorder`]; the samples come from plain decoding ([`plain`]) or from strategy
-//! runs ([`strategy`]).
+//! runs ([`strategy`]). With metrics asked for ([`EvalParams::metrics`]), every task must have a
+//! reference solution (checked first), and the metrics are computed once all is judged
+//! ([`crate::metrics`]).
 
 mod model;
 mod plain;
@@ -25,6 +27,7 @@ use crucible_strategy::{Budget, Strategy};
 pub use crate::recorder::{EventSink, RunEvent};
 pub use model::ModelFacts;
 
+use crate::metrics::{self, GivenReferences, MetricRequest};
 use crate::recorder::{Recorder, RecorderSetup, resume_counts, write_summary};
 use crate::{Error, Result};
 
@@ -46,6 +49,9 @@ pub struct EvalParams {
     pub strategy: Option<StrategyRun>,
     /// Reuse an output directory made with another configuration.
     pub force: bool,
+    /// Similarity metrics, perplexity and the judge (`--metric`), computed after judging.
+    /// Not part of the run's configuration: they can be added to a finished run.
+    pub metrics: Option<MetricRequest>,
 }
 
 /// A strategy evaluated like a model: each sample is the final program of one run of the
@@ -89,6 +95,10 @@ pub fn run_eval(
     events: EventSink,
     observer: &mut dyn Observer,
 ) -> Result<EvalOutcome> {
+    if let Some(request) = &params.metrics {
+        metrics::check_benchmark(bench, &request.params)?;
+        request.check_models()?;
+    }
     let config = run_config(model, bench, params);
     let (run_dir, state) = RunDir::open(&params.out, &config, params.force)?;
     if state.torn_lines > 0 {
@@ -120,7 +130,7 @@ pub fn run_eval(
     let to_judge = unjudged_of(bench, &state);
     let setup = RecorderSetup {
         run_dir,
-        events,
+        events: events.clone(),
         expected,
         summary: summary_params.clone(),
     };
@@ -149,9 +159,28 @@ pub fn run_eval(
     // The collector's failure, if any, is the cause of the generating side's.
     let run_dir = recorder.finish()?;
     let interrupted = generated?;
-    let summary = write_summary(&run_dir, &summary_params)?;
+    let mut summary = write_summary(&run_dir, &summary_params)?;
+    let mut table = report::render_table(&summary);
+    match &params.metrics {
+        Some(_) if interrupted => events(RunEvent::Note(
+            "metrics not computed: the run was interrupted".into(),
+        )),
+        Some(request) => {
+            let outcome = metrics::measure_run(
+                &params.out,
+                bench,
+                &GivenReferences::new(),
+                request,
+                &events,
+                observer,
+            )?;
+            crate::score::push_section(&mut table, &outcome.table);
+            summary.metrics = Some(outcome.summary_json());
+        }
+        None => {}
+    }
     Ok(EvalOutcome {
-        table: report::render_table(&summary),
+        table,
         summary,
         out: params.out.clone(),
         interrupted,

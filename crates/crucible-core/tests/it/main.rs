@@ -1,9 +1,11 @@
 //! The pipelines of crucible-core end to end with a scripted generator, judged in the sandbox:
 //! `evaluate` (resume, strategies, reference timings), `model_output` (whatever a model writes
-//! ends as a verdict and the run finishes) and `score` (samples of other tools, appended as
-//! judged and resumed).
+//! ends as a verdict and the run finishes), `score` (samples of other tools, appended as
+//! judged and resumed) and `metrics` (`--metric`: the similarity metrics, the references'
+//! perplexity and the judge, kept across re-runs).
 
 mod evaluate;
+mod metrics;
 mod model_output;
 mod score;
 
@@ -53,6 +55,7 @@ pub(crate) fn params(out: &std::path::Path, seed: u64) -> EvalParams {
         },
         strategy: None,
         force: false,
+        metrics: None,
     }
 }
 

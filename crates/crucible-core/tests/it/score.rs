@@ -17,6 +17,7 @@ fn score_params(samples: &Path, out: &Path) -> ScoreParams {
         judge: params(out, 0).judge,
         force: false,
         allow_missing: false,
+        metrics: None,
     }
 }
 

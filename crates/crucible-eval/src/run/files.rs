@@ -37,7 +37,7 @@ pub const SYNC_LINES: usize = 64;
 /// An append-only JSON Lines file. Every line is written whole or not at all (see the module
 /// docs for how and when it is synced).
 #[derive(Debug)]
-pub(crate) struct Appender {
+pub struct Appender {
     path: PathBuf,
     file: File,
     /// The file's length after its last whole line: a failed write is cut back to it.
@@ -53,7 +53,7 @@ impl Appender {
     /// Open `path` for appending, creating it (and syncing its directory, so the new entry
     /// survives a crash) if it does not exist. Its tail must already be whole lines
     /// ([`repair_tail`] or [`read_records`]).
-    pub(crate) fn open(path: &Path) -> Result<Appender> {
+    pub fn open(path: &Path) -> Result<Appender> {
         let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
@@ -78,7 +78,7 @@ impl Appender {
     }
 
     /// Append `record` as one line; sync when the cadence says so.
-    pub(crate) fn append<T: Serialize>(&mut self, record: &T) -> Result<()> {
+    pub fn append<T: Serialize>(&mut self, record: &T) -> Result<()> {
         let mut line = serde_json::to_string(record).expect("records serialise");
         line.push('\n');
         self.append_bytes(line.as_bytes())
@@ -104,7 +104,7 @@ impl Appender {
     }
 
     /// Sync what was appended to the disk now.
-    pub(crate) fn sync(&mut self) -> Result<()> {
+    pub fn sync(&mut self) -> Result<()> {
         if self.unsynced == 0 {
             return Ok(());
         }
@@ -160,7 +160,7 @@ pub(crate) fn write_error(path: &Path, source: std::io::Error) -> Error {
 /// Replace `path` with `text` atomically and durably: write a temporary file beside it, sync
 /// it, rename it over `path`, sync the directory. On failure the old file is untouched and
 /// the temporary one is removed.
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let written = (|| {
         let mut file = File::create(&tmp)?;

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use files::{SYNC_INTERVAL, SYNC_LINES, read_records};
+pub use files::{Appender, SYNC_INTERVAL, SYNC_LINES, read_records, write_atomic};
 pub use lock::LOCK_FILE;
 pub use summary::{
     MissingPolicy, MissingTasks, Summary, SummaryParams, TaskScore, TierSummary, n_at_k_pairs,
@@ -33,7 +33,7 @@ pub use summary::{
 
 pub(crate) use summary::unique_by_task;
 
-use files::{Appender, repair_tail, write_atomic};
+use files::repair_tail;
 use lock::DirLock;
 
 use crate::task::Solution;

@@ -101,6 +101,11 @@ pub struct Summary {
     pub config: serde_json::Value,
     /// Per-task numbers, in task order.
     pub per_task: Vec<TaskScore>,
+    /// The similarity and judge metrics (`crucible eval|score --metric`), when computed: set
+    /// by `crucible-core`, which owns them (crucible-metrics' report, per-sample scores left
+    /// out: they are in `metrics.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
 }
 
 /// Scores with an extra tier of tests (EvalPlus "plus").
@@ -208,6 +213,7 @@ pub fn summarize(results: &[ResultRecord], params: &SummaryParams) -> Summary {
         time_limits: params.time_limits.clone(),
         config: params.config.clone(),
         per_task,
+        metrics: None,
     }
 }
 

@@ -32,14 +32,14 @@ mod syntax;
 use rustc_hash::FxHashMap as HashMap;
 
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, pytext};
 use ngram::NgramStats;
 use syntax::SyntaxCounts;
 
 /// Which definition CodeBLEU follows where the reference package departs from the paper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeBleuRules {
     /// The paper: clipped AST matches; a data-flow score of 0 counts as 0.
@@ -49,7 +49,7 @@ pub enum CodeBleuRules {
 }
 
 /// CodeBLEU's knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CodeBleuParams {
     /// α, β, γ, δ: the weights of n-gram, weighted n-gram, AST and data-flow matches.
     pub weights: [f64; 4],
@@ -76,7 +76,7 @@ impl CodeBleuParams {
 }
 
 /// CodeBLEU and its four components, each in [0, 1].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodeBleuScore {
     /// The weighted sum.
     pub codebleu: f64,

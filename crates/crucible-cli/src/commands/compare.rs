@@ -1,0 +1,61 @@
+//! `crucible compare`: the flags of `crucible_core::metrics::compare_runs`, which puts runs with metrics side by side and asks whether each metric ranks them as their pass rates do.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crucible_core::metrics::{CompareParams, compare_runs};
+
+use super::GlobalArgs;
+use crate::output;
+
+/// Arguments of `crucible compare`.
+///
+/// Each run directory needs summary.json (pass@1) and metrics.json (`crucible eval` or
+/// `crucible score` with --metric). The table shows each run's pass@1 and corpus metrics, and
+/// for each metric Kendall's tau-b between its ranking of the runs and their pass@1 ranking
+/// (three runs at least), beside the per-run point-biserial correlation and AUROC against the
+/// verdicts.
+///
+/// Examples:
+///   crucible compare runs/he-0.5b runs/he-1.5b runs/he-0.5b-repair
+///   crucible compare runs/* --html compare.html --json compare.json
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct CompareArgs {
+    /// Run directories (two or more).
+    #[arg(required = true, num_args = 1..)]
+    dirs: Vec<PathBuf>,
+    /// Also write the comparison as a self-contained HTML page (inline SVG plot).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Also write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: CompareArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let outcome = compare_runs(&CompareParams {
+        dirs: args.dirs.clone(),
+    })?;
+    if let Some(path) = &args.html {
+        std::fs::write(path, &outcome.html)
+            .with_context(|| format!("could not write `{}`", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        let mut text = serde_json::to_string_pretty(&outcome.comparison)
+            .context("could not serialise the comparison")?;
+        text.push('\n');
+        std::fs::write(path, text)
+            .with_context(|| format!("could not write `{}`", path.display()))?;
+    }
+    output::data(outcome.table.trim_end());
+    if !global.quiet {
+        for path in [&args.html, &args.json].into_iter().flatten() {
+            output::status(&format!("wrote {}", path.display()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
