@@ -407,7 +407,8 @@ mod tests {
 {"task_id": "HumanEval/0", "completion": "    return 1\n", "reference": ["a", "b"]}
 {"task_id": "HumanEval/0", "completion": "    return 2\n"}
 "#;
-        let parsed = parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench()).unwrap();
+        let parsed =
+            parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench()).unwrap();
         assert_eq!(parsed.samples.len(), 3);
         let key = |idx: usize| ("HumanEval/0".to_string(), idx);
         assert_eq!(
@@ -424,7 +425,8 @@ mod tests {
     #[test]
     fn a_malformed_reference_is_reported_with_its_line() {
         let text = "{\"task_id\": \"HumanEval/0\", \"completion\": \"x\", \"reference\": 3}\n{\"task_id\": \"HumanEval/0\", \"completion\": \"y\", \"reference\": [\"a\", 1]}\n";
-        let err = parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench()).unwrap_err();
+        let err = parse_samples_with_references(Path::new("s.jsonl"), text, &humaneval_bench())
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
