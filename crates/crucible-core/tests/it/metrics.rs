@@ -28,6 +28,7 @@ fn score_params(samples: &Path, out: &Path, metrics: &[Metric]) -> ScoreParams {
         ks: vec![1],
         judge: params(out, 0).judge,
         force: false,
+        allow_missing: false,
         metrics: Some(MetricRequest {
             params: MetricParams::new(metrics.to_vec()),
             scorer: settings(),
