@@ -408,10 +408,14 @@ impl RunSamples {
     fn load(dir: &Path, bench: &Benchmark, given: &GivenReferences) -> Result<RunSamples> {
         let (samples, _) = read_records::<SampleRecord>(&dir.join(SAMPLES_FILE))?;
         let (results, _) = read_records::<ResultRecord>(&dir.join(RESULTS_FILE))?;
-        let verdicts: BTreeMap<(String, usize), &ResultRecord> = results
-            .iter()
-            .map(|r| ((r.task_id.clone(), r.sample_idx), r))
-            .collect();
+        // The first verdict written for a sample, the one the summary counts
+        // (`crucible_eval::run::summarize` leaves later duplicates out).
+        let mut verdicts: BTreeMap<(String, usize), &ResultRecord> = BTreeMap::new();
+        for result in &results {
+            verdicts
+                .entry((result.task_id.clone(), result.sample_idx))
+                .or_insert(result);
+        }
         let mut seen = BTreeSet::new();
         let mut entries = Vec::new();
         for sample in samples {
