@@ -1,4 +1,4 @@
-//! `--metric` through `crucible score`'s pipeline: samples compared with the references given in the samples file, per-sample lines, the summary and the report; perplexity and the judge added later through a scorer and a scripted judge, appended as computed and not recomputed on a re-run.
+//! `--metric` through `crucible score`'s pipeline: samples compared with the references given in the samples file, per-sample lines, the summary and the report; perplexity and the judge added later through a scorer and a scripted judge, appended as computed and not recomputed on a re-run; a sample with two result lines correlates by the first, as the summary counts it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -230,4 +230,64 @@ fn a_sample_without_a_reference_is_refused_before_judging() {
     );
     assert!(err.hint().unwrap().contains("`reference`"));
     assert!(!out.join("results.jsonl").exists(), "nothing was judged");
+}
+
+#[test]
+fn a_sample_judged_twice_has_the_verdict_the_summary_counts() {
+    let Fixture {
+        dir,
+        home,
+        bench,
+        out,
+        ..
+    } = fixture(TASKS);
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        [
+            line("double", DOUBLE, Some(DOUBLE)),
+            line("square", "n = int(input())\nprint(n + n)\n", Some(SQUARE)),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let params = score_params(&samples, &out, &[Metric::ExactMatch]);
+    run_score(bench.clone(), &home, &params, Arc::new(|_| {})).unwrap();
+    // A second, failing result line for the passing sample (as a run killed between a verdict
+    // and its record can leave): the summary counts the first, and so must the metrics.
+    let results_path = out.join("results.jsonl");
+    let text = std::fs::read_to_string(&results_path).unwrap();
+    let results: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed_status =
+        results.iter().find(|r| r["task_id"] == "square").unwrap()["status"].clone();
+    let mut again = results
+        .iter()
+        .find(|r| r["task_id"] == "double")
+        .unwrap()
+        .clone();
+    assert_ne!(again["status"], failed_status);
+    again["status"] = failed_status;
+    std::fs::write(&results_path, format!("{text}{again}\n")).unwrap();
+
+    let outcome = run_score(bench, &home, &params, Arc::new(|_| {})).unwrap();
+    assert_eq!(outcome.summary.duplicate_results, 1);
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 0.5);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let exact = summary["metrics"]["correlations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["score"] == "exact_match")
+        .unwrap_or_else(|| panic!("{summary}"))
+        .clone();
+    assert_eq!(exact["samples"], 2, "{exact}");
+    assert_eq!(
+        exact["passed"], 1,
+        "the first verdict of `double` counts: {exact}"
+    );
+    assert_eq!(exact["auroc"], 1.0, "{exact}");
 }
