@@ -31,8 +31,6 @@ pub enum Error {
         binary: String,
         package: &'static str,
     },
-    #[error("the source is empty")]
-    EmptySource,
     #[error("the {what} is not UTF-8 text (a binary file?)")]
     NotText { what: &'static str },
     #[error("{language} does not support {suite} tests")]

@@ -139,7 +139,7 @@ pub enum FailureKind {
 pub fn failure_kind(err: &crucible_exec::Error) -> FailureKind {
     use crucible_exec::Error;
     match err {
-        Error::EmptySource | Error::NotText { .. } => FailureKind::Program,
+        Error::NotText { .. } => FailureKind::Program,
         Error::ToolchainMissing { .. } | Error::Provision(_) | Error::LimitOutOfRange { .. } => {
             FailureKind::Setup
         }
@@ -151,10 +151,6 @@ pub fn failure_kind(err: &crucible_exec::Error) -> FailureKind {
 /// program that is not one, `judge_error` otherwise, with the cause as the failure's message.
 pub fn report_for_failure(err: &crucible_exec::Error) -> ExecReport {
     let (status, message) = match (failure_kind(err), err) {
-        (_, crucible_exec::Error::EmptySource) => (
-            Status::CompileError,
-            "the answer contains no code".to_owned(),
-        ),
         (FailureKind::Program, _) => (
             Status::CompileError,
             format!("the answer is not source text: {err}"),
@@ -198,11 +194,6 @@ mod tests {
     fn executor_failures_become_verdicts_except_the_setup_s() {
         use crucible_exec::Error;
         let cases: Vec<(Error, Option<Status>, &str)> = vec![
-            (
-                Error::EmptySource,
-                Some(Status::CompileError),
-                "contains no code",
-            ),
             (
                 Error::NotText { what: "source" },
                 Some(Status::CompileError),
