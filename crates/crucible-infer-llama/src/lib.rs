@@ -52,6 +52,8 @@ pub struct LlamaGenerator {
     config: LlamaConfig,
     session: Option<Session>,
     fim: Option<FimTokens>,
+    /// Texts of the control and user-defined tokens: in a chat message they stay plain text.
+    specials: Vec<String>,
     /// Prompt tokens copied from the prefix cache instead of evaluated, since the model loaded.
     reused_prompt_tokens: usize,
 }
@@ -137,6 +139,7 @@ impl LlamaGenerator {
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let template = chat_template(model)?;
         let fim = fim_tokens(model);
+        let specials = special_texts(model);
         let train_ctx = model.n_ctx_train() as usize;
         let context_length = config.context_length.unwrap_or(train_ctx).min(train_ctx);
         tracing::info!(
@@ -158,6 +161,7 @@ impl LlamaGenerator {
             config,
             session: None,
             fim,
+            specials,
             reused_prompt_tokens: 0,
         })
     }
@@ -185,6 +189,32 @@ impl LlamaGenerator {
     pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
         let vocab = self.model.vocab();
         vocab.tokenize(text.as_bytes(), vocab.should_add_bos(), true)
+    }
+
+    /// A request's prompt as tokens. Raw text is tokenized with special-token parsing, as a
+    /// completion prompt is; a chat is rendered in guarded pieces, so that special-token text
+    /// written inside a message is tokenized as the plain text it is.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, Error> {
+        let Prompt::Chat { messages, prefill } = prompt else {
+            return Ok(self.tokenize(&self.render(prompt)?));
+        };
+        let mut pieces = self
+            .template
+            .render_guarded(messages, true, &self.specials)?;
+        match pieces.last_mut() {
+            Some(last) if !last.literal => last.text.push_str(prefill),
+            _ => pieces.push(crucible_infer::PromptPiece {
+                text: prefill.clone(),
+                literal: false,
+            }),
+        }
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let bos = i == 0 && vocab.should_add_bos();
+            tokens.extend(vocab.tokenize(piece.text.as_bytes(), bos, !piece.literal));
+        }
+        Ok(tokens)
     }
 
     /// Make sure the context can hold `need`; rebuild it if not. The KV cache is cleared.
@@ -244,8 +274,7 @@ impl Generator for LlamaGenerator {
     ) -> Result<Generation, Error> {
         let params = &request.params;
         params.validate()?;
-        let text = self.render(&request.prompt)?;
-        let prompt = self.tokenize(&text);
+        let prompt = self.prompt_tokens(&request.prompt)?;
         self.run_tokens(&prompt, params, observer, false)
     }
 
@@ -372,6 +401,25 @@ fn fim_tokens(model: &LlamaModel) -> Option<FimTokens> {
         repo_name: text(vocab.fim_rep()),
         file_sep: text(vocab.fim_sep()),
     })
+}
+
+/// The texts of the model's control and user-defined tokens (`<|im_end|>`, `<|fim_prefix|>`,
+/// ...), which special-token parsing would turn into those tokens.
+fn special_texts(model: &LlamaModel) -> Vec<String> {
+    use llama_cpp_2::token_type::LlamaTokenAttr;
+    let vocab = model.vocab();
+    let mut texts: Vec<String> = vocab
+        .tokens()
+        .filter(|&token| {
+            let attr = vocab.attr(token);
+            attr.contains(LlamaTokenAttr::Control) || attr.contains(LlamaTokenAttr::UserDefined)
+        })
+        .map(|token| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned())
+        .filter(|text| !text.is_empty())
+        .collect();
+    texts.sort();
+    texts.dedup();
+    texts
 }
 
 /// Time since `start` in milliseconds.

@@ -328,7 +328,7 @@ impl LlamaGenerator {
                 params.n
             )));
         }
-        let prompt = self.tokenize(&self.render(&request.prompt)?);
+        let prompt = self.prompt_tokens(&request.prompt)?;
         self.check_prompt(&prompt, params)?;
         Ok(prompt)
     }

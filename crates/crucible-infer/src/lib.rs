@@ -19,7 +19,7 @@ mod solve;
 mod stop;
 mod vocab_math;
 
-pub use chat::{ChatTemplate, Message, Role};
+pub use chat::{ChatTemplate, Message, PromptPiece, Role};
 pub use extract::{Extracted, Source, extract_code};
 pub use fim::{ExtraFile, FimTokens, Infill, fim_prompt};
 pub use generator::{
