@@ -12,7 +12,7 @@ pub struct EnvVar {
     pub default: &'static str,
 }
 
-/// Models, benchmark data and caches.
+/// Models, benchmark data, repository indexes and caches.
 pub const CRUCIBLE_HOME: &str = "CRUCIBLE_HOME";
 /// The model when `--model` is not given.
 pub const CRUCIBLE_MODEL: &str = "CRUCIBLE_MODEL";
@@ -65,7 +65,7 @@ pub const PATH: &str = "PATH";
 pub const ALL: &[EnvVar] = &[
     EnvVar {
         name: CRUCIBLE_HOME,
-        meaning: "models, pulled benchmark data, caches",
+        meaning: "models, pulled benchmark data, repository indexes (`index/`), caches",
         default: "`$XDG_DATA_HOME/crucible` or `~/.local/share/crucible`",
     },
     EnvVar {

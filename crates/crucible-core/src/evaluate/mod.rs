@@ -190,7 +190,7 @@ pub fn run_eval(
 
 /// Make the missing samples: by strategy runs, by batched plain decoding, or one request after
 /// another for beam search (which decodes one request at a time). Returns whether the run was
-/// interrupted; `missing` counts the samples of plain decoding whose requests failed.
+/// interrupted; `missing` counts the samples whose requests failed.
 fn generate(
     generator: &mut dyn Generator,
     bench: &Benchmark,
@@ -205,9 +205,9 @@ fn generate(
         crucible_types::Decoding::Beam { .. }
     );
     match &params.strategy {
-        Some(run) => {
-            strategy::run_strategies(generator, bench, have, params, run, recorder, observer)
-        }
+        Some(run) => strategy::run_strategies(
+            generator, bench, have, params, run, recorder, observer, missing,
+        ),
         None if beam => {
             plain::generate_one_by_one(generator, bench, have, params, recorder, observer, missing)
         }

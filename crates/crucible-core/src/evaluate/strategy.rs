@@ -2,10 +2,15 @@
 //! the strategy on the task's visible part. Tasks run `tasks_in_flight` at a time on threads of
 //! their own, their model calls decoded together by [`crucible_infer::share`]; each run's trace
 //! and sample are stored, and the sample queued for judging, as soon as the run ends.
+//!
+//! A run whose model call failed (the backend gave up on a request: a server still busy after
+//! its retries, a broken connection) is not a verdict: its sample stays missing, a note says
+//! why, the other runs go on, and re-running the command runs just the missing samples, as
+//! plain decoding does.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::json;
 
@@ -22,7 +27,10 @@ use crate::recorder::{Recorder, RunEvent};
 use crate::strategy_tools::BenchmarkAssembly;
 
 /// The strategy runs of every task with missing samples. Returns whether the run was
-/// interrupted. The first failure stops the other threads at their next model call.
+/// interrupted; `missing` counts the samples whose model calls failed. The first other failure
+/// (storing a sample, a judge that cannot start) stops the other threads at their next model
+/// call.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_strategies(
     generator: &mut dyn Generator,
     bench: &Benchmark,
@@ -31,7 +39,9 @@ pub(super) fn run_strategies(
     run: &StrategyRun,
     recorder: &Recorder<'_>,
     observer: &mut dyn Observer,
+    missing: &mut usize,
 ) -> Result<bool> {
+    let not_generated = AtomicUsize::new(0);
     let work: Vec<(&BenchmarkTask, Vec<usize>)> = bench
         .tasks
         .iter()
@@ -46,7 +56,8 @@ pub(super) fn run_strategies(
             std::thread::scope(|scope| {
                 let workers: Vec<_> = (0..threads)
                     .map(|_| {
-                        let (mut generator, queue, failed) = (shared.clone(), &queue, &failed);
+                        let (mut generator, queue, failed, not_generated) =
+                            (shared.clone(), &queue, &failed, &not_generated);
                         scope.spawn(move || -> Result<()> {
                             loop {
                                 if failed.load(Ordering::Relaxed) {
@@ -56,17 +67,18 @@ pub(super) fn run_strategies(
                                     .lock()
                                     .expect("the task queue lock is never poisoned")
                                     .next();
-                                let Some((task, missing)) = next else {
+                                let Some((task, wanted)) = next else {
                                     return Ok(());
                                 };
                                 let mut halt = Halt(failed);
                                 let done = run_strategy(
                                     &mut generator,
                                     task,
-                                    &missing,
+                                    &wanted,
                                     run,
                                     recorder,
                                     &mut halt,
+                                    not_generated,
                                 );
                                 if let Err(err) = done {
                                     failed.store(true, Ordering::Relaxed);
@@ -87,6 +99,7 @@ pub(super) fn run_strategies(
                     .collect::<Vec<_>>()
             })
         });
+    *missing += not_generated.into_inner();
     let mut interrupted = false;
     // A thread's own error comes first: the generator's may only echo it (cancelled by `Halt`).
     for end in ends {
@@ -116,17 +129,20 @@ impl Observer for Halt<'_> {
 /// One strategy run per missing sample index; sample `i` is seeded `seed + i`. The strategy sees
 /// the task's visible part and a [`BenchmarkAssembly`] that holds no hidden test. Each run's
 /// trace and sample are stored when it ends. A run the judge failed in the middle of (a program
-/// of the strategy's that could not be run) is a `judge_error` sample with the cause.
+/// of the strategy's that could not be run) is a `judge_error` sample with the cause. A run
+/// whose model call failed leaves its sample missing, with a note, and adds one to
+/// `not_generated`.
 fn run_strategy(
     generator: &mut dyn Generator,
     task: &BenchmarkTask,
-    missing: &[usize],
+    wanted: &[usize],
     run: &StrategyRun,
     recorder: &Recorder<'_>,
     observer: &mut dyn Observer,
+    not_generated: &AtomicUsize,
 ) -> Result<()> {
     let assembly = BenchmarkAssembly::new(task);
-    for &sample_idx in missing {
+    for &sample_idx in wanted {
         let mut strategy = run.strategy.clone();
         strategy.params.seed = strategy.params.seed.wrapping_add(sample_idx as u64);
         let mut progress = Quiet(&mut *observer);
@@ -143,6 +159,16 @@ fn run_strategy(
         );
         let outcome = match ran {
             Ok(outcome) => outcome,
+            Err(crucible_strategy::Error::Infer(err))
+                if !matches!(err, crucible_infer::Error::Cancelled) =>
+            {
+                not_generated.fetch_add(1, Ordering::Relaxed);
+                recorder.event(RunEvent::Note(format!(
+                    "task {} sample {sample_idx}: not generated, left missing (re-run the same command to retry it): {err}",
+                    task.task.id
+                )));
+                continue;
+            }
             Err(crucible_strategy::Error::Exec(err))
                 if failure_kind(&err) != FailureKind::Setup =>
             {

@@ -483,3 +483,57 @@ fn a_failed_request_leaves_its_samples_missing_and_a_rerun_makes_just_those() {
     assert_eq!(again.summary.samples, 2);
     assert_eq!(again.summary.pass_at_k["pass@1"], 0.5);
 }
+
+#[test]
+fn a_strategy_run_whose_model_call_failed_leaves_its_sample_missing() {
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = fixture(TASKS);
+    // One answer, which passes "double"'s visible example; the run on "square" then finds the
+    // script out of answers, as a request to a server that stayed busy would fail.
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let notes = Arc::clone(&notes);
+        Arc::new(move |event: RunEvent| {
+            if let RunEvent::Note(note) = event {
+                notes.lock().unwrap().push(note);
+            }
+        })
+    };
+    let mut eval_params = params(&out, 0);
+    eval_params.strategy = repair(1);
+    let outcome = run_eval(
+        &mut generator,
+        &model,
+        &bench,
+        &home,
+        &eval_params,
+        sink,
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(!outcome.interrupted);
+    assert_eq!(outcome.missing_samples, 1);
+    assert_eq!(outcome.summary.samples, 1);
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 1, "{results}");
+    assert!(results.contains("\"double\""), "{results}");
+    let notes = notes.lock().unwrap().join("\n");
+    assert!(
+        notes.contains("task square sample 0: not generated, left missing"),
+        "{notes}"
+    );
+
+    // Re-running runs the strategy for just the missing sample.
+    let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(n * n)\n```"]);
+    let again = quiet_eval(&mut generator, &model, &bench, &home, &eval_params).unwrap();
+    assert_eq!(generator.requests.len(), 1);
+    assert_eq!(again.missing_samples, 0);
+    assert_eq!(again.summary.samples, 2);
+    assert_eq!(again.summary.pass_at_k["pass@1"], 1.0);
+}
