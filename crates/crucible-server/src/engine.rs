@@ -7,6 +7,10 @@
 //! runs on a blocking thread that waits on a [`SharedGenerator`] handle: its text comes back
 //! over a channel, and it is withdrawn (its slots freed at the backend's next step) when the
 //! client goes away, its deadline passes, or the server stops.
+//!
+//! A strategy run (verified generation) was admitted as a whole; each of its model calls still
+//! takes its sequences' places while it decodes ([`Counted`]), so other clients' requests see
+//! the load it puts on the slots and are refused when it fills them.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -239,15 +243,55 @@ impl Engine {
         Running { events, cancel }
     }
 
+    /// Count `sequences` as admitted until the ticket drops, whatever the load: for the model
+    /// calls of a run that was admitted as a whole.
+    fn occupy(self: &Arc<Engine>, sequences: usize) -> Ticket {
+        self.admitted.fetch_add(sequences, Ordering::SeqCst);
+        self.publish_load();
+        Ticket {
+            engine: self.clone(),
+            sequences,
+        }
+    }
+
     /// Run `work` on a blocking thread with a handle to the model (for strategy runs, which
-    /// make their model calls one at a time). `work` gets the handle and returns its result.
+    /// make their model calls one at a time). `work` gets the handle and returns its result;
+    /// each call through the handle occupies its sequences' places while it runs.
     pub(crate) fn with_handle<R: Send + 'static>(
-        &self,
+        self: &Arc<Engine>,
         loaded: &Loaded,
-        work: impl FnOnce(SharedGenerator) -> R + Send + 'static,
+        work: impl FnOnce(Counted) -> R + Send + 'static,
     ) -> tokio::task::JoinHandle<R> {
-        let handle = loaded.handle.clone();
+        let handle = Counted {
+            inner: loaded.handle.clone(),
+            engine: self.clone(),
+        };
         tokio::task::spawn_blocking(move || work(handle))
+    }
+}
+
+/// A model handle whose calls count in the engine's admitted sequences while they run.
+pub(crate) struct Counted {
+    inner: SharedGenerator,
+    engine: Arc<Engine>,
+}
+
+impl Generator for Counted {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Generation, infer::Error> {
+        let _ticket = self.engine.occupy(request.params.n.max(1));
+        self.inner.generate(request, observer)
+    }
+
+    fn fim_tokens(&self) -> Option<FimTokens> {
+        self.inner.fim_tokens()
     }
 }
 

@@ -203,3 +203,30 @@ fn a_request_in_flight_when_shutdown_begins_is_finished() {
     assert_eq!(body["choices"][0]["finish_reason"], "length");
     assert_eq!(body["usage"]["completion_tokens"], 60);
 }
+
+#[test]
+fn a_solve_s_model_call_takes_its_place_in_the_slots() {
+    let mut config = config();
+    config.max_batch = 1;
+    config.max_queue = 0;
+    let server = start(config, long(2000));
+    // A task without examples is answered by one plain model call, run as a solve.
+    let task = json!({"id": "hi", "description": "Print hi.", "language": "python"});
+    let solve = open_stream(
+        &server,
+        "/v1/crucible/solve",
+        &json!({"task": task, "stream": true, "max_tokens": 1500}),
+    );
+    eventually("the solve's model call is decoding", || {
+        server.probe.in_flight() == 1
+    });
+    let chat = r#"{"messages": [{"role": "user", "content": "x"}], "max_tokens": 2}"#;
+    let (status, text, _) = post(&server, "/v1/chat/completions", chat, None);
+    assert_eq!(status, 429, "the solve holds the only slot: {text}");
+    // Leaving the solve ends its call and gives the slot back.
+    drop(solve);
+    eventually("the slot is free", || server.probe.in_flight() == 0);
+    eventually("a chat request is served again", || {
+        post(&server, "/v1/chat/completions", chat, None).0 == 200
+    });
+}
