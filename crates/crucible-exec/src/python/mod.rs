@@ -15,7 +15,10 @@
 //! The exchange, on the worker's stdin (requests) and stdout (replies):
 //!
 //! 1. Settling, before a request: R (already forked) answers `{"ready": pid}`, T's pid in the
-//!    sandbox; the executor moves T into the program's own cgroup while T waits.
+//!    sandbox, once T is in the program's own cgroup. On cgroup v1 T moved itself there with
+//!    descriptors of the cgroup's `tasks` files the worker got at start (a move from outside
+//!    waits for an RCU grace period, about 20 ms); otherwise the executor moves T now, while
+//!    it waits.
 //! 2. The request: the executor sets that cgroup's limits for it and writes `G`, the program
 //!    frame (read by T) and the handler frame (limits and, in test modes, the tests; read by R
 //!    once T has read its frame).
@@ -55,20 +58,25 @@ const RECYCLE_AFTER: usize = 2000;
 /// take before the worker is given up as broken.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a caller waits for a settling worker before it boots another.
+const SETTLE_WAIT: Duration = Duration::from_millis(50);
+
 /// How often the executor reads the program's cgroup while it runs.
 const CPU_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of warm workers.
 ///
-/// Workers are started by one long-lived thread: a sandbox dies with the thread that cloned
-/// it (`PR_SET_PDEATHSIG`), and pooled workers must outlive the callers' threads. A worker
+/// Workers' sandboxes are cloned by one long-lived thread: a sandbox dies with the thread that
+/// cloned it (`PR_SET_PDEATHSIG`), and pooled workers must outlive the callers' threads. The
+/// caller that needs a worker waits for its interpreter to boot, so workers boot in parallel.
+/// A worker
 /// that served a request is settled (its zygote's clean-up read, the next program process
 /// moved into its cgroup) on a short-lived thread of its own before it rejoins the idle ones,
 /// so callers do not wait for that.
 #[derive(Debug)]
 pub(crate) struct Workers {
     pool: Arc<Pool>,
-    spawner: Mutex<Option<Sender<Sender<Result<Zygote>>>>>,
+    spawner: Mutex<Option<Sender<Sender<Result<Starting>>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -106,6 +114,8 @@ struct Zygote {
     /// The program's own cgroup. The next request's T is moved into it while it waits;
     /// limits are set and counters reset per request.
     subject: Option<Slot>,
+    /// Each program's process moves itself into `subject` (cgroup v1); else we move it.
+    self_join: bool,
     /// The zygote's `end` of the last request is still to be read.
     end_pending: bool,
     /// The next request's T has been announced (and moved into `subject`).
@@ -271,13 +281,13 @@ impl Workers {
             harness_dir,
             memory_bytes,
         };
-        let (tx, rx) = channel::<Sender<Result<Zygote>>>();
+        let (tx, rx) = channel::<Sender<Result<Starting>>>();
         let thread_sandbox = Arc::clone(&sandbox);
         let thread = std::thread::Builder::new()
             .name("crucible-python-spawner".into())
             .spawn(move || {
                 for reply in rx {
-                    let _ = reply.send(spawn(&thread_sandbox, &spec));
+                    let _ = reply.send(start(&thread_sandbox, &spec));
                 }
             })
             .map_err(Error::spawn)?;
@@ -322,6 +332,7 @@ impl Workers {
     fn acquire(&self) -> Result<Zygote> {
         let pool = &self.pool;
         let mut live = pool.live.lock().map_err(|_| poisoned())?;
+        let mut waited = false;
         loop {
             let idle = pool.idle.lock().map_err(|_| poisoned())?.pop();
             if let Some(mut z) = idle {
@@ -332,6 +343,18 @@ impl Workers {
                 drop(live);
                 pool.retire(z);
                 live = pool.live.lock().map_err(|_| poisoned())?;
+                continue;
+            }
+            // A worker that is settling is ready within milliseconds; booting another costs
+            // an interpreter's start-up (about 0.1-0.2 s of CPU). Wait for it a little first.
+            let settling = *pool.settling.lock().map_err(|_| poisoned())?;
+            if *live < pool.max && settling > 0 && !waited {
+                live = pool
+                    .freed
+                    .wait_timeout(live, SETTLE_WAIT)
+                    .map_err(|_| poisoned())?
+                    .0;
+                waited = true;
                 continue;
             }
             if *live < pool.max {
@@ -368,7 +391,8 @@ impl Workers {
             .map_err(|_| Error::Worker("the worker spawner stopped".into()))?;
         drop(spawner);
         rx.recv()
-            .map_err(|_| Error::Worker("the worker spawner stopped".into()))?
+            .map_err(|_| Error::Worker("the worker spawner stopped".into()))??
+            .ready(&self.pool.sandbox)
     }
 
     /// Stop all workers and the spawner thread (whose end takes every sandbox it started).
@@ -425,6 +449,9 @@ impl Pool {
     fn settle_and_park(&self, mut zygote: Zygote) {
         match zygote.settle() {
             Ok(()) => {
+                // Under `live`, which a caller holds from its look at `idle` until it waits on
+                // `freed`: the notification below cannot fall between the two.
+                let _live = self.live.lock();
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.push(zygote);
                 }
@@ -453,7 +480,19 @@ impl Pool {
     }
 }
 
-fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
+/// A worker whose sandbox is cloned but whose interpreter may still be starting.
+#[derive(Debug)]
+struct Starting {
+    process: Process,
+    requests: OwnedFd,
+    subject: Option<Slot>,
+    self_join: bool,
+}
+
+/// Clone a worker's sandbox (on the spawner thread: the sandbox dies with the thread that
+/// cloned it). The caller waits for the interpreter with [`Starting::ready`], so several
+/// workers boot at once.
+fn start(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Starting> {
     let limits = Limits {
         cpu_time: Duration::from_secs(600),
         wall_time: Duration::from_secs(1800),
@@ -464,9 +503,33 @@ fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
         open_files: 4096,
         tmp_bytes: 512 << 20,
     };
+    // The program's cgroup; its limits are set per request. On cgroup v1 the worker gets
+    // descriptors with which each program's process moves itself in (see `join_cgroup` in
+    // zygote.py); otherwise the executor moves it.
+    let subject = sandbox.acquire_slot(spec.memory_bytes, limits.processes)?;
+    let join = match subject.as_ref().map(Slot::join_files).transpose() {
+        Ok(join) => join.flatten(),
+        Err(err) => {
+            if let Some(slot) = subject {
+                sandbox.release_slot(slot);
+            }
+            return Err(Error::Worker(format!(
+                "cannot open the program's cgroup: {err}"
+            )));
+        }
+    };
+    let mut args = vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()];
+    let mut extra_fds = Vec::new();
+    if let Some(files) = join {
+        let numbers: Vec<String> = (3..).take(files.len()).map(|n: i32| n.to_string()).collect();
+        extra_fds = files.into_iter().map(OwnedFd::from).zip(3..).collect();
+        args.push("--join-fds".into());
+        args.push(numbers.join(","));
+    }
+    let self_join = !extra_fds.is_empty();
     let command = Command {
         program: spec.interpreter.clone(),
-        args: vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()],
+        args,
         env: vec![
             ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
             ("HOME".into(), "/tmp".into()),
@@ -477,54 +540,77 @@ fn spawn(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Zygote> {
         binds: vec![bind(&spec.harness_dir, "/opt/crucible", false)],
         cwd: None,
         stdin: Stdin::Pipe,
-        extra_fds: vec![],
+        extra_fds,
         limits,
         as_init: true,
         address_space_limit: false,
     };
-    let mut process = sandbox.spawn(command)?;
-    let requests = match process.stdin.take() {
-        Some(fd) => fd,
-        None => {
-            process.finish(sandbox);
-            return Err(Error::Worker("no request pipe".into()));
-        }
-    };
-    let mut ready = [0u8; 6];
-    let started = read_exact(&process.stdout, &mut ready, Instant::now() + STEP_TIMEOUT);
-    if started.is_err() || &ready != b"READY\n" {
-        process.finish(sandbox);
-        return Err(Error::Worker(format!(
-            "the worker did not start: {started:?}"
-        )));
-    }
-    if let Err(err) = sys::set_nonblocking(&requests) {
-        process.finish(sandbox);
-        return Err(Error::spawn(err));
-    }
-    // The program's cgroup; its limits are set per request.
-    let subject = match sandbox.acquire_slot(spec.memory_bytes, limits.processes) {
-        Ok(slot) => slot,
+    let mut process = match sandbox.spawn(command) {
+        Ok(process) => process,
         Err(err) => {
-            process.finish(sandbox);
+            if let Some(slot) = subject {
+                sandbox.release_slot(slot);
+            }
             return Err(err);
         }
     };
-    Ok(Zygote {
+    let Some(requests) = process.stdin.take() else {
+        process.finish(sandbox);
+        if let Some(slot) = subject {
+            sandbox.release_slot(slot);
+        }
+        return Err(Error::Worker("no request pipe".into()));
+    };
+    Ok(Starting {
         process,
-        requests: File::from(requests),
-        reader: FrameReader::default(),
-        served: 0,
+        requests,
         subject,
-        end_pending: false,
-        next_ready: false,
+        self_join,
     })
+}
+
+impl Starting {
+    /// Wait for the interpreter's `READY`: a worker that can serve.
+    fn ready(self, sandbox: &Sandbox) -> Result<Zygote> {
+        let Starting {
+            mut process,
+            requests,
+            mut subject,
+            self_join,
+        } = self;
+        let mut ready = [0u8; 6];
+        let started = read_exact(&process.stdout, &mut ready, Instant::now() + STEP_TIMEOUT);
+        let failure = if started.is_err() || &ready != b"READY\n" {
+            Some(Error::Worker(format!(
+                "the worker did not start: {started:?}"
+            )))
+        } else {
+            sys::set_nonblocking(&requests).err().map(Error::spawn)
+        };
+        if let Some(err) = failure {
+            process.finish(sandbox);
+            if let Some(slot) = subject.take() {
+                sandbox.release_slot(slot);
+            }
+            return Err(err);
+        }
+        Ok(Zygote {
+            process,
+            requests: File::from(requests),
+            reader: FrameReader::default(),
+            served: 0,
+            subject,
+            self_join,
+            end_pending: false,
+            next_ready: false,
+        })
+    }
 }
 
 impl Zygote {
     /// Before a request: read the zygote's end of the last one (it cleaned up), and the next
-    /// handler's announcement of its T, which goes into the program's cgroup now, while it
-    /// waits for the program.
+    /// handler's announcement of its T, which is in the program's cgroup already (it moved
+    /// itself) or goes there now, while it waits for the program.
     fn settle(&mut self) -> Result<()> {
         let deadline = Instant::now() + STEP_TIMEOUT;
         if self.end_pending {
@@ -542,7 +628,7 @@ impl Zygote {
             let ns_pid = frame
                 .ready
                 .ok_or_else(|| Error::Worker("the worker sent a frame out of turn".into()))?;
-            if let Some(slot) = &self.subject {
+            if let Some(slot) = self.subject.as_ref().filter(|_| !self.self_join) {
                 let host = host_pid(self.process.pid, ns_pid).ok_or_else(|| {
                     Error::Worker(format!(
                         "cannot find the program's process ({ns_pid} in the sandbox)"

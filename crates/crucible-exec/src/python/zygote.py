@@ -79,6 +79,11 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 IMPORT_SIDE_EFFECTS = frozenset(("antigravity", "this", "__hello__", "__phello__", "idlelib",
                                  "tkinter", "turtle", "turtledemo"))
 MAX_MESSAGE = 256 << 20
+# Descriptors of the program's cgroup `tasks` files (one per v1 hierarchy), opened by the
+# executor and handed to the zygote as `--join-fds 3,4,5`; T writes "0" to each to join.
+JOIN_FDS = ()
+if len(sys.argv) == 3 and sys.argv[1] == "--join-fds":
+    JOIN_FDS = tuple(int(fd) for fd in sys.argv[2].split(",") if fd)
 
 
 # ---------------------------------------------------------------- values
@@ -251,9 +256,25 @@ def reset_signals():
         signal.signal(sig, PYTHON_SIGNALS.get(sig, signal.SIG_DFL))
 
 
+def join_cgroup():
+    """T moves itself into the program's cgroup when the executor handed us its `tasks` files
+    (cgroup v1): a task that moves itself skips the kernel's global migration lock, whose
+    RCU grace period costs a move from outside about 20 ms. The descriptors are closed here,
+    so S never holds them. Without them the executor moves T from outside."""
+    try:
+        for fd in JOIN_FDS:
+            os.write(fd, b"0")
+    except OSError:
+        os._exit(73)  # R reports the worker broken; the program never runs outside its cgroup
+    for fd in JOIN_FDS:
+        os.close(fd)
+
+
 def subject_main(requests, ready_w, out_w, err_w, events_w, s_chan):
-    """T, forked ahead of the request (the executor moves it into the program's cgroup while
-    it waits), reads the program frame and nothing else, and becomes S."""
+    """T, forked ahead of the request, joins the program's cgroup (or waits while the executor
+    moves it there), reads the program frame and nothing else, and becomes S."""
+    join_cgroup()
+    os.write(ready_w, b"j")  # in the program's cgroup (or nothing to join): R announces us
     LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # nothing here but the program: R may read /proc
     go = os.read(requests, 1)
     if go != b"G":
@@ -938,6 +959,12 @@ def request_main(requests, replies):
     for fd in (out_w, err_w, events_w, ready_w):
         os.close(fd)
     s_chan.close()
+    for fd in JOIN_FDS:
+        os.close(fd)
+    if os.read(ready_r, 1) != b"j":
+        # T could not join the program's cgroup: the worker is broken, not the request.
+        _, status = os.waitpid(subject, 0)
+        os._exit(72)
     write_frame(replies, {"ready": subject})
     if os.read(ready_r, 1) != b"1":
         # T ended before reading a request: the pipe closed (the worker is stopping) or T
