@@ -59,7 +59,7 @@ const RECYCLE_AFTER: usize = 2000;
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a caller waits for a settling worker before it boots another.
-const SETTLE_WAIT: Duration = Duration::from_millis(50);
+const SETTLE_WAIT: Duration = Duration::from_millis(250);
 
 /// How often the executor reads the program's cgroup while it runs.
 const CPU_POLL: Duration = Duration::from_millis(10);
