@@ -272,7 +272,10 @@ impl Workers {
         let path = harness_dir.join("zygote.py");
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != ZYGOTE_SOURCE {
-            let tmp = harness_dir.join(format!("zygote.py.{}", std::process::id()));
+            // Unique per call: executors made at once in one process (tests) must not share it.
+            static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = harness_dir.join(format!("zygote.py.{}.{n}", std::process::id()));
             std::fs::write(&tmp, ZYGOTE_SOURCE).map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
@@ -521,7 +524,10 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Starting> {
     let mut args = vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()];
     let mut extra_fds = Vec::new();
     if let Some(files) = join {
-        let numbers: Vec<String> = (3..).take(files.len()).map(|n: i32| n.to_string()).collect();
+        let numbers: Vec<String> = (3..)
+            .take(files.len())
+            .map(|n: i32| n.to_string())
+            .collect();
         extra_fds = files.into_iter().map(OwnedFd::from).zip(3..).collect();
         args.push("--join-fds".into());
         args.push(numbers.join(","));
