@@ -18,6 +18,10 @@ pub enum Error {
         value: String,
         expected: &'static str,
     },
+    #[error(
+        "the model `{model}` has no fill-in-the-middle tokens in its vocabulary, so it cannot complete at a cursor; use a code model trained for FIM, such as Qwen2.5-Coder"
+    )]
+    NoFim { model: String },
     #[error("setting `{name}` {problem}")]
     Setting { name: &'static str, problem: String },
     #[error(transparent)]

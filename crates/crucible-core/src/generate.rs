@@ -103,6 +103,14 @@ pub fn generate_for_task(
 }
 
 impl Generated {
+    /// The final code: a strategy's program, or the first candidate's.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Generated::Candidates(out) => out.candidates.first().map(|c| c.code.as_str()),
+            Generated::Outcome(outcome) => outcome.code.as_deref(),
+        }
+    }
+
     /// The result as one JSON object, as `crucible generate --json` prints it: the task, the
     /// final code, the model and the cost; with a strategy also its verdict and budget, with a
     /// plain request every candidate. `plan` must be the plan that produced it.

@@ -1,18 +1,21 @@
 //! Library facade: configuration, backend factory, and the pipelines behind the commands
-//! (`eval`, `score`, `metrics`, `data`, `bench`, `repo_index`).
+//! (`eval`, `score`, `metrics`, `data`, `bench`, `repo_index`, `repo_context`, `complete`).
 //!
 //! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
 //! has one door. Judging itself lives in `crucible_eval::judge`.
 
 pub mod backend;
 pub mod bench;
+pub mod complete;
 pub mod curate;
 pub mod data;
 mod error;
 pub mod evaluate;
 pub mod generate;
+pub mod implement;
 pub mod metrics;
 pub mod recorder;
+pub mod repo_context;
 pub mod repo_index;
 pub mod score;
 pub mod settings;

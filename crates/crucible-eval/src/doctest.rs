@@ -39,6 +39,39 @@ impl DocExample {
     }
 }
 
+/// The docstring examples of `entry_point` in `prompt` as Python asserts, the ones `keep`
+/// accepts (it sees each assert line), with the setup statements of doctests before the first
+/// assert that needs them; [`TestSuite::None`] when there is none. HumanEval's visible tests
+/// and the language server's "implement and verify" action both come from here.
+pub fn docstring_tests(
+    prompt: &str,
+    entry_point: &str,
+    keep: impl Fn(&str) -> bool,
+) -> crucible_types::TestSuite {
+    let mut code = String::new();
+    let mut emitted_setup: Vec<String> = Vec::new();
+    for example in extract_examples(prompt, entry_point) {
+        let assert = example.to_assert();
+        if !keep(&assert) {
+            continue;
+        }
+        for statement in &example.setup {
+            if !emitted_setup.contains(statement) {
+                code.push_str(statement);
+                code.push('\n');
+                emitted_setup.push(statement.clone());
+            }
+        }
+        code.push_str(&assert);
+        code.push('\n');
+    }
+    if code.is_empty() {
+        crucible_types::TestSuite::None
+    } else {
+        crucible_types::TestSuite::Code { code }
+    }
+}
+
 /// Extract the examples of `entry_point`'s docstring in `prompt`.
 pub fn extract_examples(prompt: &str, entry_point: &str) -> Vec<DocExample> {
     let Some((params, doc)) = docstring(prompt, entry_point) else {

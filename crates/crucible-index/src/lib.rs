@@ -24,6 +24,7 @@
 //! - [`tokenize`]: identifiers indexed whole and by their `camelCase` / `snake_case` parts.
 //! - [`Index`]: the on-disk index, updated incrementally (mtime and size, then a content hash;
 //!   deleted files removed; an index of another format version rebuilt with a warning).
+//! - [`imports`]: the names a file imports (tree-sitter), for cross-file definitions.
 //! - [`fuse`]: reciprocal rank fusion of BM25 and embedding rankings.
 //! - [`pack`]: fill a token budget with hits and record why each went in or stayed out.
 //! - `embed` (feature `embed`): a sentence-embedding BERT (all-MiniLM-L6-v2) through candle.
@@ -35,6 +36,7 @@ pub mod chunk;
 pub mod embed;
 mod error;
 pub mod fuse;
+pub mod imports;
 mod index;
 mod manifest;
 pub mod pack;

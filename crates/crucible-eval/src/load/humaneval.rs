@@ -6,7 +6,7 @@ use crucible_types::{Language, Task, TaskKind, TestSuite};
 use serde::Deserialize;
 
 use super::{jsonl_records, reject_duplicate_ids};
-use crate::doctest::extract_examples;
+use crate::doctest::docstring_tests;
 use crate::task::{BenchmarkTask, Harness, HiddenTests, Reject, Solution};
 
 #[derive(Deserialize)]
@@ -81,29 +81,9 @@ pub(super) fn parse(_path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<Reject
 /// The docstring examples of a HumanEval-style prompt as Python asserts (setup statements from
 /// doctests included before the first assert that needs them).
 pub(crate) fn visible_tests(task_id: &str, prompt: &str, entry_point: &str) -> TestSuite {
-    let mut code = String::new();
-    let mut emitted_setup: Vec<String> = Vec::new();
-    for example in extract_examples(prompt, entry_point) {
-        let assert = example.to_assert();
-        let excluded = VISIBLE_EXCLUDED
+    docstring_tests(prompt, entry_point, |assert| {
+        !VISIBLE_EXCLUDED
             .iter()
-            .any(|(id, line)| *id == task_id && *line == assert);
-        if excluded {
-            continue;
-        }
-        for statement in &example.setup {
-            if !emitted_setup.contains(statement) {
-                code.push_str(statement);
-                code.push('\n');
-                emitted_setup.push(statement.clone());
-            }
-        }
-        code.push_str(&assert);
-        code.push('\n');
-    }
-    if code.is_empty() {
-        TestSuite::None
-    } else {
-        TestSuite::Code { code }
-    }
+            .any(|(id, line)| *id == task_id && *line == assert)
+    })
 }

@@ -1,0 +1,772 @@
+//! Repository context for generation: the chunks of a repository that go into a prompt, and
+//! why. One path behind `crucible generate --repo` and the language server's completions.
+//!
+//! [`gather`] takes the definitions of the names the current file imports (tree-sitter, then
+//! the index by symbol), then BM25 hits for the query (the current file or the task), and packs
+//! them into a token budget. [`WithContext`] puts a context in front of every prompt a
+//! generator is asked, so plain requests and strategies alike see it; with a model that has
+//! Qwen2.5-Coder's repository tokens (`<|repo_name|>`, `<|file_sep|>`) completion prompts use
+//! that format, otherwise each chunk gets a commented header. [`generate_with_repo`] adds
+//! RepoCoder-style iterative retrieval: retrieve again with the first draft, generate again.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crucible_index::{Filters, Hit, Index, pack};
+use crucible_infer::{
+    ExtraFile, Feed, FimTokens, GenRequest, Generation, Generator, Message, ModelInfo, Observer,
+    Prompt, Role,
+};
+use crucible_strategy::Progress;
+use crucible_types::{Language, Task, TaskKind};
+
+use crate::generate::{Generated, Plan, Sandbox, generate_for_task};
+use crate::repo_index::{IndexRequest, update};
+use crate::{Result, Settings};
+
+/// Tokens of repository context when the caller gives no budget.
+pub const DEFAULT_BUDGET_TOKENS: usize = 1024;
+/// BM25 hits considered for packing.
+const BM25_CANDIDATES: usize = 24;
+/// Hits looked at per imported name when finding its definition.
+const DEFINITION_CANDIDATES: usize = 8;
+
+/// How to add repository context to a request (the library form of `--repo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoOptions {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Its index directory; `None`: the default under `CRUCIBLE_HOME`.
+    pub index_dir: Option<PathBuf>,
+    /// Tokens of context at most (estimated, see [`estimate_tokens`]).
+    pub budget_tokens: usize,
+    /// Retrieve again with the first draft and generate again (RepoCoder).
+    pub iterative: bool,
+}
+
+/// Why a chunk went into the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The file a module the current file imports lives in.
+    Import,
+    /// The definition of a name the current file imports.
+    Definition,
+    /// A BM25 hit for the query.
+    Bm25,
+    /// A BM25 hit for the draft of the previous round that the first round did not have.
+    Iteration,
+}
+
+/// A chunk in the context.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextChunk {
+    /// Repository-relative path.
+    pub path: String,
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, 1-based, inclusive.
+    pub end_line: usize,
+    /// Its symbol, if it is a definition.
+    pub symbol: Option<String>,
+    /// BM25 score of the search that found it.
+    pub score: f32,
+    /// Why it went in.
+    pub reason: Reason,
+    /// The detail: the imported name, or the ranking and matched terms.
+    pub detail: String,
+    /// Its tokens (estimated).
+    pub tokens: usize,
+    /// Its text.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// What [`gather`] chose.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoContext {
+    /// The repository's directory name (the `<|repo_name|>` line).
+    pub repo_name: String,
+    /// Chunks in, in prompt order.
+    pub chunks: Vec<ContextChunk>,
+    /// Tokens used (estimated).
+    pub tokens: usize,
+    /// The budget.
+    pub budget_tokens: usize,
+    /// Candidates that stayed out (over budget or overlapping one in).
+    pub left_out: usize,
+}
+
+/// The file being worked on, when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentFile<'a> {
+    /// Repository-relative path (never retrieved: its text is in the prompt already).
+    pub path: &'a str,
+    /// Its text (imports are read from it).
+    pub text: &'a str,
+}
+
+/// Estimated tokens of `text`: one per three bytes, rounded up. Code runs at about three to
+/// four bytes a token in the tokenizers of the code models Crucible runs, so the estimate errs
+/// towards a shorter context.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3)
+}
+
+/// Open the index of `options.repo` (creating it) and bring it up to date: only new and
+/// changed files are read.
+pub fn open_index(settings: &Settings, options: &RepoOptions) -> Result<Index> {
+    let request = IndexRequest {
+        repo: options.repo.clone(),
+        index_dir: options.index_dir.clone(),
+        embeddings: false,
+    };
+    let indexed = update(settings, &request)?;
+    tracing::debug!(
+        indexed = indexed.report.files_indexed,
+        unchanged = indexed.report.files_unchanged,
+        removed = indexed.report.files_removed,
+        "repository index updated"
+    );
+    Ok(indexed.index)
+}
+
+/// The context for `query` (the current file's text near the cursor, or the task): the
+/// definitions of the names `current` imports first, then BM25 hits, packed into
+/// `budget_tokens`.
+pub fn gather(
+    index: &Index,
+    query: &str,
+    current: Option<CurrentFile<'_>>,
+    budget_tokens: usize,
+) -> Result<RepoContext> {
+    let filters = Filters {
+        exclude_paths: current.iter().map(|file| file.path.to_string()).collect(),
+        ..Filters::default()
+    };
+    let mut candidates: Vec<(Hit, Reason, String)> = Vec::new();
+    if let Some(file) = current {
+        candidates.extend(imported(index, file, &filters)?);
+    }
+    for hit in search(index, query, BM25_CANDIDATES, &filters)? {
+        let detail = detail(&hit);
+        candidates.push((hit, Reason::Bm25, detail));
+    }
+    Ok(pack_candidates(index, candidates, budget_tokens))
+}
+
+/// The definitions of the names `file` imports, then the modules it imports whole (the first
+/// chunk of each module's file).
+fn imported(
+    index: &Index,
+    file: CurrentFile<'_>,
+    filters: &Filters,
+) -> Result<Vec<(Hit, Reason, String)>> {
+    let Ok(language) = crucible_index::imports::language_of(Path::new(file.path)) else {
+        return Ok(Vec::new());
+    };
+    let mut definitions = Vec::new();
+    let mut modules = Vec::new();
+    for name in crucible_index::imports::imported_names(language, file.text) {
+        let hits = search(index, &name, DEFINITION_CANDIDATES, filters)?;
+        let definition = hits.iter().find(|hit| {
+            hit.symbol.as_deref().is_some_and(|symbol| {
+                symbol == name
+                    || symbol.ends_with(&format!(".{name}"))
+                    || symbol.ends_with(&format!("::{name}"))
+            })
+        });
+        if let Some(hit) = definition {
+            definitions.push((
+                hit.clone(),
+                Reason::Definition,
+                format!("defines `{name}`, which {} imports", file.path),
+            ));
+            continue;
+        }
+        let module = hits.iter().find(|hit| {
+            Path::new(&hit.path)
+                .file_stem()
+                .is_some_and(|stem| stem.to_string_lossy() == name)
+        });
+        if let Some(hit) = module {
+            modules.push((
+                hit.clone(),
+                Reason::Import,
+                format!("in module `{name}`, which {} imports", file.path),
+            ));
+        }
+    }
+    definitions.extend(modules);
+    Ok(definitions)
+}
+
+/// A BM25 search where a query without code terms finds nothing (rather than failing).
+fn search(index: &Index, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
+    match index.search(query, k, filters) {
+        Ok(hits) => Ok(hits),
+        Err(crucible_index::Error::EmptyQuery { .. }) => Ok(Vec::new()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn detail(hit: &Hit) -> String {
+    let mut parts = Vec::new();
+    if let Some(bm25) = hit.why.bm25 {
+        parts.push(format!("bm25 rank {}", bm25.rank));
+    }
+    if !hit.why.matched_terms.is_empty() {
+        let shown: Vec<&str> = hit
+            .why
+            .matched_terms
+            .iter()
+            .take(8)
+            .map(String::as_str)
+            .collect();
+        parts.push(format!("matched {}", shown.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn pack_candidates(
+    index: &Index,
+    candidates: Vec<(Hit, Reason, String)>,
+    budget_tokens: usize,
+) -> RepoContext {
+    let mut why: HashMap<u64, (Reason, String)> = HashMap::new();
+    let mut hits = Vec::with_capacity(candidates.len());
+    for (hit, reason, detail) in candidates {
+        if why.contains_key(&hit.chunk_id) {
+            continue;
+        }
+        why.insert(hit.chunk_id, (reason, detail));
+        hits.push(hit);
+    }
+    let packed = pack::pack(hits, budget_tokens, &mut estimate_tokens);
+    let chunks = packed
+        .packed
+        .into_iter()
+        .map(|packed| {
+            let (reason, detail) = why
+                .remove(&packed.hit.chunk_id)
+                .unwrap_or((Reason::Bm25, String::new()));
+            ContextChunk {
+                path: packed.hit.path,
+                start_line: packed.hit.start_line,
+                end_line: packed.hit.end_line,
+                symbol: packed.hit.symbol,
+                score: packed.hit.score,
+                reason,
+                detail,
+                tokens: packed.tokens,
+                text: packed.hit.text,
+            }
+        })
+        .collect();
+    RepoContext {
+        repo_name: index
+            .root()
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repository".into()),
+        chunks,
+        tokens: packed.tokens,
+        budget_tokens,
+        left_out: packed.left_out.len(),
+    }
+}
+
+impl RepoContext {
+    /// The chunks as files of a fill-in-the-middle prompt (one per chunk, named `path`).
+    pub fn extra_files(&self) -> Vec<ExtraFile> {
+        self.chunks
+            .iter()
+            .map(|chunk| ExtraFile {
+                filename: chunk.path.clone(),
+                text: chunk.text.clone(),
+            })
+            .collect()
+    }
+
+    /// The context as text in front of a prompt. With repository tokens (`<|repo_name|>`,
+    /// `<|file_sep|>`): the repository form, ending with the separator and `current` (the
+    /// current file's name) so the prompt that follows is that file. Without: each chunk under
+    /// a `comment` header line naming its path, lines and reason.
+    pub fn preamble(&self, tokens: Option<&FimTokens>, comment: &str, current: &str) -> String {
+        let mut out = String::new();
+        if self.chunks.is_empty() {
+            return out;
+        }
+        if let Some((repo, sep)) =
+            tokens.and_then(|t| t.repo_name.as_ref().zip(t.file_sep.as_ref()))
+        {
+            out.push_str(&format!("{repo}{}\n", self.repo_name));
+            for chunk in &self.chunks {
+                out.push_str(&format!("{sep}{}\n{}", chunk.path, chunk.text));
+                if !chunk.text.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            out.push_str(&format!("{sep}{current}\n"));
+            return out;
+        }
+        for chunk in &self.chunks {
+            out.push_str(&self.header(chunk, comment));
+            out.push_str(&chunk.text);
+            if !chunk.text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn header(&self, chunk: &ContextChunk, comment: &str) -> String {
+        format!(
+            "{comment} {}/{}:{}-{}\n",
+            self.repo_name, chunk.path, chunk.start_line, chunk.end_line
+        )
+    }
+}
+
+/// The line-comment marker of a task language.
+pub fn line_comment(language: Language) -> &'static str {
+    match language {
+        Language::Python => "#",
+        _ => "//",
+    }
+}
+
+/// A generator that puts repository context in front of every prompt it is asked: completion
+/// prompts get [`RepoContext::preamble`] (the repository form when the model has its tokens),
+/// chat prompts get the commented form as a first part of the first user turn.
+pub struct WithContext<'a> {
+    inner: &'a mut dyn Generator,
+    text_preamble: String,
+    chat_preamble: String,
+}
+
+impl<'a> WithContext<'a> {
+    /// Wrap `inner` so its prompts carry `context`; `language` gives the comment syntax and
+    /// `current` the name of the file being written.
+    pub fn new(
+        inner: &'a mut dyn Generator,
+        context: &RepoContext,
+        language: Language,
+        current: &str,
+    ) -> WithContext<'a> {
+        let comment = line_comment(language);
+        let fim = inner.fim_tokens();
+        let text_preamble = context.preamble(fim.as_ref(), comment, current);
+        let commented = context.preamble(None, comment, current);
+        let chat_preamble = if commented.is_empty() {
+            commented
+        } else {
+            format!(
+                "Code from the repository `{}` (use what it defines instead of inventing APIs):\n```{}\n{}```\n\n",
+                context.repo_name,
+                language.fence_tag(),
+                commented
+            )
+        };
+        WithContext {
+            inner,
+            text_preamble,
+            chat_preamble,
+        }
+    }
+
+    fn rewrite(&self, request: &GenRequest) -> GenRequest {
+        let mut request = request.clone();
+        match &mut request.prompt {
+            Prompt::Text { text } => text.insert_str(0, &self.text_preamble),
+            Prompt::Chat { messages, .. } => {
+                if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
+                    first.content.insert_str(0, &self.chat_preamble);
+                } else {
+                    messages.insert(0, Message::user(self.chat_preamble.clone()));
+                }
+            }
+        }
+        request
+    }
+}
+
+impl Generator for WithContext<'_> {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> crucible_infer::Result<Generation> {
+        let request = self.rewrite(request);
+        self.inner.generate(&request, observer)
+    }
+
+    fn generate_many(
+        &mut self,
+        feed: &mut dyn Feed,
+        max_sequences: usize,
+        observer: &mut dyn Observer,
+    ) -> crucible_infer::Result<()> {
+        let mut rewriting = RewritingFeed {
+            feed,
+            text_preamble: &self.text_preamble,
+            chat_preamble: &self.chat_preamble,
+        };
+        self.inner
+            .generate_many(&mut rewriting, max_sequences, observer)
+    }
+
+    fn fim_tokens(&self) -> Option<FimTokens> {
+        self.inner.fim_tokens()
+    }
+}
+
+struct RewritingFeed<'a> {
+    feed: &'a mut dyn Feed,
+    text_preamble: &'a str,
+    chat_preamble: &'a str,
+}
+
+impl Feed for RewritingFeed<'_> {
+    fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
+        let mut request = self.feed.next_request(wait)?;
+        match &mut request.prompt {
+            Prompt::Text { text } => text.insert_str(0, self.text_preamble),
+            Prompt::Chat { messages, .. } => {
+                if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
+                    first.content.insert_str(0, self.chat_preamble);
+                }
+            }
+        }
+        Some(request)
+    }
+
+    fn finished(
+        &mut self,
+        id: usize,
+        result: crucible_infer::Result<Generation>,
+    ) -> ControlFlow<()> {
+        self.feed.finished(id, result)
+    }
+
+    fn on_text(&mut self, id: usize, seq: usize, text: &str) {
+        self.feed.on_text(id, seq, text);
+    }
+
+    fn cancelled(&self, id: usize) -> bool {
+        self.feed.cancelled(id)
+    }
+}
+
+/// The text a task is retrieved by: a function task's code, a program's description.
+pub fn task_query(task: &Task) -> &str {
+    match &task.kind {
+        TaskKind::Function { prompt, .. } => prompt,
+        TaskKind::Program { description } | TaskKind::Freeform { description } => description,
+    }
+}
+
+/// What [`generate_with_repo`] gave: the result and the context of each round.
+#[derive(Debug, Clone)]
+pub struct RepoGenerated {
+    /// The final result.
+    pub generated: Generated,
+    /// The context of each round (one, or two with iterative retrieval).
+    pub rounds: Vec<RepoContext>,
+}
+
+/// [`generate_for_task`] with repository context: retrieve for the task (`current` is the file
+/// being written, if any), generate; with `iterative`, retrieve again with the draft's code and
+/// generate again, marking chunks the first round lacked [`Reason::Iteration`].
+#[allow(clippy::too_many_arguments)]
+pub fn generate_with_repo(
+    generator: &mut dyn Generator,
+    sandbox: Sandbox<'_>,
+    task: &Task,
+    plan: &Plan,
+    progress: &mut dyn Progress,
+    index: &Index,
+    options: &RepoOptions,
+    current: Option<CurrentFile<'_>>,
+) -> Result<RepoGenerated> {
+    let name = current.map_or_else(
+        || format!("solution.{}", task.language.extension()),
+        |f| f.path.to_string(),
+    );
+    let first = gather(index, task_query(task), current, options.budget_tokens)?;
+    let generated = {
+        let mut wrapped = WithContext::new(generator, &first, task.language, &name);
+        generate_for_task(&mut wrapped, sandbox, task, plan, progress)?
+    };
+    if !options.iterative {
+        return Ok(RepoGenerated {
+            generated,
+            rounds: vec![first],
+        });
+    }
+    let draft = generated.code().unwrap_or_default();
+    let query = format!("{}\n{draft}", task_query(task));
+    let mut second = gather(index, &query, current, options.budget_tokens)?;
+    for chunk in &mut second.chunks {
+        let known = first
+            .chunks
+            .iter()
+            .any(|old| old.path == chunk.path && old.start_line == chunk.start_line);
+        if !known && chunk.reason == Reason::Bm25 {
+            chunk.reason = Reason::Iteration;
+        }
+    }
+    let generated = {
+        let mut wrapped = WithContext::new(generator, &second, task.language, &name);
+        generate_for_task(&mut wrapped, sandbox, task, plan, progress)?
+    };
+    Ok(RepoGenerated {
+        generated,
+        rounds: vec![first, second],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crucible_index::IndexParams;
+    use crucible_infer::prompt::PromptMode;
+    use crucible_infer::{ScriptedGenerator, Silent, SolveParams};
+    use crucible_strategy::Quiet;
+    use crucible_types::{Decoding, GenParams, TestSuite};
+
+    const REPORT: &str = "report.py";
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
+    }
+
+    fn index(dir: &Path) -> Index {
+        let mut index = Index::open(&fixture(), dir, IndexParams::default()).unwrap();
+        index.update().unwrap();
+        index
+    }
+
+    fn report_file() -> String {
+        std::fs::read_to_string(fixture().join(REPORT)).unwrap()
+    }
+
+    fn task(text: &str) -> Task {
+        Task {
+            id: "report".into(),
+            language: Language::Python,
+            kind: TaskKind::Function {
+                prompt: text.into(),
+                entry_point: "total_floor_area".into(),
+            },
+            visible: TestSuite::None,
+        }
+    }
+
+    fn plan(mode: PromptMode) -> Plan {
+        Plan::Solve {
+            solve: SolveParams {
+                mode,
+                params: GenParams {
+                    decoding: Decoding::Greedy,
+                    seed: 0,
+                    max_new_tokens: 64,
+                    stop: vec![],
+                    n: 1,
+                },
+            },
+            shots: vec![],
+        }
+    }
+
+    fn options(iterative: bool) -> RepoOptions {
+        RepoOptions {
+            repo: fixture(),
+            index_dir: None,
+            budget_tokens: DEFAULT_BUDGET_TOKENS,
+            iterative,
+        }
+    }
+
+    fn prompt_text(request: &GenRequest) -> String {
+        match &request.prompt {
+            Prompt::Text { text } => text.clone(),
+            Prompt::Chat { messages, .. } => messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn an_imported_name_brings_its_definition_first_and_the_current_file_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let text = report_file();
+        let current = CurrentFile {
+            path: REPORT,
+            text: &text,
+        };
+        let context = gather(&index, &text, Some(current), DEFAULT_BUDGET_TOKENS).unwrap();
+        let first = &context.chunks[0];
+        assert_eq!(first.path, "geometry/shapes.py");
+        assert_eq!(first.symbol.as_deref(), Some("rectangle_area"));
+        assert_eq!(first.reason, Reason::Definition);
+        assert!(
+            first.detail.contains("`rectangle_area`"),
+            "{}",
+            first.detail
+        );
+        assert!(context.chunks.iter().all(|chunk| chunk.path != REPORT));
+        assert!(
+            context.chunks[1..]
+                .iter()
+                .any(|chunk| chunk.reason == Reason::Bm25),
+            "{context:?}"
+        );
+        assert!(context.tokens <= context.budget_tokens);
+    }
+
+    #[test]
+    fn a_small_budget_keeps_what_fits_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let context = gather(&index, "area of a circle radius", None, 40).unwrap();
+        assert!(context.tokens <= 40);
+        assert!(context.left_out > 0, "{context:?}");
+        assert!(context.chunks.iter().all(|c| c.reason == Reason::Bm25));
+    }
+
+    #[test]
+    fn completion_prompts_use_the_repository_tokens_when_the_model_has_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let text = report_file();
+        let current = CurrentFile {
+            path: REPORT,
+            text: &text,
+        };
+        let mut generator =
+            ScriptedGenerator::new(["    return sum(rectangle_area(w, h) for w, h in rooms)\n"])
+                .with_fim(FimTokens::qwen());
+        let task = task(&text);
+        let out = generate_with_repo(
+            &mut generator,
+            Sandbox::Unavailable,
+            &task,
+            &plan(PromptMode::Completion),
+            &mut Quiet(&mut Silent),
+            &index,
+            &options(false),
+            Some(current),
+        )
+        .unwrap();
+        let prompt = prompt_text(&generator.requests[0]);
+        let expect_start = format!(
+            "<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):"
+        );
+        assert!(prompt.starts_with(&expect_start), "{prompt}");
+        assert!(
+            prompt.contains(&format!("<|file_sep|>{REPORT}\n\"\"\"Print a report")),
+            "{prompt}"
+        );
+        assert_eq!(out.rounds.len(), 1);
+        assert!(
+            out.generated
+                .code()
+                .unwrap()
+                .contains("rectangle_area(w, h)")
+        );
+    }
+
+    #[test]
+    fn without_repository_tokens_chunks_get_commented_headers_in_the_chat_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let text = report_file();
+        let mut generator =
+            ScriptedGenerator::new(["def total_floor_area(rooms):\n    return 0\n```"]);
+        let task = task(&text);
+        generate_with_repo(
+            &mut generator,
+            Sandbox::Unavailable,
+            &task,
+            &plan(PromptMode::Chat),
+            &mut Quiet(&mut Silent),
+            &index,
+            &options(false),
+            Some(CurrentFile {
+                path: REPORT,
+                text: &text,
+            }),
+        )
+        .unwrap();
+        let prompt = prompt_text(&generator.requests[0]);
+        assert!(!prompt.contains("<|file_sep|>"), "{prompt}");
+        assert!(
+            prompt.contains("# repo/geometry/shapes.py:11-13\ndef rectangle_area"),
+            "{prompt}"
+        );
+        // The task's own text follows the context.
+        let context_at = prompt.find("# repo/geometry/shapes.py").unwrap();
+        let task_at = prompt.find("Complete the following").unwrap();
+        assert!(context_at < task_at, "{prompt}");
+    }
+
+    #[test]
+    fn iterative_retrieval_asks_again_with_chunks_the_draft_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let text = "def total_floor_area(rooms):\n    \"\"\"Sum of room areas.\"\"\"\n";
+        // The draft converts units, so the second round retrieves geometry/units.py.
+        let mut generator = ScriptedGenerator::new([
+            "    return sum(inches_to_cm(w) * inches_to_cm(h) for w, h in rooms)\n",
+            "    return 0\n",
+        ])
+        .with_fim(FimTokens::qwen());
+        let out = generate_with_repo(
+            &mut generator,
+            Sandbox::Unavailable,
+            &task(text),
+            &plan(PromptMode::Completion),
+            &mut Quiet(&mut Silent),
+            &index,
+            &RepoOptions {
+                budget_tokens: 100,
+                ..options(true)
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(generator.requests.len(), 2);
+        assert_eq!(out.rounds.len(), 2);
+        let added: Vec<&ContextChunk> = out.rounds[1]
+            .chunks
+            .iter()
+            .filter(|c| c.reason == Reason::Iteration)
+            .collect();
+        assert!(
+            added.iter().any(|c| c.path == "geometry/units.py"),
+            "{:?}",
+            out.rounds[1].chunks
+        );
+        assert!(prompt_text(&generator.requests[1]).contains("<|file_sep|>geometry/units.py\n"));
+        assert!(
+            !out.rounds[0]
+                .chunks
+                .iter()
+                .any(|c| c.path == "geometry/units.py"),
+            "{:?}",
+            out.rounds[0].chunks
+        );
+    }
+}
