@@ -32,6 +32,7 @@ need "python3 -m pip --version" python3-pip # the same, and the pip tests of the
 need "python3 -c 'import venv, ensurepip'" python3-venv  # the server's openai-client test venv
 need "command -v chromium" chromium        # the playground's browser test (crucible-server)
 need "command -v chromedriver" chromium-driver
+need "command -v nvim" neovim               # the editor test of `crucible lsp` (crucible-cli)
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup: installing ${missing[*]}" >&2

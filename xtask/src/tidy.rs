@@ -48,9 +48,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("crucible-server", &["crucible-types", "crucible-core"]),
+    ("crucible-lsp", &["crucible-types", "crucible-core"]),
     (
         "crucible-cli",
-        &["crucible-types", "crucible-core", "crucible-server"],
+        &[
+            "crucible-types",
+            "crucible-core",
+            "crucible-server",
+            "crucible-lsp",
+        ],
     ),
 ];
 

@@ -56,6 +56,9 @@ enum Command {
     Index(commands::index::IndexArgs),
     /// Search a repository's index: ranked chunks with paths and line ranges.
     Search(commands::index::SearchArgs),
+    /// A language server on stdin/stdout: completions with repository context, and a code
+    /// action that implements a function from its docstring and verifies it.
+    Lsp(commands::lsp::LspArgs),
 }
 
 impl Command {
@@ -63,7 +66,11 @@ impl Command {
     fn runs_inference(&self) -> bool {
         matches!(
             self,
-            Command::Generate(_) | Command::Eval(_) | Command::Bench(_) | Command::Serve(_)
+            Command::Generate(_)
+                | Command::Eval(_)
+                | Command::Bench(_)
+                | Command::Serve(_)
+                | Command::Lsp(_)
         ) || matches!(self, Command::Score(args) if args.runs_model())
     }
 }
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args, &cli.global),
         Command::Index(args) => commands::index::run_index(args, &cli.global),
         Command::Search(args) => commands::index::run_search(args, &cli.global),
+        Command::Lsp(args) => commands::lsp::run(args, &cli.global),
     };
     match res {
         Ok(code) => code,

@@ -12,8 +12,13 @@ use clap::Args;
 
 use crucible_core::backend;
 use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
+use crucible_core::infer::Generator;
 use crucible_core::infer::prompt::{Exemplar, FewShot};
 use crucible_core::infer::{Candidates, Observer, SolveParams};
+use crucible_core::repo_context::{
+    CurrentFile, DEFAULT_BUDGET_TOKENS, RepoContext, RepoOptions, generate_with_repo, open_index,
+};
+use crucible_core::strategy::Progress;
 use crucible_core::strategy::Quiet;
 use crucible_core::types::format::parse_task_line;
 use crucible_core::types::{Language, Task, TaskKind, TestSuite};
@@ -31,6 +36,7 @@ use crate::{interrupt, output};
 ///   crucible generate --lang python --n 4 --temperature 0.8 "fizzbuzz up to 100"
 ///   crucible generate --task task.json --strategy repair --trace
 ///   crucible generate --task task.json --strategy plain
+///   crucible generate --repo . --file src/report.py --task task.json --json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct GenerateArgs {
@@ -60,6 +66,21 @@ pub(crate) struct GenerateArgs {
     /// Do not stream the answer to the terminal as it is generated.
     #[arg(long)]
     no_stream: bool,
+    /// A repository to draw context from: chunks retrieved for the task (BM25 over its index,
+    /// built or brought up to date first) and the definitions of what `--file` imports, within
+    /// `--repo-budget` tokens. The chunks that went in are listed on stderr and in `--json`.
+    #[arg(long, value_name = "PATH")]
+    repo: Option<PathBuf>,
+    /// The file being written, inside `--repo` (its imports bring their definitions in; it is
+    /// never retrieved itself).
+    #[arg(long, value_name = "FILE", requires = "repo")]
+    file: Option<PathBuf>,
+    /// Tokens of repository context at most (estimated at three bytes a token).
+    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_BUDGET_TOKENS, requires = "repo")]
+    repo_budget: usize,
+    /// Retrieve again with the first draft and generate again (RepoCoder's iterative retrieval).
+    #[arg(long, requires = "repo")]
+    iterative: bool,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -101,6 +122,10 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
                 .unwrap_or_default(),
         },
     };
+    let repo = match &args.repo {
+        Some(path) => Some(RepoRun::open(&settings, &args, path)?),
+        None => None,
+    };
     let mut generator = backend::open_generator(&settings, &mut output::pull_progress())?;
     if interrupt::requested() {
         return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
@@ -119,11 +144,27 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
             output::status(&format!("strategy: {}", chosen.describe()));
         }
         let mut progress = strategy::CliProgress::new(global.quiet);
-        let result = generate_for_task(generator.as_mut(), sandbox, &task, &plan, &mut progress);
+        let result = run_plan(
+            generator.as_mut(),
+            sandbox,
+            &task,
+            &plan,
+            &mut progress,
+            repo.as_ref(),
+        );
         progress.finish();
         return match result {
-            Ok(generated) => {
-                strategy::show(&args.strategy, &task, &model_name, &plan, &generated, mode)
+            Ok((generated, context)) => {
+                show_context(&context, global.quiet);
+                strategy::show(
+                    &args.strategy,
+                    &task,
+                    &model_name,
+                    &plan,
+                    &generated,
+                    mode,
+                    &context,
+                )
             }
             Err(err) if err.is_cancelled() => {
                 output::status("interrupted");
@@ -134,32 +175,143 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
     }
     let stream = !args.json && !args.no_stream && args.n == 1 && std::io::stdout().is_terminal();
     let mut observer = CliObserver::new(stream);
-    let result = generate_for_task(
+    let result = run_plan(
         generator.as_mut(),
         sandbox,
         &task,
         &plan,
         &mut Quiet(&mut observer),
+        repo.as_ref(),
     );
     observer.finish();
-    let generated = match result {
-        Ok(generated) => generated,
+    let (generated, context) = match result {
+        Ok(done) => done,
         Err(err) if err.is_cancelled() => {
             output::status("interrupted");
             return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
         }
         Err(err) => return Err(err).context("generation failed"),
     };
+    show_context(&context, global.quiet || args.json);
     if args.json {
-        output::data(&serde_json::to_string(&generated.report(
-            &task,
-            &model_name,
-            &plan,
-        ))?);
+        let mut report = generated.report(&task, &model_name, &plan);
+        if repo.is_some() {
+            report["repo_context"] = serde_json::to_value(&context)?;
+        }
+        output::data(&serde_json::to_string(&report)?);
     } else if let Generated::Candidates(out) = &generated {
         print_code(&task, out, stream);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The repository of `--repo`: its index (brought up to date) and the current file.
+struct RepoRun {
+    options: RepoOptions,
+    index: crucible_core::index::Index,
+    /// `--file`: its repository-relative path and text.
+    file: Option<(String, String)>,
+}
+
+impl RepoRun {
+    fn open(
+        settings: &crucible_core::Settings,
+        args: &GenerateArgs,
+        path: &std::path::Path,
+    ) -> anyhow::Result<RepoRun> {
+        let options = RepoOptions {
+            repo: path.to_path_buf(),
+            index_dir: None,
+            budget_tokens: args.repo_budget,
+            iterative: args.iterative,
+        };
+        let index = open_index(settings, &options)
+            .with_context(|| format!("could not index the repository `{}`", path.display()))?;
+        let file = match &args.file {
+            Some(file) => {
+                let absolute = if file.is_absolute() {
+                    file.clone()
+                } else {
+                    path.join(file)
+                };
+                let text = std::fs::read_to_string(&absolute)
+                    .with_context(|| format!("could not read --file `{}`", absolute.display()))?;
+                let canonical = std::fs::canonicalize(&absolute)?;
+                let relative = canonical.strip_prefix(index.root()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "--file `{}` is not inside --repo `{}`",
+                        file.display(),
+                        path.display()
+                    )
+                })?;
+                Some((relative.to_string_lossy().into_owned(), text))
+            }
+            None => None,
+        };
+        Ok(RepoRun {
+            options,
+            index,
+            file,
+        })
+    }
+}
+
+/// Generate as `plan` says, with the repository's context when `--repo` is given.
+fn run_plan(
+    generator: &mut dyn Generator,
+    sandbox: Sandbox<'_>,
+    task: &Task,
+    plan: &Plan,
+    progress: &mut dyn Progress,
+    repo: Option<&RepoRun>,
+) -> crucible_core::Result<(Generated, Vec<RepoContext>)> {
+    let Some(repo) = repo else {
+        return generate_for_task(generator, sandbox, task, plan, progress)
+            .map(|generated| (generated, Vec::new()));
+    };
+    let current = repo
+        .file
+        .as_ref()
+        .map(|(path, text)| CurrentFile { path, text });
+    let done = generate_with_repo(
+        generator,
+        sandbox,
+        task,
+        plan,
+        progress,
+        &repo.index,
+        &repo.options,
+        current,
+    )?;
+    Ok((done.generated, done.rounds))
+}
+
+/// The chunks that went into the prompt, one line each, on stderr.
+fn show_context(rounds: &[RepoContext], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for (round, context) in rounds.iter().enumerate() {
+        output::status(&format!(
+            "repository context, round {}: {} chunk(s), {} of {} tokens, {} left out",
+            round + 1,
+            context.chunks.len(),
+            context.tokens,
+            context.budget_tokens,
+            context.left_out
+        ));
+        for chunk in &context.chunks {
+            output::status(&format!(
+                "  {}:{}-{} {:?} score {:.2}: {}",
+                chunk.path,
+                chunk.start_line,
+                chunk.end_line,
+                chunk.reason,
+                chunk.score,
+                chunk.detail
+            ));
+        }
+    }
 }
 
 /// Build the task from the description or the task file.

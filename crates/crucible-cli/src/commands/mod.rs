@@ -9,6 +9,7 @@ pub(crate) mod eval;
 pub(crate) mod exec;
 pub(crate) mod generate;
 pub(crate) mod index;
+pub(crate) mod lsp;
 pub(crate) mod model;
 pub(crate) mod score;
 pub(crate) mod serve;

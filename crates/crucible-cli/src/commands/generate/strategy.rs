@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 
 use crucible_core::generate::{Generated, Plan};
 use crucible_core::infer::{Observer, Prompt};
+use crucible_core::repo_context::RepoContext;
 use crucible_core::strategy::{Attempt, Event, Outcome, Progress};
 use crucible_core::types::Task;
 
@@ -31,6 +32,7 @@ pub(crate) fn show(
     plan: &Plan,
     generated: &Generated,
     output_mode: OutputMode,
+    context: &[RepoContext],
 ) -> anyhow::Result<ExitCode> {
     let OutputMode { json, quiet } = output_mode;
     let Generated::Outcome(outcome) = generated else {
@@ -52,9 +54,11 @@ pub(crate) fn show(
         );
     };
     if json {
-        output::data(&serde_json::to_string(
-            &generated.report(task, model, plan),
-        )?);
+        let mut report = generated.report(task, model, plan);
+        if !context.is_empty() {
+            report["repo_context"] = serde_json::to_value(context)?;
+        }
+        output::data(&serde_json::to_string(&report)?);
     } else {
         if !quiet {
             output::status(&summary_line(outcome));

@@ -1,0 +1,128 @@
+//! `crucible lsp` end to end: Neovim (headless, Debian's 0.7) attaches to it over stdio and
+//! receives a completion, and the binary answers malformed input with an error and lives on.
+//! The model is scripted (`--scripted-answers`): what is under test is the editor protocol.
+//!
+//! Needs `nvim` (scripts/setup.sh installs Debian's `neovim`); without it the test fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn write_answers(dir: &Path, answers: &[&str]) -> std::path::PathBuf {
+    let path = dir.join("answers.json");
+    std::fs::write(&path, serde_json::to_string(answers).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn neovim_attaches_and_receives_a_completion() {
+    let nvim = Command::new("nvim").arg("--version").output();
+    assert!(
+        nvim.as_ref().is_ok_and(|out| out.status.success()),
+        "nvim is not installed: run scripts/setup.sh (it installs Debian's `neovim`)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("add.py");
+    std::fs::write(&file, "def add(a, b):\n    return ").unwrap();
+    let answers = write_answers(dir.path(), &["a + b"]);
+    let out = dir.path().join("out.txt");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp/test-init.lua");
+    let started = Instant::now();
+    let mut child = Command::new("nvim")
+        .args(["--headless", "--clean", "-u"])
+        .arg(&init)
+        .env("CRUCIBLE_BIN", env!("CARGO_BIN_EXE_crucible"))
+        .env("CRUCIBLE_TEST_FILE", &file)
+        .env("CRUCIBLE_TEST_ROOT", &root)
+        .env("CRUCIBLE_TEST_ANSWERS", &answers)
+        .env("CRUCIBLE_TEST_OUT", &out)
+        .env("CRUCIBLE_HOME", dir.path().join("home"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nvim starts");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("nvim did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let got = std::fs::read_to_string(&out).unwrap_or_else(|_| {
+        panic!("nvim wrote no result ({status}); the init script failed before it could")
+    });
+    assert_eq!(got, "OK\na + b", "what Neovim got");
+}
+
+#[test]
+fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let answers = write_answers(dir.path(), &["x"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["lsp", "--no-context", "--scripted-answers"])
+        .arg(&answers)
+        .env("CRUCIBLE_HOME", dir.path().join("home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the crucible binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |body: &str| {
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        stdin.flush().unwrap();
+    };
+    send(
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"capabilities\": {}}}",
+    );
+    send("{not json");
+    send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
+    let mut read = || -> serde_json::Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "the server closed stdout");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some(value) = line.trim_end().strip_prefix("Content-Length: ") {
+                length = value.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    };
+    let mut by_id = std::collections::HashMap::new();
+    let mut parse_error = None;
+    while by_id.len() < 2 || parse_error.is_none() {
+        let message = read();
+        if message.get("method").is_some() {
+            continue;
+        }
+        if message["id"].is_null() {
+            parse_error = Some(message);
+        } else {
+            by_id.insert(message["id"].as_u64().unwrap(), message);
+        }
+    }
+    assert_eq!(by_id[&1]["result"]["serverInfo"]["name"], "crucible");
+    assert_eq!(parse_error.unwrap()["error"]["code"], -32700);
+    assert_eq!(by_id[&2]["result"], serde_json::Value::Null);
+    send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

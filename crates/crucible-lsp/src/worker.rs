@@ -1,0 +1,235 @@
+//! The model thread: it owns the generator and the repository index, and runs one job at a
+//! time (completions, "implement and verify", index updates) so the async server never
+//! blocks on decoding. A completion whose request was superseded or cancelled stops at the
+//! next token.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use crucible_core::complete::{CompleteRequest, complete};
+use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
+use crucible_core::index::Index;
+use crucible_core::infer::{Generator, Observer};
+use crucible_core::repo_context::{RepoContext, RepoOptions, open_index};
+use crucible_core::strategy::Progress;
+use crucible_core::types::{GenParams, Task};
+use crucible_core::{Error, Settings};
+use tokio::sync::oneshot;
+
+/// Opens the generator on the model thread (loading a model can take seconds).
+pub type GeneratorFactory = Box<dyn FnOnce() -> crucible_core::Result<Box<dyn Generator>> + Send>;
+
+/// A completion's answer.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub(crate) text: String,
+    pub(crate) context: Option<RepoContext>,
+}
+
+/// What "implement and verify" gave.
+#[derive(Debug)]
+pub(crate) struct Implemented {
+    pub(crate) code: Option<String>,
+    /// The verdict in words, for the message and the diagnostic.
+    pub(crate) summary: String,
+    pub(crate) passed: bool,
+}
+
+pub(crate) enum Job {
+    Complete {
+        /// The completion's turn; it is superseded when `latest` moves past it.
+        turn: u64,
+        /// Set when the client cancelled the request.
+        cancelled: Arc<AtomicBool>,
+        prefix: String,
+        suffix: String,
+        path: Option<String>,
+        params: GenParams,
+        budget_tokens: usize,
+        reply: oneshot::Sender<Result<Option<Completion>, String>>,
+    },
+    Implement {
+        task: Box<Task>,
+        plan: Box<Plan>,
+        reply: oneshot::Sender<Result<Implemented, String>>,
+    },
+    Update {
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// The handle the server keeps: send jobs, see the latest completion turn.
+#[derive(Clone)]
+pub(crate) struct Worker {
+    sender: mpsc::Sender<Job>,
+    pub(crate) latest: Arc<AtomicU64>,
+}
+
+impl Worker {
+    /// Start the model thread. The generator and the index (when `repo` is given) are opened
+    /// there; a failure to open either is answered to every job that needs it.
+    pub(crate) fn start(
+        factory: GeneratorFactory,
+        settings: Settings,
+        repo: Option<RepoOptions>,
+    ) -> Worker {
+        let (sender, receiver) = mpsc::channel();
+        let latest = Arc::new(AtomicU64::new(0));
+        let shared = latest.clone();
+        std::thread::Builder::new()
+            .name("crucible-lsp-model".into())
+            .spawn(move || run(factory, settings, repo, receiver, shared))
+            .expect("the model thread starts");
+        Worker { sender, latest }
+    }
+
+    pub(crate) fn send(&self, job: Job) -> bool {
+        self.sender.send(job).is_ok()
+    }
+}
+
+struct Turn<'a> {
+    turn: u64,
+    latest: &'a AtomicU64,
+    cancelled: &'a AtomicBool,
+}
+
+impl Turn<'_> {
+    fn gone(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || self.latest.load(Ordering::Relaxed) != self.turn
+    }
+}
+
+impl Observer for Turn<'_> {
+    fn cancelled(&self) -> bool {
+        self.gone()
+    }
+}
+
+struct QuietProgress;
+
+impl Observer for QuietProgress {}
+impl Progress for QuietProgress {}
+
+fn run(
+    factory: GeneratorFactory,
+    settings: Settings,
+    repo: Option<RepoOptions>,
+    receiver: mpsc::Receiver<Job>,
+    latest: Arc<AtomicU64>,
+) {
+    let mut generator = factory().map_err(|err| format!("{err}"));
+    let mut index: Option<Index> = match &repo {
+        Some(options) => match open_index(&settings, options) {
+            Ok(index) => Some(index),
+            Err(err) => {
+                tracing::warn!("no repository context: the index could not be opened: {err}");
+                None
+            }
+        },
+        None => None,
+    };
+    while let Ok(job) = receiver.recv() {
+        match job {
+            Job::Update { paths } => {
+                if let Some(index) = &mut index
+                    && let Err(err) = index.update_paths(&paths)
+                {
+                    tracing::warn!("index update failed: {err}");
+                }
+            }
+            Job::Complete {
+                turn,
+                cancelled,
+                prefix,
+                suffix,
+                path,
+                params,
+                budget_tokens,
+                reply,
+            } => {
+                let mut observer = Turn {
+                    turn,
+                    latest: &latest,
+                    cancelled: &cancelled,
+                };
+                if observer.gone() {
+                    let _ = reply.send(Ok(None));
+                    continue;
+                }
+                let answer = match &mut generator {
+                    Err(err) => Err(format!("the model could not be opened: {err}")),
+                    Ok(generator) => {
+                        let request = CompleteRequest {
+                            prefix: &prefix,
+                            suffix: &suffix,
+                            path: path.as_deref(),
+                            budget_tokens,
+                            params,
+                        };
+                        match complete(generator.as_mut(), index.as_ref(), &request, &mut observer)
+                        {
+                            Ok(done) => Ok(Some(Completion {
+                                text: done.text,
+                                context: done.context,
+                            })),
+                            Err(err) if err.is_cancelled() => Ok(None),
+                            Err(err) => Err(format!("{err}")),
+                        }
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Job::Implement { task, plan, reply } => {
+                let answer = match &mut generator {
+                    Err(err) => Err(format!("the model could not be opened: {err}")),
+                    Ok(generator) => implement(generator.as_mut(), &settings, &task, &plan),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+fn implement(
+    generator: &mut dyn Generator,
+    settings: &Settings,
+    task: &Task,
+    plan: &Plan,
+) -> Result<Implemented, String> {
+    let generated = generate_for_task(
+        generator,
+        Sandbox::FromSettings(settings),
+        task,
+        plan,
+        &mut QuietProgress,
+    )
+    .map_err(|err: Error| format!("{err}"))?;
+    Ok(match generated {
+        Generated::Outcome(outcome) => {
+            let passed = outcome
+                .verdict
+                .is_some_and(|v| v.status.is_pass() && v.passed == v.total);
+            let verdict = match outcome.verdict {
+                Some(v) => format!("{}, {}/{} examples passed", v.status, v.passed, v.total),
+                None => "no program was judged".into(),
+            };
+            Implemented {
+                code: outcome.code.clone(),
+                summary: format!(
+                    "{} on the docstring's examples (strategy {}): {verdict}",
+                    if passed { "verified" } else { "not verified" },
+                    outcome.strategy.name()
+                ),
+                passed,
+            }
+        }
+        Generated::Candidates(out) => Implemented {
+            code: out.candidates.first().map(|c| c.code.clone()),
+            summary: "not verified: no strategy ran".into(),
+            passed: false,
+        },
+    })
+}

@@ -1,0 +1,402 @@
+//! The language server at the JSON-RPC level, in process over an in-memory pipe, with a
+//! scripted model: completions (with repository context in the prompt), superseded requests,
+//! and malformed or out-of-order client messages.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+use crucible_core::Settings;
+use crucible_core::infer::{FimTokens, GenRequest, Generator, Prompt, ScriptedGenerator};
+use crucible_lsp::{GeneratorFactory, LspConfig};
+
+struct Client {
+    reader: BufReader<tokio::io::ReadHalf<DuplexStream>>,
+    writer: tokio::io::WriteHalf<DuplexStream>,
+    next_id: u64,
+    /// Notifications and server requests seen while waiting for responses.
+    seen: Vec<Value>,
+}
+
+impl Client {
+    async fn send_raw(&mut self, body: &str) {
+        let framed = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        self.writer.write_all(framed.as_bytes()).await.unwrap();
+    }
+
+    async fn notify(&mut self, method: &str, params: Value) {
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string();
+        self.send_raw(&body).await;
+    }
+
+    async fn send(&mut self, method: &str, params: Value) -> u64 {
+        self.next_id += 1;
+        let body =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+                .to_string();
+        self.send_raw(&body).await;
+        self.next_id
+    }
+
+    async fn read(&mut self) -> Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).await.unwrap();
+            assert!(!line.is_empty(), "the server closed the stream");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("Content-Length: ") {
+                length = value.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The response to request `id` (other messages are kept in `seen`).
+    async fn response(&mut self, id: u64) -> Value {
+        let wait = async {
+            loop {
+                let message = self.read().await;
+                if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
+                    return message;
+                }
+                self.seen.push(message);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .expect("the server answers within 20 s")
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params).await;
+        self.response(id).await
+    }
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crucible-core/tests/fixtures/repo")
+}
+
+fn settings(home: &Path) -> Settings {
+    Settings {
+        home: home.to_path_buf(),
+        model: None,
+        endpoint: None,
+        threads: 1,
+        context_length: 4096,
+        data_dir: None,
+        weights: None,
+        request_timeout: None,
+        parallel_requests: None,
+        sources: vec![],
+    }
+}
+
+/// A server whose model answers with `answer(prompt)`; the prompts it saw are kept.
+fn start(
+    home: &Path,
+    config: LspConfig,
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let prompts = Arc::new(Mutex::new(Vec::new()));
+    let seen = prompts.clone();
+    let factory: GeneratorFactory = Box::new(move || {
+        let generator = ScriptedGenerator::from_fn(move |request: &GenRequest, _| {
+            let Prompt::Text { text } = &request.prompt else {
+                return Some("not a completion prompt".into());
+            };
+            seen.lock().unwrap().push(text.clone());
+            Some(answer(text))
+        })
+        .with_fim(FimTokens::qwen());
+        Ok(Box::new(generator) as Box<dyn Generator>)
+    });
+    let (client_end, server_end) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_end);
+    tokio::spawn(crucible_lsp::serve_io(
+        config,
+        settings(home),
+        factory,
+        server_read,
+        server_write,
+    ));
+    let (reader, writer) = tokio::io::split(client_end);
+    let client = Client {
+        reader: BufReader::new(reader),
+        writer,
+        next_id: 0,
+        seen: Vec::new(),
+    };
+    (client, prompts)
+}
+
+fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+async fn initialize(client: &mut Client, root: Option<&Path>) -> Value {
+    let root_uri = root.map(file_uri);
+    let response = client
+        .request(
+            "initialize",
+            json!({"processId": null, "rootUri": root_uri, "capabilities": {}}),
+        )
+        .await;
+    client.notify("initialized", json!({})).await;
+    response
+}
+
+async fn open(client: &mut Client, uri: &str, text: &str) {
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}),
+        )
+        .await;
+}
+
+fn completion_text(response: &Value) -> String {
+    let items = &response["result"];
+    let items = items.get("items").unwrap_or(items);
+    items[0]["textEdit"]["newText"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a completion item: {response}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        debounce: Duration::from_millis(1),
+        ..LspConfig::default()
+    };
+    let (mut client, prompts) = start(home.path(), config, |_| {
+        "return sum(rectangle_area(w, h) for w, h in rooms)".into()
+    });
+    let root = std::fs::canonicalize(fixture()).unwrap();
+    let init = initialize(&mut client, Some(&root)).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "crucible", "{init}");
+    assert_eq!(
+        init["result"]["capabilities"]["completionProvider"],
+        json!({})
+    );
+    let report = root.join("report.py");
+    let text = std::fs::read_to_string(&report).unwrap() + "    ";
+    let uri = file_uri(&report);
+    open(&mut client, &uri, &text).await;
+    let line = text.lines().count() - 1;
+    let response = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": 4}}),
+        )
+        .await;
+    assert_eq!(
+        completion_text(&response),
+        "return sum(rectangle_area(w, h) for w, h in rooms)"
+    );
+    let prompt = prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("<|file_sep|>report.py\n<|fim_prefix|>\"\"\"Print a report"),
+        "{prompt}"
+    );
+    assert!(prompt.ends_with("<|fim_suffix|><|fim_middle|>"), "{prompt}");
+    let detail = response["result"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("geometry/shapes.py:11-13 (Definition)"),
+        "{detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_completion_answers_nothing_and_the_newer_one_answers() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        debounce: Duration::from_millis(300),
+        ..LspConfig::default()
+    };
+    let (mut client, prompts) = start(home.path(), config, |prompt| {
+        if prompt.contains("second") {
+            "2".into()
+        } else {
+            "1".into()
+        }
+    });
+    initialize(&mut client, None).await;
+    let uri = "file:///tmp/crucible-lsp-test/a.py";
+    open(&mut client, uri, "x = first\n").await;
+    let first = client
+        .send(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 9}}),
+        )
+        .await;
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x = second\n"}]}),
+        )
+        .await;
+    let second = client
+        .send(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 10}}),
+        )
+        .await;
+    let first = client.response(first).await;
+    assert_eq!(first["result"], Value::Null, "{first}");
+    let second = client.response(second).await;
+    assert_eq!(completion_text(&second), "2");
+    assert_eq!(
+        prompts.lock().unwrap().len(),
+        1,
+        "the superseded one never ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_out_of_order_messages_get_errors_and_the_server_lives_on() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        debounce: Duration::from_millis(1),
+        ..LspConfig::default()
+    };
+    let (mut client, _) = start(home.path(), config, |_| "ok".into());
+    // Before initialize.
+    let early = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": "file:///a.py"}, "position": {"line": 0, "character": 0}}),
+        )
+        .await;
+    assert_eq!(early["error"]["code"], -32002, "{early}");
+    // Not JSON at all, and a header without a length.
+    client.send_raw("{this is not json").await;
+    let parse = client.read().await;
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    client
+        .writer
+        .write_all(b"Content-Type: x\r\n\r\n")
+        .await
+        .unwrap();
+    let header = client.read().await;
+    assert_eq!(header["error"]["code"], -32700, "{header}");
+    assert!(
+        header["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Length")
+    );
+    initialize(&mut client, None).await;
+    // Params of the wrong shape.
+    let bad = client
+        .request("textDocument/completion", json!({"textDocument": 7}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    // A document never opened, and a position past its end.
+    let unopened = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": "file:///nowhere.py"}, "position": {"line": 0, "character": 0}}),
+        )
+        .await;
+    assert_eq!(unopened["error"]["code"], -32602, "{unopened}");
+    assert!(
+        unopened["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("didOpen")
+    );
+    let uri = "file:///tmp/crucible-lsp-test/b.py";
+    open(&mut client, uri, "x = 1\n").await;
+    let past = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 40, "character": 0}}),
+        )
+        .await;
+    assert!(
+        past["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("past the end"),
+        "{past}"
+    );
+    // An unknown method.
+    let unknown = client.request("crucible/nothing", json!({})).await;
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    // A change to an unopened document is logged, not fatal; then the server still answers.
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///never.py", "version": 3}, "contentChanges": [{"text": "y"}]}),
+        )
+        .await;
+    let still = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 4}}),
+        )
+        .await;
+    assert_eq!(completion_text(&still), "ok");
+    assert!(
+        client
+            .seen
+            .iter()
+            .any(|m| m["method"] == "window/logMessage"
+                && m["params"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("never opened")),
+        "{:?}",
+        client.seen
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_action_is_offered_on_a_function_with_examples_only() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        ..LspConfig::default()
+    };
+    let (mut client, _) = start(home.path(), config, |_| "unused".into());
+    initialize(&mut client, None).await;
+    let uri = "file:///tmp/crucible-lsp-test/c.py";
+    let text = "def add(a, b):\n    \"\"\"Add.\n\n    >>> add(2, 3)\n    5\n    \"\"\"\n\n\ndef other():\n    pass\n";
+    open(&mut client, uri, text).await;
+    let range = |line: u32| json!({"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}});
+    let on_add = client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range(2), "context": {"diagnostics": []}}),
+        )
+        .await;
+    let actions = on_add["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{on_add}");
+    assert!(actions[0]["title"].as_str().unwrap().contains("`add`"));
+    assert_eq!(actions[0]["data"]["line"], 2);
+    let on_other = client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range(9), "context": {"diagnostics": []}}),
+        )
+        .await;
+    assert_eq!(on_other["result"], json!([]), "{on_other}");
+}
