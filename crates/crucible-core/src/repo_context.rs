@@ -381,17 +381,23 @@ impl<'a> WithContext<'a> {
 
     fn rewrite(&self, request: &GenRequest) -> GenRequest {
         let mut request = request.clone();
-        match &mut request.prompt {
-            Prompt::Text { text } => text.insert_str(0, &self.text_preamble),
-            Prompt::Chat { messages, .. } => {
-                if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
-                    first.content.insert_str(0, &self.chat_preamble);
-                } else {
-                    messages.insert(0, Message::user(self.chat_preamble.clone()));
-                }
+        put_in_front(&mut request, &self.text_preamble, &self.chat_preamble);
+        request
+    }
+}
+
+/// Put the context in front of `request`'s prompt: `text` before a completion prompt, `chat`
+/// at the start of the first user turn of a chat prompt (a turn of its own if there is none).
+fn put_in_front(request: &mut GenRequest, text: &str, chat: &str) {
+    match &mut request.prompt {
+        Prompt::Text { text: prompt } => prompt.insert_str(0, text),
+        Prompt::Chat { messages, .. } => {
+            if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
+                first.content.insert_str(0, chat);
+            } else if !chat.is_empty() {
+                messages.insert(0, Message::user(chat.to_string()));
             }
         }
-        request
     }
 }
 
@@ -438,14 +444,7 @@ struct RewritingFeed<'a> {
 impl Feed for RewritingFeed<'_> {
     fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
         let mut request = self.feed.next_request(wait)?;
-        match &mut request.prompt {
-            Prompt::Text { text } => text.insert_str(0, self.text_preamble),
-            Prompt::Chat { messages, .. } => {
-                if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
-                    first.content.insert_str(0, self.chat_preamble);
-                }
-            }
-        }
+        put_in_front(&mut request, self.text_preamble, self.chat_preamble);
         Some(request)
     }
 
@@ -486,7 +485,10 @@ pub struct RepoGenerated {
 /// [`generate_for_task`] with repository context: retrieve for the task (`current` is the file
 /// being written, if any), generate; with `iterative`, retrieve again with the draft's code and
 /// generate again, marking chunks the first round lacked [`Reason::Iteration`].
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "generate_for_task's five plus the index, the options and the current file"
+)]
 pub fn generate_with_repo(
     generator: &mut dyn Generator,
     sandbox: Sandbox<'_>,
@@ -671,10 +673,9 @@ mod tests {
         )
         .unwrap();
         let prompt = prompt_text(&generator.requests[0]);
-        let expect_start = format!(
-            "<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):"
-        );
-        assert!(prompt.starts_with(&expect_start), "{prompt}");
+        let expect_start =
+            "<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):";
+        assert!(prompt.starts_with(expect_start), "{prompt}");
         assert!(
             prompt.contains(&format!("<|file_sep|>{REPORT}\n\"\"\"Print a report")),
             "{prompt}"
