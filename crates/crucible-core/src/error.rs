@@ -42,10 +42,16 @@ pub enum Error {
     CollectorStopped,
     #[error("recording verdicts failed unexpectedly: {0}")]
     CollectorPanicked(String),
+    #[error("`crucible data pull` knows no data set `{benchmark}`; known: {known}, or `all`")]
+    NotPullable { benchmark: String, known: String },
     #[error(
-        "`crucible data pull` fetches `humaneval` and `mbpp`; `{benchmark}` is read from the data directory (see `crucible data list`)"
+        "`{file}` has no public copy with these bytes but the data mirror: set `CRUCIBLE_DATA_REPO` to a hub dataset in the data-directory layout, or install from a local copy with `crucible data pull all --from-dir DIR`"
     )]
-    NotPullable { benchmark: String },
+    NoDataMirror { file: String },
+    #[error(
+        "`{file}` cannot be pulled `--from {from}`; leave out `--from` to use its public home, or use `--from mirror` / `--from-dir DIR`"
+    )]
+    WrongPullSource { file: String, from: String },
     #[error(
         "set `CRUCIBLE_ROWS_ENDPOINT` to the datasets rows API to pull from (nothing is contacted by default)"
     )]

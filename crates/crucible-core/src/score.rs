@@ -24,7 +24,7 @@ use crucible_eval::judge::{JudgeParams, Judging};
 use crucible_eval::run::{
     MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs,
 };
-use crucible_eval::score::{missing_tasks, parse_samples_with_references};
+use crucible_eval::score::{missing_tasks, parse_samples_with_references, read_samples};
 use crucible_eval::{Benchmark, report};
 
 use crate::metrics::{self, MetricRequest};
@@ -78,10 +78,9 @@ pub fn run_score(
     params: &ScoreParams,
     events: EventSink,
 ) -> Result<ScoreOutcome> {
-    let text = std::fs::read_to_string(&params.samples).map_err(|source| Error::Io {
-        path: params.samples.clone(),
-        source,
-    })?;
+    let input = read_samples(&params.samples, &bench)?;
+    events(RunEvent::Note(format!("samples: {}", input.format)));
+    let text = input.text;
     let parsed = parse_samples_with_references(&params.samples, &text, &bench)?;
     let (samples, given) = (parsed.samples, parsed.references);
     if let Some(request) = &params.metrics {

@@ -338,6 +338,10 @@ impl DataDirs {
             Some(dir) => Err(Error::MissingData {
                 benchmark: benchmark.to_string(),
                 path: dir.join(relative),
+                command: match crate::catalog::dataset_of(relative) {
+                    Some(set) => format!("crucible data pull {}", set.name),
+                    None => "crucible data pull all".to_owned(),
+                },
             }),
             None => Err(Error::NoDataDir),
         }
@@ -423,5 +427,11 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(missing, Error::MissingData { .. }));
+        assert!(
+            missing
+                .to_string()
+                .ends_with("get it with `crucible data pull humaneval`"),
+            "{missing}"
+        );
     }
 }

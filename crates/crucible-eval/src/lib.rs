@@ -53,6 +53,7 @@
 //! ```
 
 mod benchmark;
+pub mod catalog;
 pub mod doctest;
 mod error;
 pub mod fetch;

@@ -17,7 +17,10 @@ use crucible_types::Language;
 use serde_json::Value;
 
 use crate::run::{SampleRecord, TokenCounts};
+
+mod formats;
 use crate::task::{Benchmark, Solution};
+pub use formats::{ACCEPTED, SamplesFormat, SamplesInput, read_samples};
 
 /// Problems in a samples file (all of them, one per entry).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -145,6 +148,11 @@ pub fn parse_samples_with_references(
         problems.push(SampleProblem {
             line: 0,
             message: "the file has no samples".into(),
+        });
+    } else if samples.is_empty() {
+        problems.push(SampleProblem {
+            line: 0,
+            message: format!("no line is a sample; accepted shapes: {ACCEPTED}"),
         });
     }
     if problems.is_empty() {

