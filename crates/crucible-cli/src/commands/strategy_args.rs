@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crucible_core::generate::strategy_name;
+use crucible_core::generate::{DEFAULT_STRATEGY, strategy_name};
 use crucible_core::strategy::{Budget, Strategy};
 use crucible_core::types::Task;
 
@@ -18,9 +18,15 @@ pub(crate) struct StrategyArgs {
     /// Default: rerank+repair when the task shows examples or tests, else one plain answer.
     #[arg(long, value_name = "NAME")]
     strategy: Option<String>,
-    /// Show every attempt (prompt, code, verdict, feedback) on stderr after the run; with FILE,
-    /// save the whole outcome with its trace as JSON instead.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    /// Show every attempt (prompt, code, verdict, feedback) on stderr after the run; with
+    /// `--trace=FILE`, save the whole outcome with its trace as JSON instead.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
     trace: Option<PathBuf>,
     /// Rounds of repair, reflection or revision. Default: the strategy's.
     #[arg(long, value_name = "R")]
@@ -30,7 +36,15 @@ pub(crate) struct StrategyArgs {
     samples: Option<usize>,
     /// Model-written tests to keep. Default: the strategy's.
     #[arg(long, value_name = "M")]
-    tests: Option<usize>,
+    model_tests: Option<usize>,
+    /// The old name of --model-tests (`--tests` is a test file in `crucible exec`).
+    #[arg(
+        long = "tests",
+        value_name = "M",
+        hide = true,
+        conflicts_with = "model_tests"
+    )]
+    tests_deprecated: Option<usize>,
     /// Programs asked for per repair, retry or revision round: 1 is greedy (and a round that
     /// gives back a program already tried ends the loop); more are sampled together. Default: 1.
     #[arg(long, value_name = "N")]
@@ -66,8 +80,13 @@ impl StrategyArgs {
         task: &Task,
         n: usize,
         decoding: &DecodingArgs,
+        verify: bool,
     ) -> anyhow::Result<Option<Strategy>> {
-        let Some(name) = strategy_name(task, n, self.strategy.as_deref()) else {
+        let named = self
+            .strategy
+            .as_deref()
+            .or(verify.then_some(DEFAULT_STRATEGY));
+        let Some(name) = strategy_name(task, n, named) else {
             return Ok(None);
         };
         let mut strategy = self.build(name, decoding)?;
@@ -118,7 +137,12 @@ impl StrategyArgs {
         if let Some(rounds) = self.rounds {
             params.rounds = rounds;
         }
-        if let Some(tests) = self.tests {
+        if self.tests_deprecated.is_some() {
+            crate::output::status(
+                "warning: `--tests N` is now `--model-tests N` (`--tests` names a test file in `crucible exec`); the old name will go",
+            );
+        }
+        if let Some(tests) = self.model_tests.or(self.tests_deprecated) {
             params.tests = tests;
         }
         if let Some(repairs) = self.repairs {
