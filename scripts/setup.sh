@@ -49,6 +49,15 @@ echo "setup: building crucible (release; the first build compiles llama.cpp: 10-
 cargo build --release --locked -p crucible-cli
 
 bin="${CARGO_TARGET_DIR:-target}/release/crucible"
+
+# Benchmark data into CRUCIBLE_HOME/data, where every command finds it from any directory. A
+# checkout does not carry the data: it comes from the shared data folder beside the checkout
+# when there is one (checksums verified), else from the benchmarks' public homes.
+if [ -f ../shared/data/INDEX.md ]; then
+  "$bin" data pull all --from-dir ../shared/data
+elif ! "$bin" data pull all; then
+  echo "setup: some benchmark data could not be pulled (see above); 'crucible data list' shows what is there" >&2
+fi
 if ((pull_model)); then
   "$bin" model pull
 fi

@@ -1,5 +1,6 @@
 //! `crucible data`: the benchmark list, `show`, the data directory from `crucible.toml`, and
-//! `pull` from a rows API served on loopback by the test.
+//! `pull` from a rows API, GitHub and a hub mirror served on loopback by the test, or from a
+//! local copy; installed data is found from any directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -144,7 +145,12 @@ fn pull_reads_the_rows_api_from_its_own_variable_not_the_hub_s() {
     let home = scratch.path().join("home");
     // The hub's variable alone says nothing about where rows come from.
     let hub_only = [("HF_ENDPOINT", "http://127.0.0.1:9")];
-    let out = crucible_in(scratch.path(), &home, &hub_only, &["data", "pull", "mbpp"]);
+    let out = crucible_in(
+        scratch.path(),
+        &home,
+        &hub_only,
+        &["data", "pull", "mbpp", "--from", "rows"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("set `CRUCIBLE_ROWS_ENDPOINT`"), "{stderr}");
@@ -165,11 +171,200 @@ fn pull_reads_the_rows_api_from_its_own_variable_not_the_hub_s() {
     assert!(stderr.contains("pulled humaneval: 2 tasks"), "{stderr}");
     assert!(home.join("data/humaneval/HumanEval.jsonl.gz").is_file());
 
+    // APPS has no public copy with these bytes: the mirror or a local copy is named.
     let out = crucible_in(scratch.path(), &home, &[], &["data", "pull", "apps"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("fetches `humaneval` and `mbpp`"),
+        stderr.contains("set `CRUCIBLE_DATA_REPO`") && stderr.contains("--from-dir"),
         "{stderr}"
     );
+}
+
+/// Serve files of the data directory on loopback in two layouts: a hub dataset's
+/// (`/datasets/ORG/NAME/resolve/REV/<relative path>`) and GitHub's raw files
+/// (`/ORG/REPO/COMMIT/<path>`, found here by file name). With `tamper`, every file's last byte
+/// is changed. Serves until the test ends.
+fn serve_data(tamper: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let data = data_dir();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let file = match path.strip_prefix("/datasets/test/data/resolve/main/") {
+                Some(relative) => Some(data.join(relative)),
+                None => {
+                    let name = path.rsplit('/').next().unwrap_or("");
+                    std::fs::read_dir(&data)
+                        .unwrap()
+                        .filter_map(Result::ok)
+                        .map(|dir| dir.path().join(name))
+                        .find(|candidate| candidate.is_file())
+                }
+            };
+            let mut stream = reader.into_inner();
+            match file.and_then(|f| std::fs::read(f).ok()) {
+                Some(mut body) => {
+                    if tamper {
+                        *body.last_mut().unwrap() ^= 1;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(&body).unwrap();
+                }
+                None => {
+                    let head = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                    stream.write_all(head.as_bytes()).unwrap();
+                }
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn pull_downloads_from_github_and_the_mirror_with_checksums() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let server = serve_data(false);
+    let vars = [
+        ("CRUCIBLE_GITHUB_RAW", server.as_str()),
+        ("HF_ENDPOINT", server.as_str()),
+        ("CRUCIBLE_DATA_REPO", "test/data"),
+    ];
+    // humaneval-plus is on GitHub, apps only on the mirror.
+    let out = crucible_in(
+        scratch.path(),
+        &home,
+        &vars,
+        &["data", "pull", "humaneval-plus", "apps"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/evalplus/humanevalplus_release/200defce9e3429d28ca215b6dd061c0f7f31c18b/HumanEvalPlus.jsonl.gz"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pulled humaneval-plus: 1 file(s) installed (humaneval-plus 164 tasks)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pulled apps: 1 file(s) installed (apps 49 tasks)"),
+        "{stderr}"
+    );
+    let installed = home.join("data/humaneval-plus/HumanEvalPlus.jsonl.gz");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(data_dir().join("humaneval-plus/HumanEvalPlus.jsonl.gz")).unwrap()
+    );
+
+    // Changed bytes are refused, and nothing is installed.
+    let bad = serve_data(true);
+    let vars = [
+        ("HF_ENDPOINT", bad.as_str()),
+        ("CRUCIBLE_DATA_REPO", "test/data"),
+    ];
+    let out = crucible_in(
+        scratch.path(),
+        &home,
+        &vars,
+        &["data", "pull", "codenet", "--from", "mirror"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not the file expected: sha256"), "{stderr}");
+    assert!(!home.join("data/codenet/codenet_problems.jsonl.gz").exists());
+}
+
+#[test]
+fn installed_data_is_found_from_any_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let elsewhere = scratch.path().join("somewhere/else");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // Nothing installed: the error names the command that gets the data.
+    let out = crucible_in(
+        &elsewhere,
+        &home,
+        &[],
+        &["data", "show", "mbpp-plus", "Mbpp/2"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("get it with `crucible data pull mbpp-plus`"),
+        "{stderr}"
+    );
+
+    let data = data_dir();
+    let out = crucible_in(
+        &elsewhere,
+        &home,
+        &[],
+        &["data", "pull", "humaneval", "mbpp-plus", "--from-dir", data.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // `data show` works from there, and its output is a task file `score` and `eval` read.
+    let out = crucible_in(
+        &elsewhere,
+        &home,
+        &[],
+        &["data", "show", "humaneval", "HumanEval/2", "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(elsewhere.join("task.jsonl"), &out.stdout).unwrap();
+    let pretty = crucible_in(
+        &elsewhere,
+        &home,
+        &[],
+        &["data", "show", "humaneval", "HumanEval/2"],
+    );
+    std::fs::write(elsewhere.join("task.json"), &pretty.stdout).unwrap();
+    let sample = serde_json::json!({
+        "task_id": "HumanEval/2",
+        "completion": "    return number % 1.0\n",
+    });
+    std::fs::write(elsewhere.join("s.jsonl"), format!("{sample}\n")).unwrap();
+    for (benchmark, expect) in [
+        ("humaneval", "passed             1"),
+        ("task.json", "passed             1"),
+        ("task.jsonl", "passed             1"),
+    ] {
+        let out = crucible_in(
+            &elsewhere,
+            &home,
+            &[],
+            &[
+                "score",
+                "--benchmark",
+                benchmark,
+                "s.jsonl",
+                "--allow-missing",
+                "--force",
+                "--out",
+                &format!("run-{benchmark}"),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{benchmark}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(expect), "{benchmark}: {stdout}");
+    }
 }

@@ -99,18 +99,27 @@ impl BenchmarkName {
             "mbpp-full" => BenchmarkName::MbppFull,
             "mbpp-plus" | "mbpp+" | "mbppplus" => BenchmarkName::MbppPlus,
             "humaneval-x" => BenchmarkName::HumanEvalX,
-            "humaneval-rs" | "multipl-e-humaneval-rs" => BenchmarkName::HumanEvalRs,
+            "humaneval-rs" | "multipl-e-humaneval-rs" | "multiple-rs" | "multiple-rust" => {
+                BenchmarkName::HumanEvalRs
+            }
             "mbpp-rs" | "multipl-e-mbpp-rs" => BenchmarkName::MbppRs,
             "apps" => BenchmarkName::Apps,
             "codenet" => BenchmarkName::CodeNet,
-            _ if given.contains('/') || given.ends_with(".jsonl") => {
+            _ if given.contains('/')
+                || given.ends_with(".jsonl")
+                || given.ends_with(".json")
+                || Path::new(given).is_file() =>
+            {
                 BenchmarkName::TaskFile(PathBuf::from(given))
             }
             _ => {
                 let known: Vec<&str> = Self::ALL.iter().map(BenchmarkName::as_str).collect();
                 return Err(Error::UnknownBenchmark {
                     given: given.to_owned(),
-                    known: format!("{}, or a path to a task file (.jsonl)", known.join(", ")),
+                    known: format!(
+                        "{}, or a path to a task file (.json or .jsonl); bigcode-evaluation-harness names `humanevalplus`, `mbppplus` and `multiple-rs` work too",
+                        known.join(", ")
+                    ),
                 });
             }
         };

@@ -63,8 +63,8 @@ pub enum TaskFileProblemKind {
     Missing,
     /// A field has the wrong JSON type.
     WrongType { expected: &'static str },
-    /// A field is not part of the format.
-    Unknown,
+    /// A field is not part of the format (with the known field it is nearest to, if close).
+    Unknown { suggestion: Option<String> },
     /// The line has both program and function fields, or neither.
     Shape,
     /// The language is not one Crucible knows.
@@ -99,12 +99,8 @@ pub fn parse_task_file(
     let mut records = Vec::new();
     let mut problems = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        match parse_task_line(raw, line, default_language) {
+    for (line, raw) in task_lines(text) {
+        match parse_task_line(&raw, line, default_language) {
             Ok(record) => {
                 if let Some(&first_line) = seen.get(&record.task.id) {
                     problems.push(TaskFileProblem {
@@ -132,6 +128,83 @@ pub fn parse_task_file(
     } else {
         Err(TaskFileError { problems })
     }
+}
+
+/// The records of a task file with their numbers: one JSON object per line (`.jsonl`), or one
+/// JSON document (`.json`: an object, possibly pretty-printed as `crucible data show` prints
+/// it, or an array of objects, numbered from 1).
+fn task_lines(text: &str) -> Vec<(usize, String)> {
+    let trimmed = text.trim_start();
+    let multi_line_json = trimmed.starts_with('[')
+        || (trimmed.starts_with('{') && trimmed.trim_end().lines().count() > 1);
+    if multi_line_json {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => {
+                return items
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, item)| (idx + 1, item.to_string()))
+                    .collect();
+            }
+            Ok(object @ Value::Object(_)) => return vec![(1, object.to_string())],
+            // Not one document: JSON Lines, whose lines report their own problems.
+            _ => {}
+        }
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, raw)| !raw.trim().is_empty())
+        .map(|(idx, raw)| (idx + 1, raw.to_owned()))
+        .collect()
+}
+
+/// A task as one task-file record (`crucible data show --json`), which [`parse_task_line`]
+/// reads back. Hidden tests are never part of it.
+pub fn task_record(task: &Task) -> Value {
+    let mut record = Map::new();
+    record.insert("id".into(), Value::String(task.id.clone()));
+    record.insert(
+        "language".into(),
+        Value::String(task.language.name().to_owned()),
+    );
+    match &task.kind {
+        TaskKind::Function {
+            prompt,
+            entry_point,
+        } => {
+            record.insert("prompt".into(), Value::String(prompt.clone()));
+            record.insert("entry_point".into(), Value::String(entry_point.clone()));
+        }
+        TaskKind::Program { description } | TaskKind::Freeform { description } => {
+            record.insert("description".into(), Value::String(description.clone()));
+        }
+    }
+    match &task.visible {
+        TestSuite::None => {}
+        TestSuite::Io { cases, .. } => {
+            let cases = cases
+                .iter()
+                .map(|case| serde_json::json!({"input": case.input, "output": case.output}))
+                .collect();
+            record.insert("examples".into(), Value::Array(cases));
+        }
+        TestSuite::Code { code } => {
+            record.insert("tests".into(), Value::String(code.clone()));
+        }
+        // Call-based tests have no task-file form; the prompt's examples still show them.
+        _ => {}
+    }
+    Value::Object(record)
+}
+
+/// The known field nearest to `given` (a likely typo), if any is close.
+fn nearest_field(given: &str, allowed: &[&str]) -> Option<String> {
+    allowed
+        .iter()
+        .map(|known| (strsim::jaro_winkler(given, known), *known))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, known)| known.to_owned())
 }
 
 /// Parse one line of a task file (`line` is its 1-based number, used in errors).
@@ -172,7 +245,11 @@ pub fn parse_task_line(
         .keys()
         .find(|k| !allowed.contains(&k.as_str()))
     {
-        return Err(problem(Some(unknown), TaskFileProblemKind::Unknown));
+        let suggestion = nearest_field(unknown, allowed);
+        return Err(problem(
+            Some(unknown),
+            TaskFileProblemKind::Unknown { suggestion },
+        ));
     }
     let id = fields.text("id")?;
     let language = fields.language(default_language)?;
@@ -280,7 +357,9 @@ impl Fields {
             if let Some(unknown) = pair.keys().find(|k| *k != "input" && *k != "output") {
                 return Err(self.problem(
                     &format!("{field}[{idx}].{unknown}"),
-                    TaskFileProblemKind::Unknown,
+                    TaskFileProblemKind::Unknown {
+                        suggestion: nearest_field(unknown, &["input", "output"]),
+                    },
                 ));
             }
             let side = |name: &str| match pair.get(name) {
@@ -356,10 +435,17 @@ impl fmt::Display for TaskFileProblem {
             TaskFileProblemKind::NotAnObject => f.write_str("expected a JSON object"),
             TaskFileProblemKind::Missing => f.write_str("missing"),
             TaskFileProblemKind::WrongType { expected } => write!(f, "expected {expected}"),
-            TaskFileProblemKind::Unknown => f.write_str(
-                "unknown field (program tasks: id, description, examples, language, hidden_examples; \
-                 function tasks: id, prompt, entry_point, tests, language, hidden_tests)",
-            ),
+            TaskFileProblemKind::Unknown { suggestion } => {
+                if let Some(known) = suggestion {
+                    write!(f, "unknown field; did you mean `{known}`? ")?;
+                } else {
+                    f.write_str("unknown field ")?;
+                }
+                f.write_str(
+                    "(program tasks: id, description, examples, language, hidden_examples; \
+                     function tasks: id, prompt, entry_point, tests, language, hidden_tests)",
+                )
+            }
             TaskFileProblemKind::Shape => f.write_str(
                 "a task needs exactly one of `description` (program task) and `prompt` (function task)",
             ),

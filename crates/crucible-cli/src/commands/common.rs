@@ -90,14 +90,35 @@ impl ModelArgs {
 /// `--k`, shared by `eval` and `score`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct KArgs {
-    /// The k of pass@k, comma-separated (only k up to the samples per task are reported).
+    /// The k of pass@k, comma-separated, each at least 1 (pass@k needs at least k samples per
+    /// task: larger k are not reported).
     #[arg(
         long,
         value_name = "K,..",
         value_delimiter = ',',
-        default_value = "1,10,100"
+        default_value = "1,10,100",
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) k: Vec<u64>,
+}
+
+impl KArgs {
+    /// A warning for each k the user asked for that `n` samples per task cannot give (the
+    /// default list is quiet: its larger k are for larger runs).
+    pub(crate) fn warnings(&self, n: u64) -> Vec<String> {
+        if self.k == [1, 10, 100] {
+            return Vec::new();
+        }
+        self.k
+            .iter()
+            .filter(|&&k| k > n)
+            .map(|k| {
+                format!(
+                    "warning: pass@{k} needs at least {k} samples per task; with --n {n} it is not reported (raise --n to {k} or more)"
+                )
+            })
+            .collect()
+    }
 }
 
 /// How the model is prompted.

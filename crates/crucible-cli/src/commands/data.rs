@@ -18,8 +18,24 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub(crate) enum DataCommand {
     /// List the benchmarks: tasks, languages and where their files are.
-    List(DirArgs),
-    /// Print one task as generation sees it (prompt and visible tests), as JSON.
+    ///
+    /// Examples:
+    ///   crucible data list
+    ///   crucible data list --json
+    ///   crucible data list --data-dir ~/benchmarks
+    #[command(verbatim_doc_comment)]
+    List(ListArgs),
+    /// Print one task as generation sees it (prompt and visible tests) as a task-file record.
+    ///
+    /// The output is a valid task file for `crucible generate --task` and `crucible eval
+    /// --benchmark FILE` (hidden tests are never shown, so such a file is judged on its
+    /// visible tests).
+    ///
+    /// Examples:
+    ///   crucible data show humaneval HumanEval/0
+    ///   crucible data show humaneval-x CPP/0 --lang cpp
+    ///   crucible data show mbpp Mbpp/2 --json > task.jsonl
+    #[command(verbatim_doc_comment)]
     Show(ShowArgs),
     /// Install benchmark data into `$CRUCIBLE_HOME/data`, where every command finds it from any
     /// directory.
@@ -54,6 +70,16 @@ pub(crate) struct DirArgs {
     pub(crate) data_dir: Option<PathBuf>,
 }
 
+/// Arguments of `crucible data list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Print one JSON object (the directories and a `benchmarks` list) instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    dirs: DirArgs,
+}
+
 /// Arguments of `crucible data show`.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
@@ -64,6 +90,9 @@ pub(crate) struct ShowArgs {
     /// Language (benchmarks with several).
     #[arg(long, short = 'l', value_name = "LANG")]
     lang: Option<String>,
+    /// One line of JSON (a task-file record) instead of indented JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     dirs: DirArgs,
 }
@@ -140,10 +169,14 @@ pub(crate) fn load(
     Ok(data::load(settings, benchmark, lang)?)
 }
 
-fn list(args: &DirArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings()?;
+fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.dirs.settings()?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let dirs = data::data_dirs(&settings, &cwd);
+    if args.json {
+        output::data(&serde_json::to_string(&list_json(&dirs))?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = String::new();
     match &dirs.primary {
         Some(dir) => out.push_str(&format!("data directory: {}\n", dir.display())),
@@ -179,7 +212,15 @@ fn list(args: &DirArgs) -> anyhow::Result<ExitCode> {
                 (format!("error: {error}"), path.display().to_string())
             }
             ListedFile::Missing { relative } => {
-                ("-".to_owned(), format!("missing ({})", relative.display()))
+                let pull = crucible_core::eval::catalog::dataset_of(&relative)
+                    .map_or_else(|| "all".to_owned(), |set| set.name.to_owned());
+                (
+                    "-".to_owned(),
+                    format!(
+                        "missing ({}): crucible data pull {pull}",
+                        relative.display()
+                    ),
+                )
             }
         };
         let languages: Vec<&str> = listing.languages.iter().map(|l| l.name()).collect();
@@ -204,6 +245,43 @@ fn list(args: &DirArgs) -> anyhow::Result<ExitCode> {
     out.push_str(&table(&rows));
     output::data(out.trim_end());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `crucible data list --json`: the directories and, per benchmark, its file and what it loads.
+fn list_json(dirs: &crucible_core::eval::DataDirs) -> serde_json::Value {
+    let benchmarks: Vec<serde_json::Value> = data::list(dirs)
+        .into_iter()
+        .map(|listing| {
+            let languages: Vec<&str> = listing.languages.iter().map(|l| l.name()).collect();
+            let file = match listing.file {
+                ListedFile::Loaded {
+                    path,
+                    tasks,
+                    rejects,
+                } => serde_json::json!({"status": "ok", "path": path, "tasks": tasks, "records_not_used": rejects}),
+                ListedFile::Broken { path, error } => {
+                    serde_json::json!({"status": "broken", "path": path, "error": error})
+                }
+                ListedFile::Missing { relative } => serde_json::json!({
+                    "status": "missing",
+                    "relative_path": relative,
+                    "pull": crucible_core::eval::catalog::dataset_of(&relative)
+                        .map(|set| format!("crucible data pull {}", set.name)),
+                }),
+            };
+            serde_json::json!({
+                "name": listing.name.as_str(),
+                "languages": languages,
+                "hidden_tests": listing.hidden_tests,
+                "file": file,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "data_dir": dirs.primary,
+        "pulled_dir": dirs.pulled,
+        "benchmarks": benchmarks,
+    })
 }
 
 fn table(rows: &[[String; 5]]) -> String {
@@ -232,7 +310,14 @@ fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let task = bench
         .task(&args.task)
         .with_context(|| format!("no task `{}` in `{}`", args.task, bench.name))?;
-    let json = serde_json::to_string_pretty(&task.task).context("cannot render the task")?;
+    // A task-file record: what `--task` and `eval --benchmark FILE` read back.
+    let record = crucible_core::types::format::task_record(&task.task);
+    let json = if args.json {
+        serde_json::to_string(&record)
+    } else {
+        serde_json::to_string_pretty(&record)
+    }
+    .context("cannot render the task")?;
     output::data(&json);
     Ok(ExitCode::SUCCESS)
 }

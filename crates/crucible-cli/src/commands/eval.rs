@@ -123,6 +123,9 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     if args.max_batch == 0 {
         bail!("--max-batch must be at least 1");
     }
+    for warning in args.ks.warnings(args.n as u64) {
+        output::status(&warning);
+    }
     let params = args.decoding.params(args.n.min(args.max_batch))?;
     let metrics = args.metrics.request(&settings)?;
     if let Some(request) = &metrics {
