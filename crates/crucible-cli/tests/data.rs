@@ -48,10 +48,9 @@ fn list_shows_every_benchmark() {
 fn show_prints_only_the_visible_task() {
     let out = crucible(&["show", "humaneval", "HumanEval/2"]);
     let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        task["visible"]["code"],
-        "assert truncate_number(3.5) == 0.5\n"
-    );
+    // A task-file record: the visible tests under `tests`, no hidden ones.
+    assert_eq!(task["tests"], "assert truncate_number(3.5) == 0.5\n");
+    assert_eq!(task["entry_point"], "truncate_number");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("check(candidate)"));
     let missing = crucible(&["show", "humaneval", "HumanEval/999"]);
     assert_eq!(missing.status.code(), Some(1));
@@ -168,7 +167,10 @@ fn pull_reads_the_rows_api_from_its_own_variable_not_the_hub_s() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("pulled humaneval: 2 tasks"), "{stderr}");
+    assert!(
+        stderr.contains("pulled humaneval: 1 file(s) installed (humaneval 2 tasks)"),
+        "{stderr}"
+    );
     assert!(home.join("data/humaneval/HumanEval.jsonl.gz").is_file());
 
     // APPS has no public copy with these bytes: the mirror or a local copy is named.
@@ -225,7 +227,8 @@ fn serve_data(tamper: bool) -> String {
                     stream.write_all(&body).unwrap();
                 }
                 None => {
-                    let head = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                    let head =
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
                     stream.write_all(head.as_bytes()).unwrap();
                 }
             }
@@ -285,7 +288,10 @@ fn pull_downloads_from_github_and_the_mirror_with_checksums() {
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is not the file expected: sha256"), "{stderr}");
+    assert!(
+        stderr.contains("is not the file expected: sha256"),
+        "{stderr}"
+    );
     assert!(!home.join("data/codenet/codenet_problems.jsonl.gz").exists());
 }
 
@@ -314,9 +320,20 @@ fn installed_data_is_found_from_any_directory() {
         &elsewhere,
         &home,
         &[],
-        &["data", "pull", "humaneval", "mbpp-plus", "--from-dir", data.to_str().unwrap()],
+        &[
+            "data",
+            "pull",
+            "humaneval",
+            "mbpp-plus",
+            "--from-dir",
+            data.to_str().unwrap(),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // `data show` works from there, and its output is a task file `score` and `eval` read.
     let out = crucible_in(
@@ -325,7 +342,11 @@ fn installed_data_is_found_from_any_directory() {
         &[],
         &["data", "show", "humaneval", "HumanEval/2", "--json"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(elsewhere.join("task.jsonl"), &out.stdout).unwrap();
     let pretty = crucible_in(
         &elsewhere,

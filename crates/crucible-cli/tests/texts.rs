@@ -92,16 +92,31 @@ fn errors_a_new_user_meets() {
     )
     .unwrap();
     let cases: &[(&str, &[&str])] = &[
-        ("error-missing-benchmark", &["data", "show", "humaneval", "HumanEval/0"]),
-        ("error-unknown-benchmark", &["eval", "--benchmark", "humaneval-y"]),
+        (
+            "error-missing-benchmark",
+            &["data", "show", "humaneval", "HumanEval/0"],
+        ),
+        (
+            "error-unknown-benchmark",
+            &["eval", "--benchmark", "humaneval-y"],
+        ),
         ("error-unknown-pull-name", &["data", "pull", "humaneval-y"]),
-        ("error-k-zero", &["eval", "--benchmark", "humaneval", "--k", "0"]),
-        ("error-unknown-task-field", &["eval", "--benchmark", "typo.json"]),
+        (
+            "error-k-zero",
+            &["eval", "--benchmark", "humaneval", "--k", "0"],
+        ),
+        (
+            "error-unknown-task-field",
+            &["eval", "--benchmark", "typo.json"],
+        ),
         (
             "error-samples-shape",
             &["score", "--benchmark", "good.json", "odd.json"],
         ),
-        ("error-pull-from-missing-dir", &["data", "pull", "all", "--from-dir", "nowhere"]),
+        (
+            "error-pull-from-missing-dir",
+            &["data", "pull", "all", "--from-dir", "nowhere"],
+        ),
     ];
     for (name, args) in cases {
         let out = crucible(dir, &home, args);

@@ -97,9 +97,20 @@ pub(crate) struct KArgs {
         value_name = "K,..",
         value_delimiter = ',',
         default_value = "1,10,100",
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = parse_k
     )]
     pub(crate) k: Vec<u64>,
+}
+
+/// One k of pass@k: a whole number of at least 1.
+fn parse_k(given: &str) -> Result<u64, String> {
+    match given.trim().parse::<u64>() {
+        Ok(0) => Err("pass@0 means nothing: give k of 1 or more, e.g. --k 1,10".into()),
+        Ok(k) => Ok(k),
+        Err(_) => Err(format!(
+            "`{given}` is not a whole number: give k of 1 or more, e.g. --k 1,10"
+        )),
+    }
 }
 
 impl KArgs {

@@ -20,7 +20,7 @@ use super::data::{self, DirArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
-/// Evaluate a model on a benchmark: generate, judge in the sandbox, report pass@k.
+/// Evaluate a model on a benchmark: generate, judge in the sandbox, report pass@k
 ///
 /// Examples:
 ///   crucible eval --benchmark humaneval

@@ -18,7 +18,7 @@ use crate::output;
 /// Exit code for a run whose verdict is not `passed` (1 is an error, 2 unexpected).
 const EXIT_NOT_PASSED: u8 = 3;
 
-/// Run a program in the sandbox, optionally against tests.
+/// Run a program in the sandbox, optionally against tests
 ///
 /// Exit codes: 0 the verdict is `passed`; 3 any other verdict (wrong_answer, runtime_error,
 /// timeout, memory_limit, output_limit, compile_error); 1 the run could not happen (bad

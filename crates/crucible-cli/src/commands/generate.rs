@@ -28,7 +28,7 @@ use super::common::{DecodingArgs, ModelArgs};
 use super::strategy_args::StrategyArgs;
 use crate::{interrupt, output};
 
-/// Generate code for a description or a task file.
+/// Generate code for a description or a task file
 ///
 /// Examples:
 ///   crucible generate --lang cpp "read two integers and print their sum"

@@ -15,7 +15,7 @@ use crucible_core::{ConfigFile, Settings};
 use super::GlobalArgs;
 use crate::output;
 
-/// Index a repository for search and retrieval (incremental).
+/// Index a repository for search and retrieval (incremental)
 ///
 /// The index lives in `$CRUCIBLE_HOME/index/` (or `--index-dir`), never inside the repository.
 /// Running it again reads only files whose mtime or size changed and re-indexes only those
@@ -40,7 +40,7 @@ pub(crate) struct IndexArgs {
     json: bool,
 }
 
-/// Search a repository's index: ranked chunks with paths and line ranges.
+/// Search a repository's index: ranked chunks with paths and line ranges
 ///
 /// The repository's index is brought up to date first (only changed files are read), or
 /// built if there is none.

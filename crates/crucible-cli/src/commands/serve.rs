@@ -20,7 +20,7 @@ use crate::output;
 /// the `--max-batch` slots holds this many tokens, so it sets the KV cache's memory.
 const SERVE_CONTEXT: usize = 4096;
 
-/// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation.
+/// Serve the model over HTTP: an OpenAI-compatible API, editor infill, verified generation
 ///
 /// Examples:
 ///   crucible serve

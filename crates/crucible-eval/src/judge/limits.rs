@@ -18,10 +18,42 @@ use crate::{Error, Result};
 /// so limits hold on slow machines.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TimeLimitPolicy {
-    /// The smallest limit given to any task.
+    /// The smallest limit given to any task; in JSON `minimum_s`, seconds (run directories
+    /// written before that hold `minimum` as `{"secs", "nanos"}`, still read).
+    #[serde(rename = "minimum_s", alias = "minimum", with = "seconds")]
     pub minimum: Duration,
     /// Multiple of the reference solution's measured CPU time.
     pub factor: f64,
+}
+
+/// A duration as seconds (a number) in JSON; the older `{"secs", "nanos"}` object is read too.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(value.as_secs_f64())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(f64),
+        Legacy { secs: u64, nanos: u32 },
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        match Given::deserialize(d)? {
+            Given::Seconds(secs) if secs.is_finite() && secs >= 0.0 => {
+                Ok(Duration::from_secs_f64(secs))
+            }
+            Given::Seconds(secs) => Err(serde::de::Error::custom(format!(
+                "a duration must be a non-negative number of seconds, not {secs}"
+            ))),
+            Given::Legacy { secs, nanos } => Ok(Duration::new(secs, nanos)),
+        }
+    }
 }
 
 impl TimeLimitPolicy {

@@ -206,6 +206,38 @@ pub fn fingerprint(config: &serde_json::Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `config` with every duration in the old shape (`"key": {"secs", "nanos"}`) in the current one
+/// (`"key_s": seconds`), so a run directory written before the change still resumes.
+fn legacy_durations(config: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match config {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| {
+                    let legacy = value.as_object().filter(|inner| {
+                        inner.len() == 2
+                            && inner.contains_key("secs")
+                            && inner.contains_key("nanos")
+                    });
+                    match legacy {
+                        Some(inner) => {
+                            let secs = inner["secs"].as_u64().unwrap_or(0);
+                            let nanos = inner["nanos"].as_u64().unwrap_or(0);
+                            let seconds =
+                                std::time::Duration::new(secs, nanos as u32).as_secs_f64();
+                            (format!("{key}_s"), serde_json::json!(seconds))
+                        }
+                        None => (key.clone(), legacy_durations(value)),
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(legacy_durations).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The keys whose values differ between two configurations: top-level keys, and `key.subkey`
 /// one level into objects; "the whole configuration" when either is not an object.
 fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
@@ -265,7 +297,14 @@ impl RunDir {
             config: config.clone(),
             previous: Vec::new(),
         };
-        if let Some(old) = read_json::<StoredConfig>(&config_path)? {
+        if let Some(mut old) = read_json::<StoredConfig>(&config_path)? {
+            if old.fingerprint != expected
+                && fingerprint(&legacy_durations(&old.config))
+                    == fingerprint(&legacy_durations(config))
+            {
+                // The same configuration, written before durations were seconds: resume it.
+                old.fingerprint = expected.clone();
+            }
             if old.fingerprint != expected && !force {
                 return Err(Error::ConfigMismatch {
                     dir: dir.to_path_buf(),

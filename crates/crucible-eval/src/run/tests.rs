@@ -105,6 +105,28 @@ fn changed_configuration_refuses_unless_forced() {
 }
 
 #[test]
+fn a_run_written_with_durations_as_objects_still_resumes() {
+    use crate::judge::TimeLimitPolicy;
+    let tmp = tempfile::tempdir().unwrap();
+    // A run directory written before durations were seconds.
+    let old = json!({"command": "score", "time_limit_policy": {"factor": 4.0, "minimum": {"secs": 3, "nanos": 0}}});
+    drop(RunDir::open(tmp.path(), &old, false).unwrap());
+    let policy = TimeLimitPolicy {
+        minimum: std::time::Duration::from_secs(3),
+        factor: 4.0,
+    };
+    let new = json!({"command": "score", "time_limit_policy": policy});
+    assert_eq!(new["time_limit_policy"]["minimum_s"], json!(3.0));
+    drop(RunDir::open(tmp.path(), &new, false).unwrap());
+    // The old shape still deserialises; another minimum is still a change.
+    let read: TimeLimitPolicy = serde_json::from_value(old["time_limit_policy"].clone()).unwrap();
+    assert_eq!(read, policy);
+    let other = json!({"command": "score", "time_limit_policy": {"factor": 4.0, "minimum_s": 5.0}});
+    let err = RunDir::open(tmp.path(), &other, false).unwrap_err();
+    assert!(matches!(err, Error::ConfigMismatch { .. }), "{err}");
+}
+
+#[test]
 fn a_refused_configuration_names_what_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let model = json!({"name": "m", "sha256": "0"});
