@@ -123,10 +123,10 @@ impl Generated {
                 candidates_report(task, model, out, solve)
             }
             (Generated::Outcome(outcome), Plan::Solve { .. }) => {
-                json!({"task": task.id, "code": outcome.code, "model": model})
+                json!({"task": task.id, "code": outcome.code, "language": task.language, "model": model, "strategy": null, "verified": false, "verdict": null})
             }
             (Generated::Candidates(out), Plan::Strategy { .. }) => {
-                json!({"task": task.id, "code": out.candidates.first().map(|c| &c.code), "model": model})
+                json!({"task": task.id, "code": out.candidates.first().map(|c| &c.code), "language": task.language, "model": model, "strategy": null, "verified": false, "verdict": null})
             }
         }
     }
@@ -164,6 +164,10 @@ fn candidates_report(
         "decoding": solve.params.decoding,
         "seed": solve.params.seed,
         "candidates": candidates,
+        // The schema's strategy fields: plain sampling runs nothing.
+        "strategy": null,
+        "verified": false,
+        "verdict": null,
     })
 }
 
@@ -181,6 +185,8 @@ fn outcome_report(
         "model": model,
         "strategy": outcome.strategy,
         "strategy_description": outcome.description,
+        // Run in the sandbox: `verdict` says on which tests (the task's or the model's).
+        "verified": true,
         "verdict": outcome.verdict,
         "budget": {
             "limit": outcome.budget,

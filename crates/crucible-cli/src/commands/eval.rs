@@ -49,6 +49,9 @@ use crate::{interrupt, output};
     ))
 )]
 pub(crate) struct EvalArgs {
+    /// Print the summary as one JSON object (the shape of summary.json) instead of a table.
+    #[arg(long)]
+    json: bool,
     /// Benchmark name (see `crucible data list`) or a task file (JSON Lines).
     #[arg(long, short = 'b', value_name = "NAME")]
     benchmark: String,
@@ -159,6 +162,8 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             None
         }
     };
+    // Every argument is checked before the model loads.
+    let judge = args.judge.params(true)?;
     let (mut generator, facts) =
         backend::open_generator_with_facts(&settings, &mut output::pull_progress())?;
     let out = args.out.clone().unwrap_or_else(|| {
@@ -184,7 +189,7 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         },
         max_batch: args.max_batch,
         // Programs run while the model decodes: at idle priority.
-        judge: args.judge.params(true)?,
+        judge,
         strategy,
         force: args.force,
         metrics,
@@ -202,7 +207,12 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         &mut Interruptible,
     )?;
     progress.finish();
-    output::data(outcome.table.trim_end());
+    if args.json {
+        // The same object as summary.json (durations in seconds).
+        output::data(&serde_json::to_string(&outcome.summary)?);
+    } else {
+        output::data(outcome.table.trim_end());
+    }
     if !global.quiet {
         output::status(&format!(
             "wrote {}/summary.json and report.html",

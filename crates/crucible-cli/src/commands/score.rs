@@ -64,6 +64,9 @@ pub(crate) struct ScoreArgs {
     /// Reuse a run directory made with a different configuration.
     #[arg(long)]
     force: bool,
+    /// Print the summary as one JSON object (the shape of summary.json) instead of a table.
+    #[arg(long)]
+    json: bool,
     /// Leave the benchmark's tasks that the file has no sample for out of the scores (the
     /// summary says how many) instead of counting them as failed.
     #[arg(long)]
@@ -111,7 +114,12 @@ pub(crate) fn run(args: ScoreArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         metrics,
     };
     let outcome = run_score(bench, &settings.home, &params, progress(out, global.quiet))?;
-    output::data(outcome.table.trim_end());
+    if args.json {
+        // The same object as summary.json (durations in seconds).
+        output::data(&serde_json::to_string(&outcome.summary)?);
+    } else {
+        output::data(outcome.table.trim_end());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
