@@ -442,4 +442,109 @@ mod tests {
             )
         );
     }
+
+    /// Read `path` with [`read_samples`] against the three-task bench: the format and the
+    /// `(task, index, code)` of each sample.
+    fn read(path: &Path) -> (SamplesFormat, Vec<(String, usize, String)>) {
+        let bench = bench();
+        let input = read_samples(path, &bench).unwrap();
+        let samples = parse_samples(path, &input.text, &bench).unwrap();
+        let got = samples
+            .into_iter()
+            .map(|s| (s.task_id, s.sample_idx, s.completion))
+            .collect();
+        (input.format, got)
+    }
+
+    #[test]
+    fn other_tools_shapes_are_detected_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = |t: &str, i: usize, c: &str| (t.to_owned(), i, c.to_owned());
+
+        // bigcode generations.json: lists in task order (here only the first two tasks).
+        let bigcode = dir.path().join("generations.json");
+        std::fs::write(&bigcode, r#"[["print(1)", "print(0)"], ["print(2)"]]"#).unwrap();
+        let (format, got) = read(&bigcode);
+        assert_eq!(
+            format,
+            SamplesFormat::Bigcode {
+                tasks: 2,
+                gzipped: false
+            }
+        );
+        assert_eq!(
+            got,
+            [
+                owned("a", 0, "print(1)"),
+                owned("a", 1, "print(0)"),
+                owned("b", 0, "print(2)")
+            ]
+        );
+
+        // Gzipped JSON Lines.
+        let gz = dir.path().join("s.jsonl.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(
+            &mut encoder,
+            b"{\"task_id\": \"c\", \"solution\": \"print(3)\"}\n",
+        )
+        .unwrap();
+        std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+        let (format, got) = read(&gz);
+        assert_eq!(format, SamplesFormat::JsonLines { gzipped: true });
+        assert_eq!(got, [owned("c", 0, "print(3)")]);
+
+        // LiveCodeBench output.
+        let lcb = dir.path().join("lcb.json");
+        std::fs::write(
+            &lcb,
+            r#"[{"question_id": "b", "code_list": ["print(2)", "print(5)"]}]"#,
+        )
+        .unwrap();
+        let (format, got) = read(&lcb);
+        assert_eq!(format, SamplesFormat::LiveCodeBench { tasks: 1 });
+        assert_eq!(got, [owned("b", 0, "print(2)"), owned("b", 1, "print(5)")]);
+
+        // An EvalPlus directory: `<task id>/<n>.py`, other files ignored.
+        let samples = dir.path().join("samples");
+        std::fs::create_dir_all(samples.join("a")).unwrap();
+        std::fs::create_dir_all(samples.join("c")).unwrap();
+        std::fs::write(samples.join("a/1.py"), "print(1)").unwrap();
+        std::fs::write(samples.join("a/0.py"), "print(0)").unwrap();
+        std::fs::write(samples.join("c/0.py"), "print(3)").unwrap();
+        std::fs::write(samples.join("c/notes.txt"), "not a sample").unwrap();
+        let (format, got) = read(&samples);
+        assert_eq!(format, SamplesFormat::EvalPlusDir { tasks: 2 });
+        assert_eq!(
+            got,
+            [
+                owned("a", 0, "print(0)"),
+                owned("a", 1, "print(1)"),
+                owned("c", 0, "print(3)")
+            ]
+        );
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_name_the_accepted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let bench = bench();
+        let error = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            read_samples(&path, &bench).unwrap_err().to_string()
+        };
+        // More task lists than the benchmark has tasks: another benchmark's generations.
+        let err = error("g.json", r#"[["x"], ["x"], ["x"], ["x"]]"#);
+        assert!(err.contains("4 task lists but"), "{err}");
+        let err = error("odd.json", "[1, 2]");
+        assert!(err.contains(ACCEPTED), "{err}");
+        let err = error("odd.txt", "print(1)");
+        assert!(err.contains(ACCEPTED), "{err}");
+        // A folder that is no task of the benchmark.
+        let samples = dir.path().join("samples");
+        std::fs::create_dir_all(samples.join("HumanEval_0")).unwrap();
+        let err = read_samples(&samples, &bench).unwrap_err().to_string();
+        assert!(err.contains("folder `HumanEval_0` is no task"), "{err}");
+    }
 }
