@@ -114,6 +114,10 @@ fn errors_a_new_user_meets() {
             &["score", "--benchmark", "good.json", "odd.json"],
         ),
         (
+            "error-time-limit-before-the-model-loads",
+            &["eval", "--benchmark", "good.json", "--time-limit", "700"],
+        ),
+        (
             "error-pull-from-missing-dir",
             &["data", "pull", "all", "--from-dir", "nowhere"],
         ),

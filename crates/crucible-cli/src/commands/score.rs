@@ -25,8 +25,10 @@ use crate::output;
 /// and `language`; gzipped or not. Also read, and named when detected: an EvalPlus samples
 /// directory (`<task_id with / replaced by _>/<n>.py`), a bigcode-evaluation-harness
 /// `generations.json` (a list per task, in the benchmark's task order), LiveCodeBench output
-/// (`question_id`, `code_list`) and a JSON array of sample records. Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the
-/// reference solution's CPU time on this machine), measured once and cached. Tasks of the
+/// (`question_id`, `code_list`) and a JSON array of sample records.
+///
+/// Per-task time limits follow EvalPlus: max(--time-limit, --time-factor x the reference
+/// solution's CPU time on this machine), measured once and cached. Tasks of the
 /// benchmark that the file has no sample for count as failed unless --allow-missing.
 ///
 /// Each verdict is appended as it is judged: re-running the same command continues an
