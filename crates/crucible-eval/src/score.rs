@@ -438,7 +438,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "invalid samples file `s.jsonl`:\nline 1: {BAD_REFERENCE}\nline 2: {BAD_REFERENCE}"
+                "invalid samples file `s.jsonl`:\nline 1: {BAD_REFERENCE}\nline 2: {BAD_REFERENCE}\nno line is a sample; accepted shapes: {ACCEPTED}"
             )
         );
     }
