@@ -516,7 +516,7 @@ mod tests {
         );
         check_err(
             r#"{"id": "a", "description": "x", "exmaples": []}"#,
-            "line 1: field `exmaples`: unknown field (program tasks: id, description, examples, language, hidden_examples; function tasks: id, prompt, entry_point, tests, language, hidden_tests)",
+            "line 1: field `exmaples`: unknown field; did you mean `examples`? (program tasks: id, description, examples, language, hidden_examples; function tasks: id, prompt, entry_point, tests, language, hidden_tests)",
         );
         check_err(
             r#"{"id": "a", "description": "x", "examples": [{"input": "1"}]}"#,
