@@ -185,7 +185,7 @@ fn scored_samples_get_metrics_and_runs_are_compared() {
     ));
     assert!(stdout.contains("Kendall's tau-b"), "{stdout}");
     let comparison = read_json(&json);
-    let tau = comparison["agreement"]
+    let tau = comparison["metrics"]["agreement"]
         .as_array()
         .unwrap()
         .iter()
@@ -193,10 +193,10 @@ fn scored_samples_get_metrics_and_runs_are_compared() {
         .unwrap_or_else(|| panic!("{comparison}"));
     assert_eq!(tau["kendall_tau"], 1.0, "{tau}");
     assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
-    // A run without metrics cannot be compared.
+    // A run without metrics is compared without the metrics section, and says why.
     let plain = dir.path().join("plain");
     ok(&score(&home, &right, &plain, &[]));
-    let stderr = failed(&run(
+    let stdout = ok(&run(
         &home,
         &[
             "compare",
@@ -204,8 +204,13 @@ fn scored_samples_get_metrics_and_runs_are_compared() {
             plain.to_str().unwrap(),
         ],
     ));
-    assert!(stderr.contains("has no metrics"), "{stderr}");
-    assert!(stderr.contains("--metric"), "{stderr}");
+    assert!(stdout.contains("has no metrics"), "{stdout}");
+    assert!(stdout.contains("--metric"), "{stdout}");
+    assert!(
+        stdout
+            .contains("McNemar exact: 0 pass only in the first, 0 only in the second, p = 1.0000"),
+        "{stdout}"
+    );
 }
 
 fn read_json_line(path: &Path) -> Value {

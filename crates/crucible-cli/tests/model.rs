@@ -362,6 +362,69 @@ fn list_on_an_empty_home_shows_the_known_models() {
 }
 
 #[test]
+fn the_catalogue_lists_families_and_says_how_each_runs() {
+    let scratch = Scratch::new("catalog");
+    let (output, stdout, stderr) = run(&scratch, &["model", "list", "--available"]);
+    assert!(output.status.success(), "{stderr}");
+    for family in [
+        "Qwen2.5-Coder",
+        "DeepSeek-Coder",
+        "StarCoder2",
+        "Code Llama",
+        "SantaCoder / CodeGen",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == family),
+            "{family} missing:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"));
+    assert!(stdout.contains("sha256: unknown (not pinned: not downloaded here)"));
+    assert!(stdout.contains("<|fim_prefix|> <|fim_suffix|> <|fim_middle|>"));
+    assert!(stdout.contains("endpoint: a server for CodeGen models"));
+    let (output, stdout, _) = run(&scratch, &["model", "list", "--available", "--json"]);
+    assert!(output.status.success());
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let qwen32 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "qwen2.5-coder-32b-instruct")
+        .unwrap();
+    assert_eq!(qwen32["sha256"], serde_json::Value::Null);
+    assert_eq!(qwen32["runs"], "GGUF via llama.cpp");
+    assert_eq!(qwen32["pullable"], true);
+    // An endpoint-only model cannot be pulled, and says how to run it.
+    fails_with(
+        &scratch,
+        &["model", "pull", "codegen-350m-mono"],
+        &["runs through an endpoint", "--endpoint"],
+    );
+}
+
+#[test]
+fn a_lora_that_is_not_an_adapter_is_refused_before_anything_loads() {
+    let scratch = Scratch::new("lora");
+    let missing = scratch.path().join("missing.gguf");
+    fails_with(
+        &scratch,
+        &["generate", "--lora", missing.to_str().unwrap(), "fizzbuzz"],
+        &["--lora", "is not a readable GGUF file", "FILE:SCALE"],
+    );
+    let model = scratch.path().join("model.gguf");
+    std::fs::write(&model, toy_gguf(4)).unwrap();
+    let spec = format!("{}:0.5", model.display());
+    fails_with(
+        &scratch,
+        &["generate", "--lora", &spec, "fizzbuzz"],
+        &[
+            "is a GGUF model, not a LoRA adapter",
+            "convert_lora_to_gguf.py",
+        ],
+    );
+}
+
+#[test]
 fn rm_of_a_model_that_is_not_installed_fails_cleanly() {
     let scratch = Scratch::new("rm");
     fails_with(

@@ -108,7 +108,7 @@ pub fn open_generator_with_facts(
     }
     let (resolved, gguf) = resolve_model(settings, progress)?;
     let weights = local_weights(settings, &resolved, &gguf, Weights::Widen)?;
-    let facts = ModelFacts::of(&resolved, weights.widened)?;
+    let facts = ModelFacts::of(&resolved, weights.widened, settings.lora.as_ref())?;
     Ok((load_weights(settings, &resolved, &weights)?, facts))
 }
 
@@ -200,6 +200,7 @@ fn load_serving(
         context_length: Some(settings.context_length),
         batch_size: 512,
         slot_cells: Some(settings.context_length),
+        lora: lora_adapter(settings),
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -247,12 +248,24 @@ pub fn load_llama(
         context_length: Some(settings.context_length),
         batch_size: 512,
         slot_cells: None,
+        lora: lora_adapter(settings),
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
         &resolved.name,
         config,
     )?)
+}
+
+#[cfg(feature = "llama")]
+fn lora_adapter(settings: &Settings) -> Option<crucible_infer_llama::LoraAdapter> {
+    settings
+        .lora
+        .as_ref()
+        .map(|lora| crucible_infer_llama::LoraAdapter {
+            path: lora.path.clone(),
+            scale: lora.scale,
+        })
 }
 
 #[cfg(not(feature = "llama"))]

@@ -273,6 +273,7 @@ mod tests {
             request_timeout: None,
             parallel_requests: None,
             sources: vec![],
+            lora: None,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

@@ -32,4 +32,4 @@ pub use crucible_strategy as strategy;
 pub use crucible_types as types;
 
 pub use error::{Error, Result};
-pub use settings::{ConfigFile, Settings};
+pub use settings::{ConfigFile, LoraSpec, Settings};

@@ -291,11 +291,17 @@ pub(crate) fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<
     let metrics = crate::metrics::view(out, summary.samples)?;
     summary.metrics = metrics.json;
     run_dir.write_summary(&summary)?;
+    let (traces, started_unix_ms) = crucible_eval::run::load_report_context(out)?;
     run_dir.write_report(&report::render_html_with(
         &summary,
         &results,
         &samples,
-        &metrics.html,
+        &report::ReportExtras {
+            sections: &metrics.html,
+            traces: &traces,
+            started_unix_ms,
+            written_unix_ms: Some(crucible_eval::run::now_unix_ms()),
+        },
     ))?;
     Ok(summary)
 }

@@ -92,6 +92,51 @@ pub struct Settings {
     pub parallel_requests: Option<usize>,
     /// The configuration files that were read, highest priority first.
     pub sources: Vec<PathBuf>,
+    /// A GGUF LoRA adapter applied to a local model at load (`--lora FILE[:SCALE]`).
+    pub lora: Option<LoraSpec>,
+}
+
+/// A LoRA adapter file and its scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSpec {
+    pub path: PathBuf,
+    pub scale: f32,
+}
+
+impl LoraSpec {
+    /// Parse `FILE` or `FILE:SCALE` (scale 1.0 when not given). The file must exist and be a
+    /// GGUF LoRA adapter (`general.type` = `adapter`).
+    pub fn parse(spec: &str) -> Result<LoraSpec, Error> {
+        let bad = |problem: String| Error::Setting {
+            name: "--lora",
+            problem,
+        };
+        let (path, scale) = match spec.rsplit_once(':') {
+            Some((path, scale)) if !path.is_empty() && scale.parse::<f32>().is_ok() => {
+                (path, scale.parse::<f32>().unwrap_or(1.0))
+            }
+            _ => (spec, 1.0),
+        };
+        if !scale.is_finite() {
+            return Err(bad(format!("the scale in `{spec}` is not a finite number")));
+        }
+        let path = PathBuf::from(path);
+        let gguf = crucible_gguf::load_gguf(&path).map_err(|err| {
+            bad(format!(
+                "`{}` is not a readable GGUF file ({err}); give a LoRA adapter in GGUF form as FILE or FILE:SCALE",
+                path.display()
+            ))
+        })?;
+        let kind = gguf.get_str("general.type").unwrap_or("model");
+        let adapter = gguf.get_str("adapter.type").unwrap_or("");
+        if kind != "adapter" || adapter != "lora" {
+            return Err(bad(format!(
+                "`{}` is a GGUF {kind}, not a LoRA adapter (general.type `adapter`, adapter.type `lora`); llama.cpp's convert_lora_to_gguf.py makes one from a PEFT adapter",
+                path.display()
+            )));
+        }
+        Ok(LoraSpec { path, scale })
+    }
 }
 
 /// The default per-sequence context: enough for long prompts and answers, small enough to keep
@@ -199,6 +244,7 @@ impl Settings {
             request_timeout: merged.request_timeout.map(Duration::from_secs),
             parallel_requests: merged.parallel_requests,
             sources,
+            lora: None,
         })
     }
 }

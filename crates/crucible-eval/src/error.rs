@@ -36,6 +36,12 @@ pub enum Error {
         /// The holder's PID, as it recorded it in the lock file.
         pid: Option<u32>,
     },
+    /// Another tool's results file (`crucible compare`) is not in the shape its name says.
+    #[error("`{}` {problem}", path.display())]
+    PeerResults { path: PathBuf, problem: String },
+    /// What `crucible compare` was given cannot be compared.
+    #[error("cannot compare: {0}")]
+    Compare(String),
     #[error("`{path}` line {line}: {message}")]
     Line {
         path: PathBuf,

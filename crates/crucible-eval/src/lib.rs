@@ -54,17 +54,20 @@
 
 mod benchmark;
 pub mod catalog;
+pub mod compare;
 pub mod doctest;
 mod error;
 pub mod fetch;
 pub mod judge;
 pub mod load;
 pub mod metrics;
+pub mod peer_results;
 mod pyjson;
 mod pylit;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod stats;
 mod task;
 
 pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs};

@@ -10,8 +10,9 @@
 //! names the problem: not GGUF at all (with a guess at what it is), truncated, an unsupported
 //! version, a directory, a missing path.
 //!
-//! One writer: [`widen_q5_0`] rewrites a file with its Q5_0 tensors re-encoded, losslessly, as
-//! Q8_0, whose CPU kernels are faster.
+//! Two writers: [`widen_q5_0`] rewrites a file with its Q5_0 tensors re-encoded, losslessly, as
+//! Q8_0, whose CPU kernels are faster; [`write_gguf`] writes a small file from scratch (F32
+//! tensors; LoRA adapters for tests).
 //!
 //! ```no_run
 //! let gguf = crucible_gguf::load_gguf(std::path::Path::new("model.gguf"))?;
@@ -29,6 +30,7 @@ mod info;
 mod reader;
 mod value;
 mod widen;
+mod write;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -40,6 +42,7 @@ pub use ggml::{FileType, GgmlType};
 pub use info::{ModelInfo, human_bytes, human_count};
 pub use value::{Array, Value, ValueType};
 pub use widen::{Q5_0, Q8_0, Widened, q5_0_block_to_q8_0, q5_0_tensors, widen_q5_0};
+pub use write::{F32Tensor, MetaValue, write_gguf};
 
 /// Read the header of the GGUF file at `path`.
 ///

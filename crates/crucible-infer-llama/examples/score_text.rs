@@ -38,6 +38,7 @@ fn main() {
         context_length: None,
         batch_size: 512,
         slot_cells: None,
+        lora: None,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

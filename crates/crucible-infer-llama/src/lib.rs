@@ -19,8 +19,8 @@ use std::time::Instant;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
@@ -42,6 +42,15 @@ pub struct LlamaConfig {
     /// (at least 2048 cells). A server sets it to the context length, so any request fits a
     /// slot and the context is never rebuilt while others are in flight.
     pub slot_cells: Option<usize>,
+    /// A LoRA adapter (GGUF) applied at load, with its scale; every context gets it.
+    pub lora: Option<LoraAdapter>,
+}
+
+/// A LoRA adapter file and the scale it is applied with (1.0: as trained).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraAdapter {
+    pub path: std::path::PathBuf,
+    pub scale: f32,
 }
 
 /// A GGUF model loaded in this process.
@@ -56,6 +65,8 @@ pub struct LlamaGenerator {
     specials: Vec<String>,
     /// Prompt tokens copied from the prefix cache instead of evaluated, since the model loaded.
     reused_prompt_tokens: usize,
+    /// The LoRA adapter (leaked with the model it belongs to) and its scale.
+    lora: Option<(&'static mut LlamaLoraAdapter, f32)>,
 }
 
 impl std::fmt::Debug for LlamaGenerator {
@@ -132,8 +143,21 @@ impl LlamaGenerator {
         let backend = backend()?;
         let started = Instant::now();
         let params = LlamaModelParams::default();
-        let model = LlamaModel::load_from_file(backend, path, &params)
+        let mut model = LlamaModel::load_from_file(backend, path, &params)
             .map_err(|err| backend_error(format!("could not load `{}`: {err}", path.display())))?;
+        let lora = match &config.lora {
+            Some(lora) => {
+                let adapter = model.lora_adapter_init(&lora.path).map_err(|err| {
+                    backend_error(format!(
+                        "could not apply the LoRA adapter `{}` to `{}` ({err}); it must be a GGUF LoRA made for this model's architecture and sizes (llama.cpp's convert_lora_to_gguf.py writes one)",
+                        lora.path.display(),
+                        path.display()
+                    ))
+                })?;
+                Some((Box::leak(Box::new(adapter)), lora.scale))
+            }
+            None => None,
+        };
         // The model lives as long as the process: contexts borrow it, and a generator is made
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
@@ -163,6 +187,7 @@ impl LlamaGenerator {
             fim,
             specials,
             reused_prompt_tokens: 0,
+            lora,
         })
     }
 
@@ -249,10 +274,15 @@ impl LlamaGenerator {
                 .with_kv_unified(unified)
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads);
-            let ctx = self
+            let mut ctx = self
                 .model
                 .new_context(backend()?, params)
                 .map_err(|err| backend_error(format!("could not create a context: {err}")))?;
+            if let Some((adapter, scale)) = &mut self.lora {
+                ctx.lora_adapter_set(adapter, *scale).map_err(|err| {
+                    backend_error(format!("could not set the LoRA adapter: {err}"))
+                })?;
+            }
             tracing::debug!(?layout, "created llama.cpp context");
             self.session = Some(Session { ctx, layout });
         }

@@ -46,6 +46,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 context_length: Some(4096),
                 batch_size: 512,
                 slot_cells: Some(4096),
+                lora: None,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");

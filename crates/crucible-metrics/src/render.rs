@@ -211,7 +211,15 @@ pub fn comparison_html(comparison: &Comparison) -> String {
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Crucible: metrics across runs</title>\n<style>{CSS}</style></head><body>\n<h1>Metrics across runs</h1>\n"
     );
-    html.push_str("<h2>Does the score rank runs as execution does?</h2>\n<p>Kendall's tau-b between each run's corpus score and its pass@1 (1: the same order, -1: the reverse, 0: unrelated).</p>\n<table><tr><th>score</th><th>runs</th><th>group</th><th>tau-b</th><th></th></tr>\n");
+    html.push_str(&comparison_section_html(comparison));
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// The body of [`comparison_html`], to embed in another page (`crucible compare`'s).
+pub fn comparison_section_html(comparison: &Comparison) -> String {
+    let mut html = String::with_capacity(32 * 1024);
+    html.push_str("<section id=\"metrics\"><h2>Does the score rank runs as execution does?</h2>\n<p>Kendall's tau-b between each run's corpus score and its pass@1 (1: the same order, -1: the reverse, 0: unrelated).</p>\n<table><tr><th>score</th><th>runs</th><th>group</th><th>tau-b</th><th></th></tr>\n");
     for row in &comparison.agreement {
         let _ = writeln!(
             html,
@@ -257,7 +265,7 @@ pub fn comparison_html(comparison: &Comparison) -> String {
     for name in &names {
         html.push_str(&scatter_svg(comparison, name));
     }
-    html.push_str("</div>\n</body></html>\n");
+    html.push_str("</div></section>\n");
     html
 }
 

@@ -17,6 +17,18 @@ pub enum Error {
         /// The known names, comma-separated.
         known: String,
     },
+    /// A catalogued model that runs through an endpoint, not as a GGUF file.
+    #[error(
+        "`{name}` ({hub}) has no GGUF Crucible can load; it runs through an endpoint: {server}"
+    )]
+    EndpointOnly {
+        /// The catalogue name.
+        name: String,
+        /// Its hub repository.
+        hub: String,
+        /// A server that runs it.
+        server: String,
+    },
     /// A known model whose file is not in the model home.
     #[error("model `{name}` is not installed (looked for `{path}`)")]
     NotInstalled {
@@ -198,7 +210,8 @@ impl Error {
             Error::NotInstalled { name, .. } => format!(
                 "run `crucible model pull {name}` to download it, or pass `--model PATH` to use a local GGUF file"
             ),
-            Error::UnknownModel { .. } => "pass a known model name, a path to a `.gguf` file, or `hf:ORG/REPO/FILE.gguf`; `crucible model list` shows what is known and installed".into(),
+            Error::UnknownModel { .. } => "pass a known model name, a path to a `.gguf` file, or `hf:ORG/REPO/FILE.gguf`; `crucible model list` shows what is known and installed, `crucible model list --available` the catalogue".into(),
+            Error::EndpointOnly { .. } => "serve the model with an OpenAI-compatible server and pass `--endpoint URL --model NAME`; `crucible model list --available` says how each model runs".into(),
             Error::FileNotFound { .. } | Error::IsDirectory { .. } => {
                 "pass the path of a `.gguf` file, or a model name from `crucible model list`".into()
             }

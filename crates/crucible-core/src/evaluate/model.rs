@@ -19,6 +19,9 @@ pub enum ModelFacts {
         sha256: String,
         /// Whether its Q5_0 tensors ran re-encoded as Q8_0 (`--weights widen`).
         widened: bool,
+        /// The LoRA adapter applied at load: its file's sha256 and scale.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lora: Option<(String, f32)>,
     },
     /// A model behind an OpenAI-compatible server, identified by the endpoint and the server's
     /// model id (the server's weights cannot be checked from here).
@@ -28,16 +31,25 @@ pub enum ModelFacts {
 impl ModelFacts {
     /// Facts for a resolved model. Known models were verified against their pinned checksum
     /// when installed; other files are hashed here (about a second per 500 MB).
-    pub fn of(resolved: &crucible_model::ResolvedModel, widened: bool) -> Result<ModelFacts> {
+    pub fn of(
+        resolved: &crucible_model::ResolvedModel,
+        widened: bool,
+        lora: Option<&crate::settings::LoraSpec>,
+    ) -> Result<ModelFacts> {
         let sha256 = match &resolved.spec {
             crucible_model::ModelSpec::Known(known) => known.sha256.to_owned(),
             _ => sha256_file(&resolved.path)?,
+        };
+        let lora = match lora {
+            Some(lora) => Some((sha256_file(&lora.path)?, lora.scale)),
+            None => None,
         };
         Ok(ModelFacts::File {
             name: resolved.name.clone(),
             path: resolved.path.clone(),
             sha256,
             widened,
+            lora,
         })
     }
 
@@ -51,6 +63,19 @@ impl ModelFacts {
     /// The run configuration's `model` entry. For a file run as it is, it is the same as before
     /// servers and widened weights were supported, so older run directories still resume.
     pub(crate) fn config(&self) -> serde_json::Value {
+        let mut config = self.base_config();
+        if let ModelFacts::File {
+            lora: Some((sha256, scale)),
+            ..
+        } = self
+        {
+            config["lora"] = json!({"sha256": sha256, "scale": scale});
+        }
+        config
+    }
+
+    /// The entry without a LoRA adapter, as runs recorded it before adapters existed.
+    fn base_config(&self) -> serde_json::Value {
         match self {
             ModelFacts::File {
                 name,

@@ -363,9 +363,20 @@ fn refresh_summary(dir: &Path) -> Result<String> {
     let mut text = serde_json::to_string_pretty(&summary).expect("summaries serialise");
     text.push('\n');
     crucible_eval::run::write_atomic(&dir.join(crucible_eval::run::SUMMARY_FILE), &text)?;
+    let (traces, started_unix_ms) = crucible_eval::run::load_report_context(dir)?;
     crucible_eval::run::write_atomic(
         &dir.join(crucible_eval::run::REPORT_FILE),
-        &report::render_html_with(&summary, &results, &samples, &view.html),
+        &report::render_html_with(
+            &summary,
+            &results,
+            &samples,
+            &report::ReportExtras {
+                sections: &view.html,
+                traces: &traces,
+                started_unix_ms,
+                written_unix_ms: Some(crucible_eval::run::now_unix_ms()),
+            },
+        ),
     )?;
     Ok(view.table)
 }

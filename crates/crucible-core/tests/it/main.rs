@@ -176,6 +176,7 @@ pub(crate) fn scripted_model() -> ModelFacts {
         path: "scripted".into(),
         sha256: "0".repeat(64),
         widened: false,
+        lora: None,
     }
 }
 

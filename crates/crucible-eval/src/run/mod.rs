@@ -188,6 +188,41 @@ pub struct Session {
     pub started_unix_ms: u64,
 }
 
+/// What `report.html` shows of `dir` besides its records: the lines of `traces.jsonl` (a line
+/// that does not parse, such as one being written, is left out of the report only) and when
+/// its first session started.
+pub fn load_report_context(dir: &Path) -> Result<(Vec<serde_json::Value>, Option<u64>)> {
+    let traces = match std::fs::read_to_string(dir.join(TRACES_FILE)) {
+        Ok(text) => text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(Error::Read {
+                path: dir.join(TRACES_FILE),
+                source,
+            });
+        }
+    };
+    let started = match std::fs::read_to_string(dir.join(SESSIONS_FILE)) {
+        Ok(text) => text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Session>(line).ok())
+            .map(|s| s.started_unix_ms)
+            .min(),
+        Err(_) => None,
+    };
+    Ok((traces, started))
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// File names inside a run directory.
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 pub const RESULTS_FILE: &str = "results.jsonl";

@@ -1,5 +1,6 @@
 //! Integration tests of `crucible-model`: pulls from fake wheels, pip offline, a local hub.
 
+mod catalog;
 mod hf;
 mod pip;
 mod pull;
