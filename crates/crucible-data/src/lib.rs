@@ -34,15 +34,18 @@ pub mod config;
 pub mod decontam;
 mod doc;
 mod error;
+pub mod export;
 pub mod input;
 pub mod lang;
 pub mod minhash;
+pub mod mutate;
 pub mod output;
 pub mod pii;
 pub mod pipeline;
 pub mod quality;
 mod records;
 pub mod store;
+pub mod synth;
 pub mod walk;
 
 pub use config::{CurateConfig, Format};
