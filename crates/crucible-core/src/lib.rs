@@ -1,5 +1,6 @@
 //! Library facade: configuration, backend factory, and the pipelines behind the commands
-//! (`eval`, `score`, `metrics`, `data`, `bench`, `repo_index`, `repo_context`, `complete`).
+//! (`eval`, `score`, `metrics`, `data`, `bench`, `repo_index`, `repo_context`, `complete`, `curate`,
+//! `synth`, `export`).
 //!
 //! The binary talks only to this crate; it re-exports the lower crates it needs so the CLI
 //! has one door. Judging itself lives in `crucible_eval::judge`.
@@ -11,6 +12,7 @@ pub mod curate;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod export;
 pub mod generate;
 pub mod implement;
 pub mod metrics;
@@ -20,6 +22,7 @@ pub mod repo_index;
 pub mod score;
 pub mod settings;
 pub mod strategy_tools;
+pub mod synth;
 
 pub use crucible_data as curation;
 pub use crucible_eval as eval;

@@ -58,6 +58,13 @@ pub(crate) enum DataCommand {
     /// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
     /// redaction, decontamination against every benchmark; sharded and resumable.
     Curate(super::curate::CurateArgs),
+    /// Synthesise instruction data (OSS-Instruct style) from a curated corpus: the model writes
+    /// a problem, a solution and tests; only solutions that pass their tests in the sandbox are
+    /// kept; resumable.
+    Synth(super::synth::SynthArgs),
+    /// Export SFT files (TRL, LLaMA-Factory, axolotl) and execution-verified preference pairs
+    /// (DPO, KTO) from synth and eval runs, with a dataset card.
+    Export(super::synth::ExportArgs),
 }
 
 /// Where benchmark files are read from.
@@ -157,6 +164,8 @@ pub(crate) fn run(cmd: DataCommand, global: &GlobalArgs) -> anyhow::Result<ExitC
         DataCommand::Show(args) => show(&args),
         DataCommand::Pull(args) => pull(&args, global),
         DataCommand::Curate(args) => super::curate::run(args),
+        DataCommand::Synth(args) => super::synth::run_synth(args),
+        DataCommand::Export(args) => super::synth::run_export(args),
     }
 }
 

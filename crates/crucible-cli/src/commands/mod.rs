@@ -14,6 +14,7 @@ pub(crate) mod model;
 pub(crate) mod score;
 pub(crate) mod serve;
 pub(crate) mod strategy_args;
+pub(crate) mod synth;
 
 use clap::{ArgAction, Args};
 
