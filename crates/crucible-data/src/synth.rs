@@ -295,7 +295,8 @@ pub enum ParseRejection {
     MissingCodeBlocks,
     /// No code block defines a function.
     NoSolution,
-    /// No code block after the solution holds an `assert`.
+    /// No code block after the solution runs a check: an `assert` at the top level, a
+    /// `check(candidate)` function, or a test function it calls.
     NoTests,
     /// No problem statement before the solution.
     NoProblem,
@@ -380,6 +381,20 @@ fn calls(code: &str, name: &str) -> bool {
     })
 }
 
+/// Whether running `tests` as a script checks anything: an `assert` at the top level, a
+/// `check(candidate)` function (the executor calls it), or a call at the top level of a test
+/// function the block defines. Asserts only inside functions nobody calls check nothing.
+fn runs_checks(tests: &str) -> bool {
+    let defs = top_level_defs(tests);
+    tests.lines().any(|line| {
+        line.starts_with("assert")
+            || line.starts_with("def check(")
+            || defs.iter().any(|d| {
+                line.starts_with(d.as_str()) && line[d.len()..].trim_start().starts_with('(')
+            })
+    })
+}
+
 /// Strip headings the model put around the problem: `[Problem]`, `### Problem`, `Problem:`.
 fn clean_problem(text: &str) -> String {
     let mut lines: Vec<&str> = Vec::new();
@@ -428,10 +443,7 @@ pub fn parse_answer(answer: &str) -> Result<SynthTask, ParseRejection> {
         return Err(ParseRejection::NoSolution);
     };
     let solution = &blocks[sol_at];
-    let Some(tests) = blocks[sol_at + 1..]
-        .iter()
-        .find(|b| b.body.lines().any(|l| l.trim_start().starts_with("assert")))
-    else {
+    let Some(tests) = blocks[sol_at + 1..].iter().find(|b| runs_checks(&b.body)) else {
         return Err(ParseRejection::NoTests);
     };
     let problem = clean_problem(&answer[..solution.start]);
@@ -439,7 +451,22 @@ pub fn parse_answer(answer: &str) -> Result<SynthTask, ParseRejection> {
         return Err(ParseRejection::NoProblem);
     }
     let defs = top_level_defs(&solution.body);
-    let Some(entry_point) = defs.iter().rev().find(|d| calls(&tests.body, d)).cloned() else {
+    // `check(candidate)` receives the entry point: the solution's last function.
+    let by_check = || {
+        tests
+            .body
+            .lines()
+            .any(|l| l.starts_with("def check("))
+            .then(|| defs.last().cloned())
+            .flatten()
+    };
+    let Some(entry_point) = defs
+        .iter()
+        .rev()
+        .find(|d| calls(&tests.body, d))
+        .cloned()
+        .or_else(by_check)
+    else {
         return Err(ParseRejection::TestsCallNothing);
     };
     if top_level_defs(&tests.body).contains(&entry_point) {
@@ -559,6 +586,18 @@ mod tests {
             ),
             Err(ParseRejection::TestsRedefineSolution)
         );
+    }
+
+    #[test]
+    fn asserts_in_a_test_function_nobody_calls_are_no_tests() {
+        let uncalled = "A problem about sums\n```python\ndef add(a, b):\n    return a + b\n```\n```python\ndef test_add():\n    assert add(1, 2) == 3\n```";
+        assert_eq!(parse_answer(uncalled), Err(ParseRejection::NoTests));
+        let called = format!(
+            "{uncalled}\n```python\ndef test_add():\n    assert add(1, 2) == 3\n\ntest_add()\n```"
+        );
+        assert_eq!(parse_answer(&called).unwrap().entry_point, "add");
+        let check = "A problem about sums\n```python\ndef add(a, b):\n    return a + b\n```\n```python\ndef check(candidate):\n    assert candidate(1, 2) == 3\n```";
+        assert!(parse_answer(check).is_ok());
     }
 
     #[test]
