@@ -44,7 +44,8 @@ enum Command {
     #[command(subcommand)]
     Data(commands::data::DataCommand),
     Score(commands::score::ScoreArgs),
-    /// Compare runs with metrics: does each metric rank them as their pass rates do?
+    /// Compare runs side by side: pass@k, tasks gained and lost, a paired significance test, cost
+    /// per solved task; with metrics, whether each ranks the runs as their pass rates do
     Compare(commands::compare::CompareArgs),
     Serve(commands::serve::ServeArgs),
     Index(commands::index::IndexArgs),

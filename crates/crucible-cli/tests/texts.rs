@@ -46,13 +46,20 @@ const COMMANDS: &[&[&str]] = &[
     &["data", "show"],
     &["data", "pull"],
     &["data", "curate"],
+    &["data", "synth"],
+    &["data", "export"],
     &["model"],
     &["model", "list"],
     &["model", "pull"],
+    &["model", "info"],
+    &["model", "rm"],
     &["bench"],
+    &["bench", "inference"],
+    &["compare"],
     &["serve"],
     &["index"],
     &["search"],
+    &["lsp"],
 ];
 
 #[test]

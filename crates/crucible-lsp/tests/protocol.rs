@@ -98,6 +98,7 @@ fn settings(home: &Path) -> Settings {
         request_timeout: None,
         parallel_requests: None,
         sources: vec![],
+        lora: None,
     }
 }
 
