@@ -441,15 +441,7 @@ fn a_failed_request_leaves_its_samples_missing_and_a_rerun_makes_just_those() {
     // One answer: the second task's request fails (the script is out of answers), as a
     // request to a server that stayed busy would.
     let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
-    let notes = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let notes = Arc::clone(&notes);
-        Arc::new(move |event: RunEvent| {
-            if let RunEvent::Note(note) = event {
-                notes.lock().unwrap().push(note);
-            }
-        })
-    };
+    let (notes, sink) = note_sink();
     let outcome = run_eval(
         &mut generator,
         &model,
@@ -496,15 +488,7 @@ fn a_strategy_run_whose_model_call_failed_leaves_its_sample_missing() {
     // One answer, which passes "double"'s visible example; the run on "square" then finds the
     // script out of answers, as a request to a server that stayed busy would fail.
     let mut generator = ScriptedGenerator::new(["n = int(input())\nprint(2 * n)\n```"]);
-    let notes = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let notes = Arc::clone(&notes);
-        Arc::new(move |event: RunEvent| {
-            if let RunEvent::Note(note) = event {
-                notes.lock().unwrap().push(note);
-            }
-        })
-    };
+    let (notes, sink) = note_sink();
     let mut eval_params = params(&out, 0);
     eval_params.strategy = repair(1);
     let outcome = run_eval(
@@ -536,4 +520,16 @@ fn a_strategy_run_whose_model_call_failed_leaves_its_sample_missing() {
     assert_eq!(again.missing_samples, 0);
     assert_eq!(again.summary.samples, 2);
     assert_eq!(again.summary.pass_at_k["pass@1"], 1.0);
+}
+
+/// A run-event sink that keeps the notes, and the notes it kept.
+fn note_sink() -> (Arc<Mutex<Vec<String>>>, crucible_core::recorder::EventSink) {
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&notes);
+    let sink = Arc::new(move |event: RunEvent| {
+        if let RunEvent::Note(note) = event {
+            kept.lock().unwrap().push(note);
+        }
+    });
+    (notes, sink)
 }
