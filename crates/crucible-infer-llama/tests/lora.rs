@@ -7,28 +7,14 @@
 //! Needs the default model (`scripts/test.sh` pulls it); without it the test fails with the
 //! command to run. The model file is memory-mapped, so its three loads read it once.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::default_model;
 use crucible_gguf::{F32Tensor, MetaValue, write_gguf};
 use crucible_infer::{TextScorer, WindowRule};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator, LoraAdapter};
-
-fn default_model() -> PathBuf {
-    let home = std::env::var_os("CRUCIBLE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("crucible")))
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/crucible")
-        });
-    let path = home.join("models/qwen2.5-coder-0.5b-instruct.gguf");
-    assert!(
-        path.is_file(),
-        "the default model is not installed at {}; run `crucible model pull` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 const RANK: u64 = 4;
 

@@ -7,33 +7,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::default_model;
 use crucible_infer::{
     Error, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Message, Prompt, Silent,
     fim_prompt,
 };
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
-
-fn default_model() -> PathBuf {
-    let home = std::env::var_os("CRUCIBLE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("crucible")))
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/crucible")
-        });
-    let path = home.join("models/qwen2.5-coder-0.5b-instruct.gguf");
-    assert!(
-        path.is_file(),
-        "the default model is not installed at {}; run `crucible model pull` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 /// One generator for the whole test binary: the model loads once (llama.cpp allows one backend
 /// per process, and the tests run on threads of one process).
