@@ -18,6 +18,9 @@ pub enum BenchmarkName {
     Mbpp,
     /// MBPP full, 974 problems.
     MbppFull,
+    /// Full MBPP's conventional test split: task ids 11-510, 500 problems (the set
+    /// bigcode-evaluation-harness calls `mbpp`, and most papers' "MBPP" figures).
+    MbppTest,
     /// EvalPlus MBPP+ (399 problems, base and plus inputs).
     MbppPlus,
     /// HumanEval-X in one of six languages.
@@ -75,11 +78,12 @@ const HUMANEVAL_X_LANGUAGES: &[Language] = &[
 
 impl BenchmarkName {
     /// Every named benchmark, in the order `crucible data list` shows them.
-    pub const ALL: [BenchmarkName; 10] = [
+    pub const ALL: [BenchmarkName; 11] = [
         BenchmarkName::HumanEval,
         BenchmarkName::HumanEvalPlus,
         BenchmarkName::Mbpp,
         BenchmarkName::MbppFull,
+        BenchmarkName::MbppTest,
         BenchmarkName::MbppPlus,
         BenchmarkName::HumanEvalX,
         BenchmarkName::HumanEvalRs,
@@ -97,6 +101,7 @@ impl BenchmarkName {
             "humaneval-plus" | "humaneval+" | "humanevalplus" => BenchmarkName::HumanEvalPlus,
             "mbpp" | "mbpp-sanitized" => BenchmarkName::Mbpp,
             "mbpp-full" => BenchmarkName::MbppFull,
+            "mbpp-test" | "mbpp-500" => BenchmarkName::MbppTest,
             "mbpp-plus" | "mbpp+" | "mbppplus" => BenchmarkName::MbppPlus,
             "humaneval-x" => BenchmarkName::HumanEvalX,
             "humaneval-rs" | "multipl-e-humaneval-rs" | "multiple-rs" | "multiple-rust" => {
@@ -112,12 +117,24 @@ impl BenchmarkName {
             {
                 BenchmarkName::TaskFile(PathBuf::from(given))
             }
+            _ if lower.starts_with("multiple-") => {
+                return Err(Error::UnknownBenchmark {
+                    given: given.to_owned(),
+                    known: format!(
+                        "bigcode-evaluation-harness's `multiple-<lang>` tasks are MultiPL-E, and Crucible ships MultiPL-E only for Rust (`multiple-rs`, `mbpp-rs`); \
+                         for {} use `humaneval-x --lang {}` (HumanEval-X: another translation of HumanEval, so its scores are not comparable with MultiPL-E's)",
+                        &lower["multiple-".len()..],
+                        multiple_to_humaneval_x(&lower["multiple-".len()..])
+                            .unwrap_or("cpp|go|java|javascript|python")
+                    ),
+                });
+            }
             _ => {
                 let known: Vec<&str> = Self::ALL.iter().map(BenchmarkName::as_str).collect();
                 return Err(Error::UnknownBenchmark {
                     given: given.to_owned(),
                     known: format!(
-                        "{}, or a path to a task file (.json or .jsonl); bigcode-evaluation-harness names `humanevalplus`, `mbppplus` and `multiple-rs` work too",
+                        "{}, or a path to a task file (.json or .jsonl); bigcode-evaluation-harness names `humanevalplus`, `mbppplus` and `multiple-rs` work too, and its `mbpp` is `mbpp-test`",
                         known.join(", ")
                     ),
                 });
@@ -133,6 +150,7 @@ impl BenchmarkName {
             BenchmarkName::HumanEvalPlus => "humaneval-plus",
             BenchmarkName::Mbpp => "mbpp",
             BenchmarkName::MbppFull => "mbpp-full",
+            BenchmarkName::MbppTest => "mbpp-test",
             BenchmarkName::MbppPlus => "mbpp-plus",
             BenchmarkName::HumanEvalX => "humaneval-x",
             BenchmarkName::HumanEvalRs => "humaneval-rs",
@@ -193,6 +211,15 @@ impl BenchmarkName {
                 true,
                 true,
                 "MBPP full",
+            ),
+            BenchmarkName::MbppTest => info(
+                "mbpp",
+                "mbpp.jsonl.gz",
+                500,
+                python,
+                true,
+                true,
+                "MBPP full, test split (ids 11-510; bigcode's `mbpp`)",
             ),
             BenchmarkName::MbppPlus => info(
                 "mbpp-plus",
@@ -283,6 +310,18 @@ impl BenchmarkName {
         let file = info.file.replace("{lang}", humaneval_x_suffix(language));
         Some(Path::new(info.folder).join(file))
     }
+}
+
+/// The HumanEval-X `--lang` for a MultiPL-E language code as bigcode names it (`multiple-cpp`).
+fn multiple_to_humaneval_x(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "cpp" => "cpp",
+        "go" => "go",
+        "java" => "java",
+        "js" => "javascript",
+        "py" => "python",
+        _ => return None,
+    })
 }
 
 /// HumanEval-X file suffix of a language.
@@ -392,6 +431,32 @@ mod tests {
         let err = BenchmarkName::parse("humaneval-y").unwrap_err().to_string();
         assert!(
             err.starts_with("unknown benchmark `humaneval-y`; known: humaneval, "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bigcode_task_names() {
+        assert_eq!(
+            BenchmarkName::parse("mbpp-500").unwrap(),
+            BenchmarkName::MbppTest
+        );
+        assert_eq!(
+            BenchmarkName::parse("multiple-rs").unwrap(),
+            BenchmarkName::HumanEvalRs
+        );
+        // MultiPL-E in other languages is not shipped: the error names what is closest.
+        let err = BenchmarkName::parse("multiple-js").unwrap_err().to_string();
+        assert!(
+            err.contains("Crucible ships MultiPL-E only for Rust")
+                && err.contains("`humaneval-x --lang javascript`"),
+            "{err}"
+        );
+        let err = BenchmarkName::parse("multiple-lua")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("for lua use `humaneval-x --lang cpp|go"),
             "{err}"
         );
     }

@@ -481,6 +481,15 @@ mod tests {
             ]
         );
 
+        // 500 lists are bigcode's `mbpp`: the error names the benchmark that fits.
+        let lists = format!("[{}]", vec![r#"["pass"]"#; 500].join(","));
+        std::fs::write(&bigcode, lists).unwrap();
+        let err = read_samples(&bigcode, &bench()).unwrap_err().to_string();
+        assert!(
+            err.contains("score it with `--benchmark mbpp-test`"),
+            "{err}"
+        );
+
         // Gzipped JSON Lines.
         let gz = dir.path().join("s.jsonl.gz");
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

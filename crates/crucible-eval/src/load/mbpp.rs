@@ -108,6 +108,29 @@ pub(super) fn parse_full(_path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<R
     (tasks, rejects)
 }
 
+/// The task ids of full MBPP's conventional test split (google-research's README; the split
+/// bigcode-evaluation-harness evaluates as `mbpp`).
+const TEST_SPLIT: std::ops::RangeInclusive<u32> = 11..=510;
+
+/// Full MBPP restricted to its test split ([`TEST_SPLIT`]), in task-id order.
+pub(super) fn parse_test_split(path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<Reject>) {
+    let (mut tasks, rejects) = parse_full(path, text);
+    let number = |id: &str| id.strip_prefix("Mbpp/").and_then(|n| n.parse::<u32>().ok());
+    tasks.retain(|task| number(&task.task.id).is_some_and(|n| TEST_SPLIT.contains(&n)));
+    // A rejected record whose id cannot be read may belong to the split: keep it reported.
+    let rejects = rejects
+        .into_iter()
+        .filter(|reject| {
+            reject
+                .id
+                .as_deref()
+                .and_then(number)
+                .is_none_or(|n| TEST_SPLIT.contains(&n))
+        })
+        .collect();
+    (tasks, rejects)
+}
+
 struct Problem<'a> {
     id: String,
     description: &'a str,

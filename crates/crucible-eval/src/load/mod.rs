@@ -55,6 +55,7 @@ pub fn load_benchmark(name: &BenchmarkName, params: &LoadParams<'_>) -> Result<B
         BenchmarkName::HumanEvalPlus => evalplus::parse_humaneval_plus(&path, &text),
         BenchmarkName::Mbpp => mbpp::parse_sanitized(&path, &text)?,
         BenchmarkName::MbppFull => mbpp::parse_full(&path, &text),
+        BenchmarkName::MbppTest => mbpp::parse_test_split(&path, &text),
         BenchmarkName::MbppPlus => evalplus::parse_mbpp_plus(&path, &text),
         BenchmarkName::HumanEvalX => humaneval_x::parse(&path, &text, language),
         BenchmarkName::HumanEvalRs | BenchmarkName::MbppRs => multipl_e::parse(&path, &text),

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::{SampleProblem, SamplesError};
+use crate::BenchmarkName;
 use crate::task::Benchmark;
 
 /// The shapes a samples file may have, for the error naming them.
@@ -117,8 +118,15 @@ fn from_json_array(text: &str, bench: &Benchmark, gzipped: bool) -> Result<Sampl
         None => return Err("the file has no samples (an empty list)".into()),
         Some(Value::Array(_)) => {
             if items.len() > bench.tasks.len() {
+                let hint = if Some(items.len())
+                    == BenchmarkName::MbppTest.info().map(|info| info.tasks)
+                {
+                    "bigcode's `mbpp` is the 500-task test split of full MBPP: score it with `--benchmark mbpp-test`"
+                } else {
+                    "bigcode's `mbpp` is `--benchmark mbpp-test`; its `multiple-<lang>` are MultiPL-E, of which Crucible has `multiple-rs`"
+                };
                 return Err(format!(
-                    "bigcode generations.json has {} task lists but `{}` has {} tasks: it was made for another benchmark (bigcode's `mbpp` is the 500-task test split of full MBPP; its `multiple-<lang>` are MultiPL-E, of which Crucible has `multiple-rs`)",
+                    "bigcode generations.json has {} task lists but `{}` has {} tasks: it was made for another benchmark ({hint})",
                     items.len(),
                     bench.name,
                     bench.tasks.len()

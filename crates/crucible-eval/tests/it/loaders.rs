@@ -83,6 +83,7 @@ fn rejects_are_explained() {
         BenchmarkName::HumanEvalPlus,
         BenchmarkName::Mbpp,
         BenchmarkName::MbppFull,
+        BenchmarkName::MbppTest,
         BenchmarkName::MbppPlus,
         BenchmarkName::HumanEvalRs,
         BenchmarkName::MbppRs,
@@ -115,4 +116,19 @@ fn humaneval_visible_examples() {
             code: "assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False\nassert has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3) == True\n".into()
         }
     );
+}
+
+#[test]
+fn mbpp_test_is_full_mbpp_s_ids_11_to_510() {
+    let bench = load(&BenchmarkName::MbppTest, None);
+    let ids: Vec<&str> = bench.tasks.iter().map(|t| t.task.id.as_str()).collect();
+    assert_eq!(ids.len(), 500);
+    assert_eq!((ids[0], ids[499]), ("Mbpp/11", "Mbpp/510"));
+    let full = load(&BenchmarkName::MbppFull, None);
+    let same = full
+        .tasks
+        .iter()
+        .find(|t| t.task.id == "Mbpp/11")
+        .expect("full MBPP has task 11");
+    assert_eq!(same.task.kind, bench.tasks[0].task.kind);
 }

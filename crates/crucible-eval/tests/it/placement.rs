@@ -83,6 +83,11 @@ fn python_benchmarks_are_split() {
         "mbpp-full python: 974/974 split\n",
     );
     check(
+        BenchmarkName::MbppTest,
+        None,
+        "mbpp-test python: 500/500 split\n",
+    );
+    check(
         BenchmarkName::MbppPlus,
         None,
         "mbpp-plus python: 399/399 split\n",
