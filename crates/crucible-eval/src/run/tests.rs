@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 
-fn sample(task: &str, idx: usize) -> SampleRecord {
+pub(crate) fn sample(task: &str, idx: usize) -> SampleRecord {
     SampleRecord {
         task_id: task.into(),
         sample_idx: idx,
@@ -22,7 +22,12 @@ fn sample(task: &str, idx: usize) -> SampleRecord {
     }
 }
 
-fn result(task: &str, idx: usize, status: Status, visible: Option<Status>) -> ResultRecord {
+pub(crate) fn result(
+    task: &str,
+    idx: usize,
+    status: Status,
+    visible: Option<Status>,
+) -> ResultRecord {
     let outcome = |status| TestOutcome {
         name: "t".into(),
         status,
