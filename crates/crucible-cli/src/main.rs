@@ -69,12 +69,16 @@ impl Command {
     }
 }
 
+/// Exit code for a verdict that is not `passed` (1 is an error, 2 a usage error).
+pub(crate) const EXIT_NOT_PASSED: u8 = 3;
+
 /// Exit codes, for every command's `--help` (the README's table says the same).
 const EXIT_CODES: &str = "Exit codes:
   0    success
   1    error (the message names the problem and the fix)
   2    usage: unknown or invalid arguments
-  3    a failing verdict (`crucible exec`)
+  3    a failing verdict (`crucible exec`; `crucible generate` with a strategy or --verify
+       when the program it returns fails the tests it was run on; the code is still printed)
   130  interrupted (Ctrl-C); what was done is kept and the same command resumes";
 
 /// The command line with the exit codes under every command's help.

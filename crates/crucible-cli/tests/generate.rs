@@ -46,16 +46,25 @@ fn generate_json(args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let out = crucible(&all);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "generate failed: {stderr}");
     // llama.cpp's load-time chatter (the default file draws a warning at every load) stays out
     // of the default log.
     assert!(!stderr.contains("llama.cpp::"), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
         panic!(
-            "stdout is not one JSON object ({err}): {}",
+            "stdout is not one JSON object ({err}): {}\n{stderr}",
             String::from_utf8_lossy(&out.stdout)
         )
-    })
+    });
+    // A strategy's failing verdict exits with 3, the code still printed; anything else is 0.
+    let failed = json["verdict"]["status"]
+        .as_str()
+        .is_some_and(|status| status != "passed");
+    assert_eq!(
+        out.status.code(),
+        Some(if failed { 3 } else { 0 }),
+        "{stderr}\n{json}"
+    );
+    json
 }
 
 /// Run `code` with `crucible exec` on `stdin` and return (status, stdout).

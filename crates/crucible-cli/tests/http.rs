@@ -231,3 +231,52 @@ fn request_timeout_reaches_the_server_client_and_zero_limits_are_refused() {
         );
     }
 }
+
+/// `generate` with a strategy (here the default one, for a task with examples) exits with 3
+/// when the program it returns fails the task's examples, and still prints it; a program that
+/// passes them exits with 0.
+#[test]
+fn a_strategy_s_failing_verdict_exits_with_3_and_still_prints_the_code() {
+    let task = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/tasks/sum-of-two.json"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (program, code) in [
+        ("a, b = map(int, input().split())\nprint(a - b)", 3),
+        ("a, b = map(int, input().split())\nprint(a + b)", 0),
+    ] {
+        let server = MockServer::serving("coder", move |_| {
+            Reply::chat(
+                &[&format!("```python\n{program}\n```")],
+                "stop",
+                Some((40, 12)),
+            )
+        });
+        let out = crucible(
+            dir.path(),
+            &[
+                "generate",
+                "--endpoint",
+                &server.endpoint(),
+                "--model",
+                "coder",
+                "--lang",
+                "python",
+                "--task",
+                task,
+                "--strategy",
+                "repair",
+                "--rounds",
+                "1",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{program}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            program,
+            "{stderr}"
+        );
+    }
+}

@@ -15,9 +15,6 @@ use crucible_core::types::{Compare, IoCase, Language, TestSuite};
 use super::GlobalArgs;
 use crate::output;
 
-/// Exit code for a run whose verdict is not `passed` (1 is an error, 2 unexpected).
-const EXIT_NOT_PASSED: u8 = 3;
-
 /// Run a program in the sandbox, optionally against tests
 ///
 /// Exit codes: 0 the verdict is `passed`; 3 any other verdict (wrong_answer, runtime_error,
@@ -163,7 +160,7 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
     Ok(if report.status.is_pass() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_NOT_PASSED)
+        ExitCode::from(crate::EXIT_NOT_PASSED)
     })
 }
 

@@ -65,7 +65,16 @@ pub(crate) fn show(
         }
         output::data(code);
     }
-    Ok(ExitCode::SUCCESS)
+    // The code is printed either way; a script learns from the exit code that it failed.
+    let failed = outcome
+        .verdict
+        .as_ref()
+        .is_some_and(|v| !v.status.is_pass());
+    Ok(if failed {
+        ExitCode::from(crate::EXIT_NOT_PASSED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn summary_line(outcome: &Outcome) -> String {
