@@ -430,3 +430,76 @@ fn multipl_e_derived_data_is_never_exported_and_benchmarks_stay_out() {
     let card = std::fs::read_to_string(dir.join("export2/README.md")).unwrap();
     assert!(card.contains("never train on them"), "{card}");
 }
+
+/// An eval run with a strategy on a task file: the program the run tried first failed the
+/// task's example and was repaired; the export pairs the returned program (which passed the
+/// hidden examples) with the dropped one, from `traces.jsonl`.
+#[test]
+fn a_strategy_s_dropped_program_becomes_the_rejected_side_of_a_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tasks = dir.join("tasks.jsonl");
+    std::fs::write(
+        &tasks,
+        r#"{"id": "sum", "description": "Read two integers and print their sum.", "examples": [{"input": "3 5\n", "output": "8\n"}], "hidden_examples": [{"input": "1 1\n", "output": "2\n"}, {"input": "-4 9\n", "output": "5\n"}]}"#
+            .to_owned()
+            + "\n",
+    )
+    .unwrap();
+    const WRONG: &str = "a, b = map(int, input().split())\nprint(a * b)";
+    const RIGHT: &str = "a, b = map(int, input().split())\nprint(a + b)";
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = MockServer::serving("scripted", move |_| {
+        let program = if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            WRONG
+        } else {
+            RIGHT
+        };
+        Reply::chat(
+            &[&format!("```python\n{program}\n```")],
+            "stop",
+            Some((40, 12)),
+        )
+    });
+    let endpoint = server.endpoint();
+    let eval = crucible(
+        dir,
+        &[
+            "eval",
+            "--benchmark",
+            tasks.to_str().unwrap(),
+            "--lang",
+            "python",
+            "--strategy",
+            "repair",
+            "--rounds",
+            "1",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "scripted",
+            "--out",
+            "eval-run",
+        ],
+    );
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let report = ok(&crucible(
+        dir,
+        &["data", "export", "--eval", "eval-run", "--out", "export"],
+    ));
+    assert_eq!(report["sft_examples"], 1, "{report}");
+    assert_eq!(report["pairs"], 1, "{report}");
+    assert_eq!(report["sources"][0]["trace_pairs"], 1, "{report}");
+    let pairs = lines(&dir.join("export/preference/dpo.jsonl"));
+    assert_eq!(pairs.len(), 1);
+    let pair = pairs[0].to_string();
+    assert!(
+        pairs[0]["chosen"].to_string().contains("print(a + b)")
+            && pairs[0]["rejected"].to_string().contains("print(a * b)"),
+        "{pair}"
+    );
+}

@@ -1,11 +1,12 @@
 //! `crucible data export`: training files from verified programs. SFT examples and
 //! execution-verified preference pairs are mined from synth runs (`synth.jsonl`: kept records,
 //! their killed mutants as rejected programs) and eval run directories (passing and failing
-//! samples of the same task), written in the layouts of `crucible_data::export`, with a
+//! samples of the same task, and with a strategy the programs its runs tried and dropped after
+//! they failed the task's own tests), written in the layouts of `crucible_data::export`, with a
 //! dataset card. Benchmark tasks stay out unless asked for; MultiPL-E-derived data never goes
 //! out (its licence forbids training).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crucible_data::export::{
 };
 use crucible_eval::run::{ResultRecord, SampleRecord, read_records, write_atomic};
 use crucible_eval::{BenchmarkName, Solution};
+use crucible_strategy::{Outcome, TestSource};
 use crucible_types::{Status, TaskKind};
 
 use crate::synth::SynthRecord;
@@ -46,6 +48,9 @@ pub struct SourceReport {
     pub benchmark: Option<String>,
     pub sft_examples: usize,
     pub pairs: usize,
+    /// Of `pairs`, those whose rejected program is one a strategy run tried and dropped
+    /// (eval runs with a strategy: `traces.jsonl`).
+    pub trace_pairs: usize,
     /// Why nothing was taken, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub excluded: Option<String>,
@@ -124,6 +129,7 @@ fn from_synth(
         benchmark: None,
         sft_examples: 0,
         pairs: 0,
+        trace_pairs: 0,
         excluded: None,
         licences: BTreeMap::new(),
         summary: read_json(&dir.join("summary.json"))?,
@@ -183,6 +189,7 @@ fn from_eval(
         benchmark: Some(benchmark.clone()),
         sft_examples: 0,
         pairs: 0,
+        trace_pairs: 0,
         excluded: None,
         licences: BTreeMap::new(),
         summary: None,
@@ -213,6 +220,7 @@ fn from_eval(
         "the task file's".to_owned()
     };
     let (samples, _) = read_records::<SampleRecord>(&dir.join("samples.jsonl"))?;
+    let traces = Traces::read(dir)?;
     let (results, _) = read_records::<ResultRecord>(&dir.join("results.jsonl"))?;
     let mut status: BTreeMap<(String, usize), Status> = BTreeMap::new();
     for r in results {
@@ -247,7 +255,7 @@ fn from_eval(
                 "",
             ),
         };
-        let program = |s: &SampleRecord| match &s.solution {
+        let program = |solution: &Solution| match solution {
             Solution::Full(code) => fenced(lang, code),
             Solution::Continuation(code) => fenced(lang, &format!("{prefix}{code}")),
         };
@@ -257,22 +265,111 @@ fn from_eval(
         sft.push(SftExample {
             id: format!("{task_id}/{}", first.sample_idx),
             instruction: instruction.clone(),
-            response: program(first),
+            response: program(&first.solution),
         });
         report.sft_examples += 1;
         *report.licences.entry(licence.clone()).or_insert(0) += 1;
+        let mut rejected_seen: BTreeSet<String> = BTreeSet::new();
         for (j, bad) in failed.iter().take(PAIRS_PER_TASK).enumerate() {
             let good = passed[j % passed.len()];
+            let rejected = program(&bad.solution);
+            rejected_seen.insert(rejected.clone());
             pairs.push(PrefPair {
                 id: format!("{task_id}/{}-{}", good.sample_idx, bad.sample_idx),
                 prompt: instruction.clone(),
-                chosen: program(good),
-                rejected: program(bad),
+                chosen: program(&good.solution),
+                rejected,
             });
             report.pairs += 1;
         }
+        // Strategy runs: the programs a run tried and dropped because they failed the task's
+        // own tests, against the program it returned, which passed the hidden ones.
+        let mut room = PAIRS_PER_TASK.saturating_sub(failed.len());
+        for good in &passed {
+            for (attempt, seq, code) in traces.failed_attempts(task_id, good.sample_idx) {
+                if room == 0 {
+                    break;
+                }
+                let rejected = program(&Solution::infer(&task.task, code));
+                if rejected == program(&good.solution) || !rejected_seen.insert(rejected.clone()) {
+                    continue;
+                }
+                pairs.push(PrefPair {
+                    id: format!("{task_id}/{}-attempt{attempt}.{seq}", good.sample_idx),
+                    prompt: instruction.clone(),
+                    chosen: program(&good.solution),
+                    rejected,
+                });
+                report.pairs += 1;
+                report.trace_pairs += 1;
+                room -= 1;
+            }
+        }
     }
     Ok(report)
+}
+
+/// The strategy outcomes of an eval run (`traces.jsonl`), by `(task, sample)`.
+struct Traces(BTreeMap<(String, usize), Outcome>);
+
+impl Traces {
+    /// Read `dir`'s traces; a run without strategy has none. Lines that are not an outcome
+    /// (a run that stopped with an error) are skipped: they hold no program.
+    fn read(dir: &Path) -> Result<Traces> {
+        let path = dir.join(crucible_eval::run::TRACES_FILE);
+        if !path.is_file() {
+            return Ok(Traces(BTreeMap::new()));
+        }
+        let (lines, _) = read_records::<Value>(&path)?;
+        let mut outcomes = BTreeMap::new();
+        for line in lines {
+            let Some(sample_idx) = line["sample_idx"].as_u64() else {
+                continue;
+            };
+            let Ok(outcome) = serde_json::from_value::<Outcome>(line["outcome"].clone()) else {
+                continue;
+            };
+            outcomes
+                .entry((outcome.task_id.clone(), sample_idx as usize))
+                .or_insert(outcome);
+        }
+        Ok(Traces(outcomes))
+    }
+
+    /// The programs `(attempt, sequence, code)` of the run that made sample `sample_idx` of
+    /// `task_id` which failed the task's own tests or crashed when run alone (never a failure
+    /// on model-written tests: those tests may be the wrong ones), the returned one excepted.
+    fn failed_attempts(
+        &self,
+        task_id: &str,
+        sample_idx: usize,
+    ) -> impl Iterator<Item = (usize, usize, &str)> {
+        let outcome = self.0.get(&(task_id.to_owned(), sample_idx));
+        outcome.into_iter().flat_map(|outcome| {
+            outcome
+                .trace
+                .attempts
+                .iter()
+                .filter(|attempt| attempt.stage.writes_code())
+                .flat_map(move |attempt| {
+                    attempt
+                        .outputs
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(seq, output)| {
+                            let place = (attempt.index, seq + 1);
+                            let failed = output.verdicts.iter().any(|v| {
+                                matches!(v.tests, TestSource::Visible | TestSource::CleanRun)
+                                    && !v.status.is_pass()
+                                    && v.status != Status::JudgeError
+                            });
+                            let code = output.code.as_deref()?;
+                            (failed && outcome.chosen != Some(place))
+                                .then_some((place.0, place.1, code))
+                        })
+                })
+        })
+    }
 }
 
 fn write_jsonl(path: &Path, rows: impl Iterator<Item = Value>) -> Result<()> {
