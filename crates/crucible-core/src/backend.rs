@@ -4,7 +4,7 @@
 //! generator is the OpenAI-compatible server there and the model setting names the server's
 //! model; otherwise the model setting is resolved to a GGUF file run by llama.cpp.
 
-use crucible_infer::{Generator, TextScorer};
+use crucible_infer::Generator;
 use crucible_infer_http::{ApiKey, HttpConfig, HttpGenerator};
 use crucible_model::{ModelHome, ModelStore, PullEvent, ResolvedModel, Weights, env};
 
@@ -52,42 +52,6 @@ pub fn open_generator(
     let (resolved, gguf) = resolve_model(settings, progress)?;
     let weights = local_weights(settings, &resolved, &gguf, Weights::AsIs)?;
     load_weights(settings, &resolved, &weights)
-}
-
-/// Open the configured local model to score texts (the perplexity of `--metric ppl`), with its
-/// name. A server does not return the log-probabilities of a given text: with an endpoint set
-/// this is an error.
-pub fn open_scorer(
-    settings: &Settings,
-    progress: &mut dyn FnMut(&PullEvent<'_>),
-) -> Result<(Box<dyn TextScorer>, String)> {
-    if let Some(endpoint) = &settings.endpoint {
-        return Err(Error::PerplexityNeedsLocalModel {
-            endpoint: endpoint.clone(),
-        });
-    }
-    let (resolved, gguf) = resolve_model(settings, progress)?;
-    let weights = local_weights(settings, &resolved, &gguf, Weights::AsIs)?;
-    let scorer = load_scorer(settings, &resolved, &weights)?;
-    Ok((scorer, resolved.name))
-}
-
-#[cfg(feature = "llama")]
-fn load_scorer(
-    settings: &Settings,
-    resolved: &ResolvedModel,
-    weights: &LocalWeights,
-) -> Result<Box<dyn TextScorer>> {
-    Ok(Box::new(load_llama(settings, resolved, weights)?))
-}
-
-#[cfg(not(feature = "llama"))]
-fn load_scorer(
-    _settings: &Settings,
-    _resolved: &ResolvedModel,
-    _weights: &LocalWeights,
-) -> Result<Box<dyn TextScorer>> {
-    Err(crate::Error::NoLocalBackend)
 }
 
 /// Open the configured model, with the facts `crucible eval` records to recognise it on

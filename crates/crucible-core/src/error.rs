@@ -78,6 +78,10 @@ pub enum Error {
     #[error("the {metric} metric needs a model, and none was opened")]
     MetricNeedsModel { metric: &'static str },
     #[error(
+        "perplexity needs a model that scores a given text (a local GGUF model's logits), and `{model}` cannot"
+    )]
+    ModelCannotScore { model: String },
+    #[error(
         "perplexity needs a local GGUF model's logits, but the model is behind the endpoint `{endpoint}`"
     )]
     PerplexityNeedsLocalModel { endpoint: String },
@@ -144,7 +148,7 @@ impl Error {
             Error::NoReference { .. } => Some(
                 "give each sample its references in the samples file (`reference`: a string or a list of strings), or use a benchmark that ships solutions (HumanEval(+), MBPP(+), HumanEval-X)".into(),
             ),
-            Error::PerplexityNeedsLocalModel { .. } => Some(
+            Error::PerplexityNeedsLocalModel { .. } | Error::ModelCannotScore { .. } => Some(
                 "leave out `ppl`, or give a local model (`--model NAME|FILE.gguf`) without `--endpoint`; an OpenAI-compatible server does not return the log-probabilities of a given text".into(),
             ),
             Error::NoMetrics { .. } => Some(

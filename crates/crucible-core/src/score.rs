@@ -186,6 +186,7 @@ pub fn run_score(
             &bench,
             &given,
             request,
+            None,
             &events,
             &mut crucible_infer::Silent,
         )?;

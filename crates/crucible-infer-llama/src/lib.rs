@@ -320,6 +320,10 @@ impl Generator for LlamaGenerator {
     fn fim_tokens(&self) -> Option<FimTokens> {
         self.fim.clone()
     }
+
+    fn as_scorer(&mut self) -> Option<&mut dyn crucible_infer::TextScorer> {
+        Some(self)
+    }
 }
 
 impl LlamaGenerator {

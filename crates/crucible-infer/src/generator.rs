@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crucible_types::GenParams;
 
-use crate::{Error, FimTokens, Message};
+use crate::{Error, FimTokens, Message, TextScorer};
 
 /// What a model is asked to continue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +140,13 @@ pub trait Generator {
     /// The model's fill-in-the-middle tokens, when it has them (see [`crate::fim`]). The
     /// default: none.
     fn fim_tokens(&self) -> Option<FimTokens> {
+        None
+    }
+
+    /// This model as a [`TextScorer`], when the backend can score a given text (the llama.cpp
+    /// backend can; a server cannot). Perplexity is then measured under the weights already
+    /// loaded for generating, instead of a second copy. The default: none.
+    fn as_scorer(&mut self) -> Option<&mut dyn TextScorer> {
         None
     }
 }

@@ -171,6 +171,7 @@ pub fn run_eval(
                 bench,
                 &GivenReferences::new(),
                 request,
+                Some(generator),
                 &events,
                 observer,
             )?;

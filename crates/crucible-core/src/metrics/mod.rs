@@ -96,6 +96,9 @@ pub struct MetricModels<'a> {
     pub scorer: Option<NamedModel<'a, dyn TextScorer + 'a>>,
     /// Grades the samples (`--metric judge`).
     pub judge: Option<NamedModel<'a, dyn Generator + 'a>>,
+    /// The judge's model also scores the references, through [`Generator::as_scorer`]
+    /// (`scorer` is then unused): one model, loaded once, does both.
+    pub judge_scores: bool,
 }
 
 /// `--metric` of a `crucible eval` or `crucible score` run: what to compute, and the settings
@@ -124,69 +127,115 @@ impl MetricRequest {
     }
 
     /// Open the models the metrics asked for need (none for the similarity metrics alone).
-    pub fn open_models(&self) -> Result<OpenModels> {
+    /// `run` is the run's model when the caller has it loaded (`crucible eval`): perplexity,
+    /// and the judge unless `--judge-model`/`--judge-endpoint` name another, then use its
+    /// weights instead of loading them again. Without it, the run's model is loaded once for
+    /// both.
+    pub fn open_models<'a>(
+        &self,
+        run: Option<&'a mut (dyn Generator + 'a)>,
+    ) -> Result<OpenModels<'a>> {
         self.check_models()?;
+        let scores = self.params.wants(Metric::Perplexity);
+        let judges = self.params.wants(Metric::Judge);
+        let judge_is_run = judges && self.judge == self.scorer;
         let mut progress = |event: &crucible_model::PullEvent<'_>| {
             if !matches!(event, crucible_model::PullEvent::Bytes { .. }) {
                 tracing::info!("{event:?}");
             }
         };
-        let scorer = match self.params.wants(Metric::Perplexity) {
-            true => Some(crate::backend::open_scorer(&self.scorer, &mut progress)?),
+        let run = match run {
+            Some(model) => Some(Held::Borrowed(model)),
+            None if scores || judge_is_run => Some(Held::Owned(crate::backend::open_generator(
+                &self.scorer,
+                &mut progress,
+            )?)),
+            None => None,
+        };
+        let judge = match judges && !judge_is_run {
+            true => Some(crate::backend::open_generator(&self.judge, &mut progress)?),
             false => None,
         };
-        let judge = match self.params.wants(Metric::Judge) {
-            true => {
-                let generator = crate::backend::open_generator(&self.judge, &mut progress)?;
-                let name = generator.info().name.clone();
-                Some((generator, name))
+        Ok(OpenModels {
+            run,
+            judge,
+            scores,
+            judge_is_run,
+        })
+    }
+}
+
+/// A model the caller lent, or one opened for the metrics.
+enum Held<'a> {
+    Borrowed(&'a mut (dyn Generator + 'a)),
+    Owned(Box<dyn Generator>),
+}
+
+/// The models a metrics run opened or was lent ([`MetricRequest::open_models`]).
+pub struct OpenModels<'a> {
+    /// The run's model: scores the references, and judges when `judge_is_run`.
+    run: Option<Held<'a>>,
+    /// A judge other than the run's model.
+    judge: Option<Box<dyn Generator>>,
+    scores: bool,
+    judge_is_run: bool,
+}
+
+impl OpenModels<'_> {
+    /// The models, borrowed for [`run_metrics`]. Perplexity asked of a model that cannot score
+    /// a given text (a server) is an error.
+    pub fn models(&mut self) -> Result<MetricModels<'_>> {
+        let mut models = MetricModels::default();
+        let run: Option<&mut dyn Generator> = match self.run.as_mut() {
+            Some(Held::Borrowed(model)) => Some(&mut **model),
+            Some(Held::Owned(model)) => Some(model.as_mut()),
+            None => None,
+        };
+        if let Some(run) = run {
+            let name = run.info().name.clone();
+            if self.judge_is_run {
+                if self.scores && run.as_scorer().is_none() {
+                    return Err(Error::ModelCannotScore { model: name });
+                }
+                models.judge_scores = self.scores;
+                models.judge = Some(NamedModel { model: run, name });
+            } else if self.scores {
+                let model = run.as_scorer().ok_or_else(|| Error::ModelCannotScore {
+                    model: name.clone(),
+                })?;
+                models.scorer = Some(NamedModel { model, name });
             }
-            false => None,
-        };
-        Ok(OpenModels { scorer, judge })
-    }
-}
-
-/// The models a metrics run opened ([`MetricRequest::open_models`]), with their names.
-#[derive(Default)]
-pub struct OpenModels {
-    scorer: Option<(Box<dyn TextScorer>, String)>,
-    judge: Option<(Box<dyn Generator>, String)>,
-}
-
-impl OpenModels {
-    /// The models, borrowed for [`run_metrics`].
-    pub fn models(&mut self) -> MetricModels<'_> {
-        MetricModels {
-            scorer: self.scorer.as_mut().map(|(model, name)| NamedModel {
-                model: model.as_mut() as &mut dyn TextScorer,
-                name: name.clone(),
-            }),
-            judge: self.judge.as_mut().map(|(model, name)| NamedModel {
-                model: model.as_mut() as &mut dyn Generator,
-                name: name.clone(),
-            }),
         }
+        if let Some(judge) = self.judge.as_mut() {
+            let name = judge.info().name.clone();
+            models.judge = Some(NamedModel {
+                model: judge.as_mut(),
+                name,
+            });
+        }
+        Ok(models)
     }
 }
 
-/// Open the models of `request` and compute the metrics of the finished run in `dir`: what
-/// `crucible eval --metric` and `crucible score --metric` do after judging.
+/// Compute the metrics of the finished run in `dir` with the models `request` needs: what
+/// `crucible eval --metric` and `crucible score --metric` do after judging. `run` is the run's
+/// model when it is loaded already (see [`MetricRequest::open_models`]).
 pub fn measure_run(
     dir: &Path,
     bench: &Benchmark,
     given: &GivenReferences,
     request: &MetricRequest,
+    run: Option<&mut dyn Generator>,
     events: &EventSink,
     observer: &mut dyn Observer,
 ) -> Result<MetricsOutcome> {
-    let mut models = request.open_models()?;
+    let mut models = request.open_models(run)?;
     run_metrics(
         dir,
         bench,
         given,
         &request.params,
-        models.models(),
+        models.models()?,
         events,
         observer,
     )
@@ -264,15 +313,29 @@ pub fn run_metrics(
     let mut stored = store::load_records(dir)?;
     let mut appender = store::Appender::open(dir)?;
     if params.wants(Metric::Perplexity) {
-        let Some(scorer) = models.scorer.as_mut() else {
-            return Err(Error::MetricNeedsModel {
-                metric: "perplexity",
-            });
+        let (model, name): (&mut dyn TextScorer, String) = match (
+            models.judge_scores,
+            models.judge.as_mut(),
+            models.scorer.as_mut(),
+        ) {
+            (true, Some(judge), _) => {
+                let name = judge.name.clone();
+                match judge.model.as_scorer() {
+                    Some(model) => (model, name),
+                    None => return Err(Error::ModelCannotScore { model: name }),
+                }
+            }
+            (false, _, Some(scorer)) => (&mut *scorer.model, scorer.name.clone()),
+            _ => {
+                return Err(Error::MetricNeedsModel {
+                    metric: "perplexity",
+                });
+            }
         };
         add_perplexity(
             &run,
             &mut stored,
-            scorer,
+            &mut NamedModel { model, name },
             params.window,
             &mut appender,
             events,

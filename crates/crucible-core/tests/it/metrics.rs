@@ -4,10 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crucible_core::infer::{
-    ScoreError, ScoredText, ScriptedGenerator, Silent, TextScorer, WindowRule,
+    Error as InferError, GenRequest, Generation, Generator, ModelInfo, Observer, ScoreError,
+    ScoredText, ScriptedGenerator, Silent, TextScorer, WindowRule,
 };
 use crucible_core::metrics::{
-    GivenReferences, Metric, MetricModels, MetricParams, MetricRequest, NamedModel, run_metrics,
+    GivenReferences, Metric, MetricModels, MetricParams, MetricRequest, NamedModel, measure_run,
+    run_metrics,
 };
 use crucible_core::score::{ScoreParams, run_score};
 use crucible_core::{ConfigFile, Error, Settings};
@@ -71,6 +73,30 @@ impl TextScorer for Quarter {
             windows: 1,
             rule,
         })
+    }
+}
+
+/// A local model as the metrics see it: it generates (the judge) and scores texts (perplexity).
+struct Local {
+    generator: ScriptedGenerator,
+    scorer: Quarter,
+}
+
+impl Generator for Local {
+    fn info(&self) -> &ModelInfo {
+        self.generator.info()
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Generation, InferError> {
+        self.generator.generate(request, observer)
+    }
+
+    fn as_scorer(&mut self) -> Option<&mut dyn TextScorer> {
+        Some(&mut self.scorer)
     }
 }
 
@@ -149,6 +175,7 @@ fn scored_samples_are_compared_with_their_references_and_model_scores_are_kept()
             model: &mut judge,
             name: "scripted".into(),
         }),
+        judge_scores: false,
     };
     let given: GivenReferences = [
         (("double".to_string(), 0), vec![DOUBLE.to_string()]),
@@ -192,6 +219,7 @@ fn scored_samples_are_compared_with_their_references_and_model_scores_are_kept()
             model: &mut exhausted,
             name: "scripted".into(),
         }),
+        judge_scores: false,
     };
     run_metrics(&out, &bench, &given, &all, models, &events, &mut Silent).unwrap();
     assert_eq!(scorer.calls, 0);
@@ -290,4 +318,93 @@ fn a_sample_judged_twice_has_the_verdict_the_summary_counts() {
         "the first verdict of `double` counts: {exact}"
     );
     assert_eq!(exact["auroc"], 1.0, "{exact}");
+}
+
+/// `crucible eval --metric ppl,judge` lends the run's model: the references are scored and the
+/// samples judged with its weights, and no model is opened (the settings name none that could
+/// be: opening one would fail). A lent model that cannot score a text is a clear error.
+#[test]
+fn the_runs_model_scores_and_judges_without_a_second_load() {
+    let Fixture {
+        dir,
+        home,
+        bench,
+        out,
+        ..
+    } = fixture(TASKS);
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        [
+            line("double", DOUBLE, Some(DOUBLE)),
+            line("square", SQUARE, Some(SQUARE)),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    run_score(
+        bench.clone(),
+        &home,
+        &score_params(&samples, &out, &[Metric::ExactMatch]),
+        Arc::new(|_| {}),
+    )
+    .unwrap();
+    let given: GivenReferences = [
+        (("double".to_string(), 0), vec![DOUBLE.to_string()]),
+        (("square".to_string(), 0), vec![SQUARE.to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    let request = MetricRequest {
+        params: MetricParams::new(vec![Metric::Perplexity, Metric::Judge]),
+        scorer: settings(),
+        judge: settings(),
+    };
+    let events = Arc::new(|_| {}) as crucible_core::evaluate::EventSink;
+
+    let mut plain = ScriptedGenerator::new(Vec::<String>::new());
+    let err = measure_run(
+        &out,
+        &bench,
+        &given,
+        &request,
+        Some(&mut plain),
+        &events,
+        &mut Silent,
+    )
+    .err()
+    .expect("a model that cannot score is refused");
+    assert!(matches!(err, Error::ModelCannotScore { .. }), "{err:?}");
+    assert!(err.hint().unwrap().contains("leave out `ppl`"));
+
+    let mut local = Local {
+        generator: ScriptedGenerator::from_fn(|_, _| Some("Fine.\nScore: 3".into())),
+        scorer: Quarter { calls: 0 },
+    };
+    let name = local.info().name.clone();
+    let outcome = measure_run(
+        &out,
+        &bench,
+        &given,
+        &request,
+        Some(&mut local),
+        &events,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        local.scorer.calls, 2,
+        "one reference per task, scored by the lent model"
+    );
+    assert_eq!(
+        local.generator.requests.len(),
+        4,
+        "two aspects per sample, judged by it"
+    );
+    for line in &metric_lines(&out) {
+        assert_eq!(line["perplexity_model"], name.as_str());
+        assert_eq!(line["judge_model"], name.as_str());
+        assert!((line["reference_perplexity"]["perplexity"].as_f64().unwrap() - 4.0).abs() < 1e-9);
+    }
+    assert!(outcome.summary.report.judge_agreement.is_some());
 }
