@@ -29,6 +29,8 @@ mod ngram;
 mod pytokenize;
 mod syntax;
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
@@ -125,13 +127,23 @@ impl PairStats {
     }
 }
 
-/// A CodeBLEU scorer for one language; keeps a parser between calls.
+/// A CodeBLEU scorer for one language; keeps a parser between calls, and the analysis of the
+/// references it has seen (a run scores every sample of a task against the same reference).
 pub struct CodeBleu {
     language: SyntaxLanguage,
     params: CodeBleuParams,
     keywords: &'static [&'static str],
     parser: SyntaxParser,
+    /// Subtree identities, shared by every analysis this scorer makes.
+    subtrees: syntax::Subtrees,
+    /// References analysed, by their stripped text.
+    references: HashMap<String, Arc<Analysed>>,
 }
+
+/// References kept analysed, and subtree identities kept, at most: past either the cache and
+/// the identities start afresh, so memory stays bounded over any corpus.
+const CACHED_REFERENCES: usize = 4096;
+const KEPT_IDENTITIES: usize = 1 << 20;
 
 impl std::fmt::Debug for CodeBleu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,6 +197,8 @@ impl CodeBleu {
             params,
             keywords,
             parser: SyntaxParser::new(),
+            subtrees: syntax::Subtrees::default(),
+            references: HashMap::default(),
         })
     }
 
@@ -235,14 +249,25 @@ impl CodeBleu {
         Ok((each, self.finish(&total)))
     }
 
-    fn analyse(&mut self, code: &str, subtrees: &mut syntax::Subtrees) -> Result<Analysed, Error> {
+    fn analyse(&mut self, code: &str) -> Result<Analysed, Error> {
         let stripped = comments::remove_comments(code, self.language);
         let tree = self.parser.parse(self.language, &stripped)?;
         Ok(Analysed {
-            subtrees: subtrees.count(&tree),
+            subtrees: self.subtrees.count(&tree),
             edges: dataflow::normalized_edges(&tree),
             has_errors: tree.has_errors(),
         })
+    }
+
+    /// A reference's analysis: the cached one when this scorer has seen the text before.
+    fn analyse_reference(&mut self, reference: &str) -> Result<Arc<Analysed>, Error> {
+        if let Some(analysed) = self.references.get(reference) {
+            return Ok(Arc::clone(analysed));
+        }
+        let analysed = Arc::new(self.analyse(reference)?);
+        self.references
+            .insert(reference.to_string(), Arc::clone(&analysed));
+        Ok(analysed)
     }
 
     fn pair_stats(&mut self, prediction: &str, references: &[&str]) -> Result<PairStats, Error> {
@@ -267,11 +292,20 @@ impl CodeBleu {
             weighted,
             ..PairStats::default()
         };
-        let mut subtrees = syntax::Subtrees::default();
-        let candidate = self.analyse(prediction, &mut subtrees)?;
+        // Both sides' identities must come from one table: start afresh before, not between.
+        if self.references.len() + references.len() > CACHED_REFERENCES
+            || self.subtrees.len() > KEPT_IDENTITIES
+        {
+            self.references.clear();
+            self.subtrees = syntax::Subtrees::default();
+        }
+        let references = references
+            .iter()
+            .map(|reference| self.analyse_reference(reference))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let candidate = self.analyse(prediction)?;
         stats.prediction_errors = usize::from(candidate.has_errors);
         for reference in &references {
-            let reference = self.analyse(reference, &mut subtrees)?;
             stats.reference_errors += usize::from(reference.has_errors);
             stats.syntax.add(syntax::match_subtrees(
                 &candidate.subtrees,

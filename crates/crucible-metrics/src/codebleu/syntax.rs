@@ -52,6 +52,11 @@ pub(crate) struct Subtrees {
 }
 
 impl Subtrees {
+    /// Identities (names and subtrees) held.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len() + self.keys.len()
+    }
+
     fn name(&mut self, name: &str) -> u32 {
         if let Some(id) = self.names.get(name) {
             return *id;

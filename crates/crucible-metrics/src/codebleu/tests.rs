@@ -161,3 +161,42 @@ fn keyword_lists_are_the_packages() {
         );
     }
 }
+
+/// A scorer keeps the analysis of the references it has seen (and one table of subtree
+/// identities): scoring pairs one after another with one scorer, references repeating, and
+/// across a reset of the cache, gives exactly what a fresh scorer gives for each pair.
+#[test]
+fn cached_references_score_as_fresh_ones() {
+    let references = [
+        "def f(a, b):\n    s = a + b\n    return s\n",
+        "def f(a, b):\n    for i in range(a):\n        b = b * i\n    return b\n",
+    ];
+    let predictions = [
+        "def f(a, b):\n    return a + b\n",
+        "def f(x, y):\n    t = x\n    while t > 0:\n        t = t - y\n    return t\n",
+        "def f(a, b):\n    s = a + b\n    return s\n",
+    ];
+    let mut shared = CodeBleu::new(SyntaxLanguage::Python, CodeBleuParams::paper()).unwrap();
+    for round in 0..3 {
+        for prediction in predictions {
+            for reference in references {
+                let fresh = score(
+                    SyntaxLanguage::Python,
+                    CodeBleuParams::paper(),
+                    prediction,
+                    reference,
+                );
+                assert_eq!(shared.score_pair(prediction, reference).unwrap(), fresh);
+            }
+        }
+        if round == 1 {
+            // Fill the cache to its bound: the next pair starts the identities afresh.
+            for filler in 0..CACHED_REFERENCES {
+                shared
+                    .score_pair("x = 1\n", &format!("y{filler} = 2\n"))
+                    .unwrap();
+            }
+            assert!(shared.references.len() <= CACHED_REFERENCES);
+        }
+    }
+}
