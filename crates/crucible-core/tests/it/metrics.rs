@@ -372,8 +372,7 @@ fn the_runs_model_scores_and_judges_without_a_second_load() {
         &events,
         &mut Silent,
     )
-    .err()
-    .expect("a model that cannot score is refused");
+    .expect_err("a model that cannot score is refused");
     assert!(matches!(err, Error::ModelCannotScore { .. }), "{err:?}");
     assert!(err.hint().unwrap().contains("leave out `ppl`"));
 
