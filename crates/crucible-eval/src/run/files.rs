@@ -54,6 +54,16 @@ impl Appender {
     /// survives a crash) if it does not exist. Its tail must already be whole lines
     /// ([`repair_tail`] or [`read_records`]).
     pub fn open(path: &Path) -> Result<Appender> {
+        let (appender, created) = Appender::open_unsynced(path)?;
+        if created {
+            sync_parent(path)?;
+        }
+        Ok(appender)
+    }
+
+    /// [`Appender::open`] without syncing the directory: the caller syncs it once for every
+    /// file it created (`true` when this one is new).
+    pub(crate) fn open_unsynced(path: &Path) -> Result<(Appender, bool)> {
         let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
@@ -64,17 +74,15 @@ impl Appender {
             .metadata()
             .map_err(|source| write_error(path, source))?
             .len();
-        if !existed {
-            sync_parent(path)?;
-        }
-        Ok(Appender {
+        let appender = Appender {
             path: path.to_path_buf(),
             file,
             len,
             torn: false,
             unsynced: 0,
             last_sync: Instant::now(),
-        })
+        };
+        Ok((appender, !existed))
     }
 
     /// Append `record` as one line; sync when the cadence says so.
@@ -161,6 +169,12 @@ pub(crate) fn write_error(path: &Path, source: std::io::Error) -> Error {
 /// it, rename it over `path`, sync the directory. On failure the old file is untouched and
 /// the temporary one is removed.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    write_atomic_unsynced(path, text)?;
+    sync_parent(path)
+}
+
+/// [`write_atomic`] up to the rename: the caller syncs the directory.
+pub(crate) fn write_atomic_unsynced(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let written = (|| {
         let mut file = File::create(&tmp)?;
@@ -175,7 +189,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(write_error(path, source));
     }
-    sync_parent(path)
+    Ok(())
 }
 
 /// Sync the directory holding `path`, so a new or renamed entry survives a crash.

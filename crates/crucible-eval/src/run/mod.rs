@@ -353,7 +353,8 @@ impl RunDir {
                 stored.previous.push(old.fingerprint);
             }
         }
-        write_atomic(&config_path, &to_pretty(&stored))?;
+        // The directory is synced once, below, for config.json's rename and the new files.
+        files::write_atomic_unsynced(&config_path, &to_pretty(&stored))?;
         let (samples, torn_samples) = read_records::<SampleRecord>(&dir.join(SAMPLES_FILE))?;
         let (results, torn_results) = read_records::<ResultRecord>(&dir.join(RESULTS_FILE))?;
         let torn_others =
@@ -367,11 +368,14 @@ impl RunDir {
             duplicates: duplicate_samples + duplicate_results,
         };
         let started_unix_ms = unix_ms();
-        let mut sessions = Appender::open(&dir.join(SESSIONS_FILE))?;
+        let (mut sessions, _) = Appender::open_unsynced(&dir.join(SESSIONS_FILE))?;
+        let (samples, _) = Appender::open_unsynced(&dir.join(SAMPLES_FILE))?;
+        let (results, _) = Appender::open_unsynced(&dir.join(RESULTS_FILE))?;
+        files::sync_parent(&config_path)?;
         sessions.append(&Session { started_unix_ms })?;
         let run = RunDir {
-            samples: Appender::open(&dir.join(SAMPLES_FILE))?,
-            results: Appender::open(&dir.join(RESULTS_FILE))?,
+            samples,
+            results,
             sessions,
             traces: None,
             dir: dir.to_path_buf(),

@@ -35,6 +35,7 @@ import struct
 import sys
 import threading
 import time
+import _thread
 import traceback
 import types
 
@@ -69,6 +70,7 @@ SANDBOXED = os.getpid() == 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 NO_MORE_REQUESTS = 10  # R's exit status when the request pipe closed before a request
 IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
                    signal.SIGPIPE, signal.SIGQUIT, signal.SIGALRM)
@@ -166,22 +168,41 @@ def send_frame(sock, obj):
     sock.sendall(struct.pack("<I", len(data)) + data)
 
 
-def recv_exact(sock, n):
-    chunks = []
-    while n:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+class FrameSocket:
+    """One end of the D-S channel. Reads are buffered: a frame's length and body (and often
+    the next frame) come in one system call instead of two."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def detach(self):
+        return self.sock.detach()
+
+    def close(self):
+        self.sock.close()
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+    def recv_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(max(n - len(self.buf), 1 << 16))
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
 
 
 def recv_frame(sock):
-    (n,) = struct.unpack("<I", recv_exact(sock, 4))
+    (n,) = struct.unpack("<I", sock.recv_exact(4))
     if n > MAX_MESSAGE:
         raise EOFError
-    return json.loads(recv_exact(sock, n))
+    return json.loads(sock.recv_exact(n))
 
 
 def read_exact_fd(fd, n):
@@ -235,13 +256,10 @@ def set_limits(prog, cpu_seconds, as_bytes):
 def vm_size():
     """This process's address space in bytes (the program's RLIMIT_AS starts from it)."""
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[0]) * PAGE_SIZE
     except (OSError, ValueError, IndexError):
-        pass
-    return 256 << 20
+        return 256 << 20
 
 
 # ---------------------------------------------------------------- subject
@@ -285,11 +303,15 @@ def subject_main(requests, ready_w, out_w, err_w, events_w, s_chan):
     wipe_tmp()
     os.makedirs(WORK_DIR, exist_ok=True)
     os.chdir(WORK_DIR)
-    stdin_path = os.path.join(WORK_ROOT, ".stdin")
-    with open(stdin_path, "wb") as f:
-        f.write(prog.get("stdin", "").encode("utf-8", "surrogateescape"))
-    stdin_fd = os.open(stdin_path, os.O_RDONLY)
-    os.unlink(stdin_path)
+    stdin = prog.get("stdin", "")
+    if stdin:
+        stdin_path = os.path.join(WORK_ROOT, ".stdin")
+        with open(stdin_path, "wb") as f:
+            f.write(stdin.encode("utf-8", "surrogateescape"))
+        stdin_fd = os.open(stdin_path, os.O_RDONLY)
+        os.unlink(stdin_path)
+    else:
+        stdin_fd = os.open("/dev/null", os.O_RDONLY)
     # The request and reply pipes, R's ends, the other channel: closed here.
     place_fds([(stdin_fd, 0), (out_w, 1), (err_w, 2), (s_chan.fileno() if testing else events_w, 3)])
     s_chan.detach()
@@ -297,9 +319,10 @@ def subject_main(requests, ready_w, out_w, err_w, events_w, s_chan):
     as_bytes = vm_size() + prog["memory_bytes"] if prog.get("address_space") else 0
     set_limits(prog, prog["cpu_ms"] / 1000.0 + 1, as_bytes)
     reset_signals()
-    random.seed()
+    # The random module reseeded itself in this process already (its at-fork hook): no two
+    # programs share a sequence.
     if testing:
-        subject_serve(prog, socket.socket(fileno=3))
+        subject_serve(prog, FrameSocket(socket.socket(fileno=3)))
     else:
         subject_run(prog, 3)
 
@@ -979,10 +1002,11 @@ def request_main(requests, replies):
     rep_r = None
     if tests is not None:
         # D runs as a thread here: a process of its own would cost a fork per request.
+        # (`_thread`: R ends with os._exit, so threading's bookkeeping would be wasted work.)
         os.close(events_r)
         events_r = None
         rep_r, rep_w = os.pipe()
-        threading.Thread(target=driver_main, args=(tests, d_chan, rep_w), daemon=True).start()
+        _thread.start_new_thread(driver_main, (tests, FrameSocket(d_chan), rep_w))
     else:
         d_chan.close()
     tests = None
@@ -1023,7 +1047,7 @@ def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
             streams[fd] = bytearray()
     open_fds = set(streams)
     cpu = 0.0
-    next_cpu = 0.0
+    next_cpu = time.monotonic() + cpu_poll  # nothing to count yet
     while True:
         sup.reap()
         now = time.monotonic()

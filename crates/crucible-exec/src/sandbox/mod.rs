@@ -355,16 +355,30 @@ impl Sandbox {
             None => Some(self.run_dir()?),
             Some(_) => None,
         };
+        // On cgroup v1 the child moves itself into the slot (see `child_main`); on v2 we move
+        // it before releasing it.
+        let join_files = match slot.as_ref().map(cgroup::Slot::join_files).transpose() {
+            Ok(files) => files.flatten().unwrap_or_default(),
+            Err(e) => {
+                if let (Some(slot), Some(cg)) = (slot, &self.cgroups) {
+                    cg.release(slot);
+                }
+                return Err(Error::Sandbox(format!("cannot open the cgroup: {e}")));
+            }
+        };
+        let self_join = !join_files.is_empty();
         let plan = self.plan(
             &command,
             &[&stdin_fd, &out_w, &err_w],
             &status_w,
             &sync_r,
+            &join_files,
             tmp_dir.as_deref(),
         )?;
         let ptrs = ExecPointers::new(&plan);
         let pid = self.clone_child(&plan, &ptrs)?;
         drop((status_w, sync_r, out_w, err_w, stdin_fd, command.extra_fds));
+        drop(join_files);
         let mut process = Process {
             pid,
             stdin: stdin_parent,
@@ -377,7 +391,7 @@ impl Sandbox {
             tmp_dir,
             reaped: false,
         };
-        if let Err(err) = self.release_child(&process, &sync_w) {
+        if let Err(err) = self.release_child(&process, &sync_w, self_join) {
             process.kill();
             process.reap(self);
             return Err(err);
@@ -385,7 +399,7 @@ impl Sandbox {
         Ok(process)
     }
 
-    fn release_child(&self, process: &Process, sync_w: &OwnedFd) -> Result<()> {
+    fn release_child(&self, process: &Process, sync_w: &OwnedFd, self_join: bool) -> Result<()> {
         let pid = process.pid;
         if let Some(Identity::User) = self.identity {
             let (uid, gid) = self.user_ids;
@@ -401,7 +415,7 @@ impl Sandbox {
                 })?;
             }
         }
-        if let Some(slot) = &process.slot {
+        if let Some(slot) = process.slot.as_ref().filter(|_| !self_join) {
             slot.add(pid)
                 .map_err(|e| Error::Sandbox(format!("cannot join the cgroup: {e}")))?;
         }
@@ -549,6 +563,7 @@ impl Sandbox {
         stdio: &[&OwnedFd; 3],
         status_w: &OwnedFd,
         sync_r: &OwnedFd,
+        join_files: &[File],
         tmp_dir: Option<&Path>,
     ) -> Result<ChildPlan> {
         let limits = &command.limits;
@@ -611,6 +626,10 @@ impl Sandbox {
         let sync_fd = next + 1;
         fds.push((status_w.as_raw_fd(), status_fd, true));
         fds.push((sync_r.as_raw_fd(), sync_fd, true));
+        let join_fds: Vec<RawFd> = (sync_fd + 1..).take(join_files.len()).collect();
+        for (file, &inside) in join_files.iter().zip(&join_fds) {
+            fds.push((file.as_raw_fd(), inside, true));
+        }
         let identity = self.identity.unwrap_or(Identity::User);
         Ok(ChildPlan {
             identity,
@@ -626,6 +645,7 @@ impl Sandbox {
             fds,
             status_fd,
             sync_fd,
+            join_fds,
             filter: if sandboxed {
                 self.filter.clone()
             } else {
