@@ -155,6 +155,9 @@ pub fn render_table(summary: &Summary) -> String {
             format!("{} (each sample counted once)", summary.duplicate_results),
         ));
     }
+    if summary.in_process_tests > 0 {
+        rows.push(("in-process tests".into(), in_process_note(summary)));
+    }
     if !summary.hidden_tests {
         rows.push(("note".into(), "judged on visible samples only".into()));
     }
@@ -404,6 +407,21 @@ fn headline(html: &mut String, summary: &Summary) {
             summary.duplicate_results
         );
     }
+    if summary.in_process_tests > 0 {
+        let _ = writeln!(
+            html,
+            "<p><b>In-process tests:</b> {}.</p>",
+            escape(&in_process_note(summary))
+        );
+    }
+}
+
+/// How many samples' tests ran in the program's own process, where the program could reach them.
+fn in_process_note(summary: &Summary) -> String {
+    format!(
+        "{} sample(s), {} passed: their tests ran in the program's own process, which could read them",
+        summary.in_process_tests, summary.in_process_passed
+    )
 }
 
 /// pass@k against k, when there is a curve to draw (more than one k: n > 1).

@@ -92,6 +92,15 @@ pub struct Summary {
     /// Results left out because an earlier result has the same task and sample index.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicate_results: usize,
+    /// Samples whose tests ran inside the program's own process
+    /// ([`ResultRecord::in_process_tests`]: tests that could not be split from the program, or
+    /// a Python signature that cannot be called across the sandbox). A program that reads or
+    /// rewrites its own tests can pass those, so their passes are counted apart too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_process_tests: usize,
+    /// Of those, the samples that passed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_process_passed: usize,
     pub tokens_prompt: u64,
     pub tokens_completion: u64,
     pub wall_time_s: Option<f64>,
@@ -197,6 +206,11 @@ pub fn summarize(results: &[ResultRecord], params: &SummaryParams) -> Summary {
         plus,
         missing: missing.cloned(),
         duplicate_results,
+        in_process_tests: counted.iter().filter(|r| r.in_process_tests).count(),
+        in_process_passed: counted
+            .iter()
+            .filter(|r| r.in_process_tests && r.status.is_pass())
+            .count(),
         tokens_prompt: counted
             .iter()
             .filter_map(|r| r.tokens)

@@ -414,6 +414,34 @@ fn a_duplicated_sample_counts_once_everywhere() {
 }
 
 #[test]
+fn samples_judged_with_in_process_tests_are_counted_apart() {
+    let mut results = vec![
+        result("a", 0, Status::Passed, None),
+        result("a", 1, Status::Passed, None),
+        result("a", 2, Status::WrongAnswer, None),
+        result("b", 0, Status::Passed, None),
+    ];
+    for r in &mut results[1..3] {
+        r.in_process_tests = true;
+    }
+    let summary = summarize(&results, &params(&["a", "b"], &[1]));
+    assert_eq!(
+        (summary.in_process_tests, summary.in_process_passed),
+        (2, 1)
+    );
+    let table = crate::report::render_table(&summary);
+    assert!(
+        table.contains("in-process tests   2 sample(s), 1 passed"),
+        "{table}"
+    );
+    let none = summarize(&results[3..], &params(&["b"], &[1]));
+    assert_eq!((none.in_process_tests, none.in_process_passed), (0, 0));
+    assert!(!crate::report::render_table(&none).contains("in-process"));
+    let json = serde_json::to_string(&none).unwrap();
+    assert!(!json.contains("in_process"), "{json}");
+}
+
+#[test]
 fn samples_that_ran_no_test_count_as_zero_of_the_tasks_tests() {
     let ran = |idx, passed: usize, failed: usize| {
         let outcome = |status| TestOutcome {
