@@ -62,10 +62,8 @@ pub enum RunEvent {
 pub type EventSink = Arc<dyn Fn(RunEvent) + Send + Sync>;
 
 /// How often, at most, a running evaluation rewrites `summary.json` and `report.html` (when a
-/// task's last sample is judged, the first time once this long has passed since the start), so
-/// that a run killed outright still leaves a recent report. A run that ends sooner writes only
-/// its final summary: each one reads the run back and syncs five times, which a `crucible
-/// score` of a few seconds used to pay twice.
+/// task's last sample is judged; the first time at the first such task), so that a run killed
+/// outright still leaves a current report.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// What a recorder starts from.
@@ -126,7 +124,7 @@ impl<'a> Recorder<'a> {
             expected: setup.expected,
             judged,
             summary: setup.summary,
-            last_summary: Instant::now(),
+            last_summary: None,
         };
         let append = std::thread::spawn(move || appender.run(based_rx));
         Recorder {
@@ -223,7 +221,7 @@ struct Appender {
     expected: BTreeMap<String, usize>,
     judged: BTreeMap<String, usize>,
     summary: SummaryParams,
-    last_summary: Instant,
+    last_summary: Option<Instant>,
 }
 
 impl Appender {
@@ -236,10 +234,12 @@ impl Appender {
             *count += 1;
             let expected = self.expected.get(&result.task_id).copied().unwrap_or(1);
             let task_complete = *count >= expected;
-            let due = self.last_summary.elapsed() >= SUMMARY_EVERY;
+            let due = self
+                .last_summary
+                .is_none_or(|at| at.elapsed() >= SUMMARY_EVERY);
             if task_complete && due {
                 write_summary(&run_dir, &self.summary)?;
-                self.last_summary = Instant::now();
+                self.last_summary = Some(Instant::now());
             }
             drop(run_dir);
             (self.events)(RunEvent::Judged {
