@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
 """Load generator for OpenAI-compatible servers (crucible serve, llama-server), standard
-library only: N concurrent clients stream chat completions and the script reports aggregate
-generated tokens per second, time to first token (p50/p95), statuses and the server's peak RSS.
+library only: N concurrent clients stream completions and the script reports aggregate
+generated tokens per second, time to first token (p50/p95/p99), request latency (p50/p99),
+statuses and the server's peak RSS.
 
     load.py --url http://127.0.0.1:8080 --concurrency 4 --requests 12 --max-tokens 128 --pid PID
+    load.py --url http://127.0.0.1:8080 --prompts humaneval --route completions --concurrency 4
     load.py --url http://127.0.0.1:8080 --infill --pid PID
+    load.py --summarize bench/results/serving-DATE
+
+`--prompts humaneval` sends HumanEval's prompts (the function signature and docstring, from
+$CRUCIBLE_DATA/humaneval/HumanEval.jsonl.gz) in order, each request i taking prompt i, so two
+servers driven alike get the same requests; `--route completions` sends them as raw text to
+/v1/completions (no chat template, so both servers see the same tokens), `chat` as a user
+message. Each request's latency is kept in the report (`per_request`), for the paired overhead.
+`--summarize DIR` reads the reports run.sh wrote there and prints medians and ratios.
 
 Every request ends as one of: served (200 and a complete stream), refused (429), failed
 (another status, a broken stream) or hung (no end within --timeout); the last two are errors.
@@ -15,7 +25,10 @@ characters), and reports both latencies. Prints one JSON object.
 
 import argparse
 import asyncio
+import glob
+import gzip
 import json
+import os
 import statistics
 import time
 from urllib.parse import urlparse
@@ -104,12 +117,20 @@ async def chat_load(args):
             next_index += 1
             body = {
                 "model": args.model,
-                "messages": [{"role": "user", "content": f"{TASKS[index % len(TASKS)]} (#{index})"}],
                 "max_tokens": args.max_tokens,
                 "temperature": 0,
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }
+            if args.prompt_list is not None:
+                text = args.prompt_list[index % len(args.prompt_list)]
+            else:
+                text = f"{TASKS[index % len(TASKS)]} (#{index})"
+            if args.route == "completions":
+                body["prompt"] = text
+            else:
+                body["messages"] = [{"role": "user", "content": text}]
+            path = "/v1/completions" if args.route == "completions" else "/v1/chat/completions"
             sent = time.monotonic()
             state = {"first": None, "tokens": 0, "usage": None, "done": False, "error": None}
 
@@ -124,13 +145,13 @@ async def chat_load(args):
                 if chunk.get("usage"):
                     state["usage"] = chunk["usage"]["completion_tokens"]
                 for choice in chunk.get("choices", []):
-                    if choice.get("delta", {}).get("content"):
+                    if choice.get("delta", {}).get("content") or choice.get("text"):
                         if state["first"] is None:
                             state["first"] = time.monotonic()
                         state["tokens"] += 1
 
             try:
-                status = await request(args.url, "/v1/chat/completions", body, args.api_key, args.timeout, on_event)
+                status = await request(args.url, path, body, args.api_key, args.timeout, on_event)
             except asyncio.TimeoutError:
                 results.append({"outcome": "hung"})
                 continue
@@ -143,6 +164,7 @@ async def chat_load(args):
             elif status == 200 and state["done"] and state["error"] is None:
                 results.append({
                     "outcome": "served",
+                    "index": index,
                     "ttft": (state["first"] or end) - sent,
                     "tokens": state["usage"] if state["usage"] is not None else state["tokens"],
                     "seconds": end - sent,
@@ -156,16 +178,85 @@ async def chat_load(args):
     ttfts = sorted(r["ttft"] for r in served)
     tokens = sum(r["tokens"] for r in served)
     outcome = {k: sum(1 for r in results if r["outcome"] == k) for k in ("served", "refused", "failed", "hung")}
+    latencies = sorted(r["seconds"] for r in served)
     return {
         "concurrency": args.concurrency,
         "requests": args.requests,
+        "route": args.route,
+        "prompts": args.prompts,
+        "max_tokens": args.max_tokens,
         "outcomes": outcome,
         "wall_seconds": round(wall, 2),
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / wall, 2) if wall else 0,
-        "ttft_p50": round(statistics.median(ttfts), 3) if ttfts else None,
-        "ttft_p95": round(ttfts[min(len(ttfts) - 1, int(0.95 * len(ttfts)))], 3) if ttfts else None,
+        "ttft_p50": percentile(ttfts, 0.50),
+        "ttft_p95": percentile(ttfts, 0.95),
+        "ttft_p99": percentile(ttfts, 0.99),
+        "latency_p50": percentile(latencies, 0.50),
+        "latency_p99": percentile(latencies, 0.99),
+        "per_request": {
+            str(r["index"]): [round(r["seconds"], 4), r["tokens"], round(r["ttft"], 4)] for r in served
+        },
         "errors": [r for r in results if r["outcome"] in ("failed", "hung")][:5],
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def percentile(sorted_values, q):
+    """The nearest-rank percentile of sorted values (None for none)."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 1))
+    return round(sorted_values[int(rank) - 1], 4)
+
+
+def humaneval_prompts():
+    """HumanEval's prompts, in task order."""
+    data = os.environ.get("CRUCIBLE_DATA") or os.path.join(os.path.dirname(__file__), "../../data")
+    path = os.path.join(data, "humaneval", "HumanEval.jsonl.gz")
+    if not os.path.isfile(path):
+        raise SystemExit(f"load.py: no HumanEval at {path}; set CRUCIBLE_DATA to the data directory")
+    with gzip.open(path, "rt") as lines:
+        return [json.loads(line)["prompt"] for line in lines if line.strip()]
+
+
+def summarize(directory):
+    """Medians per server and concurrency over the rounds run.sh wrote (NAME-cN-rR.json), the
+    ratio crucible / llama-server, and crucible's per-request overhead: the median, over the
+    requests both servers served with the same number of tokens at concurrency 1, of crucible's
+    latency minus llama-server's."""
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(directory, "*-c*-r*.json"))):
+        name, level, _ = os.path.basename(path)[: -len(".json")].rsplit("-", 2)
+        with open(path) as f:
+            runs.setdefault((name, int(level[1:])), []).append(json.load(f))
+    if not runs:
+        raise SystemExit(f"load.py: no reports (NAME-cN-rR.json) in {directory}")
+    med = lambda values: round(statistics.median(values), 4) if values else None
+    rows = []
+    for level in sorted({level for _, level in runs}):
+        row = {"concurrency": level}
+        for name in ("crucible", "llama-server"):
+            reports = runs.get((name, level), [])
+            for key in ("tokens_per_second", "ttft_p50", "ttft_p99", "latency_p50", "latency_p99", "load_average"):
+                row[f"{name}.{key}"] = med([r[key] for r in reports if r.get(key) is not None])
+            row[f"{name}.rounds"] = len(reports)
+            row[f"{name}.not_served"] = sum(r["requests"] - r["outcomes"]["served"] for r in reports)
+        ours, theirs = row["crucible.tokens_per_second"], row["llama-server.tokens_per_second"]
+        row["throughput_ratio"] = round(ours / theirs, 3) if ours and theirs else None
+        ours, theirs = row["crucible.ttft_p50"], row["llama-server.ttft_p50"]
+        row["ttft_p50_ratio"] = round(ours / theirs, 3) if ours and theirs else None
+        rows.append(row)
+    overhead = []
+    for ours, theirs in zip(runs.get(("crucible", 1), []), runs.get(("llama-server", 1), [])):
+        for index, (seconds, tokens, _) in ours["per_request"].items():
+            other = theirs["per_request"].get(index)
+            if other and other[1] == tokens:
+                overhead.append(seconds - other[0])
+    return {
+        "levels": rows,
+        "overhead_ms_median": round(1000 * statistics.median(overhead), 1) if overhead else None,
+        "overhead_pairs": len(overhead),
     }
 
 
@@ -240,9 +331,16 @@ def main():
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--pid", type=int, help="the server's pid, for its peak RSS")
     parser.add_argument("--infill", action="store_true")
+    parser.add_argument("--prompts", choices=["tasks", "humaneval"], default="tasks")
+    parser.add_argument("--route", choices=["chat", "completions"], default="chat")
+    parser.add_argument("--summarize", metavar="DIR")
     args = parser.parse_args()
+    if args.summarize:
+        print(json.dumps(summarize(args.summarize), indent=1), flush=True)
+        return
     if args.requests is None:
         args.requests = 3 * args.concurrency
+    args.prompt_list = humaneval_prompts() if args.prompts == "humaneval" else None
     report = asyncio.run(infill_load(args) if args.infill else chat_load(args))
     report["peak_rss_mib"] = peak_rss_mib(args.pid)
     print(json.dumps(report), flush=True)

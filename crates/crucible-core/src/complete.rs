@@ -3,7 +3,7 @@
 //! language server's completions.
 
 use crucible_index::Index;
-use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt, fim_prompt};
+use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt};
 use crucible_types::GenParams;
 
 use crate::repo_context::{CurrentFile, RepoContext, gather};
@@ -82,9 +82,7 @@ pub fn complete(
         answer_prefix: String::new(),
     };
     let gen_request = GenRequest {
-        prompt: Prompt::Text {
-            text: fim_prompt(&tokens, &infill),
-        },
+        prompt: Prompt::Fill { tokens, infill },
         params: request.params.clone(),
     };
     let generation = generator.generate(&gen_request, observer)?;
@@ -128,11 +126,10 @@ mod tests {
         };
         let done = complete(&mut generator, None, &request, &mut Silent).unwrap();
         assert_eq!(done.text, "a + b");
-        let Prompt::Text { text } = &generator.requests[0].prompt else {
-            panic!("a completion prompt");
-        };
+        let prompt = &generator.requests[0].prompt;
+        assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
         assert_eq!(
-            text,
+            prompt.completion_text().unwrap(),
             "<|repo_name|>repository\n<|file_sep|>add.py\n<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
         );
     }

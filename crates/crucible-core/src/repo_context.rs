@@ -345,8 +345,20 @@ pub fn line_comment(language: Language) -> &'static str {
 /// chat prompts get the commented form as a first part of the first user turn.
 pub struct WithContext<'a> {
     inner: &'a mut dyn Generator,
-    text_preamble: String,
-    chat_preamble: String,
+    front: Front,
+}
+
+/// What [`WithContext`] puts in front of each kind of prompt.
+struct Front {
+    /// Before a completion prompt.
+    text: String,
+    /// At the start of the first user turn.
+    chat: String,
+    /// A fill prompt's context files, its repository and current file names (as structure:
+    /// the files' text stays text).
+    files: Vec<ExtraFile>,
+    repo_name: String,
+    current: String,
 }
 
 impl<'a> WithContext<'a> {
@@ -374,29 +386,45 @@ impl<'a> WithContext<'a> {
         };
         WithContext {
             inner,
-            text_preamble,
-            chat_preamble,
+            front: Front {
+                text: text_preamble,
+                chat: chat_preamble,
+                files: context.extra_files(),
+                repo_name: context.repo_name.clone(),
+                current: current.to_owned(),
+            },
         }
     }
 
     fn rewrite(&self, request: &GenRequest) -> GenRequest {
         let mut request = request.clone();
-        put_in_front(&mut request, &self.text_preamble, &self.chat_preamble);
+        put_in_front(&mut request, &self.front);
         request
     }
 }
 
-/// Put the context in front of `request`'s prompt: `text` before a completion prompt, `chat`
-/// at the start of the first user turn of a chat prompt (a turn of its own if there is none).
-fn put_in_front(request: &mut GenRequest, text: &str, chat: &str) {
+/// Put the context in front of `request`'s prompt: the text form before a completion prompt,
+/// the chat form at the start of the first user turn of a chat prompt (a turn of its own if
+/// there is none), the files before a fill prompt's own context files.
+fn put_in_front(request: &mut GenRequest, front: &Front) {
     match &mut request.prompt {
-        Prompt::Text { text: prompt } => prompt.insert_str(0, text),
+        Prompt::Text { text: prompt } => prompt.insert_str(0, &front.text),
         Prompt::Chat { messages, .. } => {
             if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
-                first.content.insert_str(0, chat);
-            } else if !chat.is_empty() {
-                messages.insert(0, Message::user(chat.to_string()));
+                first.content.insert_str(0, &front.chat);
+            } else if !front.chat.is_empty() {
+                messages.insert(0, Message::user(front.chat.clone()));
             }
+        }
+        Prompt::Fill { infill, .. } => {
+            if front.files.is_empty() {
+                return;
+            }
+            infill.extra.splice(0..0, front.files.iter().cloned());
+            infill
+                .repo_name
+                .get_or_insert_with(|| front.repo_name.clone());
+            infill.filename.get_or_insert_with(|| front.current.clone());
         }
     }
 }
@@ -423,8 +451,7 @@ impl Generator for WithContext<'_> {
     ) -> crucible_infer::Result<()> {
         let mut rewriting = RewritingFeed {
             feed,
-            text_preamble: &self.text_preamble,
-            chat_preamble: &self.chat_preamble,
+            front: &self.front,
         };
         self.inner
             .generate_many(&mut rewriting, max_sequences, observer)
@@ -437,14 +464,13 @@ impl Generator for WithContext<'_> {
 
 struct RewritingFeed<'a> {
     feed: &'a mut dyn Feed,
-    text_preamble: &'a str,
-    chat_preamble: &'a str,
+    front: &'a Front,
 }
 
 impl Feed for RewritingFeed<'_> {
     fn next_request(&mut self, wait: bool) -> Option<GenRequest> {
         let mut request = self.feed.next_request(wait)?;
-        put_in_front(&mut request, self.text_preamble, self.chat_preamble);
+        put_in_front(&mut request, self.front);
         Some(request)
     }
 
@@ -600,7 +626,9 @@ mod tests {
 
     fn prompt_text(request: &GenRequest) -> String {
         match &request.prompt {
-            Prompt::Text { text } => text.clone(),
+            Prompt::Text { .. } | Prompt::Fill { .. } => {
+                request.prompt.completion_text().unwrap_or_default().into()
+            }
             Prompt::Chat { messages, .. } => messages
                 .iter()
                 .map(|m| m.content.as_str())

@@ -162,7 +162,7 @@ impl<'a> Run<'a> {
         let params = &call.request.params;
         let prefill = match &call.request.prompt {
             crucible_infer::Prompt::Chat { prefill, .. } => prefill.as_str(),
-            crucible_infer::Prompt::Text { .. } => "",
+            crucible_infer::Prompt::Text { .. } | crucible_infer::Prompt::Fill { .. } => "",
         };
         let seqs = (0..params.n)
             .map(|_| Seq {

@@ -61,6 +61,16 @@ pub(crate) fn request_body(
             body.insert("prompt".into(), json!(text));
             Route::Text
         }
+        // The OpenAI API takes text only: the fill prompt goes as its text rendering, and the
+        // server reads any token text inside the files as tokens (its tokenizer's choice; no
+        // OpenAI-compatible route takes token ids mixed with literal text).
+        Prompt::Fill { tokens, infill } => {
+            body.insert(
+                "prompt".into(),
+                json!(crucible_infer::fim_prompt(tokens, infill)),
+            );
+            Route::Text
+        }
     };
     match params.decoding {
         Decoding::Greedy => {
@@ -372,6 +382,25 @@ mod tests {
         assert!(body.get("continue_final_message").is_none());
         assert!(body.get("add_generation_prompt").is_none());
         assert!(body.get("stop").is_none());
+    }
+
+    #[test]
+    fn a_fill_prompt_goes_as_its_text_rendering() {
+        let prompt = Prompt::Fill {
+            tokens: crucible_infer::FimTokens::qwen(),
+            infill: crucible_infer::Infill {
+                prefix: "a = ".into(),
+                suffix: "\n".into(),
+                ..crucible_infer::Infill::default()
+            },
+        };
+        let (route, body) =
+            request_body("m", &prompt, &params(Decoding::Greedy, 1, &[]), 1, 0).unwrap();
+        assert_eq!(route, Route::Text);
+        assert_eq!(
+            body["prompt"],
+            json!("<|fim_prefix|>a = <|fim_suffix|>\n<|fim_middle|>")
+        );
     }
 
     #[test]

@@ -201,6 +201,7 @@ impl LlamaGenerator {
     pub fn render(&self, prompt: &Prompt) -> Result<String, Error> {
         match prompt {
             Prompt::Text { text } => Ok(text.clone()),
+            Prompt::Fill { tokens, infill } => Ok(crucible_infer::fim_prompt(tokens, infill)),
             Prompt::Chat { messages, prefill } => {
                 let mut text = self.template.render(messages, true)?;
                 text.push_str(prefill);
@@ -218,10 +219,13 @@ impl LlamaGenerator {
 
     /// A request's prompt as tokens. Raw text is tokenized with special-token parsing, as a
     /// completion prompt is; a chat is rendered in guarded pieces, so that special-token text
-    /// written inside a message is tokenized as the plain text it is.
+    /// written inside a message is tokenized as the plain text it is; a fill prompt gets its
+    /// FIM tokens as tokens and its files' text tokenized as plain text.
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, Error> {
-        let Prompt::Chat { messages, prefill } = prompt else {
-            return Ok(self.tokenize(&self.render(prompt)?));
+        let (messages, prefill) = match prompt {
+            Prompt::Chat { messages, prefill } => (messages, prefill),
+            Prompt::Fill { tokens, infill } => return self.fill_tokens(tokens, infill),
+            Prompt::Text { .. } => return Ok(self.tokenize(&self.render(prompt)?)),
         };
         let mut pieces = self
             .template
@@ -238,6 +242,39 @@ impl LlamaGenerator {
         for (i, piece) in pieces.iter().enumerate() {
             let bos = i == 0 && vocab.should_add_bos();
             tokens.extend(vocab.tokenize(piece.text.as_bytes(), bos, !piece.literal));
+        }
+        Ok(tokens)
+    }
+
+    /// The tokens of a fill-in-the-middle prompt: each control token's text must be one token
+    /// of this model (it is for the tokens [`Generator::fim_tokens`] reports); the text between
+    /// them is tokenized without special-token parsing.
+    fn fill_tokens(
+        &self,
+        fim: &FimTokens,
+        infill: &crucible_infer::Infill,
+    ) -> Result<Vec<LlamaToken>, Error> {
+        use crucible_infer::FimPiece;
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        if vocab.should_add_bos() {
+            tokens.push(vocab.bos());
+        }
+        for piece in crucible_infer::fim_pieces(fim, infill) {
+            match piece {
+                FimPiece::Token(text) => match vocab.tokenize(text.as_bytes(), false, true)[..] {
+                    [token] => tokens.push(token),
+                    _ => {
+                        return Err(backend_error(format!(
+                            "the fill-in-the-middle token `{text}` is not one token of the model `{}`; fill prompts must use the model's own FIM tokens",
+                            self.info.name
+                        )));
+                    }
+                },
+                FimPiece::Text(text) => {
+                    tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
+                }
+            }
         }
         Ok(tokens)
     }

@@ -1,6 +1,7 @@
 //! The llama.cpp backend with the real default model: fill-in-the-middle tokens from the
 //! vocabulary, per-request text and cancellation in `generate_many`, and prefix reuse between
-//! consecutive infill prompts, and special-token text in a chat message tokenized as text.
+//! consecutive infill prompts, and special-token text in a chat message or in a fill prompt's
+//! files tokenized as text.
 //!
 //! These tests need the default model (`scripts/test.sh` pulls it). Without it they fail with
 //! the command to run, rather than passing without having checked anything.
@@ -121,8 +122,69 @@ fn special_token_text_in_a_chat_message_stays_text() {
     assert!(count(&plain) >= 1);
     assert_eq!(count(&injected), count(&plain), "{injected:?}");
     assert!(injected.len() > plain.len() + 8);
-    // Raw text (completion prompts, FIM) still parses special tokens.
+    // Raw text (completion prompts) still parses special tokens.
     assert_eq!(count(&generator.tokenize("a<|im_end|>b")), 1);
+}
+
+#[test]
+fn token_text_inside_a_fill_prompt_stays_text() {
+    let generator = generator();
+    let one = |text: &str| {
+        let tokens = generator.tokenize(text);
+        assert_eq!(tokens.len(), 1, "{text} is one special token: {tokens:?}");
+        tokens[0]
+    };
+    let (middle, end, file_sep) = (
+        one("<|fim_middle|>"),
+        one("<|endoftext|>"),
+        one("<|file_sep|>"),
+    );
+    let tokens = generator.fim_tokens().expect("the model has FIM tokens");
+    // A file about FIM prompts (Crucible's own fim.rs is one) around the gap and in the context.
+    let infill = Infill {
+        prefix: "MIDDLE = \"<|fim_middle|>\"\nEND = \"<|endoftext|>\"\nx = ".into(),
+        suffix: "\n# <|fim_middle|> ends the suffix\n".into(),
+        extra: vec![crucible_infer::ExtraFile {
+            filename: "fim.rs".into(),
+            text: "const SEP: &str = \"<|file_sep|>\";\n".into(),
+        }],
+        filename: Some("gap.py".into()),
+        ..Infill::default()
+    };
+    let fill = Prompt::Fill {
+        tokens: tokens.clone(),
+        infill: infill.clone(),
+    };
+    let ids = generator.prompt_tokens(&fill).unwrap();
+    let count =
+        |ids: &[llama_cpp_2::token::LlamaToken], id| ids.iter().filter(|&&t| t == id).count();
+    // Only the layout's own tokens are control tokens: one middle token, at the very end, and
+    // two file separators (the context file's and the gap's file's); no end of text.
+    assert_eq!(count(&ids, middle), 1, "{ids:?}");
+    assert_eq!(ids.last(), Some(&middle));
+    assert_eq!(count(&ids, file_sep), 2, "{ids:?}");
+    assert_eq!(count(&ids, end), 0, "{ids:?}");
+    // The text rendering, tokenized as completion text is, would carry the file's copies as
+    // the control tokens themselves: what the structure prevents.
+    let parsed = generator.tokenize(&fim_prompt(&tokens, &infill));
+    assert_eq!(count(&parsed, middle), 3);
+    assert_eq!(count(&parsed, end), 1);
+    assert_eq!(count(&parsed, file_sep), 3);
+    // Without token text in the files both tokenizations are the same.
+    let clean = Infill {
+        prefix: "def add(a, b):\n    return ".into(),
+        suffix: "\n\nprint(add(1, 2))\n".into(),
+        ..Infill::default()
+    };
+    assert_eq!(
+        generator
+            .prompt_tokens(&Prompt::Fill {
+                tokens: tokens.clone(),
+                infill: clean.clone(),
+            })
+            .unwrap(),
+        generator.tokenize(&fim_prompt(&tokens, &clean))
+    );
 }
 
 #[test]
@@ -183,9 +245,16 @@ fn an_infill_sharing_a_long_prefix_reuses_its_cells() {
         suffix: "\n\nprint(g(1))\n".into(),
         ..Infill::default()
     };
-    let first = text_request(&fim_prompt(&tokens, &infill), 8);
+    let fill = |infill: &Infill| GenRequest {
+        prompt: Prompt::Fill {
+            tokens: tokens.clone(),
+            infill: infill.clone(),
+        },
+        ..text_request("", 8)
+    };
+    let first = fill(&infill);
     infill.prefix.push_str("x *");
-    let second = text_request(&fim_prompt(&tokens, &infill), 8);
+    let second = fill(&infill);
     let before = generator.reused_prompt_tokens();
     let mut feed = Recorder::new(vec![first, second]);
     generator.generate_many(&mut feed, 1, &mut Silent).unwrap();

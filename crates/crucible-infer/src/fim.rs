@@ -8,6 +8,8 @@
 //! extra files with every request, so they lead the prompt: consecutive requests share them
 //! and the prefix up to the cursor, which a backend with prompt reuse evaluates once.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// A model's fill-in-the-middle tokens, as text (what the tokenizer maps to each token).
@@ -65,52 +67,102 @@ pub struct Infill {
 /// Name used for the repository when the request names none (the repository form needs one).
 const DEFAULT_REPO: &str = "repository";
 
-/// The prompt text asking the model for the gap of `infill`.
-pub fn fim_prompt(tokens: &FimTokens, infill: &Infill) -> String {
-    let size = infill.prefix.len()
-        + infill.suffix.len()
-        + infill
-            .extra
-            .iter()
-            .map(|f| f.text.len() + f.filename.len() + 16)
-            .sum::<usize>()
-        + 128;
-    let mut out = String::with_capacity(size);
+/// One piece of a fill-in-the-middle prompt: a control token of the model, or text from the
+/// files (names and contents) that must reach the model as the plain text it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FimPiece<'a> {
+    /// A control token, given as its text (one of the [`FimTokens`]).
+    Token(&'a str),
+    /// Text the tokenizer must take literally: a file may contain `<|fim_middle|>` or
+    /// `<|endoftext|>` (a file about FIM prompts does), and that is text, not a token.
+    Text(Cow<'a, str>),
+}
+
+impl FimPiece<'_> {
+    /// The piece's text (a token's text for a token).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FimPiece::Token(text) => text,
+            FimPiece::Text(text) => text,
+        }
+    }
+}
+
+/// The prompt asking the model for the gap of `infill`, as pieces: the layout's control tokens
+/// and the text between them (adjacent text joined into one piece, no empty text). A backend
+/// that tokenizes inserts the tokens as tokens and tokenizes the text without parsing special
+/// tokens; [`fim_prompt`] joins them into one text for backends that only take text.
+pub fn fim_pieces<'a>(tokens: &'a FimTokens, infill: &'a Infill) -> Vec<FimPiece<'a>> {
+    let mut out = Pieces(Vec::with_capacity(8 + 4 * infill.extra.len()));
     match (&tokens.repo_name, &tokens.file_sep) {
         (Some(repo), Some(sep)) if !infill.extra.is_empty() || infill.filename.is_some() => {
-            out.push_str(repo);
-            out.push_str(infill.repo_name.as_deref().unwrap_or(DEFAULT_REPO));
-            out.push('\n');
+            out.token(repo);
+            out.text(infill.repo_name.as_deref().unwrap_or(DEFAULT_REPO));
+            out.text("\n");
             for file in &infill.extra {
-                out.push_str(sep);
-                out.push_str(&file.filename);
-                out.push('\n');
-                out.push_str(&file.text);
+                out.token(sep);
+                out.text(&file.filename);
+                out.text("\n");
+                out.text(&file.text);
                 if !file.text.ends_with('\n') {
-                    out.push('\n');
+                    out.text("\n");
                 }
             }
-            out.push_str(sep);
+            out.token(sep);
             if let Some(name) = &infill.filename {
-                out.push_str(name);
-                out.push('\n');
+                out.text(name);
+                out.text("\n");
             }
         }
         _ => {
             for file in &infill.extra {
-                out.push_str(&file.text);
+                out.text(&file.text);
                 if !file.text.ends_with('\n') {
-                    out.push('\n');
+                    out.text("\n");
                 }
             }
         }
     }
-    out.push_str(&tokens.prefix);
-    out.push_str(&infill.prefix);
-    out.push_str(&tokens.suffix);
-    out.push_str(&infill.suffix);
-    out.push_str(&tokens.middle);
-    out.push_str(&infill.answer_prefix);
+    out.token(&tokens.prefix);
+    out.text(&infill.prefix);
+    out.token(&tokens.suffix);
+    out.text(&infill.suffix);
+    out.token(&tokens.middle);
+    out.text(&infill.answer_prefix);
+    out.0
+}
+
+/// Pieces being laid out: text borrows from the infill until a second run of text follows it
+/// directly, which joins the two.
+struct Pieces<'a>(Vec<FimPiece<'a>>);
+
+impl<'a> Pieces<'a> {
+    fn token(&mut self, text: &'a str) {
+        self.0.push(FimPiece::Token(text));
+    }
+
+    fn text(&mut self, text: &'a str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(FimPiece::Text(last)) => last.to_mut().push_str(text),
+            _ => self.0.push(FimPiece::Text(Cow::Borrowed(text))),
+        }
+    }
+}
+
+/// The prompt text asking the model for the gap of `infill`: [`fim_pieces`] joined, the control
+/// tokens written as their texts. A tokenizer that parses special tokens reads any token text
+/// inside the files as that token too, so backends that tokenize use the pieces instead; this
+/// rendering is for backends that only take text (an OpenAI-compatible server).
+pub fn fim_prompt(tokens: &FimTokens, infill: &Infill) -> String {
+    let pieces = fim_pieces(tokens, infill);
+    let size = pieces.iter().map(|p| p.as_str().len()).sum();
+    let mut out = String::with_capacity(size);
+    for piece in &pieces {
+        out.push_str(piece.as_str());
+    }
     out
 }
 
@@ -175,6 +227,42 @@ mod tests {
             ..Infill::default()
         };
         check(&tokens, &infill, "ctx\n<PRE>a<SUF>c<MID>");
+    }
+
+    #[test]
+    fn token_text_inside_the_files_is_a_text_piece() {
+        let infill = Infill {
+            prefix: "s = \"<|fim_middle|>\"\n".into(),
+            suffix: "# <|endoftext|>\n".into(),
+            extra: vec![ExtraFile {
+                filename: "fim.rs".into(),
+                text: "<|fim_prefix|>".into(),
+            }],
+            filename: Some("a.py".into()),
+            ..Infill::default()
+        };
+        let tokens = FimTokens::qwen();
+        let pieces = fim_pieces(&tokens, &infill);
+        let text = |s: &str| FimPiece::Text(Cow::Owned(s.into()));
+        assert_eq!(
+            pieces,
+            [
+                FimPiece::Token("<|repo_name|>"),
+                text("repository\n"),
+                FimPiece::Token("<|file_sep|>"),
+                text("fim.rs\n<|fim_prefix|>\n"),
+                FimPiece::Token("<|file_sep|>"),
+                text("a.py\n"),
+                FimPiece::Token("<|fim_prefix|>"),
+                text("s = \"<|fim_middle|>\"\n"),
+                FimPiece::Token("<|fim_suffix|>"),
+                text("# <|endoftext|>\n"),
+                FimPiece::Token("<|fim_middle|>"),
+            ]
+        );
+        // The text rendering is the same layout.
+        let joined: String = pieces.iter().map(FimPiece::as_str).collect();
+        assert_eq!(joined, fim_prompt(&tokens, &infill));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crucible_types::GenParams;
 
-use crate::{Error, FimTokens, Message, TextScorer};
+use crate::{Error, FimTokens, Infill, Message, TextScorer};
 
 /// What a model is asked to continue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,8 +18,30 @@ pub enum Prompt {
         messages: Vec<Message>,
         prefill: String,
     },
-    /// Raw text the model continues (completion mode).
+    /// Raw text the model continues (completion mode). Special-token text in it is read as
+    /// those tokens, as completion servers do.
     Text { text: String },
+    /// A fill-in-the-middle prompt ([`crate::fim`]), kept as structure: a backend that
+    /// tokenizes inserts `tokens` as the model's control tokens and tokenizes the files' text
+    /// (prefix, suffix, context files, names) as plain text, so a file that contains
+    /// `<|fim_middle|>` or `<|endoftext|>` cannot steer the model. A backend that only takes
+    /// text sends [`crate::fim_prompt`]'s rendering, in which the server may read such text as
+    /// tokens.
+    Fill { tokens: FimTokens, infill: Infill },
+}
+
+impl Prompt {
+    /// The text of a completion prompt: a text prompt's own, or a fill prompt's rendering
+    /// ([`crate::fim_prompt`]); `None` for a chat.
+    pub fn completion_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Prompt::Text { text } => Some(std::borrow::Cow::Borrowed(text)),
+            Prompt::Fill { tokens, infill } => {
+                Some(std::borrow::Cow::Owned(crate::fim_prompt(tokens, infill)))
+            }
+            Prompt::Chat { .. } => None,
+        }
+    }
 }
 
 /// One generation request: a prompt and how to decode it.
@@ -295,9 +317,9 @@ mod tests {
     }
 
     fn echo() -> ScriptedGenerator {
-        ScriptedGenerator::from_fn(|request, _| match &request.prompt {
-            Prompt::Text { text } => Some(format!("re: {text}")),
-            Prompt::Chat { .. } => None,
+        ScriptedGenerator::from_fn(|request, _| {
+            let text = request.prompt.completion_text()?;
+            Some(format!("re: {text}"))
         })
     }
 

@@ -21,7 +21,7 @@ mod vocab_math;
 
 pub use chat::{ChatTemplate, Message, PromptPiece, Role};
 pub use extract::{Extracted, Source, extract_code};
-pub use fim::{ExtraFile, FimTokens, Infill, fim_prompt};
+pub use fim::{ExtraFile, FimPiece, FimTokens, Infill, fim_pieces, fim_prompt};
 pub use generator::{
     Completion, Feed, FinishReason, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
     Silent,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::generator::{PerRequest, one_at_a_time};
 use crate::{
     Completion, Error, Feed, FimTokens, FinishReason, GenRequest, Generation, Generator, ModelInfo,
-    Observer, Prompt,
+    Observer, Prompt, fim_prompt,
 };
 
 type AnswerFn = Box<dyn FnMut(&GenRequest, usize) -> Option<String> + Send>;
@@ -157,6 +157,7 @@ impl ScriptedGenerator {
 fn prompt_words(prompt: &Prompt) -> usize {
     match prompt {
         Prompt::Text { text } => text.split_whitespace().count(),
+        Prompt::Fill { tokens, infill } => fim_prompt(tokens, infill).split_whitespace().count(),
         Prompt::Chat { messages, prefill } => {
             messages
                 .iter()

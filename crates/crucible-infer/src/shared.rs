@@ -238,9 +238,9 @@ mod tests {
 
     /// Answers `re: PROMPT`, every request that is ready going into each 20 ms step.
     fn echo() -> ScriptedGenerator {
-        ScriptedGenerator::from_fn(|request, _| match &request.prompt {
-            Prompt::Text { text } => Some(format!("re: {text}")),
-            Prompt::Chat { .. } => None,
+        ScriptedGenerator::from_fn(|request, _| {
+            let text = request.prompt.completion_text()?;
+            Some(format!("re: {text}"))
         })
         .batching(Duration::from_millis(20))
     }

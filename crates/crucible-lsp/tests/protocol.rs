@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 use crucible_core::Settings;
-use crucible_core::infer::{FimTokens, GenRequest, Generator, Prompt, ScriptedGenerator};
+use crucible_core::infer::{FimTokens, GenRequest, Generator, ScriptedGenerator};
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
 struct Client {
@@ -112,11 +112,11 @@ fn start(
     let seen = prompts.clone();
     let factory: GeneratorFactory = Box::new(move || {
         let generator = ScriptedGenerator::from_fn(move |request: &GenRequest, _| {
-            let Prompt::Text { text } = &request.prompt else {
+            let Some(text) = request.prompt.completion_text() else {
                 return Some("not a completion prompt".into());
             };
-            seen.lock().unwrap().push(text.clone());
-            Some(answer(text))
+            seen.lock().unwrap().push(text.to_string());
+            Some(answer(&text))
         })
         .with_fim(FimTokens::qwen());
         Ok(Box::new(generator) as Box<dyn Generator>)

@@ -15,6 +15,7 @@ mod metrics;
 mod openai;
 mod routes;
 mod sse;
+mod timed_io;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,9 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Longest a generating request may run, streaming or not.
     pub request_timeout: Duration,
+    /// Longest a write to a client may wait: a client that reads nothing for this long (its
+    /// buffers full) is disconnected and its request cancelled, freeing its slots.
+    pub write_timeout: Duration,
     /// On shutdown, how long requests in flight may take to finish before they are cancelled.
     pub drain_timeout: Duration,
     /// `max_tokens` of a chat request that gives none (capped at half the context).
@@ -83,7 +87,7 @@ pub struct SolvePolicy {
 
 impl ServerConfig {
     /// The defaults: no key, 8 slots and 32 queue places, 1 MiB bodies, 10 s for headers,
-    /// 30 s for a body, 600 s per request, 30 s to drain, 1024 tokens per chat answer, the
+    /// 30 s for a body, 600 s per request, 30 s per write, 30 s to drain, 1024 tokens per chat answer, the
     /// run endpoint off (2 s and 512 MiB at most when on), 2 strategy runs at once within 12
     /// model calls, 16,000 tokens, 200 runs and 600 s.
     pub fn new() -> ServerConfig {
@@ -95,6 +99,7 @@ impl ServerConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             default_max_tokens: 1024,
             exec: ExecPolicy {
@@ -128,6 +133,12 @@ impl ServerConfig {
             return Err(Error::Config {
                 name,
                 problem: "must be at least 1".into(),
+            });
+        }
+        if self.write_timeout.is_zero() {
+            return Err(Error::Config {
+                name: "write_timeout",
+                problem: "must be above zero (a write that may not wait fails at once)".into(),
             });
         }
         if self.exec.allow && self.api_key.is_none() {

@@ -3,8 +3,10 @@
 //!
 //! Slow and dead clients are cut off at every stage: headers must arrive within
 //! `header_timeout` (a trickling client is disconnected), bodies within `body_timeout` (see
-//! `body.rs`), generation ends at `request_timeout`, and TCP keepalive with a user timeout
-//! closes connections whose peer vanished without a word (a half-open connection).
+//! `body.rs`), generation ends at `request_timeout`, a write that waits `write_timeout` on a
+//! client that stopped reading closes the connection (see `timed_io.rs`), and TCP keepalive
+//! with a user timeout closes connections whose peer vanished without a word (a half-open
+//! connection).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+use crate::timed_io::TimedStream;
 use crate::{AppState, Error};
 
 /// The client's address, put into every request's extensions for the access log.
@@ -125,6 +128,12 @@ fn serve_connection(
             request.extensions_mut().insert(Peer(peer));
             request
         });
+    let stream = TimedStream::new(
+        stream,
+        state.config.write_timeout,
+        peer,
+        state.engine.metrics.clone(),
+    );
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_timeout)

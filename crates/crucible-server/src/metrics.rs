@@ -25,6 +25,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) rejected: Counter,
+    pub(crate) write_timeouts: Counter,
     pub(crate) prompt_tokens: Counter,
     pub(crate) generated_tokens: Counter,
     pub(crate) in_flight: Gauge,
@@ -40,6 +41,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("crucible");
         let requests = Family::<RequestLabels, Counter>::default();
         let rejected = Counter::default();
+        let write_timeouts = Counter::default();
         let prompt_tokens = Counter::default();
         let generated_tokens = Counter::default();
         let in_flight = Gauge::default();
@@ -59,6 +61,11 @@ impl Metrics {
             "requests_rejected",
             "Requests refused with 429 because every slot and queue place was taken",
             rejected.clone(),
+        );
+        registry.register(
+            "write_timeouts",
+            "Connections closed because the client read nothing for the write timeout (its request cancelled)",
+            write_timeouts.clone(),
         );
         registry.register(
             "prompt_tokens",
@@ -104,6 +111,7 @@ impl Metrics {
             registry,
             requests,
             rejected,
+            write_timeouts,
             prompt_tokens,
             generated_tokens,
             in_flight,

@@ -61,6 +61,10 @@ pub(crate) struct ServeArgs {
     /// Longest a request may generate, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     timeout: u64,
+    /// Seconds a write to a client may wait: a client that reads nothing for this long is
+    /// disconnected and its request cancelled, freeing its slot.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    write_timeout: u64,
     /// On SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are
     /// cancelled.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -147,6 +151,7 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     config.max_queue = args.max_queue;
     config.max_body_bytes = args.max_body_kib.saturating_mul(1024);
     config.request_timeout = Duration::from_secs(args.timeout.max(1));
+    config.write_timeout = Duration::from_secs(args.write_timeout.max(1));
     config.drain_timeout = Duration::from_secs(args.drain);
     config.default_max_tokens = args.default_max_tokens;
     config.exec.allow = args.allow_exec;

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crucible_core::infer::{GenRequest, Infill, Prompt, fim_prompt};
+use crucible_core::infer::{GenRequest, Infill, Prompt};
 
 use super::generation::{self, Ending, Job, bounds, collect, model_for, now_unix, response_id};
 use crate::AppState;
@@ -64,9 +64,7 @@ pub(crate) async fn handle(
         ));
     }
     let prompt = match &body.suffix {
-        Some(suffix) => Prompt::Text {
-            text: fill_in_the_middle(&loaded, &text, suffix, "suffix")?,
-        },
+        Some(suffix) => fill_in_the_middle(&loaded, &text, suffix, "suffix")?,
         None => Prompt::Text { text: text.clone() },
     };
     let n = params.n;
@@ -115,21 +113,21 @@ pub(crate) async fn handle(
     .into_response())
 }
 
-/// The prompt asking `loaded`'s model for the gap between `prefix` and `suffix`; an error
-/// naming `field` when the model has no FIM tokens.
+/// The prompt asking `loaded`'s model for the gap between `prefix` and `suffix` (a fill prompt:
+/// the client's text stays text); an error naming `field` when the model has no FIM tokens.
 pub(crate) fn fill_in_the_middle(
     loaded: &Loaded,
     prefix: &str,
     suffix: &str,
     field: &str,
-) -> Result<String, ApiError> {
+) -> Result<Prompt, ApiError> {
     let infill = Infill {
         prefix: prefix.to_owned(),
         suffix: suffix.to_owned(),
         ..Infill::default()
     };
-    let tokens = fim_tokens(loaded, field)?;
-    Ok(fim_prompt(tokens, &infill))
+    let tokens = fim_tokens(loaded, field)?.clone();
+    Ok(Prompt::Fill { tokens, infill })
 }
 
 /// The model's FIM tokens, or the error for a request that needs them.

@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crucible_core::infer::{FinishReason, GenRequest, Generation, Prompt, fim_prompt};
+use crucible_core::infer::{FinishReason, GenRequest, Generation, Prompt};
 
 use super::completions::fim_tokens;
 use super::generation::{self, Ending, Job, bounds, collect, model_for};
@@ -58,9 +58,12 @@ pub(crate) async fn handle(
             "`/infill` answers one sequence; drop `n`",
         ));
     }
-    let text = fim_prompt(tokens, &body.infill());
+    // The editor's text stays text: the backend inserts the FIM tokens as tokens.
     let request = GenRequest {
-        prompt: Prompt::Text { text },
+        prompt: Prompt::Fill {
+            tokens: tokens.clone(),
+            infill: body.infill(),
+        },
         params,
     };
     let cut_after = body

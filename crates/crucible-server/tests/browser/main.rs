@@ -36,7 +36,7 @@ fn learner() -> ScriptedGenerator {
                     .into()
             })
         }
-        Prompt::Text { .. } => None,
+        Prompt::Text { .. } | Prompt::Fill { .. } => None,
     })
     .streaming(Duration::from_millis(2))
     .named("scripted-model")

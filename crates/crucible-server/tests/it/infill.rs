@@ -116,3 +116,59 @@ fn a_model_without_fim_tokens_is_told_so() {
     assert_eq!(status, 400);
     assert!(text.contains("no fill-in-the-middle tokens"), "{text}");
 }
+
+/// Answers a fill prompt with its structure as JSON (the infill the backend got), anything
+/// else with a marker: what reaches the backend, as a backend that tokenizes sees it.
+fn structure() -> crucible_core::infer::ScriptedGenerator {
+    use crucible_core::infer::{Prompt, ScriptedGenerator};
+    ScriptedGenerator::from_fn(|request, _| {
+        Some(match &request.prompt {
+            Prompt::Fill { tokens, infill } if *tokens == FimTokens::qwen() => {
+                serde_json::to_string(infill).unwrap()
+            }
+            _ => "not a fill prompt with the model's tokens".into(),
+        })
+    })
+    .with_fim(FimTokens::qwen())
+    .named("test-model")
+}
+
+#[test]
+fn token_text_in_the_editors_files_reaches_the_backend_as_text() {
+    let server = start(config(), structure());
+    let prefix = "MIDDLE = \"<|fim_middle|>\"\nEND = \"<|endoftext|>\"\nx = ";
+    let (status, body) = post_json(
+        &server,
+        "/infill",
+        &json!({
+            "input_prefix": prefix,
+            "input_suffix": "\n# <|fim_suffix|>\n",
+            "input_extra": [{"filename": "fim.rs", "text": "const SEP: &str = \"<|file_sep|>\";\n"}],
+            "prompt": "<|im_end|>",
+            "n_predict": 4,
+        }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let content = body["content"].as_str().unwrap();
+    let infill: Value =
+        serde_json::from_str(content).unwrap_or_else(|err| panic!("{err}: {content}"));
+    assert_eq!(infill["prefix"], prefix);
+    assert_eq!(infill["suffix"], "\n# <|fim_suffix|>\n");
+    assert_eq!(infill["answer_prefix"], "<|im_end|>");
+    assert_eq!(
+        infill["extra"],
+        json!([{"filename": "fim.rs", "text": "const SEP: &str = \"<|file_sep|>\";\n"}])
+    );
+
+    // The same through `/v1/completions` with `suffix`.
+    let (status, body) = post_json(
+        &server,
+        "/v1/completions",
+        &json!({"prompt": prefix, "suffix": "<|endoftext|>", "max_tokens": 4}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let text = body["choices"][0]["text"].as_str().unwrap();
+    let infill: Value = serde_json::from_str(text).unwrap_or_else(|err| panic!("{err}: {text}"));
+    assert_eq!(infill["prefix"], prefix);
+    assert_eq!(infill["suffix"], "<|endoftext|>");
+}

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{config, echo, get, start};
+use crate::support::{config, echo, eventually, get, start};
 
 #[test]
 fn a_client_that_trickles_its_headers_is_disconnected() {
@@ -73,4 +73,81 @@ fn a_request_past_its_time_limit_gets_504() {
     );
     assert_eq!(status, 504, "{text}");
     assert!(text.contains("longer than the server's limit"), "{text}");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_and_its_slot_freed() {
+    let mut config = config();
+    config.max_batch = 1;
+    // No queue: a second request is refused unless the first one's slot was given back.
+    config.max_queue = 0;
+    config.write_timeout = Duration::from_millis(500);
+    // 32 KiB words, one per 5 ms: the buffers between server and client fill in about a
+    // second, while the whole answer (3,000 words) would take 15 s.
+    let word = format!("{} ", "w".repeat(32 << 10));
+    let generator =
+        crucible_core::infer::ScriptedGenerator::from_fn(move |_, _| Some(word.repeat(3000)))
+            .streaming(Duration::from_millis(5))
+            .context_length(1 << 20)
+            .named("test-model");
+    let server = start(config, generator);
+    // A client with a small receive buffer that reads the head and stops.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    let body = serde_json::json!({
+        "messages": [{"role": "user", "content": "go"}],
+        "max_tokens": 3000,
+        "stream": true,
+    })
+    .to_string();
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = [0u8; 64];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = stream.read(&mut head).unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    let started = Instant::now();
+    eventually("the generator dropped the request", || {
+        server.probe.cancelled() == 1
+    });
+    eventually("the slot is free", || server.probe.in_flight() == 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, metrics, _) = get(&server, "/metrics", None);
+    assert!(
+        metrics.contains("crucible_write_timeouts_total 1"),
+        "{metrics}"
+    );
+    // The slot serves the next client, and the stalled one finds its connection closed.
+    let (status, text, _) = crate::support::post(
+        &server,
+        "/v1/chat/completions",
+        r#"{"messages": [{"role": "user", "content": "x"}], "max_tokens": 1}"#,
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    let mut rest = Vec::new();
+    let read = stream.read_to_end(&mut rest);
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the stalled connection ends: {read:?}"
+    );
 }

@@ -19,7 +19,7 @@ fn executor(dir: &tempfile::TempDir) -> Arc<Executor> {
 fn adder() -> ScriptedGenerator {
     ScriptedGenerator::from_fn(|request, _| match &request.prompt {
         Prompt::Chat { .. } => Some("a, b = map(int, input().split())\nprint(a + b)\n```".into()),
-        Prompt::Text { .. } => None,
+        Prompt::Text { .. } | Prompt::Fill { .. } => None,
     })
     .streaming(std::time::Duration::from_millis(1))
     .named("test-model")

@@ -24,7 +24,10 @@ pub(crate) struct TestServer {
 pub(crate) fn echo() -> ScriptedGenerator {
     ScriptedGenerator::from_fn(|request, seq| {
         Some(match &request.prompt {
-            Prompt::Text { text } => format!("echo: {text}"),
+            Prompt::Text { .. } | Prompt::Fill { .. } => {
+                let text = request.prompt.completion_text().unwrap_or_default();
+                format!("echo: {text}")
+            }
             Prompt::Chat { messages, .. } => {
                 let last = messages
                     .last()

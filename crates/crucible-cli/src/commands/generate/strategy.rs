@@ -113,7 +113,7 @@ fn render_trace(outcome: &Outcome) -> String {
                 "--- prompt (last turn) ---\n{}\n",
                 last.content.trim_end()
             ));
-        } else if let Prompt::Text { text } = &attempt.prompt {
+        } else if let Some(text) = attempt.prompt.completion_text() {
             out.push_str(&format!("--- prompt ---\n{}\n", text.trim_end()));
         }
         for (seq, answer) in attempt.outputs.iter().enumerate() {
