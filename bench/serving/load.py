@@ -116,7 +116,6 @@ async def chat_load(args):
             index = next_index
             next_index += 1
             body = {
-                "model": args.model,
                 "max_tokens": args.max_tokens,
                 "temperature": 0,
                 "stream": True,
@@ -126,6 +125,8 @@ async def chat_load(args):
                 text = args.prompt_list[index % len(args.prompt_list)]
             else:
                 text = f"{TASKS[index % len(TASKS)]} (#{index})"
+            if args.model:
+                body["model"] = args.model
             if args.route == "completions":
                 body["prompt"] = text
             else:
@@ -323,7 +324,7 @@ def peak_rss_mib(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080")
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--model", help="the model field of each request (default: none, the served model)")
     parser.add_argument("--api-key")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int)
