@@ -82,11 +82,11 @@ fn a_client_that_stops_reading_is_cut_off_and_its_slot_freed() {
     // No queue: a second request is refused unless the first one's slot was given back.
     config.max_queue = 0;
     config.write_timeout = Duration::from_millis(500);
-    // 32 KiB words, one per 5 ms: the buffers between server and client fill in about a
-    // second, while the whole answer (3,000 words) would take 15 s.
-    let word = format!("{} ", "w".repeat(32 << 10));
+    // 16 KiB words, one per 5 ms: the buffers between server and client (a few MiB) fill in
+    // about a second, while the whole answer (2,000 words) would take 10 s.
+    let word = format!("{} ", "w".repeat(16 << 10));
     let generator =
-        crucible_core::infer::ScriptedGenerator::from_fn(move |_, _| Some(word.repeat(3000)))
+        crucible_core::infer::ScriptedGenerator::from_fn(move |_, _| Some(word.repeat(2000)))
             .streaming(Duration::from_millis(5))
             .context_length(1 << 20)
             .named("test-model");
@@ -98,7 +98,7 @@ fn a_client_that_stops_reading_is_cut_off_and_its_slot_freed() {
     let mut stream: TcpStream = socket.into();
     let body = serde_json::json!({
         "messages": [{"role": "user", "content": "go"}],
-        "max_tokens": 3000,
+        "max_tokens": 2000,
         "stream": true,
     })
     .to_string();
