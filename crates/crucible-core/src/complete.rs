@@ -82,7 +82,10 @@ pub fn complete(
         answer_prefix: String::new(),
     };
     let gen_request = GenRequest {
-        prompt: Prompt::Fill { tokens, infill },
+        prompt: Prompt::Fill {
+            tokens,
+            infill: Box::new(infill),
+        },
         params: request.params.clone(),
     };
     let generation = generator.generate(&gen_request, observer)?;

@@ -388,11 +388,11 @@ mod tests {
     fn a_fill_prompt_goes_as_its_text_rendering() {
         let prompt = Prompt::Fill {
             tokens: crucible_infer::FimTokens::qwen(),
-            infill: crucible_infer::Infill {
+            infill: Box::new(crucible_infer::Infill {
                 prefix: "a = ".into(),
                 suffix: "\n".into(),
                 ..crucible_infer::Infill::default()
-            },
+            }),
         };
         let (route, body) =
             request_body("m", &prompt, &params(Decoding::Greedy, 1, &[]), 1, 0).unwrap();

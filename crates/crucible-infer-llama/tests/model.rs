@@ -153,7 +153,7 @@ fn token_text_inside_a_fill_prompt_stays_text() {
     };
     let fill = Prompt::Fill {
         tokens: tokens.clone(),
-        infill: infill.clone(),
+        infill: Box::new(infill.clone()),
     };
     let ids = generator.prompt_tokens(&fill).unwrap();
     let count =
@@ -180,7 +180,7 @@ fn token_text_inside_a_fill_prompt_stays_text() {
         generator
             .prompt_tokens(&Prompt::Fill {
                 tokens: tokens.clone(),
-                infill: clean.clone(),
+                infill: Box::new(clean.clone()),
             })
             .unwrap(),
         generator.tokenize(&fim_prompt(&tokens, &clean))
@@ -248,7 +248,7 @@ fn an_infill_sharing_a_long_prefix_reuses_its_cells() {
     let fill = |infill: &Infill| GenRequest {
         prompt: Prompt::Fill {
             tokens: tokens.clone(),
-            infill: infill.clone(),
+            infill: Box::new(infill.clone()),
         },
         ..text_request("", 8)
     };

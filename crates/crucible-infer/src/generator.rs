@@ -27,7 +27,10 @@ pub enum Prompt {
     /// `<|fim_middle|>` or `<|endoftext|>` cannot steer the model. A backend that only takes
     /// text sends [`crate::fim_prompt`]'s rendering, in which the server may read such text as
     /// tokens.
-    Fill { tokens: FimTokens, infill: Infill },
+    Fill {
+        tokens: FimTokens,
+        infill: Box<Infill>,
+    },
 }
 
 impl Prompt {

@@ -127,7 +127,10 @@ pub(crate) fn fill_in_the_middle(
         ..Infill::default()
     };
     let tokens = fim_tokens(loaded, field)?.clone();
-    Ok(Prompt::Fill { tokens, infill })
+    Ok(Prompt::Fill {
+        tokens,
+        infill: Box::new(infill),
+    })
 }
 
 /// The model's FIM tokens, or the error for a request that needs them.

@@ -62,7 +62,7 @@ pub(crate) async fn handle(
     let request = GenRequest {
         prompt: Prompt::Fill {
             tokens: tokens.clone(),
-            infill: body.infill(),
+            infill: Box::new(body.infill()),
         },
         params,
     };
