@@ -16,6 +16,7 @@ mod score;
 mod scripted;
 mod shared;
 mod solve;
+pub mod speculate;
 mod stop;
 mod vocab_math;
 
@@ -31,6 +32,7 @@ pub use score::{ScoreError, ScoredText, TextScorer, Window, WindowRule};
 pub use scripted::{Probe, ScriptedGenerator};
 pub use shared::{SharedGenerator, share};
 pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
+pub use speculate::{DraftLength, SpecStats, Speculate};
 pub use stop::StopMatcher;
 
 /// Errors of inference.

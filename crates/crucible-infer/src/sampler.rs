@@ -97,6 +97,59 @@ impl Sampler {
         pick(kept, draw)
     }
 
+    /// Speculative sampling's acceptance rule (Leviathan et al. 2023; Chen et al. 2023): the
+    /// draft proposed `draft`, drawn from the distribution `q` (tokens with their
+    /// probabilities; a prompt-lookup draft is certain: `q` is that one token with 1). With
+    /// `p` the filtered target distribution of `logits`, the draft is accepted with probability
+    /// `min(1, p(draft) / q(draft))`; otherwise a token is drawn from `max(p - q, 0)`
+    /// renormalised. The token returned is distributed exactly as `p`, whatever `q` is.
+    /// Returns the token and whether it is the draft's.
+    pub fn verify(
+        &mut self,
+        logits: &[f32],
+        draft: TokenId,
+        q: &[(TokenId, f32)],
+    ) -> (TokenId, bool) {
+        let accept_draw: f32 = self.rng.r#gen();
+        let residual_draw: f32 = self.rng.r#gen();
+        let kept = filter(&self.params, logits, &mut self.scratch);
+        let q_of = |token: TokenId| {
+            q.iter()
+                .find(|&&(t, _)| t == token)
+                .map_or(0.0, |&(_, prob)| prob)
+        };
+        let p_draft = kept
+            .iter()
+            .find(|c| c.token == draft)
+            .map_or(0.0, |c| c.prob);
+        let q_draft = q_of(draft);
+        if q_draft > 0.0 && accept_draw < (p_draft / q_draft).min(1.0) {
+            return (draft, true);
+        }
+        let residual: f64 = kept
+            .iter()
+            .map(|c| f64::from((c.prob - q_of(c.token)).max(0.0)))
+            .sum();
+        if residual <= 0.0 {
+            // p and q agree (up to rounding), so any rejection is rounding: draw from p.
+            return (pick(kept, residual_draw), false);
+        }
+        let target = f64::from(residual_draw) * residual;
+        let mut acc = 0.0f64;
+        let mut last = draft;
+        for candidate in kept {
+            let weight = f64::from((candidate.prob - q_of(candidate.token)).max(0.0));
+            if weight > 0.0 {
+                acc += weight;
+                last = candidate.token;
+                if target < acc {
+                    return (candidate.token, false);
+                }
+            }
+        }
+        (last, false)
+    }
+
     /// The tokens the filters keep for `logits`, most likely first, with renormalised
     /// probabilities. Does not advance the random stream.
     pub fn candidates(&mut self, logits: &[f32]) -> &[Candidate] {
@@ -390,6 +443,85 @@ mod tests {
             .map(|&(t, _)| t)
             .collect();
         assert_eq!(tokens, vec![7, 70_000, 3]);
+    }
+
+    /// Frequencies of `draws` tokens against `want`, within `tolerance` each.
+    fn assert_frequencies(counts: &[usize], want: &[f64], tolerance: f64) {
+        let total: usize = counts.iter().sum();
+        for (token, (&count, &p)) in counts.iter().zip(want).enumerate() {
+            let freq = count as f64 / total as f64;
+            assert!(
+                (freq - p).abs() < tolerance,
+                "token {token}: frequency {freq}, target {p} ({counts:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn verifying_a_certain_draft_keeps_the_target_distribution() {
+        // A prompt-lookup draft is one token with probability 1. Whatever token it proposes,
+        // the tokens that come out follow the target distribution.
+        let target = [0.5, 0.3, 0.15, 0.05];
+        let logits = logits_of(&[0.5, 0.3, 0.15, 0.05]);
+        for draft in [0u32, 2, 3] {
+            let mut sampler = Sampler::new(params(1.0, 0, 1.0, 0.0), 11, u64::from(draft));
+            let mut counts = [0usize; 4];
+            let mut accepted = 0usize;
+            for _ in 0..40_000 {
+                let (token, took) = sampler.verify(&logits, draft, &[(draft, 1.0)]);
+                counts[token as usize] += 1;
+                accepted += usize::from(took);
+                assert_eq!(took, token == draft);
+            }
+            assert_frequencies(&counts, &target, 0.01);
+            // The draft is accepted with probability p(draft).
+            let rate = accepted as f64 / 40_000.0;
+            assert!((rate - target[draft as usize]).abs() < 0.01, "{rate}");
+        }
+    }
+
+    #[test]
+    fn verifying_a_sampled_draft_keeps_the_target_distribution() {
+        // The draft model's distribution q differs from the target's p; drafts drawn from q and
+        // passed through the acceptance rule come out distributed as p.
+        let target = [0.1, 0.6, 0.25, 0.05];
+        let q = [(0u32, 0.4f32), (1, 0.2), (2, 0.2), (3, 0.2)];
+        let logits = logits_of(&[0.1, 0.6, 0.25, 0.05]);
+        let mut draft_rng = ChaCha8Rng::seed_from_u64(5);
+        let mut sampler = Sampler::new(params(1.0, 0, 1.0, 0.0), 3, 0);
+        let mut counts = [0usize; 4];
+        for _ in 0..60_000 {
+            let draft = pick_q(&q, draft_rng.r#gen());
+            let (token, _) = sampler.verify(&logits, draft, &q);
+            counts[token as usize] += 1;
+        }
+        assert_frequencies(&counts, &target, 0.01);
+    }
+
+    #[test]
+    fn verifying_keeps_the_filtered_distribution() {
+        // Top-k 2 keeps tokens 0 and 1 (renormalised 0.625 / 0.375); a draft outside the kept
+        // set is never accepted.
+        let logits = logits_of(&[0.5, 0.3, 0.15, 0.05]);
+        let mut sampler = Sampler::new(params(1.0, 2, 1.0, 0.0), 1, 0);
+        let mut counts = [0usize; 4];
+        for _ in 0..40_000 {
+            let (token, took) = sampler.verify(&logits, 2, &[(2, 1.0)]);
+            assert!(!took);
+            counts[token as usize] += 1;
+        }
+        assert_frequencies(&counts, &[0.625, 0.375, 0.0, 0.0], 0.01);
+    }
+
+    fn pick_q(q: &[(TokenId, f32)], draw: f32) -> TokenId {
+        let mut acc = 0.0;
+        for &(token, prob) in q {
+            acc += prob;
+            if draw < acc {
+                return token;
+            }
+        }
+        q.last().unwrap().0
     }
 
     #[test]
