@@ -165,6 +165,7 @@ fn load_serving(
         batch_size: 512,
         slot_cells: Some(settings.context_length),
         lora: lora_adapter(settings),
+        speculate: settings.speculate,
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -213,6 +214,7 @@ pub fn load_llama(
         batch_size: 512,
         slot_cells: None,
         lora: lora_adapter(settings),
+        speculate: settings.speculate,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

@@ -274,6 +274,7 @@ mod tests {
             parallel_requests: None,
             sources: vec![],
             lora: None,
+            speculate: crucible_infer::Speculate::Off,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

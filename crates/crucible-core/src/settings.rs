@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crucible_infer::Speculate;
 use crucible_model::Weights;
 use crucible_types::env as vars;
 use serde::Deserialize;
@@ -34,6 +35,9 @@ pub struct ConfigFile {
     pub request_timeout: Option<u64>,
     /// With an endpoint: most requests in flight at once (default: 4).
     pub parallel_requests: Option<usize>,
+    /// Speculative decoding of a local model: `off`, `lookup` (prompt lookup, the default) or
+    /// `draft`.
+    pub speculate: Option<Speculate>,
 }
 
 impl ConfigFile {
@@ -48,6 +52,7 @@ impl ConfigFile {
             weights: self.weights.or(lower.weights),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             parallel_requests: self.parallel_requests.or(lower.parallel_requests),
+            speculate: self.speculate.or(lower.speculate),
         }
     }
 
@@ -94,6 +99,8 @@ pub struct Settings {
     pub sources: Vec<PathBuf>,
     /// A GGUF LoRA adapter applied to a local model at load (`--lora FILE[:SCALE]`).
     pub lora: Option<LoraSpec>,
+    /// Speculative decoding of a local model (`--speculate`, `speculate` in crucible.toml).
+    pub speculate: Speculate,
 }
 
 /// A LoRA adapter file and its scale.
@@ -181,6 +188,7 @@ impl Settings {
             weights: None,
             request_timeout: None,
             parallel_requests: None,
+            speculate: None,
         };
         let mut sources = Vec::new();
         let project_file = cwd.join("crucible.toml");
@@ -245,6 +253,7 @@ impl Settings {
             parallel_requests: merged.parallel_requests,
             sources,
             lora: None,
+            speculate: merged.speculate.unwrap_or_default(),
         })
     }
 }

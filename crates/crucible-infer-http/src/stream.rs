@@ -509,6 +509,7 @@ impl<'a> Run<'a> {
             prompt_tokens,
             prompt_ms: millis(first_text - self.started),
             decode_ms: millis(ended - first_text),
+            speculation: None,
         }
     }
 }

@@ -39,6 +39,7 @@ fn main() {
         batch_size: 512,
         slot_cells: None,
         lora: None,
+        speculate: crucible_infer::Speculate::Off,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

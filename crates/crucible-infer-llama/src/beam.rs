@@ -153,5 +153,6 @@ pub(crate) fn run(
         prompt_tokens: job.prompt.len(),
         prompt_ms,
         decode_ms: millis(decode_started),
+        speculation: None,
     })
 }

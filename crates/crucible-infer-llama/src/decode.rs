@@ -1,5 +1,16 @@
-//! The batched decoding loop for greedy and sampled sequences, and the pieces beam search
-//! shares with it (prompt evaluation, per-sequence text assembly).
+//! The batched decoding loop for greedy and sampled sequences, with prompt-lookup speculation,
+//! and the pieces beam search and `generate_many` share with it (prompt evaluation,
+//! per-sequence text assembly, drafting and verification of one sequence).
+//!
+//! Speculation: each step, a sequence feeds its next token followed by a draft (tokens that
+//! followed the latest earlier occurrence of its last n-gram), all in one batch with logits for
+//! every row. The rows are walked in order: a draft token is kept while it is the token the
+//! model chooses there (greedy: the argmax; sampled: the acceptance rule of
+//! [`Sampler::verify`]), and the first row that disagrees gives the step's last token. The KV
+//! cells of the rejected draft tokens are removed. On this CPU, logits computed in a batch of
+//! four or more tokens differ from one-token steps by up to ~0.5 (llama.cpp's matrix-matrix
+//! kernels group rows by four), so greedy speculation can choose differently from plain greedy
+//! decoding where the top two logits are that close (see docs/PERFORMANCE.md).
 
 use std::time::Instant;
 
@@ -8,8 +19,11 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crucible_infer::sampler::{Sampler, greedy, token_logprob};
-use crucible_infer::{Completion, Error, FinishReason, Generation, Observer, StopMatcher};
+use crucible_infer::sampler::{Sampler, TokenId, greedy, token_logprob};
+use crucible_infer::speculate::lookup_draft;
+use crucible_infer::{
+    Completion, DraftLength, Error, FinishReason, Generation, Observer, SpecStats, StopMatcher,
+};
 use crucible_types::{Decoding, GenParams};
 
 use crate::{backend_error, millis};
@@ -22,6 +36,22 @@ pub(crate) struct Job<'a> {
     pub(crate) batch_size: usize,
     /// Keep generating through end-of-generation tokens (benchmarks want fixed lengths).
     pub(crate) ignore_eos: bool,
+    /// Longest prompt-lookup draft; 0 decodes one token per step.
+    pub(crate) max_draft: usize,
+}
+
+/// Most tokens one decode step carries when speculating: past it, drafts are shortened, and a
+/// step with too many live sequences for a useful draft each decodes plainly (a large batch is
+/// already compute-bound, and verifying drafts would only add work).
+pub(crate) const STEP_TOKEN_BUDGET: usize = 16;
+
+/// The draft length each of `live` sequences may use this step under [`STEP_TOKEN_BUDGET`]; 0
+/// when that leaves less than [`DraftLength::MIN`].
+pub(crate) fn draft_cap(live: usize, max_draft: usize) -> usize {
+    let cap = (STEP_TOKEN_BUDGET / live.max(1))
+        .saturating_sub(1)
+        .min(max_draft);
+    if cap < DraftLength::MIN { 0 } else { cap }
 }
 
 /// Evaluate the prompt from position `start` on (the cells before it are already in the cache)
@@ -139,11 +169,16 @@ pub(crate) struct Sequence {
     finish: Option<FinishReason>,
     /// The token to feed next; `None` once the sequence has finished.
     pub(crate) next: Option<LlamaToken>,
+    /// Prompt and generated tokens, for prompt lookup (empty when not speculating).
+    history: Vec<TokenId>,
+    draft_length: DraftLength,
+    pub(crate) stats: SpecStats,
 }
 
 impl Sequence {
     /// Sequence `idx` of a request decoded with `params`.
-    pub(crate) fn new(params: &GenParams, idx: usize) -> Sequence {
+    pub(crate) fn new(job: &Job<'_>, idx: usize) -> Sequence {
+        let params = job.params;
         Sequence {
             sampler: match params.decoding {
                 Decoding::Sample(sampling) => Some(Sampler::new(sampling, params.seed, idx as u64)),
@@ -154,6 +189,13 @@ impl Sequence {
             logprob: 0.0,
             finish: None,
             next: None,
+            history: if job.max_draft > 0 {
+                job.prompt.iter().map(|t| t.0 as TokenId).collect()
+            } else {
+                Vec::new()
+            },
+            draft_length: DraftLength::new(job.max_draft),
+            stats: SpecStats::default(),
         }
     }
 
@@ -180,6 +222,68 @@ impl Sequence {
         self.push(idx, token, job, stop, observer);
     }
 
+    /// Draft up to `cap` tokens to verify after the next one (empty while the draft length
+    /// pauses or nothing matches). Needs `job.max_draft > 0`.
+    pub(crate) fn draft(&mut self, cap: usize, out: &mut Vec<TokenId>) {
+        out.clear();
+        let want = self.draft_length.next().min(cap);
+        if want < DraftLength::MIN {
+            return;
+        }
+        lookup_draft(&self.history, want, out);
+        if out.len() < DraftLength::MIN {
+            out.clear();
+        }
+    }
+
+    /// Walk the rows of a verification: `logits(j)` is the output of the row fed the next
+    /// token (j = 0) or `draft[j - 1]`. Takes tokens until one differs from the draft, or the
+    /// sequence finishes. Returns how many draft tokens were accepted.
+    pub(crate) fn verify<'l>(
+        &mut self,
+        idx: usize,
+        logits: impl Fn(usize) -> &'l [f32],
+        draft: &[TokenId],
+        job: &Job<'_>,
+        stop: &StopMatcher,
+        observer: &mut dyn Observer,
+    ) -> usize {
+        let mut accepted = 0;
+        for j in 0..=draft.len() {
+            let row = logits(j);
+            let (token, took) = match draft.get(j) {
+                Some(&proposed) => self.choose_against(row, proposed),
+                None => (self.choose(row), false),
+            };
+            self.push(idx, token, job, stop, observer);
+            if !took || self.next.is_none() {
+                break;
+            }
+            accepted += 1;
+        }
+        if !draft.is_empty() {
+            self.stats.steps += 1;
+            self.stats.drafted += draft.len();
+            self.stats.accepted += accepted;
+            self.draft_length.record(draft.len(), accepted);
+        }
+        accepted
+    }
+
+    /// Choose a token from `logits` where the draft proposed `proposed`; the flag says whether
+    /// the draft's token was taken.
+    fn choose_against(&mut self, logits: &[f32], proposed: TokenId) -> (LlamaToken, bool) {
+        let (token, took) = match &mut self.sampler {
+            Some(sampler) => sampler.verify(logits, proposed, &[(proposed, 1.0)]),
+            None => {
+                let token = greedy(logits);
+                (token, token == proposed)
+            }
+        };
+        self.logprob += token_logprob(logits, token as usize);
+        (LlamaToken(token as i32), took)
+    }
+
     fn choose(&mut self, logits: &[f32]) -> LlamaToken {
         let token = match &mut self.sampler {
             Some(sampler) => sampler.sample(logits),
@@ -199,6 +303,9 @@ impl Sequence {
     ) {
         self.tokens += 1;
         self.next = None;
+        if job.max_draft > 0 {
+            self.history.push(token.0 as TokenId);
+        }
         if !job.ignore_eos && job.model.vocab().is_eog(token) {
             self.finish = Some(FinishReason::Eos);
         } else {
@@ -230,32 +337,78 @@ pub(crate) fn run(
     let prompt_ms = millis(started);
     let decode_started = Instant::now();
     let stop = StopMatcher::new(&params.stop);
-    let mut seqs: Vec<Sequence> = (0..n).map(|idx| Sequence::new(params, idx)).collect();
+    let mut seqs: Vec<Sequence> = (0..n).map(|idx| Sequence::new(job, idx)).collect();
     // Every sequence's first token comes from the same prompt logits.
     for (idx, seq) in seqs.iter_mut().enumerate() {
         seq.step(idx, ctx.get_logits_ith(prompt_row), job, &stop, observer);
     }
-    let mut batch = LlamaBatch::new(n, 1);
-    let mut rows = Vec::with_capacity(n);
+    let mut batch = LlamaBatch::new(n.max(STEP_TOKEN_BUDGET), 1);
+    // (sequence, first batch row, its draft) of each live sequence this step.
+    let mut rows: Vec<(usize, i32, Vec<TokenId>)> = Vec::with_capacity(n);
+    let mut spare: Vec<Vec<TokenId>> = Vec::new();
     while seqs.iter().any(|s| s.next.is_some()) {
         if observer.cancelled() {
             return Err(Error::Cancelled);
         }
         batch.clear();
-        rows.clear();
-        for (idx, seq) in seqs.iter().enumerate() {
-            if let Some(token) = seq.next {
-                let pos = job.prompt.len() + seq.tokens - 1;
-                batch
-                    .add(token, pos as i32, &[idx as i32], true)
-                    .map_err(backend_error)?;
-                rows.push(idx);
+        spare.extend(rows.drain(..).map(|(_, _, draft)| draft));
+        let live = seqs.iter().filter(|s| s.next.is_some()).count();
+        let cap = if job.max_draft > 0 {
+            draft_cap(live, job.max_draft)
+        } else {
+            0
+        };
+        for (idx, seq) in seqs.iter_mut().enumerate() {
+            let Some(token) = seq.next else { continue };
+            let mut draft = spare.pop().unwrap_or_default();
+            if cap > 0 {
+                seq.draft(cap, &mut draft);
+            } else {
+                draft.clear();
             }
+            let pos = job.prompt.len() + seq.tokens - 1;
+            let first = batch.n_tokens();
+            batch
+                .add(token, pos as i32, &[idx as i32], true)
+                .map_err(backend_error)?;
+            for (j, &proposed) in draft.iter().enumerate() {
+                batch
+                    .add(
+                        LlamaToken(proposed as i32),
+                        (pos + 1 + j) as i32,
+                        &[idx as i32],
+                        true,
+                    )
+                    .map_err(backend_error)?;
+            }
+            rows.push((idx, first, draft));
         }
         ctx.decode(&mut batch)
             .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
-        for (row, &idx) in rows.iter().enumerate() {
-            seqs[idx].step(idx, ctx.get_logits_ith(row as i32), job, &stop, observer);
+        for (idx, first, draft) in &rows {
+            let seq = &mut seqs[*idx];
+            let pos = job.prompt.len() + seq.tokens - 1;
+            let context = &*ctx;
+            let accepted = seq.verify(
+                *idx,
+                |j| context.get_logits_ith(first + j as i32),
+                draft,
+                job,
+                &stop,
+                observer,
+            );
+            if accepted < draft.len() {
+                // The rejected draft tokens' cells go: the next token is fed at their place.
+                ctx.clear_kv_cache_seq(Some(*idx as u32), Some((pos + 1 + accepted) as u32), None)
+                    .map_err(|err| backend_error(format!("could not drop draft cells: {err}")))?;
+            }
+        }
+    }
+    let mut speculation = None::<SpecStats>;
+    if job.max_draft > 0 {
+        let stats = speculation.get_or_insert_default();
+        for seq in &seqs {
+            stats.add(seq.stats);
         }
     }
     let completions = seqs.into_iter().map(Sequence::completion).collect();
@@ -264,5 +417,6 @@ pub(crate) fn run(
         prompt_tokens: job.prompt.len(),
         prompt_ms,
         decode_ms: millis(decode_started),
+        speculation,
     })
 }

@@ -8,6 +8,7 @@
 
 mod beam;
 mod decode;
+mod lookup;
 mod many;
 mod score;
 
@@ -25,6 +26,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
     ChatTemplate, Error, FimTokens, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
+    Speculate,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -44,7 +46,13 @@ pub struct LlamaConfig {
     pub slot_cells: Option<usize>,
     /// A LoRA adapter (GGUF) applied at load, with its scale; every context gets it.
     pub lora: Option<LoraAdapter>,
+    /// Speculative decoding: off, or prompt lookup (greedy and sampled requests; beam search
+    /// always decodes plainly).
+    pub speculate: Speculate,
 }
+
+/// Longest draft verified in one step.
+pub const MAX_DRAFT: usize = 10;
 
 /// A LoRA adapter file and the scale it is applied with (1.0: as trained).
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +168,11 @@ impl LlamaGenerator {
         };
         // The model lives as long as the process: contexts borrow it, and a generator is made
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
+        if config.speculate == Speculate::Draft {
+            return Err(backend_error(
+                "draft-model speculation is not available yet; use `--speculate lookup` or `off`",
+            ));
+        }
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let template = chat_template(model)?;
         let fim = fim_tokens(model);
@@ -189,6 +202,18 @@ impl LlamaGenerator {
             reused_prompt_tokens: 0,
             lora,
         })
+    }
+
+    /// Turn speculative decoding on or off for the requests that follow (the model stays
+    /// loaded). Draft-model speculation needs a draft model given at load.
+    pub fn set_speculate(&mut self, speculate: Speculate) -> Result<(), Error> {
+        if speculate == Speculate::Draft {
+            return Err(backend_error(
+                "draft-model speculation is not available yet; use `--speculate lookup` or `off`",
+            ));
+        }
+        self.config.speculate = speculate;
+        Ok(())
     }
 
     /// Prompt tokens that `generate_many` copied from its prefix cache instead of evaluating,
@@ -383,6 +408,15 @@ impl LlamaGenerator {
         self.run_tokens(&tokens, params, &mut crucible_infer::Silent, true)
     }
 
+    /// The longest draft for a request decoded with `params`: 0 when speculation is off or the
+    /// request uses beam search.
+    pub(crate) fn max_draft(&self, params: &GenParams) -> usize {
+        match (self.config.speculate, params.decoding) {
+            (Speculate::Off, _) | (_, Decoding::Beam { .. }) => 0,
+            _ => MAX_DRAFT,
+        }
+    }
+
     /// A prompt this model can take with room for `params.max_new_tokens` after it.
     fn check_prompt(&self, prompt: &[LlamaToken], params: &GenParams) -> Result<(), Error> {
         if prompt.is_empty() {
@@ -416,6 +450,7 @@ impl LlamaGenerator {
         };
         let batch_size = self.config.batch_size;
         let model = self.model;
+        let max_draft = self.max_draft(params);
         let session = self.session(Layout::Unified {
             n_ctx: cells,
             n_seq: streams,
@@ -426,6 +461,7 @@ impl LlamaGenerator {
             params,
             batch_size,
             ignore_eos,
+            max_draft,
         };
         match params.decoding {
             Decoding::Beam {

@@ -27,11 +27,13 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, StopMatcher};
+use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, SpecStats, StopMatcher};
 use crucible_types::{Decoding, GenParams};
 
-use crate::decode::{Job, Sequence, eval_prompt};
-use crate::{Layout, LlamaGenerator, backend_error, millis};
+use crucible_infer::sampler::TokenId;
+
+use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, draft_cap, eval_prompt};
+use crate::{Layout, LlamaGenerator, MAX_DRAFT, backend_error, millis};
 
 /// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
 const MIN_SLOT_CELLS: usize = 2048;
@@ -66,6 +68,46 @@ impl PrefixCache {
     }
 }
 
+/// Draft for every live sequence of a step (`rows`, in slot order) into `drafts[row]`, and
+/// return the one draft length they all use (0: a plain step). llama.cpp decodes separate KV
+/// streams together only when each carries the same number of tokens, so shorter drafts are
+/// padded with their sequence's last token repeated (a guess like any other: verified, and
+/// usually rejected). A step speculates only when real drafts fill at least half of it, and
+/// within the token budget of [`draft_cap`].
+fn draft_step(
+    active: &mut [Active],
+    rows: &[(i32, usize, usize)],
+    drafts: &mut Vec<Vec<TokenId>>,
+) -> usize {
+    drafts.resize_with(rows.len(), Vec::new);
+    let cap = draft_cap(rows.len(), MAX_DRAFT);
+    let mut longest = 0;
+    let mut real = 0;
+    for (row, &(_, a, s)) in rows.iter().enumerate() {
+        let request = &mut active[a];
+        let draft = &mut drafts[row];
+        draft.clear();
+        if cap > 0 && request.max_draft > 0 {
+            request.seqs[s].draft(cap.min(request.max_draft), draft);
+        }
+        longest = longest.max(draft.len());
+        real += draft.len();
+    }
+    if longest == 0 || 2 * real < rows.len() * longest {
+        return 0;
+    }
+    for (row, &(_, a, s)) in rows.iter().enumerate() {
+        let last = active[a].seqs[s]
+            .next
+            .expect("only live sequences have rows")
+            .0 as TokenId;
+        let draft = &mut drafts[row];
+        let pad = draft.last().copied().unwrap_or(last);
+        draft.resize(longest, pad);
+    }
+    longest
+}
+
 /// A request in flight.
 struct Active {
     id: usize,
@@ -79,6 +121,8 @@ struct Active {
     prompt_ms: f64,
     /// The feed cancelled it: its sequences were stopped and it ends with `Error::Cancelled`.
     cancelled: bool,
+    /// Longest draft of its sequences (0: no speculation).
+    max_draft: usize,
 }
 
 /// Passes one request's text to its feed.
@@ -101,6 +145,7 @@ impl Active {
             params,
             stop,
             seqs,
+            max_draft,
             ..
         } = self;
         let job = Job {
@@ -109,9 +154,40 @@ impl Active {
             params,
             batch_size: 1,
             ignore_eos: false,
+            max_draft: *max_draft,
         };
         let mut text = FeedText { feed, id: self.id };
         seqs[s].step(s, logits, &job, stop, &mut text);
+    }
+
+    /// Walk sequence `s`'s verification rows (see [`Sequence::verify`]); returns the number of
+    /// draft tokens accepted.
+    fn verify<'l>(
+        &mut self,
+        model: &'static LlamaModel,
+        s: usize,
+        logits: impl Fn(usize) -> &'l [f32],
+        draft: &[TokenId],
+        feed: &mut dyn Feed,
+    ) -> usize {
+        let Active {
+            prompt,
+            params,
+            stop,
+            seqs,
+            max_draft,
+            ..
+        } = self;
+        let job = Job {
+            model,
+            prompt,
+            params,
+            batch_size: 1,
+            ignore_eos: false,
+            max_draft: *max_draft,
+        };
+        let mut text = FeedText { feed, id: self.id };
+        seqs[s].verify(s, logits, draft, &job, stop, &mut text)
     }
 
     /// Stop every sequence (their slots are freed with the finished ones').
@@ -129,11 +205,19 @@ impl Active {
     fn generation(self) -> Generation {
         let prompt_tokens = self.prompt.len();
         let decode_ms = millis(self.started) - self.prompt_ms;
+        let speculation = (self.max_draft > 0).then(|| {
+            let mut stats = SpecStats::default();
+            for seq in &self.seqs {
+                stats.add(seq.stats);
+            }
+            stats
+        });
         Generation {
             completions: self.seqs.into_iter().map(Sequence::completion).collect(),
             prompt_tokens,
             prompt_ms: self.prompt_ms,
             decode_ms,
+            speculation,
         }
     }
 }
@@ -170,9 +254,11 @@ impl LlamaGenerator {
         let mut waiting: Option<Waiting> = None;
         let mut next_id = 0;
         let mut exhausted = false;
-        let mut batch = LlamaBatch::new(slots, 1);
-        // (slot, request, sequence) of each row of the decode batch.
+        let mut batch = LlamaBatch::new(slots.max(STEP_TOKEN_BUDGET), 1);
+        // (slot, request, sequence) of each live sequence in the decode batch.
         let mut rows: Vec<(i32, usize, usize)> = Vec::with_capacity(slots);
+        // Each live sequence's draft this step (all of one length; see `draft_step`).
+        let mut drafts: Vec<Vec<TokenId>> = Vec::new();
         loop {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
@@ -289,7 +375,8 @@ impl LlamaGenerator {
                 }
             }
             rows.sort_unstable();
-            for &(slot, a, s) in &rows {
+            let draft_len = draft_step(&mut active, &rows, &mut drafts);
+            for (row, &(slot, a, s)) in rows.iter().enumerate() {
                 let request = &active[a];
                 let seq = &request.seqs[s];
                 let token = seq.next.expect("only live sequences have rows");
@@ -297,6 +384,16 @@ impl LlamaGenerator {
                 batch
                     .add(token, pos as i32, &[slot], true)
                     .map_err(backend_error)?;
+                for (j, &proposed) in drafts[row][..draft_len].iter().enumerate() {
+                    batch
+                        .add(
+                            LlamaToken(proposed as i32),
+                            (pos + 1 + j) as i32,
+                            &[slot],
+                            true,
+                        )
+                        .map_err(backend_error)?;
+                }
             }
             let model = self.model;
             let session = self
@@ -307,8 +404,31 @@ impl LlamaGenerator {
                 .ctx
                 .decode(&mut batch)
                 .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
-            for (row, &(_, a, s)) in rows.iter().enumerate() {
-                active[a].step(model, s, session.ctx.get_logits_ith(row as i32), feed);
+            for (row, &(slot, a, s)) in rows.iter().enumerate() {
+                let first = (row * (1 + draft_len)) as i32;
+                let seq = &active[a].seqs[s];
+                let pos = active[a].prompt.len() + seq.tokens - 1;
+                let context = &session.ctx;
+                let accepted = active[a].verify(
+                    model,
+                    s,
+                    |j| context.get_logits_ith(first + j as i32),
+                    &drafts[row][..draft_len],
+                    feed,
+                );
+                if accepted < draft_len {
+                    // The rejected draft tokens' cells go: the next token is fed at their place.
+                    session
+                        .ctx
+                        .clear_kv_cache_seq(
+                            Some(slot as u32),
+                            Some((pos + 1 + accepted) as u32),
+                            None,
+                        )
+                        .map_err(|err| {
+                            backend_error(format!("could not drop draft cells: {err}"))
+                        })?;
+                }
             }
         }
     }
@@ -344,18 +464,31 @@ impl LlamaGenerator {
         feed: &mut dyn Feed,
     ) -> Result<Active, Error> {
         let started = Instant::now();
+        let max_draft = self.max_draft(&next.params);
+        let seqs = {
+            let job = Job {
+                model: self.model,
+                prompt: &next.prompt,
+                params: &next.params,
+                batch_size: self.config.batch_size,
+                ignore_eos: false,
+                max_draft,
+            };
+            (0..next.params.n)
+                .map(|idx| Sequence::new(&job, idx))
+                .collect()
+        };
         let mut request = Active {
             id: next.id,
             stop: StopMatcher::new(&next.params.stop),
-            seqs: (0..next.params.n)
-                .map(|idx| Sequence::new(&next.params, idx))
-                .collect(),
+            seqs,
             prompt: next.prompt,
             params: next.params,
             slots,
             started,
             prompt_ms: 0.0,
             cancelled: false,
+            max_draft,
         };
         let model = self.model;
         let job = Job {
@@ -364,6 +497,7 @@ impl LlamaGenerator {
             params: &request.params,
             batch_size: self.config.batch_size,
             ignore_eos: false,
+            max_draft,
         };
         let session = self
             .session

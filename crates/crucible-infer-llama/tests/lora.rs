@@ -63,6 +63,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
             path: path.to_owned(),
             scale: 1.0,
         }),
+        speculate: crucible_infer::Speculate::Off,
     };
     LlamaGenerator::load(model, "test", config)
 }

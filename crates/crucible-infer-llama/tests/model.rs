@@ -33,6 +33,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 batch_size: 512,
                 slot_cells: Some(4096),
                 lora: None,
+                speculate: crucible_infer::Speculate::Off,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crucible_types::GenParams;
 
-use crate::{Error, FimTokens, Infill, Message, TextScorer};
+use crate::{Error, FimTokens, Infill, Message, SpecStats, TextScorer};
 
 /// What a model is asked to continue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,9 @@ pub struct Generation {
     pub prompt_ms: f64,
     /// Time spent generating.
     pub decode_ms: f64,
+    /// Speculative decoding's draft and acceptance counts, when the backend speculated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation: Option<SpecStats>,
 }
 
 impl Generation {

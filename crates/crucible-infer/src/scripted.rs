@@ -202,6 +202,7 @@ impl Generator for ScriptedGenerator {
             prompt_tokens: prompt_words(&request.prompt),
             prompt_ms: 0.0,
             decode_ms: 0.0,
+            speculation: None,
         })
     }
 
@@ -261,6 +262,7 @@ impl Running {
             prompt_tokens: self.prompt_tokens,
             prompt_ms: 0.0,
             decode_ms: 0.0,
+            speculation: None,
         }
     }
 }

@@ -99,6 +99,7 @@ fn settings(home: &Path) -> Settings {
         parallel_requests: None,
         sources: vec![],
         lora: None,
+        speculate: crucible_core::infer::Speculate::Off,
     }
 }
 

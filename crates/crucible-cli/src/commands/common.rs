@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::eval::judge::JudgeParams;
+use crucible_core::infer::Speculate;
 use crucible_core::infer::prompt::PromptMode;
 use crucible_core::metrics::{Metric, MetricParams, MetricRequest};
 use crucible_core::model::Weights;
@@ -55,6 +56,30 @@ pub(crate) struct ModelArgs {
     /// sha256 and scale, so a resumed run with another adapter is refused.
     #[arg(long, value_name = "FILE[:SCALE]")]
     pub(crate) lora: Option<String>,
+    /// Speculative decoding of a local model: `lookup` drafts tokens by matching the text so far
+    /// against the prompt and verifies them in one batch (greedy and sampled decoding; beam
+    /// search decodes plainly), `off` decodes one token per step. Default: `speculate` in
+    /// crucible.toml, else lookup.
+    #[arg(long, value_name = "MODE")]
+    pub(crate) speculate: Option<SpeculateArg>,
+}
+
+/// `--speculate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SpeculateArg {
+    /// One token per decode step.
+    Off,
+    /// Prompt lookup: drafts from the prompt and the text so far.
+    Lookup,
+}
+
+impl From<SpeculateArg> for Speculate {
+    fn from(arg: SpeculateArg) -> Speculate {
+        match arg {
+            SpeculateArg::Off => Speculate::Off,
+            SpeculateArg::Lookup => Speculate::Lookup,
+        }
+    }
 }
 
 /// `--weights`.
@@ -87,6 +112,7 @@ impl ModelArgs {
             weights: self.weights.map(Weights::from),
             request_timeout: self.request_timeout,
             parallel_requests: self.parallel_requests,
+            speculate: self.speculate.map(Speculate::from),
         };
         let mut settings = Settings::resolve(cli).context("could not resolve settings")?;
         if let Some(lora) = &self.lora {
