@@ -159,6 +159,7 @@ fn candidates_report(
         "tokens": out.tokens(),
         "prompt_tokens": out.prompt_tokens,
         "seconds": (out.seconds * 1000.0).round() / 1000.0,
+        "speculation": speculation_report(out.speculation),
         "finish": best.map(|c| c.finish),
         "mode": solve.mode,
         "decoding": solve.params.decoding,
@@ -169,6 +170,19 @@ fn candidates_report(
         "verified": false,
         "verdict": null,
     })
+}
+
+/// Draft and acceptance counts with the acceptance rate, or null when nothing speculated.
+fn speculation_report(stats: Option<crucible_infer::SpecStats>) -> serde_json::Value {
+    match stats {
+        Some(stats) => json!({
+            "steps": stats.steps,
+            "drafted": stats.drafted,
+            "accepted": stats.accepted,
+            "acceptance": stats.acceptance().map(|rate| (rate * 1000.0).round() / 1000.0),
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 fn outcome_report(
@@ -195,6 +209,10 @@ fn outcome_report(
         },
         "tokens": used.tokens,
         "prompt_tokens": used.prompt_tokens,
+        "speculation": speculation_report(outcome.trace.attempts.iter().filter_map(|a| a.speculation).reduce(|mut total, stats| {
+            total.add(stats);
+            total
+        })),
         "seconds": (used.seconds * 1000.0).round() / 1000.0,
         "attempts": outcome.trace.attempts.len(),
         "chosen": outcome.chosen,

@@ -39,6 +39,9 @@ pub struct Candidates {
     pub prompt_tokens: usize,
     /// Wall time of the request.
     pub seconds: f64,
+    /// Speculative decoding's draft and acceptance counts, when the backend speculated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation: Option<crate::SpecStats>,
 }
 
 impl Candidates {
@@ -117,6 +120,7 @@ impl SolveRequest {
             candidates,
             prompt_tokens: generation.prompt_tokens,
             seconds,
+            speculation: generation.speculation,
         }
     }
 }

@@ -229,6 +229,7 @@ impl<'a> Session<'a> {
             tokens: generation.generated_tokens(),
             prompt_tokens: generation.prompt_tokens,
             seconds,
+            speculation: generation.speculation,
         });
         if !ask.stage.writes_code() {
             let attempt = &self.trace.attempts[index - 1];

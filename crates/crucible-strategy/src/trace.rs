@@ -78,6 +78,10 @@ pub struct Attempt {
     pub tokens: usize,
     pub prompt_tokens: usize,
     pub seconds: f64,
+    /// Speculative decoding's draft and acceptance counts for this call, when the backend
+    /// speculated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation: Option<crucible_infer::SpecStats>,
 }
 
 /// One generated sequence.
