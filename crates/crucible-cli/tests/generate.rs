@@ -256,3 +256,48 @@ fn a_named_strategy_reports_its_verdict_and_budget() {
     }
     assert!(used["executions"].as_u64().unwrap() >= 1, "{json}");
 }
+
+#[test]
+fn speculate_off_and_lookup_give_the_same_greedy_program_and_lookup_reports_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("double.json");
+    std::fs::write(
+        &task,
+        r#"{"id": "double", "description": "Read an integer n from standard input and print 2 * n.", "examples": [{"input": "3\n", "output": "6\n"}]}"#,
+    )
+    .unwrap();
+    let task = task.to_str().unwrap();
+    let args = |mode| {
+        vec![
+            "--lang",
+            "python",
+            "--task",
+            task,
+            "--max-new-tokens",
+            "128",
+            "--speculate",
+            mode,
+        ]
+    };
+    let off = generate_json(&args("off"));
+    let lookup = generate_json(&args("lookup"));
+    assert_eq!(off["code"], lookup["code"]);
+    assert!(off["speculation"].is_null(), "{off}");
+    let counts = &lookup["speculation"];
+    assert!(counts["drafted"].as_u64().is_some(), "{lookup}");
+    assert!(
+        counts["accepted"].as_u64() <= counts["drafted"].as_u64(),
+        "{lookup}"
+    );
+}
+
+#[test]
+fn an_unknown_speculation_mode_is_refused_with_the_choices() {
+    let out = crucible(&["generate", "--speculate", "maybe", "--lang", "python"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("off") && stderr.contains("lookup"),
+        "{stderr}"
+    );
+}

@@ -353,6 +353,33 @@ mod tests {
     }
 
     #[test]
+    fn speculation_is_lookup_unless_the_file_or_the_flag_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.speculate, Speculate::Lookup);
+        std::fs::write(dir.path().join("crucible.toml"), "speculate = \"off\"\n").unwrap();
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.speculate, Speculate::Off);
+        let cli = ConfigFile {
+            speculate: Some(Speculate::Lookup),
+            ..ConfigFile::default()
+        };
+        assert_eq!(
+            resolve(cli, dir.path(), &vars).unwrap().speculate,
+            Speculate::Lookup
+        );
+        std::fs::write(dir.path().join("crucible.toml"), "speculate = \"maybe\"\n").unwrap();
+        let err = resolve(ConfigFile::default(), dir.path(), &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("crucible.toml") && err.contains("maybe"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let err = resolve(

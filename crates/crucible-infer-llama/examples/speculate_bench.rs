@@ -38,8 +38,8 @@ fn main() {
         lora: None,
         speculate: Speculate::Off,
     };
-    let mut generator =
-        LlamaGenerator::load(Path::new(model), "bench", config).unwrap_or_else(|err| panic!("{err}"));
+    let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
+        .unwrap_or_else(|err| panic!("{err}"));
     let modes = [Speculate::Off, Speculate::Lookup];
     let mut tokens = [0usize; 2];
     let mut decode_ms = [0f64; 2];
