@@ -226,7 +226,7 @@ impl Sequence {
     /// pauses or nothing matches). Needs `job.max_draft > 0`.
     pub(crate) fn draft(&mut self, cap: usize, out: &mut Vec<TokenId>) {
         out.clear();
-        let want = self.draft_length.next().min(cap);
+        let want = self.draft_length.take().min(cap);
         if want < DraftLength::MIN {
             return;
         }

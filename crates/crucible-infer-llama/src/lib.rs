@@ -6,9 +6,10 @@
 //! On a CPU that is the lever: decode of one sequence is memory-bound, and a batch of `n` reads
 //! the weights once for `n` tokens.
 
+#[cfg(test)]
+mod batch_invariance;
 mod beam;
 mod decode;
-mod lookup;
 mod many;
 mod score;
 

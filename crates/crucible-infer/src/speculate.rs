@@ -124,14 +124,14 @@ impl DraftLength {
         let max = max.max(Self::MIN);
         DraftLength {
             max,
-            current: max.min(8).max(Self::MIN),
+            current: max.clamp(Self::MIN, 8),
             gain: 1.0,
             paused: 0,
         }
     }
 
     /// How many tokens to draft now; 0 while paused.
-    pub fn next(&mut self) -> usize {
+    pub fn take(&mut self) -> usize {
         if self.paused > 0 {
             self.paused -= 1;
             return 0;
@@ -213,26 +213,26 @@ mod tests {
     #[test]
     fn draft_length_grows_on_success_and_pauses_on_failure() {
         let mut length = DraftLength::new(10);
-        let first = length.next();
+        let first = length.take();
         length.record(first, first);
-        assert_eq!(length.next(), first + 1);
+        assert_eq!(length.take(), first + 1);
         // A rejection early shrinks the draft to the minimum.
         length.record(first + 1, 0);
-        assert_eq!(length.next(), DraftLength::MIN);
+        assert_eq!(length.take(), DraftLength::MIN);
         // Failing drafts pause speculation for a while, then it tries again.
         for _ in 0..8 {
-            let k = length.next();
+            let k = length.take();
             if k > 0 {
                 length.record(k, 0);
             }
         }
         let paused = (0..DraftLength::PAUSE)
-            .filter(|_| length.next() == 0)
+            .filter(|_| length.take() == 0)
             .count();
         assert!(paused > 0, "speculation paused after failing drafts");
         let mut resumed = false;
         for _ in 0..=DraftLength::PAUSE {
-            resumed |= length.next() == DraftLength::MIN;
+            resumed |= length.take() == DraftLength::MIN;
         }
         assert!(resumed);
     }

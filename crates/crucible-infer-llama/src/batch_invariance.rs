@@ -1,14 +1,14 @@
-//! Prompt-lookup speculative decoding: draft tokens by matching the last n-gram against the
-//! prompt and the text so far, verify them in one batch.
+//! Batch invariance of llama.cpp's logits on this CPU, which greedy speculation's identity with
+//! plain decoding rests on: a position's logits computed in a one-token step against the same
+//! position inside a batch of several tokens. Measured (docs/PERFORMANCE.md): batches of up to
+//! three tokens give the same logits bit for bit; from four tokens on (llama.cpp's repacked
+//! matrix-matrix kernels take rows by fours) they differ by up to ~0.5.
 
 /// The real default model's path, shared with the integration tests.
-#[cfg(test)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-#[cfg(test)]
 mod tests {
-    use super::*;
     use crate::{Layout, LlamaConfig, LlamaGenerator};
     use llama_cpp_2::llama_batch::LlamaBatch;
 
@@ -17,7 +17,7 @@ mod tests {
     /// Batch invariance: the logits of a position computed alone (one token per decode call)
     /// against the same positions evaluated in one batch of several tokens.
     #[test]
-    fn probe_batch_invariance() {
+    fn batches_under_four_tokens_match_one_token_steps_and_larger_ones_stay_close() {
         let config = LlamaConfig {
             threads: 2,
             context_length: Some(4096),
@@ -84,10 +84,13 @@ mod tests {
                     }
                 }
             }
-            eprintln!(
-                "width {width}: per row {per_row:?} max |logit diff| {max_diff}, argmax differs at {argmax_diff} of {} positions",
-                follow.len()
-            );
+            if width < 4 {
+                assert_eq!(max_diff, 0.0, "width {width}: per row {per_row:?}");
+            } else {
+                assert!(max_diff < 1.0, "width {width}: per row {per_row:?}");
+            }
+            // Greedy choices on this text are the same either way.
+            assert_eq!(argmax_diff, 0, "width {width}: per row {per_row:?}");
         }
     }
 }
