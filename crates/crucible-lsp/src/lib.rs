@@ -8,8 +8,10 @@
 //! `generate_for_task` for the code action. One model thread ([`worker`]) owns the generator
 //! and the index; the index follows `didSave` (only the saved file is re-read).
 //!
-//! Completions are debounced ([`LspConfig::debounce`]); a newer completion request supersedes
-//! an older one, which then answers nothing and stops decoding at its next token, as does one
+//! Completions come as `textDocument/completion` and as LSP 3.18's
+//! `textDocument/inlineCompletion` (a custom method for tower-lsp-server 0.23), one path for
+//! both. They are debounced ([`LspConfig::debounce`]); a newer completion request of either
+//! kind supersedes an older one, which then answers nothing and stops decoding at its next token, as does one
 //! the client cancels (`$/cancelRequest`).
 
 mod documents;
@@ -29,8 +31,10 @@ use tower_lsp_server::ls_types::{
     CompletionOptions, CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic,
     DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
     DidOpenTextDocumentParams, DidSaveTextDocumentParams, InitializeParams, InitializeResult,
-    InitializedParams, MessageType, Position, Range, ServerCapabilities, ServerInfo,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
+    InitializedParams, InlineCompletionItem, InlineCompletionParams, InlineCompletionResponse,
+    InsertTextFormat, MessageType, OneOf, Position, Range, ServerCapabilities, ServerInfo,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
@@ -43,7 +47,7 @@ use crucible_core::types::{Decoding, GenParams};
 
 use documents::Documents;
 pub use worker::GeneratorFactory;
-use worker::{Job, Worker};
+use worker::{Completion, Job, Worker};
 
 /// How the server works.
 #[derive(Debug, Clone)]
@@ -108,6 +112,92 @@ impl Backend {
             message: "the server is not initialized: send `initialize` first".into(),
             data: None,
         })
+    }
+
+    /// Fill the gap at `at` (the one path behind `completion` and `inlineCompletion`): wait
+    /// the debounce, give up if a newer request came, run the job on the model thread.
+    /// `Ok(None)`: superseded or cancelled. `method` names the request in errors.
+    async fn complete_at(
+        &self,
+        method: &str,
+        at: &TextDocumentPositionParams,
+    ) -> RpcResult<Option<Completion>> {
+        let worker = self.worker()?;
+        let turn = worker.latest.fetch_add(1, Ordering::SeqCst) + 1;
+        let (prefix, suffix) = {
+            let documents = self.documents.lock().await;
+            let Some(document) = documents.get(&at.text_document.uri) else {
+                return Err(invalid(format!(
+                    "{method} in `{}`, which is not open (send didOpen first)",
+                    at.text_document.uri.as_str()
+                )));
+            };
+            let offset = documents::offset(&document.text, at.position).map_err(invalid)?;
+            (
+                document.text[..offset].to_string(),
+                document.text[offset..].to_string(),
+            )
+        };
+        tokio::time::sleep(self.config.debounce).await;
+        if worker.latest.load(Ordering::SeqCst) != turn {
+            return Ok(None);
+        }
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancelled.clone());
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Complete {
+            turn,
+            cancelled,
+            prefix,
+            suffix,
+            path: self.relative_path(&at.text_document.uri),
+            params: GenParams {
+                decoding: Decoding::Greedy,
+                seed: 0,
+                max_new_tokens: self.config.max_new_tokens,
+                stop: vec!["\n\n\n".into()],
+                n: 1,
+            },
+            budget_tokens: self.config.budget_tokens,
+            reply,
+        };
+        if !worker.send(job) {
+            return Err(RpcError::internal_error());
+        }
+        match answer.await {
+            Ok(Ok(Some(completion))) => Ok(Some(completion)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(problem)) => Err(RpcError {
+                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                message: problem.into(),
+                data: None,
+            }),
+            Err(_) => Err(RpcError::internal_error()),
+        }
+    }
+
+    /// `textDocument/inlineCompletion` (LSP 3.18): the same completion as `completion`, as
+    /// ghost text inserted at the cursor. tower-lsp-server 0.23's `LanguageServer` trait has
+    /// no handler for it, so [`service`] registers this one as a custom method.
+    pub async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> RpcResult<Option<InlineCompletionResponse>> {
+        let at = params.text_document_position;
+        let Some(completion) = self.complete_at("inline completion", &at).await? else {
+            return Ok(None);
+        };
+        if completion.text.is_empty() {
+            return Ok(Some(InlineCompletionResponse::Array(Vec::new())));
+        }
+        let item = InlineCompletionItem {
+            insert_text: completion.text,
+            filter_text: None,
+            range: Some(Range::new(at.position, at.position)),
+            command: None,
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+        };
+        Ok(Some(InlineCompletionResponse::Array(vec![item])))
     }
 
     fn relative_path(&self, uri: &Uri) -> Option<String> {
@@ -191,6 +281,7 @@ impl LanguageServer for Backend {
                     TextDocumentSyncKind::FULL,
                 )),
                 completion_provider: Some(CompletionOptions::default()),
+                inline_completion_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Options(
                     CodeActionOptions {
                         code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
@@ -260,60 +351,9 @@ impl LanguageServer for Backend {
     }
 
     async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
-        let worker = self.worker()?;
-        let turn = worker.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let at = params.text_document_position;
-        let (prefix, suffix) = {
-            let documents = self.documents.lock().await;
-            let Some(document) = documents.get(&at.text_document.uri) else {
-                return Err(invalid(format!(
-                    "completion in `{}`, which is not open (send didOpen first)",
-                    at.text_document.uri.as_str()
-                )));
-            };
-            let offset = documents::offset(&document.text, at.position).map_err(invalid)?;
-            (
-                document.text[..offset].to_string(),
-                document.text[offset..].to_string(),
-            )
-        };
-        tokio::time::sleep(self.config.debounce).await;
-        if worker.latest.load(Ordering::SeqCst) != turn {
+        let Some(completion) = self.complete_at("completion", &at).await? else {
             return Ok(None);
-        }
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let _guard = CancelOnDrop(cancelled.clone());
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Complete {
-            turn,
-            cancelled,
-            prefix,
-            suffix,
-            path: self.relative_path(&at.text_document.uri),
-            params: GenParams {
-                decoding: Decoding::Greedy,
-                seed: 0,
-                max_new_tokens: self.config.max_new_tokens,
-                stop: vec!["\n\n\n".into()],
-                n: 1,
-            },
-            budget_tokens: self.config.budget_tokens,
-            reply,
-        };
-        if !worker.send(job) {
-            return Err(RpcError::internal_error());
-        }
-        let completion = match answer.await {
-            Ok(Ok(Some(completion))) => completion,
-            Ok(Ok(None)) => return Ok(None),
-            Ok(Err(problem)) => {
-                return Err(RpcError {
-                    code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-                    message: problem.into(),
-                    data: None,
-                });
-            }
-            Err(_) => return Err(RpcError::internal_error()),
         };
         if completion.text.is_empty() {
             return Ok(Some(CompletionResponse::Array(Vec::new())));
@@ -484,7 +524,7 @@ pub fn service(
     settings: Settings,
     factory: GeneratorFactory,
 ) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
-    LspService::new(move |client| Backend {
+    LspService::build(move |client| Backend {
         client,
         config,
         settings,
@@ -493,6 +533,8 @@ pub fn service(
         documents: Mutex::new(Documents::default()),
         root: std::sync::OnceLock::new(),
     })
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .finish()
 }
 
 /// Serve on `input` and `output` until the client exits or closes its input. A message that

@@ -76,6 +76,27 @@ impl Client {
             .expect("the server answers within 20 s")
     }
 
+    /// The first notification `method` from the server, seen already or waited for (the
+    /// server's notifications and its responses travel apart, so one sent before a response
+    /// may arrive after it).
+    async fn notification(&mut self, method: &str) -> Value {
+        if let Some(seen) = self.seen.iter().find(|m| m["method"] == method) {
+            return seen.clone();
+        }
+        let wait = async {
+            loop {
+                let message = self.read().await;
+                if message["method"] == method && message.get("id").is_none() {
+                    return message;
+                }
+                self.seen.push(message);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no `{method}` within 20 s"))
+    }
+
     async fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.send(method, params).await;
         self.response(id).await
@@ -192,6 +213,10 @@ async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
         init["result"]["capabilities"]["completionProvider"],
         json!({})
     );
+    assert_eq!(
+        init["result"]["capabilities"]["inlineCompletionProvider"],
+        json!(true)
+    );
     let report = root.join("report.py");
     let text = std::fs::read_to_string(&report).unwrap() + "    ";
     let uri = file_uri(&report);
@@ -222,6 +247,113 @@ async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
         detail.contains("geometry/shapes.py:11-13 (Definition)"),
         "{detail}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_completion_is_ghost_text_at_the_cursor_from_the_same_path() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        debounce: Duration::from_millis(1),
+        ..LspConfig::default()
+    };
+    let (mut client, prompts) = start(home.path(), config, |_| {
+        "return sum(rectangle_area(w, h) for w, h in rooms)".into()
+    });
+    let root = std::fs::canonicalize(fixture()).unwrap();
+    initialize(&mut client, Some(&root)).await;
+    let report = root.join("report.py");
+    let text = std::fs::read_to_string(&report).unwrap() + "    ";
+    let uri = file_uri(&report);
+    open(&mut client, &uri, &text).await;
+    let line = text.lines().count() - 1;
+    let position = json!({"line": line, "character": 4});
+    let response = client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 2}}),
+        )
+        .await;
+    let items = response["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"));
+    assert_eq!(items.len(), 1, "{response}");
+    assert_eq!(
+        items[0]["insertText"],
+        "return sum(rectangle_area(w, h) for w, h in rooms)"
+    );
+    assert_eq!(
+        items[0]["range"],
+        json!({"start": position, "end": position}),
+        "inserted at the cursor"
+    );
+    // The same prompt as a `completion`: repository context, then the file around the cursor.
+    let prompt = prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area"),
+        "{prompt}"
+    );
+    assert!(prompt.ends_with("<|fim_suffix|><|fim_middle|>"), "{prompt}");
+    // Bad input gets the same errors as `completion`.
+    let unopened = client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": "file:///nowhere.py"}, "position": position, "context": {"triggerKind": 1}}),
+        )
+        .await;
+    assert_eq!(unopened["error"]["code"], -32602, "{unopened}");
+    assert!(
+        unopened["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("didOpen"),
+        "{unopened}"
+    );
+    let no_context = client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": position}),
+        )
+        .await;
+    assert_eq!(no_context["error"]["code"], -32602, "{no_context}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_completion_is_superseded_or_cancelled_like_a_completion() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        debounce: Duration::from_millis(300),
+        ..LspConfig::default()
+    };
+    let (mut client, prompts) = start(home.path(), config, |_| "done".into());
+    initialize(&mut client, None).await;
+    let uri = "file:///tmp/crucible-lsp-test/inline.py";
+    open(&mut client, uri, "x = 1\n").await;
+    let params = json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}, "context": {"triggerKind": 2}});
+    // Cancelled by the client while it waits out the debounce.
+    let cancelled = client
+        .send("textDocument/inlineCompletion", params.clone())
+        .await;
+    client
+        .notify("$/cancelRequest", json!({"id": cancelled}))
+        .await;
+    let cancelled = client.response(cancelled).await;
+    assert_eq!(cancelled["error"]["code"], -32800, "{cancelled}");
+    // Superseded by a newer (plain) completion request.
+    let older = client
+        .send("textDocument/inlineCompletion", params.clone())
+        .await;
+    let newer = client
+        .send(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}}),
+        )
+        .await;
+    let older = client.response(older).await;
+    assert_eq!(older["result"], Value::Null, "{older}");
+    let newer = client.response(newer).await;
+    assert_eq!(completion_text(&newer), "done");
+    assert_eq!(prompts.lock().unwrap().len(), 1, "only the newest ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,4 +533,131 @@ async fn the_code_action_is_offered_on_a_function_with_examples_only() {
         )
         .await;
     assert_eq!(on_other["result"], json!([]), "{on_other}");
+}
+
+/// The scripted model of "implement and verify": a chat answer (after the prefilled fence) is
+/// `code`, a request for tests (its prefill starts the asserts) is an assert on the example.
+fn implementer(code: &'static str) -> impl Fn(&GenRequest) -> String + Send + 'static {
+    move |request| match &request.prompt {
+        Prompt::Chat { prefill, .. } if prefill.contains("assert") => {
+            "assert add(2, 3) == 5\n```\n".into()
+        }
+        _ => format!("{code}```\n"),
+    }
+}
+
+/// A server whose model answers every request with `answer(request)`.
+fn start_with(
+    home: &Path,
+    config: LspConfig,
+    answer: impl Fn(&GenRequest) -> String + Send + 'static,
+) -> Client {
+    let factory: GeneratorFactory = Box::new(move || {
+        let generator =
+            ScriptedGenerator::from_fn(move |request: &GenRequest, _| Some(answer(request)));
+        Ok(Box::new(generator) as Box<dyn Generator>)
+    });
+    let (client_end, server_end) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_end);
+    tokio::spawn(crucible_lsp::serve_io(
+        config,
+        settings(home),
+        factory,
+        server_read,
+        server_write,
+    ));
+    let (reader, writer) = tokio::io::split(client_end);
+    Client {
+        reader: BufReader::new(reader),
+        writer,
+        next_id: 0,
+        seen: Vec::new(),
+    }
+}
+
+/// Offer the code action on the module-level `add` (a method of the same name without
+/// examples comes first in the file) and resolve it.
+async fn implement_add(client: &mut Client) -> (Value, &'static str) {
+    initialize(client, None).await;
+    let uri = "file:///tmp/crucible-lsp-test/implement.py";
+    let text = "class Calc:\n    def add(self_unused, a, b):\n        pass\n\n\ndef add(a, b):\n    \"\"\"Add two numbers.\n\n    >>> add(2, 3)\n    5\n    \"\"\"\n    pass\n\n\nprint(add(1, 2))\n";
+    open(client, uri, text).await;
+    let range = json!({"start": {"line": 11, "character": 4}, "end": {"line": 11, "character": 4}});
+    let offered = client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
+        )
+        .await;
+    let action = offered["result"][0].clone();
+    assert!(
+        action["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`add`"),
+        "{offered}"
+    );
+    let resolved = client.request("codeAction/resolve", action).await;
+    (resolved, uri)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_the_code_action_implements_the_function_and_verifies_it_in_the_sandbox() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        ..LspConfig::default()
+    };
+    let mut client = start_with(
+        home.path(),
+        config,
+        implementer("def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"),
+    );
+    let (resolved, uri) = implement_add(&mut client).await;
+    let result = &resolved["result"];
+    // The edit replaces the function (its `def` line to the line after its body) with the
+    // generated one.
+    let edits = &result["edit"]["changes"][uri];
+    assert_eq!(
+        edits,
+        &json!([{
+            "range": {"start": {"line": 5, "character": 0}, "end": {"line": 14, "character": 0}},
+            "newText": "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n",
+        }]),
+        "{resolved}"
+    );
+    let diagnostic = &result["diagnostics"][0];
+    assert_eq!(diagnostic["severity"], 3, "information: {resolved}");
+    let message = diagnostic["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("crucible: `add` verified on the docstring's examples"),
+        "{message}"
+    );
+    assert!(message.contains("1/1 examples passed"), "{message}");
+    let shown = client.notification("window/showMessage").await;
+    assert_eq!(shown["params"]["message"], message, "the verdict is shown");
+    assert_eq!(shown["params"]["type"], 3, "as information: {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_fails_its_examples_is_offered_with_a_warning_not_as_verified() {
+    let home = tempfile::tempdir().unwrap();
+    let config = LspConfig {
+        no_context: true,
+        ..LspConfig::default()
+    };
+    let mut client = start_with(
+        home.path(),
+        config,
+        implementer("def add(a, b):\n    return a - b\n"),
+    );
+    let (resolved, _) = implement_add(&mut client).await;
+    let diagnostic = &resolved["result"]["diagnostics"][0];
+    assert_eq!(diagnostic["severity"], 2, "a warning: {resolved}");
+    let message = diagnostic["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("crucible: `add` not verified on the docstring's examples"),
+        "{message}"
+    );
+    assert!(message.contains("0/1 examples passed"), "{message}");
 }
