@@ -280,3 +280,159 @@ fn a_strategy_s_failing_verdict_exits_with_3_and_still_prints_the_code() {
         );
     }
 }
+
+/// crucible-core's fixture repository: `report.py` imports `rectangle_area` from
+/// `geometry/shapes.py` (lines 11-13).
+fn fixture_repo() -> std::path::PathBuf {
+    std::fs::canonicalize(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crucible-core/tests/fixtures/repo"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn generate_with_a_repository_puts_its_context_in_the_prompt_and_reports_it() {
+    let server = MockServer::serving("coder-7b", |_| {
+        Reply::chat(
+            &[
+                "def total_floor_area(rooms):\n",
+                "    return sum(rectangle_area(w, h) for w, h in rooms)",
+            ],
+            "stop",
+            Some((90, 20)),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo();
+    let endpoint = server.endpoint();
+    let args = [
+        "generate",
+        "--json",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "coder-7b",
+        "--lang",
+        "python",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--file",
+        "report.py",
+        "a function total_floor_area(rooms) that sums the areas of (width, height) pairs",
+    ];
+    let out = crucible(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "generate failed: {stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["code"],
+        "def total_floor_area(rooms):\n    return sum(rectangle_area(w, h) for w, h in rooms)"
+    );
+
+    // The report says which chunks went in and why: first the definition report.py imports.
+    let rounds = json["repo_context"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "one round without --iterative: {json}");
+    let context = &rounds[0];
+    assert_eq!(context["repo_name"], "repo");
+    assert_eq!(context["budget_tokens"], 1024);
+    let chunks = context["chunks"].as_array().unwrap();
+    assert_eq!(chunks[0]["path"], "geometry/shapes.py", "{context}");
+    assert_eq!(chunks[0]["start_line"], 11);
+    assert_eq!(chunks[0]["end_line"], 13);
+    assert_eq!(chunks[0]["symbol"], "rectangle_area");
+    assert_eq!(chunks[0]["reason"], "definition");
+    assert_eq!(
+        chunks[0]["detail"],
+        "defines `rectangle_area`, which report.py imports"
+    );
+    assert!(
+        chunks.iter().all(|c| c["path"] != "report.py"),
+        "the current file is never retrieved: {context}"
+    );
+    let used: u64 = chunks.iter().map(|c| c["tokens"].as_u64().unwrap()).sum();
+    assert_eq!(context["tokens"], used);
+
+    // What the server was asked: the chunks, under headers naming them, in the first user turn.
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1);
+    let body = posts[0].json();
+    let user = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "user")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        user.starts_with("Code from the repository `repo`"),
+        "{user}"
+    );
+    assert!(
+        user.contains("# repo/geometry/shapes.py:11-13\ndef rectangle_area(width, height):\n    \"\"\"The area of a width by height rectangle.\"\"\"\n    return width * height\n"),
+        "{user}"
+    );
+    assert!(
+        user.contains("total_floor_area(rooms) that sums the areas"),
+        "the task follows the context: {user}"
+    );
+}
+
+#[test]
+fn iterative_retrieval_asks_twice_and_marks_what_the_draft_found() {
+    // The draft names `inches_to_cm`, which the task does not mention: the second round
+    // retrieves its definition for the draft.
+    let server = MockServer::serving("coder-7b", |_| {
+        Reply::chat(
+            &["def width_cm(width):\n", "    return inches_to_cm(width)"],
+            "stop",
+            Some((90, 12)),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture_repo();
+    let endpoint = server.endpoint();
+    let args = [
+        "generate",
+        "--json",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "coder-7b",
+        "--lang",
+        "python",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--repo-budget",
+        "80",
+        "--iterative",
+        "a function width_metric(width) for the width of a room",
+    ];
+    let out = crucible(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "generate failed: {stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rounds = json["repo_context"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{json}");
+    assert_eq!(server.posts().len(), 2, "one request per round");
+    let second = rounds[1]["chunks"].as_array().unwrap();
+    let found = second
+        .iter()
+        .find(|c| c["symbol"] == "inches_to_cm")
+        .unwrap_or_else(|| panic!("the draft's retrieval finds inches_to_cm: {json}"));
+    assert!(
+        rounds[0]["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["symbol"] != "inches_to_cm"),
+        "the task alone does not find it: {json}"
+    );
+    assert_eq!(found["reason"], "iteration", "{json}");
+    let second_prompt = server.posts()[1].json().to_string();
+    assert!(
+        second_prompt.contains("def inches_to_cm(inches)"),
+        "{second_prompt}"
+    );
+}
