@@ -21,6 +21,13 @@ pub(crate) const VECTORS_FILE: &str = "vectors.bin";
 /// keeps its first ones.
 pub const MAX_QUERY_TERMS: usize = 256;
 
+/// A query with more distinct terms than this (a code window, as completion and iterative
+/// retrieval send) is searched by its rarest ones only, by document frequency: the common terms
+/// (`self`, `let`, `return`) add little to BM25 ranking, since their idf is low, but each one is
+/// a posting list over most of the index, which made a 15-line window cost half a second on a
+/// large tree. Lucene's MoreLikeThis keeps the top terms for the same reason.
+pub const LONG_QUERY_TERMS: usize = 32;
+
 /// Weight of a match in the symbol name, relative to one in the body.
 const SYMBOL_BOOST: f32 = 2.0;
 /// Weight of a match in the path.
@@ -127,6 +134,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let fields = &self.fields;
+        let terms = self.rarest_terms(searcher, terms)?;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 3);
         for term in terms {
             for (field, boost) in [
@@ -149,6 +157,36 @@ impl Index {
         searcher
             .search(&*query, &TopDocs::with_limit(k).order_by_score())
             .map_err(Error::tantivy(&self.dir))
+    }
+
+    /// `terms` when there are at most [`LONG_QUERY_TERMS`]; else the [`LONG_QUERY_TERMS`] with
+    /// the fewest chunks containing them (in the body, symbol or path; terms in none are
+    /// dropped), in query order.
+    pub(crate) fn rarest_terms<'t>(
+        &self,
+        searcher: &Searcher,
+        terms: &'t [String],
+    ) -> Result<Vec<&'t String>> {
+        if terms.len() <= LONG_QUERY_TERMS {
+            return Ok(terms.iter().collect());
+        }
+        let fields = &self.fields;
+        let mut counted = Vec::with_capacity(terms.len());
+        for (at, term) in terms.iter().enumerate() {
+            let mut chunks = 0;
+            for field in [fields.body, fields.symbol, fields.path_terms] {
+                chunks += searcher
+                    .doc_freq(&Term::from_field_text(field, term))
+                    .map_err(Error::tantivy(&self.dir))?;
+            }
+            if chunks > 0 {
+                counted.push((chunks, at));
+            }
+        }
+        counted.sort_unstable();
+        counted.truncate(LONG_QUERY_TERMS);
+        counted.sort_unstable_by_key(|&(_, at)| at);
+        Ok(counted.into_iter().map(|(_, at)| &terms[at]).collect())
     }
 
     /// `query` restricted by `filters` (the filters add nothing to the score).
@@ -274,4 +312,69 @@ fn regex_escape(text: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IndexParams;
+
+    /// 40 Python files that share most words, and one word only `rare.py` has.
+    fn index(dir: &std::path::Path) -> Index {
+        let root = dir.join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        for n in 0..40 {
+            std::fs::write(
+                root.join(format!("common{n}.py")),
+                format!("def helper{n}(value):\n    return value + offset\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            root.join("rare.py"),
+            "def stripes(value):\n    return value + zebra\n",
+        )
+        .unwrap();
+        let mut index = Index::open(&root, &dir.join("index"), IndexParams::default()).unwrap();
+        index.update().unwrap();
+        index
+    }
+
+    #[test]
+    fn a_long_query_keeps_its_rarest_terms_in_query_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let searcher = index.reader.searcher();
+        // 3 common terms, 40 rare ones (one chunk each), 10 that are nowhere: 53 in all.
+        let mut terms: Vec<String> = vec!["value".into(), "offset".into(), "return".into()];
+        terms.extend((0..40).map(|n| format!("helper{n}")));
+        terms.extend((0..10).map(|n| format!("nowhere{n}")));
+        terms.swap(0, 50);
+        let kept = index.rarest_terms(&searcher, &terms).unwrap();
+        assert_eq!(kept.len(), LONG_QUERY_TERMS);
+        for kept in &kept {
+            assert!(kept.starts_with("helper"), "{kept} is common or nowhere");
+        }
+        let positions: Vec<usize> = kept
+            .iter()
+            .map(|k| terms.iter().position(|t| t == *k).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        // A short query is kept whole, terms found nowhere included.
+        let short = vec!["value".to_string(), "nowhere".to_string()];
+        assert_eq!(index.rarest_terms(&searcher, &short).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_long_query_still_finds_the_chunk_of_its_rare_term() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index(dir.path());
+        let mut query: Vec<String> = (0..40).map(|n| format!("unknown{n}")).collect();
+        query.extend(["value", "offset", "return", "zebra"].map(String::from));
+        let hits = index
+            .search(&query.join(" "), 3, &Filters::default())
+            .unwrap();
+        assert_eq!(hits[0].path, "rare.py", "{hits:?}");
+        assert!(hits[0].why.matched_terms.contains(&"zebra".to_string()));
+    }
 }
