@@ -13,6 +13,14 @@ use crate::{Error, Result};
 const QUERY_LINES_BEFORE: usize = 40;
 const QUERY_LINES_AFTER: usize = 10;
 
+/// Bytes of the file before the cursor that go into the prompt at most (whole lines, the
+/// cursor's line always whole): about 1,500 tokens of code, an editor-sized window (llama.vim
+/// sends 256 lines). Longer files are cut, so a completion in a long file fits the context and
+/// costs what one in a short file does; the repository context comes on top.
+pub const PREFIX_WINDOW_BYTES: usize = 4_500;
+/// Bytes of the file after the cursor that go into the prompt at most (whole lines).
+pub const SUFFIX_WINDOW_BYTES: usize = 1_500;
+
 /// A gap to fill.
 #[derive(Debug, Clone)]
 pub struct CompleteRequest<'a> {
@@ -48,7 +56,51 @@ pub fn query_around(prefix: &str, suffix: &str) -> String {
     query.join("\n")
 }
 
-/// Fill the gap of `request`, with context from `index` when given. A model without
+/// The end of `prefix` that goes into the prompt: at most `max` bytes (plus the start of the
+/// cursor's line when that line alone is longer), starting at a line start.
+pub fn prefix_window(prefix: &str, max: usize) -> &str {
+    if prefix.len() <= max {
+        return prefix;
+    }
+    let line_start = prefix.rfind('\n').map_or(0, |at| at + 1);
+    let mut from = prefix.len() - max;
+    while !prefix.is_char_boundary(from) {
+        from += 1;
+    }
+    if from >= line_start {
+        return &prefix[line_start..];
+    }
+    // The first line start at or after `from`.
+    match prefix[from..].find('\n') {
+        Some(at) => &prefix[from + at + 1..],
+        None => &prefix[line_start..],
+    }
+}
+
+/// The start of `suffix` that goes into the prompt: at most `max` bytes (plus the rest of the
+/// cursor's line), ending at a line end.
+pub fn suffix_window(suffix: &str, max: usize) -> &str {
+    if suffix.len() <= max {
+        return suffix;
+    }
+    let line_end = suffix.find('\n').map_or(suffix.len(), |at| at + 1);
+    if line_end >= max {
+        return &suffix[..line_end];
+    }
+    // The last line end at or before `max`.
+    let mut cut = max;
+    while !suffix.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match suffix[..cut].rfind('\n') {
+        Some(at) => &suffix[..at + 1],
+        None => &suffix[..line_end],
+    }
+}
+
+/// Fill the gap of `request`, with context from `index` when given. The prompt holds the
+/// [`prefix_window`] and [`suffix_window`] of the file around the cursor; the whole file is
+/// read for its imports. A model without
 /// fill-in-the-middle tokens is [`Error::NoFim`].
 pub fn complete(
     generator: &mut dyn Generator,
@@ -71,8 +123,8 @@ pub fn complete(
         None => None,
     };
     let infill = Infill {
-        prefix: request.prefix.to_string(),
-        suffix: request.suffix.to_string(),
+        prefix: prefix_window(request.prefix, PREFIX_WINDOW_BYTES).to_string(),
+        suffix: suffix_window(request.suffix, SUFFIX_WINDOW_BYTES).to_string(),
         extra: context
             .as_ref()
             .map(RepoContext::extra_files)
@@ -150,6 +202,69 @@ mod tests {
         let err = complete(&mut generator, None, &request, &mut Silent).unwrap_err();
         assert!(err.to_string().contains("fill-in-the-middle"), "{err}");
         assert!(generator.requests.is_empty());
+    }
+
+    #[test]
+    fn a_long_file_is_cut_to_whole_lines_around_the_cursor() {
+        let prefix: String = (0..1000).map(|n| format!("before {n:04}\n")).collect();
+        let prefix = format!("{prefix}    let x = ");
+        let window = prefix_window(&prefix, 120);
+        assert!(window.len() <= 120, "{}", window.len());
+        assert!(window.starts_with("before 0"), "a line start: {window:?}");
+        assert!(window.ends_with("before 0999\n    let x = "), "{window:?}");
+        let suffix: String = (0..1000).map(|n| format!("after {n:04}\n")).collect();
+        let suffix = format!(";\n{suffix}");
+        let window = suffix_window(&suffix, 60);
+        assert!(window.len() <= 60);
+        assert!(window.starts_with(";\nafter 0000\n"), "{window:?}");
+        assert!(window.ends_with("\n"), "a line end: {window:?}");
+        // Short text is whole; a cursor line longer than the window is kept whole.
+        assert_eq!(prefix_window("x = 1\ny = ", 120), "x = 1\ny = ");
+        assert_eq!(suffix_window("z\n", 60), "z\n");
+        let long_line = format!("a\n{}", "é".repeat(100));
+        assert_eq!(prefix_window(&long_line, 20), "é".repeat(100));
+        let long_suffix = format!("{}\nnext\n", "é".repeat(100));
+        assert_eq!(
+            suffix_window(&long_suffix, 20),
+            format!("{}\n", "é".repeat(100))
+        );
+        assert_eq!(suffix_window(&"é".repeat(100), 21), "é".repeat(100));
+        // A window edge inside a character of an earlier line.
+        let wide = format!("{}\n{}\nx = ", "é".repeat(50), "ü".repeat(50));
+        assert_eq!(
+            prefix_window(&wide, 111),
+            format!("{}\nx = ", "ü".repeat(50))
+        );
+        assert_eq!(prefix_window(&wide, 104), "x = ");
+    }
+
+    #[test]
+    fn a_completion_in_a_long_file_sends_the_window() {
+        let mut generator = ScriptedGenerator::new(["0"]).with_fim(FimTokens::qwen());
+        let prefix: String = (0..2000).map(|n| format!("x{n} = {n}\n")).collect();
+        let suffix: String = (0..2000).map(|n| format!("y{n} = {n}\n")).collect();
+        let prefix = format!("{prefix}z = ");
+        let request = CompleteRequest {
+            prefix: &prefix,
+            suffix: &suffix,
+            path: None,
+            budget_tokens: 100,
+            params: params(),
+        };
+        complete(&mut generator, None, &request, &mut Silent).unwrap();
+        let Prompt::Text { text } = &generator.requests[0].prompt else {
+            panic!("a completion prompt");
+        };
+        assert!(
+            text.len() <= PREFIX_WINDOW_BYTES + SUFFIX_WINDOW_BYTES + 64,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.contains("x1999 = 1999\nz = <|fim_suffix|>y0 = 0\n"),
+            "{text}"
+        );
+        assert!(!text.contains("x0 = 0\n"));
     }
 
     #[test]
