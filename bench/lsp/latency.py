@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Completion latency of `crucible lsp`, from keystroke to completion, standard library only.
+
+    latency.py --bin target/release/crucible --repo . --model PATH --home DIR [--keystrokes 30]
+
+Starts `crucible lsp --repo REPO` with CRUCIBLE_HOME=DIR (where the repository's index lives:
+an empty DIR gives a cold index, built when the server starts; a second run on the same DIR a
+warm one), opens a real file of the repository (--file) with the cursor at the start of the
+code on a line in its middle, then types the file's next characters one by one (the server
+puts an editor-sized window of the file around the cursor into the prompt, about 1,500 tokens
+before it and 500 after, plus --repo-budget tokens of repository context). Each keystroke is a `textDocument/didChange` (the whole
+text, as the server asks for full sync) followed at once by a `textDocument/completion` at the
+new cursor; its latency is the time from sending didChange to receiving the completion's
+response, so it includes the server's debounce, retrieval from the index, prompt processing
+and decoding. The client waits for each answer before the next keystroke, so no request is
+superseded and every follow-up shares the previous one's prompt up to the cursor.
+
+The first keystroke's latency also holds the model's load and, with a cold index, the index's
+build (the model thread opens both before its first job); it is reported apart. Prints one
+JSON object: the first latency, p50/p99/max of the follow-ups, how many came back non-empty,
+the first few completions, and the load average before and after.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def frame(message):
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class Server:
+    def __init__(self, args):
+        env = dict(os.environ, CRUCIBLE_HOME=args.home, NO_COLOR="1")
+        env.pop("CRUCIBLE_ENDPOINT", None)
+        command = [
+            args.bin, "lsp", "--repo", args.repo, "--model", args.model,
+            "--threads", str(args.threads), "--max-new-tokens", str(args.max_new_tokens),
+            "--debounce-ms", str(args.debounce_ms), "--repo-budget", str(args.repo_budget),
+        ]
+        self.log = open(os.path.join(args.home, "lsp-bench.log"), "wb")
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
+        )
+        self.next_id = 0
+
+    def send(self, message):
+        self.process.stdin.write(frame(message))
+        self.process.stdin.flush()
+
+    def notify(self, method, params):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method, params):
+        self.next_id += 1
+        self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        return self.next_id
+
+    def read(self):
+        length = None
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the server closed its output (see lsp-bench.log in --home)")
+            line = line.strip()
+            if not line:
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return json.loads(self.process.stdout.read(length))
+
+    def response(self, request_id):
+        while True:
+            message = self.read()
+            if message.get("id") == request_id and "method" not in message:
+                if "error" in message:
+                    raise RuntimeError(f"request {request_id} failed: {message['error']}")
+                return message["result"]
+
+    def close(self):
+        try:
+            self.response(self.request("shutdown", None))
+            self.notify("exit", None)
+            self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.log.close()
+
+
+def cursor_in(path, keystrokes):
+    """The file's text and a cursor in its middle, after the indentation of a line that has
+    code (so typing types code): the text before and after it, and the characters typed next."""
+    text = open(path, encoding="utf-8").read()
+    line_start = text.index("\n", len(text) // 2) + 1
+    while not text[line_start:text.index("\n", line_start)].strip():
+        line_start = text.index("\n", line_start) + 1
+    line = text[line_start:text.index("\n", line_start)]
+    cursor = line_start + len(line) - len(line.lstrip())
+    if len(text) - cursor < keystrokes:
+        sys.exit(f"{path} is too short for {keystrokes} keystrokes")
+    return text[:cursor], text[cursor:], text[cursor:cursor + keystrokes]
+
+
+def position(prefix):
+    line = prefix.count("\n")
+    last = prefix[prefix.rfind("\n") + 1:]
+    return {"line": line, "character": len(last.encode("utf-16-le")) // 2}
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--repo", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--home", required=True, help="CRUCIBLE_HOME: where the index lives")
+    parser.add_argument("--file", default="crates/crucible-core/src/repo_context.rs",
+                        help="repository-relative file to type in")
+    parser.add_argument("--keystrokes", type=int, default=30)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--repo-budget", type=int, default=1024)
+    parser.add_argument("--debounce-ms", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    args.repo = os.path.realpath(args.repo)
+    os.makedirs(args.home, exist_ok=True)
+    path = os.path.join(args.repo, args.file)
+    prefix, suffix, typed = cursor_in(path, args.keystrokes)
+    uri = "file://" + path
+    load_before = os.getloadavg()
+    index_existed = os.path.isdir(os.path.join(args.home, "index"))
+
+    server = Server(args)
+    started = time.monotonic()
+    server.response(server.request("initialize", {
+        "processId": os.getpid(), "rootUri": "file://" + args.repo, "capabilities": {},
+    }))
+    server.notify("initialized", {})
+    initialize_s = time.monotonic() - started
+    version = 1
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "rust", "version": version, "text": prefix + suffix,
+    }})
+    latencies = []
+    answered = 0
+    examples = []
+    for at in range(len(typed) + 1):
+        version += 1
+        before = prefix + typed[:at]
+        text = before + suffix[at:] if at else prefix + suffix
+        sent = time.monotonic()
+        server.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"text": text}],
+        })
+        result = server.response(server.request("textDocument/completion", {
+            "textDocument": {"uri": uri}, "position": position(before),
+        }))
+        latencies.append(time.monotonic() - sent)
+        items = (result or {}).get("items", result) if isinstance(result, dict) else result
+        if items:
+            answered += 1
+            if len(examples) < 3:
+                examples.append(items[0]["textEdit"]["newText"])
+    server.close()
+    follow = latencies[1:]
+    print(json.dumps({
+        "file": args.file,
+        "index": "warm" if index_existed else "cold",
+        "document_chars": len(prefix) + len(suffix),
+        "cursor_line": prefix.count("\n") + 1,
+        "keystrokes": len(follow),
+        "max_new_tokens": args.max_new_tokens,
+        "repo_budget_tokens": args.repo_budget,
+        "threads": args.threads,
+        "initialize_s": round(initialize_s, 3),
+        "first_s": round(latencies[0], 3),
+        "follow_up_p50_s": round(percentile(follow, 50), 3),
+        "follow_up_p99_s": round(percentile(follow, 99), 3),
+        "follow_up_max_s": round(max(follow), 3),
+        "answered": answered,
+        "requests": len(latencies),
+        "examples": examples,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
