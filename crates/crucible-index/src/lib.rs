@@ -49,7 +49,7 @@ pub mod walk;
 pub use chunk::{Chunk, ChunkKind, ChunkParams, ParseOutcome};
 pub use error::{Error, Result};
 pub use index::{FileNote, Index, IndexParams, IndexStats, UpdateReport};
-pub use search::{Filters, Hit, MAX_QUERY_TERMS, Ranked, Why};
+pub use search::{Filters, Hit, LONG_QUERY_TERMS, MAX_QUERY_TERMS, Ranked, Why};
 #[cfg(feature = "embed")]
 pub use vectors::EmbedReport;
 pub use walk::{SkipReason, Skipped, WalkParams};
