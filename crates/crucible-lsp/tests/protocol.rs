@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 use crucible_core::Settings;
-use crucible_core::infer::{FimTokens, GenRequest, Generator, ScriptedGenerator};
+use crucible_core::infer::{FimTokens, GenRequest, Generator, Prompt, ScriptedGenerator};
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
 struct Client {
