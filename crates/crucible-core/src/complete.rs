@@ -252,9 +252,11 @@ mod tests {
             params: params(),
         };
         complete(&mut generator, None, &request, &mut Silent).unwrap();
-        let Prompt::Text { text } = &generator.requests[0].prompt else {
-            panic!("a completion prompt");
-        };
+        let prompt = &generator.requests[0].prompt;
+        assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
+        let text = prompt
+            .completion_text()
+            .expect("a fill prompt has a text rendering");
         assert!(
             text.len() <= PREFIX_WINDOW_BYTES + SUFFIX_WINDOW_BYTES + 64,
             "{}",
