@@ -6,4 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 bin="${CARGO_TARGET_DIR:-target}/release/crucible"
 echo "demo: crucible generate --lang cpp --task examples/tasks/sum-of-two.json" >&2
-"$bin" generate --lang cpp --task examples/tasks/sum-of-two.json
+status=0
+"$bin" generate --lang cpp --task examples/tasks/sum-of-two.json || status=$?
+if [ "$status" -eq 3 ]; then
+  echo "demo: the program above failed the task's examples (exit 3, a failing verdict; see README, Exit codes)" >&2
+fi
+exit "$status"
