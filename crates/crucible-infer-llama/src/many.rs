@@ -140,24 +140,9 @@ impl Observer for FeedText<'_> {
 impl Active {
     /// Choose sequence `s`'s next token from `logits`; new text goes to `feed`.
     fn step(&mut self, model: &'static LlamaModel, s: usize, logits: &[f32], feed: &mut dyn Feed) {
-        let Active {
-            prompt,
-            params,
-            stop,
-            seqs,
-            max_draft,
-            ..
-        } = self;
-        let job = Job {
-            model,
-            prompt,
-            params,
-            batch_size: 1,
-            ignore_eos: false,
-            max_draft: *max_draft,
-        };
-        let mut text = FeedText { feed, id: self.id };
-        seqs[s].step(s, logits, &job, stop, &mut text);
+        self.with_sequence(model, s, feed, |seq, job, stop, text| {
+            seq.step(s, logits, job, stop, text)
+        });
     }
 
     /// Walk sequence `s`'s verification rows (see [`Sequence::verify`]); returns the number of
@@ -170,7 +155,21 @@ impl Active {
         draft: &[TokenId],
         feed: &mut dyn Feed,
     ) -> usize {
+        self.with_sequence(model, s, feed, |seq, job, stop, text| {
+            seq.verify(s, logits, draft, job, stop, text)
+        })
+    }
+
+    /// Run `f` on sequence `s` with this request's decoding job, stop matcher and feed.
+    fn with_sequence<R>(
+        &mut self,
+        model: &'static LlamaModel,
+        s: usize,
+        feed: &mut dyn Feed,
+        f: impl FnOnce(&mut Sequence, &Job<'_>, &StopMatcher, &mut FeedText<'_>) -> R,
+    ) -> R {
         let Active {
+            id,
             prompt,
             params,
             stop,
@@ -186,8 +185,8 @@ impl Active {
             ignore_eos: false,
             max_draft: *max_draft,
         };
-        let mut text = FeedText { feed, id: self.id };
-        seqs[s].verify(s, logits, draft, &job, stop, &mut text)
+        let mut text = FeedText { feed, id: *id };
+        f(&mut seqs[s], &job, stop, &mut text)
     }
 
     /// Stop every sequence (their slots are freed with the finished ones').
