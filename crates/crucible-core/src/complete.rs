@@ -132,6 +132,7 @@ pub fn complete(
         repo_name: context.as_ref().map(|c| c.repo_name.clone()),
         filename: request.path.map(str::to_string),
         answer_prefix: String::new(),
+        continuation: false,
     };
     let gen_request = GenRequest {
         prompt: Prompt::Fill {

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crucible_index::{Filters, Hit, Index, pack};
 use crucible_infer::{
-    ExtraFile, Feed, FimTokens, GenRequest, Generation, Generator, Message, ModelInfo, Observer,
-    Prompt, Role,
+    ExtraFile, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Message, ModelInfo,
+    Observer, Prompt, Role,
 };
 use crucible_strategy::Progress;
 use crucible_types::{Language, Task, TaskKind};
@@ -357,6 +357,9 @@ struct Front {
     /// A fill prompt's context files, its repository and current file names (as structure:
     /// the files' text stays text).
     files: Vec<ExtraFile>,
+    /// The model's fill-in-the-middle tokens: with them a completion prompt becomes a
+    /// continuation fill prompt, so the files' text reaches the model as text.
+    fim: Option<FimTokens>,
     repo_name: String,
     current: String,
 }
@@ -390,6 +393,7 @@ impl<'a> WithContext<'a> {
                 text: text_preamble,
                 chat: chat_preamble,
                 files: context.extra_files(),
+                fim,
                 repo_name: context.repo_name.clone(),
                 current: current.to_owned(),
             },
@@ -406,9 +410,38 @@ impl<'a> WithContext<'a> {
 /// Put the context in front of `request`'s prompt: the text form before a completion prompt,
 /// the chat form at the start of the first user turn of a chat prompt (a turn of its own if
 /// there is none), the files before a fill prompt's own context files.
+///
+/// A completion prompt of a model with FIM tokens becomes a continuation fill prompt with the
+/// same rendering: a backend that tokenizes then takes the files as literal text, so a file
+/// holding `<|file_sep|>` or `<|endoftext|>` cannot act as the model's control token.
 fn put_in_front(request: &mut GenRequest, front: &Front) {
     match &mut request.prompt {
-        Prompt::Text { text: prompt } => prompt.insert_str(0, &front.text),
+        Prompt::Text { text: prompt } => match &front.fim {
+            Some(tokens) if !front.files.is_empty() => {
+                let repository_form = tokens.repo_name.is_some() && tokens.file_sep.is_some();
+                let infill = if repository_form {
+                    Infill {
+                        prefix: std::mem::take(prompt),
+                        extra: front.files.clone(),
+                        repo_name: Some(front.repo_name.clone()),
+                        filename: Some(front.current.clone()),
+                        continuation: true,
+                        ..Infill::default()
+                    }
+                } else {
+                    Infill {
+                        prefix: format!("{}{prompt}", front.text),
+                        continuation: true,
+                        ..Infill::default()
+                    }
+                };
+                request.prompt = Prompt::Fill {
+                    tokens: tokens.clone(),
+                    infill: Box::new(infill),
+                };
+            }
+            _ => prompt.insert_str(0, &front.text),
+        },
         Prompt::Chat { messages, .. } => {
             if let Some(first) = messages.iter_mut().find(|m| m.role == Role::User) {
                 first.content.insert_str(0, &front.chat);
@@ -708,6 +741,14 @@ mod tests {
             prompt.contains(&format!("<|file_sep|>{REPORT}\n\"\"\"Print a report")),
             "{prompt}"
         );
+        // The files travel as structure (a continuation fill prompt), so a backend that
+        // tokenizes keeps their text literal.
+        let Prompt::Fill { infill, .. } = &generator.requests[0].prompt else {
+            panic!("a completion prompt with context should become a fill prompt");
+        };
+        assert!(infill.continuation);
+        assert_eq!(infill.extra[0].filename, "geometry/shapes.py");
+        assert_eq!(infill.filename.as_deref(), Some(REPORT));
         assert_eq!(out.rounds.len(), 1);
         assert!(
             out.generated

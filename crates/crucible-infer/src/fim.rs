@@ -62,6 +62,11 @@ pub struct Infill {
     pub filename: Option<String>,
     /// Text the answer starts with (after the middle token; llama-server's `prompt`).
     pub answer_prefix: String,
+    /// No gap: the model continues `prefix` (code completion with repository context), so the
+    /// prompt is the context files and the prefix without the prefix, suffix and middle tokens;
+    /// `suffix` is then not used.
+    #[serde(default)]
+    pub continuation: bool,
 }
 
 /// Name used for the repository when the request names none (the repository form needs one).
@@ -122,6 +127,11 @@ pub fn fim_pieces<'a>(tokens: &'a FimTokens, infill: &'a Infill) -> Vec<FimPiece
                 }
             }
         }
+    }
+    if infill.continuation {
+        out.text(&infill.prefix);
+        out.text(&infill.answer_prefix);
+        return out.0;
     }
     out.token(&tokens.prefix);
     out.text(&infill.prefix);
@@ -200,6 +210,7 @@ mod tests {
             repo_name: None,
             filename: Some("main.py".into()),
             answer_prefix: "he".into(),
+            continuation: false,
         };
         check(
             &FimTokens::qwen(),
@@ -263,6 +274,49 @@ mod tests {
         // The text rendering is the same layout.
         let joined: String = pieces.iter().map(FimPiece::as_str).collect();
         assert_eq!(joined, fim_prompt(&tokens, &infill));
+    }
+
+    #[test]
+    fn a_continuation_has_the_files_and_the_prefix_without_fim_tokens() {
+        let infill = Infill {
+            prefix: "def main():\n    ".into(),
+            suffix: "ignored".into(),
+            extra: vec![ExtraFile {
+                filename: "util.py".into(),
+                text: "X = \"<|file_sep|>\"\n".into(),
+            }],
+            filename: Some("main.py".into()),
+            continuation: true,
+            ..Infill::default()
+        };
+        let tokens = FimTokens::qwen();
+        let text = |s: &str| FimPiece::Text(Cow::Owned(s.into()));
+        assert_eq!(
+            fim_pieces(&tokens, &infill),
+            [
+                FimPiece::Token("<|repo_name|>"),
+                text("repository\n"),
+                FimPiece::Token("<|file_sep|>"),
+                text("util.py\nX = \"<|file_sep|>\"\n"),
+                FimPiece::Token("<|file_sep|>"),
+                text("main.py\ndef main():\n    "),
+            ]
+        );
+        // Without repository tokens: the prefix alone, all of it text.
+        let plain = FimTokens {
+            repo_name: None,
+            file_sep: None,
+            ..FimTokens::qwen()
+        };
+        let alone = Infill {
+            prefix: "// a.rs:1-2\nfn a() {}\n\nfn b() {".into(),
+            continuation: true,
+            ..Infill::default()
+        };
+        assert_eq!(
+            fim_pieces(&plain, &alone),
+            [text("// a.rs:1-2\nfn a() {}\n\nfn b() {")]
+        );
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl InfillRequest {
             repo_name: None,
             filename: None,
             answer_prefix: self.prompt.clone(),
+            continuation: false,
         }
     }
 }
