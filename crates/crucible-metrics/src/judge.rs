@@ -6,11 +6,16 @@
 //! reproducible with the same model.
 //!
 //! The judge's answer is model output: whatever it writes becomes a [`JudgeVerdict`]. A score
-//! is read from the last `score: N` (any case, `N` in 0-4, decimals allowed), else the last
-//! `N/4` or `N out of 4`, else an answer that is just a number; anything else, or a number
+//! is read from the last `score: N` or `grade: N` / `grade is N` (any case, `N` in 0-4,
+//! decimals allowed), else the last `N/4` or `N out of 4`, else an answer that is just a
+//! number. Small models often reason well enough but do not end with the line asked for; such
+//! an answer gets one follow-up request: the same prompt with the judge's own answer prefilled
+//! and `Score: ` after it, a few tokens, so the grade it gives is the one its reasoning leads
+//! to ([`JudgeVerdict::Scored::asked`] marks it). Anything still unreadable, or a number
 //! outside 0-4, is [`JudgeVerdict::Unparsed`] with the raw text kept, and a backend failure
 //! for one request is [`JudgeVerdict::Failed`]. Only cancellation stops a judge run.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 
 use crucible_infer::{
@@ -91,8 +96,12 @@ pub enum JudgeVerdict {
     Scored {
         /// The grade.
         score: f64,
-        /// The judge's whole answer.
+        /// The judge's whole answer (with an asked-for grade: the answer, then `Score: ` and
+        /// what followed it).
         reasoning: String,
+        /// The answer gave no readable grade, so the grade was asked for after it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        asked: bool,
     },
     /// The answer had no readable score.
     Unparsed {
@@ -126,6 +135,12 @@ pub struct JudgeResult {
     /// Functional correctness, 0-4.
     pub functional_correctness: JudgeVerdict,
 }
+
+/// What follows the judge's answer in the follow-up request that asks for its grade.
+const ASK_SCORE: &str = "\n\nScore: ";
+
+/// Most new tokens of the follow-up request (a grade such as `3.5` and the line's end).
+const ASK_TOKENS: usize = 4;
 
 /// The chat prompt asking for one aspect.
 pub fn judge_prompt(aspect: Aspect, input: &JudgeInput<'_>) -> Prompt {
@@ -211,6 +226,8 @@ pub fn judge_many(
         inputs,
         params,
         next: 0,
+        requests: Vec::new(),
+        follow_ups: VecDeque::new(),
         pending: vec![Slot::default(); inputs.len()],
         stopped: false,
         done,
@@ -224,6 +241,7 @@ pub fn judge_many(
                 error: error.to_string(),
             };
             for index in 0..inputs.len().min(feed.next.div_ceil(2)) {
+                // (`next` counts first requests only: follow-ups belong to started inputs.)
                 let slot = &feed.pending[index];
                 if slot.reported {
                     continue;
@@ -244,17 +262,30 @@ pub fn judge_many(
     }
 }
 
-/// The two requests of each input, in order (request `2i` is input `i`'s usefulness, `2i + 1`
-/// its functional correctness), and the grades as they come back.
+/// The two requests of each input (first request `2i` is input `i`'s usefulness, `2i + 1` its
+/// functional correctness), the follow-ups asking for a grade the answer left out, and the
+/// grades as they come back.
 struct JudgeFeed<'a, 'b> {
     inputs: &'a [JudgeInput<'a>],
     params: JudgeParams,
-    /// Requests handed out so far.
+    /// First requests handed out so far.
     next: usize,
+    /// What each request handed out (by request id) asks.
+    requests: Vec<Asked>,
+    /// Follow-ups waiting to go out.
+    follow_ups: VecDeque<Asked>,
     pending: Vec<Slot>,
     /// `done` asked to stop.
     stopped: bool,
     done: &'b mut dyn FnMut(usize, JudgeResult) -> ControlFlow<()>,
+}
+
+/// One request: an input's aspect, and for a follow-up the judge's first answer.
+#[derive(Debug, Clone)]
+struct Asked {
+    input: usize,
+    aspect: usize,
+    answer: Option<String>,
 }
 
 /// One input's grades so far.
@@ -265,40 +296,118 @@ struct Slot {
     reported: bool,
 }
 
+impl JudgeFeed<'_, '_> {
+    fn request(&self, asked: &Asked) -> GenRequest {
+        let mut prompt = judge_prompt(Aspect::ALL[asked.aspect], &self.inputs[asked.input]);
+        let mut params = GenParams {
+            decoding: Decoding::Greedy,
+            seed: self.params.seed,
+            max_new_tokens: self.params.max_new_tokens,
+            stop: Vec::new(),
+            n: 1,
+        };
+        if let (Some(answer), Prompt::Chat { prefill, .. }) = (&asked.answer, &mut prompt) {
+            *prefill = format!("{}{ASK_SCORE}", answer.trim_end());
+            params.max_new_tokens = ASK_TOKENS;
+            params.stop = vec!["\n".to_string()];
+        }
+        GenRequest { prompt, params }
+    }
+
+    /// The verdict of a finished request, or `None` when a follow-up was queued instead.
+    fn verdict(
+        &mut self,
+        asked: &Asked,
+        result: Result<Generation, InferError>,
+    ) -> Option<JudgeVerdict> {
+        let text = match result {
+            Err(error) => {
+                return Some(JudgeVerdict::Failed {
+                    error: error.to_string(),
+                });
+            }
+            Ok(generation) => match generation.completions.into_iter().next() {
+                None => {
+                    return Some(JudgeVerdict::Failed {
+                        error: "the backend returned no completion".to_string(),
+                    });
+                }
+                Some(completion) => completion.text,
+            },
+        };
+        let Some(answer) = &asked.answer else {
+            return match parse_score(&text) {
+                Ok(score) => Some(JudgeVerdict::Scored {
+                    score,
+                    reasoning: text,
+                    asked: false,
+                }),
+                Err(_) => {
+                    self.follow_ups.push_back(Asked {
+                        answer: Some(text),
+                        ..asked.clone()
+                    });
+                    None
+                }
+            };
+        };
+        let whole = format!("{}{ASK_SCORE}{text}", answer.trim_end());
+        let grade = text.trim();
+        Some(
+            match leading_number(grade).filter(|(_, used)| grade[*used..].trim().is_empty()) {
+                Some((score, _)) if (0.0..=4.0).contains(&score) => JudgeVerdict::Scored {
+                    score,
+                    reasoning: whole,
+                    asked: true,
+                },
+                Some((score, _)) => JudgeVerdict::Unparsed {
+                    raw: whole,
+                    reason: format!("score {score} is outside 0-4"),
+                },
+                None => JudgeVerdict::Unparsed {
+                    raw: whole,
+                    reason: "no score in the answer, nor after `Score: ` when asked for one"
+                        .to_string(),
+                },
+            },
+        )
+    }
+}
+
 impl Feed for JudgeFeed<'_, '_> {
     fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
-        let input = self.inputs.get(self.next / 2)?;
-        let aspect = Aspect::ALL[self.next % 2];
-        self.next += 1;
-        Some(GenRequest {
-            prompt: judge_prompt(aspect, input),
-            params: GenParams {
-                decoding: Decoding::Greedy,
-                seed: self.params.seed,
-                max_new_tokens: self.params.max_new_tokens,
-                stop: Vec::new(),
-                n: 1,
-            },
-        })
+        let asked = match self.follow_ups.pop_front() {
+            Some(asked) => asked,
+            None => {
+                if self.next / 2 >= self.inputs.len() {
+                    return None;
+                }
+                let asked = Asked {
+                    input: self.next / 2,
+                    aspect: self.next % 2,
+                    answer: None,
+                };
+                self.next += 1;
+                asked
+            }
+        };
+        let request = self.request(&asked);
+        self.requests.push(asked);
+        Some(request)
     }
 
     fn finished(&mut self, id: usize, result: Result<Generation, InferError>) -> ControlFlow<()> {
-        let verdict = match result {
-            Err(error) => JudgeVerdict::Failed {
-                error: error.to_string(),
-            },
-            Ok(generation) => match generation.completions.into_iter().next() {
-                None => JudgeVerdict::Failed {
-                    error: "the backend returned no completion".to_string(),
-                },
-                Some(completion) => verdict_of(completion.text),
-            },
+        let Some(asked) = self.requests.get(id).cloned() else {
+            return ControlFlow::Continue(());
         };
-        let index = id / 2;
+        let Some(verdict) = self.verdict(&asked, result) else {
+            return ControlFlow::Continue(());
+        };
+        let index = asked.input;
         let Some(slot) = self.pending.get_mut(index) else {
             return ControlFlow::Continue(());
         };
-        slot.verdicts[id % 2] = Some(verdict);
+        slot.verdicts[asked.aspect] = Some(verdict);
         let [Some(usefulness), Some(functional_correctness)] = &slot.verdicts else {
             return ControlFlow::Continue(());
         };
@@ -319,23 +428,22 @@ fn no_verdict() -> JudgeVerdict {
     }
 }
 
-fn verdict_of(text: String) -> JudgeVerdict {
-    match parse_score(&text) {
-        Ok(score) => JudgeVerdict::Scored {
-            score,
-            reasoning: text,
-        },
-        Err(reason) => JudgeVerdict::Unparsed { raw: text, reason },
-    }
-}
-
 /// Read the judge's score from its answer (see the module docs for the rules).
 pub fn parse_score(text: &str) -> Result<f64, String> {
     let lower = text.to_lowercase();
-    let labelled = lower.rmatch_indices("score").find_map(|(at, label)| {
-        let rest = lower[at + label.len()..].trim_start_matches(|c: char| {
-            c == '*' || c == ':' || c == '=' || c == ' ' || c == '\t' || c == '"'
-        });
+    let separators =
+        |c: char| c == '*' || c == ':' || c == '=' || c == ' ' || c == '\t' || c == '"';
+    let mut labels: Vec<(usize, &str)> = lower
+        .match_indices("score")
+        .chain(lower.match_indices("grade"))
+        .collect();
+    labels.sort_by_key(|label| std::cmp::Reverse(label.0));
+    let labelled = labels.into_iter().find_map(|(at, label)| {
+        let rest = lower[at + label.len()..].trim_start_matches(separators);
+        let rest = rest
+            .strip_prefix("is ")
+            .or_else(|| rest.strip_prefix("of "))
+            .map_or(rest, |r| r.trim_start_matches(separators));
         leading_number(rest)
     });
     let out_of_four = || {
@@ -401,6 +509,12 @@ mod tests {
         assert_eq!(parse_score("I would give it 3/4."), Ok(3.0));
         assert_eq!(parse_score("Overall 1 out of 4"), Ok(1.0));
         assert_eq!(parse_score("4"), Ok(4.0));
+        assert_eq!(
+            parse_score("It fails on empty lists.\nTherefore, the grade is 1."),
+            Ok(1.0)
+        );
+        assert_eq!(parse_score("Grade: 3"), Ok(3.0));
+        assert_eq!(parse_score("I give it a grade of 2 because..."), Ok(2.0));
         // The last labelled score wins over an earlier mention.
         assert_eq!(
             parse_score("A score of 4 would need tests.\nScore: 1"),
@@ -424,6 +538,7 @@ mod tests {
         let mut generator = ScriptedGenerator::new([
             "It solves the task.\nScore: 4",
             "I cannot tell without running it.",
+            "none",
         ]);
         let input = JudgeInput {
             problem: "Return the sum of a and b.",
@@ -442,7 +557,6 @@ mod tests {
             JudgeVerdict::Unparsed { .. }
         ));
         // Both prompts carry the problem, the code and the reference, and name their aspect.
-        assert_eq!(generator.requests.len(), 2);
         let Prompt::Chat { messages, .. } = &generator.requests[1].prompt else {
             panic!("chat prompt expected");
         };
@@ -450,10 +564,79 @@ mod tests {
         assert!(user.contains("functional correctness") && user.contains("return a + b"));
         assert!(user.contains("Reference solution"));
 
+        // The answer without a grade got one follow-up: the same prompt, the answer
+        // prefilled and `Score: ` after it.
+        assert_eq!(generator.requests.len(), 3);
+        let Prompt::Chat { prefill, .. } = &generator.requests[2].prompt else {
+            panic!("chat prompt expected");
+        };
+        assert_eq!(prefill, "I cannot tell without running it.\n\nScore: ");
+        assert_eq!(generator.requests[2].params.stop, ["\n"]);
+
         // A script that runs out is a backend failure, recorded, not a panic.
         let mut empty = ScriptedGenerator::new(Vec::<String>::new());
         let got = judge(&mut empty, &input, params, &mut Silent).unwrap();
         assert!(matches!(got.usefulness, JudgeVerdict::Failed { .. }));
+    }
+
+    #[test]
+    fn a_grade_left_out_is_asked_for_after_the_answer() {
+        let mut generator = ScriptedGenerator::from_fn(|request, _| {
+            let Prompt::Chat { prefill, .. } = &request.prompt else {
+                return None;
+            };
+            Some(match prefill.as_str() {
+                "" => "The code is right for common inputs and wrong for some edge cases.".into(),
+                asked if asked.ends_with("Score: ") => "3".into(),
+                other => format!("unexpected prefill {other:?}"),
+            })
+        });
+        let input = JudgeInput {
+            problem: "Return the largest element.",
+            code: "def f(xs):\n    return sorted(xs)[-1]",
+            reference: None,
+            language: "python",
+        };
+        let params = JudgeParams {
+            seed: 0,
+            max_new_tokens: 64,
+        };
+        let got = judge(&mut generator, &input, params, &mut Silent).unwrap();
+        for verdict in [&got.usefulness, &got.functional_correctness] {
+            let JudgeVerdict::Scored {
+                score,
+                reasoning,
+                asked,
+            } = verdict
+            else {
+                panic!("{verdict:?}");
+            };
+            assert_eq!((*score, *asked), (3.0, true));
+            assert!(
+                reasoning.ends_with("edge cases.\n\nScore: 3"),
+                "{reasoning}"
+            );
+        }
+        // Each aspect's follow-up went out right after its answer (its prompt is still cached).
+        let short: Vec<bool> = generator
+            .requests
+            .iter()
+            .map(|r| r.params.max_new_tokens == ASK_TOKENS)
+            .collect();
+        assert_eq!(short, [false, true, false, true]);
+
+        // A follow-up that gives no number, or one out of range, leaves the answer unparsed.
+        let mut stubborn = ScriptedGenerator::new(["Looks fine.", "Looks fine.", "fine", "9"]);
+        let got = judge(&mut stubborn, &input, params, &mut Silent).unwrap();
+        let reasons: Vec<String> = [&got.usefulness, &got.functional_correctness]
+            .iter()
+            .map(|v| match v {
+                JudgeVerdict::Unparsed { reason, .. } => reason.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(reasons[0].contains("nor after `Score: `"), "{reasons:?}");
+        assert_eq!(reasons[1], "score 9 is outside 0-4");
     }
 
     #[test]

@@ -214,6 +214,9 @@ pub struct JudgeCorpus {
     pub functional_correctness: Option<f64>,
     /// Grades given (both aspects counted).
     pub scored: usize,
+    /// Of those, grades asked for after an answer that gave none.
+    #[serde(default)]
+    pub asked: usize,
     /// Answers with no readable grade.
     pub unparsed: usize,
     /// Requests the backend failed.
@@ -540,6 +543,7 @@ fn judge_corpus<'a>(results: impl Iterator<Item = &'a JudgeResult>) -> JudgeCorp
                 .filter_map(|r| r.functional_correctness.score()),
         ),
         scored: count(|v| matches!(v, JudgeVerdict::Scored { .. })),
+        asked: count(|v| matches!(v, JudgeVerdict::Scored { asked: true, .. })),
         unparsed: count(|v| matches!(v, JudgeVerdict::Unparsed { .. })),
         failed: count(|v| matches!(v, JudgeVerdict::Failed { .. })),
     }

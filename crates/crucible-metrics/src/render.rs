@@ -156,7 +156,9 @@ fn judge_rows(usefulness: &JudgeVerdict, correctness: &JudgeVerdict) -> Vec<[Str
     .into_iter()
     .map(|(aspect, verdict)| {
         let (grade, text) = match verdict {
-            JudgeVerdict::Scored { score, reasoning } => (format!("{score}"), reasoning.clone()),
+            JudgeVerdict::Scored {
+                score, reasoning, ..
+            } => (format!("{score}"), reasoning.clone()),
             JudgeVerdict::Unparsed { raw, reason } => (format!("unparsed: {reason}"), raw.clone()),
             JudgeVerdict::Failed { error } => ("failed".to_string(), error.clone()),
         };
@@ -364,10 +366,11 @@ fn corpus_rows(corpus: &CorpusScores) -> Vec<(String, String)> {
         rows.push((
             "judge".to_string(),
             format!(
-                "usefulness {}, functional correctness {}  (0-4; {} grades, {} unparsed, {} failed)",
+                "usefulness {}, functional correctness {}  (0-4; {} grades, {} of them asked for after the answer, {} unparsed, {} failed)",
                 optional(judge.usefulness, 2),
                 optional(judge.functional_correctness, 2),
                 judge.scored,
+                judge.asked,
                 judge.unparsed,
                 judge.failed
             ),
@@ -576,6 +579,7 @@ mod tests {
             usefulness: JudgeVerdict::Scored {
                 score: 3.0,
                 reasoning: "Fine <mostly>.\nScore: 3".to_string(),
+                asked: false,
             },
             functional_correctness: JudgeVerdict::Failed {
                 error: "server down".to_string(),

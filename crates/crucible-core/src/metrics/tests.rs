@@ -20,6 +20,7 @@ fn graded(score: f64) -> JudgeResult {
     let verdict = JudgeVerdict::Scored {
         score,
         reasoning: format!("Score: {score}"),
+        asked: false,
     };
     JudgeResult {
         usefulness: verdict.clone(),

@@ -19,6 +19,7 @@ fn graded(functional_correctness: Option<f64>) -> JudgeResult {
         Some(score) => JudgeVerdict::Scored {
             score,
             reasoning: format!("Score: {score}"),
+            asked: false,
         },
         None => JudgeVerdict::Unparsed {
             raw: "no idea".to_string(),
