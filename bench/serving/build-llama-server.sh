@@ -43,14 +43,25 @@ fi
 rm -rf "$build/src"
 cp -r "$src" "$build/src"
 chmod -R u+w "$build/src"
-# The server needs the multimodal library (vendored) and the web UI target; the UI's sources
-# and asset script come with the server's. Without npm and without a download the UI target
-# embeds an empty asset table, so the build fetches nothing.
-mv "$build/src/tools/mtmd" "$tmp/mtmd"
+# The server needs the multimodal library and the web UI target; the UI's sources and asset
+# script come with the server's. Without npm and without a download the UI target embeds an
+# empty asset table, so the build fetches nothing. The multimodal library is taken from the
+# same tree as the server (the server calls its API, which changed between the two trees;
+# llama.cpp's own library stays the crate's).
+mtmd=$src/tools/mtmd
+[ -d "$server/../mtmd" ] && mtmd=$server/../mtmd
+cp -r "$mtmd" "$tmp/mtmd"
 rm -rf "$build/src/tools"
 mkdir -p "$build/src/tools"
 mv "$tmp/mtmd" "$build/src/tools/mtmd"
 cp -r "$server" "$build/src/tools/server"
+# One helper of the newer `common` the server's sources call: on Linux it is a plain
+# std::ifstream (it exists for wide-character paths on Windows).
+if ! grep -q fs_open_ifstream "$build/src/common/common.h"; then
+  { grep -rl fs_open_ifstream "$build/src/tools/server" || true; } | while read -r file; do
+    sed -i 's/fs_open_ifstream(\([^,]*\), std::ios::in)/std::ifstream(\1, std::ios::in)/' "$file"
+  done
+fi
 cp -r "$server/../ui" "$build/src/tools/ui" 2>/dev/null || true
 if [ -f "$server/../../scripts/ui-assets.cmake" ] && [ ! -f "$build/src/scripts/ui-assets.cmake" ]; then
   mkdir -p "$build/src/scripts"

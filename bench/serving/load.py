@@ -213,7 +213,10 @@ def percentile(sorted_values, q):
 
 def humaneval_prompts():
     """HumanEval's prompts, in task order."""
-    data = os.environ.get("CRUCIBLE_DATA") or os.path.join(os.path.dirname(__file__), "../../data")
+    home = os.environ.get("CRUCIBLE_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "crucible"
+    )
+    data = os.environ.get("CRUCIBLE_DATA") or os.path.join(home, "data")
     path = os.path.join(data, "humaneval", "HumanEval.jsonl.gz")
     if not os.path.isfile(path):
         raise SystemExit(f"load.py: no HumanEval at {path}; set CRUCIBLE_DATA to the data directory")

@@ -15,7 +15,8 @@
 #   requests per client, 128 tokens, then 50 clients against crucible serve (served or 429,
 #   none dropped) and the editor-sized /infill pair on both.
 # Env: THREADS (2), SLOTS (8), CTX per slot (4096), LEVELS ("1 4 8"), ROUNDS, PER_CLIENT,
-#   MAX_TOKENS, MODEL (the default 0.5B GGUF), CRUCIBLE_DATA (for HumanEval).
+#   MAX_TOKENS, MODEL (the default 0.5B GGUF), CRUCIBLE_DATA (for HumanEval; default the data
+#   `crucible data pull` installed, $CRUCIBLE_HOME/data).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 short=0
@@ -35,7 +36,7 @@ else
   rounds=${ROUNDS:-3} per_client=${PER_CLIENT:-4} max_tokens=${MAX_TOKENS:-128}
 fi
 out=${1:-bench/results/serving-$(date +%Y%m%d-%H%M)}
-export CRUCIBLE_DATA=${CRUCIBLE_DATA:-$PWD/data}
+export CRUCIBLE_DATA=${CRUCIBLE_DATA:-$home/data}
 mkdir -p "$out"
 crucible="${CARGO_TARGET_DIR:-target}/release/crucible"
 [ -x "$crucible" ] || cargo build --release --locked -p crucible-cli
