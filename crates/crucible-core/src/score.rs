@@ -137,6 +137,7 @@ pub fn run_score(
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
         missing: (!missing.task_ids.is_empty()).then_some(missing),
+        test_counts: bench.hidden_test_counts(),
     };
     let (done_tasks, judged, passed) = resume_counts(&bench, &state, &expected);
     let done = state.done();

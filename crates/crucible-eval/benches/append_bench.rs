@@ -164,6 +164,7 @@ fn summary() -> Summary {
         config: json!({}),
         time_limits: json!({}),
         missing: None,
+        test_counts: Default::default(),
     };
     summarize(&results, &params)
 }

@@ -1033,6 +1033,7 @@ mod tests {
             config: json!({}),
             time_limits: json!({}),
             missing: None,
+            test_counts: Default::default(),
         };
         let summary = summarize(&results, &params);
         let html = render_html(&summary, &results, &samples);
@@ -1073,6 +1074,7 @@ mod tests {
             config: json!({}),
             time_limits: json!({}),
             missing: None,
+            test_counts: Default::default(),
         };
         let summary = summarize(&results, &params);
         assert_eq!(summary.verdicts["judge_error"], 1);
@@ -1105,6 +1107,7 @@ mod tests {
             config,
             time_limits: json!({}),
             missing: None,
+            test_counts: Default::default(),
         }
     }
 

@@ -112,6 +112,17 @@ pub struct Benchmark {
     pub rejects: Vec<Reject>,
 }
 
+impl Benchmark {
+    /// The number of hidden base tests of each task whose suite gives it before running
+    /// ([`crucible_types::TestSuite::case_count`]): the test-case average's denominator.
+    pub fn hidden_test_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        self.tasks
+            .iter()
+            .filter_map(|t| Some((t.task.id.clone(), t.hidden.base.case_count()?)))
+            .collect()
+    }
+}
+
 impl BenchmarkTask {
     /// The benchmark's reference solution as a whole program ([`BenchmarkTask::program_of`]),
     /// when it ships one: what similarity metrics compare a sample with.

@@ -148,6 +148,18 @@ impl Task {
 }
 
 impl TestSuite {
+    /// How many tests the suite holds, when that is known without running it: its cases (stdin
+    /// or call cases), none for no tests; `None` for test code, whose asserts are counted as
+    /// they run.
+    pub fn case_count(&self) -> Option<usize> {
+        match self {
+            TestSuite::None => Some(0),
+            TestSuite::Io { cases, .. } => Some(cases.len()),
+            TestSuite::Calls { cases, .. } => Some(cases.len()),
+            TestSuite::Code { .. } => None,
+        }
+    }
+
     /// True when there is nothing to run.
     pub fn is_empty(&self) -> bool {
         match self {

@@ -247,6 +247,7 @@ fn summary_params(
         config,
         time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
         missing: None,
+        test_counts: bench.hidden_test_counts(),
     }
 }
 

@@ -7,9 +7,12 @@
 //!   a run with another task list and `--force`) are left out.
 //! - The test-case average counts a sample that ran none of its tests (a compile or load
 //!   error, a crash before the first test) as 0 of them. The denominator of every sample of a
-//!   task is the most tests any sample of that task ran (a program stopped early reports only
-//!   the tests it reached; a passing one reports all). A task none of whose samples reported a
-//!   test scores 1 for a passing sample and 0 for the others.
+//!   task is the task's number of hidden tests where the suite gives it
+//!   (`SummaryParams::test_counts`: stdin and call cases), else the most tests any sample of
+//!   that task ran (test code's asserts are counted as they run: a program stopped early
+//!   reports only the tests it reached; a passing one reports all). A task none of whose
+//!   samples reported a test, and whose count is not known, scores 1 for a passing sample and
+//!   0 for the others.
 //! - Tasks a scored samples file has no sample for ([`MissingTasks`]) count as failed in
 //!   every number, or are left out with the summary saying how many.
 
@@ -45,6 +48,9 @@ pub struct SummaryParams {
     /// Tasks of `task_ids` that have no samples by design (a scored samples file leaves them
     /// out), and how to count them; `None` for a run whose every task is meant to have samples.
     pub missing: Option<MissingTasks>,
+    /// The number of hidden (base) tests of each task whose suite says so without running
+    /// ([`crucible_types::TestSuite::case_count`]): the test-case average's denominator.
+    pub test_counts: BTreeMap<String, usize>,
 }
 
 /// The m@k pairs a summary reports: 1@k for every k of pass@k above 1 (one program submitted out
@@ -201,7 +207,7 @@ pub fn summarize(results: &[ResultRecord], params: &SummaryParams) -> Summary {
         min_samples_per_task: min_samples,
         pass_at_k: pass_at_ks(&per_task, &params.ks, |t| t.passed),
         n_at_k: n_at_ks(&by_task, &per_task, &params.n_at_k),
-        test_case_average: test_case_average(&by_task, &per_task),
+        test_case_average: test_case_average(&by_task, &per_task, &params.test_counts),
         verdicts: verdict_counts(counted.iter().map(|r| r.status)),
         plus,
         missing: missing.cloned(),
@@ -344,6 +350,7 @@ fn n_at_ks(
 fn test_case_average(
     by_task: &BTreeMap<&str, Vec<&ResultRecord>>,
     per_task: &[TaskScore],
+    test_counts: &BTreeMap<String, usize>,
 ) -> Option<f64> {
     let per_task: Vec<f64> = per_task
         .iter()
@@ -352,7 +359,12 @@ fn test_case_average(
                 return Some(0.0);
             }
             let results = by_task.get(task.task_id.as_str())?;
-            let most_tests = results.iter().map(|r| r.tests.len()).max().unwrap_or(0);
+            let most_ran = results.iter().map(|r| r.tests.len()).max().unwrap_or(0);
+            // A sample cannot report more tests than the suite has; if one did (a suite
+            // changed under a resumed run), its count is the honest denominator.
+            let most_tests = test_counts
+                .get(task.task_id.as_str())
+                .map_or(most_ran, |&known| known.max(most_ran));
             let fractions = results.iter().map(|r| {
                 let passed = r.tests.iter().filter(|t| t.status.is_pass()).count();
                 let ran_none = if r.status.is_pass() { 1.0 } else { 0.0 };

@@ -173,6 +173,7 @@ fn summary_numbers() {
         config: json!({}),
         time_limits: json!({}),
         missing: None,
+        test_counts: Default::default(),
     };
     let summary = summarize(&results, &params);
     assert_eq!(summary.pass_at_k.get("pass@1"), Some(&0.25));
@@ -184,6 +185,16 @@ fn summary_numbers() {
     assert_eq!(summary.tokens_completion, 20);
     // Sample fractions: a: 1.0 and 0.5; b: 0.5 and 0.5.
     assert_eq!(summary.test_case_average, Some(0.625));
+    // Where the suite says how many tests a task has, that is the denominator: task b has 4,
+    // of which its samples passed 1 each (0.25 and 0.25).
+    let counted = SummaryParams {
+        test_counts: [("b".to_string(), 4)].into_iter().collect(),
+        ..params.clone()
+    };
+    assert_eq!(
+        summarize(&results, &counted).test_case_average,
+        Some((0.75 + 0.25) / 2.0)
+    );
     let json = serde_json::to_value(&summary).unwrap();
     assert_eq!(json["pass@1"], 0.25);
 
@@ -378,6 +389,7 @@ fn params(task_ids: &[&str], ks: &[u64]) -> SummaryParams {
         config: json!({}),
         time_limits: json!({}),
         missing: None,
+        test_counts: Default::default(),
     }
 }
 
