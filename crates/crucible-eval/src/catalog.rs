@@ -1,9 +1,12 @@
 //! The data catalogue: every benchmark data set `crucible data pull` installs, its files in the
 //! data-directory layout with their sha256 checksums, and each file's public home.
 //!
-//! The checksums are those of the copies in the project's shared data folder (each
-//! `SOURCE.md` there records the origin and the same sha256); a download that does not match
-//! is refused, so every install, from any source, yields byte-identical files.
+//! The checksums are derived from the copies in the project's shared data folder (each
+//! `SOURCE.md` there records the origin and the same bytes): a file published byte for byte is
+//! checked as installed; a file this project gzipped (or parsed) from its upstream is checked by
+//! the sha256 of its uncompressed bytes, which are the upstream bytes (or the parse's output).
+//! A download that does not match is refused, so every install, from any source, yields the
+//! same content.
 
 use std::path::Path;
 
@@ -24,19 +27,76 @@ pub enum Origin {
         commit: &'static str,
         path: &'static str,
     },
-    /// Made from its upstream (recompressed or parsed; see the folder's `SOURCE.md`): only a
-    /// mirror of the data-directory layout or a local copy has these bytes.
-    Derived,
+    /// The gzip of a file of a GitHub repository at a commit: the pull downloads the file and
+    /// compresses it (the checksum is of the uncompressed bytes, see [`Checked::Gunzipped`]).
+    GitHubGzipped {
+        repo: &'static str,
+        commit: &'static str,
+        path: &'static str,
+    },
+    /// Parsed from Project CodeNet's problem statements and metadata ([`CODENET_UPSTREAM`]) by
+    /// [`crate::codenet`], then gzipped.
+    CodeNet,
 }
+
+/// What a file's sha256 is taken of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The file's bytes as installed (published byte for byte).
+    File,
+    /// The bytes inside the gzip: the compressed bytes depend on the compressor, the content
+    /// does not.
+    Gunzipped,
+}
+
+/// A file a data set is built from, published byte for byte at a GitHub commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upstream {
+    pub repo: &'static str,
+    pub commit: &'static str,
+    pub path: &'static str,
+    pub sha256: &'static str,
+}
+
+/// The two files `codenet/codenet_problems.jsonl.gz` is parsed from: CodeNet's statements (the
+/// tarball in IBM/Project_CodeNet's `doc/`) and its problem list (CodeNet's
+/// `metadata/problem_list.csv`, as carried byte for byte by madaan/pie-perf).
+pub const CODENET_UPSTREAM: [Upstream; 2] = [
+    Upstream {
+        repo: "IBM/Project_CodeNet",
+        commit: "55c323b527ab3d6510d55edff188bc0a0d7bc5e5",
+        path: "doc/problem_descriptions.tar.gz",
+        sha256: "8b631ae168ba84dce69c7d8e1b6c632256e0155858c2664c6493a5f001b45fdd",
+    },
+    Upstream {
+        repo: "madaan/pie-perf",
+        commit: "8f74491065bcd5b66d3913bf31cfba0ecf4ea5f0",
+        path: "data/problem_list.csv",
+        sha256: "f37986d81b49c9bfd07befec2b53b6077fdd6245ddb26c670308fe2c031c0026",
+    },
+];
 
 /// One file of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataFile {
     /// Path under the data directory.
     pub relative: &'static str,
+    /// Size of the shared data folder's copy.
     pub bytes: u64,
+    /// The sha256 of the file, or of its uncompressed bytes ([`DataFile::checked`]).
     pub sha256: &'static str,
     pub origin: Origin,
+}
+
+impl DataFile {
+    /// What [`DataFile::sha256`] is taken of: files this project compressed or parsed are
+    /// checked by their content.
+    pub const fn checked(&self) -> Checked {
+        match self.origin {
+            Origin::Wheel { .. } | Origin::GitHub { .. } => Checked::File,
+            Origin::GitHubGzipped { .. } | Origin::CodeNet => Checked::Gunzipped,
+        }
+    }
 }
 
 /// A data set: one folder of the data directory.
@@ -67,6 +127,25 @@ const CODEGEEX: &str = "THUDM/CodeGeeX";
 const CODEGEEX_COMMIT: &str = "2838420b7b4492cf3d16bce5320e26e65960c9e2";
 const INFILLING: &str = "openai/human-eval-infilling";
 const INFILLING_COMMIT: &str = "88062ff9859c875d04db115b698ed4b0f0395170";
+const MAPCODER: &str = "Md-Ashraful-Pramanik/MapCoder";
+const MAPCODER_COMMIT: &str = "0027da71030b441cca2bc6f95def86b9aa5c7dea";
+const REFLEXION: &str = "noahshinn/reflexion";
+const REFLEXION_COMMIT: &str = "218cf0ef1df84b05ce379dd4a8e47f17766733a0";
+
+/// A file gzipped here from `path` of `repo` at `commit`; `sha` is of the uncompressed bytes.
+const fn gzipped(
+    relative: &'static str,
+    bytes: u64,
+    sha: &'static str,
+    (repo, commit, path): (&'static str, &'static str, &'static str),
+) -> DataFile {
+    file(
+        relative,
+        bytes,
+        sha,
+        Origin::GitHubGzipped { repo, commit, path },
+    )
+}
 
 const fn codegeex(
     relative: &'static str,
@@ -138,28 +217,38 @@ pub const DATASETS: &[DataSet] = &[
         name: "mbpp",
         eval_only: false,
         files: &[
-            file(
+            gzipped(
                 "mbpp/sanitized-mbpp.json.gz",
                 56348,
-                "0eb858cb58bf7086e5d0cfb944d2e75155936dd84d8235d887523637f7af4890",
-                Origin::Derived,
+                "ca95deaa9a01ef0a6f439f88bcf0dd3db3563d22f22aad6cae04ebb9a8d8c8e9",
+                (
+                    "google-research/google-research",
+                    "30adf0ec5f35f9609c2f1d896005e184195d9146",
+                    "mbpp/sanitized-mbpp.json",
+                ),
             ),
-            file(
+            // The full set's bytes are MapCoder's copy (see mbpp/SOURCE.md: it differs from
+            // google-research's revision by 206 characters).
+            gzipped(
                 "mbpp/mbpp.jsonl.gz",
                 130053,
-                "2809de2a637dffecb4bd58128bcfe1250d0a335779b019956b7f3c28f646e4a6",
-                Origin::Derived,
+                "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
+                (MAPCODER, MAPCODER_COMMIT, "data/MBPPEval/MBPP.jsonl"),
             ),
         ],
     },
     DataSet {
         name: "mbpp-plus",
         eval_only: false,
-        files: &[file(
+        files: &[gzipped(
             "mbpp-plus/MbppPlus.jsonl.gz",
             347811,
-            "b4e9daf3a3d68503c2a92d195e1b44ea485fc15e8eb24f7a60552351835bf47c",
-            Origin::Derived,
+            "08405a4e8764a4941cfe0945d25a956355a0454f364ea902c4020a44e7057973",
+            (
+                "evalplus/evalplus",
+                "767efcc368e0ef16568bba4ee2f1b005e849e8a6",
+                "MbppPlus.jsonl",
+            ),
         )],
     },
     DataSet {
@@ -208,28 +297,36 @@ pub const DATASETS: &[DataSet] = &[
         name: "multipl-e-rust",
         eval_only: true,
         files: &[
-            file(
+            gzipped(
                 "multipl-e-rust/humaneval-rs.jsonl.gz",
                 36103,
-                "724cf687b9c5f0803579605808e0f715adac7f63e4c2cef72cda2050f2032870",
-                Origin::Derived,
+                "4541d01176d6fd93e74e732c8ba66081f07217da65d047f560759aa34ea47a01",
+                (
+                    REFLEXION,
+                    REFLEXION_COMMIT,
+                    "programming_runs/benchmarks/humaneval-rs.jsonl",
+                ),
             ),
-            file(
+            gzipped(
                 "multipl-e-rust/mbpp-rs.jsonl.gz",
                 37753,
-                "329ab4d8c37bb550bfc9db84b7bace8654ba556d8cac295d131313ce44f11ece",
-                Origin::Derived,
+                "1d21748c4ba41bea6be6efca1746ed0e93f3fa6b0051a6622322afcde7c156b6",
+                (
+                    REFLEXION,
+                    REFLEXION_COMMIT,
+                    "programming_runs/benchmarks/mbpp-rs.jsonl",
+                ),
             ),
         ],
     },
     DataSet {
         name: "apps",
         eval_only: false,
-        files: &[file(
+        files: &[gzipped(
             "apps-selected150/selected150.jsonl.gz",
             102479,
-            "115483c5fe38ab07dae45df31e8f463403df42ac663df05752f8f5c17cf46b22",
-            Origin::Derived,
+            "0f27851c4f48842413a4afdd9aa94c295d5d639af95165e2810869903f219e80",
+            (MAPCODER, MAPCODER_COMMIT, "data/APPS/selected150.jsonl"),
         )],
     },
     DataSet {
@@ -238,8 +335,8 @@ pub const DATASETS: &[DataSet] = &[
         files: &[file(
             "codenet/codenet_problems.jsonl.gz",
             2860854,
-            "d961e4031199ddd734a7f5c887115f4e23842d42de9476c8e953290966ca93d1",
-            Origin::Derived,
+            "1a32e8fb61e28354a47d1836a9a2ec93cbb080570aec5652cdc89fcd5718abda",
+            Origin::CodeNet,
         )],
     },
     DataSet {

@@ -70,12 +70,17 @@ pub enum Error {
         command: String,
     },
     #[error(
-        "`{what}` is not the file expected: sha256 {actual}, expected {expected} (a changed or truncated download; nothing was installed)"
+        "`{what}` is not the file expected for `{file}`: sha256 {actual}, expected {expected}{of} (a changed or truncated download; nothing was installed). Pull again; if it persists, the source holds other bytes: install a copy you trust with `crucible data pull NAME --from-dir DIR`"
     )]
     Checksum {
+        /// Where the bytes came from (a URL or a path).
         what: String,
+        /// The catalogue file they were for (its path under the data directory).
+        file: String,
         expected: String,
         actual: String,
+        /// " of the uncompressed bytes" when the checksum is of the gzip's content.
+        of: &'static str,
     },
     #[error("no benchmark data directory found; pass `--data-dir` or set `CRUCIBLE_DATA`")]
     NoDataDir,

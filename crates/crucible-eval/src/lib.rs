@@ -54,6 +54,7 @@
 
 mod benchmark;
 pub mod catalog;
+pub mod codenet;
 pub mod compare;
 pub mod doctest;
 mod error;

@@ -1,6 +1,7 @@
 //! Integration tests of `crucible-eval` against the shipped benchmark files.
 
 mod canonical;
+mod catalogue;
 mod fetch;
 mod loaders;
 mod placement;
