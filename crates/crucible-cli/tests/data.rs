@@ -1,11 +1,17 @@
 //! `crucible data`: the benchmark list, `show`, the data directory from `crucible.toml`, and
-//! `pull` from a rows API, GitHub and a hub mirror served on loopback by the test, or from a
-//! local copy; installed data is found from any directory.
+//! `pull` from a rows API, every benchmark's public home and a hub mirror served on loopback by
+//! the test (with checksum failures and cut-off downloads), or from a local copy; installed
+//! data is found from any directory.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use crucible_core::eval::catalog::{self, Checked, Origin};
+use crucible_core::eval::fetch;
 
 fn data_dir() -> PathBuf {
     std::env::var_os("CRUCIBLE_DATA")
@@ -173,24 +179,75 @@ fn pull_reads_the_rows_api_from_its_own_variable_not_the_hub_s() {
     );
     assert!(home.join("data/humaneval/HumanEval.jsonl.gz").is_file());
 
-    // APPS has no public copy with these bytes: the mirror or a local copy is named.
-    let out = crucible_in(scratch.path(), &home, &[], &["data", "pull", "apps"]);
+    // The mirror needs its repository variable; the error names it and the alternatives.
+    let out = crucible_in(
+        scratch.path(),
+        &home,
+        &[],
+        &["data", "pull", "apps", "--from", "mirror"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("set `CRUCIBLE_DATA_REPO`") && stderr.contains("--from-dir"),
+        stderr.contains("needs `CRUCIBLE_DATA_REPO`") && stderr.contains("--from-dir"),
         "{stderr}"
     );
 }
 
-/// Serve files of the data directory on loopback in two layouts: a hub dataset's
-/// (`/datasets/ORG/NAME/resolve/REV/<relative path>`) and GitHub's raw files
-/// (`/ORG/REPO/COMMIT/<path>`, found here by file name). With `tamper`, every file's last byte
-/// is changed. Serves until the test ends.
-fn serve_data(tamper: bool) -> String {
+/// How the loopback server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Serve {
+    /// Every file as its public home has it.
+    Faithful,
+    /// Every file with its last byte changed.
+    Tampered,
+    /// The full `Content-Length`, then half the body and a closed connection.
+    CutOff,
+}
+
+/// The files of every data set laid out as their public homes have them, built from the shared
+/// data folder: GitHub's raw files (`/ORG/REPO/COMMIT/PATH`; uncompressed where upstream is, and
+/// CodeNet's statement tarball and problem list) and a hub dataset in the data-directory layout
+/// (`/datasets/test/data/resolve/main/<relative path>`).
+fn public_homes() -> HashMap<String, Vec<u8>> {
+    let data = data_dir();
+    let mut files = HashMap::new();
+    for file in catalog::DATASETS.iter().flat_map(|set| set.files) {
+        let bytes = std::fs::read(data.join(file.relative)).unwrap();
+        match file.origin {
+            Origin::GitHub { repo, commit, path } => {
+                files.insert(format!("/{repo}/{commit}/{path}"), bytes.clone());
+            }
+            Origin::GitHubGzipped { repo, commit, path } => {
+                let plain = fetch::gunzip(&bytes).unwrap();
+                files.insert(format!("/{repo}/{commit}/{path}"), plain);
+            }
+            Origin::CodeNet => {
+                for upstream in &catalog::CODENET_UPSTREAM {
+                    let name = upstream.path.rsplit('/').next().unwrap();
+                    let bytes = std::fs::read(data.join("codenet").join(name)).unwrap();
+                    let url = format!("/{}/{}/{}", upstream.repo, upstream.commit, upstream.path);
+                    files.insert(url, bytes);
+                }
+            }
+            Origin::Wheel { .. } => {}
+        }
+        files.insert(
+            format!("/datasets/test/data/resolve/main/{}", file.relative),
+            bytes,
+        );
+    }
+    files
+}
+
+/// Serve [`public_homes`] on loopback as `how` says, until the test ends; the paths asked for
+/// are recorded.
+fn serve_data(how: Serve) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let data = data_dir();
+    let files = public_homes();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
@@ -202,97 +259,207 @@ fn serve_data(tamper: bool) -> String {
                 line.clear();
             }
             let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            let file = match path.strip_prefix("/datasets/test/data/resolve/main/") {
-                Some(relative) => Some(data.join(relative)),
-                None => {
-                    let name = path.rsplit('/').next().unwrap_or("");
-                    std::fs::read_dir(&data)
-                        .unwrap()
-                        .filter_map(Result::ok)
-                        .map(|dir| dir.path().join(name))
-                        .find(|candidate| candidate.is_file())
-                }
-            };
+            log.lock().unwrap().push(path.clone());
             let mut stream = reader.into_inner();
-            match file.and_then(|f| std::fs::read(f).ok()) {
-                Some(mut body) => {
-                    if tamper {
+            match files.get(&path) {
+                Some(body) => {
+                    let mut body = body.clone();
+                    if how == Serve::Tampered {
                         *body.last_mut().unwrap() ^= 1;
                     }
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                         body.len()
                     );
-                    stream.write_all(head.as_bytes()).unwrap();
-                    stream.write_all(&body).unwrap();
+                    let sent = if how == Serve::CutOff {
+                        &body[..body.len() / 2]
+                    } else {
+                        &body[..]
+                    };
+                    // The client may hang up first (a refused download): not the test's concern.
+                    let _ = stream
+                        .write_all(head.as_bytes())
+                        .and_then(|()| stream.write_all(sent));
                 }
                 None => {
                     let head =
                         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                    stream.write_all(head.as_bytes()).unwrap();
+                    let _ = stream.write_all(head.as_bytes());
                 }
             }
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), asked)
+}
+
+/// Files under `dir`, recursively (relative paths, sorted).
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries.map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 #[test]
-fn pull_downloads_from_github_and_the_mirror_with_checksums() {
+fn pull_gets_every_benchmark_from_its_public_home_with_checksums() {
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path().join("home");
-    let server = serve_data(false);
+    let (server, asked) = serve_data(Serve::Faithful);
+    let vars = [("CRUCIBLE_GITHUB_RAW", server.as_str())];
+    // Everything but HumanEval (a wheel, fetched with pip), with no mirror configured.
+    let sets = [
+        "humaneval-plus",
+        "mbpp",
+        "mbpp-plus",
+        "humaneval-x",
+        "multipl-e-rust",
+        "apps",
+        "codenet",
+        "humaneval-infilling",
+    ];
+    let mut args = vec!["data", "pull"];
+    args.extend(sets);
+    let out = crucible_in(scratch.path(), &home, &vars, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for path in [
+        "/evalplus/evalplus/767efcc368e0ef16568bba4ee2f1b005e849e8a6/MbppPlus.jsonl",
+        "/google-research/google-research/30adf0ec5f35f9609c2f1d896005e184195d9146/mbpp/sanitized-mbpp.json",
+        "/Md-Ashraful-Pramanik/MapCoder/0027da71030b441cca2bc6f95def86b9aa5c7dea/data/MBPPEval/MBPP.jsonl",
+        "/Md-Ashraful-Pramanik/MapCoder/0027da71030b441cca2bc6f95def86b9aa5c7dea/data/APPS/selected150.jsonl",
+        "/noahshinn/reflexion/218cf0ef1df84b05ce379dd4a8e47f17766733a0/programming_runs/benchmarks/mbpp-rs.jsonl",
+        "/IBM/Project_CodeNet/55c323b527ab3d6510d55edff188bc0a0d7bc5e5/doc/problem_descriptions.tar.gz",
+        "/madaan/pie-perf/8f74491065bcd5b66d3913bf31cfba0ecf4ea5f0/data/problem_list.csv",
+    ] {
+        assert!(
+            stderr.contains(&format!("{server}{path}")),
+            "{path}: {stderr}"
+        );
+    }
+    assert!(
+        !asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("/datasets/")),
+        "the mirror is not needed"
+    );
+    for needle in [
+        "pulled mbpp-plus: 1 file(s) installed (mbpp-plus 399 tasks)",
+        "pulled apps: 1 file(s) installed (apps 49 tasks)",
+        "pulled codenet: 1 file(s) installed (codenet",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    // Byte-for-byte files are the shared copies; files gzipped here hold the same content.
+    let data = data_dir();
+    for file in catalog::DATASETS
+        .iter()
+        .filter(|set| sets.contains(&set.name))
+        .flat_map(|set| set.files)
+    {
+        let installed = std::fs::read(home.join("data").join(file.relative)).unwrap();
+        let shared = std::fs::read(data.join(file.relative)).unwrap();
+        match file.checked() {
+            Checked::File => assert!(installed == shared, "{}", file.relative),
+            Checked::Gunzipped => assert!(
+                fetch::gunzip(&installed).unwrap() == fetch::gunzip(&shared).unwrap(),
+                "{}",
+                file.relative
+            ),
+        }
+    }
+
+    // A second pull finds every file in place and downloads nothing.
+    let before = asked.lock().unwrap().len();
+    let out = crucible_in(scratch.path(), &home, &vars, &args);
+    assert!(out.status.success());
+    assert_eq!(asked.lock().unwrap().len(), before);
+}
+
+#[test]
+fn the_mirror_stays_an_option() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let (server, asked) = serve_data(Serve::Faithful);
     let vars = [
-        ("CRUCIBLE_GITHUB_RAW", server.as_str()),
         ("HF_ENDPOINT", server.as_str()),
         ("CRUCIBLE_DATA_REPO", "test/data"),
     ];
-    // humaneval-plus is on GitHub, apps only on the mirror.
     let out = crucible_in(
         scratch.path(),
         &home,
         &vars,
-        &["data", "pull", "humaneval-plus", "apps"],
+        &["data", "pull", "apps", "--from", "mirror"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("/evalplus/humanevalplus_release/200defce9e3429d28ca215b6dd061c0f7f31c18b/HumanEvalPlus.jsonl.gz"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("pulled humaneval-plus: 1 file(s) installed (humaneval-plus 164 tasks)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("pulled apps: 1 file(s) installed (apps 49 tasks)"),
-        "{stderr}"
-    );
-    let installed = home.join("data/humaneval-plus/HumanEvalPlus.jsonl.gz");
     assert_eq!(
-        std::fs::read(&installed).unwrap(),
-        std::fs::read(data_dir().join("humaneval-plus/HumanEvalPlus.jsonl.gz")).unwrap()
+        *asked.lock().unwrap(),
+        ["/datasets/test/data/resolve/main/apps-selected150/selected150.jsonl.gz"]
     );
+    assert_eq!(
+        std::fs::read(home.join("data/apps-selected150/selected150.jsonl.gz")).unwrap(),
+        std::fs::read(data_dir().join("apps-selected150/selected150.jsonl.gz")).unwrap()
+    );
+}
 
-    // Changed bytes are refused, and nothing is installed.
-    let bad = serve_data(true);
-    let vars = [
-        ("HF_ENDPOINT", bad.as_str()),
-        ("CRUCIBLE_DATA_REPO", "test/data"),
-    ];
+#[test]
+fn changed_bytes_are_refused_naming_the_file_the_checksums_and_the_fix() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let (server, _) = serve_data(Serve::Tampered);
+    let vars = [("CRUCIBLE_GITHUB_RAW", server.as_str())];
     let out = crucible_in(
         scratch.path(),
         &home,
         &vars,
-        &["data", "pull", "codenet", "--from", "mirror"],
+        &["data", "pull", "mbpp-plus", "humaneval-plus"],
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("is not the file expected: sha256"),
-        "{stderr}"
-    );
-    assert!(!home.join("data/codenet/codenet_problems.jsonl.gz").exists());
+    for needle in [
+        // Upstream is plain JSON: the checksum is of the content.
+        "/MbppPlus.jsonl` is not the file expected for `mbpp-plus/MbppPlus.jsonl.gz`",
+        "expected 08405a4e8764a4941cfe0945d25a956355a0454f364ea902c4020a44e7057973 of the uncompressed bytes",
+        // A byte-for-byte file: the checksum is of the file.
+        "expected 272720b90ac375502c8ed23cd791c2a93dfb22a911641a494da74a426c09f101 (",
+        "nothing was installed",
+        "--from-dir DIR",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    assert_eq!(files_under(&home.join("data")), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupted_download_installs_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let (server, _) = serve_data(Serve::CutOff);
+    let vars = [("CRUCIBLE_GITHUB_RAW", server.as_str())];
+    for set in ["apps", "codenet", "humaneval-plus"] {
+        let out = crucible_in(scratch.path(), &home, &vars, &["data", "pull", set]);
+        assert_eq!(out.status.code(), Some(1), "{set}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("download of `http://"), "{set}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{set}: {stderr}");
+    }
+    // No file, not even a partial one, under the data directory.
+    assert_eq!(files_under(&home.join("data")), Vec::<String>::new());
 }
 
 #[test]

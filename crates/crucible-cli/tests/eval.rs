@@ -278,3 +278,20 @@ fn bad_input_is_a_clear_error() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn zero_counts_are_usage_errors_like_k_zero() {
+    // README's exit codes: 2 is a usage error. `--limit 0` and `--n 0` are caught before
+    // anything loads, as `--k 0` is.
+    for (flag, value) in [
+        ("--limit", "0"),
+        ("--n", "0"),
+        ("--k", "0"),
+        ("--limit", "x"),
+    ] {
+        let out = crucible(&["eval", "--benchmark", "humaneval", flag, value]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
+}

@@ -153,6 +153,16 @@ fn parse_k(given: &str) -> Result<u64, String> {
     }
 }
 
+/// A count that must be at least 1 (`--limit`, `--n`): 0 is a usage error (exit 2), caught by
+/// clap before anything loads.
+pub(crate) fn parse_count(given: &str) -> Result<usize, String> {
+    match given.trim().parse::<usize>() {
+        Ok(0) => Err("0 selects nothing: give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{given}` is not a whole number: give 1 or more")),
+    }
+}
+
 impl KArgs {
     /// A warning for each k the user asked for that `n` samples per task cannot give (the
     /// default list is quiet: its larger k are for larger runs).

