@@ -1,8 +1,12 @@
-"""Write repair prompts for bench/speculative/run.sh: HumanEval tasks whose canonical solution
-has one comparison or arithmetic operator flipped, shown to the model with the request to fix
-it. The answer rewrites most of the prompt's program: the case prompt lookup is for.
+"""Write prompts for bench/speculative/run.sh from HumanEval tasks.
 
-Usage: repair_prompts.py HUMANEVAL.jsonl.gz COUNT OUT_FILE
+`repair` (the default): tasks whose canonical solution has one comparison or arithmetic
+operator flipped, shown to the model with the request to fix it. The answer rewrites most of the
+prompt's program: the case prompt lookup is for.
+`plain`: the task's prompt (signature and docstring) with the request to write the function:
+fresh code, where prompt lookup finds little to copy.
+
+Usage: repair_prompts.py HUMANEVAL.jsonl.gz COUNT OUT_FILE [repair|plain]
 """
 
 import gzip
@@ -14,10 +18,21 @@ FLIPS = [(" < ", " <= "), (" > ", " >= "), (" == ", " != "), (" + 1", " - 1"), (
 
 def main() -> None:
     source, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    kind = sys.argv[4] if len(sys.argv) > 4 else "repair"
+    if kind not in ("repair", "plain"):
+        sys.exit(f"repair_prompts.py: unknown kind `{kind}`; use repair or plain")
     prompts = []
     with gzip.open(source, "rt") as f:
         for line in f:
             task = json.loads(line)
+            if kind == "plain":
+                prompts.append(
+                    "Complete this Python function. Write the whole function, nothing else."
+                    "\n\n```python\n" + task["prompt"].strip() + "\n```\n"
+                )
+                if len(prompts) == count:
+                    break
+                continue
             body = task["canonical_solution"]
             for old, new in FLIPS:
                 if old in body:

@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Prompt-lookup speculation against plain greedy decoding on repair prompts (HumanEval tasks
-# with one operator flipped), the two modes alternating per prompt in one process so both see
-# the same load. Prints one JSON line per mode (see
-# crates/crucible-infer-llama/examples/speculate_bench.rs) and the load average.
+# Speculative decoding against plain greedy decoding on HumanEval prompts, the two modes
+# alternating per prompt in one process so both see the same load. Prints one JSON line per mode
+# (see crates/crucible-infer-llama/examples/speculate_bench.rs) and the load average.
 #
-# Usage: bench/speculative/run.sh [MODEL.gguf] [PROMPTS] [MAX_NEW_TOKENS] [THREADS]
+# Usage: bench/speculative/run.sh [MODEL.gguf] [PROMPTS] [MAX_NEW_TOKENS] [THREADS] [KIND] [MODE] [DRAFT.gguf]
+#   KIND: repair (HumanEval tasks with one operator flipped, the default) or plain (the task's
+#         prompt, fresh code); see repair_prompts.py
+#   MODE: lookup (prompt lookup, the default) or draft (a draft model, DRAFT.gguf; default the
+#         0.5B drafting, with the 1.5B as MODEL when MODEL is empty)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
-model=${1:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
+kind=${5:-repair}
+mode=${6:-lookup}
+if [ "$mode" = draft ]; then
+  model=${1:-$home/models/qwen2.5-coder-1.5b-instruct.gguf}
+  draft=${7:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
+else
+  model=${1:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
+  draft=
+fi
 count=${2:-20}
 max_new=${3:-256}
 threads=${4:-2}
 data=${CRUCIBLE_DATA:-data}
 prompts=$(mktemp)
 trap 'rm -f "$prompts"' EXIT
-python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz" "$count" "$prompts"
+python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz" "$count" "$prompts" "$kind"
 cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
 uptime >&2
 GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench" \
-  "$model" "$prompts" "$max_new" "$threads"
+  "$model" "$prompts" "$max_new" "$threads" "$mode" ${draft:+"$draft"}
 uptime >&2

@@ -40,6 +40,7 @@ fn main() {
         slot_cells: None,
         lora: None,
         speculate: crucible_infer::Speculate::Off,
+        draft_model: None,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

@@ -1,7 +1,9 @@
-//! Decode speed with and without prompt-lookup speculation on the same prompts, alternating
-//! the two per prompt so both see the same machine load (for bench/speculative/run.sh).
+//! Decode speed with and without speculation (prompt lookup or a draft model) on the same
+//! prompts, alternating the two per prompt so both see the same machine load (for
+//! bench/speculative/run.sh).
 //!
-//! Usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS]
+//! Usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [MODE [DRAFT.gguf]]]
+//! MODE is `lookup` (the default) or `draft` (needs DRAFT.gguf).
 //! PROMPTS_FILE holds user messages separated by lines `<<<END>>>`; each is asked as a chat with
 //! a code-fence prefill, greedily. Prints one JSON line per mode with tokens, decode seconds,
 //! tokens/s and acceptance, and how many answers were identical between the modes.
@@ -19,12 +21,17 @@ use crucible_types::{Decoding, GenParams};
 )]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS]";
+    let usage = "usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [lookup|draft [DRAFT.gguf]]]";
     let (Some(model), Some(file), Some(max_new)) = (args.get(1), args.get(2), args.get(3)) else {
         panic!("{usage}");
     };
     let max_new_tokens: usize = max_new.parse().unwrap_or_else(|_| panic!("{usage}"));
     let threads = args.get(4).and_then(|arg| arg.parse().ok()).unwrap_or(2);
+    let mode: Speculate = args
+        .get(5)
+        .map(|arg| arg.parse().unwrap_or_else(|err| panic!("{err}; {usage}")))
+        .unwrap_or(Speculate::Lookup);
+    let draft_model = args.get(6).map(std::path::PathBuf::from);
     let text = std::fs::read_to_string(file).unwrap_or_else(|err| panic!("{file}: {err}"));
     let prompts: Vec<&str> = text
         .split("<<<END>>>\n")
@@ -37,10 +44,11 @@ fn main() {
         slot_cells: None,
         lora: None,
         speculate: Speculate::Off,
+        draft_model,
     };
     let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
         .unwrap_or_else(|err| panic!("{err}"));
-    let modes = [Speculate::Off, Speculate::Lookup];
+    let modes = [Speculate::Off, mode];
     let mut tokens = [0usize; 2];
     let mut decode_ms = [0f64; 2];
     let mut stats = SpecStats::default();
@@ -81,7 +89,7 @@ fn main() {
             tokens[m],
             decode_ms[m] / 1000.0,
             tokens[m] as f64 / decode_ms[m] * 1000.0,
-            if *mode == Speculate::Lookup {
+            if *mode != Speculate::Off {
                 format!(
                     ",\"drafted\":{},\"accepted\":{},\"acceptance\":{:.3},\"identical\":{identical}",
                     stats.drafted,

@@ -25,6 +25,7 @@ mod tests {
             slot_cells: None,
             lora: None,
             speculate: crucible_infer::Speculate::Off,
+            draft_model: None,
         };
         let mut generator = LlamaGenerator::load(&common::default_model(), "test", config).unwrap();
         let prompt = generator.tokenize(

@@ -26,6 +26,7 @@ use crucible_infer::{
 };
 use crucible_types::{Decoding, GenParams};
 
+use crate::draft::{self, DraftCells, Want};
 use crate::{backend_error, millis};
 
 /// One request's fixed inputs.
@@ -172,6 +173,8 @@ pub(crate) struct Sequence {
     /// Prompt and generated tokens, for prompt lookup (empty when not speculating).
     history: Vec<TokenId>,
     draft_length: DraftLength,
+    /// Its cells in the draft model's context (unused without a draft model).
+    draft_cells: DraftCells,
     pub(crate) stats: SpecStats,
 }
 
@@ -195,6 +198,7 @@ impl Sequence {
                 Vec::new()
             },
             draft_length: DraftLength::new(job.max_draft),
+            draft_cells: DraftCells::after_prompt(job.prompt.len()),
             stats: SpecStats::default(),
         }
     }
@@ -226,13 +230,37 @@ impl Sequence {
     /// pauses or nothing matches). Needs `job.max_draft > 0`.
     pub(crate) fn draft(&mut self, cap: usize, out: &mut Vec<TokenId>) {
         out.clear();
-        let want = self.draft_length.take().min(cap);
-        if want < DraftLength::MIN {
+        let want = self.want(cap);
+        if want == 0 {
             return;
         }
         lookup_draft(&self.history, want, out);
         if out.len() < DraftLength::MIN {
             out.clear();
+        }
+    }
+
+    /// How many tokens to draft now, at most `cap`: 0 while the draft length pauses or when
+    /// fewer than [`DraftLength::MIN`] would do.
+    pub(crate) fn want(&mut self, cap: usize) -> usize {
+        let want = self.draft_length.take().min(cap);
+        if want < DraftLength::MIN { 0 } else { want }
+    }
+
+    /// This sequence's request for `want` tokens from the draft model, in KV stream `stream`
+    /// of the draft context.
+    pub(crate) fn model_want<'a>(
+        &'a mut self,
+        stream: i32,
+        want: usize,
+        out: &'a mut Vec<TokenId>,
+    ) -> Want<'a> {
+        Want {
+            stream,
+            history: &self.history,
+            want,
+            cells: &mut self.draft_cells,
+            out,
         }
     }
 
@@ -323,9 +351,12 @@ impl Sequence {
     }
 }
 
-/// Greedy or sampled decoding of `params.n` sequences sharing the prompt.
+/// Greedy or sampled decoding of `params.n` sequences sharing the prompt. With `draft_ctx`
+/// (a context of the draft model, its cache empty), drafts come from the draft model, else
+/// from prompt lookup (when `job.max_draft > 0`).
 pub(crate) fn run(
     ctx: &mut LlamaContext<'static>,
+    mut draft_ctx: Option<&mut LlamaContext<'static>>,
     job: &Job<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Generation, Error> {
@@ -334,6 +365,10 @@ pub(crate) fn run(
     let seq_ids: Vec<i32> = (0..n as i32).collect();
     let started = Instant::now();
     let prompt_row = eval_prompt(ctx, job, &seq_ids, 0)?;
+    if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
+        // The draft model reads the prompt once too; its logits are not needed.
+        eval_prompt(draft_ctx, job, &seq_ids, 0)?;
+    }
     let prompt_ms = millis(started);
     let decode_started = Instant::now();
     let stop = StopMatcher::new(&params.stop);
@@ -358,14 +393,46 @@ pub(crate) fn run(
         } else {
             0
         };
+        let mut drafts: Vec<Vec<TokenId>> = Vec::with_capacity(live);
+        match draft_ctx.as_deref_mut() {
+            Some(draft_ctx) if cap > 0 => {
+                for _ in 0..live {
+                    drafts.push(spare.pop().unwrap_or_default());
+                }
+                let mut outs = drafts.iter_mut();
+                let mut requests = Vec::with_capacity(live);
+                for (idx, seq) in seqs.iter_mut().enumerate() {
+                    if seq.next.is_none() {
+                        continue;
+                    }
+                    let out = outs.next().expect("one draft per live sequence");
+                    out.clear();
+                    let want = seq.want(cap);
+                    if want > 0 {
+                        requests.push(seq.model_want(idx as i32, want, out));
+                    }
+                }
+                draft::draft(draft_ctx, &mut requests)?;
+            }
+            _ => {
+                for seq in seqs.iter_mut() {
+                    if seq.next.is_none() {
+                        continue;
+                    }
+                    let mut draft = spare.pop().unwrap_or_default();
+                    if cap > 0 {
+                        seq.draft(cap, &mut draft);
+                    } else {
+                        draft.clear();
+                    }
+                    drafts.push(draft);
+                }
+            }
+        }
+        let mut drafts = drafts.into_iter();
         for (idx, seq) in seqs.iter_mut().enumerate() {
             let Some(token) = seq.next else { continue };
-            let mut draft = spare.pop().unwrap_or_default();
-            if cap > 0 {
-                seq.draft(cap, &mut draft);
-            } else {
-                draft.clear();
-            }
+            let draft = drafts.next().expect("one draft per live sequence");
             let pos = job.prompt.len() + seq.tokens - 1;
             let first = batch.n_tokens();
             batch

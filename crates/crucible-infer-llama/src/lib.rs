@@ -10,6 +10,7 @@
 mod batch_invariance;
 mod beam;
 mod decode;
+mod draft;
 mod many;
 mod score;
 
@@ -47,13 +48,20 @@ pub struct LlamaConfig {
     pub slot_cells: Option<usize>,
     /// A LoRA adapter (GGUF) applied at load, with its scale; every context gets it.
     pub lora: Option<LoraAdapter>,
-    /// Speculative decoding: off, or prompt lookup (greedy and sampled requests; beam search
-    /// always decodes plainly).
+    /// Speculative decoding: off, prompt lookup, or a draft model (greedy and sampled
+    /// requests; beam search decodes plainly, and is refused with a draft model).
     pub speculate: Speculate,
+    /// A smaller GGUF model with the same vocabulary that drafts for this one; needed by
+    /// [`Speculate::Draft`], checked at load (same token texts, fewer parameters).
+    pub draft_model: Option<std::path::PathBuf>,
 }
 
-/// Longest draft verified in one step.
+/// Longest prompt-lookup draft verified in one step.
 pub const MAX_DRAFT: usize = 10;
+
+/// Longest draft-model draft: each drafted token costs a draft-model step whether it is
+/// accepted or not, so drafts stay shorter than prompt lookup's.
+pub const MAX_MODEL_DRAFT: usize = 6;
 
 /// A LoRA adapter file and the scale it is applied with (1.0: as trained).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +84,29 @@ pub struct LlamaGenerator {
     reused_prompt_tokens: usize,
     /// The LoRA adapter (leaked with the model it belongs to) and its scale.
     lora: Option<(&'static mut LlamaLoraAdapter, f32)>,
+    /// The draft model, when one was given.
+    draft: Option<DraftModel>,
+}
+
+/// A loaded draft model and its context (made like the target's, without a LoRA adapter).
+struct DraftModel {
+    model: &'static LlamaModel,
+    session: Option<Session>,
+}
+
+/// The draft model's context when requests draft with it (`speculate` is
+/// [`Speculate::Draft`]) and it has been made.
+fn draft_streams(
+    draft: &mut Option<DraftModel>,
+    speculate: Speculate,
+) -> Option<&mut LlamaContext<'static>> {
+    if speculate != Speculate::Draft {
+        return None;
+    }
+    draft
+        .as_mut()
+        .and_then(|draft| draft.session.as_mut())
+        .map(|session| &mut session.ctx)
 }
 
 impl std::fmt::Debug for LlamaGenerator {
@@ -169,11 +200,33 @@ impl LlamaGenerator {
         };
         // The model lives as long as the process: contexts borrow it, and a generator is made
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
-        if config.speculate == Speculate::Draft {
-            return Err(backend_error(
-                "draft-model speculation is not available yet; use `--speculate lookup` or `off`",
-            ));
-        }
+        let draft = match &config.draft_model {
+            Some(draft_path) => {
+                let draft =
+                    LlamaModel::load_from_file(backend, draft_path, &params).map_err(|err| {
+                        backend_error(format!(
+                            "could not load the draft model `{}`: {err}",
+                            draft_path.display()
+                        ))
+                    })?;
+                draft::check_pair(
+                    &model,
+                    &path.display().to_string(),
+                    &draft,
+                    &draft_path.display().to_string(),
+                )?;
+                Some(DraftModel {
+                    model: Box::leak(Box::new(draft)),
+                    session: None,
+                })
+            }
+            None if config.speculate == Speculate::Draft => {
+                return Err(backend_error(
+                    "draft-model speculation needs a draft model: give one with `--draft-model`, or use `--speculate lookup` or `off`",
+                ));
+            }
+            None => None,
+        };
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let template = chat_template(model)?;
         let fim = fim_tokens(model);
@@ -186,6 +239,7 @@ impl LlamaGenerator {
             context_length,
             threads = config.threads,
             fim = fim.is_some(),
+            draft = draft.is_some(),
             "loaded model"
         );
         Ok(LlamaGenerator {
@@ -202,15 +256,16 @@ impl LlamaGenerator {
             specials,
             reused_prompt_tokens: 0,
             lora,
+            draft,
         })
     }
 
     /// Turn speculative decoding on or off for the requests that follow (the model stays
     /// loaded). Draft-model speculation needs a draft model given at load.
     pub fn set_speculate(&mut self, speculate: Speculate) -> Result<(), Error> {
-        if speculate == Speculate::Draft {
+        if speculate == Speculate::Draft && self.draft.is_none() {
             return Err(backend_error(
-                "draft-model speculation is not available yet; use `--speculate lookup` or `off`",
+                "draft-model speculation needs a draft model, and none was loaded with this model",
             ));
         }
         self.config.speculate = speculate;
@@ -307,52 +362,70 @@ impl LlamaGenerator {
 
     /// Make sure the context can hold `need`; rebuild it if not. The KV cache is cleared.
     fn session(&mut self, need: Layout) -> Result<&mut Session, Error> {
-        let fits = self.session.as_ref().is_some_and(|s| s.layout.serves(need));
-        if !fits {
-            // Round up so that small variations between requests reuse the context.
-            let (layout, n_ctx, n_seq, unified) = match need {
-                Layout::Unified { n_ctx, n_seq } => {
-                    let n_ctx = n_ctx.next_multiple_of(1024);
-                    let n_seq = n_seq.next_power_of_two();
-                    (Layout::Unified { n_ctx, n_seq }, n_ctx, n_seq, true)
-                }
-                Layout::PerSequence { seqs, cells } => {
-                    // llama.cpp pads each stream to a multiple of 256 cells.
-                    let cells = cells.next_multiple_of(256);
-                    (
-                        Layout::PerSequence { seqs, cells },
-                        seqs * cells,
-                        seqs,
-                        false,
-                    )
-                }
-            };
-            self.session = None;
-            let threads = i32::try_from(self.config.threads.max(1)).unwrap_or(1);
-            let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(n_ctx as u32))
-                .with_n_batch(self.config.batch_size as u32)
-                .with_n_ubatch(self.config.batch_size as u32)
-                .with_n_seq_max(n_seq as u32)
-                .with_kv_unified(unified)
-                .with_n_threads(threads)
-                .with_n_threads_batch(threads);
-            let mut ctx = self
-                .model
-                .new_context(backend()?, params)
-                .map_err(|err| backend_error(format!("could not create a context: {err}")))?;
-            if let Some((adapter, scale)) = &mut self.lora {
-                ctx.lora_adapter_set(adapter, *scale).map_err(|err| {
-                    backend_error(format!("could not set the LoRA adapter: {err}"))
-                })?;
-            }
-            tracing::debug!(?layout, "created llama.cpp context");
-            self.session = Some(Session { ctx, layout });
-        }
-        let session = self.session.as_mut().expect("the session was just ensured");
-        session.ctx.clear_kv_cache();
-        Ok(session)
+        ensure_session(
+            &mut self.session,
+            self.model,
+            need,
+            &self.config,
+            self.lora
+                .as_mut()
+                .map(|(adapter, scale)| (&mut **adapter, *scale)),
+        )
     }
+}
+
+/// Make sure `session` holds a context of `model` that can hold `need`; rebuild it if not
+/// (with the LoRA adapter, if any). The KV cache is cleared.
+fn ensure_session<'s>(
+    session: &'s mut Option<Session>,
+    model: &'static LlamaModel,
+    need: Layout,
+    config: &LlamaConfig,
+    lora: Option<(&mut LlamaLoraAdapter, f32)>,
+) -> Result<&'s mut Session, Error> {
+    let fits = session.as_ref().is_some_and(|s| s.layout.serves(need));
+    if !fits {
+        // Round up so that small variations between requests reuse the context.
+        let (layout, n_ctx, n_seq, unified) = match need {
+            Layout::Unified { n_ctx, n_seq } => {
+                let n_ctx = n_ctx.next_multiple_of(1024);
+                let n_seq = n_seq.next_power_of_two();
+                (Layout::Unified { n_ctx, n_seq }, n_ctx, n_seq, true)
+            }
+            Layout::PerSequence { seqs, cells } => {
+                // llama.cpp pads each stream to a multiple of 256 cells.
+                let cells = cells.next_multiple_of(256);
+                (
+                    Layout::PerSequence { seqs, cells },
+                    seqs * cells,
+                    seqs,
+                    false,
+                )
+            }
+        };
+        *session = None;
+        let threads = i32::try_from(config.threads.max(1)).unwrap_or(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+            .with_n_batch(config.batch_size as u32)
+            .with_n_ubatch(config.batch_size as u32)
+            .with_n_seq_max(n_seq as u32)
+            .with_kv_unified(unified)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let mut ctx = model
+            .new_context(backend()?, params)
+            .map_err(|err| backend_error(format!("could not create a context: {err}")))?;
+        if let Some((adapter, scale)) = lora {
+            ctx.lora_adapter_set(adapter, scale)
+                .map_err(|err| backend_error(format!("could not set the LoRA adapter: {err}")))?;
+        }
+        tracing::debug!(?layout, "created llama.cpp context");
+        *session = Some(Session { ctx, layout });
+    }
+    let session = session.as_mut().expect("the session was just ensured");
+    session.ctx.clear_kv_cache();
+    Ok(session)
 }
 
 impl Generator for LlamaGenerator {
@@ -414,8 +487,27 @@ impl LlamaGenerator {
     pub(crate) fn max_draft(&self, params: &GenParams) -> usize {
         match (self.config.speculate, params.decoding) {
             (Speculate::Off, _) | (_, Decoding::Beam { .. }) => 0,
-            _ => MAX_DRAFT,
+            (Speculate::Draft, _) => MAX_MODEL_DRAFT,
+            (Speculate::Lookup, _) => MAX_DRAFT,
         }
+    }
+
+    /// Whether requests draft with the draft model.
+    pub(crate) fn drafts_with_model(&self) -> bool {
+        self.config.speculate == Speculate::Draft && self.draft.is_some()
+    }
+
+    /// The draft model's context, made or grown to hold `need` (its KV cache cleared); `None`
+    /// when requests do not draft with a model.
+    fn draft_context(&mut self, need: Layout) -> Result<Option<&mut LlamaContext<'static>>, Error> {
+        if !self.drafts_with_model() {
+            return Ok(None);
+        }
+        let Some(draft) = self.draft.as_mut() else {
+            return Ok(None);
+        };
+        let session = ensure_session(&mut draft.session, draft.model, need, &self.config, None)?;
+        Ok(Some(&mut session.ctx))
     }
 
     /// A prompt this model can take with room for `params.max_new_tokens` after it.
@@ -449,13 +541,67 @@ impl LlamaGenerator {
             }
             _ => (params.n, prompt.len() + params.n * params.max_new_tokens),
         };
-        let batch_size = self.config.batch_size;
-        let model = self.model;
         let max_draft = self.max_draft(params);
-        let session = self.session(Layout::Unified {
+        if let Decoding::Beam { .. } = params.decoding
+            && self.drafts_with_model()
+        {
+            return Err(backend_error(
+                "beam search cannot use draft-model speculation; use `--speculate off` or `lookup` with beam search (it then decodes plainly), or sample or decode greedily",
+            ));
+        }
+        let need = Layout::Unified {
             n_ctx: cells,
             n_seq: streams,
-        })?;
+        };
+        // The draft context is taken out while the target's is borrowed, and put back after.
+        let mut draft = self.draft.take();
+        let draft_ctx = match draft.as_mut() {
+            Some(draft) if self.config.speculate == Speculate::Draft => {
+                let need = Layout::Unified {
+                    n_ctx: cells + streams * (MAX_MODEL_DRAFT + 1),
+                    n_seq: streams,
+                };
+                Some(ensure_session(
+                    &mut draft.session,
+                    draft.model,
+                    need,
+                    &self.config,
+                    None,
+                ))
+            }
+            _ => None,
+        };
+        let result = match draft_ctx {
+            Some(Err(err)) => Err(err),
+            Some(Ok(draft_session)) => self.decode_tokens(
+                need,
+                prompt,
+                params,
+                observer,
+                ignore_eos,
+                max_draft,
+                Some(&mut draft_session.ctx),
+            ),
+            None => self.decode_tokens(need, prompt, params, observer, ignore_eos, max_draft, None),
+        };
+        self.draft = draft;
+        result
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one request's decoding inputs")]
+    fn decode_tokens(
+        &mut self,
+        need: Layout,
+        prompt: &[LlamaToken],
+        params: &GenParams,
+        observer: &mut dyn Observer,
+        ignore_eos: bool,
+        max_draft: usize,
+        draft_ctx: Option<&mut LlamaContext<'static>>,
+    ) -> Result<Generation, Error> {
+        let batch_size = self.config.batch_size;
+        let model = self.model;
+        let session = self.session(need)?;
         let job = decode::Job {
             model,
             prompt,
@@ -469,7 +615,7 @@ impl LlamaGenerator {
                 width,
                 length_penalty,
             } => beam::run(&mut session.ctx, &job, width, length_penalty, observer),
-            _ => decode::run(&mut session.ctx, &job, observer),
+            _ => decode::run(&mut session.ctx, draft_ctx, &job, observer),
         }
     }
 }

@@ -23,6 +23,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
@@ -33,7 +34,9 @@ use crucible_types::{Decoding, GenParams};
 use crucible_infer::sampler::TokenId;
 
 use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, draft_cap, eval_prompt};
-use crate::{Layout, LlamaGenerator, MAX_DRAFT, backend_error, millis};
+use crate::{
+    Layout, LlamaGenerator, MAX_DRAFT, MAX_MODEL_DRAFT, backend_error, draft, draft_streams, millis,
+};
 
 /// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
 const MIN_SLOT_CELLS: usize = 2048;
@@ -73,28 +76,55 @@ impl PrefixCache {
 /// streams together only when each carries the same number of tokens, so shorter drafts are
 /// padded with their sequence's last token repeated (a guess like any other: verified, and
 /// usually rejected). A step speculates only when real drafts fill at least half of it, and
-/// within the token budget of [`draft_cap`].
+/// within the token budget of [`draft_cap`]. With `draft_ctx`, the draft model drafts (each
+/// sequence in the KV stream of its slot), else prompt lookup.
 fn draft_step(
     active: &mut [Active],
     rows: &[(i32, usize, usize)],
     drafts: &mut Vec<Vec<TokenId>>,
-) -> usize {
+    draft_ctx: Option<&mut LlamaContext<'static>>,
+) -> Result<usize, Error> {
     drafts.resize_with(rows.len(), Vec::new);
     let cap = draft_cap(rows.len(), MAX_DRAFT);
-    let mut longest = 0;
-    let mut real = 0;
-    for (row, &(_, a, s)) in rows.iter().enumerate() {
-        let request = &mut active[a];
-        let draft = &mut drafts[row];
-        draft.clear();
-        if cap > 0 && request.max_draft > 0 {
-            request.seqs[s].draft(cap.min(request.max_draft), draft);
+    match draft_ctx {
+        Some(draft_ctx) if cap > 0 => {
+            let mut outs: Vec<Option<&mut Vec<TokenId>>> = drafts.iter_mut().map(Some).collect();
+            let mut wants = Vec::with_capacity(rows.len());
+            for (a, request) in active.iter_mut().enumerate() {
+                let max_draft = request.max_draft;
+                for (s, seq) in request.seqs.iter_mut().enumerate() {
+                    let Some(row) = rows.iter().position(|&(_, ra, rs)| (ra, rs) == (a, s)) else {
+                        continue;
+                    };
+                    let out = outs[row].take().expect("each row once");
+                    out.clear();
+                    let want = if max_draft > 0 {
+                        seq.want(cap.min(max_draft))
+                    } else {
+                        0
+                    };
+                    if want > 0 {
+                        wants.push(seq.model_want(rows[row].0, want, out));
+                    }
+                }
+            }
+            draft::draft(draft_ctx, &mut wants)?;
         }
-        longest = longest.max(draft.len());
-        real += draft.len();
+        _ => {
+            for (row, &(_, a, s)) in rows.iter().enumerate() {
+                let request = &mut active[a];
+                let draft = &mut drafts[row];
+                draft.clear();
+                if cap > 0 && request.max_draft > 0 {
+                    request.seqs[s].draft(cap.min(request.max_draft), draft);
+                }
+            }
+        }
     }
+    let longest = drafts.iter().map(Vec::len).max().unwrap_or(0);
+    let real: usize = drafts.iter().map(Vec::len).sum();
     if longest == 0 || 2 * real < rows.len() * longest {
-        return 0;
+        return Ok(0);
     }
     for (row, &(_, a, s)) in rows.iter().enumerate() {
         let last = active[a].seqs[s]
@@ -105,7 +135,7 @@ fn draft_step(
         let pad = draft.last().copied().unwrap_or(last);
         draft.resize(longest, pad);
     }
-    longest
+    Ok(longest)
 }
 
 /// A request in flight.
@@ -321,6 +351,13 @@ impl LlamaGenerator {
                     let session = self.session(need)?;
                     layout = Some(session.layout);
                     cache.tokens.clear();
+                    if let Layout::PerSequence { cells, .. } = need {
+                        // The draft model's streams mirror the slots (no prefix cache).
+                        self.draft_context(Layout::PerSequence {
+                            seqs: slots,
+                            cells: cells + MAX_MODEL_DRAFT + 1,
+                        })?;
+                    }
                 }
                 if free.len() < next.params.n {
                     waiting = Some(next);
@@ -374,7 +411,8 @@ impl LlamaGenerator {
                 }
             }
             rows.sort_unstable();
-            let draft_len = draft_step(&mut active, &rows, &mut drafts);
+            let draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
+            let draft_len = draft_step(&mut active, &rows, &mut drafts, draft_ctx)?;
             for (row, &(slot, a, s)) in rows.iter().enumerate() {
                 let request = &active[a];
                 let seq = &request.seqs[s];
@@ -503,6 +541,7 @@ impl LlamaGenerator {
             .as_mut()
             .expect("a context exists before admission");
         let ctx = &mut session.ctx;
+        let draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
         let copy_err = |err| backend_error(format!("could not copy KV cells: {err}"));
         let first = request.slots[0];
         let reuse = cache.reusable(&request.prompt);
@@ -523,6 +562,16 @@ impl LlamaGenerator {
         for &slot in request.slots[1..].iter().chain([&cache.seq]) {
             ctx.copy_kv_cache_seq(first, slot, None, None)
                 .map_err(copy_err)?;
+        }
+        if let Some(draft_ctx) = draft_ctx {
+            // The draft model reads the whole prompt on the first slot (its streams were
+            // cleared when their last sequences finished) and shares it with the others.
+            eval_prompt(draft_ctx, &job, &[first], 0)?;
+            for &slot in &request.slots[1..] {
+                draft_ctx
+                    .copy_kv_cache_seq(first, slot, None, None)
+                    .map_err(copy_err)?;
+            }
         }
         cache.tokens.clone_from(&request.prompt);
         self.reused_prompt_tokens += reuse;
@@ -550,6 +599,7 @@ impl LlamaGenerator {
             .session
             .as_mut()
             .expect("a context exists while requests run");
+        let mut draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
         for request in active {
             for (slot, seq) in request.slots.iter_mut().zip(&request.seqs) {
                 if seq.next.is_none() && *slot >= 0 {
@@ -559,6 +609,13 @@ impl LlamaGenerator {
                         .map_err(|err| {
                             backend_error(format!("could not free a sequence: {err}"))
                         })?;
+                    if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
+                        draft_ctx
+                            .clear_kv_cache_seq(Some(*slot as u32), None, None)
+                            .map_err(|err| {
+                                backend_error(format!("could not free a draft sequence: {err}"))
+                            })?;
+                    }
                     free.insert(*slot);
                     *slot = RELEASED;
                 }
@@ -574,6 +631,7 @@ impl LlamaGenerator {
             .session
             .as_mut()
             .expect("a context exists while requests run");
+        let mut draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
         let err = |err| backend_error(format!("could not move a sequence: {err}"));
         loop {
             let Some(&low) = free.first() else {
@@ -605,6 +663,14 @@ impl LlamaGenerator {
                 .ctx
                 .clear_kv_cache_seq(Some(high as u32), None, None)
                 .map_err(err)?;
+            if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
+                draft_ctx
+                    .copy_kv_cache_seq(high, low, None, None)
+                    .map_err(err)?;
+                draft_ctx
+                    .clear_kv_cache_seq(Some(high as u32), None, None)
+                    .map_err(err)?;
+            }
             free.remove(&low);
             free.insert(high);
             active[a].slots[s] = low;

@@ -64,6 +64,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
             scale: 1.0,
         }),
         speculate: crucible_infer::Speculate::Off,
+        draft_model: None,
     };
     LlamaGenerator::load(model, "test", config)
 }

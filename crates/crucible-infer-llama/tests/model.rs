@@ -34,6 +34,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 slot_cells: Some(4096),
                 lora: None,
                 speculate: crucible_infer::Speculate::Off,
+                draft_model: None,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");

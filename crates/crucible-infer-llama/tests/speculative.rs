@@ -25,6 +25,7 @@ fn generator() -> MutexGuard<'static, LlamaGenerator> {
                 slot_cells: Some(2048),
                 lora: None,
                 speculate: Speculate::Lookup,
+                draft_model: None,
             };
             Mutex::new(LlamaGenerator::load(&default_model(), "test", config).unwrap())
         })
