@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install what Crucible needs on a Debian/Ubuntu machine that has the Rust toolchain, build
-# Crucible in release mode and pull the default model.
+# Crucible in release mode and pull the default model (and the 1.5B, which the tests of
+# draft-model speculation need: the default model drafts for it).
 #
 #   scripts/setup.sh            everything
-#   scripts/setup.sh --no-model skip the model pull
+#   scripts/setup.sh --no-model skip the model pulls
 #
 # Safe to run again: installed packages, the build, the sandbox dependencies and the model are
 # all reused. Uses sudo for apt-get when not root.
@@ -60,4 +61,5 @@ elif ! "$bin" data pull all; then
 fi
 if ((pull_model)); then
   "$bin" model pull
+  "$bin" model pull qwen2.5-coder-1.5b-instruct
 fi

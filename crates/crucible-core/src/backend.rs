@@ -166,6 +166,7 @@ fn load_serving(
         slot_cells: Some(settings.context_length),
         lora: lora_adapter(settings),
         speculate: settings.speculate,
+        draft_model: draft_model(settings)?,
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -215,12 +216,26 @@ pub fn load_llama(
         slot_cells: None,
         lora: lora_adapter(settings),
         speculate: settings.speculate,
+        draft_model: draft_model(settings)?,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
         &resolved.name,
         config,
     )?)
+}
+
+/// The draft model's file when the settings draft with one: its spec resolved like the model's
+/// (a known name is pulled if need be) and checked as a GGUF file.
+#[cfg(feature = "llama")]
+fn draft_model(settings: &Settings) -> Result<Option<std::path::PathBuf>> {
+    let spec = match (&settings.draft_model, settings.speculate) {
+        (Some(spec), crucible_infer::Speculate::Draft) => spec,
+        _ => return Ok(None),
+    };
+    let resolved = model_store(settings).resolve(Some(spec), &mut |_| {})?;
+    crucible_gguf::load_gguf(&resolved.path).map_err(crucible_model::Error::Gguf)?;
+    Ok(Some(resolved.path))
 }
 
 #[cfg(feature = "llama")]

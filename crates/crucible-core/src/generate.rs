@@ -293,6 +293,7 @@ mod tests {
             sources: vec![],
             lora: None,
             speculate: crucible_infer::Speculate::Off,
+            draft_model: None,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

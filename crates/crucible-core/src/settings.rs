@@ -38,6 +38,9 @@ pub struct ConfigFile {
     /// Speculative decoding of a local model: `off`, `lookup` (prompt lookup, the default) or
     /// `draft`.
     pub speculate: Option<Speculate>,
+    /// A smaller local model with the same vocabulary that drafts for the model (a known name,
+    /// a GGUF path, or `hf:...`); setting it makes `draft` the default of `speculate`.
+    pub draft_model: Option<String>,
 }
 
 impl ConfigFile {
@@ -53,6 +56,7 @@ impl ConfigFile {
             request_timeout: self.request_timeout.or(lower.request_timeout),
             parallel_requests: self.parallel_requests.or(lower.parallel_requests),
             speculate: self.speculate.or(lower.speculate),
+            draft_model: self.draft_model.or(lower.draft_model),
         }
     }
 
@@ -101,6 +105,9 @@ pub struct Settings {
     pub lora: Option<LoraSpec>,
     /// Speculative decoding of a local model (`--speculate`, `speculate` in crucible.toml).
     pub speculate: Speculate,
+    /// The draft model's spec (`--draft-model`, `draft_model` in crucible.toml); used when
+    /// `speculate` is `draft`.
+    pub draft_model: Option<String>,
 }
 
 /// A LoRA adapter file and its scale.
@@ -241,6 +248,18 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
+        // A draft model makes drafting the default; `off` or `lookup` still turn it off.
+        let speculate = match (merged.speculate, &merged.draft_model) {
+            (Some(speculate), _) => speculate,
+            (None, Some(_)) => Speculate::Draft,
+            (None, None) => Speculate::default(),
+        };
+        if speculate == Speculate::Draft && merged.draft_model.is_none() {
+            return Err(Error::Setting {
+                name: "speculate",
+                problem: "is `draft`, but no draft model is set; give one with `--draft-model` (or `draft_model` in crucible.toml), e.g. `--draft-model qwen2.5-coder-0.5b-instruct` for the 1.5B, or use `--speculate lookup`".into(),
+            });
+        }
         Ok(Settings {
             home,
             model: merged.model,
@@ -253,7 +272,8 @@ impl Settings {
             parallel_requests: merged.parallel_requests,
             sources,
             lora: None,
-            speculate: merged.speculate.unwrap_or_default(),
+            speculate,
+            draft_model: merged.draft_model,
         })
     }
 }
@@ -377,6 +397,37 @@ mod tests {
             err.contains("crucible.toml") && err.contains("maybe"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_draft_model_makes_draft_the_default_and_draft_needs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        std::fs::write(
+            dir.path().join("crucible.toml"),
+            "draft_model = \"qwen2.5-coder-0.5b-instruct\"\n",
+        )
+        .unwrap();
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.speculate, Speculate::Draft);
+        assert_eq!(
+            settings.draft_model.as_deref(),
+            Some("qwen2.5-coder-0.5b-instruct")
+        );
+        // `off` on the command line still wins over the file's draft model.
+        let cli = ConfigFile {
+            speculate: Some(Speculate::Off),
+            ..ConfigFile::default()
+        };
+        assert_eq!(
+            resolve(cli, dir.path(), &vars).unwrap().speculate,
+            Speculate::Off
+        );
+        std::fs::write(dir.path().join("crucible.toml"), "speculate = \"draft\"\n").unwrap();
+        let err = resolve(ConfigFile::default(), dir.path(), &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--draft-model"), "{err}");
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn settings(home: &Path) -> Settings {
         sources: vec![],
         lora: None,
         speculate: crucible_core::infer::Speculate::Off,
+        draft_model: None,
     }
 }
 

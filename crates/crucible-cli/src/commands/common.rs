@@ -58,10 +58,17 @@ pub(crate) struct ModelArgs {
     pub(crate) lora: Option<String>,
     /// Speculative decoding of a local model: `lookup` drafts tokens by matching the text so far
     /// against the prompt and verifies them in one batch (greedy and sampled decoding; beam
-    /// search decodes plainly), `off` decodes one token per step. Default: `speculate` in
-    /// crucible.toml, else lookup.
+    /// search decodes plainly), `draft` drafts them with --draft-model (beam search is refused),
+    /// `off` decodes one token per step. Default: `speculate` in crucible.toml, else draft when
+    /// a draft model is set, else lookup.
     #[arg(long, value_name = "MODE")]
     pub(crate) speculate: Option<SpeculateArg>,
+    /// A smaller model with the same vocabulary that drafts tokens for the model, checked at
+    /// load (a known name, a GGUF path or `hf:...`), e.g. `qwen2.5-coder-0.5b-instruct` for the
+    /// 1.5B. Implies `--speculate draft` unless --speculate says otherwise. Default:
+    /// `draft_model` in crucible.toml.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) draft_model: Option<String>,
 }
 
 /// `--speculate`.
@@ -71,6 +78,8 @@ pub(crate) enum SpeculateArg {
     Off,
     /// Prompt lookup: drafts from the prompt and the text so far.
     Lookup,
+    /// A draft model (--draft-model) drafts.
+    Draft,
 }
 
 impl From<SpeculateArg> for Speculate {
@@ -78,6 +87,7 @@ impl From<SpeculateArg> for Speculate {
         match arg {
             SpeculateArg::Off => Speculate::Off,
             SpeculateArg::Lookup => Speculate::Lookup,
+            SpeculateArg::Draft => Speculate::Draft,
         }
     }
 }
@@ -113,6 +123,7 @@ impl ModelArgs {
             request_timeout: self.request_timeout,
             parallel_requests: self.parallel_requests,
             speculate: self.speculate.map(Speculate::from),
+            draft_model: self.draft_model.clone(),
         };
         let mut settings = Settings::resolve(cli).context("could not resolve settings")?;
         if let Some(lora) = &self.lora {
