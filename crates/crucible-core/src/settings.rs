@@ -196,6 +196,7 @@ impl Settings {
             request_timeout: None,
             parallel_requests: None,
             speculate: None,
+            draft_model: None,
         };
         let mut sources = Vec::new();
         let project_file = cwd.join("crucible.toml");
