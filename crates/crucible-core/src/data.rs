@@ -301,7 +301,7 @@ fn pull_with(
                 name.relative_path(name.default_language())
                     .unwrap_or_default(),
             ),
-            source,
+            source: Box::new(source),
         })?;
         benchmarks.push((name.as_str().to_owned(), bench.tasks.len()));
     }
@@ -310,7 +310,7 @@ fn pull_with(
             crucible_eval::load::infilling::load_infilling(&dirs).map_err(|source| {
                 Error::PulledUnusable {
                     path: data.join(crucible_eval::load::infilling::FOLDER),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         benchmarks.push((set.name.to_owned(), records.len()));

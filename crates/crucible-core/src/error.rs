@@ -67,7 +67,7 @@ pub enum Error {
     PulledUnusable {
         path: PathBuf,
         #[source]
-        source: crucible_eval::Error,
+        source: Box<crucible_eval::Error>,
     },
     #[error(transparent)]
     Metrics(#[from] crucible_metrics::Error),

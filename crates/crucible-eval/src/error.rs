@@ -76,8 +76,8 @@ pub enum Error {
         /// Where the bytes came from (a URL or a path).
         what: String,
         /// The catalogue file they were for (its path under the data directory).
-        file: String,
-        expected: String,
+        file: &'static str,
+        expected: &'static str,
         actual: String,
         /// " of the uncompressed bytes" when the checksum is of the gzip's content.
         of: &'static str,

@@ -139,8 +139,8 @@ pub fn verify(bytes: &[u8], expected: &DataFile, what: &str) -> Result<()> {
     } else {
         Err(Error::Checksum {
             what: what.to_owned(),
-            file: expected.relative.to_owned(),
-            expected: expected.sha256.to_owned(),
+            file: expected.relative,
+            expected: expected.sha256,
             actual,
             of,
         })
@@ -155,8 +155,8 @@ pub fn verify_upstream(bytes: &[u8], upstream: &Upstream, what: &str) -> Result<
     } else {
         Err(Error::Checksum {
             what: what.to_owned(),
-            file: upstream.path.to_owned(),
-            expected: upstream.sha256.to_owned(),
+            file: upstream.path,
+            expected: upstream.sha256,
             actual,
             of: "",
         })

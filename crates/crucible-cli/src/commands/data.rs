@@ -63,7 +63,7 @@ pub(crate) enum DataCommand {
     /// Synthesise instruction data (OSS-Instruct style) from a curated corpus: the model writes
     /// a problem, a solution and tests; only solutions that pass their tests in the sandbox are
     /// kept; resumable.
-    Synth(super::synth::SynthArgs),
+    Synth(Box<super::synth::SynthArgs>),
     /// Export SFT files (TRL, LLaMA-Factory, axolotl) and execution-verified preference pairs
     /// (DPO, KTO) from synth and eval runs, with a dataset card.
     Export(super::synth::ExportArgs),
@@ -168,7 +168,7 @@ pub(crate) fn run(cmd: DataCommand, global: &GlobalArgs) -> anyhow::Result<ExitC
         DataCommand::Show(args) => show(&args),
         DataCommand::Pull(args) => pull(&args, global),
         DataCommand::Curate(args) => super::curate::run(args),
-        DataCommand::Synth(args) => super::synth::run_synth(args),
+        DataCommand::Synth(args) => super::synth::run_synth(*args),
         DataCommand::Export(args) => super::synth::run_export(args),
     }
 }
