@@ -156,7 +156,7 @@ pub const ALL: &[EnvVar] = &[
     },
     EnvVar {
         name: CRUCIBLE_GITHUB_RAW,
-        meaning: "the raw-file server of `crucible data pull --from github` (`{base}/{repo}/{commit}/{path}`)",
+        meaning: "the raw-file server `crucible data pull` reads every data set but `humaneval` from (`{base}/{repo}/{commit}/{path}`)",
         default: "GitHub's raw-file server",
     },
     EnvVar {
