@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
 
-use common::installed_model;
+use common::{installed_model, many};
 use crucible_infer::{GenRequest, Generation, Generator, Prompt, Silent, SpecStats, Speculate};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
@@ -102,14 +102,9 @@ fn greedy_drafts_of_the_small_model_give_the_large_models_plain_text_alone_and_b
     // (into a freed slot, its draft stream cleared) while another decodes, and rejected cells
     // dropped in both models.
     let order = [0, 1, 0];
-    let mut feed = Collect {
-        requests: order.iter().map(|&i| request(PROMPTS[i])).collect(),
-        done: Default::default(),
-    };
-    generator.generate_many(&mut feed, 2, &mut Silent).unwrap();
-    assert_eq!(feed.done.len(), order.len());
+    let requests: Vec<GenRequest> = order.iter().map(|&i| request(PROMPTS[i])).collect();
     let mut stats = SpecStats::default();
-    for (i, got) in feed.done.values().enumerate() {
+    for (i, got) in many(&mut *generator, &requests, 2).iter().enumerate() {
         let want = &want[order[i]];
         stats.add(
             got.speculation
@@ -149,25 +144,4 @@ fn a_draft_model_larger_than_the_target_or_missing_is_refused_at_load() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("needs a draft model"), "{err}");
-}
-
-/// Hands out its requests in order and keeps each result.
-struct Collect {
-    requests: std::collections::VecDeque<GenRequest>,
-    done: std::collections::BTreeMap<usize, Generation>,
-}
-
-impl crucible_infer::Feed for Collect {
-    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
-        self.requests.pop_front()
-    }
-
-    fn finished(
-        &mut self,
-        id: usize,
-        result: Result<Generation, crucible_infer::Error>,
-    ) -> std::ops::ControlFlow<()> {
-        self.done.insert(id, result.unwrap());
-        std::ops::ControlFlow::Continue(())
-    }
 }

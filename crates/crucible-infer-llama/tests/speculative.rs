@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
 
-use common::default_model;
+use common::{default_model, many};
 use crucible_infer::{GenRequest, Generation, Generator, Prompt, Silent, SpecStats, Speculate};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
@@ -116,39 +116,6 @@ fn greedy_lookup_gives_the_plain_greedy_text_alone() {
     );
 }
 
-/// Hands out its requests in order and keeps each result.
-struct Collect {
-    requests: std::collections::VecDeque<GenRequest>,
-    done: std::collections::BTreeMap<usize, Generation>,
-}
-
-impl crucible_infer::Feed for Collect {
-    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
-        self.requests.pop_front()
-    }
-
-    fn finished(
-        &mut self,
-        id: usize,
-        result: Result<Generation, crucible_infer::Error>,
-    ) -> std::ops::ControlFlow<()> {
-        self.done.insert(id, result.unwrap());
-        std::ops::ControlFlow::Continue(())
-    }
-}
-
-fn many(generator: &mut LlamaGenerator, requests: &[GenRequest], slots: usize) -> Vec<Generation> {
-    let mut feed = Collect {
-        requests: requests.iter().cloned().collect(),
-        done: Default::default(),
-    };
-    generator
-        .generate_many(&mut feed, slots, &mut Silent)
-        .unwrap();
-    assert_eq!(feed.done.len(), requests.len());
-    feed.done.into_values().collect()
-}
-
 #[test]
 fn greedy_lookup_inside_generate_many_gives_the_plain_greedy_text() {
     let mut generator = generator();
@@ -165,7 +132,7 @@ fn greedy_lookup_inside_generate_many_gives_the_plain_greedy_text() {
     // Three requests in flight: drafts of several streams in one batch, each with
     // its own rejected cells removed.
     for slots in [3] {
-        let batched = many(&mut generator, &requests, slots);
+        let batched = many(&mut *generator, &requests, slots);
         let mut stats = SpecStats::default();
         for (i, (want, got)) in alone.iter().zip(&batched).enumerate() {
             stats.add(got.speculation.expect("lookup reports its counts"));
@@ -192,8 +159,8 @@ fn sampled_lookup_runs_inside_generate_many_with_several_sequences() {
         .map(|text| request(text.clone(), sampling, 2))
         .collect();
     generator.set_speculate(Speculate::Lookup).unwrap();
-    let first = many(&mut generator, &requests, 4);
-    let again = many(&mut generator, &requests, 4);
+    let first = many(&mut *generator, &requests, 4);
+    let again = many(&mut *generator, &requests, 4);
     let mut stats = SpecStats::default();
     for (a, b) in first.iter().zip(&again) {
         assert_eq!(a.completions.len(), 2);

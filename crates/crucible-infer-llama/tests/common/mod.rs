@@ -1,6 +1,11 @@
-//! What the tests with the real default model share: where that model is installed.
+//! What the tests with the real models share: where a model is installed, and a feed that runs
+//! a list of requests through `generate_many`.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+
+use crucible_infer::{Feed, GenRequest, Generation, Generator, Silent};
 
 /// The default model's file under `CRUCIBLE_HOME` (or its XDG default). Fails, naming the
 /// command to run, when the model is not installed, rather than letting a test pass unchecked.
@@ -27,4 +32,44 @@ pub(crate) fn installed_model(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Hands out its requests in order and keeps each result.
+struct Collect {
+    requests: VecDeque<GenRequest>,
+    done: BTreeMap<usize, Generation>,
+}
+
+impl Feed for Collect {
+    fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
+        self.requests.pop_front()
+    }
+
+    fn finished(
+        &mut self,
+        id: usize,
+        result: Result<Generation, crucible_infer::Error>,
+    ) -> ControlFlow<()> {
+        self.done.insert(id, result.unwrap());
+        ControlFlow::Continue(())
+    }
+}
+
+/// `requests` through `generate_many` with `slots` sequences at once; the results in request
+/// order, every request answered.
+#[allow(dead_code, reason = "each test file uses the helpers it needs")]
+pub(crate) fn many(
+    generator: &mut dyn Generator,
+    requests: &[GenRequest],
+    slots: usize,
+) -> Vec<Generation> {
+    let mut feed = Collect {
+        requests: requests.iter().cloned().collect(),
+        done: BTreeMap::new(),
+    };
+    generator
+        .generate_many(&mut feed, slots, &mut Silent)
+        .unwrap();
+    assert_eq!(feed.done.len(), requests.len());
+    feed.done.into_values().collect()
 }
