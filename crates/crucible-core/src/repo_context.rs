@@ -291,28 +291,11 @@ impl RepoContext {
             .collect()
     }
 
-    /// The context as text in front of a prompt. With repository tokens (`<|repo_name|>`,
-    /// `<|file_sep|>`): the repository form, ending with the separator and `current` (the
-    /// current file's name) so the prompt that follows is that file. Without: each chunk under
-    /// a `comment` header line naming its path, lines and reason.
-    pub fn preamble(&self, tokens: Option<&FimTokens>, comment: &str, current: &str) -> String {
+    /// The context as text in front of a prompt: each chunk under a `comment` header line
+    /// naming its path and lines. (The repository-token form is laid out by
+    /// [`crucible_infer::fim_pieces`], from [`RepoContext::extra_files`].)
+    pub fn preamble(&self, comment: &str) -> String {
         let mut out = String::new();
-        if self.chunks.is_empty() {
-            return out;
-        }
-        if let Some((repo, sep)) =
-            tokens.and_then(|t| t.repo_name.as_ref().zip(t.file_sep.as_ref()))
-        {
-            out.push_str(&format!("{repo}{}\n", self.repo_name));
-            for chunk in &self.chunks {
-                out.push_str(&format!("{sep}{}\n{}", chunk.path, chunk.text));
-                if !chunk.text.ends_with('\n') {
-                    out.push('\n');
-                }
-            }
-            out.push_str(&format!("{sep}{current}\n"));
-            return out;
-        }
         for chunk in &self.chunks {
             out.push_str(&self.header(chunk, comment));
             out.push_str(&chunk.text);
@@ -350,7 +333,8 @@ pub struct WithContext<'a> {
 
 /// What [`WithContext`] puts in front of each kind of prompt.
 struct Front {
-    /// Before a completion prompt.
+    /// Before a completion prompt that stays text (the model has no repository tokens to lay
+    /// the files out with, or no FIM tokens at all): the commented form.
     text: String,
     /// At the start of the first user turn.
     chat: String,
@@ -375,10 +359,9 @@ impl<'a> WithContext<'a> {
     ) -> WithContext<'a> {
         let comment = line_comment(language);
         let fim = inner.fim_tokens();
-        let text_preamble = context.preamble(fim.as_ref(), comment, current);
-        let commented = context.preamble(None, comment, current);
+        let commented = context.preamble(comment);
         let chat_preamble = if commented.is_empty() {
-            commented
+            String::new()
         } else {
             format!(
                 "Code from the repository `{}` (use what it defines instead of inventing APIs):\n```{}\n{}```\n\n",
@@ -390,7 +373,7 @@ impl<'a> WithContext<'a> {
         WithContext {
             inner,
             front: Front {
-                text: text_preamble,
+                text: commented,
                 chat: chat_preamble,
                 files: context.extra_files(),
                 fim,
