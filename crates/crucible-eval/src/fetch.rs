@@ -134,33 +134,33 @@ pub fn verify(bytes: &[u8], expected: &DataFile, what: &str) -> Result<()> {
             " of the uncompressed bytes",
         ),
     };
-    if actual == expected.sha256 {
-        Ok(())
-    } else {
-        Err(Error::Checksum {
-            what: what.to_owned(),
-            file: expected.relative,
-            expected: expected.sha256,
-            actual,
-            of,
-        })
-    }
+    compare(actual, expected.sha256, expected.relative, what, of)
 }
 
 /// Check upstream bytes (read from `what`) that a catalogue file is built from.
 pub fn verify_upstream(bytes: &[u8], upstream: &Upstream, what: &str) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual == upstream.sha256 {
-        Ok(())
-    } else {
-        Err(Error::Checksum {
-            what: what.to_owned(),
-            file: upstream.path,
-            expected: upstream.sha256,
-            actual,
-            of: "",
-        })
+    compare(sha256_hex(bytes), upstream.sha256, upstream.path, what, "")
+}
+
+/// `actual` against `expected`, the checksum of `file` (`of` says what was hashed when it is
+/// not the bytes themselves).
+fn compare(
+    actual: String,
+    expected: &'static str,
+    file: &'static str,
+    what: &str,
+    of: &'static str,
+) -> Result<()> {
+    if actual == expected {
+        return Ok(());
     }
+    Err(Error::Checksum {
+        what: what.to_owned(),
+        file,
+        expected,
+        actual,
+        of,
+    })
 }
 
 /// Verify `bytes` against `expected` and write them to `data/<expected.relative>` atomically.
