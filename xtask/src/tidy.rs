@@ -11,7 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crucible-types", &[]),
     ("crucible-gguf", &[]),
     ("crucible-syntax", &[]),
-    ("crucible-data", &[]),
+    ("crucible-data", &["crucible-syntax"]),
     ("crucible-infer", &["crucible-types"]),
     ("crucible-index", &["crucible-syntax"]),
     ("crucible-exec", &["crucible-types"]),

@@ -267,7 +267,7 @@ fn synth_keeps_verified_records_rejects_the_rest_resumes_and_exports() {
     assert!(card.contains("- MIT: "), "{card}");
     assert!(card.contains("curation drops"), "{card}");
 
-    load_with_hf_datasets(&out);
+    load_with_hf_datasets(&out, false);
 }
 
 /// A venv with `datasets` installed; its python.
@@ -302,7 +302,9 @@ fn venv_python() -> PathBuf {
     python
 }
 
-fn load_with_hf_datasets(out: &Path) {
+/// Load the exported files with `datasets`; `repairs`: the export has repair conversations,
+/// which must load too.
+fn load_with_hf_datasets(out: &Path, repairs: bool) {
     let python = venv_python();
     let script = r#"
 import sys
@@ -315,12 +317,25 @@ dpo = load_dataset("json", data_files=f"{out}/preference/dpo.jsonl", split="trai
 assert set(dpo.column_names) == {"prompt", "chosen", "rejected"}, dpo.column_names
 kto = load_dataset("json", data_files=f"{out}/preference/kto.jsonl", split="train")
 assert set(kto.column_names) == {"prompt", "completion", "label"}, kto.column_names
+import os
+rep = f"{out}/sft/trl_repair_messages.jsonl"
+if sys.argv[2] == "1":
+    conv = load_dataset("json", data_files=rep, split="train")
+    assert set(conv.column_names) == {"messages"}, conv.column_names
+    roles = [m["role"] for m in conv[0]["messages"]]
+    assert roles[-4:] == ["user", "assistant", "user", "assistant"], roles
+    share = load_dataset("json", data_files=f"{out}/llamafactory/sharegpt_repair.jsonl", split="train")
+    assert set(share.column_names) == {"conversations", "system"}, share.column_names
+    print(f"repair={len(conv)}")
+else:
+    assert os.path.getsize(rep) == 0, "repair conversations the test did not expect"
 print(f"sft={len(sft)} dpo={len(dpo)} kto={len(kto)}")
 "#;
     let run = Command::new(&python)
         .arg("-c")
         .arg(script)
         .arg(out)
+        .arg(if repairs { "1" } else { "0" })
         .env("HF_DATASETS_CACHE", out.join("hf-cache"))
         .env("HF_HUB_OFFLINE", "1")
         .output()
@@ -502,4 +517,255 @@ fn a_strategy_s_dropped_program_becomes_the_rejected_side_of_a_pair() {
             && pairs[0]["rejected"].to_string().contains("print(a * b)"),
         "{pair}"
     );
+    // The repair as a conversation: the failing program, the report of the visible example
+    // the strategy saw (never the hidden ones), the fixed program.
+    assert_eq!(report["repair_conversations"], 1, "{report}");
+    let conv = lines(&dir.join("export/sft/trl_repair_messages.jsonl"));
+    assert_eq!(conv.len(), 1);
+    let m: Vec<(String, String)> = conv[0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["role"].as_str().unwrap().to_owned(),
+                x["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let n = m.len();
+    assert!(n >= 4, "{m:?}");
+    assert_eq!(m[n - 4].0, "user");
+    assert!(m[n - 4].1.contains("Read two integers"), "{m:?}");
+    assert_eq!(m[n - 3].0, "assistant");
+    assert!(m[n - 3].1.contains("print(a * b)"), "{m:?}");
+    assert_eq!(m[n - 2].0, "user");
+    assert!(m[n - 2].1.contains("15"), "the report shows the wrong output: {m:?}");
+    for hidden in ["-4 9", "1 1\n"] {
+        assert!(
+            m.iter().all(|(_, c)| !c.contains(hidden)),
+            "a hidden example leaked: {m:?}"
+        );
+    }
+    assert_eq!(m[n - 1].0, "assistant");
+    assert!(m[n - 1].1.contains("print(a + b)"), "{m:?}");
+    let share = lines(&dir.join("export/llamafactory/sharegpt_repair.jsonl"));
+    assert_eq!(share[0]["conversations"].as_array().unwrap().len() % 2, 0);
+}
+
+/// A reply with one choice per answer (a server answering `n`).
+fn choices(answers: &[&str]) -> Reply {
+    let mut events = Vec::new();
+    for (i, a) in answers.iter().enumerate() {
+        events.push(crucible_infer_http::mock::chat_delta(i, a));
+        events.push(crucible_infer_http::mock::chat_finish(i, "stop"));
+    }
+    events.push(crucible_infer_http::mock::usage_event(100, 50 * answers.len()));
+    Reply::events(events)
+}
+
+/// Three answers for the AGREE seed: the first is a wrong solution with tests that only it
+/// passes; the other two are right, with different tests each one's solution passes.
+const AGREE: [&str; 3] = [
+    "[Problem]\nReturn the larger of two integers.\n\n[Solution]\n```python\ndef bigger(a, b):\n    return a\n```\n\n[Tests]\n```python\nassert bigger(3, 1) == 3\nassert bigger(1, 4) == 1\n```\n",
+    "[Problem]\nReturn the larger of two integers.\n\n[Solution]\n```python\ndef bigger(a, b):\n    return a if a > b else b\n```\n\n[Tests]\n```python\nassert bigger(3, 1) == 3\nassert bigger(1, 4) == 4\n```\n",
+    "[Problem]\nReturn the larger of two integers.\n\n[Solution]\n```python\ndef bigger(a, b):\n    return max(a, b)\n```\n\n[Tests]\n```python\nassert bigger(2, 9) == 9\nassert bigger(7, 7) == 7\n```\n",
+];
+
+/// Tests that cannot fail: they pass on a function that returns None.
+const VACUOUS: &str = "[Problem]\nReturn the list of words of a sentence.\n\n[Solution]\n```python\ndef words(s):\n    return s.split()\n```\n\n[Tests]\n```python\nassert words('a b') != 1\nassert str(words('')) != 'x'\n```\n";
+
+/// The repair of FAILING's solution.
+const FIXED: &str = "```python\ndef square(n):\n    return n * n\n```";
+
+fn options_corpus(dir: &Path) -> PathBuf {
+    let path = dir.join("corpus.jsonl");
+    let mut text = String::new();
+    for (i, marker) in ["AGREEMARK", "FAILMARK", "VACUMARK"].iter().enumerate() {
+        let body: String = (0..30).map(|n| format!("{marker}_{n} = {n}\n")).collect();
+        let doc = serde_json::json!({
+            "id": format!("doc{i}"), "source": format!("repo/file{i}.py"),
+            "language": "python", "text": body, "metadata": {"license": "MIT"}
+        });
+        text.push_str(&doc.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `--samples 3 --repair 1`: a seed whose first answer is wrong is kept from the answer its
+/// tests agree with; a failing solution is repaired on its sandbox report (and the repair
+/// becomes a multi-turn conversation in the export); tests that pass on the trivial program are
+/// flagged; the summary counts how records were obtained and the kill rate per operator.
+#[test]
+fn samples_agreement_repair_and_vacuous_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let corpus = options_corpus(dir);
+    let server = MockServer::serving("scripted", move |request| {
+        let body = request.json().to_string();
+        let n = request.json()["n"].as_u64().unwrap_or(1) as usize;
+        if body.contains("Running the code on the tests gives") {
+            assert!(body.contains("square"), "{body}");
+            return choices(&[FIXED]);
+        }
+        let answers: Vec<&str> = if body.contains("AGREEMARK") {
+            AGREE.to_vec()
+        } else if body.contains("FAILMARK") {
+            vec![FAILING; 3]
+        } else {
+            vec![VACUOUS; 3]
+        };
+        choices(&answers[..n.min(3)])
+    });
+    let out = ok(&crucible(
+        dir,
+        &[
+            "data",
+            "synth",
+            corpus.to_str().unwrap(),
+            "--out",
+            "run",
+            "--count",
+            "6",
+            "--endpoint",
+            &server.endpoint(),
+            "--model",
+            "scripted",
+            "--samples",
+            "3",
+            "--repair",
+            "1",
+            "--mutants",
+            "8",
+        ],
+    ));
+    let records = lines(&dir.join("run/records.jsonl"));
+    assert_eq!(out["seeds"], 6);
+    assert_eq!(out["rejected"], 0, "{out}");
+    let marker = |r: &Value, m: &str| r["seed_snippet"].as_str().unwrap().contains(m);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &records {
+        let how = &r["obtained"];
+        if marker(r, "AGREEMARK") {
+            seen.insert("agree");
+            assert_eq!(how["how"], "chosen_among", "{r}");
+            assert_eq!(how["parsed"], 3);
+            assert_eq!(how["passing"], 3);
+            assert_eq!(how["agreeing"], 2, "{r}");
+            assert!(!r["solution"].as_str().unwrap().contains("return a\n"), "{r}");
+            assert!(!r["solution"].as_str().unwrap().ends_with("return a"), "{r}");
+            assert_eq!(r["tests_cannot_fail"], false);
+        } else if marker(r, "FAILMARK") {
+            seen.insert("repair");
+            assert_eq!(how["how"], "after_repairs", "{r}");
+            assert_eq!(how["repairs"], 1);
+            assert_eq!(r["solution"], "def square(n):\n    return n * n");
+            let trace = &r["repair_trace"]["attempts"];
+            assert_eq!(trace.as_array().unwrap().len(), 2, "{r}");
+            assert_eq!(trace[1]["stage"], "repair");
+        } else {
+            seen.insert("vacuous");
+            assert!(marker(r, "VACUMARK"));
+            assert_eq!(r["tests_cannot_fail"], true, "{r}");
+        }
+    }
+    assert_eq!(seen.len(), 3, "every kind of seed came up: {seen:?}");
+    let obtained = out["obtained"].as_object().unwrap();
+    let total: u64 = obtained.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, out["kept"].as_u64().unwrap(), "{out}");
+    assert!(obtained["after_repairs"].as_u64().unwrap() >= 1, "{out}");
+    assert!(out["tests_cannot_fail"].as_u64().unwrap() >= 1, "{out}");
+    let ops = out["kill_rate_by_operator"].as_object().unwrap();
+    assert!(ops.contains_key("return_boundary"), "{out}");
+    let op_mutants: u64 = ops.values().map(|v| v["mutants"].as_u64().unwrap()).sum();
+    assert_eq!(op_mutants, out["mutants"].as_u64().unwrap(), "{out}");
+
+    // The repaired record's conversation: task, failing program, its report, the fix.
+    let report = ok(&crucible(
+        dir,
+        &["data", "export", "--synth", "run", "--out", "export"],
+    ));
+    assert!(report["repair_conversations"].as_u64().unwrap() >= 1, "{report}");
+    let conv = lines(&dir.join("export/sft/trl_repair_messages.jsonl"));
+    let m = conv[0]["messages"].as_array().unwrap();
+    let roles: Vec<&str> = m.iter().map(|x| x["role"].as_str().unwrap()).collect();
+    assert_eq!(&roles[roles.len() - 4..], ["user", "assistant", "user", "assistant"]);
+    let n = m.len();
+    assert!(m[n - 3]["content"].as_str().unwrap().contains("n * 2"));
+    assert!(m[n - 2]["content"].as_str().unwrap().contains("Running the code"));
+    assert!(m[n - 1]["content"].as_str().unwrap().contains("n * n"));
+    let share = lines(&dir.join("export/llamafactory/sharegpt_repair.jsonl"));
+    assert_eq!(share.len(), conv.len());
+    load_with_hf_datasets(&dir.join("export"), true);
+}
+
+/// `--program`: the model writes a stdin/stdout problem, a program and examples; the program
+/// is judged on the examples as program benchmarks are, and a program whose output differs
+/// from its examples is rejected.
+#[test]
+fn program_tasks_are_judged_on_their_examples() {
+    const SUM: &str = "[Problem]\nRead two integers on one line and print their sum.\n\n[Solution]\n```python\na, b = map(int, input().split())\nprint(a + b)\n```\n\n[Examples]\nInput:\n```\n3 5\n```\nOutput:\n```\n8\n```\nInput:\n```\n10 -2\n```\nOutput:\n```\n8\n```\n";
+    const WRONG: &str = "[Problem]\nRead an integer n and print n squared.\n\n[Solution]\n```python\nn = int(input())\nprint(n * 2)\n```\n\n[Examples]\nInput:\n```\n3\n```\nOutput:\n```\n9\n```\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let corpus = corpus(dir);
+    let server = MockServer::serving("scripted", move |request| {
+        let body = request.json().to_string();
+        assert!(body.contains("standard input"), "{body}");
+        let answer = if body.contains("FAILMARK") { WRONG } else { SUM };
+        Reply::chat(&[answer], "stop", Some((100, 50)))
+    });
+    let out = ok(&crucible(
+        dir,
+        &[
+            "data",
+            "synth",
+            corpus.to_str().unwrap(),
+            "--out",
+            "run",
+            "--count",
+            "6",
+            "--endpoint",
+            &server.endpoint(),
+            "--model",
+            "scripted",
+            "--program",
+        ],
+    ));
+    let records = lines(&dir.join("run/records.jsonl"));
+    let rejected = lines(&dir.join("run/rejected.jsonl"));
+    assert_eq!(records.len() + rejected.len(), 6);
+    assert!(!records.is_empty() && !rejected.is_empty(), "{out}");
+    for r in &records {
+        assert_eq!(r["task"]["examples"][0]["input"], "3 5\n", "{r}");
+        assert_eq!(r["task"]["examples"][1]["output"], "8\n");
+        assert!(r["task"]["description"].as_str().unwrap().contains("sum"));
+        assert!(r["mutation"]["killed"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["tests_cannot_fail"], false);
+    }
+    for r in &rejected {
+        assert_eq!(r["rejection"]["stage"], "tests", "{r}");
+        assert_eq!(r["rejection"]["status"], "wrong_answer", "{r}");
+    }
+    // Resuming with other settings is refused, naming the difference.
+    let again = crucible(
+        dir,
+        &[
+            "data",
+            "synth",
+            corpus.to_str().unwrap(),
+            "--out",
+            "run",
+            "--count",
+            "6",
+            "--endpoint",
+            &server.endpoint(),
+            "--model",
+            "scripted",
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("shape"));
 }

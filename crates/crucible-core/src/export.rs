@@ -13,11 +13,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crucible_data::export::{
-    AXOLOTL_SNIPPET, PrefFormat, PrefPair, SftExample, SftFormat, llamafactory_dataset_info,
+    AXOLOTL_SNIPPET, Conversation, ConversationFormat, PrefFormat, PrefPair, SftExample,
+    SftFormat, llamafactory_dataset_info,
 };
 use crucible_eval::run::{ResultRecord, SampleRecord, read_records, write_atomic};
 use crucible_eval::{BenchmarkName, Solution};
-use crucible_strategy::{Outcome, TestSource};
+use crucible_infer::{Prompt, Role};
+use crucible_strategy::{Outcome, Stage, TestSource, Trace};
 use crucible_types::{Status, TaskKind};
 
 use crate::synth::SynthRecord;
@@ -48,6 +50,8 @@ pub struct SourceReport {
     pub benchmark: Option<String>,
     pub sft_examples: usize,
     pub pairs: usize,
+    /// Multi-turn repair conversations (a failing program, its failure report, the fix).
+    pub repair_conversations: usize,
     /// Of `pairs`, those whose rejected program is one a strategy run tried and dropped
     /// (eval runs with a strategy: `traces.jsonl`).
     pub trace_pairs: usize,
@@ -66,6 +70,7 @@ pub struct ExportReport {
     pub out: PathBuf,
     pub sft_examples: usize,
     pub pairs: usize,
+    pub repair_conversations: usize,
     pub files: Vec<String>,
     pub sources: Vec<SourceReport>,
     /// Things a person should know (benchmarks included on request).
@@ -107,10 +112,53 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
     }
 }
 
+/// The repair conversation of a strategy trace that ended in `final_code`: the repair call
+/// that wrote it, its prompt's turns (the task, the failing program, the failure report the
+/// strategy showed, which comes from the task's visible tests only), then the fixed program.
+/// `None` unless `final_code` came from a repair and passed the visible tests.
+fn repair_conversation(
+    id: String,
+    trace: &Trace,
+    final_code: &str,
+    language: &str,
+) -> Option<Conversation> {
+    let (attempt, _) = trace.attempts.iter().find_map(|attempt| {
+        (attempt.stage == Stage::Repair)
+            .then(|| {
+                attempt.outputs.iter().find(|o| {
+                    o.code.as_deref() == Some(final_code)
+                        && o.verdicts
+                            .iter()
+                            .any(|v| v.tests == TestSource::Visible && v.status.is_pass())
+                })
+            })
+            .flatten()
+            .map(|o| (attempt, o))
+    })?;
+    let Prompt::Chat { messages, .. } = &attempt.prompt else {
+        return None;
+    };
+    let mut system = None;
+    let mut turns = Vec::new();
+    for m in messages {
+        match m.role {
+            Role::System if turns.is_empty() => system = Some(m.content.clone()),
+            Role::System => return None,
+            Role::User => turns.push((true, m.content.clone())),
+            Role::Assistant => turns.push((false, m.content.clone())),
+        }
+    }
+    turns.push((false, fenced(language, final_code)));
+    let alternates = turns.iter().enumerate().all(|(i, (user, _))| *user == (i % 2 == 0));
+    // At least the task, a failing program, its report and the fix.
+    (alternates && turns.len() >= 4).then_some(Conversation { id, system, turns })
+}
+
 fn from_synth(
     dir: &Path,
     sft: &mut Vec<SftExample>,
     pairs: &mut Vec<PrefPair>,
+    conversations: &mut Vec<Conversation>,
 ) -> Result<SourceReport> {
     let path = dir.join("synth.jsonl");
     if !path.is_file() {
@@ -129,6 +177,7 @@ fn from_synth(
         benchmark: None,
         sft_examples: 0,
         pairs: 0,
+        repair_conversations: 0,
         trace_pairs: 0,
         excluded: None,
         licences: BTreeMap::new(),
@@ -149,6 +198,12 @@ fn from_synth(
             response: chosen.clone(),
         });
         report.sft_examples += 1;
+        if let Some(trace) = &r.repair_trace
+            && let Some(c) = repair_conversation(format!("{}/repair", r.id), trace, &r.solution, "python")
+        {
+            conversations.push(c);
+            report.repair_conversations += 1;
+        }
         for mutant in r.mutation.killed_mutants.iter().take(PAIRS_PER_TASK) {
             pairs.push(PrefPair {
                 id: format!("{}/mutant-{}", r.id, mutant.line),
@@ -168,6 +223,7 @@ fn from_eval(
     settings: &Settings,
     sft: &mut Vec<SftExample>,
     pairs: &mut Vec<PrefPair>,
+    conversations: &mut Vec<Conversation>,
     warnings: &mut Vec<String>,
 ) -> Result<SourceReport> {
     let config_path = dir.join(crucible_eval::run::CONFIG_FILE);
@@ -189,6 +245,7 @@ fn from_eval(
         benchmark: Some(benchmark.clone()),
         sft_examples: 0,
         pairs: 0,
+        repair_conversations: 0,
         trace_pairs: 0,
         excluded: None,
         licences: BTreeMap::new(),
@@ -269,6 +326,14 @@ fn from_eval(
         });
         report.sft_examples += 1;
         *report.licences.entry(licence.clone()).or_insert(0) += 1;
+        // Strategy runs whose returned program (which passed the hidden tests too) was a repair.
+        for good in &passed {
+            if let Some(c) = traces.repair_conversation(task_id, good.sample_idx, lang) {
+                conversations.push(c);
+                report.repair_conversations += 1;
+                break;
+            }
+        }
         let mut rejected_seen: BTreeSet<String> = BTreeSet::new();
         for (j, bad) in failed.iter().take(PAIRS_PER_TASK).enumerate() {
             let good = passed[j % passed.len()];
@@ -336,6 +401,24 @@ impl Traces {
         Ok(Traces(outcomes))
     }
 
+    /// The repair conversation of the run that made sample `sample_idx` of `task_id`, when its
+    /// returned program came from a repair round and passed the visible tests.
+    fn repair_conversation(
+        &self,
+        task_id: &str,
+        sample_idx: usize,
+        language: &str,
+    ) -> Option<Conversation> {
+        let outcome = self.0.get(&(task_id.to_owned(), sample_idx))?;
+        let code = outcome.code.as_deref()?;
+        repair_conversation(
+            format!("{task_id}/{sample_idx}/repair"),
+            &outcome.trace,
+            code,
+            language,
+        )
+    }
+
     /// The programs `(attempt, sequence, code)` of the run that made sample `sample_idx` of
     /// `task_id` which failed the task's own tests or crashed when run alone (never a failure
     /// on model-written tests: those tests may be the wrong ones), the returned one excepted.
@@ -399,10 +482,11 @@ pub fn export(params: &ExportParams, settings: &Settings) -> Result<ExportReport
     }
     let mut sft = Vec::new();
     let mut pairs = Vec::new();
+    let mut conversations = Vec::new();
     let mut warnings = Vec::new();
     let mut sources = Vec::new();
     for dir in &params.synth {
-        sources.push(from_synth(dir, &mut sft, &mut pairs)?);
+        sources.push(from_synth(dir, &mut sft, &mut pairs, &mut conversations)?);
     }
     for dir in &params.evals {
         sources.push(from_eval(
@@ -411,6 +495,7 @@ pub fn export(params: &ExportParams, settings: &Settings) -> Result<ExportReport
             settings,
             &mut sft,
             &mut pairs,
+            &mut conversations,
             &mut warnings,
         )?);
     }
@@ -433,6 +518,13 @@ pub fn export(params: &ExportParams, settings: &Settings) -> Result<ExportReport
         )?;
         files.push(format.file().to_owned());
     }
+    for format in ConversationFormat::ALL {
+        write_jsonl(
+            &params.out.join(format.file()),
+            conversations.iter().map(|c| format.row(c)),
+        )?;
+        files.push(format.file().to_owned());
+    }
     let info = params.out.join("llamafactory/dataset_info.json");
     write_atomic(
         &info,
@@ -445,6 +537,7 @@ pub fn export(params: &ExportParams, settings: &Settings) -> Result<ExportReport
         out: params.out.clone(),
         sft_examples: sft.len(),
         pairs: pairs.len(),
+        repair_conversations: conversations.len(),
         files,
         sources,
         warnings,
@@ -458,16 +551,17 @@ fn card(report: &ExportReport) -> String {
     let mut out = String::new();
     out.push_str("# Dataset card\n\nExported by `crucible data export`. Every program in it was run in Crucible's sandbox against its task's tests: SFT answers and preference `chosen` programs pass them, `rejected` programs fail them (same prompt).\n\n");
     out.push_str(&format!(
-        "## Counts\n\n- SFT examples: {}\n- preference pairs: {} (KTO: {} rows)\n\n",
+        "## Counts\n\n- SFT examples: {}\n- preference pairs: {} (KTO: {} rows)\n- multi-turn repair conversations: {}\n\n",
         report.sft_examples,
         report.pairs,
-        report.pairs * 2
+        report.pairs * 2,
+        report.repair_conversations
     ));
     out.push_str("## Files\n\n");
     for f in &report.files {
         out.push_str(&format!("- `{f}`\n"));
     }
-    out.push_str("\nLLaMA-Factory: point `dataset_dir` at `llamafactory/` (datasets `crucible_alpaca`, `crucible_sharegpt`, `crucible_dpo`). axolotl: `axolotl/config.yml` holds the `datasets:` entry.\n\n");
+    out.push_str("\nLLaMA-Factory: point `dataset_dir` at `llamafactory/` (datasets `crucible_alpaca`, `crucible_sharegpt`, `crucible_sharegpt_repair`, `crucible_dpo`). axolotl: `axolotl/config.yml` holds the `datasets:` entry.\n\n");
     out.push_str("## Sources\n\n| source | kind | benchmark | SFT | pairs | note |\n| --- | --- | --- | --- | --- | --- |\n");
     for s in &report.sources {
         out.push_str(&format!(
@@ -491,7 +585,7 @@ fn card(report: &ExportReport) -> String {
         out.push_str(&format!("- {l}: {n}\n"));
     }
     out.push_str("\nMultiPL-E-derived data is never exported (its licence forbids training).\n\n");
-    out.push_str("## Filters\n\n- synth records: the model's solution passes its own tests in the sandbox (failures are counted below, not exported); then exact and MinHash near deduplication and decontamination against every benchmark Crucible ships (the `crucible data curate` pipeline); preference pairs pair the passing solution with mutants of it that its tests kill.\n- eval runs: SFT from a sample that passed the task's tests, pairs of a passing and a failing sample of the same task (judge errors are left out); runs on benchmarks are left out unless `--include-benchmarks`.\n\n");
+    out.push_str("## Filters\n\n- synth records: the model's solution passes its own tests in the sandbox (failures are counted below, not exported); then exact and MinHash near deduplication and decontamination against every benchmark Crucible ships (the `crucible data curate` pipeline); preference pairs pair the passing solution with mutants of it that its tests kill; a record whose solution was repaired (`--repair`) gives a multi-turn conversation: the task, the failing program, the failure report of the record's own tests, the fixed program.\n- eval runs: SFT from a sample that passed the task's tests, pairs of a passing and a failing sample of the same task (judge errors are left out); runs on benchmarks are left out unless `--include-benchmarks`; a strategy run whose returned program (passing the task's tests) came from a repair round gives a multi-turn conversation whose failure report is the one the strategy saw, of the visible tests only.\n\n");
     out.push_str("## Decontamination and synthesis report\n\n");
     for s in report.sources.iter().filter(|s| s.summary.is_some()) {
         let sum = s.summary.as_ref().expect("filtered");
@@ -504,8 +598,14 @@ fn card(report: &ExportReport) -> String {
             "kept",
             "mutant_kill_rate",
             "mean_record_kill_rate",
+            "obtained",
+            "tests_cannot_fail",
+            "kill_rate_by_operator",
         ] {
-            out.push_str(&format!("- {key}: {}\n", sum[key]));
+            // Runs made before a field existed do not have it.
+            if !sum[key].is_null() {
+                out.push_str(&format!("- {key}: {}\n", sum[key]));
+            }
         }
         out.push_str(&format!("- rejections: {}\n", sum["rejections"]));
         out.push_str(&format!(

@@ -17,16 +17,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crucible_data::decontam::Reference;
-use crucible_data::mutate::{MutantKind, mutants};
+use crucible_data::mutate::{MutantKind, mutants, trivial};
 use crucible_data::synth::{
-    ParseRejection, Provenance, Seed, SynthTask, draw_seeds, evol_prompt, oss_instruct_prompt,
-    parse_answer,
+    ParseRejection, Provenance, Seed, SynthTask, draw_seeds, evol_prompt,
+    oss_instruct_program_prompt, oss_instruct_prompt, parse_answer, parse_program_answer,
 };
 use crucible_eval::run::{Appender, read_records, write_atomic};
 use crucible_exec::{ExecRequest, Executor, LangOptions, Limits};
 use crucible_infer::{GenRequest, Generator, Message, Observer, Prompt};
-use crucible_strategy::{Assembly, StandardAssembly};
-use crucible_types::{GenParams, Language, Status, Task, TaskKind, TestSuite};
+use crucible_strategy::{
+    Assembly, Budget, Given, Quiet, StandardAssembly, Strategy, Tools, Trace, agreement_scores,
+    repair_given,
+};
+use crucible_types::{Compare, GenParams, IoCase, Language, Status, Task, TaskKind, TestSuite};
 
 use crate::{Error, Result};
 
@@ -39,6 +42,17 @@ pub enum Style {
     /// Evol-Instruct: a harder rewrite of a record of an earlier synth run (the corpus is that
     /// run's `synth.jsonl`).
     Evol,
+}
+
+/// Which kind of task the model writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskShape {
+    /// A Python function with assert tests (HumanEval style).
+    Function,
+    /// A Python program reading stdin and writing stdout, with input/output examples (the
+    /// task-file format's program kind; judged as program benchmarks are).
+    Program,
 }
 
 /// What a synth run does. Everything but `count` must match when a run is resumed.
@@ -65,6 +79,41 @@ pub struct SynthParams {
     pub references: Vec<Reference>,
     /// The model's name, recorded in the config.
     pub model: String,
+    /// Answers asked for per seed (1: one, decoded as `gen_params` says; more are sampled
+    /// together and the one whose solution passes and whose tests the most samples' solutions
+    /// pass is kept).
+    pub samples: usize,
+    /// Repair rounds (the `repair` strategy's loop on the sandbox's failure report) for a seed
+    /// whose chosen solution fails its own tests; 0: none.
+    pub repair_rounds: usize,
+    /// Function or program tasks (`--style evol` rewrites function tasks only).
+    pub shape: TaskShape,
+}
+
+/// How a kept record was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obtained {
+    /// `first_try`, `after_repairs` or `chosen_among` (samples > 1; a chosen answer that was
+    /// then repaired is `after_repairs`).
+    pub how: String,
+    /// Answers asked for, answers that parsed, and parsed answers whose solution passed its
+    /// own tests.
+    pub samples: usize,
+    pub parsed: usize,
+    pub passing: usize,
+    /// Of the parsed answers' solutions, those that pass the kept record's tests (the kept
+    /// solution included).
+    pub agreeing: usize,
+    /// Repair rounds the kept solution needed (0: none).
+    pub repairs: usize,
+}
+
+impl Obtained {
+    /// Several answers parsed, but no other answer's solution passes the kept tests: tests only
+    /// their own solution passes may be wrong.
+    pub fn tests_suspect(&self) -> bool {
+        self.parsed > 1 && self.agreeing < 2
+    }
 }
 
 /// One kept record (`records.jsonl`, and after curation `synth.jsonl`).
@@ -85,6 +134,16 @@ pub struct SynthRecord {
     pub model: String,
     pub gen_ms: u64,
     pub exec_ms: u64,
+    /// How the record was obtained (absent in runs before the field existed: first try).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained: Option<Obtained>,
+    /// The tests pass the trivial program (every function returns `None`): they cannot fail.
+    #[serde(default)]
+    pub tests_cannot_fail: bool,
+    /// The repair strategy's trace when the solution was repaired: the failing program, the
+    /// failure report the model saw (of the record's own tests), and the fixed program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_trace: Option<Trace>,
 }
 
 /// How the tests fared against the solution's mutants.
@@ -153,6 +212,9 @@ pub struct RejectedSample {
     pub provenance: Provenance,
     pub model: String,
     pub gen_ms: u64,
+    /// Repair rounds tried before the seed was given up (0: none).
+    #[serde(default)]
+    pub repairs_tried: usize,
 }
 
 /// One seed's outcome, as reported while the run goes.
@@ -184,14 +246,31 @@ pub struct SynthSummary {
     pub mutant_kill_rate: Option<f64>,
     /// The mean of the per-record kill rates.
     pub mean_record_kill_rate: Option<f64>,
+    /// Kept records (after curation) by how they were obtained (`first_try`,
+    /// `after_repairs`, `chosen_among`).
+    pub obtained: BTreeMap<String, usize>,
+    /// Kept records whose tests pass the trivial program (they cannot fail).
+    pub tests_cannot_fail: usize,
+    /// Kept records chosen among several answers whose tests no other answer's solution passes.
+    pub tests_suspect: usize,
+    /// Mutants and killed mutants of the kept records by operator, with the kill rate.
+    pub kill_rate_by_operator: BTreeMap<String, OperatorScore>,
     /// Wall seconds of this invocation's seeds, and records (that passed their tests) per hour.
     pub seconds_now: f64,
     pub records_per_hour_now: Option<f64>,
 }
 
+/// Mutants of one operator and how many the tests killed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OperatorScore {
+    pub mutants: usize,
+    pub killed: usize,
+    pub kill_rate: Option<f64>,
+}
+
 /// The fields of the config that must match on resume.
 fn config_value(params: &SynthParams) -> Value {
-    json!({
+    let mut value = json!({
         "version": 1,
         "corpus": params.corpus.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "seed": params.seed,
@@ -201,7 +280,18 @@ fn config_value(params: &SynthParams) -> Value {
         "max_new_tokens": params.gen_params.max_new_tokens,
         "max_mutants": params.max_mutants,
         "model": params.model,
-    })
+    });
+    // Added later: present only when set, so runs made before them still resume.
+    if params.samples > 1 {
+        value["samples"] = json!(params.samples);
+    }
+    if params.repair_rounds > 0 {
+        value["repair_rounds"] = json!(params.repair_rounds);
+    }
+    if params.shape != TaskShape::Function {
+        value["shape"] = json!(params.shape);
+    }
+    value
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
@@ -310,6 +400,81 @@ fn task_of(id: &str, parsed: &SynthTask) -> (Value, Task) {
     (line, task)
 }
 
+/// A parsed answer of either shape, as a task.
+#[derive(Debug, Clone)]
+struct Parsed {
+    problem: String,
+    solution: String,
+    /// The tests as text: assert lines, or the examples rendered as `Input:`/`Output:` blocks.
+    tests: String,
+    /// The task-file line (as JSON).
+    line: Value,
+    task: Task,
+}
+
+/// Parse `answer` as the run's shape asks.
+fn parse_for(
+    shape: TaskShape,
+    id: &str,
+    answer: &str,
+) -> std::result::Result<Parsed, ParseRejection> {
+    match shape {
+        TaskShape::Function => {
+            let parsed: SynthTask = parse_answer(answer)?;
+            let (line, task) = task_of(id, &parsed);
+            Ok(Parsed {
+                problem: parsed.problem,
+                solution: parsed.solution,
+                tests: parsed.tests,
+                line,
+                task,
+            })
+        }
+        TaskShape::Program => {
+            let parsed = parse_program_answer(answer)?;
+            let examples: Vec<Value> = parsed
+                .examples
+                .iter()
+                .map(|(input, output)| json!({"input": input, "output": output}))
+                .collect();
+            let line = json!({
+                "id": id,
+                "language": "python",
+                "description": parsed.problem,
+                "examples": examples,
+            });
+            let tests = parsed
+                .examples
+                .iter()
+                .map(|(i, o)| format!("Input:\n{i}Output:\n{o}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let task = Task {
+                id: id.to_owned(),
+                language: Language::Python,
+                kind: TaskKind::Program {
+                    description: parsed.problem.clone(),
+                },
+                visible: TestSuite::Io {
+                    cases: parsed
+                        .examples
+                        .into_iter()
+                        .map(|(input, output)| IoCase { input, output })
+                        .collect(),
+                    compare: Compare::Whitespace,
+                },
+            };
+            Ok(Parsed {
+                problem: parsed.problem,
+                solution: parsed.solution,
+                tests,
+                line,
+                task,
+            })
+        }
+    }
+}
+
 /// Run `code` for `task` against the task's tests in the sandbox.
 pub fn run_tests(
     executor: &Executor,
@@ -334,6 +499,145 @@ pub fn run_tests(
             source: Box::new(source),
         })
     })
+}
+
+/// One parsed answer of a seed and its run on its own tests.
+struct Candidate {
+    /// Its place among the answers.
+    answer: usize,
+    parsed: Parsed,
+    report: crucible_exec::ExecReport,
+}
+
+/// A seed's parsed answers, cross-checked.
+struct Candidates {
+    list: Vec<Candidate>,
+    parsed: usize,
+    /// Parsed answers whose solution passes its own tests.
+    passing: usize,
+    /// Per candidate: the parsed answers' solutions that pass its tests.
+    agreeing: Vec<usize>,
+    /// Per candidate: its solution's dual execution agreement score on all the answers' tests
+    /// (the strategy library's, as reranking computes it).
+    scores: Vec<(usize, usize)>,
+    /// Per candidate: whether its solution passes its own tests.
+    own_pass: Vec<bool>,
+}
+
+/// Parse every answer and run each solution on its own tests; with several parsed answers,
+/// also every solution on every other answer's tests. `Err` (inner) when no answer parsed: the
+/// first answer's rejection.
+fn judge_answers(
+    executor: &Executor,
+    params: &SynthParams,
+    id: &str,
+    answers: &[String],
+) -> Result<std::result::Result<Candidates, ParseRejection>> {
+    let mut list = Vec::new();
+    let mut first_rejection = None;
+    for (answer, text) in answers.iter().enumerate() {
+        match parse_for(params.shape, id, text) {
+            Ok(parsed) => {
+                let report = run_tests(executor, &parsed.task, &parsed.solution, params.limits)?;
+                list.push(Candidate {
+                    answer,
+                    parsed,
+                    report,
+                });
+            }
+            Err(reason) => {
+                first_rejection.get_or_insert(reason);
+            }
+        }
+    }
+    if list.is_empty() {
+        return Ok(Err(
+            first_rejection.unwrap_or(ParseRejection::MissingCodeBlocks)
+        ));
+    }
+    let n = list.len();
+    // pass[i][j]: solution j passes the tests of answer i.
+    let mut pass = vec![vec![false; n]; n];
+    let mut behaviours: Vec<Option<Vec<String>>> = vec![Some(Vec::new()); n];
+    for i in 0..n {
+        for j in 0..n {
+            let status = if i == j || list[i].parsed.solution == list[j].parsed.solution {
+                list[i].report.status
+            } else {
+                run_tests(
+                    executor,
+                    &list[i].parsed.task,
+                    &list[j].parsed.solution,
+                    params.limits,
+                )?
+                .status
+            };
+            pass[i][j] = status == Status::Passed;
+            if let Some(b) = behaviours[j].as_mut() {
+                b.push(if pass[i][j] {
+                    "ok".to_owned()
+                } else {
+                    status.name().to_owned()
+                });
+            }
+        }
+    }
+    let own_pass: Vec<bool> = (0..n).map(|i| pass[i][i]).collect();
+    Ok(Ok(Candidates {
+        parsed: n,
+        passing: own_pass.iter().filter(|&&p| p).count(),
+        agreeing: pass.iter().map(|row| row.iter().filter(|&&p| p).count()).collect(),
+        scores: agreement_scores(&behaviours),
+        own_pass,
+        list,
+    }))
+}
+
+/// The candidate to keep: among those whose solution passes its own tests, the one whose tests
+/// the most solutions pass, then the best agreement score, then the earliest; when none passes,
+/// the best agreement score (the one a repair starts from).
+fn choose(c: &Candidates) -> usize {
+    (0..c.list.len())
+        .max_by_key(|&i| {
+            (
+                c.own_pass[i],
+                if c.own_pass[i] { c.agreeing[i] } else { 0 },
+                c.scores[i],
+                std::cmp::Reverse(i),
+            )
+        })
+        .unwrap_or(0)
+}
+
+/// Repair `given` on the task's own tests with the strategy library's repair loop.
+fn repair(
+    generator: &mut dyn Generator,
+    executor: &Executor,
+    observer: &mut dyn Observer,
+    params: &SynthParams,
+    task: &Task,
+    given: Given,
+) -> Result<crucible_strategy::Outcome> {
+    let mut strategy = Strategy::preset("repair", params.seed)?;
+    strategy.params.rounds = params.repair_rounds;
+    strategy.params.max_new_tokens = params.gen_params.max_new_tokens;
+    strategy.params.limits = params.limits;
+    strategy.params.jobs = 1;
+    let rounds = params.repair_rounds;
+    let budget = Budget {
+        model_calls: rounds,
+        tokens: rounds * params.gen_params.max_new_tokens.max(1),
+        executions: rounds + 2,
+        wall_time: std::time::Duration::from_secs(3600),
+    };
+    let mut quiet = Quiet(observer);
+    let tools = Tools {
+        generator,
+        executor,
+        assembly: &StandardAssembly,
+        progress: &mut quiet,
+    };
+    Ok(repair_given(&strategy, tools, task, &budget, given)?)
 }
 
 fn score_mutants(
@@ -372,6 +676,12 @@ pub fn run(
     observer: &mut dyn Observer,
     on_outcome: &mut dyn FnMut(&Outcome),
 ) -> Result<SynthSummary> {
+    if params.style == Style::Evol && params.shape == TaskShape::Program {
+        return Err(Error::Setting {
+            name: "--style evol",
+            problem: "evol rewrites function tasks; drop --program, or use --style oss".into(),
+        });
+    }
     open_run(params)?;
     let records_path = params.out.join("records.jsonl");
     let rejected_path = params.out.join("rejected.jsonl");
@@ -412,42 +722,49 @@ pub fn run(
             return Err(Error::Infer(crucible_infer::Error::Cancelled));
         }
         let id = format!("synth-{}-{}", params.seed, seed.index);
-        let (system, user) = match evol {
-            Some((problem, solution)) => evol_prompt(problem, solution),
-            None => oss_instruct_prompt(seed),
+        let (system, user) = match (evol, params.shape) {
+            (Some((problem, solution)), _) => evol_prompt(problem, solution),
+            (None, TaskShape::Function) => oss_instruct_prompt(seed),
+            (None, TaskShape::Program) => oss_instruct_program_prompt(seed),
         };
         let mut gen_params = params.gen_params.clone();
-        gen_params.n = 1;
+        gen_params.n = params.samples.max(1);
         gen_params.seed = params.seed.wrapping_add(seed.index as u64);
+        let prompt = Prompt::Chat {
+            messages: vec![Message::system(system), Message::user(user)],
+            prefill: String::new(),
+        };
         let request = GenRequest {
-            prompt: Prompt::Chat {
-                messages: vec![Message::system(system), Message::user(user)],
-                prefill: String::new(),
-            },
+            prompt: prompt.clone(),
             params: gen_params,
         };
         let t0 = Instant::now();
         let generated = generator.generate(&request, observer);
         let gen_ms = t0.elapsed().as_millis() as u64;
-        let reject = |rejection, answer: String, parsed: Option<(&Value, &str)>| RejectedSample {
-            id: id.clone(),
-            seed_index: seed.index,
-            style: params.style,
-            rejection,
-            answer,
-            task: parsed.map(|p| p.0.clone()),
-            solution: parsed.map(|p| p.1.to_owned()),
-            provenance: seed.provenance.clone(),
-            model: params.model.clone(),
-            gen_ms,
+        let reject = |rejection, answer: String, parsed: Option<(&Value, &str)>, repairs_tried| {
+            RejectedSample {
+                id: id.clone(),
+                seed_index: seed.index,
+                style: params.style,
+                rejection,
+                answer,
+                task: parsed.map(|p| p.0.clone()),
+                solution: parsed.map(|p| p.1.to_owned()),
+                provenance: seed.provenance.clone(),
+                model: params.model.clone(),
+                gen_ms,
+                repairs_tried,
+            }
         };
-        let answer = match generated {
-            Ok(generation) => generation
-                .completions
-                .into_iter()
-                .next()
-                .map(|c| c.text)
-                .unwrap_or_default(),
+        let (answers, tokens): (Vec<String>, usize) = match generated {
+            Ok(generation) => (
+                generation
+                    .completions
+                    .iter()
+                    .map(|c| c.text.clone())
+                    .collect(),
+                generation.generated_tokens(),
+            ),
             Err(crucible_infer::Error::Cancelled) => {
                 kept_out.sync()?;
                 rejected_out.sync()?;
@@ -460,6 +777,7 @@ pub fn run(
                     },
                     String::new(),
                     None,
+                    0,
                 );
                 rejected_out.append(&sample)?;
                 generated_now += 1;
@@ -469,46 +787,129 @@ pub fn run(
             Err(err) => return Err(err.into()),
         };
         generated_now += 1;
-        let parsed = match parse_answer(&answer) {
-            Ok(parsed) => parsed,
+        let t1 = Instant::now();
+        let candidates = match judge_answers(executor, params, &id, &answers)? {
+            Ok(candidates) => candidates,
             Err(reason) => {
-                let sample = reject(Rejection::Parse { reason }, answer, None);
+                let answer = answers.into_iter().next().unwrap_or_default();
+                let sample = reject(Rejection::Parse { reason }, answer, None, 0);
                 rejected_out.append(&sample)?;
                 on_outcome(&Outcome::Rejected(Box::new(sample)));
                 continue;
             }
         };
-        let (line, task) = task_of(&id, &parsed);
-        let t1 = Instant::now();
-        let report = run_tests(executor, &task, &parsed.solution, params.limits)?;
+        let pick = choose(&candidates);
+        let chosen = &candidates.list[pick];
+        let mut solution = chosen.parsed.solution.clone();
+        let mut report = chosen.report.clone();
+        let mut repairs = 0;
+        let mut repair_trace = None;
+        if report.status != Status::Passed && params.repair_rounds > 0 {
+            let given = Given {
+                prompt: prompt.clone(),
+                text: answers[chosen.answer].clone(),
+                code: solution.clone(),
+                tokens: tokens / answers.len().max(1),
+                seconds: gen_ms as f64 / 1000.0,
+            };
+            let outcome = match repair(generator, executor, observer, params, &chosen.parsed.task, given)
+            {
+                Ok(outcome) => Some(outcome),
+                Err(err) if err.is_cancelled() => {
+                    kept_out.sync()?;
+                    rejected_out.sync()?;
+                    return Err(err);
+                }
+                // A failure report too long for the model's context ends the repair, not the run.
+                Err(Error::Strategy(crucible_strategy::Error::Infer(
+                    crucible_infer::Error::PromptTooLong { .. },
+                ))) => None,
+                Err(err) => return Err(err),
+            };
+            if let Some(outcome) = outcome
+                && let Some(code) = outcome.code.clone()
+            {
+            repairs = outcome
+                .trace
+                .attempts
+                .iter()
+                .filter(|a| a.stage == crucible_strategy::Stage::Repair)
+                .count();
+            if outcome.verdict.is_some_and(|v| v.status.is_pass()) && code != solution {
+                // The chosen repair, confirmed by the same run as every record.
+                report = run_tests(executor, &chosen.parsed.task, &code, params.limits)?;
+                solution = code;
+                repairs = outcome.chosen.map_or(repairs, |(attempt, _)| attempt - 1);
+            }
+            repair_trace = Some(outcome.trace);
+            }
+        }
         if report.status != Status::Passed {
             let sample = reject(
                 Rejection::Tests {
                     status: report.status,
                     feedback: Some(report.render_feedback(2000)),
                 },
-                answer,
-                Some((&line, &parsed.solution)),
+                answers[chosen.answer].clone(),
+                Some((&chosen.parsed.line, &solution)),
+                repairs,
             );
             rejected_out.append(&sample)?;
             on_outcome(&Outcome::Rejected(Box::new(sample)));
             continue;
         }
-        let mutation = score_mutants(executor, &task, &parsed.solution, params)?;
+        let agreeing = if solution == chosen.parsed.solution {
+            candidates.agreeing[pick]
+        } else {
+            // The repaired solution replaces the chosen one among those that pass the tests.
+            candidates.agreeing[pick] + 1
+        };
+        let how = if repairs > 0 {
+            "after_repairs"
+        } else if candidates.parsed > 1 {
+            "chosen_among"
+        } else {
+            "first_try"
+        };
+        let obtained = Obtained {
+            how: how.to_owned(),
+            samples: answers.len(),
+            parsed: candidates.parsed,
+            passing: candidates.passing,
+            agreeing,
+            repairs,
+        };
+        let trivial_program = match params.shape {
+            TaskShape::Function => trivial(&solution),
+            // A program that prints nothing.
+            TaskShape::Program => Some(trivial(&solution).unwrap_or_else(|| "pass\n".to_owned())),
+        };
+        let tests_cannot_fail = match trivial_program {
+            Some(program) => {
+                run_tests(executor, &chosen.parsed.task, &program, params.limits)?.status
+                    == Status::Passed
+            }
+            None => false,
+        };
+        let mutation = score_mutants(executor, &chosen.parsed.task, &solution, params)?;
+        let chosen_parsed = chosen.parsed.clone();
         let record = SynthRecord {
             id: id.clone(),
             seed_index: seed.index,
             style: params.style,
-            task: line,
-            problem: parsed.problem,
-            solution: parsed.solution,
-            tests: parsed.tests,
+            task: chosen.parsed.line.clone(),
+            problem: chosen_parsed.problem,
+            solution,
+            tests: chosen_parsed.tests,
             mutation,
             provenance: seed.provenance.clone(),
             seed_snippet: seed.snippet.clone(),
             model: params.model.clone(),
             gen_ms,
             exec_ms: t1.elapsed().as_millis() as u64,
+            obtained: Some(obtained),
+            tests_cannot_fail,
+            repair_trace: repair_trace.filter(|_| repairs > 0),
         };
         kept_out.append(&record)?;
         passed_now += 1;
@@ -556,6 +957,24 @@ fn finish(
     let killed: usize = kept.iter().map(|r| r.mutation.killed).sum();
     let rates: Vec<f64> = kept.iter().filter_map(|r| r.mutation.kill_rate).collect();
     let seeds = records.len() + rejected.len();
+    let mut obtained = BTreeMap::new();
+    let mut by_operator: BTreeMap<String, OperatorScore> = BTreeMap::new();
+    for r in &kept {
+        let how = r.obtained.as_ref().map_or("first_try", |o| o.how.as_str());
+        *obtained.entry(how.to_owned()).or_insert(0) += 1;
+        for m in &r.mutation.killed_mutants {
+            let e = by_operator.entry(m.kind.name().to_owned()).or_default();
+            e.mutants += 1;
+            e.killed += 1;
+        }
+        for (kind, _) in &r.mutation.survived {
+            by_operator.entry(kind.name().to_owned()).or_default().mutants += 1;
+        }
+    }
+    for score in by_operator.values_mut() {
+        score.kill_rate =
+            (score.mutants > 0).then(|| score.killed as f64 / score.mutants as f64);
+    }
     let summary = SynthSummary {
         seeds,
         generated_now,
@@ -575,6 +994,13 @@ fn finish(
         mutant_kill_rate: (mutants > 0).then(|| killed as f64 / mutants as f64),
         mean_record_kill_rate: (!rates.is_empty())
             .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+        obtained,
+        tests_cannot_fail: kept.iter().filter(|r| r.tests_cannot_fail).count(),
+        tests_suspect: kept
+            .iter()
+            .filter(|r| r.obtained.as_ref().is_some_and(Obtained::tests_suspect))
+            .count(),
+        kill_rate_by_operator: by_operator,
         seconds_now,
         records_per_hour_now: (generated_now > 0 && seconds_now > 0.0)
             .then(|| passed_now as f64 * 3600.0 / seconds_now),

@@ -122,6 +122,71 @@ impl PrefFormat {
     }
 }
 
+/// A multi-turn repair conversation: the task, the model's failing program, the failure
+/// report it was shown, and the fixed program (and the turns between, as the strategy had them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    /// The system message, if the conversation had one.
+    pub system: Option<String>,
+    /// `(is_user, content)` turns, alternating, starting with the user and ending with the
+    /// assistant's final answer.
+    pub turns: Vec<(bool, String)>,
+}
+
+/// The layouts of multi-turn conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConversationFormat {
+    /// TRL conversational: `{"messages": [{"role", "content"}, ...]}` (system first when there
+    /// is one).
+    TrlMessages,
+    /// LLaMA-Factory sharegpt: `{"conversations": [{"from", "value"}, ...], "system"}`.
+    Sharegpt,
+}
+
+impl ConversationFormat {
+    pub const ALL: [ConversationFormat; 2] =
+        [ConversationFormat::TrlMessages, ConversationFormat::Sharegpt];
+
+    /// The file it is written to, relative to the export directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            ConversationFormat::TrlMessages => "sft/trl_repair_messages.jsonl",
+            ConversationFormat::Sharegpt => "llamafactory/sharegpt_repair.jsonl",
+        }
+    }
+
+    /// The row for `conversation`.
+    pub fn row(self, conversation: &Conversation) -> Value {
+        match self {
+            ConversationFormat::TrlMessages => {
+                let mut messages = Vec::new();
+                if let Some(system) = &conversation.system {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                for (user, content) in &conversation.turns {
+                    let role = if *user { "user" } else { "assistant" };
+                    messages.push(json!({"role": role, "content": content}));
+                }
+                json!({ "messages": messages })
+            }
+            ConversationFormat::Sharegpt => {
+                let turns: Vec<Value> = conversation
+                    .turns
+                    .iter()
+                    .map(|(user, content)| {
+                        json!({"from": if *user { "human" } else { "gpt" }, "value": content})
+                    })
+                    .collect();
+                json!({
+                    "conversations": turns,
+                    "system": conversation.system.clone().unwrap_or_default(),
+                })
+            }
+        }
+    }
+}
+
 /// LLaMA-Factory's `dataset_info.json` for the files in `llamafactory/` (paths relative to it).
 pub fn llamafactory_dataset_info(with_preferences: bool) -> Value {
     let mut info = json!({
@@ -138,6 +203,15 @@ pub fn llamafactory_dataset_info(with_preferences: bool) -> Value {
                 "role_tag": "from", "content_tag": "value",
                 "user_tag": "human", "assistant_tag": "gpt"
             }
+        }
+    });
+    info["crucible_sharegpt_repair"] = json!({
+        "file_name": "sharegpt_repair.jsonl",
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system"},
+        "tags": {
+            "role_tag": "from", "content_tag": "value",
+            "user_tag": "human", "assistant_tag": "gpt"
         }
     });
     if with_preferences {
@@ -187,6 +261,34 @@ mod tests {
         let files: std::collections::BTreeSet<&str> =
             SftFormat::ALL.iter().map(|f| f.file()).collect();
         assert_eq!(files.len(), SftFormat::ALL.len());
+    }
+
+    #[test]
+    fn conversations_keep_their_turns_in_both_layouts() {
+        let c = Conversation {
+            id: "t".into(),
+            system: Some("sys".into()),
+            turns: vec![
+                (true, "task".into()),
+                (false, "bad".into()),
+                (true, "report".into()),
+                (false, "good".into()),
+            ],
+        };
+        let trl = ConversationFormat::TrlMessages.row(&c);
+        let roles: Vec<&str> = trl["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user", "assistant"]);
+        assert_eq!(trl["messages"][4]["content"], "good");
+        let share = ConversationFormat::Sharegpt.row(&c);
+        assert_eq!(share["system"], "sys");
+        assert_eq!(share["conversations"][2]["from"], "human");
+        assert_eq!(share["conversations"][2]["value"], "report");
+        assert_eq!(share["conversations"].as_array().unwrap().len(), 4);
     }
 
     #[test]

@@ -271,6 +271,87 @@ Then solve the new exercise and test it. Answer in exactly this layout:\n\n\
     (system, user)
 }
 
+/// The system and user messages asking the model to turn `seed` into a stdin/stdout exercise
+/// (a program task of the task-file format: a description and examples).
+pub fn oss_instruct_program_prompt(seed: &Seed) -> (String, String) {
+    let lang = seed.provenance.language.as_deref().unwrap_or("");
+    let system = "You are an expert programmer who writes clear, self-contained programming exercises with correct solutions and tests.".to_owned();
+    let user = format!(
+        "Here is a code snippet from a real project:\n```{lang}\n{}\n```\n\n\
+Take inspiration from it and write a new, self-contained programming problem in the style of a \
+programming contest: the program reads its input from standard input and prints its answer to \
+standard output. Write the problem, a correct Python program and examples. Answer in exactly \
+this layout:\n\n\
+[Problem]\n<the problem statement, with the input and output formats>\n\n\
+[Solution]\n```python\n<a complete Python program that reads stdin and prints the answer, standard library only>\n```\n\n\
+[Examples]\nInput:\n```\n<an input>\n```\nOutput:\n```\n<the exact output for it>\n```\n\n\
+<at least three examples, each an Input block followed by its Output block>",
+        seed.snippet
+    );
+    (system, user)
+}
+
+/// A parsed program-task answer: a problem, a program and its stdin/stdout examples.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SynthProgram {
+    pub problem: String,
+    /// The model's program.
+    pub solution: String,
+    /// `(input, output)` examples, in the answer's order.
+    pub examples: Vec<(String, String)>,
+}
+
+/// Parse the model's answer to [`oss_instruct_program_prompt`]: the first code block is the
+/// program, the blocks after it pair up as input and expected output (a block labelled
+/// `Input` always starts a new pair). Anything that does not fit is a [`ParseRejection`].
+pub fn parse_program_answer(answer: &str) -> Result<SynthProgram, ParseRejection> {
+    let blocks = code_blocks(answer);
+    if blocks.len() < 3 {
+        return Err(ParseRejection::MissingCodeBlocks);
+    }
+    let solution = &blocks[0];
+    if solution.body.trim().is_empty() {
+        return Err(ParseRejection::NoSolution);
+    }
+    let problem = clean_problem(&answer[..solution.start]);
+    if problem.chars().filter(|c| c.is_alphanumeric()).count() < 10 {
+        return Err(ParseRejection::NoProblem);
+    }
+    let mut examples = Vec::new();
+    let mut input: Option<String> = None;
+    for block in &blocks[1..] {
+        // The label before the block: the last non-blank line ahead of its opening fence.
+        let label = answer[..block.start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match input.take() {
+            Some(inp) if !label.contains("input") => {
+                examples.push((with_newline(&inp), with_newline(&block.body)));
+            }
+            _ => input = Some(block.body.clone()),
+        }
+    }
+    if examples.is_empty() {
+        return Err(ParseRejection::NoTests);
+    }
+    Ok(SynthProgram {
+        problem,
+        solution: solution.body.clone(),
+        examples,
+    })
+}
+
+fn with_newline(text: &str) -> String {
+    let mut t = text.to_owned();
+    if !t.ends_with('\n') {
+        t.push('\n');
+    }
+    t
+}
+
 /// A parsed answer: a Python function task with its solution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SynthTask {
@@ -550,6 +631,29 @@ mod tests {
         );
         assert!(task.tests.contains("assert count_vowels('') == 0"));
         assert!(task.solution.starts_with("def count_vowels"));
+    }
+
+    #[test]
+    fn a_program_answer_pairs_inputs_with_outputs() {
+        let answer = "[Problem]\nRead two integers and print their sum.\n\n[Solution]\n```python\na, b = map(int, input().split())\nprint(a + b)\n```\n\n[Examples]\nInput:\n```\n3 5\n```\nOutput:\n```\n8\n```\nInput:\n```\n-1 1\n```\nOutput:\n```\n0\n```\n";
+        let p = parse_program_answer(answer).unwrap();
+        assert_eq!(p.problem, "Read two integers and print their sum.");
+        assert!(p.solution.starts_with("a, b = map"));
+        assert_eq!(
+            p.examples,
+            vec![
+                ("3 5\n".to_owned(), "8\n".to_owned()),
+                ("-1 1\n".to_owned(), "0\n".to_owned())
+            ]
+        );
+        assert_eq!(
+            parse_program_answer("Problem text long enough\n```python\nprint(1)\n```\n"),
+            Err(ParseRejection::MissingCodeBlocks)
+        );
+        assert_eq!(
+            parse_program_answer("Problem text long enough\n```python\nprint(1)\n```\nInput:\n```\n1\n```\nInput:\n```\n2\n```\n"),
+            Err(ParseRejection::NoTests)
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ use crucible_types::Task;
 
 pub use assembly::{Assembly, Program, StandardAssembly};
 pub use budget::{Budget, Limit, Usage};
+pub use select::agreement_scores;
 pub use strategy::{Kind, Strategy, StrategyParams};
 pub use trace::{Attempt, Output, Stage, TestSource, Trace, Verdict};
 
@@ -195,6 +196,56 @@ pub fn run<'a>(
         usage: session.usage(),
         stopped_by: session.meter().stopped_by(),
         chosen: chosen.map(|id| (id.attempt, id.seq + 1)),
+        trace: session.trace,
+    })
+}
+
+/// A program written outside a strategy run (for example by `crucible data synth`, whose
+/// model writes a problem, a solution and tests in one answer): the call that wrote it becomes
+/// the first attempt of a [`repair_given`] run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Given {
+    /// The prompt that produced the program.
+    pub prompt: crucible_infer::Prompt,
+    /// The model's whole answer.
+    pub text: String,
+    /// The program taken from it.
+    pub code: String,
+    /// Tokens generated for the answer, and the call's wall seconds.
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+/// Repair `given` on the task's visible tests with the `repair` strategy's loop (up to
+/// `strategy.params.rounds` rounds, `repairs` programs each): the program is judged, and while
+/// it fails the model sees the compact failure report and writes a corrected program. The
+/// trace's first attempt is `given` (stage `sample`); the outcome's program is the best seen.
+/// The budget's call and token counts cover the repair calls only (the given call was made
+/// outside the run).
+pub fn repair_given<'a>(
+    strategy: &'a Strategy,
+    tools: Tools<'a>,
+    task: &'a Task,
+    budget: &Budget,
+    given: Given,
+) -> Result<Outcome> {
+    task.validate()?;
+    budget.validate()?;
+    strategy.validate()?;
+    let mut session = Session::new(tools, task, &strategy.params, *budget);
+    let chosen = strategies::repair_given(&mut session, given)?;
+    let verdict = final_verdict(&mut session, chosen)?;
+    let code = Some(session.code(chosen).to_owned());
+    Ok(Outcome {
+        task_id: task.id.clone(),
+        strategy: Kind::Repair,
+        description: format!("repair of a given program (rounds {})", strategy.params.rounds),
+        code,
+        verdict,
+        budget: *budget,
+        usage: session.usage(),
+        stopped_by: session.meter().stopped_by(),
+        chosen: Some((chosen.attempt, chosen.seq + 1)),
         trace: session.trace,
     })
 }

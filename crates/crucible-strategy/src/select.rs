@@ -86,6 +86,21 @@ pub(crate) fn agreement(voters: &[Voter]) -> Vec<Score> {
         .collect()
 }
 
+/// Dual execution agreement for callers outside a strategy run (`crucible data synth` choosing
+/// among several answers): `behaviours[i]` is program `i`'s behaviour on a common list of tests
+/// (`ok` for a pass, anything else says how it failed; `None`: not run). For each program:
+/// `(programs in its consensus set × tests they pass, programs in the set)`, as a strategy's
+/// reranking scores them.
+pub fn agreement_scores(behaviours: &[Option<Vec<String>>]) -> Vec<(usize, usize)> {
+    let voters: Vec<Voter> = behaviours
+        .iter()
+        .map(|b| Voter {
+            behaviour: b.clone(),
+        })
+        .collect();
+    agreement(&voters)
+}
+
 /// The index of the best candidate: the best visible verdict, then the best agreement, then the
 /// earliest (the greedy program comes first).
 pub(crate) fn choose(visible: &[Option<Verdict>], scores: &[Score]) -> Option<usize> {

@@ -241,6 +241,34 @@ impl<'a> Session<'a> {
         }))
     }
 
+    /// Record a program written outside the run as the next attempt (stage `sample`); its
+    /// call is not charged to the budget.
+    pub(crate) fn given(&mut self, given: crate::Given) -> CandId {
+        let index = self.trace.attempts.len() + 1;
+        self.trace.attempts.push(Attempt {
+            index,
+            stage: Stage::Sample,
+            prompt: given.prompt,
+            outputs: vec![Output {
+                text: given.text,
+                tokens: given.tokens,
+                logprob: None,
+                code: Some(given.code),
+                verdicts: Vec::new(),
+                feedback: None,
+            }],
+            tokens: given.tokens,
+            prompt_tokens: 0,
+            seconds: given.seconds,
+            speculation: None,
+        });
+        self.note("the first program was written outside the run (given)");
+        CandId {
+            attempt: index,
+            seq: 0,
+        }
+    }
+
     /// The program of a candidate.
     pub(crate) fn code(&self, id: CandId) -> &str {
         self.trace.attempts[id.attempt - 1].outputs[id.seq]

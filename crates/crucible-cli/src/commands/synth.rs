@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use crucible_core::exec::default_limits;
 use crucible_core::export::{ExportParams, export};
 use crucible_core::infer::Observer;
-use crucible_core::synth::{Outcome, Style, SynthParams};
+use crucible_core::synth::{Outcome, Style, SynthParams, TaskShape};
 use crucible_core::{backend, strategy_tools};
 
 use super::common::{DecodingArgs, ModelArgs};
@@ -23,6 +23,7 @@ use crate::{interrupt, output};
 /// Examples:
 ///   crucible data synth curated/data/part-000000.jsonl --out synth-run --count 30
 ///   crucible data synth curated/data/*.jsonl --out run --count 1000 --endpoint http://localhost:8000/v1
+///   crucible data synth curated/data/part-000000.jsonl --out run --samples 4 --repair 2
 ///   crucible data synth synth-run/synth.jsonl --style evol --out evol-run --count 20
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -48,6 +49,20 @@ pub(crate) struct SynthArgs {
     /// Mutants tried per kept record (their kill rate measures the tests).
     #[arg(long, default_value_t = 8, value_name = "N")]
     mutants: usize,
+    /// Answers asked for per seed, sampled together (default temperature 0.8): the kept one's
+    /// solution passes its own tests and its tests are passed by the most answers' solutions
+    /// (dual execution agreement, as the rerank strategy chooses).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    samples: usize,
+    /// Repair rounds for a seed whose solution fails its own tests: the repair strategy shows
+    /// the model the sandbox's failure report and takes its corrected program (0: none).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    repair: usize,
+    /// Program tasks: the model writes a problem, a Python program reading stdin and writing
+    /// stdout, and input/output examples, judged as program benchmarks are (the output is
+    /// compared outside the sandbox). Without it, function tasks with assert tests.
+    #[arg(long)]
+    program: bool,
     /// Seconds each sandbox run may take.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     time_limit: u64,
@@ -83,7 +98,10 @@ pub(crate) fn run_synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let references = crucible_core::curate::benchmark_references(&dirs).context(
         "synth decontaminates its output against every benchmark and needs their files (see `crucible data list`, or set --data-dir / CRUCIBLE_DATA)",
     )?;
-    let gen_params = args.decoding.params(1)?;
+    if args.samples == 0 {
+        bail!("`--samples 0`: no answer to keep; give at least 1");
+    }
+    let gen_params = args.decoding.params(args.samples)?;
     interrupt::install();
     let mut generator = backend::open_generator(&settings, &mut output::pull_progress())?;
     let executor = strategy_tools::executor(&settings)?;
@@ -106,12 +124,20 @@ pub(crate) fn run_synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         limits,
         references,
         model: generator.info().name.clone(),
+        samples: args.samples,
+        repair_rounds: args.repair,
+        shape: if args.program {
+            TaskShape::Program
+        } else {
+            TaskShape::Function
+        },
     };
     let mut on_outcome = |outcome: &Outcome| match outcome {
         Outcome::Kept(r) => output::status(&format!(
-            "seed {:>4}: kept `{}` ({} mutants, {} killed)",
+            "seed {:>4}: kept `{}` ({}; {} mutants, {} killed)",
             r.seed_index,
-            r.task["entry_point"].as_str().unwrap_or("?"),
+            r.task["entry_point"].as_str().unwrap_or("program"),
+            r.obtained.as_ref().map_or("first_try", |o| o.how.as_str()),
             r.mutation.mutants,
             r.mutation.killed
         )),

@@ -19,7 +19,7 @@ use crate::strategy::{Kind, StrategyParams};
 use crate::trace::{TestSource, Verdict};
 use crate::written_tests::{self, Style, WrittenTest};
 
-pub(crate) use repair::repair_loop;
+pub(crate) use repair::{repair_given, repair_loop};
 
 /// Run `kind`; returns the chosen program, if any program was written.
 pub(crate) fn dispatch(kind: Kind, session: &mut Session<'_>) -> Result<Option<CandId>> {

@@ -23,6 +23,17 @@ pub(super) fn run(session: &mut Session<'_>) -> Result<Option<CandId>> {
     Ok(Some(repair_loop(session, start, &suite, rounds)?))
 }
 
+/// Repair a program written outside the run (see [`crate::repair_given`]): it becomes the
+/// first attempt, is judged on the checking suite, and goes through the repair loop.
+pub(crate) fn repair_given(session: &mut Session<'_>, given: crate::Given) -> Result<CandId> {
+    let id = session.given(given);
+    let suite = checking_suite(session)?;
+    let judged = judge_attempt(session, &[id], &suite)?;
+    let start = (id, judged.into_iter().next().flatten());
+    let rounds = session.params.rounds;
+    repair_loop(session, start, &suite, rounds)
+}
+
 /// Up to `rounds` repairs starting from `start` (already judged on `suite`); each round repairs
 /// the best program so far, so a round that made things worse (with the 0.5B model: a rambling
 /// answer cut off mid-line) is not built on. Returns the best program seen.
