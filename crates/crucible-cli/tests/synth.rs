@@ -540,7 +540,10 @@ fn a_strategy_s_dropped_program_becomes_the_rejected_side_of_a_pair() {
     assert_eq!(m[n - 3].0, "assistant");
     assert!(m[n - 3].1.contains("print(a * b)"), "{m:?}");
     assert_eq!(m[n - 2].0, "user");
-    assert!(m[n - 2].1.contains("15"), "the report shows the wrong output: {m:?}");
+    assert!(
+        m[n - 2].1.contains("15"),
+        "the report shows the wrong output: {m:?}"
+    );
     for hidden in ["-4 9", "1 1\n"] {
         assert!(
             m.iter().all(|(_, c)| !c.contains(hidden)),
@@ -560,7 +563,10 @@ fn choices(answers: &[&str]) -> Reply {
         events.push(crucible_infer_http::mock::chat_delta(i, a));
         events.push(crucible_infer_http::mock::chat_finish(i, "stop"));
     }
-    events.push(crucible_infer_http::mock::usage_event(100, 50 * answers.len()));
+    events.push(crucible_infer_http::mock::usage_event(
+        100,
+        50 * answers.len(),
+    ));
     Reply::events(events)
 }
 
@@ -654,8 +660,14 @@ fn samples_agreement_repair_and_vacuous_tests() {
             assert_eq!(how["parsed"], 3);
             assert_eq!(how["passing"], 3);
             assert_eq!(how["agreeing"], 2, "{r}");
-            assert!(!r["solution"].as_str().unwrap().contains("return a\n"), "{r}");
-            assert!(!r["solution"].as_str().unwrap().ends_with("return a"), "{r}");
+            assert!(
+                !r["solution"].as_str().unwrap().contains("return a\n"),
+                "{r}"
+            );
+            assert!(
+                !r["solution"].as_str().unwrap().ends_with("return a"),
+                "{r}"
+            );
             assert_eq!(r["tests_cannot_fail"], false);
         } else if marker(r, "FAILMARK") {
             seen.insert("repair");
@@ -687,14 +699,25 @@ fn samples_agreement_repair_and_vacuous_tests() {
         dir,
         &["data", "export", "--synth", "run", "--out", "export"],
     ));
-    assert!(report["repair_conversations"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        report["repair_conversations"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
     let conv = lines(&dir.join("export/sft/trl_repair_messages.jsonl"));
     let m = conv[0]["messages"].as_array().unwrap();
     let roles: Vec<&str> = m.iter().map(|x| x["role"].as_str().unwrap()).collect();
-    assert_eq!(&roles[roles.len() - 4..], ["user", "assistant", "user", "assistant"]);
+    assert_eq!(
+        &roles[roles.len() - 4..],
+        ["user", "assistant", "user", "assistant"]
+    );
     let n = m.len();
     assert!(m[n - 3]["content"].as_str().unwrap().contains("n * 2"));
-    assert!(m[n - 2]["content"].as_str().unwrap().contains("Running the code"));
+    assert!(
+        m[n - 2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Running the code")
+    );
     assert!(m[n - 1]["content"].as_str().unwrap().contains("n * n"));
     let share = lines(&dir.join("export/llamafactory/sharegpt_repair.jsonl"));
     assert_eq!(share.len(), conv.len());
@@ -714,7 +737,11 @@ fn program_tasks_are_judged_on_their_examples() {
     let server = MockServer::serving("scripted", move |request| {
         let body = request.json().to_string();
         assert!(body.contains("standard input"), "{body}");
-        let answer = if body.contains("FAILMARK") { WRONG } else { SUM };
+        let answer = if body.contains("FAILMARK") {
+            WRONG
+        } else {
+            SUM
+        };
         Reply::chat(&[answer], "stop", Some((100, 50)))
     });
     let out = ok(&crucible(

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crucible_data::export::{
-    AXOLOTL_SNIPPET, Conversation, ConversationFormat, PrefFormat, PrefPair, SftExample,
-    SftFormat, llamafactory_dataset_info,
+    AXOLOTL_SNIPPET, Conversation, ConversationFormat, PrefFormat, PrefPair, SftExample, SftFormat,
+    llamafactory_dataset_info,
 };
 use crucible_eval::run::{ResultRecord, SampleRecord, read_records, write_atomic};
 use crucible_eval::{BenchmarkName, Solution};
@@ -149,7 +149,10 @@ fn repair_conversation(
         }
     }
     turns.push((false, fenced(language, final_code)));
-    let alternates = turns.iter().enumerate().all(|(i, (user, _))| *user == (i % 2 == 0));
+    let alternates = turns
+        .iter()
+        .enumerate()
+        .all(|(i, (user, _))| *user == (i % 2 == 0));
     // At least the task, a failing program, its report and the fix.
     (alternates && turns.len() >= 4).then_some(Conversation { id, system, turns })
 }
@@ -199,7 +202,8 @@ fn from_synth(
         });
         report.sft_examples += 1;
         if let Some(trace) = &r.repair_trace
-            && let Some(c) = repair_conversation(format!("{}/repair", r.id), trace, &r.solution, "python")
+            && let Some(c) =
+                repair_conversation(format!("{}/repair", r.id), trace, &r.solution, "python")
         {
             conversations.push(c);
             report.repair_conversations += 1;

@@ -586,7 +586,10 @@ fn judge_answers(
     Ok(Ok(Candidates {
         parsed: n,
         passing: own_pass.iter().filter(|&&p| p).count(),
-        agreeing: pass.iter().map(|row| row.iter().filter(|&&p| p).count()).collect(),
+        agreeing: pass
+            .iter()
+            .map(|row| row.iter().filter(|&&p| p).count())
+            .collect(),
         scores: agreement_scores(&behaviours),
         own_pass,
         list,
@@ -623,11 +626,11 @@ fn repair(
     strategy.params.max_new_tokens = params.gen_params.max_new_tokens;
     strategy.params.limits = params.limits;
     strategy.params.jobs = 1;
-    let rounds = params.repair_rounds;
+    let rounds = u32::try_from(params.repair_rounds).unwrap_or(u32::MAX);
     let budget = Budget {
         model_calls: rounds,
-        tokens: rounds * params.gen_params.max_new_tokens.max(1),
-        executions: rounds + 2,
+        tokens: u64::from(rounds) * params.gen_params.max_new_tokens.max(1) as u64,
+        executions: rounds.saturating_add(2),
         wall_time: std::time::Duration::from_secs(3600),
     };
     let mut quiet = Quiet(observer);
@@ -812,8 +815,14 @@ pub fn run(
                 tokens: tokens / answers.len().max(1),
                 seconds: gen_ms as f64 / 1000.0,
             };
-            let outcome = match repair(generator, executor, observer, params, &chosen.parsed.task, given)
-            {
+            let outcome = match repair(
+                generator,
+                executor,
+                observer,
+                params,
+                &chosen.parsed.task,
+                given,
+            ) {
                 Ok(outcome) => Some(outcome),
                 Err(err) if err.is_cancelled() => {
                     kept_out.sync()?;
@@ -829,19 +838,19 @@ pub fn run(
             if let Some(outcome) = outcome
                 && let Some(code) = outcome.code.clone()
             {
-            repairs = outcome
-                .trace
-                .attempts
-                .iter()
-                .filter(|a| a.stage == crucible_strategy::Stage::Repair)
-                .count();
-            if outcome.verdict.is_some_and(|v| v.status.is_pass()) && code != solution {
-                // The chosen repair, confirmed by the same run as every record.
-                report = run_tests(executor, &chosen.parsed.task, &code, params.limits)?;
-                solution = code;
-                repairs = outcome.chosen.map_or(repairs, |(attempt, _)| attempt - 1);
-            }
-            repair_trace = Some(outcome.trace);
+                repairs = outcome
+                    .trace
+                    .attempts
+                    .iter()
+                    .filter(|a| a.stage == crucible_strategy::Stage::Repair)
+                    .count();
+                if outcome.verdict.is_some_and(|v| v.status.is_pass()) && code != solution {
+                    // The chosen repair, confirmed by the same run as every record.
+                    report = run_tests(executor, &chosen.parsed.task, &code, params.limits)?;
+                    solution = code;
+                    repairs = outcome.chosen.map_or(repairs, |(attempt, _)| attempt - 1);
+                }
+                repair_trace = Some(outcome.trace);
             }
         }
         if report.status != Status::Passed {
@@ -968,12 +977,14 @@ fn finish(
             e.killed += 1;
         }
         for (kind, _) in &r.mutation.survived {
-            by_operator.entry(kind.name().to_owned()).or_default().mutants += 1;
+            by_operator
+                .entry(kind.name().to_owned())
+                .or_default()
+                .mutants += 1;
         }
     }
     for score in by_operator.values_mut() {
-        score.kill_rate =
-            (score.mutants > 0).then(|| score.killed as f64 / score.mutants as f64);
+        score.kill_rate = (score.mutants > 0).then(|| score.killed as f64 / score.mutants as f64);
     }
     let summary = SynthSummary {
         seeds,

@@ -145,8 +145,10 @@ pub enum ConversationFormat {
 }
 
 impl ConversationFormat {
-    pub const ALL: [ConversationFormat; 2] =
-        [ConversationFormat::TrlMessages, ConversationFormat::Sharegpt];
+    pub const ALL: [ConversationFormat; 2] = [
+        ConversationFormat::TrlMessages,
+        ConversationFormat::Sharegpt,
+    ];
 
     /// The file it is written to, relative to the export directory.
     pub fn file(self) -> &'static str {

@@ -98,11 +98,8 @@ fn edit(kind: MutantKind, node: Node<'_>, with: impl Into<String>) -> Edit {
 
 /// The operator token of a binary node (its `operator` field, else its middle child).
 fn operator_of(node: Node<'_>) -> Option<Node<'_>> {
-    node.child_by_field_name("operator").or_else(|| {
-        (node.child_count() == 3)
-            .then(|| node.child(1))
-            .flatten()
-    })
+    node.child_by_field_name("operator")
+        .or_else(|| (node.child_count() == 3).then(|| node.child(1)).flatten())
 }
 
 fn arithmetic_swap(op: &str) -> Option<&'static str> {
@@ -149,9 +146,7 @@ fn boundary(src: &str, expr: Node<'_>) -> Option<&'static str> {
         "tuple" if text(src, expr) != "()" => "()",
         "true" => "False",
         "false" => "True",
-        "integer" | "float" if text(src, expr).trim_start_matches(['0', '.']).is_empty() => {
-            "None"
-        }
+        "integer" | "float" if text(src, expr).trim_start_matches(['0', '.']).is_empty() => "None",
         "integer" | "float" => "0",
         _ => "None",
     })
@@ -340,7 +335,9 @@ pub fn trivial(src: &str) -> Option<String> {
     }
     for def in defs {
         if let Some(body) = def.child_by_field_name("body")
-            && !bodies.iter().any(|&(s, e)| s <= body.start_byte() && body.end_byte() <= e)
+            && !bodies
+                .iter()
+                .any(|&(s, e)| s <= body.start_byte() && body.end_byte() <= e)
         {
             bodies.push((body.start_byte(), body.end_byte()));
         }
@@ -395,8 +392,14 @@ mod tests {
     #[test]
     fn return_boundary_returns_the_empty_value_or_none() {
         let got = of(SRC, MutantKind::ReturnBoundary);
-        assert!(got.iter().any(|s| s.contains("        return []\n")), "{got:#?}");
-        assert!(got.iter().any(|s| s.ends_with("    return None\n")), "{got:#?}");
+        assert!(
+            got.iter().any(|s| s.contains("        return []\n")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|s| s.ends_with("    return None\n")),
+            "{got:#?}"
+        );
         let lit = of("def g():\n    return 5\n", MutantKind::ReturnBoundary);
         assert_eq!(lit, vec!["def g():\n    return 0\n"]);
         assert!(of("def g():\n    return None\n", MutantKind::ReturnBoundary).is_empty());
@@ -407,7 +410,10 @@ mod tests {
         let got = of(SRC, MutantKind::SwapComparison);
         assert!(got.iter().any(|s| s.contains("if a <= b and")), "{got:#?}");
         assert!(got.iter().any(|s| s.contains("not b != 3")), "{got:#?}");
-        assert!(got.iter().any(|s| s.contains("elif a not in [1, 2]")), "{got:#?}");
+        assert!(
+            got.iter().any(|s| s.contains("elif a not in [1, 2]")),
+            "{got:#?}"
+        );
     }
 
     #[test]
@@ -421,8 +427,14 @@ mod tests {
     #[test]
     fn swap_boolean_swaps_and_or_and_drops_not() {
         let got = of(SRC, MutantKind::SwapBoolean);
-        assert!(got.iter().any(|s| s.contains("if a < b or not b == 3:")), "{got:#?}");
-        assert!(got.iter().any(|s| s.contains("if a < b and b == 3:")), "{got:#?}");
+        assert!(
+            got.iter().any(|s| s.contains("if a < b or not b == 3:")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|s| s.contains("if a < b and b == 3:")),
+            "{got:#?}"
+        );
     }
 
     #[test]
@@ -436,8 +448,14 @@ mod tests {
     #[test]
     fn drop_statement_replaces_a_statement_with_pass_but_not_the_docstring() {
         let got = of(SRC, MutantKind::DropStatement);
-        assert!(got.iter().any(|s| s.contains("    pass\n    if a < b")), "{got:#?}");
-        assert!(got.iter().any(|s| s.contains("        pass\n    elif")), "{got:#?}");
+        assert!(
+            got.iter().any(|s| s.contains("    pass\n    if a < b")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|s| s.contains("        pass\n    elif")),
+            "{got:#?}"
+        );
         assert!(got.iter().all(|s| s.contains("\"\"\"Docs")), "{got:#?}");
     }
 

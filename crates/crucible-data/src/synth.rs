@@ -651,7 +651,9 @@ mod tests {
             Err(ParseRejection::MissingCodeBlocks)
         );
         assert_eq!(
-            parse_program_answer("Problem text long enough\n```python\nprint(1)\n```\nInput:\n```\n1\n```\nInput:\n```\n2\n```\n"),
+            parse_program_answer(
+                "Problem text long enough\n```python\nprint(1)\n```\nInput:\n```\n1\n```\nInput:\n```\n2\n```\n"
+            ),
             Err(ParseRejection::NoTests)
         );
     }

@@ -239,7 +239,10 @@ pub fn repair_given<'a>(
     Ok(Outcome {
         task_id: task.id.clone(),
         strategy: Kind::Repair,
-        description: format!("repair of a given program (rounds {})", strategy.params.rounds),
+        description: format!(
+            "repair of a given program (rounds {})",
+            strategy.params.rounds
+        ),
         code,
         verdict,
         budget: *budget,
