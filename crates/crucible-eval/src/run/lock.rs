@@ -9,12 +9,16 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::files::write_error;
 use crate::{Error, Result};
 
 /// The lock file inside a run directory.
 pub const LOCK_FILE: &str = "run.lock";
+
+/// How long a lock that names this very process is waited for (see [`DirLock::acquire`]).
+const SELF_HELD_WAIT: Duration = Duration::from_secs(2);
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
@@ -34,18 +38,30 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(|source| write_error(&path, source))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                // The holder may not have written its PID yet: then it is not named.
-                let _ = file.read_to_string(&mut text);
-                return Err(Error::Locked {
-                    dir: dir.to_path_buf(),
-                    pid: text.trim().parse().ok(),
-                });
+        // A lock this process released can live on for a moment in a child that another of
+        // its threads forked and that has not yet reached `exec` (which closes the
+        // descriptor): when the file names this process, wait for that child a little.
+        let deadline = Instant::now() + SELF_HELD_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    // The holder may not have written its PID yet: then it is not named.
+                    let _ = file.seek(SeekFrom::Start(0));
+                    let _ = file.read_to_string(&mut text);
+                    let pid: Option<u32> = text.trim().parse().ok();
+                    if pid == Some(std::process::id()) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        dir: dir.to_path_buf(),
+                        pid,
+                    });
+                }
+                Err(TryLockError::Error(source)) => return Err(write_error(&path, source)),
             }
-            Err(TryLockError::Error(source)) => return Err(write_error(&path, source)),
         }
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
