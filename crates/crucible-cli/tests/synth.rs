@@ -634,7 +634,7 @@ fn samples_agreement_repair_and_vacuous_tests() {
             "--out",
             "run",
             "--count",
-            "6",
+            "9",
             "--endpoint",
             &server.endpoint(),
             "--model",
@@ -648,7 +648,7 @@ fn samples_agreement_repair_and_vacuous_tests() {
         ],
     ));
     let records = lines(&dir.join("run/records.jsonl"));
-    assert_eq!(out["seeds"], 6);
+    assert_eq!(out["seeds"], 9);
     assert_eq!(out["rejected"], 0, "{out}");
     let marker = |r: &Value, m: &str| r["seed_snippet"].as_str().unwrap().contains(m);
     let mut seen = std::collections::BTreeSet::new();

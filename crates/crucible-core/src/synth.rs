@@ -314,17 +314,19 @@ fn open_run(params: &SynthParams) -> Result<()> {
                 message: e.to_string(),
             })?;
             if have != want {
-                let differs: Vec<String> = want
-                    .as_object()
+                // Keys of both sides: a setting added later is absent when it has its
+                // default, so a difference can be a key only one side has.
+                let keys: std::collections::BTreeSet<&String> = [&want, &have]
                     .into_iter()
-                    .flatten()
-                    .filter(|(k, v)| have.get(k.as_str()) != Some(v))
-                    .map(|(k, v)| {
-                        format!(
-                            "{k}: {} now, {} before",
-                            v,
-                            have.get(k.as_str()).unwrap_or(&Value::Null)
-                        )
+                    .filter_map(Value::as_object)
+                    .flat_map(|o| o.keys())
+                    .collect();
+                let differs: Vec<String> = keys
+                    .into_iter()
+                    .filter(|k| want.get(k.as_str()) != have.get(k.as_str()))
+                    .map(|k| {
+                        let side = |v: &Value| v.get(k.as_str()).cloned().unwrap_or(Value::Null);
+                        format!("{k}: {} now, {} before", side(&want), side(&have))
                     })
                     .collect();
                 return Err(Error::Setting {

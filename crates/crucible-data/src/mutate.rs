@@ -235,10 +235,8 @@ fn edits(src: &str, root: Node<'_>) -> Vec<Edit> {
                     out.push(edit(MutantKind::DropBranch, node, ""));
                 }
             }
-            "else_clause" => {
-                if node.parent().is_some_and(|p| p.kind() == "if_statement") {
-                    out.push(edit(MutantKind::DropBranch, node, ""));
-                }
+            "else_clause" if node.parent().is_some_and(|p| p.kind() == "if_statement") => {
+                out.push(edit(MutantKind::DropBranch, node, ""));
             }
             _ => {}
         }
