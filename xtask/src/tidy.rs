@@ -44,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "crucible-metrics",
             "crucible-strategy",
             "crucible-index",
+            "crucible-syntax",
             "crucible-data",
         ],
     ),

@@ -53,6 +53,10 @@ enum Command {
     /// A language server on stdin/stdout: completions with repository context, and a code
     /// action that implements a function from its docstring and verifies it.
     Lsp(commands::lsp::LspArgs),
+    /// Repository-level next-line prediction: predict each line of a `crucible data repobench`
+    /// task file with in-file, BM25 or iterative repository context and score it (exact match,
+    /// edit similarity, identifier F1); resumable.
+    Repobench(commands::repobench::EvalArgs),
 }
 
 impl Command {
@@ -65,6 +69,7 @@ impl Command {
                 | Command::Bench(_)
                 | Command::Serve(_)
                 | Command::Lsp(_)
+                | Command::Repobench(_)
         ) || matches!(self, Command::Score(args) if args.runs_model())
     }
 }
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Index(args) => commands::index::run_index(args, &cli.global),
         Command::Search(args) => commands::index::run_search(args, &cli.global),
         Command::Lsp(args) => commands::lsp::run(args, &cli.global),
+        Command::Repobench(args) => commands::repobench::run_eval(&args, &cli.global),
     };
     match res {
         Ok(code) => code,

@@ -48,6 +48,7 @@ const COMMANDS: &[&[&str]] = &[
     &["data", "curate"],
     &["data", "synth"],
     &["data", "export"],
+    &["data", "repobench"],
     &["model"],
     &["model", "list"],
     &["model", "pull"],
@@ -60,6 +61,7 @@ const COMMANDS: &[&[&str]] = &[
     &["index"],
     &["search"],
     &["lsp"],
+    &["repobench"],
 ];
 
 #[test]

@@ -1,12 +1,15 @@
 //! Completion at a cursor: fill the gap between the text before and after it with the model's
-//! fill-in-the-middle tokens, with repository context in front. The one path behind the
-//! language server's completions.
+//! fill-in-the-middle tokens, with repository context in front, optionally retrieving again
+//! with the first draft (RepoCoder). The one path behind the language server's completions and
+//! the repository-level benchmark (`crate::repobench::eval`).
 
 use crucible_index::Index;
 use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt};
 use crucible_types::GenParams;
 
-use crate::repo_context::{CurrentFile, RepoContext, gather};
+use crucible_infer::{FimTokens, Generation};
+
+use crate::repo_context::{CurrentFile, RepoContext, gather, mark_iteration};
 use crate::{Error, Result};
 
 /// Lines before the cursor (and after it) that make the retrieval query.
@@ -34,6 +37,9 @@ pub struct CompleteRequest<'a> {
     pub budget_tokens: usize,
     /// How to decode.
     pub params: GenParams,
+    /// Retrieve again with the lines before the cursor and the first draft, and fill again
+    /// (RepoCoder's iterative retrieval; needs an index).
+    pub iterative: bool,
 }
 
 /// What [`complete`] wrote.
@@ -43,9 +49,11 @@ pub struct Completed {
     pub text: String,
     /// The repository context in the prompt, when an index was given.
     pub context: Option<RepoContext>,
-    /// Tokens of the prompt and of the answer.
+    /// Tokens of the prompt and of the answer (of the last round).
     pub prompt_tokens: usize,
     pub tokens: usize,
+    /// With iterative retrieval: the first round's text and context.
+    pub first_round: Option<(String, RepoContext)>,
 }
 
 /// The retrieval query of a gap: the lines around the cursor.
@@ -113,45 +121,75 @@ pub fn complete(
             model: generator.info().name.clone(),
         });
     };
+    let whole = format!("{}{}", request.prefix, request.suffix);
+    let current = request.path.map(|path| CurrentFile { path, text: &whole });
     let context = match index {
         Some(index) => {
-            let whole = format!("{}{}", request.prefix, request.suffix);
-            let current = request.path.map(|path| CurrentFile { path, text: &whole });
             let query = query_around(request.prefix, request.suffix);
             Some(gather(index, &query, current, request.budget_tokens)?)
         }
         None => None,
     };
+    let generation = fill(generator, &tokens, request, context.as_ref(), observer)?;
+    let (text, tokens_out) = first_text(&generation);
+    let (Some(index), true, Some(first)) = (index, request.iterative, context.clone()) else {
+        return Ok(Completed {
+            text,
+            tokens: tokens_out,
+            context,
+            prompt_tokens: generation.prompt_tokens,
+            first_round: None,
+        });
+    };
+    // RepoCoder: the query is the window before the cursor continued by the draft.
+    let drafted = format!("{}{text}", request.prefix);
+    let query = query_around(&drafted, request.suffix);
+    let mut second = gather(index, &query, current, request.budget_tokens)?;
+    mark_iteration(&first, &mut second);
+    let generation = fill(generator, &tokens, request, Some(&second), observer)?;
+    let (again, tokens_again) = first_text(&generation);
+    Ok(Completed {
+        text: again,
+        tokens: tokens_again,
+        context: Some(second),
+        prompt_tokens: generation.prompt_tokens,
+        first_round: Some((text, first)),
+    })
+}
+
+/// One fill-in-the-middle request for `request` with `context` in front.
+fn fill(
+    generator: &mut dyn Generator,
+    tokens: &FimTokens,
+    request: &CompleteRequest<'_>,
+    context: Option<&RepoContext>,
+    observer: &mut dyn Observer,
+) -> Result<Generation> {
     let infill = Infill {
         prefix: prefix_window(request.prefix, PREFIX_WINDOW_BYTES).to_string(),
         suffix: suffix_window(request.suffix, SUFFIX_WINDOW_BYTES).to_string(),
-        extra: context
-            .as_ref()
-            .map(RepoContext::extra_files)
-            .unwrap_or_default(),
-        repo_name: context.as_ref().map(|c| c.repo_name.clone()),
+        extra: context.map(RepoContext::extra_files).unwrap_or_default(),
+        repo_name: context.map(|c| c.repo_name.clone()),
         filename: request.path.map(str::to_string),
         answer_prefix: String::new(),
         continuation: false,
     };
     let gen_request = GenRequest {
         prompt: Prompt::Fill {
-            tokens,
+            tokens: tokens.clone(),
             infill: Box::new(infill),
         },
         params: request.params.clone(),
     };
-    let generation = generator.generate(&gen_request, observer)?;
-    let completion = generation.completions.into_iter().next();
-    Ok(Completed {
-        text: completion
-            .as_ref()
-            .map(|c| c.text.clone())
-            .unwrap_or_default(),
-        tokens: completion.map_or(0, |c| c.tokens),
-        context,
-        prompt_tokens: generation.prompt_tokens,
-    })
+    Ok(generator.generate(&gen_request, observer)?)
+}
+
+/// The first completion's text and tokens (none: empty).
+fn first_text(generation: &Generation) -> (String, usize) {
+    generation
+        .completions
+        .first()
+        .map_or((String::new(), 0), |c| (c.text.clone(), c.tokens))
 }
 
 #[cfg(test)]
@@ -179,6 +217,7 @@ mod tests {
             path: Some("add.py"),
             budget_tokens: 100,
             params: params(),
+            iterative: false,
         };
         let done = complete(&mut generator, None, &request, &mut Silent).unwrap();
         assert_eq!(done.text, "a + b");
@@ -199,6 +238,7 @@ mod tests {
             path: None,
             budget_tokens: 100,
             params: params(),
+            iterative: false,
         };
         let err = complete(&mut generator, None, &request, &mut Silent).unwrap_err();
         assert!(err.to_string().contains("fill-in-the-middle"), "{err}");
@@ -251,6 +291,7 @@ mod tests {
             path: None,
             budget_tokens: 100,
             params: params(),
+            iterative: false,
         };
         complete(&mut generator, None, &request, &mut Silent).unwrap();
         let prompt = &generator.requests[0].prompt;

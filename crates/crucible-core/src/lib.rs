@@ -18,6 +18,7 @@ pub mod implement;
 pub mod metrics;
 pub mod recorder;
 pub mod repo_context;
+pub mod repobench;
 pub mod repo_index;
 pub mod score;
 pub mod settings;

@@ -515,6 +515,19 @@ pub fn task_query(task: &Task) -> &str {
     }
 }
 
+/// Mark the BM25 chunks of a second round that the first round lacked [`Reason::Iteration`].
+pub fn mark_iteration(first: &RepoContext, second: &mut RepoContext) {
+    for chunk in &mut second.chunks {
+        let known = first
+            .chunks
+            .iter()
+            .any(|old| old.path == chunk.path && old.start_line == chunk.start_line);
+        if !known && chunk.reason == Reason::Bm25 {
+            chunk.reason = Reason::Iteration;
+        }
+    }
+}
+
 /// What [`generate_with_repo`] gave: the result and the context of each round.
 #[derive(Debug, Clone)]
 pub struct RepoGenerated {
@@ -559,15 +572,7 @@ pub fn generate_with_repo(
     let draft = generated.code().unwrap_or_default();
     let query = format!("{}\n{draft}", task_query(task));
     let mut second = gather(index, &query, current, options.budget_tokens)?;
-    for chunk in &mut second.chunks {
-        let known = first
-            .chunks
-            .iter()
-            .any(|old| old.path == chunk.path && old.start_line == chunk.start_line);
-        if !known && chunk.reason == Reason::Bm25 {
-            chunk.reason = Reason::Iteration;
-        }
-    }
+    mark_iteration(&first, &mut second);
     let generated = {
         let mut wrapped = WithContext::new(generator, &second, task.language, &name);
         generate_for_task(&mut wrapped, sandbox, task, plan, progress)?

@@ -70,6 +70,34 @@ pub fn imported_names(language: SyntaxLanguage, source: &str) -> Vec<String> {
     names
 }
 
+/// An import statement of a file: where it is and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportStatement {
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, 1-based, inclusive.
+    pub end_line: usize,
+    /// Its source text.
+    pub text: String,
+}
+
+/// The import statements of a file of `language`, in source order (the node kinds
+/// [`imported_names`] reads), for callers that need more than the names: which module a name
+/// comes from, and where the statement is. Source that does not parse gives none.
+pub fn import_statements(language: SyntaxLanguage, source: &str) -> Vec<ImportStatement> {
+    let Ok(tree) = SyntaxParser::new().parse(language, source) else {
+        return Vec::new();
+    };
+    walk::preorder(tree.root())
+        .filter(|node| IMPORT_KINDS.contains(&node.kind()))
+        .map(|node| ImportStatement {
+            start_line: node.start_position().row + 1,
+            end_line: node.end_position().row + 1,
+            text: tree.text(node).to_string(),
+        })
+        .collect()
+}
+
 fn is_path_literal(kind: &str) -> bool {
     matches!(
         kind,
@@ -92,6 +120,17 @@ mod tests {
 
     fn names(language: &str, source: &str) -> Vec<String> {
         imported_names(language.parse().unwrap(), source)
+    }
+
+    #[test]
+    fn import_statements_have_their_lines_and_text() {
+        let source = "import os\nfrom .shapes import (\n    area,\n)\n\ndef f():\n    use_it = 1\n";
+        let found = import_statements("python".parse().unwrap(), source);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].start_line, found[0].end_line), (1, 1));
+        assert_eq!(found[0].text, "import os");
+        assert_eq!((found[1].start_line, found[1].end_line), (2, 4));
+        assert!(found[1].text.starts_with("from .shapes import ("));
     }
 
     #[test]

@@ -168,6 +168,7 @@ fn run(
                             path: path.as_deref(),
                             budget_tokens,
                             params,
+                            iterative: false,
                         };
                         match complete(generator.as_mut(), index.as_ref(), &request, &mut observer)
                         {

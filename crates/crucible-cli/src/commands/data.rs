@@ -67,6 +67,9 @@ pub(crate) enum DataCommand {
     /// Export SFT files (TRL, LLaMA-Factory, axolotl) and execution-verified preference pairs
     /// (DPO, KTO) from synth and eval runs, with a dataset card.
     Export(super::synth::ExportArgs),
+    /// Build RepoBench-style next-line prediction tasks (cross_file_first, cross_file_random,
+    /// in_file) from source trees of real repositories, with a manifest of what went in.
+    Repobench(super::repobench::BuildArgs),
 }
 
 /// Where benchmark files are read from.
@@ -170,6 +173,7 @@ pub(crate) fn run(cmd: DataCommand, global: &GlobalArgs) -> anyhow::Result<ExitC
         DataCommand::Curate(args) => super::curate::run(args),
         DataCommand::Synth(args) => super::synth::run_synth(*args),
         DataCommand::Export(args) => super::synth::run_export(args),
+        DataCommand::Repobench(args) => super::repobench::run_build(&args),
     }
 }
 

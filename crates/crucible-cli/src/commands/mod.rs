@@ -11,6 +11,7 @@ pub(crate) mod generate;
 pub(crate) mod index;
 pub(crate) mod lsp;
 pub(crate) mod model;
+pub(crate) mod repobench;
 pub(crate) mod score;
 pub(crate) mod serve;
 pub(crate) mod strategy_args;

@@ -1,0 +1,109 @@
+//! `crucible data repobench` and `crucible repobench` on a tiny Python package and Rust crate:
+//! the task file and manifest, a scored run with scripted answers, resuming, and bad input.
+
+use std::path::Path;
+use std::process::Output;
+
+fn crucible(home: &Path, args: &[&str]) -> Output {
+    #[allow(clippy::disallowed_methods, reason = "the test drives the real binary")]
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(args)
+        .env("CRUCIBLE_HOME", home)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    out
+}
+
+fn ok(out: &Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    (stdout, stderr)
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn build_then_evaluate_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let py = dir.path().join("geo-1.0");
+    write(&py, "geo/__init__.py", "");
+    write(
+        &py,
+        "geo/shapes.py",
+        "class Circle:\n    def __init__(self, r):\n        self.r = r\n",
+    );
+    write(
+        &py,
+        "geo/report.py",
+        "import os\nfrom .shapes import Circle\n\n\ndef build(radius):\n    scale = os.sep\n    c = Circle(radius)\n    again = Circle(radius + 1)\n    return [c.r, again.r, scale]\n",
+    );
+    let rs = dir.path().join("kit-0.1.0");
+    write(&rs, "src/lib.rs", "pub mod util;\npub mod report;\n");
+    write(&rs, "src/util.rs", "pub fn parse_line(s: &str) -> usize {\n    s.len()\n}\n");
+    write(
+        &rs,
+        "src/report.rs",
+        "use crate::util::parse_line;\n\n\n\npub fn render(lines: &[&str]) -> usize {\n    let total: usize = lines.iter().map(|l| parse_line(l)).sum();\n    let again = parse_line(\"x\");\n    total + again\n}\n",
+    );
+    let out = dir.path().join("rb");
+    let (stdout, stderr) = ok(&crucible(
+        &home,
+        &[
+            "data", "repobench", "--from", py.to_str().unwrap(), "--from",
+            rs.to_str().unwrap(), "--out", out.to_str().unwrap(), "--per-setting", "2",
+            "--json",
+        ],
+    ));
+    let manifest: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(manifest["repos"][0]["name"], "geo");
+    assert_eq!(manifest["repos"][1]["version"], "0.1.0");
+    assert!(stderr.contains("wrote"), "{stderr}");
+    let tasks = std::fs::read_to_string(out.join("tasks.jsonl")).unwrap();
+    let n = tasks.lines().count();
+    assert!(n >= 4, "{tasks}");
+    assert!(tasks.contains("\"cross_file_first\"") && tasks.contains("\"in_file\""));
+
+    let answers = dir.path().join("answers.json");
+    std::fs::write(&answers, r#"["    c = Circle(radius)"]"#).unwrap();
+    let run = dir.path().join("run");
+    let args = |context: &'static str| -> Vec<String> {
+        [
+            "repobench", "--tasks", out.join("tasks.jsonl").to_str().unwrap(), "--run",
+            run.to_str().unwrap(), "--context", context, "--scripted-answers",
+            answers.to_str().unwrap(),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let bm25 = args("bm25");
+    let bm25: Vec<&str> = bm25.iter().map(String::as_str).collect();
+    let (stdout, stderr) = ok(&crucible(&home, &bm25));
+    assert!(stderr.contains(&format!("0 tasks done before, {n} to do")), "{stderr}");
+    assert!(stdout.contains("bm25") && stdout.contains("EM%"), "{stdout}");
+    let results = std::fs::read_to_string(run.join("bm25.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), n);
+    assert!(run.join("index/geo-1.0").is_dir());
+    // Again: nothing is predicted twice.
+    let (_, stderr) = ok(&crucible(&home, &bm25));
+    assert!(stderr.contains(&format!("{n} tasks done before, 0 to do")), "{stderr}");
+    // The summary alone.
+    let (stdout, _) = ok(&crucible(&home, &["repobench", "--run", run.to_str().unwrap(), "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["mode"] == "bm25"));
+
+    // Bad input names the problem.
+    let bad = crucible(
+        &home,
+        &["data", "repobench", "--from", dir.path().join("nope").to_str().unwrap(), "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("nope"), "{stderr}");
+}

@@ -1,0 +1,497 @@
+//! Evaluating next-line prediction tasks ([`super::RepoTask`]) through the one completion path
+//! with repository context ([`crate::complete::complete`]): in-file only (no index), BM25
+//! (imported definitions and BM25 hits, the path `generate --repo` and the language server
+//! take) and iterative retrieval (BM25, then again with the first draft). The prompt is a
+//! fill-in-the-middle prompt with the file before the line as prefix and an empty suffix; the
+//! prediction is the first line of the answer (greedy, stopping at a newline).
+//!
+//! Each prediction is scored against the gold line with crucible-metrics: exact match (lines
+//! equal once comments and surrounding whitespace are removed), edit similarity (both
+//! variants: fuzzywuzzy's `fuzz.ratio`, 0-100, as CodeXGLUE and CrossCodeEval report it, and
+//! `1 - levenshtein / max length`) and CrossCodeEval's identifier match F1.
+//!
+//! A run directory holds one `<mode>.jsonl` per context mode, appended as each task is done
+//! (a re-run skips the tasks already there), and `index/<repo>/`, each repository's index,
+//! built once and brought up to date (unchanged files are not read again) by every run. The
+//! file being completed is never retrieved from (`gather` excludes its path), so neither its
+//! gold line nor anything after the cursor reaches the prompt through retrieval.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crucible_eval::run::{Appender, read_records, write_atomic};
+use crucible_index::Index;
+use crucible_infer::{Generator, Silent};
+use crucible_metrics::similarity::{edit_similarity, exact_match, identifier_match};
+use crucible_syntax::SyntaxParser;
+use crucible_types::{Decoding, GenParams};
+
+use super::{RepoTask, Setting, TaskLanguage};
+use crate::complete::{CompleteRequest, complete};
+use crate::repo_index::{IndexRequest, update};
+use crate::{Error, Result, Settings};
+
+/// Where a prediction's repository context comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextMode {
+    /// The file before the line only.
+    InFile,
+    /// Definitions of imported names and BM25 hits for the lines before the cursor.
+    Bm25,
+    /// BM25, then BM25 again with the lines before the cursor and the first draft.
+    Iterative,
+}
+
+impl ContextMode {
+    /// All modes, in report order.
+    pub const ALL: [ContextMode; 3] = [
+        ContextMode::InFile,
+        ContextMode::Bm25,
+        ContextMode::Iterative,
+    ];
+
+    /// The name in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContextMode::InFile => "in_file_only",
+            ContextMode::Bm25 => "bm25",
+            ContextMode::Iterative => "iterative",
+        }
+    }
+}
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalParams {
+    /// The run directory (created).
+    pub run_dir: PathBuf,
+    pub mode: ContextMode,
+    /// Tokens of repository context at most.
+    pub budget_tokens: usize,
+    /// Tokens of the answer at most.
+    pub max_new_tokens: usize,
+}
+
+/// One scored prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineResult {
+    pub id: String,
+    pub setting: Setting,
+    pub mode: ContextMode,
+    pub prediction: String,
+    pub gold: String,
+    pub exact_match: bool,
+    /// fuzzywuzzy's `fuzz.ratio` (0-100).
+    pub edit_similarity: f64,
+    /// `1 - levenshtein / max length` (0-1).
+    pub edit_similarity_levenshtein: f64,
+    pub identifier_f1: f64,
+    /// The chunks in the prompt: `path:start-end (reason)`.
+    pub context: Vec<String>,
+    /// Iterative mode: the first round's prediction.
+    pub draft: Option<String>,
+    pub prompt_tokens: usize,
+    pub seconds: f64,
+}
+
+/// Progress of [`evaluate`].
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Tasks already in the run that are skipped, and tasks to do.
+    Start { done: usize, todo: usize },
+    /// A repository's index is up to date.
+    Indexed { repo: &'a str, files: usize },
+    /// A task is scored.
+    Scored { result: &'a LineResult, at: usize, of: usize },
+}
+
+/// The results file of `mode` in `run_dir`.
+pub fn results_path(run_dir: &Path, mode: ContextMode) -> PathBuf {
+    run_dir.join(format!("{}.jsonl", mode.name()))
+}
+
+/// Predict and score every task of `tasks` not yet in the run's results for the mode,
+/// appending each result as it is made.
+pub fn evaluate(
+    generator: &mut dyn Generator,
+    settings: &Settings,
+    tasks: &[RepoTask],
+    params: &EvalParams,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<LineResult>> {
+    std::fs::create_dir_all(&params.run_dir).map_err(|source| Error::Io {
+        path: params.run_dir.clone(),
+        source,
+    })?;
+    let path = results_path(&params.run_dir, params.mode);
+    let (mut results, _torn): (Vec<LineResult>, usize) = read_records(&path)?;
+    let done: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
+    let todo: Vec<&RepoTask> = tasks.iter().filter(|t| !done.contains(&t.id)).collect();
+    on_event(Event::Start {
+        done: done.len(),
+        todo: todo.len(),
+    });
+    let mut appender = Appender::open(&path)?;
+    let mut indexes: HashMap<PathBuf, Index> = HashMap::new();
+    let mut parser = SyntaxParser::new();
+    let total = todo.len();
+    for (at, task) in todo.into_iter().enumerate() {
+        let index = match params.mode {
+            ContextMode::InFile => None,
+            ContextMode::Bm25 | ContextMode::Iterative => {
+                if !indexes.contains_key(&task.repo_root) {
+                    let index = open_repo_index(settings, &params.run_dir, task)?;
+                    on_event(Event::Indexed {
+                        repo: &task.repo,
+                        files: index.stats().files,
+                    });
+                    indexes.insert(task.repo_root.clone(), index);
+                }
+                indexes.get(&task.repo_root)
+            }
+        };
+        let result = predict(generator, index, task, params, &mut parser)?;
+        appender.append(&result)?;
+        on_event(Event::Scored {
+            result: &result,
+            at: at + 1,
+            of: total,
+        });
+        results.push(result);
+    }
+    appender.sync()?;
+    Ok(results)
+}
+
+/// The index of a task's repository under the run directory, brought up to date.
+fn open_repo_index(settings: &Settings, run_dir: &Path, task: &RepoTask) -> Result<Index> {
+    let request = IndexRequest {
+        repo: task.repo_root.clone(),
+        index_dir: Some(run_dir.join("index").join(&task.repo)),
+        embeddings: false,
+    };
+    Ok(update(settings, &request)?.index)
+}
+
+/// One task through [`complete`], scored.
+pub fn predict(
+    generator: &mut dyn Generator,
+    index: Option<&Index>,
+    task: &RepoTask,
+    params: &EvalParams,
+    parser: &mut SyntaxParser,
+) -> Result<LineResult> {
+    let started = Instant::now();
+    let request = CompleteRequest {
+        prefix: &task.prefix,
+        suffix: "",
+        path: Some(&task.path),
+        budget_tokens: params.budget_tokens,
+        params: GenParams {
+            decoding: Decoding::Greedy,
+            seed: 0,
+            max_new_tokens: params.max_new_tokens,
+            stop: vec!["\n".into()],
+            n: 1,
+        },
+        iterative: params.mode == ContextMode::Iterative,
+    };
+    let done = complete(generator, index, &request, &mut Silent)?;
+    let prediction = first_line(&done.text).to_string();
+    let context = done
+        .context
+        .iter()
+        .flat_map(|c| &c.chunks)
+        .map(|c| {
+            format!(
+                "{}:{}-{} ({:?})",
+                c.path, c.start_line, c.end_line, c.reason
+            )
+        })
+        .collect();
+    let scores = score(parser, task.language, &prediction, &task.gold);
+    Ok(LineResult {
+        id: task.id.clone(),
+        setting: task.setting,
+        mode: params.mode,
+        gold: task.gold.clone(),
+        exact_match: scores.exact_match,
+        edit_similarity: scores.edit_similarity,
+        edit_similarity_levenshtein: scores.levenshtein,
+        identifier_f1: scores.identifier_f1,
+        context,
+        draft: done.first_round.map(|(text, _)| first_line(&text).to_string()),
+        prompt_tokens: done.prompt_tokens,
+        seconds: started.elapsed().as_secs_f64(),
+        prediction,
+    })
+}
+
+/// The first line of a model's answer (the whole answer when it has no newline).
+fn first_line(text: &str) -> &str {
+    text.split('\n').next().unwrap_or("")
+}
+
+/// A prediction's scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    pub exact_match: bool,
+    pub edit_similarity: f64,
+    pub levenshtein: f64,
+    pub identifier_f1: f64,
+}
+
+/// Score `prediction` against `gold` (see the module docs). A line the grammar cannot parse at
+/// all falls back to comparing the trimmed texts for exact match.
+pub fn score(
+    parser: &mut SyntaxParser,
+    language: TaskLanguage,
+    prediction: &str,
+    gold: &str,
+) -> Scores {
+    let syntax = language.syntax();
+    let exact = exact_match(parser, syntax, prediction, gold)
+        .unwrap_or_else(|_| prediction.trim() == gold.trim());
+    let edit = edit_similarity(prediction, gold);
+    Scores {
+        exact_match: exact,
+        edit_similarity: edit.fuzz_ratio,
+        levenshtein: edit.levenshtein,
+        identifier_f1: identifier_match(syntax, prediction, gold).f1,
+    }
+}
+
+/// One row of a run's summary: a mode on a setting, over the tasks every mode in the run has
+/// done (so the modes are compared on the same tasks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub mode: ContextMode,
+    pub setting: Setting,
+    pub tasks: usize,
+    /// Percent.
+    pub exact_match: f64,
+    /// Mean `fuzz.ratio` (0-100).
+    pub edit_similarity: f64,
+    /// Mean `1 - levenshtein / max length`, times 100.
+    pub edit_similarity_levenshtein: f64,
+    /// Mean identifier F1, times 100.
+    pub identifier_f1: f64,
+}
+
+/// Summarise the run in `run_dir` (every mode with results) and write `summary.json`.
+pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
+    let mut by_mode: BTreeMap<ContextMode, Vec<LineResult>> = BTreeMap::new();
+    for mode in ContextMode::ALL {
+        let path = results_path(run_dir, mode);
+        if path.exists() {
+            let (results, _): (Vec<LineResult>, usize) = read_records(&path)?;
+            by_mode.insert(mode, results);
+        }
+    }
+    let mut common: Option<BTreeSet<String>> = None;
+    for results in by_mode.values() {
+        let ids: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
+        common = Some(match common {
+            None => ids,
+            Some(before) => before.intersection(&ids).cloned().collect(),
+        });
+    }
+    let common = common.unwrap_or_default();
+    let mut rows = Vec::new();
+    for (mode, results) in &by_mode {
+        for setting in Setting::ALL {
+            let chosen: Vec<&LineResult> = results
+                .iter()
+                .filter(|r| r.setting == setting && common.contains(&r.id))
+                .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            let n = chosen.len() as f64;
+            let mean = |f: &dyn Fn(&LineResult) -> f64| chosen.iter().map(|r| f(r)).sum::<f64>() / n;
+            rows.push(SummaryRow {
+                mode: *mode,
+                setting,
+                tasks: chosen.len(),
+                exact_match: 100.0 * mean(&|r| f64::from(u8::from(r.exact_match))),
+                edit_similarity: mean(&|r| r.edit_similarity),
+                edit_similarity_levenshtein: 100.0 * mean(&|r| r.edit_similarity_levenshtein),
+                identifier_f1: 100.0 * mean(&|r| r.identifier_f1),
+            });
+        }
+    }
+    let text = serde_json::to_string_pretty(&rows).expect("rows serialise");
+    write_atomic(&run_dir.join("summary.json"), &(text + "\n"))?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crucible_index::{Filters, IndexParams};
+    use crucible_infer::{FimTokens, Prompt, ScriptedGenerator};
+
+    const GOLD: &str = "    flux = compute_flux_capacitor(radius)";
+    const AFTER: &str = "    zebra_after_cursor = flux * 2";
+
+    fn repo(dir: &Path) -> PathBuf {
+        let root = dir.join("flux-1.0");
+        std::fs::create_dir_all(root.join("flux")).unwrap();
+        std::fs::write(root.join("flux/__init__.py"), "").unwrap();
+        std::fs::write(
+            root.join("flux/physics.py"),
+            "def compute_flux_capacitor(radius):\n    \"\"\"Flux of a capacitor of this radius.\"\"\"\n    return radius * 1.21\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("flux/engine.py"),
+            format!(
+                "from .physics import compute_flux_capacitor\n\n\ndef run(radius):\n    start = radius + 1\n    total = start * 3\n{GOLD}\n{AFTER}\n    return zebra_after_cursor\n"
+            ),
+        )
+        .unwrap();
+        root
+    }
+
+    fn task(root: &Path) -> RepoTask {
+        let text = std::fs::read_to_string(root.join("flux/engine.py")).unwrap();
+        let line = text.lines().position(|l| l == GOLD).unwrap();
+        RepoTask {
+            id: "flux-1.0/flux/engine.py:7".into(),
+            repo: "flux-1.0".into(),
+            repo_root: root.to_path_buf(),
+            path: "flux/engine.py".into(),
+            line: line + 1,
+            language: TaskLanguage::Python,
+            setting: Setting::CrossFileFirst,
+            prefix: text.split_inclusive('\n').take(line).collect(),
+            gold: GOLD.into(),
+            symbol: Some("compute_flux_capacitor".into()),
+        }
+    }
+
+    fn params(run_dir: &Path, mode: ContextMode) -> EvalParams {
+        EvalParams {
+            run_dir: run_dir.to_path_buf(),
+            mode,
+            budget_tokens: 4096,
+            max_new_tokens: 16,
+        }
+    }
+
+    #[test]
+    fn the_gold_line_never_reaches_the_prompt_through_retrieval() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = repo(dir.path());
+        let task = task(&root);
+        let mut index = Index::open(&root, &dir.path().join("idx"), IndexParams::default()).unwrap();
+        index.update().unwrap();
+        // Control: the index holds the gold line, so a retrieval that did not exclude the file
+        // being completed would find it.
+        let unfiltered = index.search(GOLD, 8, &Filters::default()).unwrap();
+        assert!(
+            unfiltered.iter().any(|hit| hit.text.contains(GOLD.trim())),
+            "{unfiltered:?}"
+        );
+        // The draft names the gold's words, so the second round's query asks for it too.
+        let mut generator =
+            ScriptedGenerator::new([GOLD, GOLD]).with_fim(FimTokens::qwen());
+        let mut parser = SyntaxParser::new();
+        let params = params(dir.path(), ContextMode::Iterative);
+        let result = predict(&mut generator, Some(&index), &task, &params, &mut parser).unwrap();
+        assert_eq!(generator.requests.len(), 2, "two rounds");
+        assert!(!result.context.is_empty(), "retrieval found the definition");
+        assert!(
+            result.context.iter().any(|c| c.starts_with("flux/physics.py")),
+            "{:?}",
+            result.context
+        );
+        for request in &generator.requests {
+            let Prompt::Fill { infill, .. } = &request.prompt else {
+                panic!("a fill prompt: {:?}", request.prompt);
+            };
+            assert!(!infill.prefix.contains(GOLD) && infill.suffix.is_empty());
+            for file in &infill.extra {
+                assert_ne!(file.filename, task.path, "the current file is never retrieved");
+                assert!(!file.text.contains(GOLD.trim()), "{}", file.text);
+                assert!(!file.text.contains("zebra_after_cursor"), "{}", file.text);
+            }
+        }
+        assert!(result.exact_match);
+    }
+
+    #[test]
+    fn a_run_appends_each_result_resumes_and_summarises_on_shared_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = repo(dir.path());
+        let task = task(&root);
+        let mut other = task.clone();
+        other.id = "flux-1.0/flux/engine.py:6".into();
+        other.line -= 1;
+        other.gold = "    total = start * 3".into();
+        other.setting = Setting::InFile;
+        other.prefix = other.prefix.trim_end_matches(&format!("{}\n", other.gold)).to_string();
+        let run = dir.path().join("run");
+        let settings = Settings::default();
+        let mut generator = ScriptedGenerator::new(["    total = start * 3", "nope"])
+            .with_fim(FimTokens::qwen());
+        let tasks = [other.clone(), task.clone()];
+        let mut events = 0;
+        let results = evaluate(
+            &mut generator,
+            &settings,
+            &tasks,
+            &params(&run, ContextMode::InFile),
+            &mut |_| events += 1,
+        )
+        .unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results[0].exact_match && !results[1].exact_match);
+        assert_eq!(results[1].prediction, "nope");
+        // A re-run asks the model nothing.
+        let mut silent = ScriptedGenerator::new(Vec::<String>::new()).with_fim(FimTokens::qwen());
+        let again = evaluate(
+            &mut silent,
+            &settings,
+            &tasks,
+            &params(&run, ContextMode::InFile),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(again, results);
+        assert!(silent.requests.is_empty());
+        // BM25 on one task only: the summary compares the modes on that task.
+        let mut generator = ScriptedGenerator::new([GOLD]).with_fim(FimTokens::qwen());
+        evaluate(
+            &mut generator,
+            &settings,
+            &tasks[1..],
+            &params(&run, ContextMode::Bm25),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(run.join("index/flux-1.0").is_dir(), "the index lives in the run");
+        let rows = summarize(&run).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows.iter().all(|r| r.tasks == 1 && r.setting == Setting::CrossFileFirst));
+        let in_file = rows.iter().find(|r| r.mode == ContextMode::InFile).unwrap();
+        let bm25 = rows.iter().find(|r| r.mode == ContextMode::Bm25).unwrap();
+        assert_eq!((in_file.exact_match, bm25.exact_match), (0.0, 100.0));
+        assert!(run.join("summary.json").is_file());
+    }
+
+    #[test]
+    fn scores_follow_the_metrics() {
+        let mut parser = SyntaxParser::new();
+        let s = score(&mut parser, TaskLanguage::Python, "  x = f(a)  # note", "x = f(a)");
+        assert!(s.exact_match, "comments and indentation do not count");
+        let s = score(&mut parser, TaskLanguage::Rust, "let y = g(b);", "let x = f(a);");
+        assert!(!s.exact_match);
+        assert!(s.edit_similarity > 0.0 && s.edit_similarity < 100.0);
+        assert!(s.identifier_f1 < 1.0);
+    }
+}
