@@ -46,7 +46,11 @@ fn build_then_evaluate_and_resume() {
     );
     let rs = dir.path().join("kit-0.1.0");
     write(&rs, "src/lib.rs", "pub mod util;\npub mod report;\n");
-    write(&rs, "src/util.rs", "pub fn parse_line(s: &str) -> usize {\n    s.len()\n}\n");
+    write(
+        &rs,
+        "src/util.rs",
+        "pub fn parse_line(s: &str) -> usize {\n    s.len()\n}\n",
+    );
     write(
         &rs,
         "src/report.rs",
@@ -56,8 +60,16 @@ fn build_then_evaluate_and_resume() {
     let (stdout, stderr) = ok(&crucible(
         &home,
         &[
-            "data", "repobench", "--from", py.to_str().unwrap(), "--from",
-            rs.to_str().unwrap(), "--out", out.to_str().unwrap(), "--per-setting", "2",
+            "data",
+            "repobench",
+            "--from",
+            py.to_str().unwrap(),
+            "--from",
+            rs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--per-setting",
+            "2",
             "--json",
         ],
     ));
@@ -75,8 +87,14 @@ fn build_then_evaluate_and_resume() {
     let run = dir.path().join("run");
     let args = |context: &'static str| -> Vec<String> {
         [
-            "repobench", "--tasks", out.join("tasks.jsonl").to_str().unwrap(), "--run",
-            run.to_str().unwrap(), "--context", context, "--scripted-answers",
+            "repobench",
+            "--tasks",
+            out.join("tasks.jsonl").to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "--context",
+            context,
+            "--scripted-answers",
             answers.to_str().unwrap(),
         ]
         .map(str::to_string)
@@ -85,23 +103,42 @@ fn build_then_evaluate_and_resume() {
     let bm25 = args("bm25");
     let bm25: Vec<&str> = bm25.iter().map(String::as_str).collect();
     let (stdout, stderr) = ok(&crucible(&home, &bm25));
-    assert!(stderr.contains(&format!("0 tasks done before, {n} to do")), "{stderr}");
-    assert!(stdout.contains("bm25") && stdout.contains("EM%"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("0 tasks done before, {n} to do")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("bm25") && stdout.contains("EM%"),
+        "{stdout}"
+    );
     let results = std::fs::read_to_string(run.join("bm25.jsonl")).unwrap();
     assert_eq!(results.lines().count(), n);
     assert!(run.join("index/geo-1.0").is_dir());
     // Again: nothing is predicted twice.
     let (_, stderr) = ok(&crucible(&home, &bm25));
-    assert!(stderr.contains(&format!("{n} tasks done before, 0 to do")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{n} tasks done before, 0 to do")),
+        "{stderr}"
+    );
     // The summary alone.
-    let (stdout, _) = ok(&crucible(&home, &["repobench", "--run", run.to_str().unwrap(), "--json"]));
+    let (stdout, _) = ok(&crucible(
+        &home,
+        &["repobench", "--run", run.to_str().unwrap(), "--json"],
+    ));
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(rows.as_array().unwrap().iter().all(|r| r["mode"] == "bm25"));
 
     // Bad input names the problem.
     let bad = crucible(
         &home,
-        &["data", "repobench", "--from", dir.path().join("nope").to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "data",
+            "repobench",
+            "--from",
+            dir.path().join("nope").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);

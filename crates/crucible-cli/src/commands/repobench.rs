@@ -77,7 +77,9 @@ pub(crate) fn run_build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
             repo.repo,
             repo.files,
             candidates.join(", "),
-            repo.archive_sha256.as_deref().unwrap_or("(no archive found)")
+            repo.archive_sha256
+                .as_deref()
+                .unwrap_or("(no archive found)")
         ));
     }
     let counts: Vec<String> = built

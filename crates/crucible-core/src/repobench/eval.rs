@@ -106,7 +106,11 @@ pub enum Event<'a> {
     /// A repository's index is up to date.
     Indexed { repo: &'a str, files: usize },
     /// A task is scored.
-    Scored { result: &'a LineResult, at: usize, of: usize },
+    Scored {
+        result: &'a LineResult,
+        at: usize,
+        of: usize,
+    },
 }
 
 /// The results file of `mode` in `run_dir`.
@@ -224,7 +228,9 @@ pub fn predict(
         edit_similarity_levenshtein: scores.levenshtein,
         identifier_f1: scores.identifier_f1,
         context,
-        draft: done.first_round.map(|(text, _)| first_line(&text).to_string()),
+        draft: done
+            .first_round
+            .map(|(text, _)| first_line(&text).to_string()),
         prompt_tokens: done.prompt_tokens,
         seconds: started.elapsed().as_secs_f64(),
         prediction,
@@ -312,7 +318,8 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
                 continue;
             }
             let n = chosen.len() as f64;
-            let mean = |f: &dyn Fn(&LineResult) -> f64| chosen.iter().map(|r| f(r)).sum::<f64>() / n;
+            let mean =
+                |f: &dyn Fn(&LineResult) -> f64| chosen.iter().map(|r| f(r)).sum::<f64>() / n;
             rows.push(SummaryRow {
                 mode: *mode,
                 setting,
@@ -388,7 +395,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = repo(dir.path());
         let task = task(&root);
-        let mut index = Index::open(&root, &dir.path().join("idx"), IndexParams::default()).unwrap();
+        let mut index =
+            Index::open(&root, &dir.path().join("idx"), IndexParams::default()).unwrap();
         index.update().unwrap();
         // Control: the index holds the gold line, so a retrieval that did not exclude the file
         // being completed would find it.
@@ -398,15 +406,17 @@ mod tests {
             "{unfiltered:?}"
         );
         // The draft names the gold's words, so the second round's query asks for it too.
-        let mut generator =
-            ScriptedGenerator::new([GOLD, GOLD]).with_fim(FimTokens::qwen());
+        let mut generator = ScriptedGenerator::new([GOLD, GOLD]).with_fim(FimTokens::qwen());
         let mut parser = SyntaxParser::new();
         let params = params(dir.path(), ContextMode::Iterative);
         let result = predict(&mut generator, Some(&index), &task, &params, &mut parser).unwrap();
         assert_eq!(generator.requests.len(), 2, "two rounds");
         assert!(!result.context.is_empty(), "retrieval found the definition");
         assert!(
-            result.context.iter().any(|c| c.starts_with("flux/physics.py")),
+            result
+                .context
+                .iter()
+                .any(|c| c.starts_with("flux/physics.py")),
             "{:?}",
             result.context
         );
@@ -416,7 +426,10 @@ mod tests {
             };
             assert!(!infill.prefix.contains(GOLD) && infill.suffix.is_empty());
             for file in &infill.extra {
-                assert_ne!(file.filename, task.path, "the current file is never retrieved");
+                assert_ne!(
+                    file.filename, task.path,
+                    "the current file is never retrieved"
+                );
                 assert!(!file.text.contains(GOLD.trim()), "{}", file.text);
                 assert!(!file.text.contains("zebra_after_cursor"), "{}", file.text);
             }
@@ -434,11 +447,14 @@ mod tests {
         other.line -= 1;
         other.gold = "    total = start * 3".into();
         other.setting = Setting::InFile;
-        other.prefix = other.prefix.trim_end_matches(&format!("{}\n", other.gold)).to_string();
+        other.prefix = other
+            .prefix
+            .trim_end_matches(&format!("{}\n", other.gold))
+            .to_string();
         let run = dir.path().join("run");
         let settings = Settings::default();
-        let mut generator = ScriptedGenerator::new(["    total = start * 3", "nope"])
-            .with_fim(FimTokens::qwen());
+        let mut generator =
+            ScriptedGenerator::new(["    total = start * 3", "nope"]).with_fim(FimTokens::qwen());
         let tasks = [other.clone(), task.clone()];
         let mut events = 0;
         let results = evaluate(
@@ -474,10 +490,16 @@ mod tests {
             &mut |_| {},
         )
         .unwrap();
-        assert!(run.join("index/flux-1.0").is_dir(), "the index lives in the run");
+        assert!(
+            run.join("index/flux-1.0").is_dir(),
+            "the index lives in the run"
+        );
         let rows = summarize(&run).unwrap();
         assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(rows.iter().all(|r| r.tasks == 1 && r.setting == Setting::CrossFileFirst));
+        assert!(
+            rows.iter()
+                .all(|r| r.tasks == 1 && r.setting == Setting::CrossFileFirst)
+        );
         let in_file = rows.iter().find(|r| r.mode == ContextMode::InFile).unwrap();
         let bm25 = rows.iter().find(|r| r.mode == ContextMode::Bm25).unwrap();
         assert_eq!((in_file.exact_match, bm25.exact_match), (0.0, 100.0));
@@ -487,9 +509,19 @@ mod tests {
     #[test]
     fn scores_follow_the_metrics() {
         let mut parser = SyntaxParser::new();
-        let s = score(&mut parser, TaskLanguage::Python, "  x = f(a)  # note", "x = f(a)");
+        let s = score(
+            &mut parser,
+            TaskLanguage::Python,
+            "  x = f(a)  # note",
+            "x = f(a)",
+        );
         assert!(s.exact_match, "comments and indentation do not count");
-        let s = score(&mut parser, TaskLanguage::Rust, "let y = g(b);", "let x = f(a);");
+        let s = score(
+            &mut parser,
+            TaskLanguage::Rust,
+            "let y = g(b);",
+            "let x = f(a);",
+        );
         assert!(!s.exact_match);
         assert!(s.edit_similarity > 0.0 && s.edit_similarity < 100.0);
         assert!(s.identifier_f1 < 1.0);

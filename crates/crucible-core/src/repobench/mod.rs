@@ -470,7 +470,13 @@ impl LocalModules {
     fn python_names(&self, statement: &str) -> Vec<String> {
         let flat: String = statement
             .chars()
-            .map(|c| if matches!(c, '(' | ')' | '\\' | '\n') { ' ' } else { c })
+            .map(|c| {
+                if matches!(c, '(' | ')' | '\\' | '\n') {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .collect();
         let words: Vec<&str> = flat.split_whitespace().collect();
         let mut names = Vec::new();

@@ -8,7 +8,8 @@ const SHAPES: &str = "\"\"\"Shapes.\"\"\"\n\nclass Circle:\n    def __init__(sel
 const REPORT: &str = "import os\nfrom .shapes import Circle, area_of as area\nfrom json import dumps\n\n\ndef build(radius):\n    scale = os.sep\n    c = Circle(radius)\n    total = area(c) + len(scale)\n    again = Circle(radius + 1)\n    return dumps([total, again.r])\n";
 
 const LIB_RS: &str = "pub mod util;\npub mod report;\n";
-const UTIL_RS: &str = "pub fn parse_line(s: &str) -> usize {\n    s.len()\n}\n\npub struct Token(pub usize);\n";
+const UTIL_RS: &str =
+    "pub fn parse_line(s: &str) -> usize {\n    s.len()\n}\n\npub struct Token(pub usize);\n";
 const REPORT_RS: &str = "use std::fmt::Write;\nuse crate::util::{parse_line, Token as Tok};\n\npub fn render(lines: &[&str]) -> String {\n    let mut out = String::new();\n    let total: usize = lines.iter().map(|l| parse_line(l)).sum();\n    let tok = Tok(total);\n    let again = parse_line(\"x\");\n    let _ = write!(out, \"{}\", tok.0 + again);\n    out\n}\n";
 
 fn write_files(root: &Path, files: &[(&str, &str)]) {
@@ -44,7 +45,11 @@ fn fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, py, rs)
 }
 
-fn labels(language: TaskLanguage, text: &str, local: &LocalModules) -> Vec<(usize, Setting, Option<String>)> {
+fn labels(
+    language: TaskLanguage,
+    text: &str,
+    local: &LocalModules,
+) -> Vec<(usize, Setting, Option<String>)> {
     label_lines(language, text, local)
         .into_iter()
         .map(|l| (l.index + 1, l.setting, l.symbol))
@@ -64,12 +69,12 @@ fn python_lines_get_repobench_settings() {
     assert_eq!(
         got,
         [
-            (6, in_file, None),                            // def build(radius):
-            (7, in_file, None),                            // os is not the repository's
-            (8, first, Some("Circle".into())),             // c = Circle(radius)
-            (9, first, Some("area".into())),               // the alias is the bound name
-            (10, random, Some("Circle".into())),           // Circle again
-            (11, in_file, None),                           // json is not the repository's
+            (6, in_file, None),                  // def build(radius):
+            (7, in_file, None),                  // os is not the repository's
+            (8, first, Some("Circle".into())),   // c = Circle(radius)
+            (9, first, Some("area".into())),     // the alias is the bound name
+            (10, random, Some("Circle".into())), // Circle again
+            (11, in_file, None),                 // json is not the repository's
         ]
     );
 }
@@ -130,14 +135,20 @@ fn a_build_is_deterministic_and_records_its_sources() {
     assert_eq!(built.manifest, again.manifest);
     assert_eq!(built.manifest.repos.len(), 2);
     let geo = &built.manifest.repos[0];
-    assert_eq!((geo.name.as_str(), geo.version.as_deref()), ("geo", Some("1.0")));
+    assert_eq!(
+        (geo.name.as_str(), geo.version.as_deref()),
+        ("geo", Some("1.0"))
+    );
     assert_eq!(geo.files, 3);
     assert_eq!(
         geo.archive_sha256.as_deref(),
         Some(sha256_hex(b"not really gzip").as_str())
     );
     let kit = &built.manifest.repos[1];
-    assert_eq!((kit.name.as_str(), kit.version.as_deref()), ("tiny-kit", Some("0.2.0")));
+    assert_eq!(
+        (kit.name.as_str(), kit.version.as_deref()),
+        ("tiny-kit", Some("0.2.0"))
+    );
     assert_eq!(kit.archive, None);
     for setting in Setting::ALL {
         let n = built.tasks.iter().filter(|t| t.setting == setting).count();
@@ -175,7 +186,10 @@ fn written_tasks_read_back_and_bad_input_is_named() {
     assert_eq!(manifest, built.manifest);
     std::fs::write(out.join("bad.jsonl"), "{\"id\": 1}\n").unwrap();
     let err = read_tasks(&out.join("bad.jsonl")).unwrap_err().to_string();
-    assert!(err.contains("line 1") && err.contains("crucible data repobench"), "{err}");
+    assert!(
+        err.contains("line 1") && err.contains("crucible data repobench"),
+        "{err}"
+    );
     let err = build(&BuildParams {
         from: vec![dir.path().join("geo-1.0.tar.gz")],
         seed: 1,
@@ -185,17 +199,23 @@ fn written_tasks_read_back_and_bad_input_is_named() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("not a directory"), "{err}");
-    assert!(build(&BuildParams {
-        from: vec![],
-        seed: 1,
-        per_setting: 2,
-        prefix_bytes: PREFIX_BYTES,
-    }).is_err());
+    assert!(
+        build(&BuildParams {
+            from: vec![],
+            seed: 1,
+            per_setting: 2,
+            prefix_bytes: PREFIX_BYTES,
+        })
+        .is_err()
+    );
 }
 
 #[test]
 fn directory_names_give_names_and_versions() {
-    assert_eq!(name_and_version("httpx-0.28.1"), ("httpx".into(), Some("0.28.1".into())));
+    assert_eq!(
+        name_and_version("httpx-0.28.1"),
+        ("httpx".into(), Some("0.28.1".into()))
+    );
     assert_eq!(
         name_and_version("toml_edit-0.25.18+spec-1.1.0"),
         ("toml_edit".into(), Some("0.25.18+spec-1.1.0".into()))
