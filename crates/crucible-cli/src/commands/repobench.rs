@@ -188,7 +188,6 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
         };
         repobench::eval::evaluate(
             generator.as_mut(),
-            &settings,
             &tasks,
             &params,
             &mut |event| match event {

@@ -23,7 +23,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crucible_eval::run::{Appender, read_records, write_atomic};
-use crucible_index::Index;
+use crucible_index::{Index, IndexParams};
 use crucible_infer::{Generator, Silent};
 use crucible_metrics::similarity::{edit_similarity, exact_match, identifier_match};
 use crucible_syntax::SyntaxParser;
@@ -31,8 +31,7 @@ use crucible_types::{Decoding, GenParams};
 
 use super::{RepoTask, Setting, TaskLanguage};
 use crate::complete::{CompleteRequest, complete};
-use crate::repo_index::{IndexRequest, update};
-use crate::{Error, Result, Settings};
+use crate::{Error, Result};
 
 /// Where a prediction's repository context comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -122,7 +121,6 @@ pub fn results_path(run_dir: &Path, mode: ContextMode) -> PathBuf {
 /// appending each result as it is made.
 pub fn evaluate(
     generator: &mut dyn Generator,
-    settings: &Settings,
     tasks: &[RepoTask],
     params: &EvalParams,
     on_event: &mut dyn FnMut(Event<'_>),
@@ -148,7 +146,7 @@ pub fn evaluate(
             ContextMode::InFile => None,
             ContextMode::Bm25 | ContextMode::Iterative => {
                 if !indexes.contains_key(&task.repo_root) {
-                    let index = open_repo_index(settings, &params.run_dir, task)?;
+                    let index = open_repo_index(&params.run_dir, task)?;
                     on_event(Event::Indexed {
                         repo: &task.repo,
                         files: index.stats().files,
@@ -171,14 +169,13 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The index of a task's repository under the run directory, brought up to date.
-fn open_repo_index(settings: &Settings, run_dir: &Path, task: &RepoTask) -> Result<Index> {
-    let request = IndexRequest {
-        repo: task.repo_root.clone(),
-        index_dir: Some(run_dir.join("index").join(&task.repo)),
-        embeddings: false,
-    };
-    Ok(update(settings, &request)?.index)
+/// The index of a task's repository under the run directory, brought up to date (only new
+/// and changed files are read).
+fn open_repo_index(run_dir: &Path, task: &RepoTask) -> Result<Index> {
+    let dir = run_dir.join("index").join(&task.repo);
+    let mut index = Index::open(&task.repo_root, &dir, IndexParams::default())?;
+    index.update()?;
+    Ok(index)
 }
 
 /// One task through [`complete`], scored.
@@ -339,7 +336,7 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crucible_index::{Filters, IndexParams};
+    use crucible_index::Filters;
     use crucible_infer::{FimTokens, Prompt, ScriptedGenerator};
 
     const GOLD: &str = "    flux = compute_flux_capacitor(radius)";
@@ -452,17 +449,14 @@ mod tests {
             .trim_end_matches(&format!("{}\n", other.gold))
             .to_string();
         let run = dir.path().join("run");
-        let settings = Settings::default();
         let mut generator =
             ScriptedGenerator::new(["    total = start * 3", "nope"]).with_fim(FimTokens::qwen());
         let tasks = [other.clone(), task.clone()];
-        let mut events = 0;
         let results = evaluate(
             &mut generator,
-            &settings,
             &tasks,
             &params(&run, ContextMode::InFile),
-            &mut |_| events += 1,
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!(results.len(), 2);
@@ -472,7 +466,6 @@ mod tests {
         let mut silent = ScriptedGenerator::new(Vec::<String>::new()).with_fim(FimTokens::qwen());
         let again = evaluate(
             &mut silent,
-            &settings,
             &tasks,
             &params(&run, ContextMode::InFile),
             &mut |_| {},
@@ -484,7 +477,6 @@ mod tests {
         let mut generator = ScriptedGenerator::new([GOLD]).with_fim(FimTokens::qwen());
         evaluate(
             &mut generator,
-            &settings,
             &tasks[1..],
             &params(&run, ContextMode::Bm25),
             &mut |_| {},
