@@ -585,7 +585,8 @@ fn expand_use_tree(tree: &str) -> Vec<Vec<String>> {
                     .filter(|s| !s.trim().is_empty())
                     .map(|s| s.trim().to_string()),
             );
-            let inner = tree[open + 1..].trim_end().trim_end_matches('}');
+            let inner = tree[open + 1..].trim_end();
+            let inner = inner.strip_suffix('}').unwrap_or(inner);
             for part in split_top(inner) {
                 expand(&path, part, out, depth + 1);
             }
