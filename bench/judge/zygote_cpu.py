@@ -6,7 +6,8 @@ with a private /tmp (as in the sandbox), so it needs root and `unshare`.
 
 Usage: python3 bench/judge/zygote_cpu.py [ZYGOTE] [ROUNDS]
   ZYGOTE defaults to the shipped zygote.py; ROUNDS (default 1) passes over the 164 tasks.
-Environment: DATA (benchmark data directory, default /work/shared/data).
+Environment: DATA (benchmark data directory, default /work/shared/data); TRUSTED=1 runs the
+worker with `--trusted` (one long-lived driver, one fork per request).
 
 Prints the requests passed, wall time, and the worker's CPU (user, system) and minor page
 faults per request: everything the worker's processes used, reaped through `unshare`.
@@ -38,7 +39,8 @@ def main():
     # The zygote wipes its /tmp: give it a private one, and make it PID 1 as in the sandbox.
     worker = subprocess.Popen(
         ["unshare", "-m", "-p", "-f", "--mount-proc", "sh", "-c",
-         'mount -t tmpfs none /tmp && exec /usr/bin/python3 -I -B "$0"', ZYGOTE],
+         'mount -t tmpfs none /tmp && exec /usr/bin/python3 -I -B "$0" "$@"', ZYGOTE]
+        + (["--trusted"] if os.environ.get("TRUSTED") else []),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"})
     if worker.stdout.read(6) != b"READY\n":

@@ -494,6 +494,8 @@ pub fn run_tests(
         options: LangOptions::default(),
         fail_fast: false,
         stdin: None,
+        // The tests are the model's.
+        trusted_tests: false,
     };
     executor.run(&request).map_err(|source| {
         Error::Eval(crucible_eval::Error::Exec {

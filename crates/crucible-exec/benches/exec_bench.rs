@@ -184,6 +184,8 @@ fn request(language: Language, source: &str, tests: TestSuite) -> ExecRequest {
         options: LangOptions::default(),
         fail_fast: false,
         stdin: None,
+        // The bench's own tests.
+        trusted_tests: true,
     }
 }
 

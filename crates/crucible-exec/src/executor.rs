@@ -34,6 +34,13 @@ pub struct ExecRequest {
     pub fail_fast: bool,
     /// Standard input of a run without tests ([`TestSuite::None`]).
     pub stdin: Option<String>,
+    /// The test code is the judge's or the user's own (a benchmark's tests, a task file's,
+    /// `crucible exec --tests`), never a model's. Python then runs it in a long-lived driver
+    /// process per worker and forks only the program's process per request; model-written
+    /// tests (`false`) get a fresh handler process per request, so nothing they leave behind
+    /// (a thread, a patched module) meets another request's tests. Either way the program
+    /// never holds the tests.
+    pub trusted_tests: bool,
 }
 
 /// How an [`Executor`] is set up.
@@ -372,7 +379,7 @@ impl Executor {
         match &request.tests {
             TestSuite::None => {
                 program.stdin = request.stdin.as_deref().unwrap_or("");
-                let reply = match self.python.call(&program, None, &limits)? {
+                let reply = match self.python.call(&program, None, true, &limits)? {
                     Served::Reply(reply) => reply,
                     other => return Ok(python_not_served(other)),
                 };
@@ -397,7 +404,7 @@ impl Executor {
                 program.mode = "io";
                 for (index, case) in cases.iter().enumerate() {
                     program.stdin = &case.input;
-                    let served = self.python.call(&program, None, &limits)?;
+                    let served = self.python.call(&program, None, true, &limits)?;
                     let verdict = match served {
                         Served::Reply(reply) => {
                             python_account(&mut report, &reply);
@@ -453,10 +460,17 @@ impl Executor {
                     cases: Vec::new(),
                     atol: 0.0,
                 };
-                Ok(match self.python.call(&program, Some(&tests), &limits)? {
-                    Served::Reply(reply) => python_tests_report(&reply, &limits),
-                    other => python_not_served(other),
-                })
+                Ok(
+                    match self.python.call(
+                        &program,
+                        Some(&tests),
+                        request.trusted_tests,
+                        &limits,
+                    )? {
+                        Served::Reply(reply) => python_tests_report(&reply, &limits),
+                        other => python_not_served(other),
+                    },
+                )
             }
             TestSuite::Calls {
                 entry_point,
@@ -477,10 +491,17 @@ impl Executor {
                         .collect(),
                     atol: *atol,
                 };
-                Ok(match self.python.call(&program, Some(&tests), &limits)? {
-                    Served::Reply(reply) => python_tests_report(&reply, &limits),
-                    other => python_not_served(other),
-                })
+                Ok(
+                    match self.python.call(
+                        &program,
+                        Some(&tests),
+                        request.trusted_tests,
+                        &limits,
+                    )? {
+                        Served::Reply(reply) => python_tests_report(&reply, &limits),
+                        other => python_not_served(other),
+                    },
+                )
             }
         }
     }

@@ -377,6 +377,7 @@ impl<'a> Session<'a> {
             options: LangOptions::default(),
             fail_fast: false,
             stdin: None,
+            trusted_tests: false,
         };
         let started = Instant::now();
         let report = self.executor.run(&request).map_err(Error::Exec)?;
@@ -399,6 +400,8 @@ impl<'a> Session<'a> {
                     options: LangOptions::default(),
                     fail_fast: false,
                     stdin: None,
+                    // A strategy's tests may be a model's.
+                    trusted_tests: false,
                 }
             })
             .collect();

@@ -128,6 +128,8 @@ pub(crate) fn run(args: ExecArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         },
         fail_fast: false,
         stdin,
+        // The user's own tests (--tests, --io).
+        trusted_tests: true,
     };
     let executor = Executor::new(&config(&args)?).context("cannot set up the sandbox")?;
     if !executor.is_sandboxed() {

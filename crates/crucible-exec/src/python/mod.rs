@@ -64,6 +64,27 @@ const SETTLE_WAIT: Duration = Duration::from_millis(250);
 /// How often the executor reads the program's cgroup while it runs.
 const CPU_POLL: Duration = Duration::from_millis(10);
 
+/// Which test code a worker may run, and so how it serves requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerKind {
+    /// A fresh handler process per request runs the tests (model-written test code: nothing it
+    /// leaves behind meets another request).
+    Handler,
+    /// One long-lived driver process runs the tests of request after request, and only the
+    /// program's process is forked per request (`--trusted` in zygote.py): for test code the
+    /// judge trusts (a benchmark's, the user's own) and for runs without test code.
+    Driver,
+}
+
+impl WorkerKind {
+    fn index(self) -> usize {
+        match self {
+            WorkerKind::Handler => 0,
+            WorkerKind::Driver => 1,
+        }
+    }
+}
+
 /// A pool of warm workers.
 ///
 /// Workers' sandboxes are cloned by one long-lived thread: a sandbox dies with the thread that
@@ -76,7 +97,7 @@ const CPU_POLL: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub(crate) struct Workers {
     pool: Arc<Pool>,
-    spawner: Mutex<Option<Sender<Sender<Result<Starting>>>>>,
+    spawner: Mutex<Option<Sender<(WorkerKind, Sender<Result<Starting>>)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -84,10 +105,10 @@ pub(crate) struct Workers {
 #[derive(Debug)]
 struct Pool {
     idle: Mutex<Vec<Zygote>>,
-    /// Workers that exist (idle, serving or settling).
+    /// Workers that exist (idle, serving or settling), of both kinds.
     live: Mutex<usize>,
-    /// Workers being settled.
-    settling: Mutex<usize>,
+    /// Workers being settled, by kind ([`WorkerKind::index`]).
+    settling: Mutex<[usize; 2]>,
     /// A worker became idle or stopped (waited on with `live`).
     freed: Condvar,
     /// A settling thread finished (waited on with `settling`).
@@ -106,6 +127,7 @@ struct SpawnSpec {
 
 #[derive(Debug)]
 struct Zygote {
+    kind: WorkerKind,
     process: Process,
     /// The request pipe (non-blocking: a handler that stops reading must not block us).
     requests: File,
@@ -241,6 +263,9 @@ struct Frame {
     error: Option<String>,
     #[serde(default)]
     end: Option<i32>,
+    /// The program's processes killed one of the judge's (a long-lived driver's template).
+    #[serde(default)]
+    lost: Option<String>,
 }
 
 impl WorkerReply {
@@ -284,13 +309,13 @@ impl Workers {
             harness_dir,
             memory_bytes,
         };
-        let (tx, rx) = channel::<Sender<Result<Starting>>>();
+        let (tx, rx) = channel::<(WorkerKind, Sender<Result<Starting>>)>();
         let thread_sandbox = Arc::clone(&sandbox);
         let thread = std::thread::Builder::new()
             .name("crucible-python-spawner".into())
             .spawn(move || {
-                for reply in rx {
-                    let _ = reply.send(start(&thread_sandbox, &spec));
+                for (kind, reply) in rx {
+                    let _ = reply.send(start(&thread_sandbox, &spec, kind));
                 }
             })
             .map_err(Error::spawn)?;
@@ -298,7 +323,7 @@ impl Workers {
             pool: Arc::new(Pool {
                 idle: Mutex::new(Vec::new()),
                 live: Mutex::new(0),
-                settling: Mutex::new(0),
+                settling: Mutex::new([0; 2]),
                 freed: Condvar::new(),
                 settled: Condvar::new(),
                 max: max.max(1),
@@ -310,14 +335,22 @@ impl Workers {
     }
 
     /// Run one request on a free worker (starting one if needed). `Err` only when no worker
-    /// could be had; what happens to the request itself is in [`Served`].
+    /// could be had; what happens to the request itself is in [`Served`]. `trusted_tests`: the
+    /// test code is the judge's or the user's own, never a model's; it then runs in a
+    /// long-lived driver, as runs without tests always do.
     pub(crate) fn call(
         &self,
         program: &ProgramFrame<'_>,
         tests: Option<&TestsFrame<'_>>,
+        trusted_tests: bool,
         limits: &Limits,
     ) -> Result<Served> {
-        let mut zygote = self.acquire()?;
+        let kind = if tests.is_none() || trusted_tests {
+            WorkerKind::Driver
+        } else {
+            WorkerKind::Handler
+        };
+        let mut zygote = self.acquire(kind)?;
         let (served, reusable) = match exchange(&mut zygote, program, tests, limits) {
             Ok(done) => done,
             Err(err) => (Served::Failed(err.to_string()), false),
@@ -331,13 +364,31 @@ impl Workers {
         Ok(served)
     }
 
-    /// A settled worker: an idle one, a new one, or the next one to finish settling.
-    fn acquire(&self) -> Result<Zygote> {
+    /// A settled worker of `kind`: an idle one, a new one (in place of an idle one of the
+    /// other kind when the pool is full), or the next one to finish settling.
+    fn acquire(&self, kind: WorkerKind) -> Result<Zygote> {
         let pool = &self.pool;
         let mut live = pool.live.lock().map_err(|_| poisoned())?;
         let mut waited = false;
         loop {
-            let idle = pool.idle.lock().map_err(|_| poisoned())?.pop();
+            let (idle, other) = {
+                let mut idle = pool.idle.lock().map_err(|_| poisoned())?;
+                let mine = idle.iter().rposition(|z| z.kind == kind);
+                let other = idle.iter().rposition(|z| z.kind != kind);
+                match (mine, other) {
+                    (Some(at), _) => (Some(idle.swap_remove(at)), None),
+                    (None, Some(at)) if *live >= pool.max => (None, Some(idle.swap_remove(at))),
+                    _ => (None, None),
+                }
+            };
+            if let Some(z) = other {
+                // The pool is full and no worker of this kind is free: one of the other kind
+                // makes room.
+                drop(live);
+                pool.retire(z);
+                live = pool.live.lock().map_err(|_| poisoned())?;
+                continue;
+            }
             if let Some(mut z) = idle {
                 if z.process.is_alive() {
                     return Ok(z);
@@ -350,7 +401,7 @@ impl Workers {
             }
             // A worker that is settling is ready within milliseconds; booting another costs
             // an interpreter's start-up (about 0.1-0.2 s of CPU). Wait for it a little first.
-            let settling = *pool.settling.lock().map_err(|_| poisoned())?;
+            let settling = pool.settling.lock().map_err(|_| poisoned())?[kind.index()];
             if *live < pool.max && settling > 0 && !waited {
                 live = pool
                     .freed
@@ -363,7 +414,7 @@ impl Workers {
             if *live < pool.max {
                 *live += 1;
                 drop(live);
-                let fresh = self.spawn().and_then(|mut z| match z.settle() {
+                let fresh = self.spawn(kind).and_then(|mut z| match z.settle() {
                     Ok(()) => Ok(z),
                     Err(err) => {
                         z.process.finish(&pool.sandbox);
@@ -384,13 +435,13 @@ impl Workers {
         }
     }
 
-    fn spawn(&self) -> Result<Zygote> {
+    fn spawn(&self, kind: WorkerKind) -> Result<Zygote> {
         let (tx, rx) = channel();
         let spawner = self.spawner.lock().map_err(|_| poisoned())?;
         spawner
             .as_ref()
             .ok_or_else(|| Error::Worker("the worker pool is shut down".into()))?
-            .send(tx)
+            .send((kind, tx))
             .map_err(|_| Error::Worker("the worker spawner stopped".into()))?;
         drop(spawner);
         rx.recv()
@@ -402,7 +453,7 @@ impl Workers {
     pub(crate) fn shutdown(&self) {
         let pool = &self.pool;
         if let Ok(mut settling) = pool.settling.lock() {
-            while *settling > 0 {
+            while settling.iter().sum::<usize>() > 0 {
                 match pool.settled.wait(settling) {
                     Ok(guard) => settling = guard,
                     Err(_) => break,
@@ -429,7 +480,7 @@ impl Pool {
     /// Settle a worker that served a request on a thread of its own, then make it idle.
     fn settle_later(self: &Arc<Pool>, zygote: Zygote) {
         if let Ok(mut settling) = self.settling.lock() {
-            *settling += 1;
+            settling[zygote.kind.index()] += 1;
         }
         let pool = Arc::clone(self);
         let parked = Arc::new(Mutex::new(Some(zygote)));
@@ -450,6 +501,7 @@ impl Pool {
     }
 
     fn settle_and_park(&self, mut zygote: Zygote) {
+        let kind = zygote.kind;
         match zygote.settle() {
             Ok(()) => {
                 // Under `live`, which a caller holds from its look at `idle` until it waits on
@@ -464,7 +516,7 @@ impl Pool {
         }
         self.freed.notify_all();
         if let Ok(mut settling) = self.settling.lock() {
-            *settling -= 1;
+            settling[kind.index()] -= 1;
         }
         self.settled.notify_all();
     }
@@ -486,6 +538,7 @@ impl Pool {
 /// A worker whose sandbox is cloned but whose interpreter may still be starting.
 #[derive(Debug)]
 struct Starting {
+    kind: WorkerKind,
     process: Process,
     requests: OwnedFd,
     subject: Option<Slot>,
@@ -495,7 +548,7 @@ struct Starting {
 /// Clone a worker's sandbox (on the spawner thread: the sandbox dies with the thread that
 /// cloned it). The caller waits for the interpreter with [`Starting::ready`], so several
 /// workers boot at once.
-fn start(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Starting> {
+fn start(sandbox: &Sandbox, spec: &SpawnSpec, kind: WorkerKind) -> Result<Starting> {
     let limits = Limits {
         cpu_time: Duration::from_secs(600),
         wall_time: Duration::from_secs(1800),
@@ -522,6 +575,9 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Starting> {
         }
     };
     let mut args = vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()];
+    if kind == WorkerKind::Driver {
+        args.push("--trusted".into());
+    }
     let mut extra_fds = Vec::new();
     if let Some(files) = join {
         let numbers: Vec<String> = (3..)
@@ -568,6 +624,7 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec) -> Result<Starting> {
         return Err(Error::Worker("no request pipe".into()));
     };
     Ok(Starting {
+        kind,
         process,
         requests,
         subject,
@@ -579,6 +636,7 @@ impl Starting {
     /// Wait for the interpreter's `READY`: a worker that can serve.
     fn ready(self, sandbox: &Sandbox) -> Result<Zygote> {
         let Starting {
+            kind,
             mut process,
             requests,
             mut subject,
@@ -601,6 +659,7 @@ impl Starting {
             return Err(err);
         }
         Ok(Zygote {
+            kind,
             process,
             requests: File::from(requests),
             reader: FrameReader::default(),
@@ -749,6 +808,12 @@ fn unexpected(frame: Frame, zygote: &mut Zygote, worker_ooms: u64) -> Result<Ser
         // The worker is not reused after this.
         return Ok(Served::Failed(format!("the worker failed: {error}")));
     }
+    if let Some(detail) = frame.lost {
+        return Ok(Served::Lost {
+            by_signal: true,
+            detail,
+        });
+    }
     if let Some(status) = frame.end {
         if zygote.process.oom_kills() > worker_ooms {
             return Ok(Served::Failed(format!(
@@ -841,13 +906,21 @@ impl FrameReader {
     }
 }
 
-/// The host pid of the program's process: a child of the worker's request handler, itself a
-/// child of the zygote, whose innermost pid is `ns_pid`.
+/// The host pid of the program's process, whose innermost pid is `ns_pid`: a grandchild of
+/// the zygote (Z, R, T) or, in a [`WorkerKind::Driver`] worker, a great-grandchild (Z, D, C, T).
 fn host_pid(zygote: i32, ns_pid: i32) -> Option<i32> {
-    children(zygote)
-        .into_iter()
-        .flat_map(children)
-        .find(|&pid| innermost_pid(pid) == Some(ns_pid))
+    let mut level = children(zygote);
+    for _ in 0..2 {
+        level = level.into_iter().flat_map(children).collect();
+        if let Some(pid) = level
+            .iter()
+            .copied()
+            .find(|&p| innermost_pid(p) == Some(ns_pid))
+        {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 fn children(pid: i32) -> Vec<i32> {

@@ -85,8 +85,12 @@ MAX_MESSAGE = 256 << 20
 # Descriptors of the program's cgroup `tasks` files (one per v1 hierarchy), opened by the
 # executor and handed to the zygote as `--join-fds 3,4,5`; T writes "0" to each to join.
 JOIN_FDS = ()
-if len(sys.argv) == 3 and sys.argv[1] == "--join-fds":
-    JOIN_FDS = tuple(int(fd) for fd in sys.argv[2].split(",") if fd)
+if "--join-fds" in sys.argv[1:-1]:
+    JOIN_FDS = tuple(int(fd) for fd in sys.argv[sys.argv.index("--join-fds") + 1].split(",") if fd)
+# `--trusted`: this worker serves only requests whose test code the judge trusts (a benchmark's,
+# the user's own) and runs them in one long-lived driver process; see `driver_process_main`.
+TRUSTED = "--trusted" in sys.argv[1:]
+REPLACE_DRIVER = 11  # D's exit status when it finished a request and must not serve another
 
 
 # ---------------------------------------------------------------- values
@@ -590,6 +594,7 @@ class Reporter:
     def __init__(self, fd):
         self.fd = fd
         self.count = 0
+        self.imported = False  # the driver imported a module the program named
 
     def send(self, obj):
         data = (json.dumps(obj) + "\n").encode()
@@ -679,6 +684,10 @@ def driver_code(req, remote, loaded, reporter):
         elif info["type"] == "module":
             if info["module"].split(".")[0] in IMPORT_SIDE_EFFECTS:
                 continue
+            if info["module"] not in sys.modules:
+                # A module the program named, imported here at its request: a long-lived
+                # driver must not keep it for another request's tests (it is replaced).
+                reporter.imported = True
             try:
                 g[name] = __import__(info["module"])
                 for part in info["module"].split(".")[1:]:
@@ -785,14 +794,22 @@ def driver_calls(req, remote, loaded, reporter):
                 short(args, 300), short(expected), short(out)))
 
 
-def driver_main(tests, chan, report_fd):
-    """D: a thread of R. Its report goes to a pipe R reads; closing the channel at the end
-    tells S the tests are over."""
+def driver_main(tests, chan, report_fd, state=None):
+    """The test thread (of R, or of a long-lived driver). Its report goes to a pipe its process
+    reads; closing the channel at the end tells S the tests are over. `state` (long-lived
+    driver): whether it imported a module the program named, and a lock released as its
+    last act."""
+    reporter = Reporter(report_fd)
     try:
-        drive(tests, chan, Reporter(report_fd))
+        drive(tests, chan, reporter)
     finally:
-        chan.close()
-        os.close(report_fd)
+        try:
+            chan.close()
+            os.close(report_fd)
+        finally:
+            if state is not None:
+                state["imported"] = reporter.imported
+                state["done"].release()
 
 
 def drive(tests, chan, reporter):
@@ -927,7 +944,7 @@ def kill_descendants():
 class Supervisor:
     """R's view of one run: S's end, the CPU of S and everything it started, D's end."""
 
-    def __init__(self, prog, subject, testing):
+    def __init__(self, prog, subject):
         self.subject = subject
         self.cpu_limit = prog["cpu_ms"] / 1000.0
         self.wall_limit = prog["wall_ms"] / 1000.0
@@ -1025,7 +1042,8 @@ def request_main(requests, replies):
     else:
         d_chan.close()
     tests = None
-    reply = supervise(handler, subject, started, out_r, err_r, rep_r, events_r)
+    sup = Supervisor(handler, subject)
+    reply = supervise(handler, sup, child_wakeups(), True, started, out_r, err_r, rep_r, events_r)
     write_frame(replies, {"reply": reply})
     os._exit(0)
 
@@ -1048,14 +1066,15 @@ def drain(fd):
         pass
 
 
-def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
+def supervise(prog, sup, wake_r, drain_wake, started, out_r, err_r, rep_r, events_r):
+    """Watch one run through `sup` until it ends or passes a limit, then kill what is left of
+    it and build the reply. `wake_r` becomes readable when a process of the run may have
+    ended (`drain_wake`: a signal wake-up pipe to empty; else `sup.reap` reads it)."""
     testing = rep_r is not None
     out_cap = prog["output_bytes"]
     # CPU time is counted here every 10 ms, or every 100 ms as a backstop when the executor
     # watches the program's cgroup (it then kills the program there).
     cpu_poll = 0.1 if prog.get("cgroup_watch") else 0.01
-    sup = Supervisor(prog, subject, testing)
-    wake_r = child_wakeups()
     streams = {out_r: bytearray(), err_r: bytearray()}
     for fd in (rep_r, events_r):
         if fd is not None:
@@ -1080,7 +1099,8 @@ def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
         ready = select.select(list(open_fds) + [wake_r], [], [], timeout)[0]
         for fd in ready:
             if fd == wake_r:
-                drain(wake_r)
+                if drain_wake:
+                    drain(wake_r)
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -1109,11 +1129,15 @@ def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
             if left <= 0:
                 break
             select.select([wake_r], [], [], left)
-            drain(wake_r)
+            if drain_wake:
+                drain(wake_r)
             sup.reap()
     wall = time.monotonic() - started
     sup.finish()
-    # Everything that held a pipe is dead: read what is left up to the end.
+    # Everything that held a pipe is dead: read what is left up to the end. (But for the test
+    # thread, which may still be running test code that never ends: read what it wrote.)
+    if rep_r in open_fds:
+        os.set_blocking(rep_r, False)
     for fd in open_fds:
         while True:
             try:
@@ -1153,7 +1177,253 @@ def supervise(prog, subject, started, out_r, err_r, rep_r, events_r):
     return reply
 
 
+# ---------------------------------------------------------------- long-lived driver
+# A `--trusted` worker serves requests whose test code the judge trusts (a benchmark's tests,
+# the user's own; never a model's) and plain runs, which have none. Instead of R per request,
+# Z forks one long-lived driver D, and D, before it reads any request, forks C, a clean
+# template that never reads a request and never runs test or program code. Per request only
+# T is forked (by C, as from R otherwise): one fork and one exit instead of two. D reads the
+# tests after T has read the program, runs them in a thread against S, supervises S through
+# C's reports and replies. S's memory is a copy of C's, which is older than every request.
+# D is replaced (Z forks a new one from its clean state) after a request whose test thread
+# outlived the reply, or in which D imported a module because the program named it, so no
+# program's import and no test still running meets another request. A D that crashes, hangs
+# or is killed ends the worker, as R would.
+class TemplateEnded(EOFError):
+    """C ended while D needed it: only the program's processes can kill it."""
+
+
+class Ended:
+    """A process C reaped, as C reported it: what `Supervisor.reaped` reads of its usage."""
+
+    def __init__(self, cpu, maxrss):
+        self.ru_utime, self.ru_stime, self.ru_maxrss = cpu, 0.0, maxrss
+
+
+class RemoteSupervisor(Supervisor):
+    """D's view of a run whose processes are C's children: C reports each one it reaps."""
+
+    def __init__(self, prog, subject, ctl, template):
+        Supervisor.__init__(self, prog, subject)
+        self.ctl = ctl
+        self.template = template
+
+    def message(self, block):
+        """C's next report (None when none is waiting and `block` is false)."""
+        try:
+            data = self.ctl.recv(4096, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        if not data:
+            raise TemplateEnded("the template process ended")
+        msg = json.loads(data)
+        if "pid" in msg:
+            self.reaped(msg["pid"], msg["status"], Ended(msg["cpu"], msg["rss"]))
+        return msg
+
+    def reap(self):
+        while self.message(False) is not None:
+            pass
+
+    def cpu(self):
+        total = self.reaped_cpu
+        if self.subject_usage is not None:
+            total += usage_cpu(self.subject_usage)
+        for pid in descendants(self.template):
+            total += proc_cpu(pid)
+        return total
+
+    def finish(self):
+        self.finishing = True
+        self.ctl.sendall(b"k")
+        while "killed" not in self.message(True):
+            pass
+
+
+def template_main(requests, ctl):
+    """C: on D's `s` it forks the next request's T and hands D T's pid and the run's pipe ends
+    (SCM_RIGHTS); it reaps T, S and every orphan of theirs (it is their subreaper) and reports
+    each end to D; on `k` it kills everything below it, reaps it and says `killed`."""
+    LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    wake_r = child_wakeups()
+
+    def report(pid, status, usage):
+        ctl.sendall(json.dumps({"pid": pid, "status": status, "cpu": usage_cpu(usage),
+                                "rss": usage.ru_maxrss}).encode())
+
+    def reap_waiting():
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+            report(pid, status, usage)
+
+    while True:
+        ready = select.select([ctl, wake_r], [], [])[0]
+        if wake_r in ready:
+            drain(wake_r)
+            reap_waiting()
+        if ctl not in ready:
+            continue
+        cmd = ctl.recv(1)
+        if not cmd:
+            os._exit(0)  # D ended
+        if cmd == b"k":
+            for _ in range(1000):
+                kids = descendants(os.getpid())
+                if not kids:
+                    break
+                for pid in kids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                # Wait only for children killed above: an orphan that came to us since is
+                # alive, and is killed on the next round.
+                killed = set(kids)
+                for pid in children(os.getpid()):
+                    if pid in killed:
+                        try:
+                            _, status, usage = os.wait4(pid, 0)
+                        except ChildProcessError:
+                            continue
+                        report(pid, status, usage)
+                reap_waiting()
+            reap_waiting()
+            ctl.sendall(b'{"killed":true}')
+        elif cmd == b"s":
+            fork_subject(requests, ctl)
+
+
+def fork_subject(requests, ctl):
+    """C forks T with the run's pipes, and hands D its ends."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    events_r, events_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    s_chan, d_chan = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ctl.close()
+            # C's SIGCHLD wake-up is not the program's.
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            subject_main(requests, ready_w, out_w, err_w, events_w, s_chan)
+        finally:
+            os._exit(70)
+    socket.send_fds(ctl, [b"%d" % pid], [out_r, err_r, events_r, ready_r, d_chan.fileno()])
+    for fd in (out_r, out_w, err_r, err_w, events_r, events_w, ready_r, ready_w):
+        os.close(fd)
+    s_chan.close()
+    d_chan.close()
+
+
+def driver_process_main(requests, replies):
+    """D: forks C before anything else, then serves requests until one leaves something behind
+    (it then ends with REPLACE_DRIVER and Z forks another) or the request pipe closes."""
+    LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    ctl, ctl_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    template = os.fork()
+    if template == 0:
+        try:
+            ctl.close()
+            template_main(requests, ctl_c)
+        finally:
+            os._exit(70)
+    ctl_c.close()
+    for fd in JOIN_FDS:
+        os.close(fd)  # C keeps them for each T
+    try:
+        while serve_trusted(requests, replies, ctl, template):
+            pass
+    except TemplateEnded:
+        _, status = os.waitpid(template, 0)
+        if os.WIFSIGNALED(status):
+            # The program's processes (the only others that may signal C) killed it.
+            write_frame(replies, {"lost": "the judge's template process was killed by signal "
+                                          "%d" % os.WTERMSIG(status)})
+            os._exit(73)
+        raise
+    os._exit(REPLACE_DRIVER)
+
+
+def subject_end(ctl, template, subject):
+    """T's exit status, from C's report (T ended before its request)."""
+    sup = RemoteSupervisor({"cpu_ms": 0, "wall_ms": 0}, subject, ctl, template)
+    give_up = time.monotonic() + 5
+    while sup.subject_status is None and time.monotonic() < give_up:
+        if select.select([ctl], [], [], 0.1)[0]:
+            sup.reap()
+    return sup.subject_status
+
+
+def serve_trusted(requests, replies, ctl, template):
+    """One request in D. Returns whether D may serve another."""
+    ctl.sendall(b"s")
+    while True:
+        msg, fds, _, _ = socket.recv_fds(ctl, 4096, 5)
+        if fds or not msg:
+            break
+        # A process of the last request reaped after its end: nothing to account.
+    if len(fds) != 5:
+        raise TemplateEnded("the template process did not fork the program's process")
+    subject = int(msg)
+    out_r, err_r, events_r, ready_r, d_fd = fds
+    if os.read(ready_r, 1) != b"j":
+        os._exit(72)  # T could not join the program's cgroup: the worker is broken
+    write_frame(replies, {"ready": subject})
+    if os.read(ready_r, 1) != b"1":
+        # T ended before reading a request: the pipe closed (the worker is stopping) or T failed.
+        status = subject_end(ctl, template, subject)
+        stopping = status is not None and os.WIFEXITED(status) \
+            and os.WEXITSTATUS(status) == NO_MORE_REQUESTS
+        os._exit(NO_MORE_REQUESTS if stopping else 72)
+    os.close(ready_r)
+    handler = read_frame_fd(requests)
+    started = time.monotonic()
+    tests = handler.pop("tests", None)
+    rep_r = state = None
+    if tests is not None:
+        os.close(events_r)
+        events_r = None
+        rep_r, rep_w = os.pipe()
+        state = {"imported": False, "done": _thread.allocate_lock()}
+        state["done"].acquire()
+        chan = FrameSocket(socket.socket(fileno=d_fd))
+        _thread.start_new_thread(driver_main, (tests, chan, rep_w, state))
+        chan = None
+    else:
+        os.close(d_fd)
+    tests = None
+    sup = RemoteSupervisor(handler, subject, ctl, template)
+    reply = supervise(handler, sup, ctl.fileno(), False, started, out_r, err_r, rep_r, events_r)
+    for fd in (out_r, err_r, rep_r, events_r):
+        if fd is not None:
+            os.close(fd)
+    # The test thread ends soon after S (its calls fail); test code that still runs (a loop
+    # in the tests) must not meet another request, nor a module the program made D import.
+    clean = state is None or (state["done"].acquire(True, 1.0) and not state["imported"])
+    write_frame(replies, {"reply": reply})
+    write_frame(replies, {"end": 0})
+    return clean
+
+
 # ---------------------------------------------------------------- zygote
+def wait_for(child):
+    """The child's wait status, reaping whatever else ends meanwhile."""
+    while True:
+        try:
+            pid, raw = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if pid == child:
+            return raw
+
+
 def main():
     # Forked children would otherwise touch (and copy) every preloaded object in their first
     # garbage collection.
@@ -1178,6 +1448,25 @@ def main():
     os.dup2(null, 1)
     os.write(replies, b"READY\n")
     os.dup2(null, 2)  # nobody reads the sandbox's stderr: a full pipe would block us
+    while TRUSTED:
+        driver = os.fork()
+        if driver == 0:
+            try:
+                driver_process_main(requests, replies)
+            except BaseException as exc:  # noqa: B902 - the executor must hear of it
+                try:
+                    write_frame(replies, {"error": "%s: %s" % (type(exc).__name__, exc)})
+                except BaseException:  # noqa: B902
+                    pass
+            finally:
+                os._exit(70)
+        status = wait_for(driver)
+        kill_descendants()  # C and whatever is left of the last request
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == REPLACE_DRIVER:
+            continue  # it finished its last request: a fresh D from this clean state
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_MORE_REQUESTS):
+            write_frame(replies, {"end": status})
+        return
     while True:
         # R is forked ahead of its request, from this clean state, and reads the request
         # itself: the zygote never reads a byte of one.
@@ -1192,16 +1481,7 @@ def main():
                     pass
             finally:
                 os._exit(70)
-        status = None
-        while status is None:
-            try:
-                pid, raw = os.waitpid(-1, 0)
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                raw, pid = 0, handler
-            if pid == handler:
-                status = raw
+        status = wait_for(handler)
         kill_descendants()  # nothing of a request survives into the next one
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_MORE_REQUESTS:
             return

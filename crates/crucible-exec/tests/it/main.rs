@@ -8,6 +8,7 @@ mod sandbox;
 mod secrets_python;
 mod split;
 mod tamper;
+mod trusted_python;
 mod unsandboxed;
 mod verdicts;
 mod verdicts_python;
@@ -61,6 +62,7 @@ fn request(language: Language, source: String, tests: TestSuite) -> ExecRequest 
         options: LangOptions::default(),
         fail_fast: false,
         stdin: None,
+        trusted_tests: false,
     }
 }
 

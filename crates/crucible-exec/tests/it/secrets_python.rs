@@ -12,20 +12,20 @@ use super::*;
 
 /// The Python test modes: call cases, `check(candidate)`, bare asserts, stdin/stdout.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
+pub(super) enum Mode {
     Calls,
     Check,
     Bare,
     Io,
 }
 
-const MODES: [Mode; 4] = [Mode::Calls, Mode::Check, Mode::Bare, Mode::Io];
+pub(super) const MODES: [Mode; 4] = [Mode::Calls, Mode::Check, Mode::Bare, Mode::Io];
 
 /// `add` cases whose sums differ from the hunter's fallback (the product).
-const ADD_CASES: [(i64, i64); 3] = [(2, 3), (4, 5), (1, 7)];
+pub(super) const ADD_CASES: [(i64, i64); 3] = [(2, 3), (4, 5), (1, 7)];
 
 /// A request for `add` in `mode`: the expected values are the sums.
-fn add_request(source: &str, mode: Mode) -> ExecRequest {
+pub(super) fn add_request(source: &str, mode: Mode) -> ExecRequest {
     let asserts = |call: &str| -> String {
         ADD_CASES
             .iter()
@@ -123,7 +123,7 @@ fn answers_from_frames_and_gc_are_never_passed() {
 }
 
 /// A fresh secret: `CRUCIBLE_SECRET_` and 32 hex digits.
-fn secret() -> String {
+pub(super) fn secret() -> String {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
@@ -133,7 +133,7 @@ fn secret() -> String {
 }
 
 /// An executor of its own with one Python worker, so consecutive requests share a worker.
-fn one_worker_executor() -> Executor {
+pub(super) fn one_worker_executor() -> Executor {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exec-cache");
     let mut config = ExecConfig::new(&cache);
     config.python_workers = 1;
@@ -141,7 +141,7 @@ fn one_worker_executor() -> Executor {
 }
 
 /// A hidden-test request whose expected values are `secret` (twenty times), in `mode`.
-fn hidden_request(secret: &str, mode: Mode) -> ExecRequest {
+pub(super) fn hidden_request(secret: &str, mode: Mode) -> ExecRequest {
     let program = "def secret():\n    return 'a wrong answer'\n".to_string();
     let asserts = |call: &str| -> String {
         (0..20)
@@ -175,7 +175,7 @@ fn hidden_request(secret: &str, mode: Mode) -> ExecRequest {
 /// The scanner's request in `mode`. Where the tests can check a digest (asserts) or keep the
 /// expected output outside the worker (stdin/stdout), the request does not hold the secret
 /// itself, so only an earlier request could have leaked it.
-fn scanner_request(secret: &str, mode: Mode) -> ExecRequest {
+pub(super) fn scanner_request(secret: &str, mode: Mode) -> ExecRequest {
     let digest: String = Sha256::digest(secret.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -261,7 +261,7 @@ fn an_earlier_requests_secret_is_never_found() {
 
 /// A request for `secret()` whose tests expect `secret`, in `mode`: the judge holds the
 /// secret (the expected value) while the program runs.
-fn peeker_request(secret: &str, mode: Mode) -> ExecRequest {
+pub(super) fn peeker_request(secret: &str, mode: Mode) -> ExecRequest {
     let mut req = hidden_request(secret, mode);
     req.source = fixture("hostile", "peek_other_processes.py");
     req.limits = limits(10.0, 512);

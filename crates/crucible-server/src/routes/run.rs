@@ -94,6 +94,8 @@ pub(crate) async fn handle(
         },
         fail_fast: false,
         stdin: body.stdin,
+        // Tests from an API client: treated as untrusted (a model may have written them).
+        trusted_tests: false,
     };
     let permit = tokio::time::timeout(config.request_timeout, state.runs.acquire())
         .await

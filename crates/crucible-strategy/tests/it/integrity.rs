@@ -116,6 +116,7 @@ fn judge(task: &Task, code: &str, tests: &TestSuite) -> Status {
         options: LangOptions::default(),
         fail_fast: false,
         stdin: None,
+        trusted_tests: false,
     };
     executor().run(&request).unwrap().status
 }

@@ -26,6 +26,9 @@ pub struct JudgeProgram {
     pub tests: TestSuite,
     /// The function call-based tests call.
     pub entry_point: Option<String>,
+    /// The tests are the task's own (a benchmark loader's or the user's task file), not a
+    /// model's: [`ExecRequest::trusted_tests`].
+    pub trusted_tests: bool,
 }
 
 impl JudgeProgram {
@@ -40,6 +43,7 @@ impl JudgeProgram {
             options: LangOptions::default(),
             fail_fast: false,
             stdin: None,
+            trusted_tests: self.trusted_tests,
         }
     }
 }
@@ -75,7 +79,11 @@ impl HarnessAssembly {
         let mut task = self.task.clone();
         task.task.visible = tests.clone();
         let solution = Solution::infer(&task.task, code);
-        assemble(&task, &solution, TestTier::Visible)
+        let mut program = assemble(&task, &solution, TestTier::Visible)?;
+        // Whoever gave them, these are not the task's own tests (a strategy's, maybe a
+        // model's).
+        program.trusted_tests = false;
+        Ok(program)
     }
 
     /// Whether this assembly holds any hidden test or reference solution (never, by
@@ -119,6 +127,8 @@ pub fn assemble(task: &BenchmarkTask, solution: &Solution, tier: TestTier) -> Re
         source,
         tests,
         entry_point,
+        // The task's own tests, as its loader made them.
+        trusted_tests: true,
     })
 }
 
