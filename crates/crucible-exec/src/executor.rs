@@ -52,7 +52,9 @@ pub struct ExecConfig {
     /// [`Isolation::None`] only for `--no-sandbox`; every report then says `"sandboxed": false`.
     pub isolation: Isolation,
     pub priority: CpuPriority,
-    /// Warm Python workers kept at most (one request each at a time).
+    /// Warm Python workers kept at most of each kind (one request each at a time): workers
+    /// that run trusted tests and plain runs in a long-lived driver, and workers with a fresh
+    /// handler per request for model-written tests ([`ExecRequest::trusted_tests`]).
     pub python_workers: usize,
     /// Memory all of one Python worker's processes may use together; a request's own limit is
     /// enforced inside.

@@ -12,6 +12,11 @@
 //! the processes and the crate README ("Python workers") for what the design closes and what
 //! remains open.
 //!
+//! A [`WorkerKind::Driver`] worker (tests the judge trusts, and runs without tests) forks no R:
+//! one long-lived driver process D serves request after request, and a clean template C, forked
+//! by D before any request, forks each request's T. D writes the same frames (`ready`, `reply`,
+//! `end`), so the exchange below is the same for both kinds.
+//!
 //! The exchange, on the worker's stdin (requests) and stdout (replies):
 //!
 //! 1. Settling, before a request: R (already forked) answers `{"ready": pid}`, T's pid in the
@@ -105,8 +110,8 @@ pub(crate) struct Workers {
 #[derive(Debug)]
 struct Pool {
     idle: Mutex<Vec<Zygote>>,
-    /// Workers that exist (idle, serving or settling), of both kinds.
-    live: Mutex<usize>,
+    /// Workers that exist (idle, serving or settling), by kind ([`WorkerKind::index`]).
+    live: Mutex<[usize; 2]>,
     /// Workers being settled, by kind ([`WorkerKind::index`]).
     settling: Mutex<[usize; 2]>,
     /// A worker became idle or stopped (waited on with `live`).
@@ -322,7 +327,7 @@ impl Workers {
         Ok(Workers {
             pool: Arc::new(Pool {
                 idle: Mutex::new(Vec::new()),
-                live: Mutex::new(0),
+                live: Mutex::new([0; 2]),
                 settling: Mutex::new([0; 2]),
                 freed: Condvar::new(),
                 settled: Condvar::new(),
@@ -364,31 +369,21 @@ impl Workers {
         Ok(served)
     }
 
-    /// A settled worker of `kind`: an idle one, a new one (in place of an idle one of the
-    /// other kind when the pool is full), or the next one to finish settling.
+    /// A settled worker of `kind`: an idle one, a new one, or the next one to finish settling.
+    /// Each kind has up to `max` workers, so a mix of requests (a strategy's model-written
+    /// tests beside the benchmark's) never boots one kind in place of the other.
     fn acquire(&self, kind: WorkerKind) -> Result<Zygote> {
         let pool = &self.pool;
+        let k = kind.index();
         let mut live = pool.live.lock().map_err(|_| poisoned())?;
         let mut waited = false;
         loop {
-            let (idle, other) = {
+            let idle = {
                 let mut idle = pool.idle.lock().map_err(|_| poisoned())?;
-                let mine = idle.iter().rposition(|z| z.kind == kind);
-                let other = idle.iter().rposition(|z| z.kind != kind);
-                match (mine, other) {
-                    (Some(at), _) => (Some(idle.swap_remove(at)), None),
-                    (None, Some(at)) if *live >= pool.max => (None, Some(idle.swap_remove(at))),
-                    _ => (None, None),
-                }
+                idle.iter()
+                    .rposition(|z| z.kind == kind)
+                    .map(|at| idle.swap_remove(at))
             };
-            if let Some(z) = other {
-                // The pool is full and no worker of this kind is free: one of the other kind
-                // makes room.
-                drop(live);
-                pool.retire(z);
-                live = pool.live.lock().map_err(|_| poisoned())?;
-                continue;
-            }
             if let Some(mut z) = idle {
                 if z.process.is_alive() {
                     return Ok(z);
@@ -401,8 +396,8 @@ impl Workers {
             }
             // A worker that is settling is ready within milliseconds; booting another costs
             // an interpreter's start-up (about 0.1-0.2 s of CPU). Wait for it a little first.
-            let settling = pool.settling.lock().map_err(|_| poisoned())?[kind.index()];
-            if *live < pool.max && settling > 0 && !waited {
+            let settling = pool.settling.lock().map_err(|_| poisoned())?[k];
+            if live[k] < pool.max && settling > 0 && !waited {
                 live = pool
                     .freed
                     .wait_timeout(live, SETTLE_WAIT)
@@ -411,8 +406,8 @@ impl Workers {
                 waited = true;
                 continue;
             }
-            if *live < pool.max {
-                *live += 1;
+            if live[k] < pool.max {
+                live[k] += 1;
                 drop(live);
                 let fresh = self.spawn(kind).and_then(|mut z| match z.settle() {
                     Ok(()) => Ok(z),
@@ -426,7 +421,7 @@ impl Workers {
                 });
                 return fresh.inspect_err(|_| {
                     if let Ok(mut live) = pool.live.lock() {
-                        *live -= 1;
+                        live[k] -= 1;
                     }
                     pool.freed.notify_one();
                 });
@@ -529,7 +524,7 @@ impl Pool {
             self.sandbox.release_slot(slot);
         }
         if let Ok(mut live) = self.live.lock() {
-            *live -= 1;
+            live[zygote.kind.index()] -= 1;
         }
         self.freed.notify_all();
     }

@@ -15,6 +15,9 @@
 #   D, the driver (a thread of R): runs the test code (checks, asserts, call cases) against
 #      proxies of the program's functions and reports each test's outcome on a pipe only R
 #      holds.
+# A `--trusted` worker (tests the judge trusts, and plain runs) has no R: a long-lived driver
+# process D and its clean template C take R's place, and only T is forked per request (see
+# "long-lived driver" below).
 # R and D are not dumpable (no /proc/<pid>/mem, fd or environ for S) and ignore catchable
 # signals; a program that kills them anyway only fails. S's own end (its exit status or
 # signal) is reported as is: the worker never gives an exit code a meaning of its own.
