@@ -102,9 +102,12 @@ impl WorkerKind {
 #[derive(Debug)]
 pub(crate) struct Workers {
     pool: Arc<Pool>,
-    spawner: Mutex<Option<Sender<(WorkerKind, Sender<Result<Starting>>)>>>,
+    spawner: Mutex<Option<Sender<SpawnOrder>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// A worker to start, and where to send it.
+type SpawnOrder = (WorkerKind, Sender<Result<Starting>>);
 
 /// The workers themselves, shared with the settling threads.
 #[derive(Debug)]
@@ -314,7 +317,7 @@ impl Workers {
             harness_dir,
             memory_bytes,
         };
-        let (tx, rx) = channel::<(WorkerKind, Sender<Result<Starting>>)>();
+        let (tx, rx) = channel::<SpawnOrder>();
         let thread_sandbox = Arc::clone(&sandbox);
         let thread = std::thread::Builder::new()
             .name("crucible-python-spawner".into())
