@@ -379,7 +379,7 @@ impl Workers {
         let pool = &self.pool;
         let k = kind.index();
         let mut live = pool.live.lock().map_err(|_| poisoned())?;
-        let mut waited = false;
+        let wait_until = Instant::now() + SETTLE_WAIT;
         loop {
             let idle = {
                 let mut idle = pool.idle.lock().map_err(|_| poisoned())?;
@@ -398,15 +398,17 @@ impl Workers {
                 continue;
             }
             // A worker that is settling is ready within milliseconds; booting another costs
-            // an interpreter's start-up (about 0.1-0.2 s of CPU). Wait for it a little first.
+            // an interpreter's start-up (about 0.1-0.2 s of CPU). Wait for one a little first,
+            // and again when another caller took the one that became free, up to SETTLE_WAIT
+            // in all (a single wait let two callers woken by one worker boot a third).
             let settling = pool.settling.lock().map_err(|_| poisoned())?[k];
-            if live[k] < pool.max && settling > 0 && !waited {
+            let left = wait_until.saturating_duration_since(Instant::now());
+            if live[k] < pool.max && settling > 0 && !left.is_zero() {
                 live = pool
                     .freed
-                    .wait_timeout(live, SETTLE_WAIT)
+                    .wait_timeout(live, left)
                     .map_err(|_| poisoned())?
                     .0;
-                waited = true;
                 continue;
             }
             if live[k] < pool.max {
