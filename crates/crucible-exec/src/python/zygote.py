@@ -1217,6 +1217,8 @@ class RemoteSupervisor(Supervisor):
             data = self.ctl.recv(4096, 0 if block else socket.MSG_DONTWAIT)
         except BlockingIOError:
             return None
+        except ConnectionError:  # C died with our word unread
+            raise TemplateEnded("the template process ended")
         if not data:
             raise TemplateEnded("the template process ended")
         msg = json.loads(data)
@@ -1238,7 +1240,10 @@ class RemoteSupervisor(Supervisor):
 
     def finish(self):
         self.finishing = True
-        self.ctl.sendall(b"k")
+        try:
+            self.ctl.sendall(b"k")
+        except ConnectionError:
+            raise TemplateEnded("the template process ended")
         while "killed" not in self.message(True):
             pass
 
@@ -1366,12 +1371,15 @@ def subject_end(ctl, template, subject):
 
 def serve_trusted(requests, replies, ctl, template):
     """One request in D. Returns whether D may serve another."""
-    ctl.sendall(b"s")
-    while True:
-        msg, fds, _, _ = socket.recv_fds(ctl, 4096, 5)
-        if fds or not msg:
-            break
-        # A process of the last request reaped after its end: nothing to account.
+    try:
+        ctl.sendall(b"s")
+        while True:
+            msg, fds, _, _ = socket.recv_fds(ctl, 4096, 5)
+            if fds or not msg:
+                break
+            # A process of the last request reaped after its end: nothing to account.
+    except ConnectionError:
+        raise TemplateEnded("the template process ended")
     if len(fds) != 5:
         raise TemplateEnded("the template process did not fork the program's process")
     subject = int(msg)
