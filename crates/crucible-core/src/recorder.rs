@@ -18,7 +18,7 @@ use serde::Serialize;
 use crucible_eval::judge::{BaseJudged, Judging, Pending};
 use crucible_eval::run::{
     RESULTS_FILE, ResultRecord, ResumeState, RunDir, SAMPLES_FILE, SampleRecord, Summary,
-    SummaryParams, read_records, summarize,
+    SummaryParams, n_at_k_pairs, read_records, summarize,
 };
 use crucible_eval::{Benchmark, BenchmarkTask, report};
 use crucible_exec::ExecReport;
@@ -269,6 +269,34 @@ fn join(handle: JoinHandle<Result<()>>) -> Result<()> {
             .unwrap_or_else(|| "no message".to_owned());
         Err(Error::CollectorPanicked(message))
     })
+}
+
+/// What a summary needs besides the results, as `eval` and `score` both build it: the
+/// benchmark's tasks (a scored file narrows `task_ids` and sets `missing` after this), the
+/// judging pool's time limits and the run's configuration. No model digest, no wall time yet.
+pub(crate) fn summary_params(
+    bench: &Benchmark,
+    ks: &[u64],
+    config: serde_json::Value,
+    judging: &Judging,
+) -> SummaryParams {
+    SummaryParams {
+        benchmark: bench.name.to_string(),
+        language: bench.language.name().to_owned(),
+        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
+        ks: ks.to_vec(),
+        n_at_k: n_at_k_pairs(ks),
+        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
+        model_sha256: None,
+        wall_time_s: None,
+        config,
+        time_limits: serde_json::json!({
+            "policy": judging.params().policy,
+            "per_task_ms": judging.time_limits_ms(),
+        }),
+        missing: None,
+        test_counts: bench.hidden_test_counts(),
+    }
 }
 
 /// Summarise the results of the run's tasks into `summary.json` and `report.html`, with the

@@ -22,14 +22,16 @@ use serde_json::json;
 
 use crucible_eval::judge::{JudgeParams, Judging};
 use crucible_eval::run::{
-    MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint, n_at_k_pairs,
+    MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint,
 };
 use crucible_eval::score::{missing_tasks, parse_samples_with_references, read_samples};
 use crucible_eval::{Benchmark, report};
 
 use crate::Result;
 use crate::metrics::{self, MetricRequest};
-use crate::recorder::{EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, write_summary};
+use crate::recorder::{
+    EventSink, Recorder, RecorderSetup, RunEvent, resume_counts, summary_params, write_summary,
+};
 
 /// What a scoring run needs besides the benchmark.
 #[derive(Debug, Clone)]
@@ -126,18 +128,9 @@ pub fn run_score(
         events(RunEvent::Note(msg.to_owned()))
     })?;
     let summary_params = SummaryParams {
-        benchmark: bench.name.to_string(),
-        language: bench.language.name().to_owned(),
         task_ids: all_task_ids,
-        ks: params.ks.clone(),
-        n_at_k: n_at_k_pairs(&params.ks),
-        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
-        model_sha256: None,
-        wall_time_s: None,
-        config,
-        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
         missing: (!missing.task_ids.is_empty()).then_some(missing),
-        test_counts: bench.hidden_test_counts(),
+        ..summary_params(&bench, &params.ks, config, &judging)
     };
     let (done_tasks, judged, passed) = resume_counts(&bench, &state, &expected);
     let done = state.done();

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crucible_eval::judge::{JudgeParams, Judging};
-use crucible_eval::run::{ResumeState, RunDir, Summary, SummaryParams, n_at_k_pairs};
+use crucible_eval::run::{ResumeState, RunDir, Summary, SummaryParams};
 use crucible_eval::{Benchmark, report};
 use crucible_infer::{Generator, Observer, SolveParams};
 use crucible_strategy::{Budget, Strategy};
@@ -28,7 +28,7 @@ pub use crate::recorder::{EventSink, RunEvent};
 pub use model::ModelFacts;
 
 use crate::metrics::{self, GivenReferences, MetricRequest};
-use crate::recorder::{Recorder, RecorderSetup, resume_counts, write_summary};
+use crate::recorder::{Recorder, RecorderSetup, resume_counts, summary_params, write_summary};
 use crate::{Error, Result};
 
 /// Everything that defines a run (besides the model, which the caller loads).
@@ -110,7 +110,10 @@ pub fn run_eval(
     let judging = Judging::new(home, bench, params.judge.clone(), &mut |msg| {
         events(RunEvent::Note(msg.to_owned()))
     })?;
-    let summary_params = summary_params(model, bench, params, config, &judging);
+    let summary_params = SummaryParams {
+        model_sha256: model.sha256(),
+        ..summary_params(bench, &params.ks, config, &judging)
+    };
     let expected: BTreeMap<String, usize> = bench
         .tasks
         .iter()
@@ -225,30 +228,6 @@ fn unjudged_of(bench: &Benchmark, state: &ResumeState) -> usize {
         .iter()
         .filter(|s| bench.task(&s.task_id).is_some())
         .count()
-}
-
-/// What the summary needs besides the results.
-fn summary_params(
-    model: &ModelFacts,
-    bench: &Benchmark,
-    params: &EvalParams,
-    config: serde_json::Value,
-    judging: &Judging,
-) -> SummaryParams {
-    SummaryParams {
-        benchmark: bench.name.to_string(),
-        language: bench.language.name().to_owned(),
-        task_ids: bench.tasks.iter().map(|t| t.task.id.clone()).collect(),
-        ks: params.ks.clone(),
-        n_at_k: n_at_k_pairs(&params.ks),
-        hidden_tests: bench.name.info().is_none_or(|info| info.hidden_tests),
-        model_sha256: model.sha256(),
-        wall_time_s: None,
-        config,
-        time_limits: json!({"policy": params.judge.policy, "per_task_ms": judging.time_limits_ms()}),
-        missing: None,
-        test_counts: bench.hidden_test_counts(),
-    }
 }
 
 /// The configuration stored with the run; a different one refuses to mix with old samples.
