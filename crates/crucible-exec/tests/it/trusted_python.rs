@@ -174,9 +174,16 @@ fn reacher(prelude: &str) -> String {
 #[test]
 fn a_program_cannot_reach_the_driver() {
     let tests = "assert add(2, 3) == 5\nassert add(4, 5) == 9\n";
-    // Control: a child of its own (same user, dumpable) is found through /proc.
+    // Control: a child of its own (same user, dumpable) is found through /proc. The child
+    // ignores the signals the reacher sends (set before the fork, so no window): one that died
+    // of SIGTERM between the checks left a zombie whose `/proc/<pid>/mem` opened but whose
+    // `fd` did not list, and the control failed in CI.
     let control = reacher(
-        "import time\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\ntime.sleep(0.1)",
+        "import time\n\
+         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,\n          \
+                   signal.SIGQUIT, signal.SIGALRM, signal.SIGPIPE):\n    \
+             signal.signal(s, signal.SIG_IGN)\n\
+         if os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\ntime.sleep(0.1)",
     );
     let report = run(&add_with_tests(&control, tests));
     assert_status(&report, Status::WrongAnswer);
