@@ -493,11 +493,18 @@ def subject_serve(prog, chan):
         flush_and_exit(1)
     send_frame(chan, {"load": "ok", "names": describe_names(module.__dict__)})
     ns = module.__dict__
+    batch, at = [], 0  # calls D sent ahead, answered one by one (see `Remote`)
     while True:
-        try:
-            msg = recv_frame(chan)
-        except (EOFError, OSError):
-            end_like_python(0)
+        if at < len(batch):
+            msg, at = batch[at], at + 1
+        else:
+            try:
+                msg = recv_frame(chan)
+            except (EOFError, OSError):
+                end_like_python(0)
+            if "batch" in msg:
+                batch, at = msg["batch"], 0
+                continue
         try:
             target = ns[msg["name"]]
             args = [decode(a) for a in msg["args"]]
@@ -535,25 +542,119 @@ class ProgramExited(Exception):
     pass
 
 
+class JudgeBug(Exception):
+    """The driver broke its own protocol (a call sent ahead did not come). Never the program's
+    doing: it is reported as such."""
+
+
 class Remote:
+    """D's end of the calls. Calls the tests are certain to make next can be sent ahead in one
+    frame (`send_ahead`): S answers them one by one as it goes, without waiting for D between
+    them, and D takes each answer when its test makes that call. Only one frame of calls is in
+    flight at a time: S reads a whole frame before it answers any of it, and D sends the next
+    one only after it took every answer of the last, so neither end can block the other on a
+    full socket."""
+
+    AHEAD_CALLS = 64
+    AHEAD_BYTES = 1 << 20
+
     def __init__(self, chan):
         self.chan = chan
         self.dead = None
         self.last_traceback = None
+        self.queued = []  # [(name, encoded args)] the tests will make, in order, not yet sent
+        self.queued_at = 0
+        self.in_flight = 0  # sent ahead, answer not yet taken
+
+    def queue(self, calls):
+        """Calls (name, encoded args) the tests will make next, in this order, each exactly
+        once: they are sent ahead in frames as the tests consume them."""
+        self.queued = list(calls)
+        self.queued_at = 0
+
+    def taken(self):
+        """How many queued calls were answered and taken, or dropped."""
+        return self.queued_at - self.in_flight
+
+    def skip(self, count):
+        """Drop the next `count` queued calls: their tests ended before making them (an error
+        before the call). One already sent ran in S anyway; its answer is read and dropped."""
+        for _ in range(count):
+            if self.in_flight:
+                name = self.queued[self.taken()][0]
+                self.in_flight -= 1
+                try:
+                    self.receive(name)
+                except ProgramExited:
+                    pass
+            elif self.queued_at < len(self.queued):
+                self.queued_at += 1
+
+    def drain(self):
+        """Drop every queued call not taken (see `skip`)."""
+        self.skip(len(self.queued) - self.taken())
+        self.queued, self.queued_at = [], 0
+
+    def take(self, name, encoded):
+        """S's reply to the next queued call, which must be (name, encoded)."""
+        if self.in_flight == 0:
+            self.flush()
+        if self.queued[self.taken()] != (name, encoded):
+            raise JudgeBug("a call sent ahead to the program was not the one the tests made")
+        self.in_flight -= 1
+        return self.receive(name)
+
+    def flush(self):
+        """Send the next frame of queued calls."""
+        batch, size = [], 0
+        while self.queued_at < len(self.queued) and len(batch) < self.AHEAD_CALLS \
+                and (not batch or size < self.AHEAD_BYTES):
+            name, encoded = self.queued[self.queued_at]
+            batch.append({"name": name, "args": encoded})
+            size += len(name) + sum(len(repr(a)) for a in encoded)
+            self.queued_at += 1
+        if not batch:
+            raise JudgeBug("no call was queued")
+        self.in_flight = len(batch)
+        if self.dead:
+            return
+        try:
+            send_frame(self.chan, {"batch": batch})
+        except OSError:
+            self.dead = "the program exited or crashed during a call to %s()" % batch[0]["name"]
+
+    def pending(self):
+        return self.in_flight > 0 or self.queued_at < len(self.queued)
 
     def call(self, name, args):
-        if self.dead:
+        if self.dead and not self.pending():
             raise ProgramExited(self.dead)
         try:
             encoded = [encode(a) for a in args]
         except Unserialisable as exc:
             raise ProgramError("an argument cannot be passed to the program: %s" % exc)
+        if self.pending():
+            reply = self.take(name, encoded)
+        else:
+            try:
+                send_frame(self.chan, {"name": name, "args": encoded})
+            except OSError:
+                self.dead = "the program exited or crashed during a call to %s()" % name
+                raise ProgramExited(self.dead)
+            reply = self.receive(name)
+        return self.answer(reply, args)
+
+    def receive(self, name):
+        """S's next reply frame; the program ending makes every later call fail alike."""
+        if self.dead:
+            raise ProgramExited(self.dead)
         try:
-            send_frame(self.chan, {"name": name, "args": encoded})
-            reply = recv_frame(self.chan)
+            return recv_frame(self.chan)
         except (EOFError, OSError):
             self.dead = "the program exited or crashed during a call to %s()" % name
             raise ProgramExited(self.dead)
+
+    def answer(self, reply, args):
         if "value" in reply:
             for index, value in reply.get("mutated", {}).items():
                 mirror(args[int(index)], decode(value))
@@ -590,6 +691,7 @@ def proxy(remote, name):
             raise ProgramError("keyword arguments are not supported across the sandbox")
         return remote.call(name, args)
     call.__name__ = name
+    call.__crucible_proxy__ = name  # the program's name for it (`candidate` is one alias)
     return call
 
 
@@ -732,15 +834,217 @@ def driver_code(req, remote, loaded, reporter):
 
 
 def run_block(nodes, source, g, remote, reporter):
-    for node in nodes:
-        is_test = contains_assert(node)
-        status, detail = run_statement(node, source, g, remote)
-        if is_test:
-            reporter.test(stmt_name(source, node), status, detail)
-        elif status != "passed":
-            reporter.test(stmt_name(source, node), status, detail)
+    plan, plan_end = plan_calls(nodes, g)
+    remote.queue((name, encoded) for _, name, _, encoded, _ in plan)
+    steps = {index: step for step, index in enumerate(p[0] for p in plan)}
+    try:
+        for i, node in enumerate(nodes):
+            step = steps.get(i)
+            if i >= plan_end:
+                remote.drain()  # past the plan: what earlier tests did not take is dropped
+            elif step is not None and step > remote.taken():
+                remote.skip(step - remote.taken())  # earlier tests raised before their call
+            is_test = contains_assert(node)
+            if step is not None and plan[step][4] is not None:
+                status, detail = run_planned_compare(node, source, remote, plan[step])
+            else:
+                status, detail = run_statement(node, source, g, remote)
+            if is_test:
+                reporter.test(stmt_name(source, node), status, detail)
+            elif status != "passed":
+                reporter.test(stmt_name(source, node), status, detail)
+                return False
+        return True
+    finally:
+        remote.drain()
+
+
+# ---------------------------------------------------------------- calls sent ahead
+# A test suite is mostly `assert f(<literal>) == <literal>`: each statement makes one call to
+# the program, with arguments known before it runs. Such calls are sent to S ahead, in one
+# frame, so S answers them back to back instead of D and S waking each other twice per call
+# (the tests run exactly as before: each assert still takes its own call's answer, in order).
+# A statement qualifies only when the one program call it makes is certain, and certain to
+# be the only one: an `assert` whose test calls one program function, unconditionally, with
+# literal arguments, before anything that could raise, and otherwise calls only builtins and
+# module functions on plain data. So the program sees exactly the calls, in exactly the order,
+# it saw before. The plan ends at the first statement that does not qualify (it may call the
+# program in ways the plan cannot see); the rest runs as before, one call at a time.
+PLAIN_TYPES = frozenset((int, float, complex, str, bytes, bool, type(None)))
+CONDITIONAL_NODES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+                     ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)
+
+
+def plain_data(value, depth=0):
+    t = type(value)
+    if t in PLAIN_TYPES:
+        return True
+    if depth > 8:
+        return False
+    if t in (list, tuple, set, frozenset):
+        return all(plain_data(v, depth + 1) for v in value)
+    if t is dict:
+        return all(plain_data(k, depth + 1) and plain_data(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def proxy_name(value):
+    """The program function a proxy stands for, or None."""
+    name = getattr(value, "__crucible_proxy__", None) if type(value) is types.FunctionType else None
+    return name if type(name) is str else None
+
+
+def plan_calls(nodes, g):
+    """[(statement index, name, args, encoded args, (literal expected,) or None)] for the
+    statements that lead `nodes` and qualify (see above), and the index of the first that does
+    not; `expected` is set when the statement is exactly `assert <call> == <literal>`."""
+    plan = []
+    for index, node in enumerate(nodes):
+        call = planned_call(node, g)
+        if call is None:
+            return plan, index
+        if call is NO_CALL:
+            continue
+        name, args = call
+        try:
+            encoded = [encode(a) for a in args]
+        except Unserialisable:
+            return plan, index
+        expected = None
+        test = node.test
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 \
+                and isinstance(test.ops[0], ast.Eq) and isinstance(test.left, ast.Call) \
+                and isinstance(test.left.func, ast.Name) and proxy_name(g.get(test.left.func.id)):
+            try:
+                expected = (ast.literal_eval(test.comparators[0]),)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                pass
+        plan.append((index, name, args, encoded, expected))
+    return plan, len(nodes)
+
+
+NO_CALL = object()
+
+
+def planned_call(node, g):
+    """(name, args) of the one program call an `assert` makes, NO_CALL when it makes none,
+    None when it does not qualify."""
+    if not isinstance(node, ast.Assert):
+        return None
+    if node.msg is not None and not isinstance(node.msg, ast.Constant):
+        return None
+    scan = CallScan(g)
+    if not scan.visit(node.test, False) or len(scan.found) > 1 or (scan.found and scan.risky):
+        return None
+    return scan.found[0] if scan.found else NO_CALL
+
+
+class CallScan:
+    """Walks an expression in evaluation order. `visit` says whether it can run without calling
+    the program other than through the calls it collects in `found` ((name, literal args), each
+    made exactly once). `risky`: something that may raise (an operation, a builtin's call) is
+    evaluated before the first of those calls, so the statement might end before making it,
+    and a call sent ahead would have run when the tests never made it."""
+
+    def __init__(self, g):
+        self.g = g
+        self.found = []
+        self.risky = False
+
+    def visit(self, node, conditional):
+        ok = self.node(node, conditional)
+        if ok and not self.found and not self.atom(node):
+            self.risky = True
+        return ok
+
+    def atom(self, node):
+        """Evaluating `node` cannot raise: a name the scan accepted, a constant, a module's
+        attribute that exists."""
+        if isinstance(node, (ast.Name, ast.Constant, ast.expr_context, ast.operator,
+                             ast.unaryop, ast.cmpop, ast.boolop)):
+            return True
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            module = self.g.get(node.value.id)
+            return isinstance(module, types.ModuleType) and hasattr(module, node.attr)
+        return False
+
+    def node(self, node, conditional):
+        g = self.g
+        if isinstance(node, CONDITIONAL_NODES):
             return False
-    return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = proxy_name(g.get(func.id)) if isinstance(func, ast.Name) else None
+            if name:
+                if conditional or node.keywords:
+                    return False
+                args = []
+                for arg in node.args:
+                    if isinstance(arg, ast.Starred):
+                        return False
+                    try:
+                        args.append(ast.literal_eval(arg))
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        return False
+                self.found.append((name, args))
+                return True
+            if isinstance(func, ast.Name):
+                if func.id in g or func.id not in BUILTIN_NAMES:
+                    return False
+            elif isinstance(func, ast.Attribute):
+                if not self.visit(func.value, conditional):
+                    return False
+            else:
+                return False
+            return all(self.visit(a, conditional) for a in node.args) and \
+                all(self.visit(k.value, conditional) for k in node.keywords)
+        if isinstance(node, ast.Name):
+            if node.id in g:
+                value = g[node.id]
+                return isinstance(value, types.ModuleType) or plain_data(value)
+            return node.id in BUILTIN_NAMES
+        if isinstance(node, ast.BoolOp):
+            return self.visit(node.values[0], conditional) and \
+                all(self.visit(v, True) for v in node.values[1:])
+        if isinstance(node, ast.IfExp):
+            return self.visit(node.test, conditional) and self.visit(node.body, True) \
+                and self.visit(node.orelse, True)
+        if isinstance(node, ast.Compare):
+            return self.visit(node.left, conditional) and \
+                self.visit(node.comparators[0], conditional) and \
+                all(self.visit(c, True) for c in node.comparators[1:])
+        if isinstance(node, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)):
+            return True
+        if not isinstance(node, (ast.Constant, ast.Attribute, ast.Subscript, ast.Slice,
+                                 ast.BinOp, ast.UnaryOp, ast.Tuple, ast.List, ast.Set, ast.Dict,
+                                 ast.JoinedStr, ast.FormattedValue, ast.Starred)):
+            return False
+        return all(self.visit(child, conditional) for child in ast.iter_child_nodes(node))
+
+
+def run_planned_compare(node, source, remote, step):
+    """`assert <call> == <literal>` with its call sent ahead: the answer against the literal,
+    as `run_statement` compares them, without compiling either side."""
+    _, name, args, encoded, (right,) = step
+    try:
+        left = remote.answer(remote.take(name, encoded), args)
+    except ProgramExited as exc:
+        return "runtime_error", str(exc)
+    except MemoryError:
+        return "memory_limit", "MemoryError"
+    except BaseException as exc:  # noqa: B902
+        detail = "%s: %s" % (type(exc).__name__, str(exc)[:500])
+        if remote.last_traceback:
+            detail += "\n" + remote.last_traceback
+            remote.last_traceback = None
+        return "runtime_error", detail
+    try:
+        if left == right:
+            return "passed", None
+    except BaseException as exc:  # noqa: B902
+        return "runtime_error", "%s: %s" % (type(exc).__name__, str(exc)[:500])
+    return "wrong_answer", "assertion failed: %s\n  left:  %s\n  right: %s" % (
+        stmt_name(source, node), short(left), short(right))
 
 
 def close_enough(out, exp, atol):
@@ -764,18 +1068,32 @@ def driver_calls(req, remote, loaded, reporter):
         reporter.test("load", "runtime_error", "the program does not define `%s`" % entry)
         return
     atol = float(req.get("atol") or 0.0)
-    for index, case in enumerate(req["cases"]):
-        name = "call %d" % (index + 1)
+    # Every case is known up front: the calls are sent ahead (see `Remote`), in order.
+    cases = []
+    for case in req["cases"]:
         try:
             args = ast.literal_eval(case["args"])
             expected = ast.literal_eval(case["expected"])
         except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-            reporter.test(name, "runtime_error", "the test case does not parse: %s" % exc)
+            cases.append(("the test case does not parse: %s" % exc, None, None, None))
             continue
-        if not isinstance(args, (list, tuple)):
-            args = [args]
+        args = list(args) if isinstance(args, (list, tuple)) else [args]
         try:
-            out = remote.call(entry, list(args))
+            encoded = [encode(a) for a in args]
+        except Unserialisable as exc:
+            encoded = ProgramError("an argument cannot be passed to the program: %s" % exc)
+        cases.append((None, args, expected, encoded))
+    remote.queue((entry, encoded) for problem, _, _, encoded in cases
+                 if problem is None and type(encoded) is list)
+    for index, (problem, args, expected, encoded) in enumerate(cases):
+        name = "call %d" % (index + 1)
+        if problem is not None:
+            reporter.test(name, "runtime_error", problem)
+            continue
+        try:
+            if type(encoded) is not list:
+                raise encoded
+            out = remote.answer(remote.take(entry, encoded), args)
         except ProgramExited as exc:
             reporter.test(name, "runtime_error", str(exc))
             continue

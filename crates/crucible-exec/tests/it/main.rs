@@ -1,5 +1,6 @@
 //! Integration tests of crucible-exec: every language, the hostile suite and tampering.
 
+mod calls_ahead;
 mod compile_cache;
 mod hostile;
 mod languages;
