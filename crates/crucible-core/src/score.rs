@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crucible_eval::judge::{JudgeParams, Judging};
+use crucible_eval::judge::{JudgeParams, Judging, StartingExecutor};
 use crucible_eval::run::{
     MissingPolicy, MissingTasks, RunDir, Summary, SummaryParams, fingerprint,
 };
@@ -80,6 +80,9 @@ pub fn run_score(
     params: &ScoreParams,
     events: EventSink,
 ) -> Result<ScoreOutcome> {
+    // The sandbox and the Python workers start first; they are ready by the time the samples
+    // are read and the run directory is open.
+    let starting = StartingExecutor::start(home, &params.judge, bench.language);
     let input = read_samples(&params.samples, &bench)?;
     events(RunEvent::Note(format!("samples: {}", input.format)));
     let text = input.text;
@@ -124,9 +127,13 @@ pub fn run_score(
     }
     bench.tasks.retain(|t| expected.contains_key(&t.task.id));
 
-    let judging = Judging::new(home, &bench, params.judge.clone(), &mut |msg| {
-        events(RunEvent::Note(msg.to_owned()))
-    })?;
+    let judging = Judging::with_executor(
+        starting.join()?,
+        &bench,
+        home,
+        params.judge.clone(),
+        &mut |msg| events(RunEvent::Note(msg.to_owned())),
+    )?;
     let summary_params = SummaryParams {
         task_ids: all_task_ids,
         missing: (!missing.task_ids.is_empty()).then_some(missing),

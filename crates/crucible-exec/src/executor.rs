@@ -11,7 +11,9 @@ use crate::compare::compare;
 use crate::harness::split::run::{self as split, SplitRun};
 use crate::harness::{self, split::Plan};
 use crate::limits::{CpuPriority, Limits};
-use crate::python::{ProgramFrame, Served, TestsFrame, WorkerCase, WorkerReply, Workers};
+use crate::python::{
+    ProgramFrame, Served, TestsFrame, WorkerCase, WorkerKind, WorkerReply, Workers,
+};
 use crate::report::{ExecReport, Failure, excerpt, tail, trim_diagnostics};
 use crate::runner::{BuildEnv, Built, Deps, LangOptions, Program, hex, ms, run_command};
 use crate::sandbox::{Exit, Isolation, Kill, Outcome, Sandbox, SandboxConfig, Stdin, sys};
@@ -143,6 +145,19 @@ impl Executor {
             compile_limits: config.compile_limits,
             split_appended_tests: config.split_appended_tests,
         })
+    }
+
+    /// Start booting up to `count` Python workers now, in the background, for requests whose
+    /// tests the judge trusts (`trusted_tests`) or for model-written tests, so that the first
+    /// Python requests do not wait for an interpreter's start. Never more than the
+    /// configured `python_workers`; a no-op for workers already there.
+    pub fn warm_python(&self, count: usize, trusted_tests: bool) {
+        let kind = if trusted_tests {
+            WorkerKind::Driver
+        } else {
+            WorkerKind::Handler
+        };
+        self.python.warm(kind, count);
     }
 
     /// Whether runs are isolated (false only with [`Isolation::None`]).

@@ -22,7 +22,7 @@ use crucible_exec::{ExecReport, Executor, Limits};
 pub use assemble::{HarnessAssembly, JudgeProgram, assemble};
 pub(crate) use assemble::{declared_function, defines_function};
 pub use limits::{ReferenceTimes, TaskLimits, TimeLimitPolicy, measure_reference};
-pub use pool::{BaseJudged, JudgeParams, Judging, Pending, executor};
+pub use pool::{BaseJudged, JudgeParams, Judging, Pending, StartingExecutor, executor};
 pub use verdicts::{
     FailureKind, JudgeRequests, failed_report, failure_kind, judge_requests, report_for_failure,
     result_from_reports,

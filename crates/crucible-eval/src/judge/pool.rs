@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crucible_exec::{
     CpuPriority, ExecConfig, ExecPool, ExecReport, ExecRequest, Executor, Isolation, Limits, Ticket,
 };
+use crucible_types::Language;
 use serde::Serialize;
 
 use super::limits::{TaskLimits, TimeLimitPolicy};
@@ -50,6 +51,34 @@ pub fn executor(home: &Path, sandboxed: bool, idle_priority: bool) -> Result<Exe
         config.priority = CpuPriority::Idle;
     }
     Executor::new(&config).map_err(|err| Error::Executor(Box::new(err)))
+}
+
+/// The executor for [`Judging`], made on a thread of its own while the caller does other
+/// work (reads samples, opens the run directory): making it runs the sandbox probe, and for a
+/// Python benchmark it starts one warm Python worker per job, whose interpreters boot
+/// meanwhile instead of when the first programs are judged.
+#[derive(Debug)]
+pub struct StartingExecutor(std::thread::JoinHandle<Result<Executor>>);
+
+impl StartingExecutor {
+    pub fn start(home: &Path, params: &JudgeParams, language: Language) -> StartingExecutor {
+        let (home, params) = (home.to_owned(), params.clone());
+        StartingExecutor(std::thread::spawn(move || {
+            let executor = executor(&home, params.sandboxed, params.idle_priority)?;
+            if language == Language::Python {
+                // Benchmark tests are the judge's own: the workers that run them.
+                executor.warm_python(params.jobs.max(1), true);
+            }
+            Ok(executor)
+        }))
+    }
+
+    pub fn join(self) -> Result<Arc<Executor>> {
+        match self.0.join() {
+            Ok(executor) => executor.map(Arc::new),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
 }
 
 /// A pool over the sandboxed executor, with each task's limits.
@@ -110,6 +139,17 @@ impl Judging {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Judging> {
         let executor = Arc::new(executor(home, params.sandboxed, params.idle_priority)?);
+        Judging::with_executor(executor, bench, home, params, progress)
+    }
+
+    /// [`Judging::new`] on an executor made already ([`StartingExecutor`]).
+    pub fn with_executor(
+        executor: Arc<Executor>,
+        bench: &Benchmark,
+        home: &Path,
+        params: JudgeParams,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Judging> {
         let limits = TaskLimits::measure(
             &executor,
             bench,

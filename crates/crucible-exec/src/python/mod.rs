@@ -47,6 +47,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::limits::Limits;
 use crate::runner::bind;
 use crate::sandbox::cgroup::Slot;
@@ -55,6 +57,9 @@ use crate::{Error, Result};
 
 /// The worker's source, embedded in the binary and written to the cache at start.
 const ZYGOTE_SOURCE: &str = include_str!("zygote.py");
+
+/// Where the worker's directory is mounted in its sandbox.
+const HARNESS_MOUNT: &str = "/opt/crucible";
 
 /// Requests a worker serves before it is replaced.
 const RECYCLE_AFTER: usize = 2000;
@@ -115,8 +120,12 @@ struct Pool {
     idle: Mutex<Vec<Zygote>>,
     /// Workers that exist (idle, serving or settling), by kind ([`WorkerKind::index`]).
     live: Mutex<[usize; 2]>,
-    /// Workers being settled, by kind ([`WorkerKind::index`]).
+    /// Workers being settled, by kind ([`WorkerKind::index`]); warming ones included.
     settling: Mutex<[usize; 2]>,
+    /// Of those, workers warming up ([`Workers::warm`]): still booting their interpreter.
+    /// A caller waits for one of these rather than boot another, however long it takes: it
+    /// started first, so it is ready first.
+    booting: Mutex<[usize; 2]>,
     /// A worker became idle or stopped (waited on with `live`).
     freed: Condvar,
     /// A settling thread finished (waited on with `settling`).
@@ -130,6 +139,8 @@ struct Pool {
 struct SpawnSpec {
     interpreter: PathBuf,
     harness_dir: PathBuf,
+    /// What the interpreter runs, in `harness_dir`: the worker compiled ahead, or its source.
+    script: String,
     memory_bytes: u64,
 }
 
@@ -312,9 +323,11 @@ impl Workers {
             std::fs::write(&tmp, ZYGOTE_SOURCE).map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
+        let script = precompile(&interpreter, &harness_dir);
         let spec = SpawnSpec {
             interpreter,
             harness_dir,
+            script,
             memory_bytes,
         };
         let (tx, rx) = channel::<SpawnOrder>();
@@ -332,6 +345,7 @@ impl Workers {
                 idle: Mutex::new(Vec::new()),
                 live: Mutex::new([0; 2]),
                 settling: Mutex::new([0; 2]),
+                booting: Mutex::new([0; 2]),
                 freed: Condvar::new(),
                 settled: Condvar::new(),
                 max: max.max(1),
@@ -402,11 +416,13 @@ impl Workers {
             // and again when another caller took the one that became free, up to SETTLE_WAIT
             // in all (a single wait let two callers woken by one worker boot a third).
             let settling = pool.settling.lock().map_err(|_| poisoned())?[k];
+            let booting = pool.booting.lock().map_err(|_| poisoned())?[k];
             let left = wait_until.saturating_duration_since(Instant::now());
-            if live[k] < pool.max && settling > 0 && !left.is_zero() {
+            if live[k] < pool.max && (booting > 0 || settling > 0 && !left.is_zero()) {
+                let wait = if booting > 0 { STEP_TIMEOUT } else { left };
                 live = pool
                     .freed
-                    .wait_timeout(live, left)
+                    .wait_timeout(live, wait)
                     .map_err(|_| poisoned())?
                     .0;
                 continue;
@@ -414,16 +430,7 @@ impl Workers {
             if live[k] < pool.max {
                 live[k] += 1;
                 drop(live);
-                let fresh = self.spawn(kind).and_then(|mut z| match z.settle() {
-                    Ok(()) => Ok(z),
-                    Err(err) => {
-                        z.process.finish(&pool.sandbox);
-                        if let Some(slot) = z.subject.take() {
-                            pool.sandbox.release_slot(slot);
-                        }
-                        Err(err)
-                    }
-                });
+                let fresh = self.spawner().and_then(|tx| boot(&tx, pool, kind));
                 return fresh.inspect_err(|_| {
                     if let Ok(mut live) = pool.live.lock() {
                         live[k] -= 1;
@@ -435,18 +442,81 @@ impl Workers {
         }
     }
 
-    fn spawn(&self, kind: WorkerKind) -> Result<Zygote> {
-        let (tx, rx) = channel();
-        let spawner = self.spawner.lock().map_err(|_| poisoned())?;
-        spawner
-            .as_ref()
-            .ok_or_else(|| Error::Worker("the worker pool is shut down".into()))?
-            .send((kind, tx))
-            .map_err(|_| Error::Worker("the worker spawner stopped".into()))?;
-        drop(spawner);
-        rx.recv()
-            .map_err(|_| Error::Worker("the worker spawner stopped".into()))??
-            .ready(&self.pool.sandbox)
+    /// The spawner thread's order queue.
+    fn spawner(&self) -> Result<Sender<SpawnOrder>> {
+        self.spawner
+            .lock()
+            .map_err(|_| poisoned())?
+            .clone()
+            .ok_or_else(|| Error::Worker("the worker pool is shut down".into()))
+    }
+
+    /// Start booting up to `count` more workers of `kind` (never past the pool's maximum)
+    /// on threads of their own, so that the first requests find them ready: a caller waits
+    /// for a booting worker rather than boot another. `crucible score` starts them before it
+    /// reads the samples and opens the run directory, which then cost no time of their own.
+    pub(crate) fn warm(&self, kind: WorkerKind, count: usize) {
+        let pool = &self.pool;
+        let k = kind.index();
+        let Ok(tx) = self.spawner() else {
+            return;
+        };
+        for _ in 0..count {
+            match pool.live.lock() {
+                Ok(mut live) if live[k] < pool.max => live[k] += 1,
+                _ => return,
+            }
+            if let Ok(mut settling) = pool.settling.lock() {
+                settling[k] += 1;
+            }
+            if let Ok(mut booting) = pool.booting.lock() {
+                booting[k] += 1;
+            }
+            let (pool, tx) = (Arc::clone(pool), tx.clone());
+            let warming = move || {
+                let fresh = boot(&tx, &pool, kind);
+                {
+                    let mut live = pool.live.lock();
+                    match fresh {
+                        Ok(zygote) => {
+                            if let Ok(mut idle) = pool.idle.lock() {
+                                idle.push(zygote);
+                            }
+                        }
+                        Err(err) => {
+                            tracing::debug!("a Python worker did not warm up: {err}");
+                            if let Ok(live) = live.as_mut() {
+                                live[k] -= 1;
+                            }
+                        }
+                    }
+                    if let Ok(mut booting) = pool.booting.lock() {
+                        booting[k] -= 1;
+                    }
+                }
+                pool.freed.notify_all();
+                if let Ok(mut settling) = pool.settling.lock() {
+                    settling[k] -= 1;
+                }
+                pool.settled.notify_all();
+            };
+            let started = std::thread::Builder::new()
+                .name("crucible-python-warm".into())
+                .spawn(warming);
+            if started.is_err() {
+                // No thread to spare: undo, and let the first request boot it.
+                if let Ok(mut live) = self.pool.live.lock() {
+                    live[k] -= 1;
+                }
+                if let Ok(mut booting) = self.pool.booting.lock() {
+                    booting[k] -= 1;
+                }
+                if let Ok(mut settling) = self.pool.settling.lock() {
+                    settling[k] -= 1;
+                }
+                return;
+            }
+        }
     }
 
     /// Stop all workers and the spawner thread (whose end takes every sandbox it started).
@@ -474,6 +544,94 @@ impl Workers {
             let _ = thread.join();
         }
     }
+}
+
+/// A new worker of `kind`, booted by the spawner thread and settled; stopped again if it
+/// cannot settle.
+fn boot(spawner: &Sender<SpawnOrder>, pool: &Pool, kind: WorkerKind) -> Result<Zygote> {
+    let (tx, rx) = channel();
+    spawner
+        .send((kind, tx))
+        .map_err(|_| Error::Worker("the worker spawner stopped".into()))?;
+    let mut zygote = rx
+        .recv()
+        .map_err(|_| Error::Worker("the worker spawner stopped".into()))??
+        .ready(&pool.sandbox)?;
+    match zygote.settle() {
+        Ok(()) => Ok(zygote),
+        Err(err) => {
+            zygote.process.finish(&pool.sandbox);
+            if let Some(slot) = zygote.subject.take() {
+                pool.sandbox.release_slot(slot);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The worker compiled to bytecode by `interpreter`, once per worker source and interpreter
+/// (its name carries both), so a worker's boot does not compile it again: that was 10-20 ms
+/// of each interpreter's start on this machine, as much as a few requests. Falls back to the
+/// source, with a warning, when it cannot be compiled.
+fn precompile(interpreter: &Path, harness_dir: &Path) -> String {
+    let source = "zygote.py".to_owned();
+    let mut hasher = Sha256::new();
+    hasher.update(ZYGOTE_SOURCE.as_bytes());
+    hasher.update(interpreter.as_os_str().as_encoded_bytes());
+    // A new interpreter at the same path (an upgrade) reads other bytecode.
+    if let Ok(meta) = std::fs::metadata(interpreter) {
+        hasher.update(meta.len().to_le_bytes());
+        if let Ok(modified) = meta.modified()
+            && let Ok(since) = modified.duration_since(std::time::UNIX_EPOCH)
+        {
+            hasher.update(since.as_nanos().to_le_bytes());
+        }
+    }
+    let digest: String = hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let compiled = format!("zygote-{digest}.pyc");
+    if harness_dir.join(&compiled).is_file() {
+        return compiled;
+    }
+    // Unique per call, as the source's temporary file: executors start at once in tests.
+    static COMPILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COMPILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = harness_dir.join(format!("{compiled}.{}.{n}", std::process::id()));
+    let status = std::process::Command::new(interpreter)
+        .args(["-I", "-B", "-c"])
+        .arg(
+            "import py_compile, sys\n\
+             py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile=sys.argv[3], doraise=True)",
+        )
+        .arg(harness_dir.join(&source))
+        .arg(&tmp)
+        .arg(format!("{HARNESS_MOUNT}/{source}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    let failure = match status {
+        Ok(out) if out.status.success() => match std::fs::rename(&tmp, harness_dir.join(&compiled))
+        {
+            Ok(()) => None,
+            Err(err) => Some(err.to_string()),
+        },
+        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Err(err) => Some(err.to_string()),
+    };
+    // Bytecode of other worker sources stays: another Crucible binary sharing this home may
+    // be booting from it.
+    let Some(failure) = failure else {
+        return compiled;
+    };
+    let _ = std::fs::remove_file(&tmp);
+    tracing::warn!(
+        interpreter = %interpreter.display(),
+        "could not compile the Python worker ahead ({failure}); each worker compiles it at start"
+    );
+    source
 }
 
 impl Pool {
@@ -574,7 +732,11 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec, kind: WorkerKind) -> Result<Starti
             )));
         }
     };
-    let mut args = vec!["-I".into(), "-B".into(), "/opt/crucible/zygote.py".into()];
+    let mut args = vec![
+        "-I".into(),
+        "-B".into(),
+        format!("{HARNESS_MOUNT}/{}", spec.script),
+    ];
     if kind == WorkerKind::Driver {
         args.push("--trusted".into());
     }
@@ -599,7 +761,7 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec, kind: WorkerKind) -> Result<Starti
             ("LANG".into(), "C.UTF-8".into()),
             ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         ],
-        binds: vec![bind(&spec.harness_dir, "/opt/crucible", false)],
+        binds: vec![bind(&spec.harness_dir, HARNESS_MOUNT, false)],
         cwd: None,
         stdin: Stdin::Pipe,
         extra_fds,
