@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crucible_syntax::SyntaxParser;
+use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -16,6 +17,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::chunk::{self, Chunk, ChunkParams, ParseOutcome};
+use crate::directory::UnsyncedDirectory;
 use crate::manifest::{FileState, Loaded, Manifest};
 use crate::tokenize::{CODE_TOKENIZER, CodeTokenizer};
 use crate::walk::{self, SkipReason, Skipped, Walk, WalkParams, WalkedFile};
@@ -130,6 +132,23 @@ pub struct UpdateReport {
     pub notes: Vec<(String, FileNote)>,
     /// Wall time of the update.
     pub elapsed: Duration,
+    /// Where the wall time went.
+    pub phases: UpdatePhases,
+}
+
+/// Wall time of each phase of an update (they add up to about [`UpdateReport::elapsed`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UpdatePhases {
+    /// Walking the tree (or checking the named paths) and `stat`ing its files.
+    pub walk: Duration,
+    /// Reading, hashing and chunking changed files and handing their chunks to tantivy.
+    pub index_files: Duration,
+    /// tantivy's commit (new segment written, deletes applied, metadata saved).
+    pub commit: Duration,
+    /// Writing the manifest.
+    pub manifest: Duration,
+    /// Reloading the searcher so the next search sees the update.
+    pub reload: Duration,
 }
 
 /// Size of an index.
@@ -139,6 +158,8 @@ pub struct IndexStats {
     pub files: usize,
     /// Chunks in the index.
     pub chunks: u64,
+    /// tantivy segments the searcher reads (each search visits every one).
+    pub segments: usize,
 }
 
 /// The tantivy fields.
@@ -188,6 +209,24 @@ fn schema() -> (Schema, Fields) {
         chunk_id: builder.add_u64_field("chunk_id", INDEXED | STORED | FAST),
     };
     (builder.build(), fields)
+}
+
+/// Segments of at most this many chunks are small: what an update of a few files writes.
+const SMALL_SEGMENT_CHUNKS: u32 = 20_000;
+/// A named-path update merges the small segments into one once there are this many: merging
+/// small segments takes milliseconds, and it keeps the count (which every search and every
+/// reload of the searcher pays for) bounded however long an editor keeps saving.
+const SMALL_SEGMENTS_MERGED: usize = 8;
+
+/// What an update covers, which decides how it merges segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The whole tree ([`Index::update`]): tantivy's merge policy runs, and the update waits
+    /// for its merges, so they are applied rather than abandoned when the writer goes.
+    Tree,
+    /// Files an editor or a watcher named ([`Index::update_paths`]): no merge policy (it would
+    /// start merges of large segments on the hot path), only the small segments merged, at once.
+    Paths,
 }
 
 /// The marker file naming the format version, written before anything else.
@@ -288,9 +327,11 @@ impl Index {
             .values()
             .filter(|state| state.skipped.is_none() && state.chunks > 0)
             .count();
+        let searcher = self.reader.searcher();
         IndexStats {
             files,
-            chunks: self.reader.searcher().num_docs(),
+            chunks: searcher.num_docs(),
+            segments: searcher.segment_readers().len(),
         }
     }
 
@@ -299,6 +340,7 @@ impl Index {
     pub fn update(&mut self) -> Result<UpdateReport> {
         let started = Instant::now();
         let walk = walk::walk_repository(&self.root, &self.params.walk)?;
+        let walked = started.elapsed();
         let on_disk: HashSet<&str> = walk.files.iter().map(|f| f.relative.as_str()).collect();
         let gone: Vec<String> = self
             .manifest
@@ -307,7 +349,8 @@ impl Index {
             .filter(|path| !on_disk.contains(path.as_str()))
             .cloned()
             .collect();
-        let mut report = self.apply(&walk, &gone)?;
+        let mut report = self.apply(&walk, &gone, Scope::Tree)?;
+        report.phases.walk = walked;
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -338,6 +381,7 @@ impl Index {
             }
         }
         let walk = walk::walk_paths(&self.root, &relatives, &self.params.walk)?;
+        let walked = started.elapsed();
         let found: HashSet<&str> = walk.files.iter().map(|f| f.relative.as_str()).collect();
         let gone: Vec<String> = relatives
             .iter()
@@ -346,13 +390,14 @@ impl Index {
             })
             .cloned()
             .collect();
-        let mut report = self.apply(&walk, &gone)?;
+        let mut report = self.apply(&walk, &gone, Scope::Paths)?;
+        report.phases.walk = walked;
         report.elapsed = started.elapsed();
         Ok(report)
     }
 
     /// Index what `walk` found that changed, and remove `gone`.
-    fn apply(&mut self, walk: &Walk, gone: &[String]) -> Result<UpdateReport> {
+    fn apply(&mut self, walk: &Walk, gone: &[String], scope: Scope) -> Result<UpdateReport> {
         let mut report = UpdateReport {
             files_seen: walk.files.len(),
             skipped: walk.skipped.clone(),
@@ -371,7 +416,8 @@ impl Index {
         if todo.is_empty() && gone.is_empty() {
             return Ok(report);
         }
-        let mut writer = self.writer()?;
+        let phase = Instant::now();
+        let mut writer = self.writer(todo.len(), scope)?;
         for path in gone {
             writer.delete_term(Term::from_field_text(self.fields.path, path));
             self.manifest.files.remove(path);
@@ -419,22 +465,41 @@ impl Index {
         for skip in &report.skipped {
             tracing::debug!("skipped `{}`: {}", skip.relative, skip.reason);
         }
+        report.phases.index_files = phase.elapsed();
+        let phase = Instant::now();
         writer.commit().map_err(Error::tantivy(&self.dir))?;
-        // Merges started by the commit finish in the background; dropping the writer waits for
-        // none of them, and the next writer picks them up.
-        drop(writer);
+        match scope {
+            // Dropping a writer abandons the merges it started (and the next writer would
+            // start them again, on the next update's clock), so wait for them.
+            Scope::Tree => writer
+                .wait_merging_threads()
+                .map_err(Error::tantivy(&self.dir))?,
+            Scope::Paths => self.merge_small_segments(&mut writer)?,
+        }
+        report.phases.commit = phase.elapsed();
+        let phase = Instant::now();
         self.manifest.save(&self.dir)?;
+        report.phases.manifest = phase.elapsed();
+        let phase = Instant::now();
         self.reader.reload().map_err(Error::tantivy(&self.dir))?;
+        report.phases.reload = phase.elapsed();
         report.skipped.sort_by(|a, b| a.relative.cmp(&b.relative));
         Ok(report)
     }
 
-    fn writer(&self) -> Result<IndexWriter<TantivyDocument>> {
-        let threads = worker_threads(self.params.threads).min(8);
+    /// A writer for an update that reads `files` files: no more indexing threads than files.
+    fn writer(&self, files: usize, scope: Scope) -> Result<IndexWriter<TantivyDocument>> {
+        let threads = worker_threads(self.params.threads).min(8).min(files.max(1));
         // tantivy wants at least 15 MB per indexing thread.
         let heap = self.params.writer_heap_bytes.max(threads * (16 << 20));
-        self.tantivy
-            .writer_with_num_threads(threads, heap)
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(threads)
+            .memory_budget_per_thread(heap / threads)
+            .num_merge_threads(worker_threads(self.params.threads).min(4))
+            .build();
+        let writer = self
+            .tantivy
+            .writer_with_options(options)
             .map_err(|err| match err {
                 tantivy::TantivyError::LockFailure(..) => Error::Busy {
                     index_dir: self.dir.clone(),
@@ -443,7 +508,31 @@ impl Index {
                     index_dir: self.dir.clone(),
                     source: other,
                 },
-            })
+            })?;
+        if scope == Scope::Paths {
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+        }
+        Ok(writer)
+    }
+
+    /// Merge the small segments into one once there are [`SMALL_SEGMENTS_MERGED`] of them.
+    fn merge_small_segments(&self, writer: &mut IndexWriter<TantivyDocument>) -> Result<()> {
+        let metas = self
+            .tantivy
+            .searchable_segment_metas()
+            .map_err(Error::tantivy(&self.dir))?;
+        let small: Vec<tantivy::index::SegmentId> = metas
+            .iter()
+            .filter(|meta| meta.max_doc() <= SMALL_SEGMENT_CHUNKS)
+            .map(|meta| meta.id())
+            .collect();
+        if small.len() >= SMALL_SEGMENTS_MERGED {
+            writer
+                .merge(&small)
+                .wait()
+                .map_err(Error::tantivy(&self.dir))?;
+        }
+        Ok(())
     }
 
     /// Read, check, hash and chunk `files` on worker threads, adding their chunks to `writer`.
@@ -635,7 +724,9 @@ fn open_tantivy(dir: &Path) -> Result<(tantivy::Index, Fields)> {
         });
     }
     let tantivy_dir = dir.join(TANTIVY_DIR);
-    let index = tantivy::Index::open_in_dir(&tantivy_dir).map_err(Error::tantivy(dir))?;
+    let directory =
+        UnsyncedDirectory::open(&tantivy_dir).map_err(|err| Error::tantivy(dir)(err.into()))?;
+    let index = tantivy::Index::open(directory).map_err(Error::tantivy(dir))?;
     let (expected, fields) = schema();
     if index.schema() != expected {
         return Err(Error::Tantivy {
@@ -656,7 +747,10 @@ fn create(dir: &Path, root: &Path) -> Result<(tantivy::Index, Fields, Manifest)>
     let tantivy_dir = dir.join(TANTIVY_DIR);
     std::fs::create_dir_all(&tantivy_dir).map_err(Error::io("create", &tantivy_dir))?;
     let (schema, fields) = schema();
-    let index = tantivy::Index::create_in_dir(&tantivy_dir, schema).map_err(Error::tantivy(dir))?;
+    let directory =
+        UnsyncedDirectory::open(&tantivy_dir).map_err(|err| Error::tantivy(dir)(err.into()))?;
+    let index = tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())
+        .map_err(Error::tantivy(dir))?;
     register_tokenizer(&index);
     let manifest = Manifest::new(root);
     manifest.save(dir)?;

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod chunk;
+mod directory;
 #[cfg(feature = "embed")]
 pub mod embed;
 mod error;
@@ -48,7 +49,7 @@ pub mod walk;
 
 pub use chunk::{Chunk, ChunkKind, ChunkParams, ParseOutcome};
 pub use error::{Error, Result};
-pub use index::{FileNote, Index, IndexParams, IndexStats, UpdateReport};
+pub use index::{FileNote, Index, IndexParams, IndexStats, UpdatePhases, UpdateReport};
 pub use search::{Filters, Hit, LONG_QUERY_TERMS, MAX_QUERY_TERMS, Ranked, Why};
 #[cfg(feature = "embed")]
 pub use vectors::EmbedReport;

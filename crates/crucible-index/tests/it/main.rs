@@ -289,6 +289,67 @@ fn updating_named_paths_handles_changes_and_deletions() {
 }
 
 #[test]
+fn many_named_path_updates_stay_searchable_and_keep_few_segments() {
+    // An editor saving as it goes: every save a named-path update of one file, plus a file
+    // added and one deleted along the way.
+    let repo = Repo::new();
+    let mut index = repo.open();
+    index.update().unwrap();
+    let chunks = index.stats().chunks;
+    for save in 0..20 {
+        repo.write(
+            "src/ring.rs",
+            format!("pub fn saved_version_{save}() -> usize {{\n    {save}\n}}\n").as_bytes(),
+        );
+        let report = index.update_paths(&[PathBuf::from("src/ring.rs")]).unwrap();
+        assert_eq!(report.files_indexed, 1, "{report:?}");
+        let symbols = symbols_found(&index, "saved version");
+        assert_eq!(symbols, [format!("saved_version_{save}")]);
+        // Each update writes a segment; the small ones are merged, so the count stays low.
+        let segments = index.stats().segments;
+        assert!(segments < 8, "{segments} segments after save {save}");
+    }
+    repo.write("src/added.rs", b"pub fn freshly_added_function() {}\n");
+    std::fs::remove_file(repo.root.join("web/cart.js")).unwrap();
+    let report = index
+        .update_paths(&[PathBuf::from("src/added.rs"), PathBuf::from("web/cart.js")])
+        .unwrap();
+    assert_eq!(
+        (report.files_indexed, report.files_removed),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        top(&index, "freshly added function", 1, &Filters::default()),
+        ["src/added.rs:1-1 freshly_added_function"]
+    );
+    assert!(
+        top(&index, "ShoppingCart", 10, &Filters::default())
+            .iter()
+            .all(|hit| !hit.starts_with("web/cart.js"))
+    );
+    assert!(index.stats().chunks < chunks + 5, "{:?}", index.stats());
+
+    // A reopened index holds the last state, and a whole-tree update finds nothing to do.
+    drop(index);
+    let mut index = repo.open();
+    let report = index.update().unwrap();
+    assert_eq!((report.files_indexed, report.files_removed), (0, 0));
+    assert_eq!(symbols_found(&index, "saved version"), ["saved_version_19"]);
+}
+
+/// The symbols of every hit for `query` whose symbol starts with `saved_version_`.
+fn symbols_found(index: &Index, query: &str) -> Vec<String> {
+    index
+        .search(query, 50, &Filters::default())
+        .unwrap()
+        .into_iter()
+        .filter_map(|hit| hit.symbol)
+        .filter(|symbol| symbol.starts_with("saved_version_"))
+        .collect()
+}
+
+#[test]
 fn bad_files_are_skipped_or_noted_and_the_rest_is_indexed() {
     let repo = Repo::new();
     repo.write("assets/logo.bin.rs", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
