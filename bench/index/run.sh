@@ -9,13 +9,16 @@
 # benchmark changes a file in it. Each round prints the crucible-index benchmark's JSON (cold
 # index MB/s and files/s, peak RSS, updates with nothing changed and after one file changed,
 # BM25 query latency p50/p95) and ripgrep's timings, after `uptime` (the machine is shared).
-# Installs ripgrep from Debian when it is missing.
+# Installs ripgrep from Debian when it is missing. The JSON has each update's phases and the
+# process's CPU time per named-path update and per query (wall time on a shared machine carries
+# scheduling delays). For more update and query rounds on the index a round left, run the
+# benchmark binary again with `--keep-index` (SCRATCH=DIR KEEP_SCRATCH=1 keeps the scratch directory).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TREE=${1:-$HOME/.cargo/registry/src}
 ROUNDS=${2:-2}
 SCRATCH=${SCRATCH:-$(mktemp -d)}
-trap 'rm -rf "$SCRATCH"' EXIT
+if [ -z "${KEEP_SCRATCH:-}" ]; then trap 'rm -rf "$SCRATCH"' EXIT; fi
 
 if ! command -v rg >/dev/null; then
   sudo=""
