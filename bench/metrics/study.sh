@@ -174,8 +174,8 @@ stage_compare() {
   local dirs
   mapfile -t dirs < <(runs_with_metrics)
   [ ${#dirs[@]} -ge 2 ] || { echo "study: fewer than two runs have metrics (run the metrics and score stages)" >&2; return 1; }
-  "$crucible" compare "${dirs[@]}" --html "$cache/compare.html" --json "$cache/compare.json" \
-    | tee "$cache/compare.txt"
+  "$crucible" compare "${dirs[@]}" --html "$cache/compare.html" | tee "$cache/compare.txt"
+  "$crucible" compare "${dirs[@]}" --json >"$cache/compare.json"
 }
 
 # The markdown tables of docs/RESULTS.md.

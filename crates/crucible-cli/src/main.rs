@@ -9,13 +9,23 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// Generate code with a language model and prove it by running it.
+/// Generate code with a language model and prove it by running it
 ///
 /// Crucible runs a local GGUF model through llama.cpp (or a model behind an OpenAI-compatible
 /// server), executes what it writes in a sandbox, and uses the verdicts to select, repair and
 /// score programs.
+///
+/// Examples:
+///   crucible generate --lang cpp "read two integers and print their sum"
+///   crucible data pull all
+///   crucible eval --benchmark humaneval
+///   crucible score --benchmark humaneval-plus evalplus_samples/
+///   crucible compare runs/a runs/b --html compare.html
+///
+/// Every subcommand's --help has its own examples; the README walks through them all.
 #[derive(Debug, Parser)]
 #[command(
+    verbatim_doc_comment,
     name = "crucible",
     version,
     propagate_version = true,
@@ -32,30 +42,38 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Generate(commands::generate::GenerateArgs),
-    /// Download, list, inspect and remove models.
-    #[command(subcommand)]
+    /// Download, list, inspect and remove models
+    ///
+    /// Examples:
+    ///   crucible model list --available
+    ///   crucible model pull qwen2.5-coder-1.5b-instruct
+    ///   crucible model info --json
+    #[command(subcommand, verbatim_doc_comment)]
     Model(commands::model::ModelCommand),
     Eval(commands::eval::EvalArgs),
     Exec(commands::exec::ExecArgs),
-    /// Measure throughput (inference speed, batching, memory).
-    #[command(subcommand)]
+    /// Measure throughput (inference speed, batching, memory)
+    ///
+    /// Examples:
+    ///   crucible bench inference
+    ///   crucible bench inference --json > bench.json
+    #[command(subcommand, verbatim_doc_comment)]
     Bench(commands::bench::BenchCommand),
-    /// List, show and pull benchmark data.
-    #[command(subcommand)]
+    /// List, show and pull benchmark data; curate, synthesise and export training data
+    ///
+    /// Examples:
+    ///   crucible data pull all
+    ///   crucible data list
+    ///   crucible data show humaneval HumanEval/0
+    ///   crucible data curate ~/src --output curated/
+    #[command(subcommand, verbatim_doc_comment)]
     Data(commands::data::DataCommand),
     Score(commands::score::ScoreArgs),
-    /// Compare runs side by side: pass@k, tasks gained and lost, a paired significance test, cost
-    /// per solved task; with metrics, whether each ranks the runs as their pass rates do
     Compare(commands::compare::CompareArgs),
     Serve(commands::serve::ServeArgs),
     Index(commands::index::IndexArgs),
     Search(commands::index::SearchArgs),
-    /// A language server on stdin/stdout: completions with repository context, and a code
-    /// action that implements a function from its docstring and verifies it.
     Lsp(commands::lsp::LspArgs),
-    /// Repository-level next-line prediction: predict each line of a `crucible data repobench`
-    /// task file with in-file, BM25 or iterative repository context and score it (exact match,
-    /// edit similarity, identifier F1); resumable.
     Repobench(commands::repobench::EvalArgs),
 }
 

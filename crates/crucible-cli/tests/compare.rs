@@ -114,17 +114,8 @@ fn runs_and_other_tools_results_are_compared() {
     let home = dir.path().join("home");
     let base = scored(&home, dir.path(), "base", &one_sample(&[0, 1, 2]), "1");
     let better = scored(&home, dir.path(), "better", &one_sample(&[1, 2, 3, 4]), "1");
-    let json_path = dir.path().join("cmp.json");
-    let stdout = ok(&run(
-        &home,
-        &[
-            "compare",
-            base.to_str().unwrap(),
-            better.to_str().unwrap(),
-            "--json",
-            json_path.to_str().unwrap(),
-        ],
-    ));
+    let pair = [base.to_str().unwrap(), better.to_str().unwrap()];
+    let stdout = ok(&run(&home, &[&["compare"], &pair[..]].concat()));
     assert!(
         stdout.contains("gained 2: HumanEval/12, HumanEval/15"),
         "{stdout}"
@@ -136,7 +127,10 @@ fn runs_and_other_tools_results_are_compared() {
             .contains("McNemar exact: 1 pass only in the first, 2 only in the second, p = 1.0000"),
         "{stdout}"
     );
-    let cmp: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    // `--json`: the same comparison as one JSON object on stdout instead of the table.
+    let json_out = ok(&run(&home, &[&["compare", "--json"], &pair[..]].concat()));
+    let cmp: Value = serde_json::from_str(&json_out)
+        .unwrap_or_else(|err| panic!("not one JSON object ({err}): {json_out}"));
     assert_eq!(cmp["common_tasks"], 5);
     assert_eq!(cmp["runs"][0]["pass_at_k"]["pass@1"], 0.6);
     assert_eq!(cmp["runs"][1]["pass_at_k"]["pass@1"], 0.8);

@@ -73,8 +73,12 @@ fn help_of_every_subcommand() {
         let out = crucible(tmp.path(), &tmp.path().join("home"), &args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        // The exit codes are under every command's help.
+        // The exit codes and examples are in every command's help.
         assert!(text.contains("130  interrupted"), "{args:?}: {text}");
+        assert!(
+            text.contains("\nExamples:\n  crucible "),
+            "{args:?}: {text}"
+        );
         let name = if path.is_empty() {
             "help-crucible".to_owned()
         } else {

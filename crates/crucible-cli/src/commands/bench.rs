@@ -14,7 +14,12 @@ use crate::output;
 /// Subcommands of `crucible bench`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Prompt and decode speed, batched sampling curve and peak memory of a model.
+    /// Prompt and decode speed, batched sampling curve and peak memory of a model
+    ///
+    /// Examples:
+    ///   crucible bench inference
+    ///   crucible bench inference -m qwen2.5-coder-1.5b-instruct --batch 1,4,16 --json
+    #[command(verbatim_doc_comment)]
     Inference(InferenceArgs),
 }
 

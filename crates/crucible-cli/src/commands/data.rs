@@ -57,18 +57,9 @@ pub(crate) enum DataCommand {
     ///   crucible data pull all --from-dir ../shared/data
     #[command(verbatim_doc_comment)]
     Pull(PullArgs),
-    /// Curate a corpus for training: exact and MinHash near dedup, quality filters, PII
-    /// redaction, decontamination against every benchmark; sharded and resumable.
     Curate(super::curate::CurateArgs),
-    /// Synthesise instruction data (OSS-Instruct style) from a curated corpus: the model writes
-    /// a problem, a solution and tests; only solutions that pass their tests in the sandbox are
-    /// kept; resumable.
     Synth(Box<super::synth::SynthArgs>),
-    /// Export SFT files (TRL, LLaMA-Factory, axolotl) and execution-verified preference pairs
-    /// (DPO, KTO) from synth and eval runs, with a dataset card.
     Export(super::synth::ExportArgs),
-    /// Build RepoBench-style next-line prediction tasks (cross_file_first, cross_file_random,
-    /// in_file) from source trees of real repositories, with a manifest of what went in.
     Repobench(super::repobench::BuildArgs),
 }
 

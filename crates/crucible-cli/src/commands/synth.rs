@@ -18,7 +18,9 @@ use super::common::{DecodingArgs, ModelArgs};
 use super::data::DirArgs;
 use crate::{interrupt, output};
 
-/// Arguments of `crucible data synth`.
+/// Synthesise instruction data (OSS-Instruct style) from a curated corpus: the model writes
+/// a problem, a solution and tests; only solutions that pass their tests in the sandbox are
+/// kept; resumable
 ///
 /// Examples:
 ///   crucible data synth curated/data/part-000000.jsonl --out synth-run --count 30
@@ -171,7 +173,8 @@ pub(crate) fn run_synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Arguments of `crucible data export`.
+/// Export SFT files (TRL, LLaMA-Factory, axolotl) and execution-verified preference pairs
+/// (DPO, KTO) from synth and eval runs, with a dataset card
 ///
 /// Examples:
 ///   crucible data export --synth synth-run --out export/
