@@ -3,15 +3,23 @@
 //! the test (with checksum failures and cut-off downloads), or from a local copy; installed
 //! data is found from any directory.
 
-use std::collections::HashMap;
+#[allow(dead_code)]
+#[path = "support/public_homes.rs"]
+mod public_homes;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
-use crucible_core::eval::catalog::{self, Checked, Origin};
+use crucible_core::eval::catalog::{self, Checked};
 use crucible_core::eval::fetch;
+use public_homes::Serve;
+
+/// [`public_homes::serve_data`] of the shared data folder.
+fn serve_data(how: Serve) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    public_homes::serve_data(&data_dir(), how)
+}
 
 fn data_dir() -> PathBuf {
     std::env::var_os("CRUCIBLE_DATA")
@@ -192,104 +200,6 @@ fn pull_reads_the_rows_api_from_its_own_variable_not_the_hub_s() {
         stderr.contains("needs `CRUCIBLE_DATA_REPO`") && stderr.contains("--from-dir"),
         "{stderr}"
     );
-}
-
-/// How the loopback server answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Serve {
-    /// Every file as its public home has it.
-    Faithful,
-    /// Every file with its last byte changed.
-    Tampered,
-    /// The full `Content-Length`, then half the body and a closed connection.
-    CutOff,
-}
-
-/// The files of every data set laid out as their public homes have them, built from the shared
-/// data folder: GitHub's raw files (`/ORG/REPO/COMMIT/PATH`; uncompressed where upstream is, and
-/// CodeNet's statement tarball and problem list) and a hub dataset in the data-directory layout
-/// (`/datasets/test/data/resolve/main/<relative path>`).
-fn public_homes() -> HashMap<String, Vec<u8>> {
-    let data = data_dir();
-    let mut files = HashMap::new();
-    for file in catalog::DATASETS.iter().flat_map(|set| set.files) {
-        let bytes = std::fs::read(data.join(file.relative)).unwrap();
-        match file.origin {
-            Origin::GitHub { repo, commit, path } => {
-                files.insert(format!("/{repo}/{commit}/{path}"), bytes.clone());
-            }
-            Origin::GitHubGzipped { repo, commit, path } => {
-                let plain = fetch::gunzip(&bytes).unwrap();
-                files.insert(format!("/{repo}/{commit}/{path}"), plain);
-            }
-            Origin::CodeNet => {
-                for upstream in &catalog::CODENET_UPSTREAM {
-                    let name = upstream.path.rsplit('/').next().unwrap();
-                    let bytes = std::fs::read(data.join("codenet").join(name)).unwrap();
-                    let url = format!("/{}/{}/{}", upstream.repo, upstream.commit, upstream.path);
-                    files.insert(url, bytes);
-                }
-            }
-            Origin::Wheel { .. } => {}
-        }
-        files.insert(
-            format!("/datasets/test/data/resolve/main/{}", file.relative),
-            bytes,
-        );
-    }
-    files
-}
-
-/// Serve [`public_homes`] on loopback as `how` says, until the test ends; the paths asked for
-/// are recorded.
-fn serve_data(how: Serve) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let files = public_homes();
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&asked);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let mut reader = BufReader::new(stream);
-            let mut request = String::new();
-            reader.read_line(&mut request).unwrap();
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap() > 2 {
-                line.clear();
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            log.lock().unwrap().push(path.clone());
-            let mut stream = reader.into_inner();
-            match files.get(&path) {
-                Some(body) => {
-                    let mut body = body.clone();
-                    if how == Serve::Tampered {
-                        *body.last_mut().unwrap() ^= 1;
-                    }
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let sent = if how == Serve::CutOff {
-                        &body[..body.len() / 2]
-                    } else {
-                        &body[..]
-                    };
-                    // The client may hang up first (a refused download): not the test's concern.
-                    let _ = stream
-                        .write_all(head.as_bytes())
-                        .and_then(|()| stream.write_all(sent));
-                }
-                None => {
-                    let head =
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                    let _ = stream.write_all(head.as_bytes());
-                }
-            }
-        }
-    });
-    (format!("http://{addr}"), asked)
 }
 
 /// Files under `dir`, recursively (relative paths, sorted).
