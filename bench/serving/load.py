@@ -242,7 +242,7 @@ def summarize(directory):
         row = {"concurrency": level}
         for name in ("crucible", "llama-server"):
             reports = runs.get((name, level), [])
-            for key in ("tokens_per_second", "ttft_p50", "ttft_p99", "latency_p50", "latency_p99", "load_average"):
+            for key in ("tokens_per_second", "ttft_p50", "ttft_p95", "ttft_p99", "latency_p50", "latency_p99", "load_average"):
                 row[f"{name}.{key}"] = med([r[key] for r in reports if r.get(key) is not None])
             row[f"{name}.rounds"] = len(reports)
             row[f"{name}.not_served"] = sum(r["requests"] - r["outcomes"]["served"] for r in reports)
@@ -250,6 +250,8 @@ def summarize(directory):
         row["throughput_ratio"] = round(ours / theirs, 3) if ours and theirs else None
         ours, theirs = row["crucible.ttft_p50"], row["llama-server.ttft_p50"]
         row["ttft_p50_ratio"] = round(ours / theirs, 3) if ours and theirs else None
+        ours, theirs = row["crucible.ttft_p95"], row["llama-server.ttft_p95"]
+        row["ttft_p95_ratio"] = round(ours / theirs, 3) if ours and theirs else None
         rows.append(row)
     overhead = []
     for ours, theirs in zip(runs.get(("crucible", 1), []), runs.get(("llama-server", 1), [])):

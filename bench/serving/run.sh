@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serving benchmark: `crucible serve` and llama.cpp's `llama-server` (built from the same vendored
 # llama.cpp by build-llama-server.sh) on the same GGUF, threads, slots and per-slot context,
-# side by side in one run: both servers stay up, and for each concurrency (1, 4, 8 clients) the
+# side by side in one run: both servers stay up, and for each concurrency (1, 4, 10, 20 clients) the
 # rounds alternate between them (crucible first in odd rounds, llama-server first in even ones),
 # so a change in the machine's load hits both alike. load.py sends HumanEval prompts as raw text
 # to /v1/completions (streamed, greedy, fixed max_tokens; request i gets prompt i on both) and
@@ -14,7 +14,7 @@
 #   --short: 1 round, 2 requests per client, 32 tokens (a few minutes); else 3 rounds, 4
 #   requests per client, 128 tokens, then 50 clients against crucible serve (served or 429,
 #   none dropped) and the editor-sized /infill pair on both.
-# Env: THREADS (2), SLOTS (8), CTX per slot (4096), LEVELS ("1 4 8"), ROUNDS, PER_CLIENT,
+# Env: THREADS (2), SLOTS (8), CTX per slot (4096), LEVELS ("1 4 10 20"), ROUNDS, PER_CLIENT,
 #   MAX_TOKENS, MODEL (the default 0.5B GGUF), CRUCIBLE_DATA (for HumanEval; default the data
 #   `crucible data pull` installed, $CRUCIBLE_HOME/data).
 set -euo pipefail
@@ -29,7 +29,7 @@ model=${MODEL:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
 threads=${THREADS:-2}
 slots=${SLOTS:-8}
 ctx=${CTX:-4096}
-levels=${LEVELS:-1 4 8}
+levels=${LEVELS:-1 4 10 20}
 if [ "$short" = 1 ]; then
   rounds=${ROUNDS:-1} per_client=${PER_CLIENT:-2} max_tokens=${MAX_TOKENS:-32}
 else

@@ -170,6 +170,9 @@ pub(crate) struct Sequence {
     finish: Option<FinishReason>,
     /// The token to feed next; `None` once the sequence has finished.
     pub(crate) next: Option<LlamaToken>,
+    /// The tokens chosen so far (all but the last have been fed: their cells follow the
+    /// prompt's).
+    pub(crate) generated: Vec<LlamaToken>,
     /// Prompt and generated tokens, for prompt lookup (empty when not speculating).
     history: Vec<TokenId>,
     draft_length: DraftLength,
@@ -192,6 +195,7 @@ impl Sequence {
             logprob: 0.0,
             finish: None,
             next: None,
+            generated: Vec::new(),
             history: if job.max_draft > 0 {
                 job.prompt.iter().map(|t| t.0 as TokenId).collect()
             } else {
@@ -331,6 +335,7 @@ impl Sequence {
     ) {
         self.tokens += 1;
         self.next = None;
+        self.generated.push(token);
         if job.max_draft > 0 {
             self.history.push(token.0 as TokenId);
         }

@@ -80,7 +80,7 @@ pub struct LlamaGenerator {
     fim: Option<FimTokens>,
     /// Texts of the control and user-defined tokens: in a chat message they stay plain text.
     specials: Vec<String>,
-    /// Prompt tokens copied from the prefix cache instead of evaluated, since the model loaded.
+    /// Prompt tokens copied from the prompt cache instead of evaluated, since the model loaded.
     reused_prompt_tokens: usize,
     /// The LoRA adapter (leaked with the model it belongs to) and its scale.
     lora: Option<(&'static mut LlamaLoraAdapter, f32)>,
@@ -272,7 +272,7 @@ impl LlamaGenerator {
         Ok(())
     }
 
-    /// Prompt tokens that `generate_many` copied from its prefix cache instead of evaluating,
+    /// Prompt tokens that `generate_many` copied from its prompt cache instead of evaluating,
     /// over the generator's life (the measure of KV reuse between consecutive requests).
     pub fn reused_prompt_tokens(&self) -> usize {
         self.reused_prompt_tokens

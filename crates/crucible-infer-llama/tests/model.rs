@@ -1,7 +1,8 @@
 //! The llama.cpp backend with the real default model: fill-in-the-middle tokens from the
-//! vocabulary, per-request text and cancellation in `generate_many`, and prefix reuse between
-//! consecutive infill prompts, and special-token text in a chat message or in a fill prompt's
-//! files tokenized as text.
+//! vocabulary, per-request text and cancellation in `generate_many`, prefix reuse between
+//! consecutive infill prompts, greedy answers unchanged by the prompt cache and by chunked
+//! prompt evaluation, and special-token text in a chat message or in a fill prompt's files
+//! tokenized as text.
 //!
 //! These tests need the default model (`scripts/test.sh` pulls it). Without it they fail with
 //! the command to run, rather than passing without having checked anything.
@@ -265,5 +266,81 @@ fn an_infill_sharing_a_long_prefix_reuses_its_cells() {
     assert!(
         reused > 600 && reused < prompt_tokens,
         "the second prompt ({prompt_tokens} tokens) should reuse the shared prefix, reused {reused}"
+    );
+}
+
+/// Each request's answer text, from one `generate_many` call over `requests` with `slots`
+/// slots (a call starts with an empty prompt cache).
+fn answers(generator: &mut LlamaGenerator, requests: Vec<GenRequest>, slots: usize) -> Vec<String> {
+    let n = requests.len();
+    let mut feed = Recorder::new(requests);
+    generator
+        .generate_many(&mut feed, slots, &mut Silent)
+        .unwrap();
+    (0..n)
+        .map(|id| {
+            let generation = feed.done[&id].as_ref().expect("the request succeeds");
+            generation.completions[0].text.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn greedy_output_with_the_prompt_cache_equals_output_without_it() {
+    let mut generator = generator();
+    let first = "def is_palindrome(text: str) -> bool:\n    \"\"\"Return whether `text` reads the same backwards, ignoring case.\"\"\"\n";
+    let longer = format!("{first}    cleaned = text.lower()\n");
+    let cold_first = answers(&mut generator, vec![text_request(first, 24)], 1);
+    let cold_longer = answers(&mut generator, vec![text_request(&longer, 24)], 1);
+    // One slot: each request starts after the previous one finished and left its cells in
+    // the cache. The repeated prompt copies all but its last token; the longer one copies the
+    // first prompt's cells and evaluates its own continuation.
+    let before = generator.reused_prompt_tokens();
+    let warm = answers(
+        &mut generator,
+        vec![
+            text_request(first, 24),
+            text_request(first, 24),
+            text_request(&longer, 24),
+        ],
+        1,
+    );
+    let reused = generator.reused_prompt_tokens() - before;
+    let first_tokens = generator.tokenize(first).len();
+    assert!(
+        reused >= 2 * (first_tokens - 1),
+        "the second and third requests copy the first prompt's cells ({first_tokens} tokens), reused {reused}"
+    );
+    assert_eq!(warm[0], cold_first[0]);
+    assert_eq!(
+        warm[1], cold_first[0],
+        "the repeated prompt, from the cache"
+    );
+    assert_eq!(warm[2], cold_longer[0], "the longer prompt, from the cache");
+}
+
+#[test]
+fn a_long_prompt_is_evaluated_in_chunks_beside_a_decoding_request() {
+    let mut generator = generator();
+    // About 900 tokens: four chunks of prompt while the first request decodes.
+    let long: String = (0..60)
+        .map(|i| format!("def f{i}(x):\n    return x * {i}\n\n"))
+        .chain(["def g(x):\n".to_owned()])
+        .collect();
+    assert!(generator.tokenize(&long).len() > 600);
+    let alone = answers(&mut generator, vec![text_request(&long, 12)], 2);
+    let mut feed = Recorder::new(vec![
+        text_request("# A long story about a cat.\n", 64),
+        text_request(&long, 12),
+    ]);
+    generator.generate_many(&mut feed, 2, &mut Silent).unwrap();
+    let beside = feed.done[&1].as_ref().expect("the long request succeeds");
+    assert_eq!(beside.completions[0].text, alone[0]);
+    let story = feed.done[&0]
+        .as_ref()
+        .expect("the decoding request succeeds");
+    assert_eq!(
+        feed.streamed.get(&0).map(String::as_str).unwrap_or(""),
+        story.completions[0].text
     );
 }

@@ -1,7 +1,7 @@
 //! `POST /infill`: llama-server's editor route, as llama.vim and llama.vscode call it. The gap
 //! between `input_prefix` and `input_suffix` is filled with the model's own FIM tokens, with
 //! `input_extra` files leading the prompt; consecutive requests share that lead and the prefix
-//! up to the cursor, which the llama.cpp backend evaluates once (its prefix cache).
+//! up to the cursor, which the llama.cpp backend evaluates once (its prompt cache).
 //!
 //! The answer has llama-server's shape (`content`, `tokens_predicted`, `timings`, ...). Greedy
 //! decoding unless the request gives a temperature; `t_max_predict_ms` stops generation after

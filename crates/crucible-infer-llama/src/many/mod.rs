@@ -4,9 +4,18 @@
 //! The context is laid out with one KV stream per slot ([`Layout::PerSequence`]), so each
 //! sequence attends over its own cells only; in a unified cache every token would attend over
 //! the cells of every prompt in flight. A request for n sequences evaluates its prompt once on
-//! its first slot and copies the cells to the others. A newly admitted prompt is evaluated on
-//! its own (prompt evaluation is compute-bound; the sequences in flight wait for it), then its
-//! sequences join the shared decode steps, one token per live sequence per step.
+//! its first slot and copies the cells to the others.
+//!
+//! Each step is one batch: a token for every live sequence (with its draft when speculating),
+//! then a chunk of the prompts being evaluated. While sequences decode, a step carries at most
+//! [`PREFILL_CHUNK`] prompt tokens, so a newly admitted prompt is evaluated over a few steps
+//! beside the decoding instead of stalling every sequence in flight for its whole length; with
+//! nothing decoding, a step takes as much prompt as a batch holds. A request's sequences join
+//! the decode steps once its prompt is evaluated.
+//!
+//! The prompt cache ([`cache`]) keeps the cells of finished requests in host memory. A new
+//! prompt that shares a prefix with one of them gets those cells copied into its slot and
+//! evaluates only what follows: a repeated prompt, a chat's next turn, an editor's next infill.
 //!
 //! llama.cpp evaluates a step's tokens together only if their stream ids run 0, 1, 2, ... in
 //! batch order, so a finished sequence's slot is filled at once by moving the sequence in the
@@ -18,25 +27,29 @@
 //!
 //! Batched steps change the floating-point order inside matrix products, so a greedy answer can
 //! differ from the one decoded alone in the last bits of a logit and then in a token; a run is
-//! still deterministic for the same requests and `max_sequences`.
+//! still deterministic for the same requests and `max_sequences`. A prompt whose prefix comes
+//! from the cache is evaluated in other batches than the first time, with the same caveat.
+
+mod cache;
+mod request;
+mod speculate;
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-
-use crucible_infer::{Error, Feed, GenRequest, Generation, Observer, SpecStats, StopMatcher};
-use crucible_types::{Decoding, GenParams};
+use llama_cpp_2::{LlamaStateSeqFlags, SeqState};
 
 use crucible_infer::sampler::TokenId;
+use crucible_infer::{Error, Feed, GenRequest, Observer, StopMatcher};
+use crucible_types::Decoding;
 
-use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, draft_cap, eval_prompt};
-use crate::{
-    Layout, LlamaGenerator, MAX_DRAFT, MAX_MODEL_DRAFT, backend_error, draft, draft_streams, millis,
-};
+use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, eval_prompt};
+use crate::{Layout, LlamaGenerator, MAX_MODEL_DRAFT, backend_error, draft_streams, millis};
+use cache::PromptCache;
+use request::{Active, Waiting};
 
 /// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
 const MIN_SLOT_CELLS: usize = 2048;
@@ -44,224 +57,22 @@ const MIN_SLOT_CELLS: usize = 2048;
 /// The slot of a sequence that has finished and given its slot back.
 const RELEASED: i32 = -1;
 
-/// Shortest shared prefix worth copying instead of evaluating.
-const MIN_REUSE: usize = 16;
+/// Most prompt tokens a step evaluates while sequences decode in it: enough that the prompt's
+/// share of the step is compute-bound work done at full speed, few enough that the decoding
+/// sequences wait for a fraction of a second at most.
+const PREFILL_CHUNK: usize = 256;
 
-/// The cells of the last prompt evaluated, kept in a KV stream of their own. The next prompt
-/// copies them and evaluates only what follows the prefix they share: prompts of one benchmark
-/// share the chat template's system turn and the instruction, a third to a half of them.
-struct PrefixCache {
-    /// The KV sequence (stream) holding the cells.
-    seq: i32,
-    tokens: Vec<LlamaToken>,
-}
+/// Host memory the prompt cache may take: 64 MiB, about 5,000 cells of the 0.5B model (a
+/// HumanEval prompt and its answer take about 200). Less than one slot of the 0.5B's KV
+/// streams at 4,096 cells (48 MiB) plus what the serving process keeps beside them ....
+const PROMPT_CACHE_BYTES: usize = 64 << 20;
 
-impl PrefixCache {
-    /// How many leading tokens of `prompt` can be copied from the cache (at least one token is
-    /// always left to evaluate, for its logits).
-    fn reusable(&self, prompt: &[LlamaToken]) -> usize {
-        let shared = self
-            .tokens
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(prompt.len().saturating_sub(1));
-        if shared >= MIN_REUSE { shared } else { 0 }
-    }
-}
-
-/// Draft for every live sequence of a step (`rows`, in slot order) into `drafts[row]`, and
-/// return the one draft length they all use (0: a plain step). llama.cpp decodes separate KV
-/// streams together only when each carries the same number of tokens, so shorter drafts are
-/// padded with their sequence's last token repeated (a guess like any other: verified, and
-/// usually rejected). A step speculates only when real drafts fill at least half of it, and
-/// within the token budget of [`draft_cap`]. With `draft_ctx`, the draft model drafts (each
-/// sequence in the KV stream of its slot), else prompt lookup.
-fn draft_step(
-    active: &mut [Active],
-    rows: &[(i32, usize, usize)],
-    drafts: &mut Vec<Vec<TokenId>>,
-    draft_ctx: Option<&mut LlamaContext<'static>>,
-) -> Result<usize, Error> {
-    drafts.resize_with(rows.len(), Vec::new);
-    let cap = draft_cap(rows.len(), MAX_DRAFT);
-    match draft_ctx {
-        Some(draft_ctx) if cap > 0 => {
-            let mut outs: Vec<Option<&mut Vec<TokenId>>> = drafts.iter_mut().map(Some).collect();
-            let mut wants = Vec::with_capacity(rows.len());
-            for (a, request) in active.iter_mut().enumerate() {
-                let max_draft = request.max_draft;
-                for (s, seq) in request.seqs.iter_mut().enumerate() {
-                    let Some(row) = rows.iter().position(|&(_, ra, rs)| (ra, rs) == (a, s)) else {
-                        continue;
-                    };
-                    let out = outs[row].take().expect("each row once");
-                    out.clear();
-                    let want = if max_draft > 0 {
-                        seq.want(cap.min(max_draft))
-                    } else {
-                        0
-                    };
-                    if want > 0 {
-                        wants.push(seq.model_want(rows[row].0, want, out));
-                    }
-                }
-            }
-            draft::draft(draft_ctx, &mut wants)?;
-        }
-        _ => {
-            for (row, &(_, a, s)) in rows.iter().enumerate() {
-                let request = &mut active[a];
-                let draft = &mut drafts[row];
-                draft.clear();
-                if cap > 0 && request.max_draft > 0 {
-                    request.seqs[s].draft(cap.min(request.max_draft), draft);
-                }
-            }
-        }
-    }
-    let longest = drafts.iter().map(Vec::len).max().unwrap_or(0);
-    let real: usize = drafts.iter().map(Vec::len).sum();
-    if longest == 0 || 2 * real < rows.len() * longest {
-        return Ok(0);
-    }
-    for (row, &(_, a, s)) in rows.iter().enumerate() {
-        let last = active[a].seqs[s]
-            .next
-            .expect("only live sequences have rows")
-            .0 as TokenId;
-        let draft = &mut drafts[row];
-        let pad = draft.last().copied().unwrap_or(last);
-        draft.resize(longest, pad);
-    }
-    Ok(longest)
-}
-
-/// A request in flight.
-struct Active {
-    id: usize,
-    prompt: Vec<LlamaToken>,
-    params: GenParams,
-    stop: StopMatcher,
-    /// The KV sequence (slot) of each of its sequences; [`RELEASED`] once it has finished.
-    slots: Vec<i32>,
-    seqs: Vec<Sequence>,
-    started: Instant,
-    prompt_ms: f64,
-    /// The feed cancelled it: its sequences were stopped and it ends with `Error::Cancelled`.
-    cancelled: bool,
-    /// Longest draft of its sequences (0: no speculation).
-    max_draft: usize,
-}
-
-/// Passes one request's text to its feed.
-struct FeedText<'a> {
-    feed: &'a mut dyn Feed,
-    id: usize,
-}
-
-impl Observer for FeedText<'_> {
-    fn on_text(&mut self, seq: usize, text: &str) {
-        self.feed.on_text(self.id, seq, text);
-    }
-}
-
-impl Active {
-    /// Choose sequence `s`'s next token from `logits`; new text goes to `feed`.
-    fn step(&mut self, model: &'static LlamaModel, s: usize, logits: &[f32], feed: &mut dyn Feed) {
-        self.with_sequence(model, s, feed, |seq, job, stop, text| {
-            seq.step(s, logits, job, stop, text)
-        });
-    }
-
-    /// Walk sequence `s`'s verification rows (see [`Sequence::verify`]); returns the number of
-    /// draft tokens accepted.
-    fn verify<'l>(
-        &mut self,
-        model: &'static LlamaModel,
-        s: usize,
-        logits: impl Fn(usize) -> &'l [f32],
-        draft: &[TokenId],
-        feed: &mut dyn Feed,
-    ) -> usize {
-        self.with_sequence(model, s, feed, |seq, job, stop, text| {
-            seq.verify(s, logits, draft, job, stop, text)
-        })
-    }
-
-    /// Run `f` on sequence `s` with this request's decoding job, stop matcher and feed.
-    fn with_sequence<R>(
-        &mut self,
-        model: &'static LlamaModel,
-        s: usize,
-        feed: &mut dyn Feed,
-        f: impl FnOnce(&mut Sequence, &Job<'_>, &StopMatcher, &mut FeedText<'_>) -> R,
-    ) -> R {
-        let Active {
-            id,
-            prompt,
-            params,
-            stop,
-            seqs,
-            max_draft,
-            ..
-        } = self;
-        let job = Job {
-            model,
-            prompt,
-            params,
-            batch_size: 1,
-            ignore_eos: false,
-            max_draft: *max_draft,
-        };
-        let mut text = FeedText { feed, id: *id };
-        f(&mut seqs[s], &job, stop, &mut text)
-    }
-
-    /// Stop every sequence (their slots are freed with the finished ones').
-    fn cancel(&mut self) {
-        self.cancelled = true;
-        for seq in &mut self.seqs {
-            seq.next = None;
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.seqs.iter().all(|s| s.next.is_none())
-    }
-
-    fn generation(self) -> Generation {
-        let prompt_tokens = self.prompt.len();
-        let decode_ms = millis(self.started) - self.prompt_ms;
-        let speculation = (self.max_draft > 0).then(|| {
-            let mut stats = SpecStats::default();
-            for seq in &self.seqs {
-                stats.add(seq.stats);
-            }
-            stats
-        });
-        Generation {
-            completions: self.seqs.into_iter().map(Sequence::completion).collect(),
-            prompt_tokens,
-            prompt_ms: self.prompt_ms,
-            decode_ms,
-            speculation,
-        }
-    }
-}
-
-/// A request taken from the feed, tokenized, waiting for free slots.
-struct Waiting {
-    id: usize,
-    prompt: Vec<LlamaToken>,
-    params: GenParams,
-}
-
-impl Waiting {
-    fn cells(&self) -> usize {
-        self.prompt.len() + self.params.max_new_tokens
-    }
+/// A prompt whose evaluation ends in this step: its request and the batch row of its last
+/// token's logits.
+struct Evaluated {
+    request: usize,
+    end: usize,
+    logits_row: Option<i32>,
 }
 
 impl LlamaGenerator {
@@ -274,20 +85,19 @@ impl LlamaGenerator {
     ) -> Result<(), Error> {
         let slots = max_sequences.max(1);
         let mut layout: Option<Layout> = None;
-        let mut cache = PrefixCache {
-            seq: slots as i32,
-            tokens: Vec::new(),
-        };
+        let mut cache: PromptCache<SeqState> = PromptCache::new(0);
         let mut free: BTreeSet<i32> = (0..slots as i32).collect();
         let mut active: Vec<Active> = Vec::new();
         let mut waiting: Option<Waiting> = None;
         let mut next_id = 0;
         let mut exhausted = false;
-        let mut batch = LlamaBatch::new(slots.max(STEP_TOKEN_BUDGET), 1);
+        let batch_size = self.config.batch_size.max(1);
+        let mut batch = LlamaBatch::new(batch_size.max(slots).max(STEP_TOKEN_BUDGET), 1);
         // (slot, request, sequence) of each live sequence in the decode batch.
         let mut rows: Vec<(i32, usize, usize)> = Vec::with_capacity(slots);
         // Each live sequence's draft this step (all of one length; see `draft_step`).
         let mut drafts: Vec<Vec<TokenId>> = Vec::new();
+        let mut evaluated: Vec<Evaluated> = Vec::new();
         loop {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
@@ -332,14 +142,11 @@ impl LlamaGenerator {
                     }
                 }
                 let Some(next) = waiting.take() else { break };
-                // One stream per slot and one for the prefix cache.
-                let need = Layout::PerSequence {
-                    seqs: slots + 1,
-                    cells: next
-                        .cells()
-                        .max(MIN_SLOT_CELLS)
-                        .max(self.config.slot_cells.unwrap_or(0)),
-                };
+                let cells = next
+                    .cells()
+                    .max(MIN_SLOT_CELLS)
+                    .max(self.config.slot_cells.unwrap_or(0));
+                let need = Layout::PerSequence { seqs: slots, cells };
                 if !layout.is_some_and(|l| l.serves(need)) {
                     if !active.is_empty() {
                         // Its prompt needs longer slots: let the requests in flight finish.
@@ -348,16 +155,14 @@ impl LlamaGenerator {
                     }
                     // The first admission of this call always gets here, so the call starts
                     // from an empty cache whatever an earlier call left in the context.
-                    let session = self.session(need)?;
-                    layout = Some(session.layout);
-                    cache.tokens.clear();
-                    if let Layout::PerSequence { cells, .. } = need {
-                        // The draft model's streams mirror the slots (no prefix cache).
-                        self.draft_context(Layout::PerSequence {
-                            seqs: slots,
-                            cells: cells + MAX_MODEL_DRAFT + 1,
-                        })?;
-                    }
+                    layout = Some(self.session(need)?.layout);
+                    // Cached cells belong to the context they were taken from.
+                    cache = PromptCache::new(PROMPT_CACHE_BYTES);
+                    // The draft model's streams mirror the slots.
+                    self.draft_context(Layout::PerSequence {
+                        seqs: slots,
+                        cells: cells + MAX_MODEL_DRAFT + 1,
+                    })?;
                 }
                 if free.len() < next.params.n {
                     waiting = Some(next);
@@ -366,12 +171,12 @@ impl LlamaGenerator {
                 let taken: Vec<i32> = (0..next.params.n)
                     .map(|_| free.pop_first().expect("enough free slots were checked"))
                     .collect();
-                active.push(self.start(next, taken, &mut cache, feed)?);
+                active.push(self.admit(next, taken, &mut cache));
             }
             // Finished sequences (some end on their first token) give their slots back, and the
             // live ones move down to keep the slots in use contiguous.
             if !active.is_empty() {
-                self.release_finished(&mut active, &mut free)?;
+                self.release_finished(&mut active, &mut free, &mut cache)?;
                 self.compact(&mut active, &mut free)?;
             }
             let mut idx = 0;
@@ -397,7 +202,7 @@ impl LlamaGenerator {
                 }
                 continue;
             }
-            // One decode step: a token for every live sequence, in slot order. llama.cpp puts
+            // One step: a token for every live sequence, in slot order. llama.cpp puts
             // sequences of separate KV streams in one micro-batch only when their ids follow
             // each other in the batch (0, 1, 2, ...); any gap or disorder splits the step into
             // several model evaluations, which costs the whole gain of batching.
@@ -412,7 +217,7 @@ impl LlamaGenerator {
             }
             rows.sort_unstable();
             let draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
-            let draft_len = draft_step(&mut active, &rows, &mut drafts, draft_ctx)?;
+            let draft_len = speculate::draft_step(&mut active, &rows, &mut drafts, draft_ctx)?;
             for (row, &(slot, a, s)) in rows.iter().enumerate() {
                 let request = &active[a];
                 let seq = &request.seqs[s];
@@ -432,15 +237,26 @@ impl LlamaGenerator {
                         .map_err(backend_error)?;
                 }
             }
+            // Then the prompts being evaluated, after the decode rows (their streams are the
+            // next ones up), within the step's prompt budget.
+            let decode_tokens = batch.n_tokens() as usize;
+            let budget = if decode_tokens == 0 {
+                batch_size
+            } else {
+                PREFILL_CHUNK.min(batch_size.saturating_sub(decode_tokens))
+            };
+            add_prompt_chunks(&active, budget, &mut batch, &mut evaluated)?;
             let model = self.model;
             let session = self
                 .session
                 .as_mut()
                 .expect("a context exists while requests run");
+            let step_started = Instant::now();
             session
                 .ctx
                 .decode(&mut batch)
                 .map_err(|err| backend_error(format!("decoding failed: {err}")))?;
+            let decode_ms = millis(step_started);
             for (row, &(slot, a, s)) in rows.iter().enumerate() {
                 let first = (row * (1 + draft_len)) as i32;
                 let seq = &active[a].seqs[s];
@@ -467,9 +283,67 @@ impl LlamaGenerator {
                         })?;
                 }
             }
+            for done in evaluated.drain(..) {
+                let request = &mut active[done.request];
+                request.evaluated = done.end;
+                if let Some(row) = done.logits_row {
+                    self.start(request, row, feed)?;
+                }
+            }
+            // The step's profile: the model's time and the host's (sampling, text, feeds).
+            tracing::trace!(
+                live = rows.len(),
+                draft_len,
+                prompt_tokens = batch.n_tokens() as usize - decode_tokens,
+                decode_ms,
+                host_ms = millis(step_started) - decode_ms,
+                "step"
+            );
         }
     }
+}
 
+/// Add to `batch` the next tokens of the prompts being evaluated, in slot order, at most
+/// `budget` of them; `evaluated` gets each prompt's new end and, for a prompt that ends in
+/// this step, the row of its last token (the only one whose logits are needed).
+fn add_prompt_chunks(
+    active: &[Active],
+    mut budget: usize,
+    batch: &mut LlamaBatch,
+    evaluated: &mut Vec<Evaluated>,
+) -> Result<(), Error> {
+    let mut prefilling: Vec<usize> = (0..active.len())
+        .filter(|&a| active[a].prefilling())
+        .collect();
+    prefilling.sort_unstable_by_key(|&a| active[a].slots[0]);
+    for a in prefilling {
+        if budget == 0 {
+            break;
+        }
+        let request = &active[a];
+        let (start, len) = (request.evaluated, request.prompt.len());
+        let end = len.min(start + budget);
+        for pos in start..end {
+            batch
+                .add(
+                    request.prompt[pos],
+                    pos as i32,
+                    &[request.slots[0]],
+                    pos + 1 == len,
+                )
+                .map_err(backend_error)?;
+        }
+        budget -= end - start;
+        evaluated.push(Evaluated {
+            request: a,
+            end,
+            logits_row: (end == len).then(|| batch.n_tokens() - 1),
+        });
+    }
+    Ok(())
+}
+
+impl LlamaGenerator {
     /// Check a request and tokenize its prompt; the error is the request's own.
     fn admissible(&self, request: &GenRequest, slots: usize) -> Result<Vec<LlamaToken>, Error> {
         let params = &request.params;
@@ -490,17 +364,14 @@ impl LlamaGenerator {
         Ok(prompt)
     }
 
-    /// Evaluate a request's prompt on its first slot (after what the prefix cache holds of it),
-    /// share it with the others, keep it as the new cached prefix, and choose every sequence's
-    /// first token.
-    fn start(
+    /// Take a request into `slots`: its first slot gets the cells the prompt cache holds of its
+    /// prompt, and the rest of the prompt is evaluated by the steps that follow.
+    fn admit(
         &mut self,
         next: Waiting,
         slots: Vec<i32>,
-        cache: &mut PrefixCache,
-        feed: &mut dyn Feed,
-    ) -> Result<Active, Error> {
-        let started = Instant::now();
+        cache: &mut PromptCache<SeqState>,
+    ) -> Active {
         let max_draft = self.max_draft(&next.params);
         let seqs = {
             let job = Job {
@@ -515,57 +386,64 @@ impl LlamaGenerator {
                 .map(|idx| Sequence::new(&job, idx))
                 .collect()
         };
-        let mut request = Active {
+        let session = self
+            .session
+            .as_mut()
+            .expect("a context exists before admission");
+        let reuse = restore(&mut session.ctx, slots[0], &next.prompt, cache);
+        self.reused_prompt_tokens += reuse;
+        tracing::trace!(
+            prompt = next.prompt.len(),
+            reused = reuse,
+            "admitted a request"
+        );
+        Active {
             id: next.id,
             stop: StopMatcher::new(&next.params.stop),
             seqs,
             prompt: next.prompt,
             params: next.params,
             slots,
-            started,
+            started: Instant::now(),
             prompt_ms: 0.0,
             cancelled: false,
             max_draft,
-        };
+            evaluated: reuse,
+        }
+    }
+
+    /// A request's prompt has been evaluated (its last token's logits are in batch row
+    /// `logits_row`): share its cells with its other slots, let the draft model read it, and
+    /// choose every sequence's first token.
+    fn start(
+        &mut self,
+        request: &mut Active,
+        logits_row: i32,
+        feed: &mut dyn Feed,
+    ) -> Result<(), Error> {
         let model = self.model;
-        let job = Job {
-            model,
-            prompt: &request.prompt,
-            params: &request.params,
-            batch_size: self.config.batch_size,
-            ignore_eos: false,
-            max_draft,
-        };
         let session = self
             .session
             .as_mut()
-            .expect("a context exists before admission");
+            .expect("a context exists while requests run");
         let ctx = &mut session.ctx;
-        let draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
         let copy_err = |err| backend_error(format!("could not copy KV cells: {err}"));
         let first = request.slots[0];
-        let reuse = cache.reusable(&request.prompt);
-        if reuse > 0 {
-            // A copy between streams takes the whole stream; drop what is not shared.
-            ctx.copy_kv_cache_seq(cache.seq, first, None, None)
-                .map_err(copy_err)?;
-            let trimmed = ctx
-                .clear_kv_cache_seq(Some(first as u32), Some(reuse as u32), None)
-                .map_err(copy_err)?;
-            if !trimmed {
-                return Err(backend_error(
-                    "this model's cache cannot drop the end of a sequence; prefix reuse fails",
-                ));
-            }
-        }
-        let row = eval_prompt(ctx, &job, &[first], reuse)?;
-        for &slot in request.slots[1..].iter().chain([&cache.seq]) {
+        for &slot in &request.slots[1..] {
             ctx.copy_kv_cache_seq(first, slot, None, None)
                 .map_err(copy_err)?;
         }
-        if let Some(draft_ctx) = draft_ctx {
+        if let Some(draft_ctx) = draft_streams(&mut self.draft, self.config.speculate) {
             // The draft model reads the whole prompt on the first slot (its streams were
             // cleared when their last sequences finished) and shares it with the others.
+            let job = Job {
+                model,
+                prompt: &request.prompt,
+                params: &request.params,
+                batch_size: self.config.batch_size,
+                ignore_eos: false,
+                max_draft: request.max_draft,
+            };
             eval_prompt(draft_ctx, &job, &[first], 0)?;
             for &slot in &request.slots[1..] {
                 draft_ctx
@@ -573,57 +451,54 @@ impl LlamaGenerator {
                     .map_err(copy_err)?;
             }
         }
-        cache.tokens.clone_from(&request.prompt);
-        self.reused_prompt_tokens += reuse;
-        tracing::trace!(
-            prompt = request.prompt.len(),
-            reused = reuse,
-            "admitted a request"
-        );
-        request.prompt_ms = millis(started);
+        request.prompt_ms = millis(request.started);
         // Every sequence's first token comes from the same prompt logits.
-        let logits = ctx.get_logits_ith(row);
+        let logits = ctx.get_logits_ith(logits_row);
         for idx in 0..request.seqs.len() {
             request.step(model, idx, logits, feed);
         }
-        Ok(request)
+        Ok(())
     }
 
-    /// Drop the cells of every finished sequence and return its slot to the free list.
+    /// Drop the cells of every finished sequence and return its slot to the free list; the
+    /// cells of a request's first sequence go to the prompt cache first.
     fn release_finished(
         &mut self,
         active: &mut [Active],
         free: &mut BTreeSet<i32>,
+        cache: &mut PromptCache<SeqState>,
     ) -> Result<(), Error> {
         let session = self
             .session
             .as_mut()
             .expect("a context exists while requests run");
         let mut draft_ctx = draft_streams(&mut self.draft, self.config.speculate);
-        for request in active {
-            for (slot, seq) in request.slots.iter_mut().zip(&request.seqs) {
-                if seq.next.is_none() && *slot >= 0 {
-                    session
-                        .ctx
-                        .clear_kv_cache_seq(Some(*slot as u32), None, None)
-                        .map_err(|err| {
-                            backend_error(format!("could not free a sequence: {err}"))
-                        })?;
-                    if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
-                        draft_ctx
-                            .clear_kv_cache_seq(Some(*slot as u32), None, None)
-                            .map_err(|err| {
-                                backend_error(format!("could not free a draft sequence: {err}"))
-                            })?;
-                    }
-                    free.insert(*slot);
-                    *slot = RELEASED;
+        for request in active.iter_mut().filter(|r| !r.prefilling()) {
+            for (s, seq) in request.seqs.iter().enumerate() {
+                let slot = request.slots[s];
+                if seq.next.is_some() || slot == RELEASED {
+                    continue;
                 }
+                if s == 0 {
+                    keep(&session.ctx, slot, request.cached_tokens(), cache);
+                }
+                session
+                    .ctx
+                    .clear_kv_cache_seq(Some(slot as u32), None, None)
+                    .map_err(|err| backend_error(format!("could not free a sequence: {err}")))?;
+                if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
+                    draft_ctx
+                        .clear_kv_cache_seq(Some(slot as u32), None, None)
+                        .map_err(|err| {
+                            backend_error(format!("could not free a draft sequence: {err}"))
+                        })?;
+                }
+                free.insert(slot);
+                request.slots[s] = RELEASED;
             }
         }
         Ok(())
     }
-
     /// Move live sequences from the highest slots into free lower ones (a stream copy each)
     /// until the slots in use are `0..k`.
     fn compact(&mut self, active: &mut [Active], free: &mut BTreeSet<i32>) -> Result<(), Error> {
@@ -678,44 +553,58 @@ impl LlamaGenerator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tokens(ids: &[i32]) -> Vec<LlamaToken> {
-        ids.iter().copied().map(LlamaToken).collect()
-    }
-
-    #[test]
-    fn the_cache_offers_the_shared_prefix_but_leaves_a_token_to_evaluate() {
-        let shared: Vec<i32> = (0..20).collect();
-        let cache = PrefixCache {
-            seq: 4,
-            tokens: tokens(&[shared.clone(), vec![100, 101]].concat()),
-        };
-        // A prompt that goes on differently reuses the shared part.
-        assert_eq!(
-            cache.reusable(&tokens(&[shared.clone(), vec![7, 8]].concat())),
-            20
+/// Copy into `slot` (empty) the cached cells of the longest prefix of `prompt` the cache holds;
+/// returns how many prompt tokens they stand for (0: none, the slot stays empty).
+fn restore(
+    ctx: &mut LlamaContext<'static>,
+    slot: i32,
+    prompt: &[LlamaToken],
+    cache: &mut PromptCache<SeqState>,
+) -> usize {
+    let Some(hit) = cache.lookup(prompt) else {
+        return 0;
+    };
+    let reuse = hit.reuse;
+    let restored = ctx.state_seq_set(hit.state, slot).is_ok()
+        // The cells past the shared prefix go.
+        && matches!(
+            ctx.clear_kv_cache_seq(Some(slot as u32), Some(reuse as u32), None),
+            Ok(true)
         );
-        // The same prompt again: all but its last token.
-        assert_eq!(cache.reusable(&cache.tokens.clone()), 21);
-        // A prompt that is a prefix of the cached one: all but its last token.
-        assert_eq!(cache.reusable(&tokens(&shared)), 19);
+    if restored {
+        reuse
+    } else {
+        tracing::debug!("could not restore cached cells; the whole prompt is evaluated");
+        let _ = ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+        0
     }
+}
 
-    #[test]
-    fn short_shared_prefixes_are_evaluated_again() {
-        let cache = PrefixCache {
-            seq: 1,
-            tokens: tokens(&(0..40).collect::<Vec<_>>()),
-        };
-        let short: Vec<i32> = (0..(MIN_REUSE as i32 - 1)).chain([999, 998]).collect();
-        assert_eq!(cache.reusable(&tokens(&short)), 0);
-        let empty = PrefixCache {
-            seq: 1,
-            tokens: Vec::new(),
-        };
-        assert_eq!(empty.reusable(&tokens(&[1, 2, 3])), 0);
+/// Save the cells of `slot`, which hold `tokens`, in the prompt cache (if it wants them).
+fn keep(
+    ctx: &LlamaContext<'static>,
+    slot: i32,
+    tokens: Vec<LlamaToken>,
+    cache: &mut PromptCache<SeqState>,
+) {
+    if !cache.wants(&tokens) {
+        return;
+    }
+    // The cells are positions 0.. of the tokens; anything else is not what the tokens say.
+    let held = ctx.kv_cache_seq_pos_max(slot) + 1;
+    if usize::try_from(held).ok() != Some(tokens.len()) {
+        tracing::debug!(
+            held,
+            tokens = tokens.len(),
+            "a slot's cells do not match its tokens; not cached"
+        );
+        return;
+    }
+    match ctx.state_seq_get(slot, LlamaStateSeqFlags::empty()) {
+        Ok(state) => {
+            let bytes = state.byte_len();
+            cache.insert(tokens, state, bytes);
+        }
+        Err(err) => tracing::debug!("could not save a slot's cells: {err}"),
     }
 }
