@@ -169,7 +169,11 @@ mod tests {
     fn the_entry_sharing_the_longest_prefix_is_chosen_and_one_token_is_left_to_evaluate() {
         let mut cache = PromptCache::new(1000);
         let shared = prompt(1, 40);
-        put(&mut cache, [shared.clone(), prompt(2, 10)].concat(), "short");
+        put(
+            &mut cache,
+            [shared.clone(), prompt(2, 10)].concat(),
+            "short",
+        );
         put(&mut cache, [shared.clone(), prompt(3, 30)].concat(), "long");
         // Diverges after the shared 40 and 20 more of "long": "long" gives 60.
         let next = [shared.clone(), prompt(3, 20), prompt(4, 5)].concat();
