@@ -62,11 +62,12 @@ const RELEASED: i32 = -1;
 /// sequences wait for a fraction of a second at most.
 const PREFILL_CHUNK: usize = 256;
 
-/// Host memory the prompt cache may take: 64 MiB, about 5,000 cells of the 0.5B model (a
-/// HumanEval prompt and a 64-token answer take about 200). It replaces the spare KV stream
-/// that held the last prompt (4,096 cells, 48 MiB resident from the start), so the serving
-/// process stays within 1 GiB with eight 4,096-cell slots (docs/PERFORMANCE.md, "Serving").
-const PROMPT_CACHE_BYTES: usize = 64 << 20;
+/// Host memory the prompt cache may take: 32 MiB, about 2,700 cells of the 0.5B model (a
+/// HumanEval prompt and a 64-token answer take about 200). It replaces the spare KV stream that
+/// held the last prompt (4,096 cells, 48 MiB resident from the start); with eight 4,096-cell
+/// slots it keeps the serving process under 1 GiB with room to spare, where 64 MiB would leave
+/// a few MiB (docs/PERFORMANCE.md, "Serving").
+const PROMPT_CACHE_BYTES: usize = 32 << 20;
 
 /// A prompt whose evaluation ends in this step: its request and the batch row of its last
 /// token's logits.
