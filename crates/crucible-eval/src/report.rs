@@ -261,7 +261,11 @@ fn run_facts(html: &mut String, summary: &Summary, extras: &ReportExtras<'_>) {
     }
     if let Some(policy) = config.get("time_limit_policy") {
         let factor = policy.get("factor").and_then(serde_json::Value::as_f64);
-        let minimum = policy.get("minimum").and_then(seconds_of);
+        // `minimum_s` in seconds; run directories written before hold `minimum`, a duration.
+        let minimum = policy
+            .get("minimum_s")
+            .or_else(|| policy.get("minimum"))
+            .and_then(seconds_of);
         let text = match (factor, minimum) {
             (Some(f), Some(m)) => format!(
                 "{}x the reference, at least {} s",
@@ -1139,7 +1143,7 @@ mod tests {
             "model": {"name": "tiny-coder", "weights": "q8_0"},
             "decoding": {"method": "sample", "temperature": 0.800000011920929},
             "strategy": {"strategy": "repair", "budget": {}},
-            "time_limit_policy": {"factor": 4.0, "minimum": {"secs": 3, "nanos": 0}},
+            "time_limit_policy": {"factor": 4.0, "minimum_s": 3.0},
             "memory_limit_bytes": 1_073_741_824_u64});
         let summary = summarize(
             &results,
@@ -1223,5 +1227,19 @@ mod tests {
         assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc_time(1_796_301_850_000), "2026-12-03 12:44:10 UTC");
+    }
+
+    #[test]
+    fn a_time_limit_written_as_a_duration_still_reads_in_seconds() {
+        let config = json!({"command": "score",
+            "time_limit_policy": {"factor": 2.0, "minimum": {"secs": 1, "nanos": 500_000_000}}});
+        let results = vec![result("t/0", 0, Status::Passed, None)];
+        let summary = summarize(&results, &params(&["t/0"], vec![1], config));
+        let mut html = String::new();
+        run_facts(&mut html, &summary, &ReportExtras::default());
+        assert!(
+            html.contains("<dd>2x the reference, at least 1.5 s</dd>"),
+            "{html}"
+        );
     }
 }
