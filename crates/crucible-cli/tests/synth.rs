@@ -270,8 +270,14 @@ fn synth_keeps_verified_records_rejects_the_rest_resumes_and_exports() {
     load_with_hf_datasets(&out, false);
 }
 
-/// A venv with `datasets` installed; its python.
+/// A venv with `datasets` installed; its python. Made once per test binary: tests run as
+/// threads, and two making it at once (`venv --clear`) wiped each other's install.
 fn venv_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> PathBuf {
     const DATASETS: &str = "datasets>=2.19,<5";
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("datasets-venv");
     let python = venv.join("bin/python");
