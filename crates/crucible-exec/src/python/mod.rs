@@ -473,47 +473,12 @@ impl Workers {
                 booting[k] += 1;
             }
             let (pool, tx) = (Arc::clone(pool), tx.clone());
-            let warming = move || {
-                let fresh = boot(&tx, &pool, kind);
-                {
-                    let mut live = pool.live.lock();
-                    match fresh {
-                        Ok(zygote) => {
-                            if let Ok(mut idle) = pool.idle.lock() {
-                                idle.push(zygote);
-                            }
-                        }
-                        Err(err) => {
-                            tracing::debug!("a Python worker did not warm up: {err}");
-                            if let Ok(live) = live.as_mut() {
-                                live[k] -= 1;
-                            }
-                        }
-                    }
-                    if let Ok(mut booting) = pool.booting.lock() {
-                        booting[k] -= 1;
-                    }
-                }
-                pool.freed.notify_all();
-                if let Ok(mut settling) = pool.settling.lock() {
-                    settling[k] -= 1;
-                }
-                pool.settled.notify_all();
-            };
             let started = std::thread::Builder::new()
                 .name("crucible-python-warm".into())
-                .spawn(warming);
-            if started.is_err() {
-                // No thread to spare: undo, and let the first request boot it.
-                if let Ok(mut live) = self.pool.live.lock() {
-                    live[k] -= 1;
-                }
-                if let Ok(mut booting) = self.pool.booting.lock() {
-                    booting[k] -= 1;
-                }
-                if let Ok(mut settling) = self.pool.settling.lock() {
-                    settling[k] -= 1;
-                }
+                .spawn(move || pool.warmed(kind, boot(&tx, &pool, kind)));
+            if let Err(err) = started {
+                // No thread to spare: give its place back; the first request boots it.
+                self.pool.warmed(kind, Err(Error::spawn(err)));
                 return;
             }
         }
@@ -656,6 +621,38 @@ impl Pool {
                 self.settle_and_park(zygote);
             }
         }
+    }
+
+    /// The end of a warming worker's boot ([`Workers::warm`]): `fresh` is parked, or its place
+    /// is given back.
+    fn warmed(&self, kind: WorkerKind, fresh: Result<Zygote>) {
+        let k = kind.index();
+        {
+            // Under `live`, as in `settle_and_park`; and a caller woken below must not see this
+            // worker as booting still, or it would wait for it in vain.
+            let mut live = self.live.lock();
+            match fresh {
+                Ok(zygote) => {
+                    if let Ok(mut idle) = self.idle.lock() {
+                        idle.push(zygote);
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!("a Python worker did not warm up: {err}");
+                    if let Ok(live) = live.as_mut() {
+                        live[k] -= 1;
+                    }
+                }
+            }
+            if let Ok(mut booting) = self.booting.lock() {
+                booting[k] -= 1;
+            }
+        }
+        self.freed.notify_all();
+        if let Ok(mut settling) = self.settling.lock() {
+            settling[k] -= 1;
+        }
+        self.settled.notify_all();
     }
 
     fn settle_and_park(&self, mut zygote: Zygote) {

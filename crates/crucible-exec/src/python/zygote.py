@@ -743,9 +743,18 @@ def contains_assert(node):
     return any(isinstance(n, ast.Assert) for n in ast.walk(node))
 
 
-def run_statement(node, source, g, remote):
-    """Run one statement; returns (status, detail)."""
+def run_statement(node, source, g, remote, planned=None):
+    """Run one statement; returns (status, detail). `planned`: the statement is
+    `assert <call> == <literal>` with its call sent ahead (a step of `plan_calls` with its
+    literal): the answer is taken and compared with the literal, neither side compiled."""
     try:
+        if planned is not None:
+            _, name, args, encoded, (right,) = planned
+            left = remote.answer(remote.take(name, encoded), args)
+            if left == right:
+                return "passed", None
+            return "wrong_answer", "assertion failed: %s\n  left:  %s\n  right: %s" % (
+                stmt_name(source, node), short(left), short(right))
         if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) \
                 and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq):
             left = eval(compile(ast.Expression(node.test.left), "<tests>", "eval"), g)
@@ -845,10 +854,8 @@ def run_block(nodes, source, g, remote, reporter):
             elif step is not None and step > remote.taken():
                 remote.skip(step - remote.taken())  # earlier tests raised before their call
             is_test = contains_assert(node)
-            if step is not None and plan[step][4] is not None:
-                status, detail = run_planned_compare(node, source, remote, plan[step])
-            else:
-                status, detail = run_statement(node, source, g, remote)
+            planned = plan[step] if step is not None and plan[step][4] is not None else None
+            status, detail = run_statement(node, source, g, remote, planned)
             if is_test:
                 reporter.test(stmt_name(source, node), status, detail)
             elif status != "passed":
@@ -1020,31 +1027,6 @@ class CallScan:
                                  ast.JoinedStr, ast.FormattedValue, ast.Starred)):
             return False
         return all(self.visit(child, conditional) for child in ast.iter_child_nodes(node))
-
-
-def run_planned_compare(node, source, remote, step):
-    """`assert <call> == <literal>` with its call sent ahead: the answer against the literal,
-    as `run_statement` compares them, without compiling either side."""
-    _, name, args, encoded, (right,) = step
-    try:
-        left = remote.answer(remote.take(name, encoded), args)
-    except ProgramExited as exc:
-        return "runtime_error", str(exc)
-    except MemoryError:
-        return "memory_limit", "MemoryError"
-    except BaseException as exc:  # noqa: B902
-        detail = "%s: %s" % (type(exc).__name__, str(exc)[:500])
-        if remote.last_traceback:
-            detail += "\n" + remote.last_traceback
-            remote.last_traceback = None
-        return "runtime_error", detail
-    try:
-        if left == right:
-            return "passed", None
-    except BaseException as exc:  # noqa: B902
-        return "runtime_error", "%s: %s" % (type(exc).__name__, str(exc)[:500])
-    return "wrong_answer", "assertion failed: %s\n  left:  %s\n  right: %s" % (
-        stmt_name(source, node), short(left), short(right))
 
 
 def close_enough(out, exp, atol):
