@@ -29,45 +29,53 @@ if [ -z "$src" ] || [ ! -f "$src/CMakeLists.txt" ]; then
   exit 1
 fi
 mkdir -p "$build"
+# A prepared source tree is kept, so an interrupted build resumes where it stopped (copying the
+# sources again would give every file a new mtime and rebuild all of llama.cpp).
+prepared="$build/src/.prepared-$version"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 server=$src/tools/server
 origin="llama-cpp-sys-2 $version"
-if [ ! -f "$server/server.cpp" ]; then
+if [ -f "$prepared" ]; then
+  origin=$(cat "$prepared")
+elif [ ! -f "$server/server.cpp" ]; then
   python3 -m pip download --no-deps --no-binary=llama-cpp-python -q -d "$tmp" "$driver_pkg" >&2
   tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
   server=$(ls -d "$tmp"/llama_cpp_python-*/vendor/llama.cpp/tools/server)
   origin=$driver_pkg
 fi
 
-rm -rf "$build/src"
-cp -r "$src" "$build/src"
-chmod -R u+w "$build/src"
-# The server needs the multimodal library and the web UI target; the UI's sources and asset
-# script come with the server's. Without npm and without a download the UI target embeds an
-# empty asset table, so the build fetches nothing. The multimodal library is taken from the
-# same tree as the server (the server calls its API, which changed between the two trees;
-# llama.cpp's own library stays the crate's).
-mtmd=$src/tools/mtmd
-[ -d "$server/../mtmd" ] && mtmd=$server/../mtmd
-cp -r "$mtmd" "$tmp/mtmd"
-rm -rf "$build/src/tools"
-mkdir -p "$build/src/tools"
-mv "$tmp/mtmd" "$build/src/tools/mtmd"
-cp -r "$server" "$build/src/tools/server"
-# One helper of the newer `common` the server's sources call: on Linux it is a plain
-# std::ifstream (it exists for wide-character paths on Windows).
-if ! grep -q fs_open_ifstream "$build/src/common/common.h"; then
-  { grep -rl fs_open_ifstream "$build/src/tools/server" || true; } | while read -r file; do
-    sed -i 's/fs_open_ifstream(\([^,]*\), std::ios::in)/std::ifstream(\1, std::ios::in)/' "$file"
-  done
+if [ ! -f "$prepared" ]; then
+  rm -rf "$build/src"
+  cp -r "$src" "$build/src"
+  chmod -R u+w "$build/src"
+  # The server needs the multimodal library and the web UI target; the UI's sources and asset
+  # script come with the server's. Without npm and without a download the UI target embeds an
+  # empty asset table, so the build fetches nothing. The multimodal library is taken from the
+  # same tree as the server (the server calls its API, which changed between the two trees;
+  # llama.cpp's own library stays the crate's).
+  mtmd=$src/tools/mtmd
+  [ -d "$server/../mtmd" ] && mtmd=$server/../mtmd
+  cp -r "$mtmd" "$tmp/mtmd"
+  rm -rf "$build/src/tools"
+  mkdir -p "$build/src/tools"
+  mv "$tmp/mtmd" "$build/src/tools/mtmd"
+  cp -r "$server" "$build/src/tools/server"
+  # One helper of the newer `common` the server's sources call: on Linux it is a plain
+  # std::ifstream (it exists for wide-character paths on Windows).
+  if ! grep -q fs_open_ifstream "$build/src/common/common.h"; then
+    { grep -rl fs_open_ifstream "$build/src/tools/server" || true; } | while read -r file; do
+      sed -i 's/fs_open_ifstream(\([^,]*\), std::ios::in)/std::ifstream(\1, std::ios::in)/' "$file"
+    done
+  fi
+  cp -r "$server/../ui" "$build/src/tools/ui" 2>/dev/null || true
+  if [ -f "$server/../../scripts/ui-assets.cmake" ] && [ ! -f "$build/src/scripts/ui-assets.cmake" ]; then
+    mkdir -p "$build/src/scripts"
+    cp "$server/../../scripts/ui-assets.cmake" "$build/src/scripts/"
+  fi
+  printf 'add_subdirectory(mtmd)\nadd_subdirectory(ui)\nadd_subdirectory(server)\n' > "$build/src/tools/CMakeLists.txt"
+  echo "$origin" > "$prepared"
 fi
-cp -r "$server/../ui" "$build/src/tools/ui" 2>/dev/null || true
-if [ -f "$server/../../scripts/ui-assets.cmake" ] && [ ! -f "$build/src/scripts/ui-assets.cmake" ]; then
-  mkdir -p "$build/src/scripts"
-  cp "$server/../../scripts/ui-assets.cmake" "$build/src/scripts/"
-fi
-printf 'add_subdirectory(mtmd)\nadd_subdirectory(ui)\nadd_subdirectory(server)\n' > "$build/src/tools/CMakeLists.txt"
 
 echo "build-llama-server: llama.cpp of llama-cpp-sys-2 $version with the server of $origin" >&2
 cmake -S "$build/src" -B "$build/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
