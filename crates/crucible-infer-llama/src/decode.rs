@@ -22,7 +22,8 @@ use llama_cpp_2::token::LlamaToken;
 use crucible_infer::sampler::{Sampler, TokenId, greedy, token_logprob};
 use crucible_infer::speculate::lookup_draft;
 use crucible_infer::{
-    Completion, DraftLength, Error, FinishReason, Generation, Observer, SpecStats, StopMatcher,
+    Completion, DraftCost, DraftLength, Error, FinishReason, Generation, Observer, SpecStats,
+    StopMatcher,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -39,6 +40,8 @@ pub(crate) struct Job<'a> {
     pub(crate) ignore_eos: bool,
     /// Longest prompt-lookup draft; 0 decodes one token per step.
     pub(crate) max_draft: usize,
+    /// What a drafted token costs, which decides when drafting pays.
+    pub(crate) draft_cost: DraftCost,
 }
 
 /// Most tokens one decode step carries when speculating: past it, drafts are shortened, and a
@@ -201,7 +204,7 @@ impl Sequence {
             } else {
                 Vec::new()
             },
-            draft_length: DraftLength::new(job.max_draft),
+            draft_length: DraftLength::new(job.max_draft, job.draft_cost),
             draft_cells: DraftCells::after_prompt(job.prompt.len()),
             stats: SpecStats::default(),
         }
@@ -232,9 +235,9 @@ impl Sequence {
 
     /// Draft up to `cap` tokens to verify after the next one (empty while the draft length
     /// pauses or nothing matches). Needs `job.max_draft > 0`.
-    pub(crate) fn draft(&mut self, cap: usize, out: &mut Vec<TokenId>) {
+    pub(crate) fn draft(&mut self, cap: usize, live: usize, out: &mut Vec<TokenId>) {
         out.clear();
-        let want = self.want(cap);
+        let want = self.want(cap, live);
         if want == 0 {
             return;
         }
@@ -244,11 +247,11 @@ impl Sequence {
         }
     }
 
-    /// How many tokens to draft now, at most `cap`: 0 while the draft length pauses or when
-    /// fewer than [`DraftLength::MIN`] would do.
-    pub(crate) fn want(&mut self, cap: usize) -> usize {
-        let want = self.draft_length.take().min(cap);
-        if want < DraftLength::MIN { 0 } else { want }
+    /// How many tokens to draft now, at most `cap`, when `live` sequences decode together: 0
+    /// while the draft length pauses, when drafting would not pay, or when fewer than
+    /// [`DraftLength::MIN`] would do.
+    pub(crate) fn want(&mut self, cap: usize, live: usize) -> usize {
+        self.draft_length.take(cap, live)
     }
 
     /// This sequence's request for `want` tokens from the draft model, in KV stream `stream`
@@ -412,7 +415,7 @@ pub(crate) fn run(
                     }
                     let out = outs.next().expect("one draft per live sequence");
                     out.clear();
-                    let want = seq.want(cap);
+                    let want = seq.want(cap, live);
                     if want > 0 {
                         requests.push(seq.model_want(idx as i32, want, out));
                     }
@@ -426,7 +429,7 @@ pub(crate) fn run(
                     }
                     let mut draft = spare.pop().unwrap_or_default();
                     if cap > 0 {
-                        seq.draft(cap, &mut draft);
+                        seq.draft(cap, live, &mut draft);
                     } else {
                         draft.clear();
                     }

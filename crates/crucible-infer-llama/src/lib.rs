@@ -27,8 +27,8 @@ use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
-    ChatTemplate, Error, FimTokens, GenRequest, Generation, Generator, ModelInfo, Observer, Prompt,
-    Speculate,
+    ChatTemplate, DraftCost, Error, FimTokens, GenRequest, Generation, Generator, ModelInfo,
+    Observer, Prompt, Speculate,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -492,6 +492,17 @@ impl LlamaGenerator {
         }
     }
 
+    /// What a drafted token costs: its verification, and with a draft model one of its steps
+    /// (the ratio of the two models' parameter counts, since a decode step reads every weight).
+    pub(crate) fn draft_cost(&self) -> DraftCost {
+        match &self.draft {
+            Some(draft) if self.drafts_with_model() => DraftCost::model(
+                draft.model.n_params() as f32 / self.model.n_params().max(1) as f32,
+            ),
+            _ => DraftCost::lookup(),
+        }
+    }
+
     /// Whether requests draft with the draft model.
     pub(crate) fn drafts_with_model(&self) -> bool {
         self.config.speculate == Speculate::Draft && self.draft.is_some()
@@ -542,6 +553,7 @@ impl LlamaGenerator {
             _ => (params.n, prompt.len() + params.n * params.max_new_tokens),
         };
         let max_draft = self.max_draft(params);
+        let draft_cost = self.draft_cost();
         if let Decoding::Beam { .. } = params.decoding
             && self.drafts_with_model()
         {
@@ -579,10 +591,18 @@ impl LlamaGenerator {
                 params,
                 observer,
                 ignore_eos,
-                max_draft,
+                (max_draft, draft_cost),
                 Some(&mut draft_session.ctx),
             ),
-            None => self.decode_tokens(need, prompt, params, observer, ignore_eos, max_draft, None),
+            None => self.decode_tokens(
+                need,
+                prompt,
+                params,
+                observer,
+                ignore_eos,
+                (max_draft, draft_cost),
+                None,
+            ),
         };
         self.draft = draft;
         result
@@ -596,7 +616,7 @@ impl LlamaGenerator {
         params: &GenParams,
         observer: &mut dyn Observer,
         ignore_eos: bool,
-        max_draft: usize,
+        (max_draft, draft_cost): (usize, DraftCost),
         draft_ctx: Option<&mut LlamaContext<'static>>,
     ) -> Result<Generation, Error> {
         let batch_size = self.config.batch_size;
@@ -609,6 +629,7 @@ impl LlamaGenerator {
             batch_size,
             ignore_eos,
             max_draft,
+            draft_cost,
         };
         match params.decoding {
             Decoding::Beam {

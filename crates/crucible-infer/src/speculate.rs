@@ -92,51 +92,130 @@ pub fn lookup_draft(history: &[TokenId], max_draft: usize, out: &mut Vec<TokenId
     }
 }
 
-/// The draft length of one sequence, adapted to how many of its drafts were accepted.
+/// What a drafted token costs, in plain decode steps of one sequence.
 ///
-/// Each verification step costs about one decode step (the weights are read once for the whole
-/// batch) plus a little per drafted token; a draft pays when enough of it is accepted. The
-/// length follows the accepted run: it grows by one past a fully accepted draft and shrinks to
-/// the accepted run plus one after a rejection. When drafts keep failing (an exponential
-/// average of accepted tokens per step below [`DraftLength::MIN_GAIN`]) speculation pauses for
-/// [`DraftLength::PAUSE`] steps and then tries again at the shortest length.
+/// A verification step carries the next token and the draft; on a CPU its time grows with
+/// every row (the weights are read once, but the arithmetic is per row). Measured on the
+/// 2-core AVX2 machine of docs/PERFORMANCE.md ("Speculation pays only above its cost"), the
+/// 0.5B model: a plain step 30 ms, a step of 4 tokens 75 ms, of 9 tokens 149 ms, so each
+/// drafted token adds half a plain step; with a draft model, each drafted token also costs one
+/// step of the draft model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DraftCost {
+    /// Extra time of a verification step per drafted token, over a plain step.
+    pub per_token: f32,
+}
+
+impl DraftCost {
+    /// Verifying a drafted token on a CPU, as measured (see the type's documentation).
+    pub const VERIFY_CPU: f32 = 0.5;
+
+    /// Prompt lookup: drafting is free, verifying is not.
+    pub fn lookup() -> DraftCost {
+        DraftCost {
+            per_token: Self::VERIFY_CPU,
+        }
+    }
+
+    /// A draft model whose step costs `step_ratio` of the target's (about the ratio of their
+    /// parameter counts: decoding reads every weight once per step).
+    pub fn model(step_ratio: f32) -> DraftCost {
+        DraftCost {
+            per_token: Self::VERIFY_CPU + step_ratio.max(0.0),
+        }
+    }
+
+    /// The cost of a drafted token for one of `live` sequences decoded together: a plain
+    /// step of `live` sequences already costs `1 + per_token * (live - 1)` single steps (each
+    /// sequence is one more row), and the drafts of all of them add `per_token` each.
+    fn shared(self, live: usize) -> f32 {
+        let live = live.max(1) as f32;
+        self.per_token * live / (1.0 + self.per_token * (live - 1.0))
+    }
+}
+
+/// The draft length of one sequence, chosen where speculation is expected to pay.
+///
+/// Drafted tokens are taken as accepted one after another with a probability `p` until the
+/// first rejection; `p` is estimated from this sequence's verifications (a decaying count,
+/// starting from an optimistic prior so the first match is tried). A draft of `d` tokens then
+/// yields `1 + p + ... + p^d` tokens for the cost of `1 + cost * d` plain steps
+/// ([`DraftCost`]); the length with the best ratio is taken, and when no length beats plain
+/// decoding, speculation pauses for [`DraftLength::PAUSE`] steps, doubling while it keeps not
+/// paying (up to [`DraftLength::MAX_PAUSE`]), and then tries the shortest draft again. The
+/// rule depends only on the tokens, never on timings, so a run stays deterministic.
 #[derive(Debug, Clone)]
 pub struct DraftLength {
     max: usize,
-    current: usize,
-    gain: f32,
+    cost: DraftCost,
+    /// Decaying counts of accepted draft tokens and of tokens tried (accepted + rejections).
+    accepted: f32,
+    tried: f32,
     paused: usize,
+    pause: usize,
+    /// The next draft is a probe after a pause.
+    probing: bool,
+    /// The cost per drafted token at the last draft (it depends on the sequences decoded
+    /// together).
+    step_cost: f32,
 }
 
 impl DraftLength {
     /// Shortest draft worth verifying: on a CPU a batch under four tokens reads the weights
     /// once per token (llama.cpp's matrix-vector path), so it costs as much as plain steps.
     pub const MIN: usize = 3;
-    /// Below this many accepted tokens per verification (averaged), speculation pauses.
-    pub const MIN_GAIN: f32 = 0.6;
-    /// Plain steps taken while paused.
+    /// Plain steps taken after the first verification that did not pay.
     pub const PAUSE: usize = 16;
-    /// Weight of the newest step in the average of accepted tokens.
-    const RATE: f32 = 0.25;
+    /// Longest pause: speculation that never pays costs at most one probe per this many steps.
+    pub const MAX_PAUSE: usize = 512;
+    /// Weight kept by the counts at each verification.
+    const DECAY: f32 = 0.75;
+    /// The prior: acceptance 0.8, worth two tokens of evidence.
+    const PRIOR: (f32, f32) = (1.6, 2.0);
+    /// Expected gain over plain decoding a draft must promise.
+    const MIN_SPEEDUP: f32 = 1.02;
 
-    /// A draft length between [`DraftLength::MIN`] and `max` (at least `MIN`).
-    pub fn new(max: usize) -> DraftLength {
-        let max = max.max(Self::MIN);
+    /// A draft length between [`DraftLength::MIN`] and `max` (at least `MIN`), for drafts
+    /// that cost `cost`.
+    pub fn new(max: usize, cost: DraftCost) -> DraftLength {
         DraftLength {
-            max,
-            current: max.clamp(Self::MIN, 8),
-            gain: 1.0,
+            max: max.max(Self::MIN),
+            cost,
+            accepted: Self::PRIOR.0,
+            tried: Self::PRIOR.1,
             paused: 0,
+            pause: Self::PAUSE,
+            probing: false,
+            step_cost: cost.per_token,
         }
     }
 
-    /// How many tokens to draft now; 0 while paused.
-    pub fn take(&mut self) -> usize {
+    /// The estimated probability that a drafted token is accepted.
+    pub fn acceptance(&self) -> f32 {
+        (self.accepted / self.tried).clamp(0.0, 1.0)
+    }
+
+    /// How many tokens to draft now, at most `cap`, for one of `live` sequences decoded
+    /// together; 0 while paused or when no length would pay.
+    pub fn take(&mut self, cap: usize, live: usize) -> usize {
         if self.paused > 0 {
             self.paused -= 1;
             return 0;
         }
-        self.current
+        let cap = cap.min(self.max);
+        if cap < Self::MIN {
+            return 0;
+        }
+        self.step_cost = self.cost.shared(live);
+        if self.probing {
+            return Self::MIN;
+        }
+        let (best, speedup) = best_length(self.acceptance(), self.step_cost, cap);
+        if speedup < Self::MIN_SPEEDUP {
+            self.pause_now();
+            return 0;
+        }
+        best
     }
 
     /// Record a verification of `drafted` tokens of which `accepted` were taken.
@@ -144,18 +223,47 @@ impl DraftLength {
         if drafted == 0 {
             return;
         }
-        self.gain = (1.0 - Self::RATE) * self.gain + Self::RATE * accepted as f32;
-        self.current = if accepted == drafted {
-            (drafted + 1).min(self.max)
-        } else {
-            (accepted + 1).clamp(Self::MIN, self.max)
-        };
-        if self.gain < Self::MIN_GAIN {
-            self.paused = Self::PAUSE;
-            self.current = Self::MIN;
-            self.gain = 1.0;
+        let rejected = usize::from(accepted < drafted);
+        self.accepted = Self::DECAY * self.accepted + accepted as f32;
+        self.tried = Self::DECAY * self.tried + (accepted + rejected) as f32;
+        if std::mem::take(&mut self.probing) {
+            let (_, speedup) = best_length(self.acceptance(), self.step_cost, self.max);
+            if speedup < Self::MIN_SPEEDUP {
+                self.pause_now();
+            } else {
+                self.pause = Self::PAUSE;
+            }
         }
     }
+
+    fn pause_now(&mut self) {
+        self.paused = self.pause;
+        self.pause = (self.pause * 2).min(Self::MAX_PAUSE);
+        // After the pause, one probe at the shortest length, judged on fresh evidence.
+        self.probing = true;
+        self.accepted = Self::PRIOR.0 / 2.0;
+        self.tried = Self::PRIOR.1 / 2.0;
+    }
+}
+
+/// The draft length in `MIN..=cap` with the best expected tokens per unit of time, and that
+/// ratio over plain decoding, when each drafted token is accepted with probability `p` (until
+/// the first rejection) and costs `cost` plain steps.
+fn best_length(p: f32, cost: f32, cap: usize) -> (usize, f32) {
+    let mut best = (DraftLength::MIN, 0.0);
+    // Expected accepted tokens of a draft of length d: p + p^2 + ... + p^d.
+    let (mut expected, mut power) = (0.0f32, 1.0f32);
+    for d in 1..=cap {
+        power *= p;
+        expected += power;
+        if d >= DraftLength::MIN {
+            let speedup = (1.0 + expected) / (1.0 + cost * d as f32);
+            if speedup > best.1 {
+                best = (d, speedup);
+            }
+        }
+    }
+    best
 }
 
 /// Counts of speculative decoding over a request (or a run).
@@ -211,30 +319,96 @@ mod tests {
     }
 
     #[test]
-    fn draft_length_grows_on_success_and_pauses_on_failure() {
-        let mut length = DraftLength::new(10);
-        let first = length.take();
-        length.record(first, first);
-        assert_eq!(length.take(), first + 1);
-        // A rejection early shrinks the draft to the minimum.
-        length.record(first + 1, 0);
-        assert_eq!(length.take(), DraftLength::MIN);
-        // Failing drafts pause speculation for a while, then it tries again.
-        for _ in 0..8 {
-            let k = length.take();
-            if k > 0 {
-                length.record(k, 0);
+    fn the_best_length_balances_acceptance_against_cost() {
+        // Acceptance 0.8 at half a step per drafted token: three tokens, about 1.18x.
+        let (d, speedup) = best_length(0.8, 0.5, 10);
+        assert_eq!(d, 3);
+        assert!((speedup - 2.952 / 2.5).abs() < 1e-3, "{speedup}");
+        // Every draft accepted: the longest draft pays best.
+        assert_eq!(best_length(1.0, 0.5, 10).0, 10);
+        // Free drafts: longer is better even at modest acceptance.
+        assert_eq!(best_length(0.8, 0.0, 10).0, 10);
+        // Acceptance 0.5 at half a step: nothing pays.
+        assert!(best_length(0.5, 0.5, 10).1 < 1.0);
+    }
+
+    #[test]
+    fn accepted_drafts_grow_and_rejected_ones_pause_with_a_doubling_backoff() {
+        let mut length = DraftLength::new(10, DraftCost::lookup());
+        // The prior tries the first match.
+        let first = length.take(10, 1);
+        assert!(first >= DraftLength::MIN, "{first}");
+        for _ in 0..20 {
+            let d = length.take(10, 1);
+            length.record(d, d);
+        }
+        assert_eq!(length.take(10, 1), 10, "every draft accepted: the longest");
+        // Drafts that are all rejected stop paying: speculation pauses.
+        let mut steps = 0;
+        while length.take(10, 1) > 0 {
+            length.record(3, 0);
+            steps += 1;
+            assert!(
+                steps < 10,
+                "rejections pause speculation within a few drafts"
+            );
+        }
+        // The step that found it did not pay drafted nothing; PAUSE plain steps follow, then
+        // one probe at the shortest length.
+        let mut until_probe = |length: &mut DraftLength| {
+            let mut plain = 0;
+            loop {
+                match length.take(10, 1) {
+                    0 => plain += 1,
+                    d => return (plain, d),
+                }
+            }
+        };
+        assert_eq!(
+            until_probe(&mut length),
+            (DraftLength::PAUSE, DraftLength::MIN)
+        );
+        // Rejected, the next pause is twice as long.
+        length.record(DraftLength::MIN, 0);
+        assert_eq!(
+            until_probe(&mut length),
+            (2 * DraftLength::PAUSE, DraftLength::MIN)
+        );
+        // A probe accepted in full resumes speculation.
+        length.record(DraftLength::MIN, DraftLength::MIN);
+        assert!(length.take(10, 1) >= DraftLength::MIN);
+    }
+
+    #[test]
+    fn a_speculation_that_never_pays_costs_little() {
+        // Every draft rejected for 10,000 steps: the probes are few.
+        let mut length = DraftLength::new(10, DraftCost::lookup());
+        let mut drafted = 0;
+        for _ in 0..10_000 {
+            let d = length.take(10, 1);
+            if d > 0 {
+                drafted += d;
+                length.record(d, 0);
             }
         }
-        let paused = (0..DraftLength::PAUSE)
-            .filter(|_| length.take() == 0)
-            .count();
-        assert!(paused > 0, "speculation paused after failing drafts");
-        let mut resumed = false;
-        for _ in 0..=DraftLength::PAUSE {
-            resumed |= length.take() == DraftLength::MIN;
-        }
-        assert!(resumed);
+        // Each probe costs 3 tokens of verification, half a step each: under 1% of the steps.
+        assert!(drafted < 200, "{drafted} tokens drafted");
+    }
+
+    #[test]
+    fn drafts_that_do_not_pay_are_not_made() {
+        // The measured draft-model case: 94% accepted, but each drafted token costs a step of
+        // a model 0.44 the size of the target's besides its verification.
+        let (_, speedup) = best_length(0.94, DraftCost::model(0.44).per_token, 6);
+        assert!(speedup < 1.0, "{speedup}");
+        let mut length = DraftLength::new(6, DraftCost::model(0.44));
+        assert!((0..10).all(|_| length.take(6, 1) == 0));
+        // Eight sequences decoded together: a drafted token costs nearly a sequence's whole
+        // step, so even lookup at 90% acceptance does not pay.
+        let shared = DraftCost::lookup().shared(8);
+        assert!(best_length(0.9, shared, 10).1 < 1.0, "{shared}");
+        // One sequence at 90%: it pays.
+        assert!(best_length(0.9, DraftCost::lookup().shared(1), 10).1 > 1.2);
     }
 
     #[test]

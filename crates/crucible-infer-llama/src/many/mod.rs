@@ -383,6 +383,7 @@ impl LlamaGenerator {
                 batch_size: self.config.batch_size,
                 ignore_eos: false,
                 max_draft,
+                draft_cost: self.draft_cost(),
             };
             (0..next.params.n)
                 .map(|idx| Sequence::new(&job, idx))
@@ -410,6 +411,7 @@ impl LlamaGenerator {
             prompt_ms: 0.0,
             cancelled: false,
             max_draft,
+            draft_cost: self.draft_cost(),
             evaluated: reuse,
         }
     }
@@ -445,6 +447,7 @@ impl LlamaGenerator {
                 batch_size: self.config.batch_size,
                 ignore_eos: false,
                 max_draft: request.max_draft,
+                draft_cost: request.draft_cost,
             };
             eval_prompt(draft_ctx, &job, &[first], 0)?;
             for &slot in &request.slots[1..] {

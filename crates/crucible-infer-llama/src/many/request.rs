@@ -7,7 +7,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::sampler::TokenId;
-use crucible_infer::{Feed, Generation, Observer, SpecStats, StopMatcher};
+use crucible_infer::{DraftCost, Feed, Generation, Observer, SpecStats, StopMatcher};
 use crucible_types::GenParams;
 
 use crate::decode::{Job, Sequence};
@@ -28,6 +28,8 @@ pub(super) struct Active {
     pub(super) cancelled: bool,
     /// Longest draft of its sequences (0: no speculation).
     pub(super) max_draft: usize,
+    /// What a drafted token costs this request's sequences.
+    pub(super) draft_cost: DraftCost,
     /// Prompt tokens whose cells are in its first slot: copied from the prompt cache at
     /// admission, then evaluated a chunk a step until the whole prompt is.
     pub(super) evaluated: usize,
@@ -89,6 +91,7 @@ impl Active {
             stop,
             seqs,
             max_draft,
+            draft_cost,
             ..
         } = self;
         let job = Job {
@@ -98,6 +101,7 @@ impl Active {
             batch_size: 1,
             ignore_eos: false,
             max_draft: *max_draft,
+            draft_cost: *draft_cost,
         };
         let mut text = FeedText { feed, id: *id };
         f(&mut seqs[s], &job, stop, &mut text)

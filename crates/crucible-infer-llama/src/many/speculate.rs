@@ -38,7 +38,7 @@ pub(super) fn draft_step(
                     let out = outs[row].take().expect("each row once");
                     out.clear();
                     let want = if max_draft > 0 {
-                        seq.want(cap.min(max_draft))
+                        seq.want(cap.min(max_draft), rows.len())
                     } else {
                         0
                     };
@@ -55,7 +55,7 @@ pub(super) fn draft_step(
                 let draft = &mut drafts[row];
                 draft.clear();
                 if cap > 0 && request.max_draft > 0 {
-                    request.seqs[s].draft(cap.min(request.max_draft), draft);
+                    request.seqs[s].draft(cap.min(request.max_draft), rows.len(), draft);
                 }
             }
         }
