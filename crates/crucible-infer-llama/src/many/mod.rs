@@ -62,12 +62,11 @@ const RELEASED: i32 = -1;
 /// sequences wait for a fraction of a second at most.
 const PREFILL_CHUNK: usize = 256;
 
-/// Host memory the prompt cache may take: 32 MiB, about 2,700 cells of the 0.5B model (a
-/// HumanEval prompt and a 64-token answer take about 200). It replaces the spare KV stream that
-/// held the last prompt (4,096 cells, 48 MiB resident from the start); with eight 4,096-cell
-/// slots it keeps the serving process under 1 GiB with room to spare, where 64 MiB would leave
-/// a few MiB (docs/PERFORMANCE.md, "Serving").
-const PROMPT_CACHE_BYTES: usize = 32 << 20;
+/// Host memory the prompt cache may take: 16 MiB, about 1,360 cells of the 0.5B model (a
+/// HumanEval prompt and a 64-token answer take about 200, so six or seven of them). With eight
+/// 4,096-cell slots the serving process peaked at 1,031 MiB with 32 MiB, over the 1 GiB bound
+/// of 50 clients (docs/PERFORMANCE.md, "Serving"); half of it keeps the process under it.
+const PROMPT_CACHE_BYTES: usize = 16 << 20;
 
 /// A prompt whose evaluation ends in this step: its request and the batch row of its last
 /// token's logits.
