@@ -355,7 +355,7 @@ mod tests {
         }
         // The step that found it did not pay drafted nothing; PAUSE plain steps follow, then
         // one probe at the shortest length.
-        let mut until_probe = |length: &mut DraftLength| {
+        let until_probe = |length: &mut DraftLength| {
             let mut plain = 0;
             loop {
                 match length.take(10, 1) {
