@@ -8,6 +8,7 @@
 #         prompt, fresh code); see repair_prompts.py
 #   MODE: lookup (prompt lookup, the default) or draft (a draft model, DRAFT.gguf; default the
 #         0.5B drafting, with the 1.5B as MODEL when MODEL is empty)
+# BATCH_INVARIANT=1 loads the model(s) in batch-invariant mode (`--batch-invariant`), both modes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
@@ -30,5 +31,5 @@ python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz"
 cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
 uptime >&2
 GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench" \
-  "$model" "$prompts" "$max_new" "$threads" "$mode" ${draft:+"$draft"}
+  ${BATCH_INVARIANT:+--batch-invariant} "$model" "$prompts" "$max_new" "$threads" "$mode" ${draft:+"$draft"}
 uptime >&2

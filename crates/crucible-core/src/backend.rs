@@ -167,6 +167,7 @@ fn load_serving(
         lora: lora_adapter(settings),
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
+        batch_invariant: settings.batch_invariant,
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -217,6 +218,7 @@ pub fn load_llama(
         lora: lora_adapter(settings),
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
+        batch_invariant: settings.batch_invariant,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

@@ -294,6 +294,7 @@ mod tests {
             lora: None,
             speculate: crucible_infer::Speculate::Off,
             draft_model: None,
+            batch_invariant: false,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

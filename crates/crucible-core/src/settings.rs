@@ -36,11 +36,15 @@ pub struct ConfigFile {
     /// With an endpoint: most requests in flight at once (default: 4).
     pub parallel_requests: Option<usize>,
     /// Speculative decoding of a local model: `off`, `lookup` (prompt lookup, the default) or
-    /// `draft`.
+    /// `draft`. Greedy output equals `off`'s token for token only with `batch_invariant`.
     pub speculate: Option<Speculate>,
     /// A smaller local model with the same vocabulary that drafts for the model (a known name,
     /// a GGUF path, or `hf:...`); setting it makes `draft` the default of `speculate`.
     pub draft_model: Option<String>,
+    /// Batch-invariant arithmetic for a local model: a position's logits are the same bits
+    /// alone or in a batch, so greedy output is the same with and without speculation and
+    /// alone or beside other requests, at a cost in speed (default: false).
+    pub batch_invariant: Option<bool>,
 }
 
 impl ConfigFile {
@@ -57,6 +61,7 @@ impl ConfigFile {
             parallel_requests: self.parallel_requests.or(lower.parallel_requests),
             speculate: self.speculate.or(lower.speculate),
             draft_model: self.draft_model.or(lower.draft_model),
+            batch_invariant: self.batch_invariant.or(lower.batch_invariant),
         }
     }
 
@@ -108,6 +113,10 @@ pub struct Settings {
     /// The draft model's spec (`--draft-model`, `draft_model` in crucible.toml); used when
     /// `speculate` is `draft`.
     pub draft_model: Option<String>,
+    /// Batch-invariant arithmetic of a local model (`--batch-invariant`, `batch_invariant` in
+    /// crucible.toml): greedy output identical with and without speculation, and alone or
+    /// batched, at a cost in speed.
+    pub batch_invariant: bool,
 }
 
 /// A LoRA adapter file and its scale.
@@ -197,6 +206,7 @@ impl Settings {
             parallel_requests: None,
             speculate: None,
             draft_model: None,
+            batch_invariant: None,
         };
         let mut sources = Vec::new();
         let project_file = cwd.join("crucible.toml");
@@ -261,6 +271,13 @@ impl Settings {
                 problem: "is `draft`, but no draft model is set; give one with `--draft-model` (or `draft_model` in crucible.toml), e.g. `--draft-model qwen2.5-coder-0.5b-instruct` for the 1.5B, or use `--speculate lookup`".into(),
             });
         }
+        let batch_invariant = merged.batch_invariant.unwrap_or(false);
+        if batch_invariant && merged.endpoint.is_some() {
+            return Err(Error::Setting {
+                name: "batch_invariant",
+                problem: "applies to a local model's arithmetic, and an endpoint is set; a server decides its own (drop `--batch-invariant` or `batch_invariant` in crucible.toml, or the endpoint)".into(),
+            });
+        }
         Ok(Settings {
             home,
             model: merged.model,
@@ -275,6 +292,7 @@ impl Settings {
             lora: None,
             speculate,
             draft_model: merged.draft_model,
+            batch_invariant,
         })
     }
 }
@@ -429,6 +447,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--draft-model"), "{err}");
+    }
+
+    #[test]
+    fn batch_invariance_is_off_unless_asked_for_and_refused_with_an_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert!(!settings.batch_invariant);
+        std::fs::write(dir.path().join("crucible.toml"), "batch_invariant = true\n").unwrap();
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert!(settings.batch_invariant);
+        let cli = ConfigFile {
+            endpoint: Some("http://localhost:8080/v1".into()),
+            ..ConfigFile::default()
+        };
+        let err = resolve(cli, dir.path(), &vars).unwrap_err().to_string();
+        assert!(err.contains("batch_invariant"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn main() {
         lora: None,
         speculate: crucible_infer::Speculate::Off,
         draft_model: None,
+        batch_invariant: false,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

@@ -2,11 +2,13 @@
 //! prompts, alternating the two per prompt so both see the same machine load (for
 //! bench/speculative/run.sh).
 //!
-//! Usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [MODE [DRAFT.gguf]]]
-//! MODE is `lookup` (the default) or `draft` (needs DRAFT.gguf).
+//! Usage: speculate_bench [--batch-invariant] MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [MODE [DRAFT.gguf]]]
+//! MODE is `lookup` (the default) or `draft` (needs DRAFT.gguf); `--batch-invariant` loads the
+//! model(s) in batch-invariant mode (`LlamaConfig::batch_invariant`).
 //! PROMPTS_FILE holds user messages separated by lines `<<<END>>>`; each is asked as a chat with
 //! a code-fence prefill, greedily. Prints one JSON line per mode with tokens, decode seconds,
-//! tokens/s and acceptance, and how many answers were identical between the modes.
+//! tokens/s, prompt evaluation (tokens and seconds, each prompt once per mode) and acceptance, and
+//! how many answers were identical between the modes.
 
 use std::path::Path;
 
@@ -20,8 +22,10 @@ use crucible_types::{Decoding, GenParams};
     reason = "a command-line example"
 )]
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: speculate_bench MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [lookup|draft [DRAFT.gguf]]]";
+    let mut args: Vec<String> = std::env::args().collect();
+    let batch_invariant = args.iter().any(|arg| arg == "--batch-invariant");
+    args.retain(|arg| arg != "--batch-invariant");
+    let usage = "usage: speculate_bench [--batch-invariant] MODEL.gguf PROMPTS_FILE MAX_NEW_TOKENS [THREADS [lookup|draft [DRAFT.gguf]]]";
     let (Some(model), Some(file), Some(max_new)) = (args.get(1), args.get(2), args.get(3)) else {
         panic!("{usage}");
     };
@@ -45,12 +49,15 @@ fn main() {
         lora: None,
         speculate: Speculate::Off,
         draft_model,
+        batch_invariant,
     };
     let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
         .unwrap_or_else(|err| panic!("{err}"));
     let modes = [Speculate::Off, mode];
     let mut tokens = [0usize; 2];
     let mut decode_ms = [0f64; 2];
+    let mut prompt_tokens = [0usize; 2];
+    let mut prompt_ms = [0f64; 2];
     let mut stats = SpecStats::default();
     let mut identical = 0;
     for (i, prompt) in prompts.iter().enumerate() {
@@ -74,6 +81,8 @@ fn main() {
             let out = generator.generate(&request, &mut Silent).unwrap();
             tokens[m] += out.generated_tokens();
             decode_ms[m] += out.decode_ms;
+            prompt_tokens[m] += out.prompt_tokens;
+            prompt_ms[m] += out.prompt_ms;
             if let Some(s) = out.speculation {
                 stats.add(s);
             }
@@ -84,11 +93,14 @@ fn main() {
     }
     for (m, mode) in modes.iter().enumerate() {
         println!(
-            "{{\"mode\":\"{mode}\",\"prompts\":{},\"tokens\":{},\"decode_s\":{:.3},\"tok_s\":{:.2}{}}}",
+            "{{\"mode\":\"{mode}\",\"batch_invariant\":{batch_invariant},\"prompts\":{},\"tokens\":{},\"decode_s\":{:.3},\"tok_s\":{:.2},\"prompt_tokens\":{},\"prompt_s\":{:.3},\"prompt_tok_s\":{:.1}{}}}",
             prompts.len(),
             tokens[m],
             decode_ms[m] / 1000.0,
             tokens[m] as f64 / decode_ms[m] * 1000.0,
+            prompt_tokens[m],
+            prompt_ms[m] / 1000.0,
+            prompt_tokens[m] as f64 / prompt_ms[m] * 1000.0,
             if *mode != Speculate::Off {
                 format!(
                     ",\"drafted\":{},\"accepted\":{},\"acceptance\":{:.3},\"identical\":{identical}",

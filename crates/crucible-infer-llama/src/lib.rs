@@ -11,6 +11,7 @@ mod batch_invariance;
 mod beam;
 mod decode;
 mod draft;
+mod invariant;
 mod many;
 mod score;
 
@@ -22,7 +23,6 @@ use std::time::Instant;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
@@ -54,6 +54,14 @@ pub struct LlamaConfig {
     /// A smaller GGUF model with the same vocabulary that drafts for this one; needed by
     /// [`Speculate::Draft`], checked at load (same token texts, fewer parameters).
     pub draft_model: Option<std::path::PathBuf>,
+    /// Batch-invariant arithmetic: a position's logits are the same bits whether computed alone
+    /// or in a batch of any size, so greedy speculation gives exactly plain greedy decoding's
+    /// tokens, and a request decoded inside `generate_many` exactly what it gives alone. Costs
+    /// prompt evaluation and decoding speed (docs/PERFORMANCE.md); applies to the draft model
+    /// too. llama.cpp's kernels that pick their arithmetic by batch size are turned off: weight
+    /// repacking, the tiled matrix product (for the whole process), and attention other than
+    /// flash attention over a Q8_0 KV cache.
+    pub batch_invariant: bool,
 }
 
 /// Longest prompt-lookup draft verified in one step.
@@ -182,8 +190,10 @@ impl LlamaGenerator {
     pub fn load(path: &Path, name: &str, config: LlamaConfig) -> Result<LlamaGenerator, Error> {
         let backend = backend()?;
         let started = Instant::now();
-        let params = LlamaModelParams::default();
-        let mut model = LlamaModel::load_from_file(backend, path, &params)
+        if config.batch_invariant {
+            invariant::switch_off_tiled_products()?;
+        }
+        let mut model = invariant::load_model(backend, path, config.batch_invariant)
             .map_err(|err| backend_error(format!("could not load `{}`: {err}", path.display())))?;
         let lora = match &config.lora {
             Some(lora) => {
@@ -202,8 +212,8 @@ impl LlamaGenerator {
         // once per run. Leaking it gives contexts a `'static` borrow without self-reference.
         let draft = match &config.draft_model {
             Some(draft_path) => {
-                let draft =
-                    LlamaModel::load_from_file(backend, draft_path, &params).map_err(|err| {
+                let draft = invariant::load_model(backend, draft_path, config.batch_invariant)
+                    .map_err(|err| {
                         backend_error(format!(
                             "could not load the draft model `{}`: {err}",
                             draft_path.display()
@@ -240,6 +250,7 @@ impl LlamaGenerator {
             threads = config.threads,
             fim = fim.is_some(),
             draft = draft.is_some(),
+            batch_invariant = config.batch_invariant,
             "loaded model"
         );
         Ok(LlamaGenerator {
@@ -413,6 +424,11 @@ fn ensure_session<'s>(
             .with_kv_unified(unified)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
+        let params = if config.batch_invariant {
+            invariant::context_params(params)
+        } else {
+            params
+        };
         let mut ctx = model
             .new_context(backend()?, params)
             .map_err(|err| backend_error(format!("could not create a context: {err}")))?;

@@ -26,6 +26,7 @@ fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
         lora: None,
         speculate,
         draft_model: draft.map(installed_model),
+        batch_invariant: false,
     }
 }
 

@@ -65,6 +65,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
         }),
         speculate: crucible_infer::Speculate::Off,
         draft_model: None,
+        batch_invariant: false,
     };
     LlamaGenerator::load(model, "test", config)
 }

@@ -36,6 +36,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 lora: None,
                 speculate: crucible_infer::Speculate::Off,
                 draft_model: None,
+                batch_invariant: false,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");

@@ -26,6 +26,7 @@ fn generator() -> MutexGuard<'static, LlamaGenerator> {
                 lora: None,
                 speculate: Speculate::Lookup,
                 draft_model: None,
+                batch_invariant: false,
             };
             Mutex::new(LlamaGenerator::load(&default_model(), "test", config).unwrap())
         })

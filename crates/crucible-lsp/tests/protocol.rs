@@ -122,6 +122,7 @@ fn settings(home: &Path) -> Settings {
         lora: None,
         speculate: crucible_core::infer::Speculate::Off,
         draft_model: None,
+        batch_invariant: false,
     }
 }
 

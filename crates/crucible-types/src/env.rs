@@ -62,6 +62,8 @@ pub const NO_COLOR: &str = "NO_COLOR";
 pub const OMP_WAIT_POLICY: &str = "OMP_WAIT_POLICY";
 /// libgomp's barrier spin count for llama.cpp's threads.
 pub const GOMP_SPINCOUNT: &str = "GOMP_SPINCOUNT";
+/// llama.cpp's tiled matrix product (`0` turns it off); batch-invariant mode sets it to `0`.
+pub const GGML_CPU_TILED_MM: &str = "GGML_CPU_TILED_MM";
 /// Set by Crucible on itself when it re-executes with its OpenMP setting (never set it).
 pub const CRUCIBLE_OPENMP_SET: &str = "CRUCIBLE_OPENMP_SET";
 /// Where compilers and interpreters are found.
@@ -193,6 +195,11 @@ pub const ALL: &[EnvVar] = &[
         name: GOMP_SPINCOUNT,
         meaning: "when set, likewise; else commands that decode re-execute with `GOMP_SPINCOUNT=1000` (docs/PERFORMANCE.md)",
         default: "",
+    },
+    EnvVar {
+        name: GGML_CPU_TILED_MM,
+        meaning: "llama.cpp's tiled matrix product of K-quant weights, read once per process; `--batch-invariant` sets it to `0` in its own process (set it yourself when the process loads another model first)",
+        default: "on",
     },
     EnvVar {
         name: PATH,

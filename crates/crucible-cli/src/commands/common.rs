@@ -59,8 +59,11 @@ pub(crate) struct ModelArgs {
     /// Speculative decoding of a local model: `lookup` drafts tokens by matching the text so far
     /// against the prompt and verifies them in one batch (greedy and sampled decoding; beam
     /// search decodes plainly), `draft` drafts them with --draft-model (beam search is refused),
-    /// `off` decodes one token per step. Default: `speculate` in crucible.toml, else draft when
-    /// a draft model is set, else lookup.
+    /// `off` decodes one token per step. Greedy output is identical token for token to `off`'s
+    /// only with --batch-invariant; without it, verified drafts' logits differ slightly from
+    /// one-token steps', and the output can differ where the top two tokens nearly tie
+    /// (sampled output keeps its distribution either way). Default: `speculate` in
+    /// crucible.toml, else draft when a draft model is set, else lookup.
     #[arg(long, value_name = "MODE")]
     pub(crate) speculate: Option<SpeculateArg>,
     /// A smaller model with the same vocabulary that drafts tokens for the model, checked at
@@ -69,6 +72,16 @@ pub(crate) struct ModelArgs {
     /// `draft_model` in crucible.toml.
     #[arg(long, value_name = "SPEC")]
     pub(crate) draft_model: Option<String>,
+    /// Batch-invariant arithmetic for a local model: llama.cpp's kernels that sum in a different
+    /// order for different batch sizes are turned off (weight repacking and the tiled matrix
+    /// product) and attention runs as flash attention over a Q8_0 KV cache, so a token's
+    /// logits are the same bits whether computed alone or in a batch. Then, and only then,
+    /// greedy output is identical token for token with and without --speculate, and a request
+    /// decoded beside others gives what it gives alone; without it they can differ where the top
+    /// two tokens nearly tie. Slower (docs/PERFORMANCE.md), and its output can differ from the
+    /// default mode's. Default: `batch_invariant` in crucible.toml, else off.
+    #[arg(long)]
+    pub(crate) batch_invariant: bool,
 }
 
 /// `--speculate`.
@@ -124,6 +137,7 @@ impl ModelArgs {
             parallel_requests: self.parallel_requests,
             speculate: self.speculate.map(Speculate::from),
             draft_model: self.draft_model.clone(),
+            batch_invariant: self.batch_invariant.then_some(true),
         };
         let mut settings = Settings::resolve(cli).context("could not resolve settings")?;
         if let Some(lora) = &self.lora {

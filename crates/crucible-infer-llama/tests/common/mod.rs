@@ -18,20 +18,46 @@ pub(crate) fn default_model() -> PathBuf {
 /// naming the command to run, when it is not installed.
 #[allow(dead_code, reason = "each test file uses the helpers it needs")]
 pub(crate) fn installed_model(name: &str) -> PathBuf {
-    let home = std::env::var_os("CRUCIBLE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("crucible")))
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/crucible")
-        });
-    let path = home.join(format!("models/{name}.gguf"));
+    let path = crucible_home().join(format!("models/{name}.gguf"));
     assert!(
         path.is_file(),
         "the model {name} is not installed at {}; run `crucible model pull {name}` (scripts/setup.sh does)",
         path.display()
     );
     path
+}
+
+/// `CRUCIBLE_HOME`, or its XDG default.
+fn crucible_home() -> PathBuf {
+    std::env::var_os("CRUCIBLE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("crucible")))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/crucible")
+        })
+}
+
+/// The `prompt` fields of the first `count` HumanEval tasks, from the data `crucible data pull
+/// humaneval` installs under `CRUCIBLE_HOME`. Fails, naming the command, when it is missing.
+#[allow(dead_code, reason = "each test file uses the helpers it needs")]
+pub(crate) fn humaneval_prompts(count: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let path = crucible_home().join("data/humaneval/HumanEval.jsonl.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|err| {
+        panic!(
+            "HumanEval is not installed at {} ({err}); run `crucible data pull humaneval` (scripts/setup.sh does)",
+            path.display()
+        )
+    });
+    std::io::BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .take(count)
+        .map(|line| {
+            let task: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            task["prompt"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 /// Hands out its requests in order and keeps each result.
