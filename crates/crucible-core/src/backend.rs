@@ -168,6 +168,7 @@ fn load_serving(
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
+        draft_cost: None,
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -219,6 +220,7 @@ pub fn load_llama(
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
+        draft_cost: None,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

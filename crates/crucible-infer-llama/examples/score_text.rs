@@ -42,6 +42,7 @@ fn main() {
         speculate: crucible_infer::Speculate::Off,
         draft_model: None,
         batch_invariant: false,
+        draft_cost: None,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

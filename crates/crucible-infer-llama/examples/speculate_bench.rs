@@ -50,6 +50,7 @@ fn main() {
         speculate: Speculate::Off,
         draft_model,
         batch_invariant,
+        draft_cost: None,
     };
     let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
         .unwrap_or_else(|err| panic!("{err}"));

@@ -35,6 +35,7 @@ mod tests {
             speculate: crucible_infer::Speculate::Off,
             draft_model: None,
             batch_invariant,
+            draft_cost: None,
         };
         let mut generator = LlamaGenerator::load(&common::default_model(), "test", config).unwrap();
         let prompt = generator.tokenize(

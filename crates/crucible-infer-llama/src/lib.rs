@@ -62,6 +62,10 @@ pub struct LlamaConfig {
     /// repacking, the tiled matrix product (for the whole process), and attention other than
     /// flash attention over a Q8_0 KV cache.
     pub batch_invariant: bool,
+    /// What a drafted token costs, which decides when speculation drafts; `None`: the cost
+    /// measured on a CPU ([`DraftCost::lookup`], [`DraftCost::model`]). A cost of 0 drafts
+    /// whenever a draft is found (tests use it to exercise verification).
+    pub draft_cost: Option<DraftCost>,
 }
 
 /// Longest prompt-lookup draft verified in one step.
@@ -511,6 +515,9 @@ impl LlamaGenerator {
     /// What a drafted token costs: its verification, and with a draft model one of its steps
     /// (the ratio of the two models' parameter counts, since a decode step reads every weight).
     pub(crate) fn draft_cost(&self) -> DraftCost {
+        if let Some(cost) = self.config.draft_cost {
+            return cost;
+        }
         match &self.draft {
             Some(draft) if self.drafts_with_model() => DraftCost::model(
                 draft.model.n_params() as f32 / self.model.n_params().max(1) as f32,

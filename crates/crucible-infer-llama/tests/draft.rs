@@ -10,7 +10,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 mod common;
 
 use common::{installed_model, many};
-use crucible_infer::{GenRequest, Generation, Generator, Prompt, Silent, SpecStats, Speculate};
+use crucible_infer::{
+    DraftCost, GenRequest, Generation, Generator, Prompt, Silent, SpecStats, Speculate,
+};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
 
@@ -27,6 +29,7 @@ fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
         speculate,
         draft_model: draft.map(installed_model),
         batch_invariant: false,
+        draft_cost: Some(DraftCost { per_token: 0.0 }),
     }
 }
 

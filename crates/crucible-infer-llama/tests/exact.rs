@@ -20,7 +20,8 @@ mod common;
 
 use common::{humaneval_prompts, installed_model, many};
 use crucible_infer::{
-    Completion, GenRequest, Generation, Generator, Message, Prompt, Silent, SpecStats, Speculate,
+    Completion, DraftCost, GenRequest, Generation, Generator, Message, Prompt, Silent, SpecStats,
+    Speculate,
 };
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
@@ -38,6 +39,7 @@ fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
         speculate,
         draft_model: draft.map(installed_model),
         batch_invariant: true,
+        draft_cost: Some(DraftCost { per_token: 0.0 }),
     }
 }
 

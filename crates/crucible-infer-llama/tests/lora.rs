@@ -66,6 +66,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
         speculate: crucible_infer::Speculate::Off,
         draft_model: None,
         batch_invariant: false,
+        draft_cost: None,
     };
     LlamaGenerator::load(model, "test", config)
 }

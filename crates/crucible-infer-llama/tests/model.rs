@@ -37,6 +37,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 speculate: crucible_infer::Speculate::Off,
                 draft_model: None,
                 batch_invariant: false,
+                draft_cost: None,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");
