@@ -606,25 +606,16 @@ impl LlamaGenerator {
             }
             _ => None,
         };
-        let result = match draft_ctx {
-            Some(Err(err)) => Err(err),
-            Some(Ok(draft_session)) => self.decode_tokens(
+        let result = match draft_ctx.transpose() {
+            Err(err) => Err(err),
+            Ok(draft_session) => self.decode_tokens(
                 need,
                 prompt,
                 params,
                 observer,
                 ignore_eos,
                 (max_draft, draft_cost),
-                Some(&mut draft_session.ctx),
-            ),
-            None => self.decode_tokens(
-                need,
-                prompt,
-                params,
-                observer,
-                ignore_eos,
-                (max_draft, draft_cost),
-                None,
+                draft_session.map(|session| &mut session.ctx),
             ),
         };
         self.draft = draft;

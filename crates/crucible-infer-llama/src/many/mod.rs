@@ -374,6 +374,7 @@ impl LlamaGenerator {
         cache: &mut PromptCache<SeqState>,
     ) -> Active {
         let max_draft = self.max_draft(&next.params);
+        let draft_cost = self.draft_cost();
         let seqs = {
             let job = Job {
                 model: self.model,
@@ -382,7 +383,7 @@ impl LlamaGenerator {
                 batch_size: self.config.batch_size,
                 ignore_eos: false,
                 max_draft,
-                draft_cost: self.draft_cost(),
+                draft_cost,
             };
             (0..next.params.n)
                 .map(|idx| Sequence::new(&job, idx))
@@ -410,7 +411,7 @@ impl LlamaGenerator {
             prompt_ms: 0.0,
             cancelled: false,
             max_draft,
-            draft_cost: self.draft_cost(),
+            draft_cost,
             evaluated: reuse,
         }
     }
