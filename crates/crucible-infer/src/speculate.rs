@@ -96,7 +96,7 @@ pub fn lookup_draft(history: &[TokenId], max_draft: usize, out: &mut Vec<TokenId
 ///
 /// A verification step carries the next token and the draft; on a CPU its time grows with
 /// every row (the weights are read once, but the arithmetic is per row). Measured on the
-/// 2-core AVX2 machine of docs/PERFORMANCE.md ("Speculation pays only above its cost"), the
+/// 2-core AVX2 machine of docs/PERFORMANCE.md ("What a drafted token costs on this CPU"), the
 /// 0.5B model: a plain step 30 ms, a step of 4 tokens 75 ms, of 9 tokens 149 ms, so each
 /// drafted token adds half a plain step; with a draft model, each drafted token also costs one
 /// step of the draft model.
