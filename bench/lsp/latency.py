@@ -20,8 +20,9 @@ Before the measured requests, one completion in another file (--warmup-file) tak
 model's load and, with a cold index, the index's build (the model thread opens both before its
 first job); its latency is reported as `warmup_s`. The first measured request then evaluates
 its whole prompt (nothing of it is cached), and each follow-up shares the previous prompt up to
-the cursor. Prints one JSON object: the first latency, p50/p95/p99/max of the follow-ups, how
-many came back non-empty, the first few completions, `uptime` and the load average before and
+the cursor. Prints one JSON object: the first latency, p50/p95/p99/max of the follow-ups, the
+server's CPU time (user and system, all threads) for the first request and the follow-ups' median
+(on a loaded machine wall time mostly measures the wait for a core), how many came back non-empty, the first few completions, `uptime` and the load average before and
 after.
 """
 
@@ -128,6 +129,15 @@ def percentile(values, q):
     return ordered[int(rank) - 1]
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of process `pid` so far (Linux), or None."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def uptime():
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -187,6 +197,7 @@ def main():
         "uri": uri, "languageId": "rust", "version": version, "text": prefix + suffix,
     }})
     latencies = []
+    cpu = []
     answered = 0
     examples = []
     for at in range(len(typed) + 1):
@@ -194,12 +205,16 @@ def main():
         before = prefix + typed[:at]
         text = before + suffix[at:] if at else prefix + suffix
         sent = time.monotonic()
+        cpu_before = cpu_seconds(server.process.pid)
         server.notify("textDocument/didChange", {
             "textDocument": {"uri": uri, "version": version},
             "contentChanges": [{"text": text}],
         })
         text = complete(server, uri, before)
         latencies.append(time.monotonic() - sent)
+        cpu_after = cpu_seconds(server.process.pid)
+        if cpu_before is not None and cpu_after is not None:
+            cpu.append(cpu_after - cpu_before)
         if text:
             answered += 1
             if len(examples) < 3:
@@ -221,6 +236,8 @@ def main():
         "follow_up_p95_s": round(percentile(follow, 95), 3),
         "follow_up_p99_s": round(percentile(follow, 99), 3),
         "follow_up_max_s": round(max(follow), 3),
+        "first_cpu_s": round(cpu[0], 2) if cpu else None,
+        "follow_up_cpu_p50_s": round(percentile(cpu[1:], 50), 2) if cpu[1:] else None,
         "answered": answered,
         "requests": len(latencies),
         "examples": examples,
