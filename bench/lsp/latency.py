@@ -47,7 +47,7 @@ class Server:
             args.bin, "lsp", "--repo", args.repo, "--model", args.model,
             "--threads", str(args.threads), "--max-new-tokens", str(args.max_new_tokens),
             "--debounce-ms", str(args.debounce_ms), "--repo-budget", str(args.repo_budget),
-        ]
+        ] + args.server_arg
         self.log = open(os.path.join(args.home, "lsp-bench.log"), "wb")
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
@@ -166,6 +166,8 @@ def main():
     parser.add_argument("--repo-budget", type=int, default=1024)
     parser.add_argument("--debounce-ms", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="one more argument of `crucible lsp` (e.g. --server-arg=--speculate=off)")
     args = parser.parse_args()
     args.repo = os.path.realpath(args.repo)
     os.makedirs(args.home, exist_ok=True)
@@ -229,6 +231,7 @@ def main():
         "max_new_tokens": args.max_new_tokens,
         "repo_budget_tokens": args.repo_budget,
         "threads": args.threads,
+        "server_args": args.server_arg,
         "initialize_s": round(initialize_s, 3),
         "warmup_s": round(warmup_s, 3),
         "first_s": round(latencies[0], 3),
