@@ -2,23 +2,28 @@
 """Completion latency of `crucible lsp`, from keystroke to completion, standard library only.
 
     latency.py --bin target/release/crucible --repo . --model PATH --home DIR [--keystrokes 30]
+              [--max-new-tokens 32]
 
 Starts `crucible lsp --repo REPO` with CRUCIBLE_HOME=DIR (where the repository's index lives:
 an empty DIR gives a cold index, built when the server starts; a second run on the same DIR a
 warm one), opens a real file of the repository (--file) with the cursor at the start of the
 code on a line in its middle, then types the file's next characters one by one (the server
 puts an editor-sized window of the file around the cursor into the prompt, about 1,500 tokens
-before it and 500 after, plus --repo-budget tokens of repository context). Each keystroke is a `textDocument/didChange` (the whole
+before it and a few lines after, plus --repo-budget tokens of repository context). Each keystroke is a `textDocument/didChange` (the whole
 text, as the server asks for full sync) followed at once by a `textDocument/completion` at the
 new cursor; its latency is the time from sending didChange to receiving the completion's
 response, so it includes the server's debounce, retrieval from the index, prompt processing
 and decoding. The client waits for each answer before the next keystroke, so no request is
 superseded and every follow-up shares the previous one's prompt up to the cursor.
 
-The first keystroke's latency also holds the model's load and, with a cold index, the index's
-build (the model thread opens both before its first job); it is reported apart. Prints one
-JSON object: the first latency, p50/p99/max of the follow-ups, how many came back non-empty,
-the first few completions, and the load average before and after.
+Before the measured requests, one completion in another file (--warmup-file) takes the
+model's load and, with a cold index, the index's build (the model thread opens both before its
+first job); its latency is reported as `warmup_s`. The first measured request then evaluates
+its whole prompt (nothing of it is cached), and each follow-up shares the previous prompt up to
+the cursor. Prints one JSON object: the first latency, p50/p95/p99/max of the follow-ups, the
+server's CPU time (user and system, all threads) for the first request and the follow-ups' median
+(on a loaded machine wall time mostly measures the wait for a core), how many came back non-empty, the first few completions, `uptime` and the load average before and
+after.
 """
 
 import argparse
@@ -42,7 +47,7 @@ class Server:
             args.bin, "lsp", "--repo", args.repo, "--model", args.model,
             "--threads", str(args.threads), "--max-new-tokens", str(args.max_new_tokens),
             "--debounce-ms", str(args.debounce_ms), "--repo-budget", str(args.repo_budget),
-        ]
+        ] + args.server_arg
         self.log = open(os.path.join(args.home, "lsp-bench.log"), "wb")
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
@@ -87,7 +92,11 @@ class Server:
         try:
             self.response(self.request("shutdown", None))
             self.notify("exit", None)
+            # As an editor does: the server's runtime waits for its stdin reader to see EOF.
+            self.process.stdin.close()
             self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print("the server did not exit within 30 s of `exit`; killed", file=sys.stderr)
         finally:
             if self.process.poll() is None:
                 self.process.kill()
@@ -120,6 +129,28 @@ def percentile(values, q):
     return ordered[int(rank) - 1]
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of process `pid` so far (Linux), or None."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def uptime():
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def complete(server, uri, before):
+    """Ask for a completion at the end of `before`; return the first item's text or None."""
+    result = server.response(server.request("textDocument/completion", {
+        "textDocument": {"uri": uri}, "position": position(before),
+    }))
+    items = (result or {}).get("items", result) if isinstance(result, dict) else result
+    return items[0]["textEdit"]["newText"] if items else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", required=True)
@@ -128,11 +159,15 @@ def main():
     parser.add_argument("--home", required=True, help="CRUCIBLE_HOME: where the index lives")
     parser.add_argument("--file", default="crates/crucible-core/src/repo_context.rs",
                         help="repository-relative file to type in")
+    parser.add_argument("--warmup-file", default="crates/crucible-core/src/complete.rs",
+                        help="repository-relative file of the warm-up completion")
     parser.add_argument("--keystrokes", type=int, default=30)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--repo-budget", type=int, default=1024)
     parser.add_argument("--debounce-ms", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="one more argument of `crucible lsp` (e.g. --server-arg=--speculate=off)")
     args = parser.parse_args()
     args.repo = os.path.realpath(args.repo)
     os.makedirs(args.home, exist_ok=True)
@@ -140,6 +175,7 @@ def main():
     prefix, suffix, typed = cursor_in(path, args.keystrokes)
     uri = "file://" + path
     load_before = os.getloadavg()
+    uptime_before = uptime()
     index_existed = os.path.isdir(os.path.join(args.home, "index"))
 
     server = Server(args)
@@ -149,11 +185,21 @@ def main():
     }))
     server.notify("initialized", {})
     initialize_s = time.monotonic() - started
+    warm_path = os.path.join(args.repo, args.warmup_file)
+    warm_prefix, warm_suffix, _ = cursor_in(warm_path, 1)
+    warm_uri = "file://" + warm_path
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": warm_uri, "languageId": "rust", "version": 1, "text": warm_prefix + warm_suffix,
+    }})
+    started = time.monotonic()
+    complete(server, warm_uri, warm_prefix)
+    warmup_s = time.monotonic() - started
     version = 1
     server.notify("textDocument/didOpen", {"textDocument": {
         "uri": uri, "languageId": "rust", "version": version, "text": prefix + suffix,
     }})
     latencies = []
+    cpu = []
     answered = 0
     examples = []
     for at in range(len(typed) + 1):
@@ -161,20 +207,20 @@ def main():
         before = prefix + typed[:at]
         text = before + suffix[at:] if at else prefix + suffix
         sent = time.monotonic()
+        cpu_before = cpu_seconds(server.process.pid)
         server.notify("textDocument/didChange", {
             "textDocument": {"uri": uri, "version": version},
             "contentChanges": [{"text": text}],
         })
-        result = server.response(server.request("textDocument/completion", {
-            "textDocument": {"uri": uri}, "position": position(before),
-        }))
+        text = complete(server, uri, before)
         latencies.append(time.monotonic() - sent)
-        items = (result or {}).get("items", result) if isinstance(result, dict) else result
-        if items:
+        cpu_after = cpu_seconds(server.process.pid)
+        if cpu_before is not None and cpu_after is not None:
+            cpu.append(cpu_after - cpu_before)
+        if text:
             answered += 1
             if len(examples) < 3:
-                examples.append(items[0]["textEdit"]["newText"])
-    server.close()
+                examples.append(text)
     follow = latencies[1:]
     print(json.dumps({
         "file": args.file,
@@ -185,17 +231,25 @@ def main():
         "max_new_tokens": args.max_new_tokens,
         "repo_budget_tokens": args.repo_budget,
         "threads": args.threads,
+        "server_args": args.server_arg,
         "initialize_s": round(initialize_s, 3),
+        "warmup_s": round(warmup_s, 3),
         "first_s": round(latencies[0], 3),
         "follow_up_p50_s": round(percentile(follow, 50), 3),
+        "follow_up_p95_s": round(percentile(follow, 95), 3),
         "follow_up_p99_s": round(percentile(follow, 99), 3),
         "follow_up_max_s": round(max(follow), 3),
+        "first_cpu_s": round(cpu[0], 2) if cpu else None,
+        "follow_up_cpu_p50_s": round(percentile(cpu[1:], 50), 2) if cpu[1:] else None,
         "answered": answered,
         "requests": len(latencies),
         "examples": examples,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-    }))
+        "uptime_before": uptime_before,
+        "uptime_after": uptime(),
+    }), flush=True)
+    server.close()
 
 
 if __name__ == "__main__":

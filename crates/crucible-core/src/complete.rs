@@ -2,6 +2,13 @@
 //! fill-in-the-middle tokens, with repository context in front, optionally retrieving again
 //! with the first draft (RepoCoder). The one path behind the language server's completions and
 //! the repository-level benchmark (`crate::repobench::eval`).
+//!
+//! An editor asks again at every keystroke, and a backend that keeps the previous prompt's
+//! cells evaluates only what follows the first changed token (issue 18). So the prompt is built
+//! to stay the same up to the cursor while a line is typed: the retrieval query leaves out the
+//! cursor's line (the context in front stays put), the file window's first line moves in steps
+//! of [`FileWindow::step_bytes`] rather than with every byte typed, and the editor's window
+//! after the cursor, which PSM order puts after the changed point, is short.
 
 use crucible_index::Index;
 use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt};
@@ -23,6 +30,43 @@ const QUERY_LINES_AFTER: usize = 10;
 pub const PREFIX_WINDOW_BYTES: usize = 4_500;
 /// Bytes of the file after the cursor that go into the prompt at most (whole lines).
 pub const SUFFIX_WINDOW_BYTES: usize = 1_500;
+/// The editor's bytes after the cursor: the rest of the cursor's line and a few lines more
+/// (about 70 tokens). PSM order puts them after the cursor, so every keystroke evaluates them
+/// again; [`SUFFIX_WINDOW_BYTES`] would cost about 500 tokens of prompt a keystroke.
+pub const EDITOR_SUFFIX_BYTES: usize = 256;
+/// The steps in which the editor's window start moves: it stays on one line while up to this
+/// many bytes are typed or deleted, so consecutive prompts share the file up to the cursor.
+pub const EDITOR_WINDOW_STEP: usize = 1_024;
+
+/// How much of the file around the cursor goes into the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileWindow {
+    /// Bytes before the cursor at most (whole lines; the cursor's line is always whole).
+    pub prefix_bytes: usize,
+    /// Bytes after the cursor at most (whole lines; the rest of the cursor's line is always
+    /// whole).
+    pub suffix_bytes: usize,
+    /// The window starts at the first line start at or after the first multiple of this many
+    /// bytes within `prefix_bytes` of the cursor (1: exactly `prefix_bytes` back).
+    pub step_bytes: usize,
+}
+
+impl FileWindow {
+    /// A language server's window: it starts in steps of [`EDITOR_WINDOW_STEP`] and ends
+    /// [`EDITOR_SUFFIX_BYTES`] after the cursor, so the next keystroke's prompt shares all but
+    /// the cursor's line and the short text after it.
+    pub const EDITOR: FileWindow = FileWindow {
+        prefix_bytes: PREFIX_WINDOW_BYTES,
+        suffix_bytes: EDITOR_SUFFIX_BYTES,
+        step_bytes: EDITOR_WINDOW_STEP,
+    };
+    /// A completion no other one follows (a benchmark's): the most of the file on each side.
+    pub const ONE_OFF: FileWindow = FileWindow {
+        prefix_bytes: PREFIX_WINDOW_BYTES,
+        suffix_bytes: SUFFIX_WINDOW_BYTES,
+        step_bytes: 1,
+    };
+}
 
 /// A gap to fill.
 #[derive(Debug, Clone)]
@@ -35,6 +79,8 @@ pub struct CompleteRequest<'a> {
     pub path: Option<&'a str>,
     /// Tokens of repository context at most.
     pub budget_tokens: usize,
+    /// The part of the file around the cursor in the prompt.
+    pub window: FileWindow,
     /// How to decode.
     pub params: GenParams,
     /// Retrieve again with the lines before the cursor and the first draft, and fill again
@@ -56,23 +102,33 @@ pub struct Completed {
     pub first_round: Option<(String, RepoContext)>,
 }
 
-/// The retrieval query of a gap: the lines around the cursor.
+/// The retrieval query of a gap: the lines before and after the cursor's line, without that
+/// line, so the query (and the context it finds) stays the same while the line is typed.
 pub fn query_around(prefix: &str, suffix: &str) -> String {
-    let before: Vec<&str> = prefix.lines().rev().take(QUERY_LINES_BEFORE).collect();
-    let mut query: Vec<&str> = before.into_iter().rev().collect();
-    query.extend(suffix.lines().take(QUERY_LINES_AFTER));
+    let line_start = prefix.rfind('\n').map_or(0, |at| at + 1);
+    let line_end = suffix.find('\n').map_or(suffix.len(), |at| at + 1);
+    lines_around(&prefix[..line_start], &suffix[line_end..])
+}
+
+/// The last lines of `before` and the first of `after`, joined.
+fn lines_around(before: &str, after: &str) -> String {
+    let last: Vec<&str> = before.lines().rev().take(QUERY_LINES_BEFORE).collect();
+    let mut query: Vec<&str> = last.into_iter().rev().collect();
+    query.extend(after.lines().take(QUERY_LINES_AFTER));
     query.join("\n")
 }
 
 /// The end of `prefix` that goes into the prompt: at most `max` bytes (plus the start of the
-/// cursor's line when that line alone is longer), starting at a line start.
-pub fn prefix_window(prefix: &str, max: usize) -> &str {
+/// cursor's line when that line alone is longer), starting at a line start. With `step` above
+/// 1 the earliest start is rounded up to a multiple of `step`, so the window's first line stays
+/// while the cursor moves within a step (the window is then `max - step` bytes or more).
+pub fn prefix_window(prefix: &str, max: usize, step: usize) -> &str {
     if prefix.len() <= max {
         return prefix;
     }
     let line_start = prefix.rfind('\n').map_or(0, |at| at + 1);
-    let mut from = prefix.len() - max;
-    while !prefix.is_char_boundary(from) {
+    let mut from = (prefix.len() - max).next_multiple_of(step.max(1));
+    while from < prefix.len() && !prefix.is_char_boundary(from) {
         from += 1;
     }
     if from >= line_start {
@@ -107,8 +163,8 @@ pub fn suffix_window(suffix: &str, max: usize) -> &str {
 }
 
 /// Fill the gap of `request`, with context from `index` when given. The prompt holds the
-/// [`prefix_window`] and [`suffix_window`] of the file around the cursor; the whole file is
-/// read for its imports. A model without
+/// [`prefix_window`] and [`suffix_window`] of the file around the cursor (its
+/// [`FileWindow`]); the whole file is read for its imports. A model without
 /// fill-in-the-middle tokens is [`Error::NoFim`].
 pub fn complete(
     generator: &mut dyn Generator,
@@ -141,9 +197,10 @@ pub fn complete(
             first_round: None,
         });
     };
-    // RepoCoder: the query is the window before the cursor continued by the draft.
+    // RepoCoder: the query is the window before the cursor continued by the draft (the
+    // cursor's line included: the draft continues it).
     let drafted = format!("{}{text}", request.prefix);
-    let query = query_around(&drafted, request.suffix);
+    let query = lines_around(&drafted, request.suffix);
     let mut second = gather(index, &query, current, request.budget_tokens)?;
     mark_iteration(&first, &mut second);
     let generation = fill(generator, &tokens, request, Some(&second), observer)?;
@@ -166,8 +223,13 @@ fn fill(
     observer: &mut dyn Observer,
 ) -> Result<Generation> {
     let infill = Infill {
-        prefix: prefix_window(request.prefix, PREFIX_WINDOW_BYTES).to_string(),
-        suffix: suffix_window(request.suffix, SUFFIX_WINDOW_BYTES).to_string(),
+        prefix: prefix_window(
+            request.prefix,
+            request.window.prefix_bytes,
+            request.window.step_bytes,
+        )
+        .to_string(),
+        suffix: suffix_window(request.suffix, request.window.suffix_bytes).to_string(),
         extra: context.map(RepoContext::extra_files).unwrap_or_default(),
         repo_name: context.map(|c| c.repo_name.clone()),
         filename: request.path.map(str::to_string),
@@ -216,6 +278,7 @@ mod tests {
             suffix: "\n",
             path: Some("add.py"),
             budget_tokens: 100,
+            window: FileWindow::ONE_OFF,
             params: params(),
             iterative: false,
         };
@@ -237,6 +300,7 @@ mod tests {
             suffix: "",
             path: None,
             budget_tokens: 100,
+            window: FileWindow::ONE_OFF,
             params: params(),
             iterative: false,
         };
@@ -249,7 +313,7 @@ mod tests {
     fn a_long_file_is_cut_to_whole_lines_around_the_cursor() {
         let prefix: String = (0..1000).map(|n| format!("before {n:04}\n")).collect();
         let prefix = format!("{prefix}    let x = ");
-        let window = prefix_window(&prefix, 120);
+        let window = prefix_window(&prefix, 120, 1);
         assert!(window.len() <= 120, "{}", window.len());
         assert!(window.starts_with("before 0"), "a line start: {window:?}");
         assert!(window.ends_with("before 0999\n    let x = "), "{window:?}");
@@ -260,10 +324,10 @@ mod tests {
         assert!(window.starts_with(";\nafter 0000\n"), "{window:?}");
         assert!(window.ends_with("\n"), "a line end: {window:?}");
         // Short text is whole; a cursor line longer than the window is kept whole.
-        assert_eq!(prefix_window("x = 1\ny = ", 120), "x = 1\ny = ");
+        assert_eq!(prefix_window("x = 1\ny = ", 120, 1), "x = 1\ny = ");
         assert_eq!(suffix_window("z\n", 60), "z\n");
         let long_line = format!("a\n{}", "é".repeat(100));
-        assert_eq!(prefix_window(&long_line, 20), "é".repeat(100));
+        assert_eq!(prefix_window(&long_line, 20, 1), "é".repeat(100));
         let long_suffix = format!("{}\nnext\n", "é".repeat(100));
         assert_eq!(
             suffix_window(&long_suffix, 20),
@@ -273,10 +337,10 @@ mod tests {
         // A window edge inside a character of an earlier line.
         let wide = format!("{}\n{}\nx = ", "é".repeat(50), "ü".repeat(50));
         assert_eq!(
-            prefix_window(&wide, 111),
+            prefix_window(&wide, 111, 1),
             format!("{}\nx = ", "ü".repeat(50))
         );
-        assert_eq!(prefix_window(&wide, 104), "x = ");
+        assert_eq!(prefix_window(&wide, 104, 1), "x = ");
     }
 
     #[test]
@@ -290,6 +354,7 @@ mod tests {
             suffix: &suffix,
             path: None,
             budget_tokens: 100,
+            window: FileWindow::ONE_OFF,
             params: params(),
             iterative: false,
         };
@@ -314,8 +379,75 @@ mod tests {
     #[test]
     fn the_query_is_the_lines_around_the_cursor() {
         let prefix: String = (0..60).map(|n| format!("line{n}\n")).collect();
-        let query = query_around(&prefix, "after1\nafter2\n");
+        let query = query_around(&prefix, "after1\nafter2\nafter3\n");
         assert!(query.starts_with("line20\n"), "{query}");
-        assert!(query.ends_with("line59\nafter1\nafter2"), "{query}");
+        // The cursor's line is the empty one after `line59`, ending in `after1`.
+        assert!(query.ends_with("line59\nafter2\nafter3"), "{query}");
+    }
+
+    #[test]
+    fn the_query_leaves_out_the_cursor_line_so_typing_on_it_keeps_the_query() {
+        let before: String = (0..60).map(|n| format!("line{n}\n")).collect();
+        let after = "after1\nafter2\n";
+        let typed = "    let total = items.iter().sum();";
+        let queries: Vec<String> = (0..=typed.len())
+            .map(|at| {
+                let prefix = format!("{before}{}", &typed[..at]);
+                let suffix = format!("{}\n{after}", &typed[at..]);
+                query_around(&prefix, &suffix)
+            })
+            .collect();
+        assert!(queries.iter().all(|q| q == &queries[0]), "{queries:?}");
+        assert!(queries[0].starts_with("line20\n"), "{}", queries[0]);
+        assert!(
+            queries[0].ends_with("line59\nafter1\nafter2"),
+            "{}",
+            queries[0]
+        );
+        assert!(!queries[0].contains("total"));
+        // On the first line, or with nothing after the cursor's line, one side is empty.
+        assert_eq!(query_around("x = ", " 1\ny = 2\n"), "y = 2");
+        assert_eq!(query_around("a\nx = ", " 1"), "a");
+    }
+
+    #[test]
+    fn the_window_start_moves_in_steps_while_typing() {
+        let lines: String = (0..2000).map(|n| format!("line {n:05}\n")).collect();
+        let start = |prefix: &str| {
+            let window = prefix_window(prefix, 4_500, 1_024);
+            assert!(window.len() <= 4_500 && window.len() > 4_500 - 1_024 - 12);
+            assert!(window.starts_with("line "), "a line start: {window:?}");
+            prefix.len() - window.len()
+        };
+        // Typing one byte at a time: the start moves once each time the cursor crosses a
+        // multiple of the step, and then to the first line start after that multiple.
+        let mut starts = Vec::new();
+        for typed in 0..3_000 {
+            let prefix = format!("{lines}{}", "x".repeat(typed));
+            let from = start(&prefix);
+            if starts.last() != Some(&from) {
+                starts.push(from);
+            }
+        }
+        assert_eq!(starts.len(), 4, "{starts:?}");
+        assert!(
+            starts.windows(2).all(|w| w[1] - w[0] >= 1_000),
+            "{starts:?}"
+        );
+        // A step of 1 moves with every line crossed, as before.
+        let exact: std::collections::BTreeSet<usize> = (0..100)
+            .map(|typed| {
+                let prefix = format!("{lines}{}", "x\n".repeat(typed));
+                prefix.len() - prefix_window(&prefix, 4_500, 1).len()
+            })
+            .collect();
+        assert!(exact.len() > 10, "{exact:?}");
+        // A window edge inside a character still starts at a line start.
+        let wide: String = (0..400).map(|n| format!("é{n:03}\n")).collect();
+        let window = prefix_window(&wide, 1_000, 256);
+        assert!(
+            window.starts_with('é') && window.len() <= 1_000,
+            "{window:?}"
+        );
     }
 }

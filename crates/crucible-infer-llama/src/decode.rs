@@ -359,20 +359,29 @@ impl Sequence {
     }
 }
 
-/// Greedy or sampled decoding of `params.n` sequences sharing the prompt. With `draft_ctx`
+/// Greedy or sampled decoding of `params.n` sequences sharing the prompt, whose first `reused`
+/// tokens sequence 0's cells already hold (the other sequences hold nothing). With `draft_ctx`
 /// (a context of the draft model, its cache empty), drafts come from the draft model, else
-/// from prompt lookup (when `job.max_draft > 0`).
+/// from prompt lookup (when `job.max_draft > 0`). Also returns the tokens sequence 0 chose.
 pub(crate) fn run(
     ctx: &mut LlamaContext<'static>,
     mut draft_ctx: Option<&mut LlamaContext<'static>>,
     job: &Job<'_>,
+    reused: usize,
     observer: &mut dyn Observer,
-) -> Result<Generation, Error> {
+) -> Result<(Generation, Vec<LlamaToken>), Error> {
     let params = job.params;
     let n = params.n;
     let seq_ids: Vec<i32> = (0..n as i32).collect();
     let started = Instant::now();
-    let prompt_row = eval_prompt(ctx, job, &seq_ids, 0)?;
+    if reused > 0 {
+        // The other sequences share the reused cells too (a tag on the same cells).
+        for &seq in &seq_ids[1..] {
+            ctx.copy_kv_cache_seq(0, seq, None, Some(reused as u32))
+                .map_err(|err| backend_error(format!("could not share KV cells: {err}")))?;
+        }
+    }
+    let prompt_row = eval_prompt(ctx, job, &seq_ids, reused)?;
     if let Some(draft_ctx) = draft_ctx.as_deref_mut() {
         // The draft model reads the prompt once too; its logits are not needed.
         eval_prompt(draft_ctx, job, &seq_ids, 0)?;
@@ -486,12 +495,14 @@ pub(crate) fn run(
             stats.add(seq.stats);
         }
     }
+    let chosen = seqs[0].generated.clone();
     let completions = seqs.into_iter().map(Sequence::completion).collect();
-    Ok(Generation {
+    let generation = Generation {
         completions,
         prompt_tokens: job.prompt.len(),
         prompt_ms,
         decode_ms: millis(decode_started),
         speculation,
-    })
+    };
+    Ok((generation, chosen))
 }

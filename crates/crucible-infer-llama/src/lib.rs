@@ -5,6 +5,10 @@
 //! KV cache cells are shared; the sequences are then decoded together, one token each per batch.
 //! On a CPU that is the lever: decode of one sequence is memory-bound, and a batch of `n` reads
 //! the weights once for `n` tokens.
+//!
+//! A request's first sequence leaves its cells in the context, and the next request keeps those
+//! of the prefix it shares with them (by the rule of `generate_many`'s prompt cache) and
+//! evaluates only the rest: an editor's next completion re-reads the text from its cursor on.
 
 #[cfg(test)]
 mod batch_invariance;
@@ -92,7 +96,7 @@ pub struct LlamaGenerator {
     fim: Option<FimTokens>,
     /// Texts of the control and user-defined tokens: in a chat message they stay plain text.
     specials: Vec<String>,
-    /// Prompt tokens copied from the prompt cache instead of evaluated, since the model loaded.
+    /// Prompt tokens whose cells were reused instead of evaluated, since the model loaded.
     reused_prompt_tokens: usize,
     /// The LoRA adapter (leaked with the model it belongs to) and its scale.
     lora: Option<(&'static mut LlamaLoraAdapter, f32)>,
@@ -135,6 +139,46 @@ impl std::fmt::Debug for LlamaGenerator {
 struct Session {
     ctx: LlamaContext<'static>,
     layout: Layout,
+    /// The tokens whose cells sequence 0 holds, at positions 0.. (empty: none known). The
+    /// single-request path leaves its sequence's cells in the context, so the next request
+    /// evaluates only what follows the prefix it shares with them (an editor's next
+    /// completion); everything else that uses the context clears it and this.
+    held: Vec<LlamaToken>,
+}
+
+impl Session {
+    /// Keep the cells of the longest prefix of `prompt` that sequence 0 holds, by the prompt
+    /// cache's rule ([`many::reusable`]: at least [`many::MIN_REUSE`] tokens, never the
+    /// prompt's last one); drop every other cell. Returns how many prompt tokens the kept
+    /// cells stand for (0: the cache is empty).
+    fn keep_prefix(&mut self, prompt: &[LlamaToken]) -> usize {
+        let reuse = many::reusable(&self.held, prompt);
+        let n_seq = match self.layout {
+            Layout::Unified { n_seq, .. } => n_seq,
+            Layout::PerSequence { .. } => 0,
+        };
+        let ctx = &mut self.ctx;
+        // Other sequences' cells past the shared prompt hold their own answers: they go whole.
+        let kept = reuse >= many::MIN_REUSE
+            && n_seq > 0
+            && (1..n_seq as u32).all(|seq| ctx.clear_kv_cache_seq(Some(seq), None, None).is_ok())
+            && matches!(
+                ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None),
+                Ok(true)
+            );
+        if !kept {
+            self.forget();
+            return 0;
+        }
+        self.held.truncate(reuse);
+        reuse
+    }
+
+    /// Clear the cache: the next request evaluates its whole prompt.
+    fn forget(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.held.clear();
+    }
 }
 
 /// How a context's KV cache is laid out.
@@ -287,8 +331,9 @@ impl LlamaGenerator {
         Ok(())
     }
 
-    /// Prompt tokens that `generate_many` copied from its prompt cache instead of evaluating,
-    /// over the generator's life (the measure of KV reuse between consecutive requests).
+    /// Prompt tokens that were not evaluated, over the generator's life (the measure of KV
+    /// reuse between consecutive requests): `generate_many` copied their cells from its prompt
+    /// cache, or `generate` found them left in the context by the request before.
     pub fn reused_prompt_tokens(&self) -> usize {
         self.reused_prompt_tokens
     }
@@ -398,6 +443,20 @@ fn ensure_session<'s>(
     config: &LlamaConfig,
     lora: Option<(&mut LlamaLoraAdapter, f32)>,
 ) -> Result<&'s mut Session, Error> {
+    let session = ensure_context(session, model, need, config, lora)?;
+    session.forget();
+    Ok(session)
+}
+
+/// [`ensure_session`] without clearing the cache of a context that serves `need` (a rebuilt
+/// one is empty).
+fn ensure_context<'s>(
+    session: &'s mut Option<Session>,
+    model: &'static LlamaModel,
+    need: Layout,
+    config: &LlamaConfig,
+    lora: Option<(&mut LlamaLoraAdapter, f32)>,
+) -> Result<&'s mut Session, Error> {
     let fits = session.as_ref().is_some_and(|s| s.layout.serves(need));
     if !fits {
         // Round up so that small variations between requests reuse the context.
@@ -441,11 +500,13 @@ fn ensure_session<'s>(
                 .map_err(|err| backend_error(format!("could not set the LoRA adapter: {err}")))?;
         }
         tracing::debug!(?layout, "created llama.cpp context");
-        *session = Some(Session { ctx, layout });
+        *session = Some(Session {
+            ctx,
+            layout,
+            held: Vec::new(),
+        });
     }
-    let session = session.as_mut().expect("the session was just ensured");
-    session.ctx.clear_kv_cache();
-    Ok(session)
+    Ok(session.as_mut().expect("the session was just ensured"))
 }
 
 impl Generator for LlamaGenerator {
@@ -499,6 +560,10 @@ impl LlamaGenerator {
             tokens = self.tokenize(&text);
         }
         tokens.truncate(prompt_len.max(1));
+        // A benchmark measures a cold prompt: nothing of an earlier run's cells is reused.
+        if let Some(session) = &mut self.session {
+            session.forget();
+        }
         self.run_tokens(&tokens, params, &mut crucible_infer::Silent, true)
     }
 
@@ -633,25 +698,49 @@ impl LlamaGenerator {
         (max_draft, draft_cost): (usize, DraftCost),
         draft_ctx: Option<&mut LlamaContext<'static>>,
     ) -> Result<Generation, Error> {
-        let batch_size = self.config.batch_size;
-        let model = self.model;
-        let session = self.session(need)?;
         let job = decode::Job {
-            model,
+            model: self.model,
             prompt,
             params,
-            batch_size,
+            batch_size: self.config.batch_size,
             ignore_eos,
             max_draft,
             draft_cost,
         };
-        match params.decoding {
-            Decoding::Beam {
-                width,
-                length_penalty,
-            } => beam::run(&mut session.ctx, &job, width, length_penalty, observer),
-            _ => decode::run(&mut session.ctx, draft_ctx, &job, observer),
+        if let Decoding::Beam {
+            width,
+            length_penalty,
+        } = params.decoding
+        {
+            // Beam search moves hypotheses between sequences: it starts from an empty cache
+            // and leaves nothing known behind.
+            let session = self.session(need)?;
+            return beam::run(&mut session.ctx, &job, width, length_penalty, observer);
         }
+        let session = ensure_context(
+            &mut self.session,
+            self.model,
+            need,
+            &self.config,
+            self.lora
+                .as_mut()
+                .map(|(adapter, scale)| (&mut **adapter, *scale)),
+        )?;
+        let reuse = session.keep_prefix(prompt);
+        self.reused_prompt_tokens += reuse;
+        tracing::debug!(prompt = prompt.len(), reused = reuse, "single request");
+        let result = decode::run(&mut session.ctx, draft_ctx, &job, reuse, observer);
+        // What sequence 0's cells now hold: the prompt and the tokens it fed (all it chose but
+        // the last), as far as its cells reach (a failed or cancelled run may have fed some
+        // generated tokens, or not the whole prompt).
+        let mut held = prompt.to_vec();
+        if let Ok((_, chosen)) = &result {
+            held.extend_from_slice(&chosen[..chosen.len().saturating_sub(1)]);
+        }
+        let cells = usize::try_from(session.ctx.kv_cache_seq_pos_max(0) + 1).unwrap_or(0);
+        held.truncate(cells);
+        session.held = held;
+        result.map(|(generation, _)| generation)
     }
 }
 

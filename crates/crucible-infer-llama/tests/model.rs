@@ -1,6 +1,6 @@
 //! The llama.cpp backend with the real default model: fill-in-the-middle tokens from the
 //! vocabulary, per-request text and cancellation in `generate_many`, prefix reuse between
-//! consecutive infill prompts, greedy answers unchanged by the prompt cache and by chunked
+//! consecutive infill prompts (in `generate_many` and from one `generate` to the next), greedy answers unchanged by the prompt cache and by chunked
 //! prompt evaluation, and special-token text in a chat message or in a fill prompt's files
 //! tokenized as text.
 //!
@@ -269,6 +269,73 @@ fn an_infill_sharing_a_long_prefix_reuses_its_cells() {
         reused > 600 && reused < prompt_tokens,
         "the second prompt ({prompt_tokens} tokens) should reuse the shared prefix, reused {reused}"
     );
+}
+
+#[test]
+fn a_generate_sharing_a_long_prefix_with_the_one_before_evaluates_only_the_rest() {
+    let mut generator = generator();
+    let tokens = generator.fim_tokens().expect("the model has FIM tokens");
+    let body: String = (0..60)
+        .map(|i| format!("def f{i}(x):\n    return x - {i}\n\n"))
+        .collect();
+    // An editor's consecutive requests: the same file, one more keystroke at the cursor; one
+    // greedy sequence, or two sampled ones sharing the prompt's cells.
+    let sampled = Decoding::Sample(crucible_types::SamplingParams {
+        temperature: 0.8,
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+    });
+    let infill = |typed: &str, decoding: Decoding, n: usize| GenRequest {
+        prompt: Prompt::Fill {
+            tokens: tokens.clone(),
+            infill: Box::new(Infill {
+                prefix: format!("{body}def g(x):\n    return {typed}"),
+                suffix: "\n\nprint(g(1))\n".into(),
+                ..Infill::default()
+            }),
+        },
+        params: GenParams {
+            decoding,
+            n,
+            seed: 7,
+            ..text_request("", 12).params
+        },
+    };
+    let texts = |generation: &Generation| -> Vec<String> {
+        let texts = generation.completions.iter().map(|c| c.text.clone());
+        texts.collect()
+    };
+    // An unrelated prompt before each cold request, so it finds nothing to reuse (it asks for
+    // two sequences: the context then has room for both kinds of request, and is not made
+    // again, which would empty it).
+    let mut unrelated = text_request("import os\n", 2);
+    unrelated.params.decoding = sampled;
+    unrelated.params.n = 2;
+    let mut cold = Vec::new();
+    for (decoding, n) in [(Decoding::Greedy, 1), (sampled, 2)] {
+        generator.generate(&unrelated, &mut Silent).unwrap();
+        let before = generator.reused_prompt_tokens();
+        let generation = generator.generate(&infill("x ", decoding, n), &mut Silent);
+        cold.push(texts(&generation.unwrap()));
+        assert_eq!(generator.reused_prompt_tokens(), before, "nothing to reuse");
+    }
+    // The request before the keystroke, then the ones after it.
+    let before_keystroke = infill("x", Decoding::Greedy, 1);
+    generator.generate(&before_keystroke, &mut Silent).unwrap();
+    for ((decoding, n), cold) in [(Decoding::Greedy, 1), (sampled, 2)].into_iter().zip(cold) {
+        let before = generator.reused_prompt_tokens();
+        let warm = generator
+            .generate(&infill("x ", decoding, n), &mut Silent)
+            .unwrap();
+        let reused = generator.reused_prompt_tokens() - before;
+        let prompt_tokens = warm.prompt_tokens;
+        assert!(
+            reused > 600 && reused < prompt_tokens,
+            "the prompt ({prompt_tokens} tokens) should evaluate only what follows the shared prefix, reused {reused}"
+        );
+        assert_eq!(texts(&warm), cold, "{n} sequences");
+    }
 }
 
 /// Each request's answer text, from one `generate_many` call over `requests` with `slots`

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use crucible_core::complete::{CompleteRequest, complete};
+use crucible_core::complete::{CompleteRequest, FileWindow, complete};
 use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
 use crucible_core::index::Index;
 use crucible_core::infer::{Generator, Observer};
@@ -167,6 +167,7 @@ fn run(
                             suffix: &suffix,
                             path: path.as_deref(),
                             budget_tokens,
+                            window: FileWindow::EDITOR,
                             params,
                             iterative: false,
                         };

@@ -30,7 +30,7 @@ use crucible_syntax::SyntaxParser;
 use crucible_types::{Decoding, GenParams};
 
 use super::{RepoTask, Setting, TaskLanguage};
-use crate::complete::{CompleteRequest, complete};
+use crate::complete::{CompleteRequest, FileWindow, complete};
 use crate::{Error, Result};
 
 /// Where a prediction's repository context comes from.
@@ -192,6 +192,7 @@ pub fn predict(
         suffix: "",
         path: Some(&task.path),
         budget_tokens: params.budget_tokens,
+        window: FileWindow::ONE_OFF,
         params: GenParams {
             decoding: Decoding::Greedy,
             seed: 0,

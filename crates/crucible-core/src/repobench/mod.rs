@@ -383,7 +383,7 @@ fn scan_repository(root: &Path, prefix_bytes: usize) -> Result<(RepoSource, Vec<
                 line: line.index + 1,
                 language: *language,
                 setting: line.setting,
-                prefix: prefix_window(&before, prefix_bytes).to_string(),
+                prefix: prefix_window(&before, prefix_bytes, 1).to_string(),
                 gold: line.text,
                 symbol: line.symbol,
             });

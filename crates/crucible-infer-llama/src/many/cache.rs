@@ -129,8 +129,9 @@ impl<S> PromptCache<S> {
 }
 
 /// How many leading tokens of `prompt` the cells of `cached` can stand for: their shared
-/// prefix, short of the prompt's last token.
-fn reusable(cached: &[LlamaToken], prompt: &[LlamaToken]) -> usize {
+/// prefix, short of the prompt's last token. The single-request path keeps its sequence's
+/// cells in the context by the same rule (`Session::keep_prefix`).
+pub(crate) fn reusable(cached: &[LlamaToken], prompt: &[LlamaToken]) -> usize {
     cached
         .iter()
         .zip(prompt)

@@ -49,6 +49,7 @@ use crucible_types::Decoding;
 use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, eval_prompt};
 use crate::{Layout, LlamaGenerator, MAX_MODEL_DRAFT, backend_error, draft_streams, millis};
 use cache::PromptCache;
+pub(crate) use cache::{MIN_REUSE, reusable};
 use request::{Active, Waiting};
 
 /// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
