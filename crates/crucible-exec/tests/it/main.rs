@@ -34,6 +34,18 @@ fn executor() -> &'static Executor {
     })
 }
 
+/// Runs of each case in the repeated-verdict tests (`verdicts`, `verdicts_python`): 20, which
+/// catches a verdict that differs in one run of ten with probability 0.88 per case; set
+/// `CRUCIBLE_STRESS_RUNS` higher for a stress run (the suite used 50 before CI time mattered).
+fn stress_runs() -> usize {
+    match std::env::var("CRUCIBLE_STRESS_RUNS") {
+        Ok(runs) => runs.parse().unwrap_or_else(|_| {
+            panic!("CRUCIBLE_STRESS_RUNS must be a number of runs, got `{runs}`")
+        }),
+        Err(_) => 20,
+    }
+}
+
 /// A fixture by stem (`ok`) or by file name (`deep_recursion.c`).
 fn fixture(lang: &str, name: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

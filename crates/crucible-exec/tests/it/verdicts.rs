@@ -9,14 +9,10 @@ use std::collections::BTreeSet;
 
 use super::*;
 
-/// Repeats of each case.
-const RUNS: usize = 50;
-
-/// Exit statuses tried with appended tests (each one is a program to compile); stdin/stdout
-/// programs read theirs and try all of 0 to 255.
-const APPENDED_EXITS: &[i32] = &[
-    0, 1, 2, 3, 42, 100, 101, 126, 127, 128, 134, 137, 139, 143, 255,
-];
+/// Exit statuses tried with appended tests (each one is a program to compile): 0, ordinary
+/// failures, the shell's 126 and 127, and statuses a signal's would look like (128 + 6, 9, 15)
+/// with the largest; stdin/stdout programs read theirs and try all of 0 to 255.
+const APPENDED_EXITS: &[i32] = &[0, 1, 42, 126, 127, 134, 137, 143, 255];
 
 /// How a language wraps a behaviour: a function `act` returning an integer whose body is the
 /// behaviour, a `main` that exits with what it returns (stdin/stdout mode), and appended tests
@@ -343,16 +339,37 @@ fn check_language(lang: &Lang, mode: Mode) {
     let name = |case: &str| format!("{:?} {mode:?} {case}", lang.language);
     // Limits end these: a timeout every time, never a crash.
     let req = lang.request(mode, lang.looping);
-    repeat(exec, &name("loop"), &req, RUNS, 2, Status::Timeout);
+    repeat(exec, &name("loop"), &req, stress_runs(), 2, Status::Timeout);
     let mut req = lang.request(mode, lang.sleeping);
     req.limits.wall_time = Duration::from_secs_f64(lang.cpu_seconds * 2.0);
-    repeat(exec, &name("sleep"), &req, RUNS, 8, Status::Timeout);
+    repeat(
+        exec,
+        &name("sleep"),
+        &req,
+        stress_runs(),
+        8,
+        Status::Timeout,
+    );
     let req = lang.request(mode, lang.children);
-    repeat(exec, &name("children"), &req, RUNS, 2, Status::Timeout);
+    repeat(
+        exec,
+        &name("children"),
+        &req,
+        stress_runs(),
+        2,
+        Status::Timeout,
+    );
     // The program's own signals: a runtime error with the same signal or status every time.
     for (signal, body) in lang.signals {
         let req = lang.request(mode, body);
-        let v = repeat(exec, &name(signal), &req, RUNS, 2, Status::RuntimeError);
+        let v = repeat(
+            exec,
+            &name(signal),
+            &req,
+            stress_runs(),
+            2,
+            Status::RuntimeError,
+        );
         if mode == Mode::Plain {
             assert!(v.1.is_some() || v.2.is_some(), "{}: {v:?}", name(signal));
         }
@@ -365,7 +382,7 @@ fn check_language(lang: &Lang, mode: Mode) {
         exec,
         &name("out of memory"),
         &req,
-        RUNS,
+        stress_runs(),
         2,
         Status::MemoryLimit,
     );
@@ -404,14 +421,18 @@ fn check_exits(lang: &Lang, mode: Mode) {
             for code in [1, 137] {
                 req.stdin = Some(format!("{code}\n"));
                 let what = format!("{:?} {mode:?} exit {code}", lang.language);
-                repeat(exec, &what, &req, RUNS, 2, expect(code));
+                repeat(exec, &what, &req, stress_runs(), 2, expect(code));
             }
         }
         Mode::Appended => {
             for &code in APPENDED_EXITS {
                 let body = lang.exit_code.replace("{code}", &code.to_string());
                 let req = lang.request(mode, &body);
-                let runs = if matches!(code, 1 | 137) { RUNS } else { 1 };
+                let runs = if matches!(code, 1 | 137) {
+                    stress_runs()
+                } else {
+                    1
+                };
                 let what = format!("{:?} {mode:?} exit {code}", lang.language);
                 repeat(exec, &what, &req, runs, 2, expect(code));
                 check(code, &run_on(exec, &req));
@@ -503,7 +524,7 @@ fn timeouts_without_cgroups() {
         // RLIMIT_NPROC, the fallback, counts every process of the sandbox user on the host.
         req.limits.processes = 4096;
         let what = format!("C without cgroups: {what}");
-        repeat(exec, &what, &req, RUNS, 2, Status::Timeout);
+        repeat(exec, &what, &req, stress_runs(), 2, Status::Timeout);
         let report = run_on(exec, &req);
         let message = report.failure.map(|f| f.message).unwrap_or_default();
         assert!(message.contains("of CPU time"), "{what}: {message}");

@@ -9,9 +9,6 @@ use crucible_types::CallCase;
 
 use super::*;
 
-/// Runs of each case.
-const RUNS: usize = 50;
-
 /// What a case must get, every run.
 #[derive(Debug, Clone)]
 struct Expect {
@@ -212,7 +209,7 @@ fn loops_time_out_on_cpu_every_time() {
             cpu_timeout(),
         ),
     ];
-    repeated(cases, RUNS);
+    repeated(cases, stress_runs());
 }
 
 #[test]
@@ -243,7 +240,7 @@ fn sleeps_hit_the_wall_clock_backstop_every_time() {
     for case in &mut cases {
         case.request.limits = short(Some(0.5));
     }
-    repeated(cases, RUNS);
+    repeated(cases, stress_runs());
 }
 
 #[test]
@@ -272,7 +269,7 @@ fn loops_in_child_processes_time_out_on_cpu_every_time() {
         ));
         cases.push(stdin_case(&format!("{name} loop"), code, cpu_timeout()));
     }
-    repeated(cases, RUNS);
+    repeated(cases, stress_runs());
 }
 
 #[test]
@@ -389,7 +386,7 @@ fn signals_end_the_program_with_that_signal_every_time() {
         &format!("    os.kill(os.getpid(), {})", libc::SIGPIPE),
         Expect::status(Status::Passed),
     ));
-    repeated(cases, RUNS);
+    repeated(cases, stress_runs());
 }
 
 #[test]
@@ -425,7 +422,7 @@ fn running_out_of_memory_is_a_memory_verdict_every_time() {
         // that never reached its limit would still end, on CPU time, as a wrong verdict.
         case.request.limits.cpu_time = Duration::from_secs(10);
     }
-    repeated(cases, RUNS);
+    repeated(cases, stress_runs());
 }
 
 #[test]
