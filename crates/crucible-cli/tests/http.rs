@@ -436,3 +436,32 @@ fn iterative_retrieval_asks_twice_and_marks_what_the_draft_found() {
         "{second_prompt}"
     );
 }
+
+#[test]
+fn batch_invariant_from_crucible_toml_is_turned_off_by_the_flag() {
+    let server = MockServer::serving("coder-7b", |_| {
+        Reply::chat(&["def one():\n", "    return 1"], "stop", Some((10, 6)))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crucible.toml"), "batch_invariant = true\n").unwrap();
+    let endpoint = server.endpoint();
+    let args = |flag: Option<&'static str>| {
+        let mut args = vec!["generate", "--json", "--endpoint", &endpoint, "--lang", "python"];
+        args.extend(flag);
+        args.push("a function one() that returns 1");
+        args
+    };
+    // The file's setting applies to a local model's arithmetic, which a server does not have.
+    let refused = crucible(dir.path(), &args(None));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("batch_invariant"), "{stderr}");
+    let refused = crucible(dir.path(), &args(Some("--batch-invariant=true")));
+    assert!(!refused.status.success());
+    // `--batch-invariant=false` overrides the file.
+    let out = crucible(dir.path(), &args(Some("--batch-invariant=false")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["code"].as_str().unwrap().contains("return 1"), "{json}");
+}

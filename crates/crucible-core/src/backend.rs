@@ -72,7 +72,12 @@ pub fn open_generator_with_facts(
     }
     let (resolved, gguf) = resolve_model(settings, progress)?;
     let weights = local_weights(settings, &resolved, &gguf, Weights::Widen)?;
-    let facts = ModelFacts::of(&resolved, weights.widened, settings.lora.as_ref())?;
+    let facts = ModelFacts::of(
+        &resolved,
+        weights.widened,
+        settings.lora.as_ref(),
+        settings.batch_invariant,
+    )?;
     Ok((load_weights(settings, &resolved, &weights)?, facts))
 }
 

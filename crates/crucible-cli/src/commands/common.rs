@@ -79,9 +79,10 @@ pub(crate) struct ModelArgs {
     /// greedy output is identical token for token with and without --speculate, and a request
     /// decoded beside others gives what it gives alone; without it they can differ where the top
     /// two tokens nearly tie. Slower (docs/PERFORMANCE.md), and its output can differ from the
-    /// default mode's. Default: `batch_invariant` in crucible.toml, else off.
-    #[arg(long)]
-    pub(crate) batch_invariant: bool,
+    /// default mode's. `--batch-invariant=false` turns it off where crucible.toml turns it on.
+    /// Default: `batch_invariant` in crucible.toml, else off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub(crate) batch_invariant: Option<bool>,
 }
 
 /// `--speculate`.
@@ -137,7 +138,7 @@ impl ModelArgs {
             parallel_requests: self.parallel_requests,
             speculate: self.speculate.map(Speculate::from),
             draft_model: self.draft_model.clone(),
-            batch_invariant: self.batch_invariant.then_some(true),
+            batch_invariant: self.batch_invariant,
         };
         let mut settings = Settings::resolve(cli).context("could not resolve settings")?;
         if let Some(lora) = &self.lora {

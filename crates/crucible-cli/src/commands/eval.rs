@@ -393,6 +393,7 @@ mod tests {
             sha256: String::new(),
             widened: false,
             lora: None,
+            batch_invariant: false,
         }
     }
 

@@ -22,6 +22,9 @@ pub enum ModelFacts {
         /// The LoRA adapter applied at load: its file's sha256 and scale.
         #[serde(skip_serializing_if = "Option::is_none")]
         lora: Option<(String, f32)>,
+        /// Whether it ran with batch-invariant arithmetic (`--batch-invariant`), which changes
+        /// its logits and so can change its answers.
+        batch_invariant: bool,
     },
     /// A model behind an OpenAI-compatible server, identified by the endpoint and the server's
     /// model id (the server's weights cannot be checked from here).
@@ -35,6 +38,7 @@ impl ModelFacts {
         resolved: &crucible_model::ResolvedModel,
         widened: bool,
         lora: Option<&crate::settings::LoraSpec>,
+        batch_invariant: bool,
     ) -> Result<ModelFacts> {
         let sha256 = match &resolved.spec {
             crucible_model::ModelSpec::Known(known) => known.sha256.to_owned(),
@@ -50,6 +54,7 @@ impl ModelFacts {
             sha256,
             widened,
             lora,
+            batch_invariant,
         })
     }
 
@@ -61,15 +66,22 @@ impl ModelFacts {
     }
 
     /// The run configuration's `model` entry. For a file run as it is, it is the same as before
-    /// servers and widened weights were supported, so older run directories still resume.
+    /// servers, widened weights, adapters and batch-invariant arithmetic were supported, so
+    /// older run directories still resume.
     pub(crate) fn config(&self) -> serde_json::Value {
         let mut config = self.base_config();
         if let ModelFacts::File {
-            lora: Some((sha256, scale)),
+            lora,
+            batch_invariant,
             ..
         } = self
         {
-            config["lora"] = json!({"sha256": sha256, "scale": scale});
+            if let Some((sha256, scale)) = lora {
+                config["lora"] = json!({"sha256": sha256, "scale": scale});
+            }
+            if *batch_invariant {
+                config["arithmetic"] = json!("batch-invariant");
+            }
         }
         config
     }
@@ -118,4 +130,30 @@ fn sha256_file(path: &Path) -> Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(batch_invariant: bool) -> ModelFacts {
+        ModelFacts::File {
+            name: "m".into(),
+            path: "m.gguf".into(),
+            sha256: "ab".into(),
+            widened: false,
+            lora: None,
+            batch_invariant,
+        }
+    }
+
+    #[test]
+    fn batch_invariant_arithmetic_is_part_of_the_configuration() {
+        // The default mode's entry is the one runs recorded before the mode existed.
+        assert_eq!(file(false).config(), json!({"name": "m", "sha256": "ab"}));
+        assert_eq!(
+            file(true).config(),
+            json!({"name": "m", "sha256": "ab", "arithmetic": "batch-invariant"})
+        );
+    }
 }

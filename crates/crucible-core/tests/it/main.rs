@@ -177,6 +177,7 @@ pub(crate) fn scripted_model() -> ModelFacts {
         sha256: "0".repeat(64),
         widened: false,
         lora: None,
+        batch_invariant: false,
     }
 }
 
