@@ -174,6 +174,11 @@ fn load_serving(
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
         draft_cost: None,
+        prompt_cache_bytes: settings
+            .prompt_cache_mib
+            .map_or(crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES, |mib| {
+                mib << 20
+            }),
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -226,6 +231,7 @@ pub fn load_llama(
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
         draft_cost: None,
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

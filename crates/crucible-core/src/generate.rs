@@ -295,6 +295,7 @@ mod tests {
             speculate: crucible_infer::Speculate::Off,
             draft_model: None,
             batch_invariant: false,
+            prompt_cache_mib: None,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

@@ -117,6 +117,9 @@ pub struct Settings {
     /// crucible.toml): greedy output identical with and without speculation, and alone or
     /// batched, at a cost in speed.
     pub batch_invariant: bool,
+    /// Host memory, in MiB, for the KV cells of finished requests that a later prompt sharing
+    /// their prefix reuses (`crucible serve --prompt-cache-mib`); `None`: the backend's default.
+    pub prompt_cache_mib: Option<usize>,
 }
 
 /// A LoRA adapter file and its scale.
@@ -293,6 +296,7 @@ impl Settings {
             speculate,
             draft_model: merged.draft_model,
             batch_invariant,
+            prompt_cache_mib: None,
         })
     }
 }

@@ -43,6 +43,7 @@ fn main() {
         draft_model: None,
         batch_invariant: false,
         draft_cost: None,
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

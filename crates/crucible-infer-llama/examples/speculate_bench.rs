@@ -51,6 +51,7 @@ fn main() {
         draft_model,
         batch_invariant,
         draft_cost: None,
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };
     let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
         .unwrap_or_else(|err| panic!("{err}"));

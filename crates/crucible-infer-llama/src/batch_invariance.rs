@@ -36,6 +36,7 @@ mod tests {
             draft_model: None,
             batch_invariant,
             draft_cost: None,
+            prompt_cache_bytes: crate::DEFAULT_PROMPT_CACHE_BYTES,
         };
         let mut generator = LlamaGenerator::load(&common::default_model(), "test", config).unwrap();
         let prompt = generator.tokenize(

@@ -17,6 +17,7 @@ mod decode;
 mod draft;
 mod invariant;
 mod many;
+pub use many::DEFAULT_PROMPT_CACHE_BYTES;
 mod score;
 
 use std::num::NonZeroU32;
@@ -70,6 +71,10 @@ pub struct LlamaConfig {
     /// measured on a CPU ([`DraftCost::lookup`], [`DraftCost::model`]). A cost of 0 drafts
     /// whenever a draft is found (tests use it to exercise verification).
     pub draft_cost: Option<DraftCost>,
+    /// Host memory, in bytes, that `generate_many` may keep finished requests' KV cells in, so
+    /// a prompt sharing a prefix with one of them evaluates only the rest (0: no prompt cache).
+    /// [`DEFAULT_PROMPT_CACHE_BYTES`] unless a server is told otherwise.
+    pub prompt_cache_bytes: usize,
 }
 
 /// Longest prompt-lookup draft verified in one step.

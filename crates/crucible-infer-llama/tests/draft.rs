@@ -30,6 +30,7 @@ fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
         draft_model: draft.map(installed_model),
         batch_invariant: false,
         draft_cost: Some(DraftCost { per_token: 0.0 }),
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     }
 }
 

@@ -67,6 +67,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
         draft_model: None,
         batch_invariant: false,
         draft_cost: None,
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };
     LlamaGenerator::load(model, "test", config)
 }

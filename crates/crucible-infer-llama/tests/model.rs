@@ -38,6 +38,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
                 draft_model: None,
                 batch_invariant: false,
                 draft_cost: None,
+                prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
             };
             let generator = LlamaGenerator::load(&default_model(), "test", config)
                 .expect("the default model loads");

@@ -30,6 +30,7 @@ fn generator() -> MutexGuard<'static, LlamaGenerator> {
                 draft_model: None,
                 batch_invariant: false,
                 draft_cost: Some(DraftCost { per_token: 0.0 }),
+                prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
             };
             Mutex::new(LlamaGenerator::load(&default_model(), "test", config).unwrap())
         })

@@ -123,6 +123,7 @@ fn settings(home: &Path) -> Settings {
         speculate: crucible_core::infer::Speculate::Off,
         draft_model: None,
         batch_invariant: false,
+        prompt_cache_mib: None,
     }
 }
 

@@ -81,6 +81,11 @@ pub(crate) struct ServeArgs {
     /// Largest memory, in MiB, a run may ask for (and the default).
     #[arg(long, value_name = "MB", default_value_t = 512)]
     exec_memory_limit: u64,
+    /// Host memory, in MiB, for the KV cells of finished requests: a prompt that shares a
+    /// prefix with one of them (a repeated prompt, a chat's next turn, an editor's next infill)
+    /// evaluates only the rest. The process's peak memory grows by about this much.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    prompt_cache_mib: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -100,6 +105,7 @@ pub(crate) fn run(args: ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitC
         .map_err(|()| anyhow::anyhow!("`--host {}` is not an address to listen on", args.host))?;
     crucible_server::check_exposure(addr, &config, args.insecure_no_api_key).map_err(with_hint)?;
     let mut settings = args.model.settings(None)?;
+    settings.prompt_cache_mib = Some(args.prompt_cache_mib);
     if args.model.context_length.is_none()
         && settings.context_length == settings::DEFAULT_CONTEXT_LENGTH
     {

@@ -63,11 +63,11 @@ const RELEASED: i32 = -1;
 /// sequences wait for a fraction of a second at most.
 const PREFILL_CHUNK: usize = 256;
 
-/// Host memory the prompt cache may take: 16 MiB, about 1,360 cells of the 0.5B model (a
-/// HumanEval prompt and a 64-token answer take about 200, so six or seven of them). With eight
-/// 4,096-cell slots the serving process peaked at 1,031 MiB with 32 MiB, over the 1 GiB bound
-/// of 50 clients (docs/PERFORMANCE.md, "Serving"); half of it keeps the process under it.
-const PROMPT_CACHE_BYTES: usize = 16 << 20;
+/// Host memory the prompt cache takes by default: 16 MiB, about 1,360 cells of the 0.5B model
+/// (a HumanEval prompt and a 64-token answer take about 200, so six or seven of them). With
+/// eight 4,096-cell slots the serving process peaked at 1,031 MiB with 32 MiB, over the 1 GiB
+/// bound of 50 clients (docs/PERFORMANCE.md, "Serving"); half of it keeps the process under it.
+pub const DEFAULT_PROMPT_CACHE_BYTES: usize = 16 << 20;
 
 /// A prompt whose evaluation ends in this step: its request and the batch row of its last
 /// token's logits.
@@ -159,7 +159,7 @@ impl LlamaGenerator {
                     // from an empty cache whatever an earlier call left in the context.
                     layout = Some(self.session(need)?.layout);
                     // Cached cells belong to the context they were taken from.
-                    cache = PromptCache::new(PROMPT_CACHE_BYTES);
+                    cache = PromptCache::new(self.config.prompt_cache_bytes);
                     // The draft model's streams mirror the slots.
                     self.draft_context(Layout::PerSequence {
                         seqs: slots,
