@@ -446,7 +446,14 @@ fn batch_invariant_from_crucible_toml_is_turned_off_by_the_flag() {
     std::fs::write(dir.path().join("crucible.toml"), "batch_invariant = true\n").unwrap();
     let endpoint = server.endpoint();
     let args = |flag: Option<&'static str>| {
-        let mut args = vec!["generate", "--json", "--endpoint", &endpoint, "--lang", "python"];
+        let mut args = vec![
+            "generate",
+            "--json",
+            "--endpoint",
+            &endpoint,
+            "--lang",
+            "python",
+        ];
         args.extend(flag);
         args.push("a function one() that returns 1");
         args
@@ -463,5 +470,8 @@ fn batch_invariant_from_crucible_toml_is_turned_off_by_the_flag() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(json["code"].as_str().unwrap().contains("return 1"), "{json}");
+    assert!(
+        json["code"].as_str().unwrap().contains("return 1"),
+        "{json}"
+    );
 }
