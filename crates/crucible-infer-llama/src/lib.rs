@@ -12,6 +12,9 @@
 
 #[cfg(test)]
 mod batch_invariance;
+// The tests' shared helpers (`tests/common`, which `batch_invariance` includes) name this crate.
+#[cfg(test)]
+extern crate self as crucible_infer_llama;
 mod beam;
 mod decode;
 mod draft;

@@ -21,16 +21,10 @@ const DRAFT: &str = "qwen2.5-coder-0.5b-instruct";
 
 fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
     LlamaConfig {
-        threads: 2,
-        context_length: Some(1024),
-        batch_size: 512,
-        slot_cells: Some(1024),
-        lora: None,
         speculate,
         draft_model: draft.map(installed_model),
-        batch_invariant: false,
         draft_cost: Some(DraftCost { per_token: 0.0 }),
-        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        ..common::config(1024)
     }
 }
 

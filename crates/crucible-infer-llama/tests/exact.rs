@@ -31,16 +31,11 @@ const LARGE: &str = "qwen2.5-coder-1.5b-instruct";
 
 fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
     LlamaConfig {
-        threads: 2,
-        context_length: Some(2048),
-        batch_size: 512,
-        slot_cells: Some(2048),
-        lora: None,
         speculate,
         draft_model: draft.map(installed_model),
         batch_invariant: true,
         draft_cost: Some(DraftCost { per_token: 0.0 }),
-        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        ..common::config(2048)
     }
 }
 

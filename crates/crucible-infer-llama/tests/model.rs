@@ -19,7 +19,7 @@ use crucible_infer::{
     Error, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Message, Prompt, Silent,
     fim_prompt,
 };
-use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
+use crucible_infer_llama::LlamaGenerator;
 use crucible_types::{Decoding, GenParams};
 
 /// One generator for the whole test binary: the model loads once (llama.cpp allows one backend
@@ -28,19 +28,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
     static GENERATOR: OnceLock<Mutex<LlamaGenerator>> = OnceLock::new();
     GENERATOR
         .get_or_init(|| {
-            let config = LlamaConfig {
-                threads: 2,
-                context_length: Some(4096),
-                batch_size: 512,
-                slot_cells: Some(4096),
-                lora: None,
-                speculate: crucible_infer::Speculate::Off,
-                draft_model: None,
-                batch_invariant: false,
-                draft_cost: None,
-                prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
-            };
-            let generator = LlamaGenerator::load(&default_model(), "test", config)
+            let generator = LlamaGenerator::load(&default_model(), "test", common::config(4096))
                 .expect("the default model loads");
             Mutex::new(generator)
         })

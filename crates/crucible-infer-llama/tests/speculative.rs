@@ -21,16 +21,9 @@ fn generator() -> MutexGuard<'static, LlamaGenerator> {
     GENERATOR
         .get_or_init(|| {
             let config = LlamaConfig {
-                threads: 2,
-                context_length: Some(2048),
-                batch_size: 512,
-                slot_cells: Some(2048),
-                lora: None,
                 speculate: Speculate::Lookup,
-                draft_model: None,
-                batch_invariant: false,
                 draft_cost: Some(DraftCost { per_token: 0.0 }),
-                prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+                ..common::config(2048)
             };
             Mutex::new(LlamaGenerator::load(&default_model(), "test", config).unwrap())
         })

@@ -5,7 +5,27 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use crucible_infer::{Feed, GenRequest, Generation, Generator, Silent};
+use crucible_infer::{Feed, GenRequest, Generation, Generator, Silent, Speculate};
+use crucible_infer_llama::LlamaConfig;
+
+/// The configuration the tests start from: 2 threads, `cells` of context and of each
+/// `generate_many` slot, plain decoding, the default arithmetic and prompt cache. Each test
+/// states what it changes (`LlamaConfig { speculate, ..config(2048) }`).
+#[allow(dead_code, reason = "each test file uses the helpers it needs")]
+pub(crate) fn config(cells: usize) -> LlamaConfig {
+    LlamaConfig {
+        threads: 2,
+        context_length: Some(cells),
+        batch_size: 512,
+        slot_cells: Some(cells),
+        lora: None,
+        speculate: Speculate::Off,
+        draft_model: None,
+        batch_invariant: false,
+        draft_cost: None,
+        prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+    }
+}
 
 /// The default model's file under `CRUCIBLE_HOME` (or its XDG default). Fails, naming the
 /// command to run, when the model is not installed, rather than letting a test pass unchecked.
