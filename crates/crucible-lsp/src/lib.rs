@@ -122,6 +122,7 @@ impl Backend {
         method: &str,
         at: &TextDocumentPositionParams,
     ) -> RpcResult<Option<Completion>> {
+        let received = std::time::Instant::now();
         let worker = self.worker()?;
         let turn = worker.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let (prefix, suffix) = {
@@ -159,6 +160,7 @@ impl Backend {
                 n: 1,
             },
             budget_tokens: self.config.budget_tokens,
+            received,
             reply,
         };
         if !worker.send(job) {
