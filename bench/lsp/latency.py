@@ -24,11 +24,19 @@ the cursor. Prints one JSON object: the first latency, p50/p95/p99/max of the fo
 server's CPU time (user and system, all threads) for the first request and the follow-ups' median
 (on a loaded machine wall time mostly measures the wait for a core), how many came back non-empty, the first few completions, `uptime` and the load average before and
 after.
+
+With --timings (the default) the server logs at debug level (`RUST_LOG`, unless set already)
+and the output adds, per phase, the medians of the server's own timing records (one per
+completion, `completion timing` in lsp-bench.log; a binary without them gives none):
+retrieval (import names, definition searches, BM25, packing; whether the context was kept
+from the request before), tokenizing, prompt evaluation, decoding, wall and process CPU time,
+and the prompt tokens reused from the KV cache and evaluated.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,12 +51,15 @@ class Server:
     def __init__(self, args):
         env = dict(os.environ, CRUCIBLE_HOME=args.home, NO_COLOR="1")
         env.pop("CRUCIBLE_ENDPOINT", None)
+        if args.timings:
+            env.setdefault("RUST_LOG", "warn,crucible_lsp=debug,crucible_infer_llama=debug")
+        self.log_path = os.path.join(args.home, "lsp-bench.log")
         command = [
             args.bin, "lsp", "--repo", args.repo, "--model", args.model,
             "--threads", str(args.threads), "--max-new-tokens", str(args.max_new_tokens),
             "--debounce-ms", str(args.debounce_ms), "--repo-budget", str(args.repo_budget),
         ] + args.server_arg
-        self.log = open(os.path.join(args.home, "lsp-bench.log"), "wb")
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env
         )
@@ -92,8 +103,7 @@ class Server:
         try:
             self.response(self.request("shutdown", None))
             self.notify("exit", None)
-            # As an editor does: the server's runtime waits for its stdin reader to see EOF.
-            self.process.stdin.close()
+            # The protocol wants the server gone at `exit`, stdin open or not.
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             print("the server did not exit within 30 s of `exit`; killed", file=sys.stderr)
@@ -127,6 +137,41 @@ def percentile(values, q):
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
+
+
+FIELD = re.compile(r"(\w+)=(\S+)")
+
+
+def log_records(path):
+    """The server's per-completion records, in order: each `completion timing` line's fields,
+    with the fields of the `prompt tokenized` and `single request` lines (llama.cpp backend)
+    logged before it for the same request."""
+    records, pending = [], {}
+    with open(path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            fields = {k: v for k, v in FIELD.findall(line)}
+            if "prompt tokenized" in line:
+                pending["tokenize_ms"] = float(fields.get("ms", "nan"))
+            elif "single request" in line:
+                pending["reused_tokens"] = int(fields.get("reused", "0"))
+            elif "completion timing" in line:
+                record = dict(pending)
+                pending = {}
+                for key, value in fields.items():
+                    record[key] = value == "true" if value in ("true", "false") else float(value)
+                records.append(record)
+    return records
+
+
+def phases(records):
+    """Medians of each numeric field over `records`, and how many found a kept context."""
+    if not records:
+        return None
+    keys = sorted({k for r in records for k, v in r.items() if not isinstance(v, bool)})
+    out = {k: round(percentile([r[k] for r in records if k in r], 50), 2) for k in keys}
+    out["retrieval_cached"] = sum(1 for r in records if r.get("retrieval_cached"))
+    out["records"] = len(records)
+    return out
 
 
 def cpu_seconds(pid):
@@ -166,6 +211,8 @@ def main():
     parser.add_argument("--repo-budget", type=int, default=1024)
     parser.add_argument("--debounce-ms", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--timings", action=argparse.BooleanOptionalAction, default=True,
+                        help="log the server's per-phase timing records and report their medians")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="one more argument of `crucible lsp` (e.g. --server-arg=--speculate=off)")
     args = parser.parse_args()
@@ -222,6 +269,9 @@ def main():
             if len(examples) < 3:
                 examples.append(text)
     follow = latencies[1:]
+    server.close()
+    # Record 0 is the warm-up's, 1 the first request's, the rest the follow-ups'.
+    records = log_records(server.log_path) if args.timings else []
     print(json.dumps({
         "file": args.file,
         "index": "warm" if index_existed else "cold",
@@ -241,6 +291,8 @@ def main():
         "follow_up_max_s": round(max(follow), 3),
         "first_cpu_s": round(cpu[0], 2) if cpu else None,
         "follow_up_cpu_p50_s": round(percentile(cpu[1:], 50), 2) if cpu[1:] else None,
+        "first_phases": phases(records[1:2]),
+        "follow_up_phases_p50": phases(records[2:]),
         "answered": answered,
         "requests": len(latencies),
         "examples": examples,
@@ -249,7 +301,6 @@ def main():
         "uptime_before": uptime_before,
         "uptime_after": uptime(),
     }), flush=True)
-    server.close()
 
 
 if __name__ == "__main__":

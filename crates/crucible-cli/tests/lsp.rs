@@ -1,5 +1,6 @@
 //! `crucible lsp` end to end: Neovim (headless, Debian's 0.7) attaches to it over stdio and
-//! receives a completion, and the binary answers malformed input with an error and lives on.
+//! receives a completion, the binary answers malformed input with an error and lives on, and
+//! it exits as soon as `exit` arrives, with stdin still open.
 //! The model is scripted (`--scripted-answers`): what is under test is the editor protocol.
 //!
 //! Needs `nvim` (scripts/setup.sh installs Debian's `neovim`); without it the test fails.
@@ -125,4 +126,73 @@ fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn the_server_exits_at_once_on_exit_with_stdin_open_0_after_shutdown_and_1_without() {
+    for shutdown_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = write_answers(dir.path(), &["x"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+            .args(["lsp", "--no-context", "--scripted-answers"])
+            .arg(&answers)
+            .env("CRUCIBLE_HOME", dir.path().join("home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the crucible binary runs");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut send = |body: &str| {
+            write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+            stdin.flush().unwrap();
+        };
+        // The id of the next response (notifications skipped).
+        let mut answer = || loop {
+            let mut line = String::new();
+            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "stdout closed");
+            let Some(length) = line.trim_end().strip_prefix("Content-Length: ") else {
+                continue;
+            };
+            let mut blank = String::new();
+            stdout.read_line(&mut blank).unwrap();
+            let mut body = vec![0; length.parse().unwrap()];
+            stdout.read_exact(&mut body).unwrap();
+            let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if message.get("method").is_none() {
+                return message;
+            }
+        };
+        send(
+            "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"capabilities\": {}}}",
+        );
+        // `shutdown` is refused until `initialize` has been answered.
+        assert_eq!(answer()["id"], 1);
+        if shutdown_first {
+            send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
+            let response = answer();
+            assert_eq!(response["id"], 2);
+            assert!(response.get("error").is_none(), "{response}");
+        }
+        send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
+        // stdin stays open: the server must not wait for it to close.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("`crucible lsp` did not exit within 10 s of `exit` (stdin open)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        assert_eq!(
+            status.code(),
+            Some(if shutdown_first { 0 } else { 1 }),
+            "{status}"
+        );
+    }
 }

@@ -16,7 +16,8 @@ use crucible_types::GenParams;
 
 use crucible_infer::{FimTokens, Generation};
 
-use crate::repo_context::{CurrentFile, RepoContext, gather, mark_iteration};
+use crate::repo_context::{ContextCache, CurrentFile, GatherTimings, RepoContext, mark_iteration};
+use crate::stopwatch::{PhaseTime, Stopwatch};
 use crate::{Error, Result};
 
 /// Lines before the cursor (and after it) that make the retrieval query.
@@ -100,6 +101,27 @@ pub struct Completed {
     pub tokens: usize,
     /// With iterative retrieval: the first round's text and context.
     pub first_round: Option<(String, RepoContext)>,
+    /// Where the time went.
+    pub timings: CompleteTimings,
+}
+
+/// Where one [`complete`] call spent its time (both rounds together with iterative
+/// retrieval), wall and CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CompleteTimings {
+    /// Retrieval by phase, when an index was given.
+    pub retrieval: Option<GatherTimings>,
+    /// Whether the (last) retrieval found its context kept from an earlier request.
+    pub retrieval_cached: bool,
+    /// The generator's calls: the prompt made into tokens and checked against the KV cache,
+    /// evaluated, and the answer decoded.
+    pub generate: PhaseTime,
+    /// Of `generate`, the wall time the backend reports for prompt evaluation and decoding
+    /// (the rest is tokenizing and the backend's bookkeeping).
+    pub prompt_eval_ms: f64,
+    pub decode_ms: f64,
+    /// The whole call.
+    pub total: PhaseTime,
 }
 
 /// The retrieval query of a gap: the lines before and after the cursor's line, without that
@@ -162,55 +184,83 @@ pub fn suffix_window(suffix: &str, max: usize) -> &str {
     }
 }
 
-/// Fill the gap of `request`, with context from `index` when given. The prompt holds the
-/// [`prefix_window`] and [`suffix_window`] of the file around the cursor (its
-/// [`FileWindow`]); the whole file is read for its imports. A model without
-/// fill-in-the-middle tokens is [`Error::NoFim`].
+/// Fill the gap of `request`, with context from `index` when given (kept in `cache` between
+/// calls while its query and the index stay the same: see [`ContextCache`]). The prompt holds
+/// the [`prefix_window`] and [`suffix_window`] of the file around the cursor (its
+/// [`FileWindow`]); the whole file is read for its imports. A model without fill-in-the-middle
+/// tokens is [`Error::NoFim`].
 pub fn complete(
     generator: &mut dyn Generator,
     index: Option<&Index>,
+    cache: &mut ContextCache,
     request: &CompleteRequest<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Completed> {
+    let mut total = Stopwatch::start();
     let Some(tokens) = generator.fim_tokens() else {
         return Err(Error::NoFim {
             model: generator.info().name.clone(),
         });
     };
+    let mut timings = CompleteTimings::default();
     let whole = format!("{}{}", request.prefix, request.suffix);
     let current = request.path.map(|path| CurrentFile { path, text: &whole });
     let context = match index {
         Some(index) => {
             let query = query_around(request.prefix, request.suffix);
-            Some(gather(index, &query, current, request.budget_tokens)?)
+            let gathered = cache.gather(index, &query, current, request.budget_tokens)?;
+            timings.retrieval = Some(gathered.timings);
+            timings.retrieval_cached = gathered.cached;
+            Some(gathered.context)
         }
         None => None,
     };
-    let generation = fill(generator, &tokens, request, context.as_ref(), observer)?;
+    let generation = fill(
+        generator,
+        &tokens,
+        request,
+        context.as_ref(),
+        &mut timings,
+        observer,
+    )?;
     let (text, tokens_out) = first_text(&generation);
     let (Some(index), true, Some(first)) = (index, request.iterative, context.clone()) else {
+        timings.total = total.lap();
         return Ok(Completed {
             text,
             tokens: tokens_out,
             context,
             prompt_tokens: generation.prompt_tokens,
             first_round: None,
+            timings,
         });
     };
     // RepoCoder: the query is the window before the cursor continued by the draft (the
     // cursor's line included: the draft continues it).
     let drafted = format!("{}{text}", request.prefix);
     let query = lines_around(&drafted, request.suffix);
-    let mut second = gather(index, &query, current, request.budget_tokens)?;
+    let gathered = cache.gather(index, &query, current, request.budget_tokens)?;
+    timings.retrieval = Some(timings.retrieval.unwrap_or_default() + gathered.timings);
+    timings.retrieval_cached = gathered.cached;
+    let mut second = gathered.context;
     mark_iteration(&first, &mut second);
-    let generation = fill(generator, &tokens, request, Some(&second), observer)?;
+    let generation = fill(
+        generator,
+        &tokens,
+        request,
+        Some(&second),
+        &mut timings,
+        observer,
+    )?;
     let (again, tokens_again) = first_text(&generation);
+    timings.total = total.lap();
     Ok(Completed {
         text: again,
         tokens: tokens_again,
         context: Some(second),
         prompt_tokens: generation.prompt_tokens,
         first_round: Some((text, first)),
+        timings,
     })
 }
 
@@ -220,8 +270,10 @@ fn fill(
     tokens: &FimTokens,
     request: &CompleteRequest<'_>,
     context: Option<&RepoContext>,
+    timings: &mut CompleteTimings,
     observer: &mut dyn Observer,
 ) -> Result<Generation> {
+    let mut watch = Stopwatch::start();
     let infill = Infill {
         prefix: prefix_window(
             request.prefix,
@@ -243,7 +295,11 @@ fn fill(
         },
         params: request.params.clone(),
     };
-    Ok(generator.generate(&gen_request, observer)?)
+    let generation = generator.generate(&gen_request, observer)?;
+    timings.generate = timings.generate + watch.lap();
+    timings.prompt_eval_ms += generation.prompt_ms;
+    timings.decode_ms += generation.decode_ms;
+    Ok(generation)
 }
 
 /// The first completion's text and tokens (none: empty).
@@ -282,13 +338,76 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        let done = complete(&mut generator, None, &request, &mut Silent).unwrap();
+        let done = complete(
+            &mut generator,
+            None,
+            &mut ContextCache::new(),
+            &request,
+            &mut Silent,
+        )
+        .unwrap();
         assert_eq!(done.text, "a + b");
         let prompt = &generator.requests[0].prompt;
         assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
         assert_eq!(
             prompt.completion_text().unwrap(),
             "<|repo_name|>repository\n<|file_sep|>add.py\n<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
+        );
+    }
+
+    #[test]
+    fn the_next_keystroke_on_a_line_reuses_the_context_and_gets_the_same_prompt_front() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
+        let dir = tempfile::tempdir().unwrap();
+        let mut index =
+            Index::open(&fixture, dir.path(), crucible_index::IndexParams::default()).unwrap();
+        index.update().unwrap();
+        let mut generator = ScriptedGenerator::new(["w * h"; 3]).with_fim(FimTokens::qwen());
+        let mut cache = ContextCache::new();
+        let before = "from geometry.shapes import rectangle_area\n\n\ndef area(w, h):\n";
+        let mut done = Vec::new();
+        for typed in ["    return ", "    return r", "    return re"] {
+            let prefix = format!("{before}{typed}");
+            let request = CompleteRequest {
+                prefix: &prefix,
+                suffix: "\n",
+                path: Some("report.py"),
+                budget_tokens: 200,
+                window: FileWindow::EDITOR,
+                params: params(),
+                iterative: false,
+            };
+            done.push(
+                complete(
+                    &mut generator,
+                    Some(&index),
+                    &mut cache,
+                    &request,
+                    &mut Silent,
+                )
+                .unwrap(),
+            );
+        }
+        let cached: Vec<bool> = done.iter().map(|d| d.timings.retrieval_cached).collect();
+        assert_eq!(cached, [false, true, true]);
+        assert!(done.iter().all(|d| d.context == done[0].context));
+        assert!(
+            done[0].context.as_ref().unwrap().chunks[0]
+                .symbol
+                .as_deref()
+                == Some("rectangle_area")
+        );
+        // The prompts differ only from the cursor's line on.
+        let texts: Vec<String> = generator
+            .requests
+            .iter()
+            .map(|r| r.prompt.completion_text().unwrap().into_owned())
+            .collect();
+        let front = texts[0].find("    return ").unwrap();
+        assert!(texts.iter().all(|t| t[..front] == texts[0][..front]));
+        assert!(
+            done.iter()
+                .all(|d| d.timings.total.wall_ms >= d.timings.generate.wall_ms)
         );
     }
 
@@ -304,7 +423,14 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        let err = complete(&mut generator, None, &request, &mut Silent).unwrap_err();
+        let err = complete(
+            &mut generator,
+            None,
+            &mut ContextCache::new(),
+            &request,
+            &mut Silent,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("fill-in-the-middle"), "{err}");
         assert!(generator.requests.is_empty());
     }
@@ -358,7 +484,14 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        complete(&mut generator, None, &request, &mut Silent).unwrap();
+        complete(
+            &mut generator,
+            None,
+            &mut ContextCache::new(),
+            &request,
+            &mut Silent,
+        )
+        .unwrap();
         let prompt = &generator.requests[0].prompt;
         assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
         let text = prompt

@@ -22,6 +22,7 @@ pub mod repo_index;
 pub mod repobench;
 pub mod score;
 pub mod settings;
+pub mod stopwatch;
 pub mod strategy_tools;
 pub mod synth;
 

@@ -25,6 +25,7 @@ use crucible_types::{Language, Task, TaskKind};
 
 use crate::generate::{Generated, Plan, Sandbox, generate_for_task};
 use crate::repo_index::{IndexRequest, update};
+use crate::stopwatch::{PhaseTime, Stopwatch};
 use crate::{Result, Settings};
 
 /// Tokens of repository context when the caller gives no budget.
@@ -143,35 +144,197 @@ pub fn gather(
     current: Option<CurrentFile<'_>>,
     budget_tokens: usize,
 ) -> Result<RepoContext> {
+    let names = current.map(imported_names).unwrap_or_default();
+    let mut watch = Stopwatch::start();
+    gather_for(index, query, current, &names, budget_tokens, &mut watch).map(|(context, _)| context)
+}
+
+/// Where a [`gather`] spent its time, by phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct GatherTimings {
+    /// Reading the names the current file imports (a tree-sitter parse of the whole file).
+    pub import_names: PhaseTime,
+    /// Searching the index for each imported name's definition.
+    pub definitions: PhaseTime,
+    /// The BM25 search for the query.
+    pub bm25: PhaseTime,
+    /// Packing the candidates into the budget.
+    pub pack: PhaseTime,
+}
+
+impl GatherTimings {
+    /// The phases together.
+    pub fn total(&self) -> PhaseTime {
+        self.import_names + self.definitions + self.bm25 + self.pack
+    }
+}
+
+/// Two retrievals' phases together (iterative retrieval's rounds).
+impl std::ops::Add for GatherTimings {
+    type Output = GatherTimings;
+
+    fn add(self, other: GatherTimings) -> GatherTimings {
+        GatherTimings {
+            import_names: self.import_names + other.import_names,
+            definitions: self.definitions + other.definitions,
+            bm25: self.bm25 + other.bm25,
+            pack: self.pack + other.pack,
+        }
+    }
+}
+
+/// What [`ContextCache::gather`] gave.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The context.
+    pub context: RepoContext,
+    /// Where the time went (searches and packing take no time when `cached`).
+    pub timings: GatherTimings,
+    /// Whether the context was the one kept from an earlier request.
+    pub cached: bool,
+}
+
+/// Contexts already gathered, kept while their inputs stay the same: an editor asks for a
+/// completion at every keystroke, and the query leaves out the cursor's line
+/// ([`crate::complete::query_around`]), so the searches would find the same chunks again
+/// until the cursor leaves the line or the index changes. A context is found again only for
+/// the same query, current file path, imported names and budget, and the same
+/// [`Index::generation`] (an update of the index makes every kept context stale). Holds the
+/// last [`ContextCache::CAPACITY`] contexts.
+#[derive(Debug, Default)]
+pub struct ContextCache {
+    entries: std::collections::VecDeque<(ContextKey, RepoContext)>,
+}
+
+/// What a kept context was gathered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ContextKey {
+    index_dir: PathBuf,
+    generation: u64,
+    query: String,
+    path: Option<String>,
+    imported: Vec<String>,
+    budget_tokens: usize,
+}
+
+impl ContextCache {
+    /// Contexts kept at most (an iterative completion's two rounds, and a little more).
+    pub const CAPACITY: usize = 4;
+
+    /// An empty cache.
+    pub fn new() -> ContextCache {
+        ContextCache::default()
+    }
+
+    /// [`gather`], or the context kept from a call with the same inputs while the index has
+    /// not changed since.
+    pub fn gather(
+        &mut self,
+        index: &Index,
+        query: &str,
+        current: Option<CurrentFile<'_>>,
+        budget_tokens: usize,
+    ) -> Result<Gathered> {
+        let mut watch = Stopwatch::start();
+        let imported = current.map(imported_names).unwrap_or_default();
+        let import_names = watch.lap();
+        let key = ContextKey {
+            index_dir: index.dir().to_path_buf(),
+            generation: index.generation(),
+            query: query.to_owned(),
+            path: current.map(|file| file.path.to_owned()),
+            imported,
+            budget_tokens,
+        };
+        if let Some(at) = self.entries.iter().position(|(kept, _)| *kept == key) {
+            let entry = self.entries.remove(at).expect("the position is in range");
+            let context = entry.1.clone();
+            self.entries.push_back(entry);
+            return Ok(Gathered {
+                context,
+                timings: GatherTimings {
+                    import_names,
+                    ..GatherTimings::default()
+                },
+                cached: true,
+            });
+        }
+        let (context, mut timings) = gather_for(
+            index,
+            query,
+            current,
+            &key.imported,
+            budget_tokens,
+            &mut watch,
+        )?;
+        timings.import_names = import_names;
+        // Contexts of an older index can never be found again.
+        self.entries.retain(|(kept, _)| {
+            kept.generation == key.generation && kept.index_dir == key.index_dir
+        });
+        if self.entries.len() == ContextCache::CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((key, context.clone()));
+        Ok(Gathered {
+            context,
+            timings,
+            cached: false,
+        })
+    }
+}
+
+/// The names `file` imports (none for a file in a language without an import reader).
+fn imported_names(file: CurrentFile<'_>) -> Vec<String> {
+    match crucible_index::imports::language_of(Path::new(file.path)) {
+        Ok(language) => crucible_index::imports::imported_names(language, file.text),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`gather`] with the names `current` imports already read, timing each phase on `watch`
+/// (the import names' phase is left at zero for the caller).
+fn gather_for(
+    index: &Index,
+    query: &str,
+    current: Option<CurrentFile<'_>>,
+    imported: &[String],
+    budget_tokens: usize,
+    watch: &mut Stopwatch,
+) -> Result<(RepoContext, GatherTimings)> {
     let filters = Filters {
         exclude_paths: current.iter().map(|file| file.path.to_string()).collect(),
         ..Filters::default()
     };
+    let mut timings = GatherTimings::default();
+    watch.lap();
     let mut candidates: Vec<(Hit, Reason, String)> = Vec::new();
     if let Some(file) = current {
-        candidates.extend(imported(index, file, &filters)?);
+        candidates.extend(definitions(index, file.path, imported, &filters)?);
     }
+    timings.definitions = watch.lap();
     for hit in search(index, query, BM25_CANDIDATES, &filters)? {
         let detail = detail(&hit);
         candidates.push((hit, Reason::Bm25, detail));
     }
-    Ok(pack_candidates(index, candidates, budget_tokens))
+    timings.bm25 = watch.lap();
+    let context = pack_candidates(index, candidates, budget_tokens);
+    timings.pack = watch.lap();
+    Ok((context, timings))
 }
 
-/// The definitions of the names `file` imports, then the modules it imports whole (the first
-/// chunk of each module's file).
-fn imported(
+/// The definitions of the names the file at `path` imports, then the modules it imports whole
+/// (the first chunk of each module's file).
+fn definitions(
     index: &Index,
-    file: CurrentFile<'_>,
+    path: &str,
+    imported: &[String],
     filters: &Filters,
 ) -> Result<Vec<(Hit, Reason, String)>> {
-    let Ok(language) = crucible_index::imports::language_of(Path::new(file.path)) else {
-        return Ok(Vec::new());
-    };
     let mut definitions = Vec::new();
     let mut modules = Vec::new();
-    for name in crucible_index::imports::imported_names(language, file.text) {
-        let hits = search(index, &name, DEFINITION_CANDIDATES, filters)?;
+    for name in imported {
+        let hits = search(index, name, DEFINITION_CANDIDATES, filters)?;
         let definition = hits.iter().find(|hit| {
             hit.symbol.as_deref().is_some_and(|symbol| {
                 symbol == name
@@ -183,20 +346,20 @@ fn imported(
             definitions.push((
                 hit.clone(),
                 Reason::Definition,
-                format!("defines `{name}`, which {} imports", file.path),
+                format!("defines `{name}`, which {path} imports"),
             ));
             continue;
         }
         let module = hits.iter().find(|hit| {
             Path::new(&hit.path)
                 .file_stem()
-                .is_some_and(|stem| stem.to_string_lossy() == name)
+                .is_some_and(|stem| stem.to_string_lossy() == *name)
         });
         if let Some(hit) = module {
             modules.push((
                 hit.clone(),
                 Reason::Import,
-                format!("in module `{name}`, which {} imports", file.path),
+                format!("in module `{name}`, which {path} imports"),
             ));
         }
     }
@@ -685,6 +848,72 @@ mod tests {
             "{context:?}"
         );
         assert!(context.tokens <= context.budget_tokens);
+    }
+
+    #[test]
+    fn a_kept_context_is_found_again_until_its_query_imports_or_index_change() {
+        // A copy of the fixture, so the test can change a file and update the index.
+        let repo = tempfile::tempdir().unwrap();
+        for file in ["report.py", "geometry/shapes.py", "geometry/units.py"] {
+            let to = repo.path().join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(fixture().join(file), &to).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::open(repo.path(), dir.path(), IndexParams::default()).unwrap();
+        index.update().unwrap();
+        let text = report_file();
+        let current = Some(CurrentFile {
+            path: REPORT,
+            text: &text,
+        });
+        let query = "total floor area of rooms";
+        let mut cache = ContextCache::new();
+        let first = cache.gather(&index, query, current, 200).unwrap();
+        assert!(!first.cached);
+        assert_eq!(first.context, gather(&index, query, current, 200).unwrap());
+        let again = cache.gather(&index, query, current, 200).unwrap();
+        assert!(again.cached);
+        assert_eq!(again.context, first.context);
+        assert_eq!(again.timings.bm25, PhaseTime::default(), "no search ran");
+        // Another query, budget or set of imports is gathered afresh.
+        assert!(!cache.gather(&index, "inches", current, 200).unwrap().cached);
+        assert!(!cache.gather(&index, query, current, 100).unwrap().cached);
+        let more = format!("from geometry.units import inches_to_cm\n{text}");
+        let importing = Some(CurrentFile {
+            path: REPORT,
+            text: &more,
+        });
+        let with_import = cache.gather(&index, query, importing, 200).unwrap();
+        assert!(!with_import.cached);
+        assert!(
+            with_import
+                .context
+                .chunks
+                .iter()
+                .any(|c| c.symbol.as_deref() == Some("inches_to_cm")),
+            "{:?}",
+            with_import.context
+        );
+        assert!(cache.gather(&index, query, current, 200).unwrap().cached);
+        // An update that changes the index makes every kept context stale.
+        let shapes = repo.path().join("geometry/shapes.py");
+        let mut source = std::fs::read_to_string(&shapes).unwrap();
+        source.push_str("\n\ndef total_floor_area_of_rooms(rooms):\n    return 0\n");
+        std::fs::write(&shapes, source).unwrap();
+        index.update_paths(&[shapes]).unwrap();
+        let fresh = cache.gather(&index, query, current, 200).unwrap();
+        assert!(!fresh.cached);
+        assert!(
+            fresh
+                .context
+                .chunks
+                .iter()
+                .any(|c| c.symbol.as_deref() == Some("total_floor_area_of_rooms")),
+            "{:?}",
+            fresh.context
+        );
+        assert_eq!(fresh.context, gather(&index, query, current, 200).unwrap());
     }
 
     #[test]

@@ -57,6 +57,14 @@ pub struct Index {
     pub(crate) reader: IndexReader,
     pub(crate) fields: Fields,
     manifest: Manifest,
+    /// See [`Index::generation`].
+    generation: u64,
+}
+
+/// A value no index of this process has had: [`Index::generation`].
+fn next_generation() -> u64 {
+    static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for Index {
@@ -306,7 +314,16 @@ impl Index {
             reader,
             fields,
             manifest,
+            generation: next_generation(),
         })
+    }
+
+    /// The version of what searches see: it changes with every update that changes the index
+    /// (an update that finds nothing to do keeps it), and no two indexes of one process share
+    /// a value. Anything derived from search results (a completion's repository context) may
+    /// be kept while the generation is the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The repository root (canonical).
@@ -482,6 +499,7 @@ impl Index {
         report.phases.manifest = phase.elapsed();
         let phase = Instant::now();
         self.reader.reload().map_err(Error::tantivy(&self.dir))?;
+        self.generation = next_generation();
         report.phases.reload = phase.elapsed();
         report.skipped.sort_by(|a, b| a.relative.cmp(&b.relative));
         Ok(report)

@@ -529,7 +529,13 @@ impl Generator for LlamaGenerator {
     ) -> Result<Generation, Error> {
         let params = &request.params;
         params.validate()?;
+        let started = Instant::now();
         let prompt = self.prompt_tokens(&request.prompt)?;
+        tracing::debug!(
+            tokens = prompt.len(),
+            ms = millis(started),
+            "prompt tokenized"
+        );
         self.run_tokens(&prompt, params, observer, false)
     }
 

@@ -103,6 +103,8 @@ pub struct Backend {
     worker: std::sync::OnceLock<Worker>,
     documents: Mutex<Documents>,
     root: std::sync::OnceLock<Option<PathBuf>>,
+    /// Set when the client sent `shutdown` (the exit code depends on it).
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
@@ -122,6 +124,7 @@ impl Backend {
         method: &str,
         at: &TextDocumentPositionParams,
     ) -> RpcResult<Option<Completion>> {
+        let received = std::time::Instant::now();
         let worker = self.worker()?;
         let turn = worker.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let (prefix, suffix) = {
@@ -159,6 +162,7 @@ impl Backend {
                 n: 1,
             },
             budget_tokens: self.config.budget_tokens,
+            received,
             reply,
         };
         if !worker.send(job) {
@@ -304,6 +308,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -524,6 +529,16 @@ pub fn service(
     settings: Settings,
     factory: GeneratorFactory,
 ) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    service_with(config, settings, factory, Arc::default())
+}
+
+/// [`service`], setting `shut_down` when the client sends `shutdown`.
+fn service_with(
+    config: LspConfig,
+    settings: Settings,
+    factory: GeneratorFactory,
+    shut_down: Arc<AtomicBool>,
+) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
     LspService::build(move |client| Backend {
         client,
         config,
@@ -532,29 +547,57 @@ pub fn service(
         worker: std::sync::OnceLock::new(),
         documents: Mutex::new(Documents::default()),
         root: std::sync::OnceLock::new(),
+        shut_down,
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .finish()
 }
 
-/// Serve on `input` and `output` until the client exits or closes its input. A message that
-/// is not JSON is answered with a parse error and the session goes on.
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Whether the client sent `shutdown` before it sent `exit` (or closed its input).
+    pub shut_down: bool,
+}
+
+impl Ended {
+    /// The process's exit code by the protocol: 0 when `shutdown` came first, 1 otherwise
+    /// (LSP 3.17, the `exit` notification).
+    pub fn exit_code(self) -> u8 {
+        if self.shut_down { 0 } else { 1 }
+    }
+}
+
+/// Serve on `input` and `output` until the client sends `exit` or closes its input. A message
+/// that is not JSON is answered with a parse error and the session goes on. Returns at once
+/// after `exit`, whether or not the input is still open; a reader blocked on `input` may be
+/// left behind (for stdin, a blocking thread: the caller ends the process without waiting
+/// for it, see `crucible lsp`).
 pub async fn serve_io<R, W>(
     config: LspConfig,
     settings: Settings,
     factory: GeneratorFactory,
     input: R,
     output: W,
-) where
+) -> Ended
+where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (service, socket) = service(config, settings, factory);
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let (service, socket) = service_with(config, settings, factory, shut_down.clone());
     relay::serve(input, output, service, socket).await;
+    Ended {
+        shut_down: shut_down.load(Ordering::SeqCst),
+    }
 }
 
-/// Serve over stdin and stdout until the client exits.
-pub async fn serve_stdio(config: LspConfig, settings: Settings, factory: GeneratorFactory) {
+/// Serve over stdin and stdout until the client exits (see [`serve_io`]).
+pub async fn serve_stdio(
+    config: LspConfig,
+    settings: Settings,
+    factory: GeneratorFactory,
+) -> Ended {
     serve_io(
         config,
         settings,
@@ -562,5 +605,5 @@ pub async fn serve_stdio(config: LspConfig, settings: Settings, factory: Generat
         tokio::io::stdin(),
         tokio::io::stdout(),
     )
-    .await;
+    .await
 }

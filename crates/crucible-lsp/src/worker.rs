@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Instant;
 
-use crucible_core::complete::{CompleteRequest, FileWindow, complete};
+use crucible_core::complete::{CompleteRequest, Completed, FileWindow, complete};
 use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
 use crucible_core::index::Index;
 use crucible_core::infer::{Generator, Observer};
-use crucible_core::repo_context::{RepoContext, RepoOptions, open_index};
+use crucible_core::repo_context::{ContextCache, RepoContext, RepoOptions, open_index};
 use crucible_core::strategy::Progress;
 use crucible_core::types::{GenParams, Task};
 use crucible_core::{Error, Settings};
@@ -48,6 +49,8 @@ pub(crate) enum Job {
         path: Option<String>,
         params: GenParams,
         budget_tokens: usize,
+        /// When the client's request arrived (the timing record counts from it).
+        received: Instant,
         reply: oneshot::Sender<Result<Option<Completion>, String>>,
     },
     Implement {
@@ -131,6 +134,9 @@ fn run(
         },
         None => None,
     };
+    // The repository context of the last completions, kept while the query and the index stay
+    // the same (each keystroke on a line asks with the same query).
+    let mut cache = ContextCache::new();
     while let Ok(job) = receiver.recv() {
         match job {
             Job::Update { paths } => {
@@ -148,8 +154,10 @@ fn run(
                 path,
                 params,
                 budget_tokens,
+                received,
                 reply,
             } => {
+                let waited = received.elapsed();
                 let mut observer = Turn {
                     turn,
                     latest: &latest,
@@ -171,12 +179,21 @@ fn run(
                             params,
                             iterative: false,
                         };
-                        match complete(generator.as_mut(), index.as_ref(), &request, &mut observer)
-                        {
-                            Ok(done) => Ok(Some(Completion {
-                                text: done.text,
-                                context: done.context,
-                            })),
+                        let done = complete(
+                            generator.as_mut(),
+                            index.as_ref(),
+                            &mut cache,
+                            &request,
+                            &mut observer,
+                        );
+                        match done {
+                            Ok(done) => {
+                                log_timings(&done, waited, received);
+                                Ok(Some(Completion {
+                                    text: done.text,
+                                    context: done.context,
+                                }))
+                            }
                             Err(err) if err.is_cancelled() => Ok(None),
                             Err(err) => Err(format!("{err}")),
                         }
@@ -193,6 +210,37 @@ fn run(
             }
         }
     }
+}
+
+/// One debug line per completion: where its time went, wall and process CPU milliseconds by
+/// phase (`RUST_LOG=crucible_lsp=debug`; bench/lsp/latency.py reads it). `wait` is the time
+/// from the client's request to the model thread taking the job (the debounce and any job
+/// before it), `request` the whole time from the request to the answer.
+fn log_timings(done: &Completed, waited: std::time::Duration, received: Instant) {
+    let timings = &done.timings;
+    let retrieval = timings.retrieval.unwrap_or_default();
+    tracing::debug!(
+        request_ms = received.elapsed().as_secs_f64() * 1e3,
+        wait_ms = waited.as_secs_f64() * 1e3,
+        total_ms = timings.total.wall_ms,
+        total_cpu_ms = timings.total.cpu_ms,
+        retrieval_cached = timings.retrieval_cached,
+        import_names_ms = retrieval.import_names.wall_ms,
+        import_names_cpu_ms = retrieval.import_names.cpu_ms,
+        definitions_ms = retrieval.definitions.wall_ms,
+        definitions_cpu_ms = retrieval.definitions.cpu_ms,
+        bm25_ms = retrieval.bm25.wall_ms,
+        bm25_cpu_ms = retrieval.bm25.cpu_ms,
+        pack_ms = retrieval.pack.wall_ms,
+        pack_cpu_ms = retrieval.pack.cpu_ms,
+        generate_ms = timings.generate.wall_ms,
+        generate_cpu_ms = timings.generate.cpu_ms,
+        prompt_eval_ms = timings.prompt_eval_ms,
+        decode_ms = timings.decode_ms,
+        prompt_tokens = done.prompt_tokens,
+        new_tokens = done.tokens,
+        "completion timing"
+    );
 }
 
 fn implement(

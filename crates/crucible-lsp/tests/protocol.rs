@@ -146,9 +146,20 @@ fn start(
         .with_fim(FimTokens::qwen());
         Ok(Box::new(generator) as Box<dyn Generator>)
     });
+    let (client, _session) = connect(home, config, factory);
+    (client, prompts)
+}
+
+/// A session with the model `factory` opens, over an in-memory pipe; the handle gives how it
+/// ended.
+fn connect(
+    home: &Path,
+    config: LspConfig,
+    factory: GeneratorFactory,
+) -> (Client, tokio::task::JoinHandle<crucible_lsp::Ended>) {
     let (client_end, server_end) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_end);
-    tokio::spawn(crucible_lsp::serve_io(
+    let session = tokio::spawn(crucible_lsp::serve_io(
         config,
         settings(home),
         factory,
@@ -162,7 +173,7 @@ fn start(
         next_id: 0,
         seen: Vec::new(),
     };
-    (client, prompts)
+    (client, session)
 }
 
 fn file_uri(path: &Path) -> String {
@@ -560,22 +571,7 @@ fn start_with(
             ScriptedGenerator::from_fn(move |request: &GenRequest, _| Some(answer(request)));
         Ok(Box::new(generator) as Box<dyn Generator>)
     });
-    let (client_end, server_end) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    tokio::spawn(crucible_lsp::serve_io(
-        config,
-        settings(home),
-        factory,
-        server_read,
-        server_write,
-    ));
-    let (reader, writer) = tokio::io::split(client_end);
-    Client {
-        reader: BufReader::new(reader),
-        writer,
-        next_id: 0,
-        seen: Vec::new(),
-    }
+    connect(home, config, factory).0
 }
 
 /// Offer the code action on the module-level `add` (a method of the same name without
@@ -663,4 +659,31 @@ async fn a_function_that_fails_its_examples_is_offered_with_a_warning_not_as_ver
         "{message}"
     );
     assert!(message.contains("0/1 examples passed"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_ends_the_session_at_once_with_code_0_after_shutdown_and_1_without() {
+    for shutdown_first in [true, false] {
+        let home = tempfile::tempdir().unwrap();
+        let factory: GeneratorFactory = Box::new(|| {
+            let generator = ScriptedGenerator::new(["x"]).with_fim(FimTokens::qwen());
+            Ok(Box::new(generator) as Box<dyn Generator>)
+        });
+        let (mut client, session) = connect(home.path(), LspConfig::default(), factory);
+        initialize(&mut client, None).await;
+        if shutdown_first {
+            let response = client.request("shutdown", Value::Null).await;
+            assert_eq!(response["result"], Value::Null, "{response}");
+        }
+        client.notify("exit", Value::Null).await;
+        // The client keeps its end of the pipe open (some editors do): the session ends
+        // anyway, as the protocol asks.
+        let ended = tokio::time::timeout(Duration::from_secs(5), session)
+            .await
+            .expect("the session ends within 5 s of `exit`")
+            .unwrap();
+        assert_eq!(ended.shut_down, shutdown_first);
+        assert_eq!(ended.exit_code(), if shutdown_first { 0 } else { 1 });
+        drop(client);
+    }
 }

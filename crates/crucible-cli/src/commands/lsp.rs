@@ -76,8 +76,12 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    runtime.block_on(crucible_lsp::serve_stdio(config, settings, factory));
-    Ok(ExitCode::SUCCESS)
+    let ended = runtime.block_on(crucible_lsp::serve_stdio(config, settings, factory));
+    // tokio reads stdin on a blocking thread that cannot be interrupted: dropping the runtime
+    // would wait for it, i.e. for the client to close stdin, and the protocol wants the
+    // server gone as soon as `exit` arrives.
+    runtime.shutdown_background();
+    Ok(ExitCode::from(ended.exit_code()))
 }
 
 fn scripted(path: &std::path::Path) -> anyhow::Result<GeneratorFactory> {

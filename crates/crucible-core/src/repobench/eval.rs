@@ -31,6 +31,7 @@ use crucible_types::{Decoding, GenParams};
 
 use super::{RepoTask, Setting, TaskLanguage};
 use crate::complete::{CompleteRequest, FileWindow, complete};
+use crate::repo_context::ContextCache;
 use crate::{Error, Result};
 
 /// Where a prediction's repository context comes from.
@@ -202,7 +203,13 @@ pub fn predict(
         },
         iterative: params.mode == ContextMode::Iterative,
     };
-    let done = complete(generator, index, &request, &mut Silent)?;
+    let done = complete(
+        generator,
+        index,
+        &mut ContextCache::new(),
+        &request,
+        &mut Silent,
+    )?;
     let prediction = first_line(&done.text).to_string();
     let context = done
         .context

@@ -261,6 +261,14 @@ fn updating_named_paths_handles_changes_and_deletions() {
     let repo = Repo::new();
     let mut index = repo.open();
     index.update().unwrap();
+    // The generation is what a completion's cached context is keyed by: an update that
+    // changes nothing keeps it, one that re-indexes a file moves it.
+    let generation = index.generation();
+    index
+        .update_paths(&[PathBuf::from("web/debounce.ts")])
+        .unwrap();
+    index.update().unwrap();
+    assert_eq!(index.generation(), generation);
     repo.write(
         "web/debounce.ts",
         b"export function throttleCalls(): void {}\n",
@@ -280,6 +288,7 @@ fn updating_named_paths_handles_changes_and_deletions() {
         (1, 1),
         "{report:?}"
     );
+    assert_ne!(index.generation(), generation);
     assert_eq!(
         top(&index, "throttle calls", 1, &Filters::default()).len(),
         1
