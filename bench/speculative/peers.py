@@ -15,6 +15,8 @@ Each side's speed-up is its speculative decode tokens/s over its own plain decod
 summed over the prompts (decode time only: prompt evaluation and model loading are not counted
 on either side). Prints one line per prompt, then a table and one JSON line.
 
+PEER_SPEC_ARGS adds arguments to the peer's speculative run (e.g. `--spec-draft-n-max 10`).
+
 Usage: peers.py MODE SPECULATE_BENCH LLAMA_SPEC_DIR MODEL.gguf PROMPTS_FILE THREADS [DRAFT.gguf]
   MODE: lookup or draft; PROMPTS_FILE as written by repair_prompts.py.
 """
@@ -154,6 +156,8 @@ def main() -> None:
         peer_spec = (lookup_tool, ["-m", model])
     else:
         peer_spec = (spec_tool, ["-m", model, "-md", draft, "-td", str(threads), "-tbd", str(threads)])
+    # The peer's speculation runs with its defaults (3 drafted tokens at most) unless told otherwise.
+    peer_spec[1].extend(os.environ.get("PEER_SPEC_ARGS", "").split())
     template = gguf_string(model, "tokenizer.chat_template")
     prompts = [p for p in open(prompts_file).read().split("<<<END>>>\n") if p.strip()]
     totals = {k: 0.0 for k in ("c_plain_t", "c_plain_s", "c_spec_t", "c_spec_s", "p_plain_t", "p_plain_s",

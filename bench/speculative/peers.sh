@@ -8,7 +8,8 @@
 #   lookup (the default): the 0.5B, prompt lookup, against llama-lookup; KIND defaults to repair
 #   draft: the 1.5B with the 0.5B drafting, against llama-speculative; KIND defaults to plain
 #   KIND: repair or plain (repair_prompts.py)
-# SPECULATE_BENCH=path uses that speculate_bench binary instead of building it; the peers come
+# SPECULATE_BENCH=path uses that speculate_bench binary instead of building it; PEER_SPEC_ARGS
+# adds arguments to the peer's speculative run (its defaults otherwise); the peers come
 # from build-llama-spec.sh (LLAMA_SPEC_DIR=path to use others).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
