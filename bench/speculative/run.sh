@@ -9,6 +9,7 @@
 #   MODE: lookup (prompt lookup, the default) or draft (a draft model, DRAFT.gguf; default the
 #         0.5B drafting, with the 1.5B as MODEL when MODEL is empty)
 # BATCH_INVARIANT=1 loads the model(s) in batch-invariant mode (`--batch-invariant`), both modes.
+# SPECULATE_BENCH=path runs that speculate_bench binary instead of building it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 home=${CRUCIBLE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/crucible}
@@ -28,8 +29,12 @@ data=${CRUCIBLE_DATA:-data}
 prompts=$(mktemp)
 trap 'rm -f "$prompts"' EXIT
 python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz" "$count" "$prompts" "$kind"
-cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
+bench=${SPECULATE_BENCH:-}
+if [ -z "$bench" ]; then
+  cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
+  bench=${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench
+fi
 uptime >&2
-GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench" \
+GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "$bench" \
   ${BATCH_INVARIANT:+--batch-invariant} "$model" "$prompts" "$max_new" "$threads" "$mode" ${draft:+"$draft"}
 uptime >&2
