@@ -118,7 +118,7 @@ impl DraftCost {
     }
 
     /// A draft model whose step costs `step_ratio` of the target's (about the ratio of their
-    /// parameter counts: decoding reads every weight once per step).
+    /// weights' sizes in bytes: decoding reads every weight once per step).
     pub fn model(step_ratio: f32) -> DraftCost {
         DraftCost {
             per_token: Self::VERIFY_CPU + step_ratio.max(0.0),
