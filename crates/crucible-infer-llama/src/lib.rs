@@ -601,9 +601,9 @@ impl LlamaGenerator {
             // A decode step reads every weight once, so its time follows the weights' bytes;
             // the parameter count would miss the quantization (the 0.5B's file is 0.32 of the
             // 1.5B's parameters but 0.44 of its bytes, as its measured step time is).
-            Some(draft) if self.drafts_with_model() => DraftCost::model(
-                draft.model.size() as f32 / self.model.size().max(1) as f32,
-            ),
+            Some(draft) if self.drafts_with_model() => {
+                DraftCost::model(draft.model.size() as f32 / self.model.size().max(1) as f32)
+            }
             _ => DraftCost::lookup(),
         }
     }
