@@ -27,15 +27,7 @@ else
   model=${6:-$home/models/qwen2.5-coder-0.5b-instruct.gguf}
   draft=
 fi
-data=${CRUCIBLE_DATA:-data}
-prompts=$(mktemp)
-trap 'rm -f "$prompts"' EXIT
-python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz" "$count" "$prompts" "$kind"
-bench=${SPECULATE_BENCH:-}
-if [ -z "$bench" ]; then
-  cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
-  bench=${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench
-fi
+. bench/speculative/prepare.sh
 spec_dir=${LLAMA_SPEC_DIR:-$(bench/speculative/build-llama-spec.sh)}
 echo "peers: $mode, $count $kind prompts, $max_new new tokens at most, $threads threads, $model${draft:+ drafted by $draft}" >&2
 uptime >&2

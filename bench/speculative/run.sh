@@ -25,15 +25,7 @@ fi
 count=${2:-20}
 max_new=${3:-256}
 threads=${4:-2}
-data=${CRUCIBLE_DATA:-data}
-prompts=$(mktemp)
-trap 'rm -f "$prompts"' EXIT
-python3 bench/speculative/repair_prompts.py "$data/humaneval/HumanEval.jsonl.gz" "$count" "$prompts" "$kind"
-bench=${SPECULATE_BENCH:-}
-if [ -z "$bench" ]; then
-  cargo build --release --locked -p crucible-infer-llama --example speculate_bench >&2
-  bench=${CARGO_TARGET_DIR:-target}/release/examples/speculate_bench
-fi
+. bench/speculative/prepare.sh
 uptime >&2
 GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "$bench" \
   ${BATCH_INVARIANT:+--batch-invariant} "$model" "$prompts" "$max_new" "$threads" "$mode" ${draft:+"$draft"}
