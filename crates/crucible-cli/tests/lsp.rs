@@ -16,6 +16,71 @@ fn write_answers(dir: &Path, answers: &[&str]) -> std::path::PathBuf {
     path
 }
 
+/// `crucible lsp` with a scripted model and no repository context, spoken to over its stdio.
+struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Session {
+    fn start(dir: &Path) -> Session {
+        let answers = write_answers(dir, &["x"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+            .args(["lsp", "--no-context", "--scripted-answers"])
+            .arg(&answers)
+            .env("CRUCIBLE_HOME", dir.join("home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the crucible binary runs");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Session {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Send one message, framed.
+    fn send(&mut self, body: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next message the server sends (a response or a notification).
+    fn read(&mut self) -> serde_json::Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "the server closed stdout");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some(value) = line.trim_end().strip_prefix("Content-Length: ") {
+                length = value.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The next response, notifications skipped.
+    fn response(&mut self) -> serde_json::Value {
+        loop {
+            let message = self.read();
+            if message.get("method").is_none() {
+                return message;
+            }
+        }
+    }
+}
+
 #[test]
 fn neovim_attaches_and_receives_a_completion() {
     let nvim = Command::new("nvim").arg("--version").output();
@@ -68,48 +133,16 @@ fn neovim_attaches_and_receives_a_completion() {
 #[test]
 fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let answers = write_answers(dir.path(), &["x"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
-        .args(["lsp", "--no-context", "--scripted-answers"])
-        .arg(&answers)
-        .env("CRUCIBLE_HOME", dir.path().join("home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the crucible binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut send = |body: &str| {
-        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-        stdin.flush().unwrap();
-    };
-    send(
+    let mut session = Session::start(dir.path());
+    session.send(
         "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"capabilities\": {}}}",
     );
-    send("{not json");
-    send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
-    let mut read = || -> serde_json::Value {
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            assert!(!line.is_empty(), "the server closed stdout");
-            if line.trim_end().is_empty() {
-                break;
-            }
-            if let Some(value) = line.trim_end().strip_prefix("Content-Length: ") {
-                length = value.parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        stdout.read_exact(&mut body).unwrap();
-        serde_json::from_slice(&body).unwrap()
-    };
+    session.send("{not json");
+    session.send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
     let mut by_id = std::collections::HashMap::new();
     let mut parse_error = None;
     while by_id.len() < 2 || parse_error.is_none() {
-        let message = read();
+        let message = session.read();
         if message.get("method").is_some() {
             continue;
         }
@@ -122,9 +155,9 @@ fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
     assert_eq!(by_id[&1]["result"]["serverInfo"]["name"], "crucible");
     assert_eq!(parse_error.unwrap()["error"]["code"], -32700);
     assert_eq!(by_id[&2]["result"], serde_json::Value::Null);
-    send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
-    drop(stdin);
-    let status = child.wait().unwrap();
+    session.send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
+    drop(session.stdin.take());
+    let status = session.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
 
@@ -132,63 +165,32 @@ fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
 fn the_server_exits_at_once_on_exit_with_stdin_open_0_after_shutdown_and_1_without() {
     for shutdown_first in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let answers = write_answers(dir.path(), &["x"]);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
-            .args(["lsp", "--no-context", "--scripted-answers"])
-            .arg(&answers)
-            .env("CRUCIBLE_HOME", dir.path().join("home"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the crucible binary runs");
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut send = |body: &str| {
-            write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-            stdin.flush().unwrap();
-        };
-        // The id of the next response (notifications skipped).
-        let mut answer = || loop {
-            let mut line = String::new();
-            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "stdout closed");
-            let Some(length) = line.trim_end().strip_prefix("Content-Length: ") else {
-                continue;
-            };
-            let mut blank = String::new();
-            stdout.read_line(&mut blank).unwrap();
-            let mut body = vec![0; length.parse().unwrap()];
-            stdout.read_exact(&mut body).unwrap();
-            let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            if message.get("method").is_none() {
-                return message;
-            }
-        };
-        send(
+        let mut session = Session::start(dir.path());
+        session.send(
             "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"capabilities\": {}}}",
         );
         // `shutdown` is refused until `initialize` has been answered.
-        assert_eq!(answer()["id"], 1);
+        assert_eq!(session.response()["id"], 1);
         if shutdown_first {
-            send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
-            let response = answer();
+            session.send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
+            let response = session.response();
             assert_eq!(response["id"], 2);
             assert!(response.get("error").is_none(), "{response}");
         }
-        send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
+        session.send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
         // stdin stays open: the server must not wait for it to close.
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = session.child.try_wait().unwrap() {
                 break status;
             }
             if Instant::now() > deadline {
-                child.kill().unwrap();
+                session.child.kill().unwrap();
                 panic!("`crucible lsp` did not exit within 10 s of `exit` (stdin open)");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        drop(stdin);
+        drop(session.stdin.take());
         assert_eq!(
             status.code(),
             Some(if shutdown_first { 0 } else { 1 }),
