@@ -155,7 +155,7 @@ impl Error {
                 "run the same `crucible eval` (or `crucible score`) command again with `--metric bleu,codebleu,...`".into(),
             ),
             Error::Config { .. } => Some(
-                "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length`, `data_dir`, `weights`, `request_timeout` and `parallel_requests`".into(),
+                "`crucible.toml` accepts `model`, `endpoint`, `threads`, `context_length`, `data_dir`, `weights`, `request_timeout`, `parallel_requests`, `speculate`, `draft_model` and `batch_invariant`".into(),
             ),
             _ => None,
         }

@@ -306,6 +306,31 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    #[test]
+    fn the_hint_for_a_bad_file_names_every_key_the_file_accepts() {
+        let message = toml::from_str::<ConfigFile>("modle = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        let expected = message
+            .split_once("expected one of")
+            .unwrap_or_else(|| panic!("serde lists the fields: {message}"))
+            .1;
+        let hint = Error::Config {
+            path: "crucible.toml".into(),
+            message: message.clone(),
+        }
+        .hint()
+        .unwrap();
+        let keys: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        assert!(keys.len() >= 11, "{message}");
+        for key in keys {
+            assert!(
+                hint.contains(&format!("`{key}`")),
+                "the hint leaves out `{key}`: {hint}"
+            );
+        }
+    }
+
     fn resolve(cli: ConfigFile, cwd: &Path, vars: &[(&str, &str)]) -> Result<Settings, Error> {
         let map: HashMap<String, OsString> = vars
             .iter()
