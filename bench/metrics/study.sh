@@ -178,11 +178,12 @@ stage_compare() {
   "$crucible" compare "${dirs[@]}" --json >"$cache/compare.json"
 }
 
-# The markdown tables of docs/RESULTS.md.
+# The markdown tables of docs/RESULTS.md and their plot (CACHE/auroc.svg, copied to
+# docs/img/metrics-auroc.svg for the docs).
 stage_table() {
   local dirs
   mapfile -t dirs < <(runs_with_metrics; ls -d "$cache"/score/judge-*/ 2>/dev/null || true)
-  python3 bench/metrics/study_table.py "${dirs[@]}" | tee "$cache/table.md"
+  python3 bench/metrics/study_table.py --svg "$cache/auroc.svg" "${dirs[@]}" | tee "$cache/table.md"
 }
 
 for stage in "${stages[@]}"; do
