@@ -55,6 +55,11 @@ pub(crate) struct ServeArgs {
     /// Sequences that may wait for a slot; beyond them requests get 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_queue: usize,
+    /// Host memory, in MiB, for the KV cells of finished requests: a prompt that shares a
+    /// prefix with one of them (a repeated prompt, a chat's next turn, an editor's next infill)
+    /// evaluates only the rest. The process's peak memory grows by about this much.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    prompt_cache_mib: usize,
     /// Largest request body, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     max_body_kib: usize,
@@ -81,11 +86,6 @@ pub(crate) struct ServeArgs {
     /// Largest memory, in MiB, a run may ask for (and the default).
     #[arg(long, value_name = "MB", default_value_t = 512)]
     exec_memory_limit: u64,
-    /// Host memory, in MiB, for the KV cells of finished requests: a prompt that shares a
-    /// prefix with one of them (a repeated prompt, a chat's next turn, an editor's next infill)
-    /// evaluates only the rest. The process's peak memory grows by about this much.
-    #[arg(long, value_name = "MIB", default_value_t = 16)]
-    prompt_cache_mib: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
