@@ -170,12 +170,28 @@ runs_with_metrics() {
   return 0
 }
 
+# `crucible compare` of the runs of each benchmark (runs of different benchmarks share no task):
+# CACHE/compare-BENCH.{txt,json,html}. Kendall's tau across runs needs three runs or more.
 stage_compare() {
-  local dirs
-  mapfile -t dirs < <(runs_with_metrics)
-  [ ${#dirs[@]} -ge 2 ] || { echo "study: fewer than two runs have metrics (run the metrics and score stages)" >&2; return 1; }
-  "$crucible" compare "${dirs[@]}" --html "$cache/compare.html" | tee "$cache/compare.txt"
-  "$crucible" compare "${dirs[@]}" --json >"$cache/compare.json"
+  local compared=0 bench model entry dir
+  for bench in "${benches[@]}"; do
+    local dirs=()
+    for model in $models; do
+      dir=$cache/$limit/$model/$bench
+      [ -f "$dir/metrics.json" ] && dirs+=("$dir")
+    done
+    for entry in ${SAMPLES:-}; do
+      local rest=${entry#*=}
+      [ "${rest%%=*}" = "$bench" ] || continue
+      dir=$cache/score/${entry%%=*}
+      [ -f "$dir/metrics.json" ] && dirs+=("$dir")
+    done
+    [ ${#dirs[@]} -ge 2 ] || continue
+    "$crucible" compare "${dirs[@]}" --html "$cache/compare-$bench.html" | tee "$cache/compare-$bench.txt"
+    "$crucible" compare "${dirs[@]}" --json >"$cache/compare-$bench.json"
+    compared=$((compared + 1))
+  done
+  [ $compared -gt 0 ] || { echo "study: no benchmark has two runs with metrics (run the metrics and score stages)" >&2; return 1; }
 }
 
 # The markdown tables of docs/RESULTS.md and their plot (CACHE/auroc.svg, copied to
