@@ -26,6 +26,7 @@ mod comments;
 mod dataflow;
 mod keywords;
 mod ngram;
+mod node_kinds;
 mod pytokenize;
 mod syntax;
 
@@ -134,6 +135,8 @@ pub struct CodeBleu {
     params: CodeBleuParams,
     keywords: &'static [&'static str],
     parser: SyntaxParser,
+    /// The grammar's node kind names, for the walks.
+    kinds: node_kinds::NodeKinds,
     /// Subtree identities, shared by every analysis this scorer makes.
     subtrees: syntax::Subtrees,
     /// References analysed, by their stripped text.
@@ -197,6 +200,7 @@ impl CodeBleu {
             params,
             keywords,
             parser: SyntaxParser::new(),
+            kinds: node_kinds::NodeKinds::new(&language.grammar()),
             subtrees: syntax::Subtrees::default(),
             references: HashMap::default(),
         })
@@ -254,7 +258,7 @@ impl CodeBleu {
         let tree = self.parser.parse(self.language, &stripped)?;
         Ok(Analysed {
             subtrees: self.subtrees.count(&tree),
-            edges: dataflow::normalized_edges(&tree),
+            edges: dataflow::normalized_edges(&tree, &self.kinds),
             has_errors: tree.has_errors(),
         })
     }
