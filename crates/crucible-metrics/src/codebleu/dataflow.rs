@@ -1141,9 +1141,12 @@ impl<'t> Walker<'t> {
     }
 }
 
-/// Python's `sorted(key=token index)`: stable.
+/// Python's `sorted(key=token index)`: stable. Most rules append entries already in token
+/// order, so the check comes first (a stable sort would still allocate its buffer).
 fn sort_by_token(flows: &mut [Flow]) {
-    flows.sort_by_key(|flow| flow.idx);
+    if !flows.is_sorted_by_key(|flow| flow.idx) {
+        flows.sort_by_key(|flow| flow.idx);
+    }
 }
 
 #[cfg(test)]
