@@ -671,12 +671,10 @@ impl<'t> Walker<'t> {
         let right = right.ok_or(WalkError::MissingNode)?;
         let mut parts = |node: Node<'t>| -> Vec<Node<'t>> {
             let children = self.push_children(node);
-            let parts = self
-                .children
+            self.children
                 .drain(children)
                 .filter(|child| self.kinds.of(*child) != ",")
-                .collect();
-            parts
+                .collect()
         };
         let mut left_nodes = parts(left);
         let mut right_nodes = parts(right);
