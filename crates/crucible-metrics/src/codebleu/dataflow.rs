@@ -22,11 +22,16 @@
 //! (`PYTHONHASHSEED`); here such lists are sorted, a fixed order. The two can disagree on a
 //! graph whose merged edges carry two or more distinct names.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::ops::Range;
+
 use rustc_hash::FxHashMap as HashMap;
 
-use crucible_syntax::tree_sitter::Node;
+use crucible_syntax::tree_sitter::{Node, TreeCursor};
 use crucible_syntax::{SyntaxLanguage, SyntaxTree};
 
+use super::node_kinds::NodeKinds;
 use crate::pytext;
 
 /// How deep the walk goes before giving up, as the reference's recursion limit does (Python
@@ -35,7 +40,24 @@ const MAX_DEPTH: usize = 900;
 
 /// A token's interned text.
 type Sym = u32;
-type States = HashMap<Sym, Vec<u32>>;
+
+/// A list of numbers (names or token indices) written in the walk's arena. Lists are never
+/// changed once written, so states and entries share them instead of copying them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct List {
+    start: u32,
+    len: u32,
+}
+
+impl List {
+    const EMPTY: List = List { start: 0, len: 0 };
+}
+
+/// Where each variable's value comes from (the token indices of its last definitions, sorted),
+/// by name; `None` for a name not defined yet. Indexed by [`Sym`], so the copy a conditional
+/// makes of the states is one small vector, not a map of vectors.
+#[derive(Debug, Clone)]
+struct States(Vec<Option<List>>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Relation {
@@ -44,13 +66,15 @@ enum Relation {
 }
 
 /// One data-flow entry: variable `name` at token `idx` comes from / is computed from `parents`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Flow {
     name: Sym,
     idx: u32,
     relation: Relation,
-    parents: Vec<Sym>,
-    parent_idx: Vec<u32>,
+    /// Names, in the arena.
+    parents: List,
+    /// Token indices, in the arena.
+    parent_idx: List,
 }
 
 /// Why the walk stopped: the reference catches these and uses an empty graph.
@@ -60,7 +84,9 @@ enum WalkError {
     TooDeep,
 }
 
-type Walk = Result<Vec<Flow>, WalkError>;
+/// Every rule appends its entries to one output vector and sorts what it appended, which is
+/// what the reference's `DFG += child_dfg; sorted(DFG, key=token index)` gives.
+type Walked = Result<(), WalkError>;
 
 /// The rule set of a language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,18 +116,24 @@ fn rules(language: SyntaxLanguage) -> Option<Rules> {
 /// A normalised edge: (variable, relation, parents), names replaced by first-appearance numbers.
 pub(crate) type NormalEdge = (u32, bool, Vec<u32>);
 
-/// The normalised data-flow edges of a parsed program (empty when the walk fails).
-pub(crate) fn normalized_edges(tree: &SyntaxTree) -> Vec<NormalEdge> {
+/// The normalised data-flow edges of a parsed program (empty when the walk fails); `kinds`
+/// are the node kinds of the tree's grammar.
+pub(crate) fn normalized_edges(tree: &SyntaxTree, kinds: &NodeKinds) -> Vec<NormalEdge> {
     let Some(rules) = rules(tree.language()) else {
         return Vec::new();
     };
-    let mut walker = Walker::new(tree, rules);
+    let mut walker = Walker::new(tree, kinds, rules);
+    let mut states = States(vec![None; walker.names.texts.len()]);
+    let mut flows = Vec::new();
     // A failed walk is an empty graph, as in the reference.
-    let flows = walker
-        .walk(Some(tree.root()), &mut States::default(), 0)
-        .unwrap_or_default();
-    let merged = keep_connected(flows, &walker.names);
-    normalize(&merged)
+    if walker
+        .walk(Some(tree.root()), &mut states, 0, &mut flows)
+        .is_err()
+    {
+        flows.clear();
+    }
+    let merged = walker.keep_connected(flows);
+    walker.normalize(&merged)
 }
 
 /// Reference edges found in the candidate, each candidate edge used at most once.
@@ -117,16 +149,16 @@ pub(crate) fn count_matches(candidate: &[NormalEdge], reference: &[NormalEdge]) 
     matched
 }
 
-/// Interned token texts.
+/// Interned token texts; most borrow the source.
 #[derive(Default)]
-struct Names {
-    texts: Vec<String>,
-    ids: HashMap<String, Sym>,
+struct Names<'t> {
+    texts: Vec<Cow<'t, str>>,
+    ids: HashMap<Cow<'t, str>, Sym>,
 }
 
-impl Names {
-    fn intern(&mut self, text: String) -> Sym {
-        if let Some(id) = self.ids.get(&text) {
+impl<'t> Names<'t> {
+    fn intern(&mut self, text: Cow<'t, str>) -> Sym {
+        if let Some(id) = self.ids.get(text.as_ref()) {
             return *id;
         }
         let id = self.texts.len() as Sym;
@@ -134,72 +166,108 @@ impl Names {
         self.texts.push(text);
         id
     }
-
-    /// `list(set(names))`, in a fixed order (by text) instead of Python's hash order.
-    fn dedup(&self, mut names: Vec<Sym>) -> Vec<Sym> {
-        names.sort_by(|a, b| self.texts[*a as usize].cmp(&self.texts[*b as usize]));
-        names.dedup();
-        names
-    }
 }
 
-fn is_token_node(node: Node<'_>) -> bool {
-    let kind = node.kind();
-    (node.child_count() == 0 || matches!(kind, "string_literal" | "string" | "character_literal"))
-        && kind != "comment"
+fn is_token_node(kinds: &NodeKinds, node: Node<'_>) -> bool {
+    let kind = kinds.of(node);
+    if node.child_count() == 0 {
+        kind != "comment"
+    } else {
+        matches!(kind, "string_literal" | "string" | "character_literal")
+    }
 }
 
 /// The text of a token as the reference cuts it: from the source split at `\n`, with the
 /// node's byte columns used as code-point indices, and a multi-line token's lines joined
 /// without their line breaks.
-fn token_text(lines: &[&str], node: Node<'_>) -> String {
+fn token_text<'s>(lines: &[&'s str], node: Node<'_>) -> Cow<'s, str> {
     let start = node.start_position();
     let end = node.end_position();
     let line = |row: usize| lines.get(row).copied().unwrap_or("");
     if start.row == end.row {
-        return pytext::slice_chars(line(start.row), start.column, Some(end.column)).to_string();
+        return Cow::Borrowed(pytext::slice_chars(
+            line(start.row),
+            start.column,
+            Some(end.column),
+        ));
     }
     let mut text = pytext::slice_chars(line(start.row), start.column, None).to_string();
     for row in start.row + 1..end.row {
         text.push_str(line(row));
     }
     text.push_str(pytext::slice_chars(line(end.row), 0, Some(end.column)));
-    text
+    Cow::Owned(text)
+}
+
+/// Moves `cursor` to the next node in preorder outside the current node's subtree; false when
+/// none is left under the node the cursor was reset to.
+fn skip_subtree(cursor: &mut TreeCursor<'_>) -> bool {
+    loop {
+        if cursor.goto_next_sibling() {
+            return true;
+        }
+        if !cursor.goto_parent() {
+            return false;
+        }
+    }
 }
 
 struct Walker<'t> {
     rules: Rules,
+    kinds: &'t NodeKinds,
     /// (start byte, end byte) of a token -> (token index, text).
     tokens: HashMap<(usize, usize), (u32, Sym)>,
-    names: Names,
-    _tree: std::marker::PhantomData<&'t ()>,
+    n_tokens: usize,
+    names: Names<'t>,
+    /// Every list the walk writes: entries' parents and sources, the states' sources.
+    arena: Vec<u32>,
+    /// The children of the nodes being walked, as a stack: a rule pushes a node's children,
+    /// walks them (the walk pushes and pops above them) and pops them.
+    children: Vec<Node<'t>>,
+    /// The variables `variables` found, as a stack of the same kind.
+    found: Vec<(u32, Sym)>,
+    /// Merges' working space.
+    scratch: Vec<u32>,
+    cursor: TreeCursor<'t>,
 }
 
 impl<'t> Walker<'t> {
-    fn new(tree: &'t SyntaxTree, rules: Rules) -> Walker<'t> {
-        let lines: Vec<&str> = tree.source().split('\n').collect();
+    fn new(tree: &'t SyntaxTree, kinds: &'t NodeKinds, rules: Rules) -> Walker<'t> {
+        let lines: Vec<&'t str> = tree.source().split('\n').collect();
         let mut names = Names::default();
         let mut tokens = HashMap::default();
         let mut index = 0u32;
         // Tokens in source order: a preorder walk that stops at token nodes.
-        let mut stack = vec![tree.root()];
         let mut cursor = tree.root().walk();
-        while let Some(node) = stack.pop() {
-            if is_token_node(node) {
+        loop {
+            let node = cursor.node();
+            if is_token_node(kinds, node) {
                 let text = names.intern(token_text(&lines, node));
                 tokens.insert((node.start_byte(), node.end_byte()), (index, text));
                 index += 1;
+            } else if cursor.goto_first_child() {
                 continue;
             }
-            let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
-            stack.extend(children.into_iter().rev());
+            if !skip_subtree(&mut cursor) {
+                break;
+            }
         }
         Walker {
             rules,
+            kinds,
             tokens,
+            n_tokens: index as usize,
             names,
-            _tree: std::marker::PhantomData,
+            arena: Vec::new(),
+            children: Vec::new(),
+            found: Vec::new(),
+            scratch: Vec::new(),
+            cursor,
         }
+    }
+
+    fn kind(&self, node: Node<'_>) -> &'static str {
+        self.kinds.of(node)
     }
 
     fn token(&self, node: Node<'_>) -> (u32, Sym) {
@@ -214,35 +282,73 @@ impl<'t> Walker<'t> {
         &self.names.texts[sym as usize]
     }
 
-    /// `tree_to_variable_index`: the tokens under `node` whose text is not their kind.
-    fn variables(&self, node: Option<Node<'_>>) -> Result<Vec<(u32, Sym)>, WalkError> {
-        let node = node.ok_or(WalkError::MissingNode)?;
-        let mut found = Vec::new();
-        let mut stack = vec![node];
-        let mut cursor = node.walk();
-        while let Some(node) = stack.pop() {
-            if is_token_node(node) {
-                let (idx, sym) = self.token(node);
-                if node.kind() != self.text(sym) {
-                    found.push((idx, sym));
-                }
-                continue;
-            }
-            let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
-            stack.extend(children.into_iter().rev());
+    fn list(&mut self, items: &[u32]) -> List {
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(items);
+        List {
+            start,
+            len: items.len() as u32,
         }
-        Ok(found)
     }
 
-    fn walk(&mut self, node: Option<Node<'_>>, states: &mut States, depth: usize) -> Walk {
+    fn items(&self, list: List) -> &[u32] {
+        &self.arena[list.start as usize..(list.start + list.len) as usize]
+    }
+
+    /// Pushes `node`'s children on the children stack; the caller pops them.
+    fn push_children(&mut self, node: Node<'t>) -> Range<usize> {
+        let start = self.children.len();
+        self.cursor.reset(node);
+        if self.cursor.goto_first_child() {
+            loop {
+                self.children.push(self.cursor.node());
+                if !self.cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+        start..self.children.len()
+    }
+
+    /// `tree_to_variable_index`: the tokens under `node` whose text is not their kind, pushed
+    /// on the found stack; the caller pops them.
+    fn variables(&mut self, node: Option<Node<'t>>) -> Result<Range<usize>, WalkError> {
+        let node = node.ok_or(WalkError::MissingNode)?;
+        let start = self.found.len();
+        self.cursor.reset(node);
+        loop {
+            let current = self.cursor.node();
+            if is_token_node(self.kinds, current) {
+                let (idx, sym) = self.token(current);
+                if self.kind(current) != self.text(sym) {
+                    self.found.push((idx, sym));
+                }
+            } else if self.cursor.goto_first_child() {
+                continue;
+            }
+            if !skip_subtree(&mut self.cursor) {
+                break;
+            }
+        }
+        Ok(start..self.found.len())
+    }
+
+    fn walk(
+        &mut self,
+        node: Option<Node<'t>>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
         let node = node.ok_or(WalkError::MissingNode)?;
         if depth > MAX_DEPTH {
             return Err(WalkError::TooDeep);
         }
-        if is_token_node(node) {
-            return Ok(self.leaf(node, states));
+        if is_token_node(self.kinds, node) {
+            self.leaf(node, states, out);
+            return Ok(());
         }
-        let kind = node.kind();
+        let kind = self.kind(node);
         let depth = depth + 1;
         match (self.rules, kind) {
             (Rules::Python, "default_parameter")
@@ -252,12 +358,14 @@ impl<'t> Walker<'t> {
                 node.child_by_field_name("value"),
                 states,
                 depth,
+                out,
             ),
             (Rules::Php, "simple_parameter") => self.declaration(
                 node.child_by_field_name("name"),
                 node.child_by_field_name("default_value"),
                 states,
                 depth,
+                out,
             ),
             (Rules::CSharp, "variable_declarator") => {
                 let name = Some(node.child(0).ok_or(WalkError::MissingNode)?);
@@ -266,7 +374,7 @@ impl<'t> Walker<'t> {
                 } else {
                     None
                 };
-                self.declaration(name, value, states, depth)
+                self.declaration(name, value, states, depth, out)
             }
             (Rules::Rust, "function_item") => {
                 let name = Some(node.child(1).ok_or(WalkError::MissingNode)?);
@@ -275,10 +383,10 @@ impl<'t> Walker<'t> {
                 } else {
                     None
                 };
-                self.declaration(name, value, states, depth)
+                self.declaration(name, value, states, depth, out)
             }
             (Rules::Python, "assignment" | "augmented_assignment" | "for_in_clause") => {
-                self.python_assignment(node, states, depth)
+                self.python_assignment(node, states, depth, out)
             }
             (
                 Rules::Java
@@ -288,49 +396,57 @@ impl<'t> Walker<'t> {
                 | Rules::JavaScript
                 | Rules::Rust,
                 _,
-            ) if self.is_assignment(kind) => self.assignment(node, states, depth),
+            ) if self.is_assignment(kind) => self.assignment(node, states, depth, out),
             (Rules::Java | Rules::Php | Rules::JavaScript, "update_expression")
             | (Rules::CSharp, "postfix_unary_expression")
-            | (Rules::Go, "inc_statement") => self.increment(node, states),
-            (Rules::Python, "if_statement") => self.python_if(node, states, depth),
-            (_, _) if self.is_if(kind) => self.if_statement(node, states, depth),
-            (Rules::Python, "for_statement") => self.python_for(node, states, depth),
+            | (Rules::Go, "inc_statement") => self.increment(node, states, out),
+            (Rules::Python, "if_statement") => self.python_if(node, states, depth, out),
+            (_, _) if self.is_if(kind) => self.if_statement(node, states, depth, out),
+            (Rules::Python, "for_statement") => self.python_for(node, states, depth, out),
             (Rules::Java | Rules::CSharp | Rules::Php | Rules::JavaScript | Rules::Rust, _)
                 if self.is_for(kind) =>
             {
-                self.for_statement(node, states, depth)
+                self.for_statement(node, states, depth, out)
             }
-            (Rules::Go, "for_statement") => self.go_for(node, states, depth),
+            (Rules::Go, "for_statement") => self.go_for(node, states, depth, out),
             (Rules::Java, "enhanced_for_statement") => self.enhanced_for(
-                node.child_by_field_name("name"),
-                node.child_by_field_name("value"),
-                node.child_by_field_name("body"),
+                [
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("value"),
+                    node.child_by_field_name("body"),
+                ],
                 states,
                 depth,
+                out,
             ),
             (Rules::CSharp, "for_each_statement") => self.enhanced_for(
-                node.child_by_field_name("left"),
-                node.child_by_field_name("right"),
-                node.child_by_field_name("body"),
+                [
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                    node.child_by_field_name("body"),
+                ],
                 states,
                 depth,
+                out,
             ),
             (Rules::Php, "foreach_statement") => {
-                let mut cursor = node.walk();
+                let children = self.push_children(node);
                 let mut value = None;
                 let mut name = None;
-                for child in node.children(&mut cursor) {
-                    if child.kind() == "variable_name" && value.is_none() {
+                for &child in &self.children[children.clone()] {
+                    if self.kind(child) == "variable_name" && value.is_none() {
                         value = Some(child);
-                    } else if child.kind() == "variable_name" && name.is_none() {
+                    } else if self.kind(child) == "variable_name" && name.is_none() {
                         name = Some(child);
                         break;
                     }
                 }
-                self.enhanced_for(name, value, node.child_by_field_name("body"), states, depth)
+                self.children.truncate(children.start);
+                let body = node.child_by_field_name("body");
+                self.enhanced_for([name, value, body], states, depth, out)
             }
-            (_, _) if self.is_while(kind) => self.while_statement(node, states, depth),
-            _ => self.children_in_order(node, states, depth),
+            (_, _) if self.is_while(kind) => self.while_statement(node, states, depth, out),
+            _ => self.children_in_order(node, states, depth, out),
         }
     }
 
@@ -395,139 +511,169 @@ impl<'t> Walker<'t> {
     }
 
     /// The token of a leaf: its source if the variable was seen, else a new variable.
-    fn leaf(&self, node: Node<'_>, states: &mut States) -> Vec<Flow> {
+    fn leaf(&mut self, node: Node<'t>, states: &mut States, out: &mut Vec<Flow>) {
         let (idx, sym) = self.token(node);
-        if node.kind() == self.text(sym) {
-            return Vec::new();
+        let kind = self.kind(node);
+        if kind == self.text(sym) {
+            return;
         }
-        if let Some(sources) = states.get(&sym) {
-            return vec![Flow {
+        if let Some(sources) = states.0[sym as usize] {
+            let parents = self.list(&[sym]);
+            out.push(Flow {
                 name: sym,
                 idx,
                 relation: Relation::ComesFrom,
-                parents: vec![sym],
-                parent_idx: sources.clone(),
-            }];
+                parents,
+                parent_idx: sources,
+            });
+            return;
         }
-        if node.kind() == "identifier" {
-            states.insert(sym, vec![idx]);
+        if kind == "identifier" {
+            states.0[sym as usize] = Some(self.list(&[idx]));
         }
-        vec![Flow {
+        out.push(Flow {
             name: sym,
             idx,
             relation: Relation::ComesFrom,
-            parents: Vec::new(),
-            parent_idx: Vec::new(),
-        }]
+            parents: List::EMPTY,
+            parent_idx: List::EMPTY,
+        });
     }
 
     fn declaration(
         &mut self,
-        name: Option<Node<'_>>,
-        value: Option<Node<'_>>,
+        name: Option<Node<'t>>,
+        value: Option<Node<'t>>,
         states: &mut States,
         depth: usize,
-    ) -> Walk {
-        let mut flows = Vec::new();
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         let Some(value) = value else {
-            for (idx, sym) in self.variables(name)? {
-                flows.push(Flow {
+            let names = self.variables(name)?;
+            for at in names.clone() {
+                let (idx, sym) = self.found[at];
+                out.push(Flow {
                     name: sym,
                     idx,
                     relation: Relation::ComesFrom,
-                    parents: Vec::new(),
-                    parent_idx: Vec::new(),
+                    parents: List::EMPTY,
+                    parent_idx: List::EMPTY,
                 });
-                states.insert(sym, vec![idx]);
+                states.0[sym as usize] = Some(self.list(&[idx]));
             }
-            sort_by_token(&mut flows);
-            return Ok(flows);
+            self.found.truncate(names.start);
+            sort_by_token(&mut out[start..]);
+            return Ok(());
         };
         let names = self.variables(name)?;
         let values = self.variables(Some(value))?;
-        flows.extend(self.walk(Some(value), states, depth)?);
-        for &(idx1, sym1) in &names {
-            for &(idx2, sym2) in &values {
-                flows.push(Flow {
+        self.walk(Some(value), states, depth, out)?;
+        for at in names.clone() {
+            let (idx1, sym1) = self.found[at];
+            for value_at in values.clone() {
+                let (idx2, sym2) = self.found[value_at];
+                let parents = self.list(&[sym2]);
+                let parent_idx = self.list(&[idx2]);
+                out.push(Flow {
                     name: sym1,
                     idx: idx1,
                     relation: Relation::ComesFrom,
-                    parents: vec![sym2],
-                    parent_idx: vec![idx2],
+                    parents,
+                    parent_idx,
                 });
             }
-            states.insert(sym1, vec![idx1]);
+            states.0[sym1 as usize] = Some(self.list(&[idx1]));
         }
-        sort_by_token(&mut flows);
-        Ok(flows)
+        self.found.truncate(names.start);
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
     /// `left = right` where each left variable comes from each right variable, one edge each.
     fn pairwise(
-        &self,
-        left: Option<Node<'_>>,
-        right: Option<Node<'_>>,
-        flows: &mut Vec<Flow>,
+        &mut self,
+        left: Option<Node<'t>>,
+        right: Option<Node<'t>>,
         states: &mut States,
-    ) -> Result<(), WalkError> {
+        out: &mut Vec<Flow>,
+    ) -> Walked {
         let names = self.variables(left)?;
         let values = self.variables(right)?;
-        for &(idx1, sym1) in &names {
-            for &(idx2, sym2) in &values {
-                flows.push(Flow {
+        for at in names.clone() {
+            let (idx1, sym1) = self.found[at];
+            for value_at in values.clone() {
+                let (idx2, sym2) = self.found[value_at];
+                let parents = self.list(&[sym2]);
+                let parent_idx = self.list(&[idx2]);
+                out.push(Flow {
                     name: sym1,
                     idx: idx1,
                     relation: Relation::ComputedFrom,
-                    parents: vec![sym2],
-                    parent_idx: vec![idx2],
+                    parents,
+                    parent_idx,
                 });
             }
-            states.insert(sym1, vec![idx1]);
+            states.0[sym1 as usize] = Some(self.list(&[idx1]));
         }
+        self.found.truncate(names.start);
         Ok(())
     }
 
-    fn assignment(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
+    fn assignment(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         let left = node.child_by_field_name("left");
         let right = node.child_by_field_name("right");
-        let mut flows = self.walk(right, states, depth)?;
-        self.pairwise(left, right, &mut flows, states)?;
-        sort_by_token(&mut flows);
-        Ok(flows)
+        self.walk(right, states, depth, out)?;
+        self.pairwise(left, right, states, out)?;
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
-    fn increment(&self, node: Node<'_>, states: &mut States) -> Walk {
-        let mut flows = Vec::new();
+    fn increment(&mut self, node: Node<'t>, states: &mut States, out: &mut Vec<Flow>) -> Walked {
+        let start = out.len();
         let variables = self.variables(Some(node))?;
-        for &(idx1, sym1) in &variables {
-            for &(idx2, sym2) in &variables {
-                flows.push(Flow {
+        for at in variables.clone() {
+            let (idx1, sym1) = self.found[at];
+            for value_at in variables.clone() {
+                let (idx2, sym2) = self.found[value_at];
+                let parents = self.list(&[sym2]);
+                let parent_idx = self.list(&[idx2]);
+                out.push(Flow {
                     name: sym1,
                     idx: idx1,
                     relation: Relation::ComputedFrom,
-                    parents: vec![sym2],
-                    parent_idx: vec![idx2],
+                    parents,
+                    parent_idx,
                 });
             }
-            states.insert(sym1, vec![idx1]);
+            states.0[sym1 as usize] = Some(self.list(&[idx1]));
         }
-        sort_by_token(&mut flows);
-        Ok(flows)
+        self.found.truncate(variables.start);
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
     /// Left and right sides of a Python assignment (or loop target), split at commas when
     /// both sides have as many parts.
-    fn python_sides<'n>(
-        &self,
-        left: Option<Node<'n>>,
-        right: Option<Node<'n>>,
-    ) -> Result<(Vec<Node<'n>>, Vec<Node<'n>>), WalkError> {
+    fn python_sides(
+        &mut self,
+        left: Option<Node<'t>>,
+        right: Option<Node<'t>>,
+    ) -> Result<(Vec<Node<'t>>, Vec<Node<'t>>), WalkError> {
         let left = left.ok_or(WalkError::MissingNode)?;
         let right = right.ok_or(WalkError::MissingNode)?;
-        let parts = |node: Node<'n>| -> Vec<Node<'n>> {
-            let mut cursor = node.walk();
-            node.children(&mut cursor)
-                .filter(|child| child.kind() != ",")
+        let mut parts = |node: Node<'t>| -> Vec<Node<'t>> {
+            let children = self.push_children(node);
+            self.children
+                .drain(children)
+                .filter(|child| self.kinds.of(*child) != ",")
                 .collect()
         };
         let mut left_nodes = parts(left);
@@ -548,33 +694,56 @@ impl<'t> Walker<'t> {
     /// Each left variable is computed from all the right side's variables, one edge.
     fn python_bind(
         &mut self,
-        left_nodes: &[Node<'_>],
-        right_nodes: &[Node<'_>],
+        left_nodes: &[Node<'t>],
+        right_nodes: &[Node<'t>],
         states: &mut States,
         depth: usize,
-    ) -> Walk {
-        let mut flows = Vec::new();
+        out: &mut Vec<Flow>,
+    ) -> Walked {
         for &node in right_nodes {
-            flows.extend(self.walk(Some(node), states, depth)?);
+            self.walk(Some(node), states, depth, out)?;
         }
         for (&left, &right) in left_nodes.iter().zip(right_nodes) {
             let values = self.variables(Some(right))?;
-            for (idx1, sym1) in self.variables(Some(left))? {
-                flows.push(Flow {
+            let parents = self.found_list(values.clone(), |(_, sym)| sym);
+            let parent_idx = self.found_list(values.clone(), |(idx, _)| idx);
+            let names = self.variables(Some(left))?;
+            for at in names {
+                let (idx1, sym1) = self.found[at];
+                out.push(Flow {
                     name: sym1,
                     idx: idx1,
                     relation: Relation::ComputedFrom,
-                    parents: values.iter().map(|(_, sym)| *sym).collect(),
-                    parent_idx: values.iter().map(|(idx, _)| *idx).collect(),
+                    parents,
+                    parent_idx,
                 });
-                states.insert(sym1, vec![idx1]);
+                states.0[sym1 as usize] = Some(self.list(&[idx1]));
             }
+            self.found.truncate(values.start);
         }
-        Ok(flows)
+        Ok(())
     }
 
-    fn python_assignment(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
-        let (left_nodes, right_nodes) = if node.kind() == "for_in_clause" {
+    /// One field of the found variables in `range`, as a list.
+    fn found_list(&mut self, range: Range<usize>, field: fn((u32, Sym)) -> u32) -> List {
+        let start = self.arena.len() as u32;
+        self.arena
+            .extend(self.found[range.clone()].iter().map(|found| field(*found)));
+        List {
+            start,
+            len: range.len() as u32,
+        }
+    }
+
+    fn python_assignment(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
+        let (left_nodes, right_nodes) = if self.kind(node) == "for_in_clause" {
             let last = node
                 .child(node.child_count().wrapping_sub(1))
                 .ok_or(WalkError::MissingNode)?;
@@ -584,311 +753,398 @@ impl<'t> Walker<'t> {
             (vec![left], vec![last])
         } else {
             if node.child_by_field_name("right").is_none() {
-                return Ok(Vec::new());
+                return Ok(());
             }
             self.python_sides(
                 node.child_by_field_name("left"),
                 node.child_by_field_name("right"),
             )?
         };
-        let mut flows = self.python_bind(&left_nodes, &right_nodes, states, depth)?;
-        sort_by_token(&mut flows);
-        Ok(flows)
+        self.python_bind(&left_nodes, &right_nodes, states, depth, out)?;
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
-    fn python_if(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
+    fn python_if(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         let before = states.clone();
         let mut current = states.clone();
         let mut branches = Vec::new();
         let mut has_else = false;
-        let mut flows = Vec::new();
-        let mut cursor = node.walk();
-        for child in node.children(&mut cursor) {
-            if child.kind().contains("else") {
+        let children = self.push_children(node);
+        for at in children.clone() {
+            let child = self.children[at];
+            let kind = self.kind(child);
+            if kind.contains("else") {
                 has_else = true;
             }
-            if matches!(child.kind(), "elif_clause" | "else_clause") {
+            if matches!(kind, "elif_clause" | "else_clause") {
                 let mut branch = before.clone();
-                flows.extend(self.walk(Some(child), &mut branch, depth)?);
+                self.walk(Some(child), &mut branch, depth, out)?;
                 branches.push(branch);
             } else {
-                flows.extend(self.walk(Some(child), &mut current, depth)?);
+                self.walk(Some(child), &mut current, depth, out)?;
             }
         }
+        self.children.truncate(children.start);
         branches.push(current);
         if !has_else {
-            branches.push(before.clone());
+            branches.push(before);
         }
-        *states = merge_states(&branches, None);
-        sort_by_token(&mut flows);
-        Ok(flows)
+        *states = self.merge_states(&branches, None);
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
-    fn if_statement(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
+    fn if_statement(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         let before = states.clone();
         let mut current = states.clone();
         let mut branches = Vec::new();
         let if_kinds = self.if_kinds();
         let tracks_else = self.rules != Rules::Php;
-        let mut has_else = node.kind().contains("else");
+        let mut has_else = self.kind(node).contains("else");
         let mut in_branches = false;
-        let mut flows = Vec::new();
-        let mut cursor = node.walk();
-        for child in node.children(&mut cursor) {
-            if child.kind().contains("else") {
+        let children = self.push_children(node);
+        for at in children.clone() {
+            let child = self.children[at];
+            let kind = self.kind(child);
+            if kind.contains("else") {
                 has_else = true;
             }
-            if !if_kinds.contains(&child.kind()) && !in_branches {
-                flows.extend(self.walk(Some(child), &mut current, depth)?);
+            if !if_kinds.contains(&kind) && !in_branches {
+                self.walk(Some(child), &mut current, depth, out)?;
             } else {
                 in_branches = true;
                 let mut branch = before.clone();
-                flows.extend(self.walk(Some(child), &mut branch, depth)?);
+                self.walk(Some(child), &mut branch, depth, out)?;
                 branches.push(branch);
             }
         }
+        self.children.truncate(children.start);
         branches.push(current);
         if tracks_else && !has_else {
             branches.push(before.clone());
         }
         let adds_before = matches!(self.rules, Rules::Go | Rules::JavaScript | Rules::Php);
-        *states = merge_states(&branches, adds_before.then_some(&before));
-        sort_by_token(&mut flows);
-        Ok(flows)
+        *states = self.merge_states(&branches, adds_before.then_some(&before));
+        sort_by_token(&mut out[start..]);
+        Ok(())
     }
 
-    fn python_for(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
-        let mut flows = Vec::new();
+    fn python_for(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         for _ in 0..2 {
             let (left_nodes, right_nodes) = self.python_sides(
                 node.child_by_field_name("left"),
                 node.child_by_field_name("right"),
             )?;
-            flows.extend(self.python_bind(&left_nodes, &right_nodes, states, depth)?);
+            self.python_bind(&left_nodes, &right_nodes, states, depth, out)?;
             let last = node.child(node.child_count().wrapping_sub(1));
-            if let Some(body) = last.filter(|last| last.kind() == "block") {
-                flows.extend(self.walk(Some(body), states, depth)?);
+            if let Some(body) = last.filter(|last| self.kind(*last) == "block") {
+                self.walk(Some(body), states, depth, out)?;
             }
         }
-        Ok(self.merge_loop(flows))
+        self.merge_loop(out, start);
+        Ok(())
     }
 
-    fn for_statement(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
+    fn for_statement(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
         let marker = match self.rules {
             Rules::JavaScript => "variable_declaration",
             Rules::Php => "assignment_expression",
             _ => "local_variable_declaration",
         };
-        let children: Vec<Node<'_>> = {
-            let mut cursor = node.walk();
-            node.children(&mut cursor).collect()
-        };
-        let mut flows = Vec::new();
-        for &child in &children {
-            flows.extend(self.walk(Some(child), states, depth)?);
+        let start = out.len();
+        let children = self.push_children(node);
+        for at in children.clone() {
+            self.walk(Some(self.children[at]), states, depth, out)?;
         }
         let mut after_marker = false;
-        for &child in &children {
+        for at in children.clone() {
+            let child = self.children[at];
             if after_marker {
-                flows.extend(self.walk(Some(child), states, depth)?);
-            } else if child.kind() == marker {
+                self.walk(Some(child), states, depth, out)?;
+            } else if self.kind(child) == marker {
                 after_marker = true;
             }
         }
-        Ok(self.merge_loop(flows))
+        self.children.truncate(children.start);
+        self.merge_loop(out, start);
+        Ok(())
     }
 
-    fn go_for(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
-        let children: Vec<Node<'_>> = {
-            let mut cursor = node.walk();
-            node.children(&mut cursor).collect()
-        };
-        let mut flows = Vec::new();
-        for &child in &children {
-            flows.extend(self.walk(Some(child), states, depth)?);
+    fn go_for(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
+        let children = self.push_children(node);
+        for at in children.clone() {
+            self.walk(Some(self.children[at]), states, depth, out)?;
         }
         let mut after_clause = false;
-        for &child in &children {
+        for at in children.clone() {
+            let child = self.children[at];
             if after_clause {
-                flows.extend(self.walk(Some(child), states, depth)?);
-            } else if child.kind() == "for_clause" {
+                self.walk(Some(child), states, depth, out)?;
+            } else if self.kind(child) == "for_clause" {
                 if let Some(update) = child.child_by_field_name("update") {
-                    flows.extend(self.walk(Some(update), states, depth)?);
+                    self.walk(Some(update), states, depth, out)?;
                 }
                 after_clause = true;
             }
         }
-        Ok(self.merge_loop(flows))
+        self.children.truncate(children.start);
+        self.merge_loop(out, start);
+        Ok(())
     }
 
+    /// `for name in value body`, walked twice: `[name, value, body]`.
     fn enhanced_for(
         &mut self,
-        name: Option<Node<'_>>,
-        value: Option<Node<'_>>,
-        body: Option<Node<'_>>,
+        [name, value, body]: [Option<Node<'t>>; 3],
         states: &mut States,
         depth: usize,
-    ) -> Walk {
-        let mut flows = Vec::new();
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
         for _ in 0..2 {
-            flows.extend(self.walk(value, states, depth)?);
-            self.pairwise(name, value, &mut flows, states)?;
-            flows.extend(self.walk(body, states, depth)?);
+            self.walk(value, states, depth, out)?;
+            self.pairwise(name, value, states, out)?;
+            self.walk(body, states, depth, out)?;
         }
-        Ok(self.merge_loop(flows))
+        self.merge_loop(out, start);
+        Ok(())
     }
 
-    fn while_statement(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
-        let children: Vec<Node<'_>> = {
-            let mut cursor = node.walk();
-            node.children(&mut cursor).collect()
-        };
-        let mut flows = Vec::new();
+    fn while_statement(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
+        let children = self.push_children(node);
         for _ in 0..2 {
-            for &child in &children {
-                flows.extend(self.walk(Some(child), states, depth)?);
+            for at in children.clone() {
+                self.walk(Some(self.children[at]), states, depth, out)?;
             }
         }
-        Ok(self.merge_loop(flows))
+        self.children.truncate(children.start);
+        self.merge_loop(out, start);
+        Ok(())
     }
 
-    fn children_in_order(&mut self, node: Node<'_>, states: &mut States, depth: usize) -> Walk {
-        let children: Vec<Node<'_>> = {
-            let mut cursor = node.walk();
-            node.children(&mut cursor).collect()
-        };
+    fn children_in_order(
+        &mut self,
+        node: Node<'t>,
+        states: &mut States,
+        depth: usize,
+        out: &mut Vec<Flow>,
+    ) -> Walked {
+        let start = out.len();
+        let children = self.push_children(node);
         let python = self.rules == Rules::Python;
-        let do_first = |child: &Node<'_>| python && child.kind() == "for_in_clause";
-        let mut flows = Vec::new();
-        for child in children.iter().filter(|child| do_first(child)) {
-            flows.extend(self.walk(Some(*child), states, depth)?);
+        if python {
+            for at in children.clone() {
+                let child = self.children[at];
+                if self.kind(child) == "for_in_clause" {
+                    self.walk(Some(child), states, depth, out)?;
+                }
+            }
         }
-        for child in children.iter().filter(|child| !do_first(child)) {
-            flows.extend(self.walk(Some(*child), states, depth)?);
+        for at in children.clone() {
+            let child = self.children[at];
+            if !(python && self.kind(child) == "for_in_clause") {
+                self.walk(Some(child), states, depth, out)?;
+            }
         }
+        self.children.truncate(children.start);
+        sort_by_token(&mut out[start..]);
+        Ok(())
+    }
+
+    /// A loop's entries (`out[start..]`) merged by (name, token, relation), in token order.
+    fn merge_loop(&mut self, out: &mut Vec<Flow>, start: usize) {
+        let mut merged: Vec<Flow> = Vec::with_capacity(out.len() - start);
+        let mut slots: HashMap<(Sym, u32, Relation), usize> = HashMap::default();
+        for flow in out.drain(start..) {
+            match slots.entry((flow.name, flow.idx, flow.relation)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(merged.len());
+                    merged.push(flow);
+                }
+                Entry::Occupied(slot) => {
+                    let existing = merged[*slot.get()];
+                    merged[*slot.get()] = Flow {
+                        parents: self.union_of_names(existing.parents, flow.parents),
+                        parent_idx: self.union_of_indices(existing.parent_idx, flow.parent_idx),
+                        ..existing
+                    };
+                }
+            }
+        }
+        sort_by_token(&mut merged);
+        out.extend(merged);
+    }
+
+    /// `list(set(a + b))` of names, in a fixed order (by text) instead of Python's hash order.
+    fn union_of_names(&mut self, a: List, b: List) -> List {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(self.items(a));
+        scratch.extend_from_slice(self.items(b));
+        let texts = &self.names.texts;
+        scratch.sort_by(|x, y| texts[*x as usize].cmp(&texts[*y as usize]));
+        scratch.dedup();
+        let list = self.list(&scratch);
+        self.scratch = scratch;
+        list
+    }
+
+    /// `sorted(set(a + b))` of token indices.
+    fn union_of_indices(&mut self, a: List, b: List) -> List {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(self.items(a));
+        scratch.extend_from_slice(self.items(b));
+        scratch.sort_unstable();
+        scratch.dedup();
+        let list = self.list(&scratch);
+        self.scratch = scratch;
+        list
+    }
+
+    /// The states after a conditional: each variable's sources in any branch (and, for the
+    /// rules that add them, before it), sorted and deduplicated. Sources are kept sorted and
+    /// deduplicated, so a variable with one list in every branch that has it keeps that list.
+    fn merge_states(&mut self, branches: &[States], before: Option<&States>) -> States {
+        let n_names = branches.first().map_or(0, |states| states.0.len());
+        let mut merged = States(vec![None; n_names]);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for sym in 0..n_names {
+            let mut lists = branches
+                .iter()
+                .chain(before)
+                .filter_map(|states| states.0[sym]);
+            let Some(first) = lists.next() else {
+                continue;
+            };
+            if lists.all(|list| list == first) {
+                merged.0[sym] = Some(first);
+                continue;
+            }
+            scratch.clear();
+            for states in branches.iter().chain(before) {
+                if let Some(list) = states.0[sym] {
+                    scratch.extend_from_slice(self.items(list));
+                }
+            }
+            scratch.sort_unstable();
+            scratch.dedup();
+            merged.0[sym] = Some(self.list(&scratch));
+        }
+        self.scratch = scratch;
+        merged
+    }
+
+    /// Keep entries that have a source or are one, then merge entries at the same token.
+    fn keep_connected(&mut self, mut flows: Vec<Flow>) -> Vec<Flow> {
         sort_by_token(&mut flows);
-        Ok(flows)
-    }
-
-    /// A loop's entries merged by (name, token, relation), in token order.
-    fn merge_loop(&self, flows: Vec<Flow>) -> Vec<Flow> {
-        type Key = (Sym, u32, Relation);
-        let mut order: Vec<Key> = Vec::new();
-        let mut merged: HashMap<Key, (Vec<Sym>, Vec<u32>)> = HashMap::default();
+        let mut connected = vec![false; self.n_tokens + 1];
+        for flow in &flows {
+            if flow.parent_idx.len > 0 {
+                connected[flow.idx as usize] = true;
+            }
+            for &idx in self.items(flow.parent_idx) {
+                connected[idx as usize] = true;
+            }
+        }
+        let mut slots = vec![usize::MAX; self.n_tokens + 1];
+        let mut kept: Vec<Flow> = Vec::new();
         for flow in flows {
-            let key = (flow.name, flow.idx, flow.relation);
-            match merged.get_mut(&key) {
-                None => {
-                    order.push(key);
-                    merged.insert(key, (flow.parents, flow.parent_idx));
-                }
-                Some((parents, parent_idx)) => {
-                    parents.extend(flow.parents);
-                    *parents = self.names.dedup(std::mem::take(parents));
-                    parent_idx.extend(flow.parent_idx);
-                    parent_idx.sort_unstable();
-                    parent_idx.dedup();
-                }
+            if !connected[flow.idx as usize] {
+                continue;
             }
+            let slot = &mut slots[flow.idx as usize];
+            if *slot == usize::MAX {
+                *slot = kept.len();
+                kept.push(flow);
+                continue;
+            }
+            let at = *slot;
+            let existing = kept[at];
+            kept[at] = Flow {
+                parents: self.union_of_names(existing.parents, flow.parents),
+                parent_idx: self.union_of_indices(existing.parent_idx, flow.parent_idx),
+                ..flow
+            };
         }
-        let mut out: Vec<Flow> = order
-            .into_iter()
-            .map(|key| {
-                let (parents, parent_idx) = merged.remove(&key).unwrap_or_default();
-                Flow {
-                    name: key.0,
-                    idx: key.1,
-                    relation: key.2,
-                    parents,
-                    parent_idx,
-                }
+        kept
+    }
+
+    /// Replace names by their order of first appearance (parents before the variable).
+    fn normalize(&self, flows: &[Flow]) -> Vec<NormalEdge> {
+        let mut numbers = vec![u32::MAX; self.names.texts.len()];
+        let mut next = 0;
+        let mut number = |sym: Sym| {
+            let slot = &mut numbers[sym as usize];
+            if *slot == u32::MAX {
+                *slot = next;
+                next += 1;
+            }
+            *slot
+        };
+        flows
+            .iter()
+            .map(|flow| {
+                let parents: Vec<u32> = self
+                    .items(flow.parents)
+                    .iter()
+                    .map(|sym| number(*sym))
+                    .collect();
+                let name = number(flow.name);
+                (name, flow.relation == Relation::ComputedFrom, parents)
             })
-            .collect();
-        sort_by_token(&mut out);
-        out
+            .collect()
     }
 }
 
-/// The states after a conditional: each variable's sources in any branch (and, for the
-/// rules that add them, before it), sorted and deduplicated.
-fn merge_states(branches: &[States], before: Option<&States>) -> States {
-    let mut merged = States::default();
-    for branch in branches.iter().chain(before) {
-        for (name, sources) in branch {
-            merged.entry(*name).or_default().extend(sources);
-        }
-    }
-    for sources in merged.values_mut() {
-        sources.sort_unstable();
-        sources.dedup();
-    }
-    merged
-}
-
-/// Python's `sorted(key=token index)`: stable.
+/// Python's `sorted(key=token index)`: stable. Most rules append entries already in token
+/// order, so the check comes first (a stable sort would still allocate its buffer).
 fn sort_by_token(flows: &mut [Flow]) {
-    flows.sort_by_key(|flow| flow.idx);
-}
-
-/// Keep entries that have a source or are one, then merge entries at the same token.
-fn keep_connected(mut flows: Vec<Flow>, names: &Names) -> Vec<Flow> {
-    sort_by_token(&mut flows);
-    let mut connected = rustc_hash::FxHashSet::default();
-    for flow in &flows {
-        if !flow.parent_idx.is_empty() {
-            connected.insert(flow.idx);
-        }
-        connected.extend(flow.parent_idx.iter().copied());
+    if !flows.is_sorted_by_key(|flow| flow.idx) {
+        flows.sort_by_key(|flow| flow.idx);
     }
-    let mut order: Vec<u32> = Vec::new();
-    let mut by_token: HashMap<u32, Flow> = HashMap::default();
-    for flow in flows
-        .into_iter()
-        .filter(|flow| connected.contains(&flow.idx))
-    {
-        match by_token.get_mut(&flow.idx) {
-            None => {
-                order.push(flow.idx);
-                by_token.insert(flow.idx, flow);
-            }
-            Some(existing) => {
-                let mut parents = std::mem::take(&mut existing.parents);
-                parents.extend(flow.parents);
-                let mut parent_idx = std::mem::take(&mut existing.parent_idx);
-                parent_idx.extend(flow.parent_idx);
-                parent_idx.sort_unstable();
-                parent_idx.dedup();
-                *existing = Flow {
-                    name: flow.name,
-                    idx: flow.idx,
-                    relation: flow.relation,
-                    parents: names.dedup(parents),
-                    parent_idx,
-                };
-            }
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|idx| by_token.remove(&idx))
-        .collect()
-}
-
-/// Replace names by their order of first appearance (parents before the variable).
-fn normalize(flows: &[Flow]) -> Vec<NormalEdge> {
-    let mut numbers: HashMap<Sym, u32> = HashMap::default();
-    let mut number = |sym: Sym| {
-        let next = numbers.len() as u32;
-        *numbers.entry(sym).or_insert(next)
-    };
-    flows
-        .iter()
-        .map(|flow| {
-            let parents: Vec<u32> = flow.parents.iter().map(|sym| number(*sym)).collect();
-            let name = number(flow.name);
-            (name, flow.relation == Relation::ComputedFrom, parents)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -897,7 +1153,8 @@ mod tests {
     use crucible_syntax::parse;
 
     fn edges(language: SyntaxLanguage, source: &str) -> Vec<NormalEdge> {
-        normalized_edges(&parse(language, source).unwrap())
+        let kinds = NodeKinds::new(&language.grammar());
+        normalized_edges(&parse(language, source).unwrap(), &kinds)
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod comments;
 mod dataflow;
 mod keywords;
 mod ngram;
+mod node_kinds;
 mod pytokenize;
 mod syntax;
 
@@ -134,10 +135,14 @@ pub struct CodeBleu {
     params: CodeBleuParams,
     keywords: &'static [&'static str],
     parser: SyntaxParser,
+    /// The grammar's node kind names, for the walks.
+    kinds: node_kinds::NodeKinds,
     /// Subtree identities, shared by every analysis this scorer makes.
     subtrees: syntax::Subtrees,
+    /// Token ids of the n-gram parts, shared like the subtree identities.
+    vocabulary: ngram::Vocabulary,
     /// References analysed, by their stripped text.
-    references: HashMap<String, Arc<Analysed>>,
+    references: HashMap<String, Arc<Reference>>,
 }
 
 /// References kept analysed, and subtree identities kept, at most: past either the cache and
@@ -159,6 +164,12 @@ struct Analysed {
     subtrees: HashMap<u32, usize>,
     edges: Vec<dataflow::NormalEdge>,
     has_errors: bool,
+}
+
+/// A reference as every pair that shares it uses it: parsed, and its n-grams counted.
+struct Reference {
+    analysed: Analysed,
+    ngrams: ngram::ReferenceNgrams,
 }
 
 impl CodeBleu {
@@ -197,7 +208,9 @@ impl CodeBleu {
             params,
             keywords,
             parser: SyntaxParser::new(),
+            kinds: node_kinds::NodeKinds::new(&language.grammar()),
             subtrees: syntax::Subtrees::default(),
+            vocabulary: ngram::Vocabulary::default(),
             references: HashMap::default(),
         })
     }
@@ -254,17 +267,27 @@ impl CodeBleu {
         let tree = self.parser.parse(self.language, &stripped)?;
         Ok(Analysed {
             subtrees: self.subtrees.count(&tree),
-            edges: dataflow::normalized_edges(&tree),
+            edges: dataflow::normalized_edges(&tree, &self.kinds),
             has_errors: tree.has_errors(),
         })
     }
 
     /// A reference's analysis: the cached one when this scorer has seen the text before.
-    fn analyse_reference(&mut self, reference: &str) -> Result<Arc<Analysed>, Error> {
+    fn analyse_reference(&mut self, reference: &str) -> Result<Arc<Reference>, Error> {
         if let Some(analysed) = self.references.get(reference) {
             return Ok(Arc::clone(analysed));
         }
-        let analysed = Arc::new(self.analyse(reference)?);
+        let keywords = self.keywords;
+        let is_keyword = |token: &str| keywords.binary_search(&token).is_ok();
+        let ngrams = ngram::ReferenceNgrams::new(
+            &mut self.vocabulary,
+            &pytext::split(reference),
+            &is_keyword,
+        );
+        let analysed = Arc::new(Reference {
+            analysed: self.analyse(reference)?,
+            ngrams,
+        });
         self.references
             .insert(reference.to_string(), Arc::clone(&analysed));
         Ok(analysed)
@@ -275,37 +298,40 @@ impl CodeBleu {
             return Err(Error::MissingReference { index: None });
         }
         let prediction = pytext::strip(prediction);
-        let references: Vec<&str> = references
+        // Both sides' identities and token ids must come from one table: start afresh
+        // before, not between.
+        if self.references.len() + references.len() > CACHED_REFERENCES
+            || self.subtrees.len() > KEPT_IDENTITIES
+            || self.vocabulary.len() > KEPT_IDENTITIES
+        {
+            self.references.clear();
+            self.subtrees = syntax::Subtrees::default();
+            self.vocabulary = ngram::Vocabulary::default();
+        }
+        let references = references
             .iter()
-            .map(|reference| pytext::strip(reference))
-            .collect();
-        let hypothesis = pytext::split(prediction);
-        let reference_tokens: Vec<Vec<&str>> = references
-            .iter()
-            .map(|reference| pytext::split(reference))
-            .collect();
+            .map(|reference| self.analyse_reference(pytext::strip(reference)))
+            .collect::<Result<Vec<_>, Error>>()?;
         let keywords = self.keywords;
         let is_keyword = |token: &str| keywords.binary_search(&token).is_ok();
-        let (ngram, weighted) = ngram::pair_stats(&reference_tokens, &hypothesis, &is_keyword);
+        let reference_ngrams: Vec<&ngram::ReferenceNgrams> = references
+            .iter()
+            .map(|reference| &reference.ngrams)
+            .collect();
+        let (ngram, weighted) = ngram::pair_stats(
+            &mut self.vocabulary,
+            &reference_ngrams,
+            &pytext::split(prediction),
+            &is_keyword,
+        );
         let mut stats = PairStats {
             ngram,
             weighted,
             ..PairStats::default()
         };
-        // Both sides' identities must come from one table: start afresh before, not between.
-        if self.references.len() + references.len() > CACHED_REFERENCES
-            || self.subtrees.len() > KEPT_IDENTITIES
-        {
-            self.references.clear();
-            self.subtrees = syntax::Subtrees::default();
-        }
-        let references = references
-            .iter()
-            .map(|reference| self.analyse_reference(reference))
-            .collect::<Result<Vec<_>, Error>>()?;
         let candidate = self.analyse(prediction)?;
         stats.prediction_errors = usize::from(candidate.has_errors);
-        for reference in &references {
+        for reference in references.iter().map(|reference| &reference.analysed) {
             stats.reference_errors += usize::from(reference.has_errors);
             stats.syntax.add(syntax::match_subtrees(
                 &candidate.subtrees,

@@ -12,7 +12,12 @@
 //!   length of the (tokens, weights) pair the reference code measures), so it is 1 for any
 //!   hypothesis longer than two tokens.
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap as HashMap;
+
+/// n-gram counts: an n-gram packed into one key (32 bits per token id) -> occurrences.
+type Counts = HashMap<u128, usize>;
 
 /// Numerators and denominators of the four orders, and the lengths, summed over a corpus.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,8 +65,18 @@ impl NgramStats {
 }
 
 /// n-gram counts over token ids, an n-gram packed into one key (32 bits per token).
-fn counts(ids: &[u32], n: usize) -> HashMap<u128, usize> {
-    let mut counts = HashMap::default();
+///
+/// `sized` makes the map big enough up front instead of growing it. Growing and sizing give
+/// the same counts but may order them differently, and the order matters in one place: the
+/// weighted unigram match sums counts times 0.2 in the reference unigrams' map order, so
+/// those maps grow as they always have and the scores keep every bit. Every other sum is of
+/// whole numbers, exact in any order.
+fn counts(ids: &[u32], n: usize, sized: bool) -> Counts {
+    let mut counts = if sized {
+        HashMap::with_capacity_and_hasher(ids.len(), Default::default())
+    } else {
+        HashMap::default()
+    };
     if ids.len() >= n {
         for gram in ids.windows(n) {
             let key = gram
@@ -80,49 +95,101 @@ fn closest_length(reference_lengths: impl Iterator<Item = usize>, hyp_len: usize
         .unwrap_or(0)
 }
 
-/// Tokens as ids (1-based; equal tokens, equal ids), and whether each id is a keyword.
-struct Vocabulary<'a> {
-    ids: HashMap<&'a str, u32>,
+/// Tokens as ids (1-based; equal tokens, equal ids) shared by every pair a scorer compares,
+/// and whether each id is a keyword.
+#[derive(Default)]
+pub(crate) struct Vocabulary {
+    ids: HashMap<String, u32>,
     keyword: Vec<bool>,
 }
 
-impl<'a> Vocabulary<'a> {
-    fn encode(&mut self, tokens: &[&'a str], is_keyword: &dyn Fn(&str) -> bool) -> Vec<u32> {
+impl Vocabulary {
+    /// Distinct tokens held.
+    pub(crate) fn len(&self) -> usize {
+        self.keyword.len()
+    }
+
+    fn encode(&mut self, tokens: &[&str], is_keyword: &dyn Fn(&str) -> bool) -> Vec<u32> {
         tokens
             .iter()
-            .map(|token| {
-                let next = self.keyword.len() as u32 + 1;
-                *self.ids.entry(token).or_insert_with(|| {
+            .map(|token| match self.ids.get(*token) {
+                Some(&id) => id,
+                None => {
                     self.keyword.push(is_keyword(token));
-                    next
-                })
+                    let id = self.keyword.len() as u32;
+                    self.ids.insert((*token).to_string(), id);
+                    id
+                }
             })
             .collect()
     }
 }
 
+/// A reference's side of the comparison, made once however many pairs share the reference:
+/// its tokens' ids and its 2- to 4-gram counts.
+pub(crate) struct ReferenceNgrams {
+    ids: Vec<u32>,
+    longer: [Counts; 3],
+}
+
+impl ReferenceNgrams {
+    pub(crate) fn new(
+        vocabulary: &mut Vocabulary,
+        tokens: &[&str],
+        is_keyword: &dyn Fn(&str) -> bool,
+    ) -> ReferenceNgrams {
+        let ids = vocabulary.encode(tokens, is_keyword);
+        let longer = [2, 3, 4].map(|n| counts(&ids, n, true));
+        ReferenceNgrams { ids, longer }
+    }
+}
+
 /// BLEU statistics (clipped precision) and weighted n-gram statistics (clipped recall, keyword
 /// unigrams weighing 1 and others 0.2) of one hypothesis against its references.
+///
+/// Unigrams are counted over ids numbered afresh for the pair (first appearance in the
+/// hypothesis, then in the references), as they always have been: the weighted unigram sums
+/// follow the order of those maps (see [`counts`]). Longer n-grams only sum whole numbers and
+/// use the vocabulary's ids, so the references' counts are made once.
 pub(crate) fn pair_stats(
-    references: &[Vec<&str>],
+    vocabulary: &mut Vocabulary,
+    references: &[&ReferenceNgrams],
     hypothesis: &[&str],
     is_keyword: &dyn Fn(&str) -> bool,
 ) -> (NgramStats, NgramStats) {
-    let mut vocabulary = Vocabulary {
-        ids: HashMap::default(),
-        keyword: Vec::new(),
+    let hyp_ids = vocabulary.encode(hypothesis, is_keyword);
+    let n_tokens = hyp_ids.len() + references.iter().map(|r| r.ids.len()).sum::<usize>();
+    let mut pair_ids: HashMap<u32, u32> =
+        HashMap::with_capacity_and_hasher(n_tokens, Default::default());
+    let mut keyword: Vec<bool> = Vec::with_capacity(n_tokens);
+    let mut renumber = |ids: &[u32]| -> Vec<u32> {
+        ids.iter()
+            .map(|id| {
+                *pair_ids.entry(*id).or_insert_with(|| {
+                    keyword.push(vocabulary.keyword[*id as usize - 1]);
+                    keyword.len() as u32
+                })
+            })
+            .collect()
     };
-    let hyp = vocabulary.encode(hypothesis, is_keyword);
-    let refs: Vec<Vec<u32>> = references
-        .iter()
-        .map(|reference| vocabulary.encode(reference, is_keyword))
-        .collect();
+    let hyp_unigrams = renumber(&hyp_ids);
+    let ref_unigrams: Vec<Vec<u32>> = references.iter().map(|r| renumber(&r.ids)).collect();
     let mut bleu = NgramStats::default();
     let mut weighted = NgramStats::default();
     for n in 1..=4 {
-        let hyp_counts = counts(&hyp, n);
-        let ref_counts: Vec<HashMap<u128, usize>> =
-            refs.iter().map(|reference| counts(reference, n)).collect();
+        let (hyp_counts, ref_counts): (Counts, Vec<Cow<'_, Counts>>) = if n == 1 {
+            let refs = ref_unigrams
+                .iter()
+                .map(|ids| Cow::Owned(counts(ids, 1, false)))
+                .collect();
+            (counts(&hyp_unigrams, 1, true), refs)
+        } else {
+            let refs = references
+                .iter()
+                .map(|r| Cow::Borrowed(&r.longer[n - 2]))
+                .collect();
+            (counts(&hyp_ids, n, true), refs)
+        };
         // BLEU: each hypothesis n-gram clipped by its largest count in any reference.
         let mut clipped = 0usize;
         let mut total = 0usize;
@@ -139,8 +206,7 @@ pub(crate) fn pair_stats(
         bleu.denominators[n - 1] = total.max(1) as f64;
         // Weighted: each reference's n-grams clipped by the hypothesis's counts, summed.
         let weight = |gram: u128| {
-            let unigram_is_keyword = vocabulary.keyword[(gram as u32 - 1) as usize];
-            if n == 1 && !unigram_is_keyword {
+            if n == 1 && !keyword[(gram as u32 - 1) as usize] {
                 0.2
             } else {
                 1.0
@@ -149,7 +215,7 @@ pub(crate) fn pair_stats(
         for counts in &ref_counts {
             let mut matched = 0.0;
             let mut total = 0.0;
-            for (gram, count) in counts {
+            for (gram, count) in counts.iter() {
                 let clipped = (*count).min(hyp_counts.get(gram).copied().unwrap_or(0));
                 matched += clipped as f64 * weight(*gram);
                 total += *count as f64 * weight(*gram);
@@ -159,7 +225,7 @@ pub(crate) fn pair_stats(
         }
     }
     bleu.hyp_len = hypothesis.len();
-    bleu.ref_len = closest_length(references.iter().map(Vec::len), hypothesis.len());
+    bleu.ref_len = closest_length(references.iter().map(|r| r.ids.len()), hypothesis.len());
     weighted.hyp_len = hypothesis.len();
     // The reference measures len((tokens, weights)) == 2 for every reference.
     weighted.ref_len = closest_length(references.iter().map(|_| 2), hypothesis.len());
@@ -169,6 +235,20 @@ pub(crate) fn pair_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pair_stats(
+        references: &[Vec<&str>],
+        hypothesis: &[&str],
+        is_keyword: &dyn Fn(&str) -> bool,
+    ) -> (NgramStats, NgramStats) {
+        let mut vocabulary = Vocabulary::default();
+        let references: Vec<ReferenceNgrams> = references
+            .iter()
+            .map(|tokens| ReferenceNgrams::new(&mut vocabulary, tokens, is_keyword))
+            .collect();
+        let references: Vec<&ReferenceNgrams> = references.iter().collect();
+        super::pair_stats(&mut vocabulary, &references, hypothesis, is_keyword)
+    }
 
     fn tokens(s: &str) -> Vec<&str> {
         s.split_whitespace().collect()

@@ -12,8 +12,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crucible_syntax::SyntaxTree;
-use crucible_syntax::tree_sitter::Node;
+use crucible_syntax::tree_sitter::{Node, TreeCursor};
+use crucible_syntax::{SyntaxLanguage, SyntaxTree};
 
 /// Matched and total subtree counts of one candidate against one reference.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +49,24 @@ impl SyntaxCounts {
 pub(crate) struct Subtrees {
     names: HashMap<String, u32>,
     keys: HashMap<Vec<u32>, u32>,
+    /// The language of `kind_names` and `field_names`.
+    language: Option<SyntaxLanguage>,
+    /// Name identities by kind id and by field id (0: not looked up yet), so that a node's
+    /// name is hashed once per grammar symbol, not once per node.
+    kind_names: Vec<u32>,
+    field_names: Vec<u32>,
+    /// Working space kept between trees: the key being built, and the (field, identity)
+    /// pairs the nodes of the open subtrees contribute to their parents.
+    key: Vec<u32>,
+    contributions: Vec<u32>,
+}
+
+/// A node whose subtree is being walked: its field name's identity (0 for none) and where
+/// its children's contributions start.
+struct Open<'t> {
+    node: Node<'t>,
+    field: u32,
+    start: usize,
 }
 
 impl Subtrees {
@@ -66,6 +84,49 @@ impl Subtrees {
         id
     }
 
+    fn use_language(&mut self, tree: &SyntaxTree) {
+        if self.language == Some(tree.language()) {
+            return;
+        }
+        let grammar = tree.tree().language();
+        self.language = Some(tree.language());
+        self.kind_names = vec![0; grammar.node_kind_count()];
+        self.field_names = vec![0; grammar.field_count() + 1];
+    }
+
+    /// `node.kind()`'s identity.
+    fn kind_name(&mut self, node: Node<'_>) -> u32 {
+        let kind_id = usize::from(node.kind_id());
+        match self.kind_names.get(kind_id) {
+            Some(&id) if id != 0 => id,
+            _ => {
+                let id = self.name(node.kind());
+                if let Some(slot) = self.kind_names.get_mut(kind_id) {
+                    *slot = id;
+                }
+                id
+            }
+        }
+    }
+
+    /// The identity of the cursor's field name, 0 when the node is in no field.
+    fn field_name(&mut self, cursor: &TreeCursor<'_>) -> u32 {
+        let Some(field_id) = cursor.field_id() else {
+            return 0;
+        };
+        let field_id = usize::from(field_id.get());
+        match self.field_names.get(field_id) {
+            Some(&id) if id != 0 => id,
+            _ => {
+                let id = cursor.field_name().map_or(0, |name| self.name(name));
+                if let Some(slot) = self.field_names.get_mut(field_id) {
+                    *slot = id;
+                }
+                id
+            }
+        }
+    }
+
     fn printed_name(&mut self, tree: &SyntaxTree, node: Node<'_>) -> u32 {
         if node.is_missing() {
             let quoted = if node.is_named() { "" } else { "\"" };
@@ -75,92 +136,114 @@ impl Subtrees {
             let first = tree.text(node).chars().next().unwrap_or(' ');
             return self.name(&format!("UNEXPECTED {first}"));
         }
-        self.name(node.kind())
+        self.kind_name(node)
     }
 
     /// The subtrees of a tree (nodes with children, and the root), with how often each occurs.
     pub(crate) fn count(&mut self, tree: &SyntaxTree) -> HashMap<u32, usize> {
-        // Preorder with parents and field names, without recursion.
-        let mut nodes: Vec<(Node<'_>, Option<&'static str>)> = Vec::new();
-        let mut children: Vec<Vec<usize>> = Vec::new();
-        let mut parents: Vec<usize> = Vec::new();
+        self.use_language(tree);
+        // Error nodes are rare: when the root has none, no node has (`has_error` is true for a
+        // node with an error anywhere under it).
+        let tree_has_errors = tree.has_errors();
+        let mut counts: HashMap<u32, usize> = HashMap::default();
+        let mut contributions = std::mem::take(&mut self.contributions);
+        contributions.clear();
+        let mut open: Vec<Open<'_>> = Vec::new();
+        // Postorder without recursion: a node is finished after its last child.
         let mut cursor = tree.root().walk();
-        loop {
-            let index = nodes.len();
-            nodes.push((cursor.node(), cursor.field_name()));
-            children.push(Vec::new());
-            if let Some(parent) = parents.last() {
-                children[*parent].push(index);
-            }
+        'walk: loop {
+            open.push(Open {
+                node: cursor.node(),
+                field: self.field_name(&cursor),
+                start: contributions.len(),
+            });
             if cursor.goto_first_child() {
-                parents.push(index);
                 continue;
             }
-            let mut done = false;
-            while !cursor.goto_next_sibling() {
+            // Finish the node, then its ancestors that have no next sibling.
+            while let Some(node) = open.pop() {
+                let is_root = open.is_empty();
+                let subtree =
+                    self.finish(tree, &node, tree_has_errors, is_root, &mut contributions);
+                if let Some(id) = subtree {
+                    *counts.entry(id).or_insert(0) += 1;
+                }
+                if cursor.goto_next_sibling() {
+                    continue 'walk;
+                }
                 if !cursor.goto_parent() {
-                    done = true;
                     break;
                 }
-                parents.pop();
             }
-            if done {
-                break;
-            }
+            break;
         }
-        // Bottom-up: what each node contributes to its parent's printed form, as
-        // (field, identity) pairs; a node that is not printed contributes its children's.
-        let mut contributions: Vec<Vec<u32>> = vec![Vec::new(); nodes.len()];
-        let mut counts: HashMap<u32, usize> = HashMap::default();
-        for index in (0..nodes.len()).rev() {
-            let (node, field) = nodes[index];
-            let field_id = field.map_or(0, |name| self.name(name));
-            let printed = node.is_named() || node.is_missing();
-            let mut key = vec![if printed {
-                self.printed_name(tree, node)
-            } else {
-                0
-            }];
-            let mut inlined = Vec::new();
-            for &child in &children[index] {
-                for pair in contributions[child].chunks(2) {
-                    // An anonymous node's children inherit its field when they have none.
-                    let child_field = if pair[0] == 0 && !printed {
-                        field_id
-                    } else {
-                        pair[0]
-                    };
-                    key.push(child_field);
-                    key.push(pair[1]);
-                    inlined.push(child_field);
-                    inlined.push(pair[1]);
-                }
-            }
-            let is_subtree = index == 0 || node.child_count() > 0;
-            if node.has_error() {
-                // Trees with syntax errors can hold nodes the node API does not show (a
-                // missing hidden token prints as `MISSING`): these subtrees, from the error
-                // up to the root, are identified by their printed form itself.
-                key = vec![u32::MAX, self.name(&node.to_sexp())];
-            }
-            let id = if printed || is_subtree {
-                if !printed && key[0] != u32::MAX {
-                    key[0] = self.name(&format!("ROOT {}", node.kind()));
-                }
-                let next = self.keys.len() as u32 + 1;
-                *self.keys.entry(key).or_insert(next)
-            } else {
-                0
-            };
-            if is_subtree {
-                *counts.entry(id).or_insert(0) += 1;
-            }
-            contributions[index] = if printed { vec![field_id, id] } else { inlined };
-        }
+        self.contributions = contributions;
         counts
     }
-}
 
+    /// Finish a node whose children are finished: replace their contributions by the
+    /// node's own (its field and identity) when it is printed, or give them the node's field
+    /// when it is not; the node's identity when it counts as a subtree.
+    fn finish(
+        &mut self,
+        tree: &SyntaxTree,
+        open: &Open<'_>,
+        tree_has_errors: bool,
+        is_root: bool,
+        contributions: &mut Vec<u32>,
+    ) -> Option<u32> {
+        let node = open.node;
+        let printed = node.is_named() || node.is_missing();
+        if !printed {
+            // An anonymous node's children inherit its field when they have none.
+            for pair in contributions[open.start..].chunks_exact_mut(2) {
+                if pair[0] == 0 {
+                    pair[0] = open.field;
+                }
+            }
+        }
+        let is_subtree = is_root || node.child_count() > 0;
+        if !printed && !is_subtree {
+            return None;
+        }
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.push(if printed {
+            self.printed_name(tree, node)
+        } else {
+            0
+        });
+        if tree_has_errors && node.has_error() {
+            // Trees with syntax errors can hold nodes the node API does not show (a missing
+            // hidden token prints as `MISSING`): these subtrees, from the error up to the
+            // root, are identified by their printed form itself.
+            key.clear();
+            key.push(u32::MAX);
+            let printed_form = node.to_sexp();
+            key.push(self.name(&printed_form));
+        } else {
+            if !printed {
+                key[0] = self.name(&format!("ROOT {}", node.kind()));
+            }
+            key.extend_from_slice(&contributions[open.start..]);
+        }
+        let id = match self.keys.get(key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32 + 1;
+                self.keys.insert(key.clone(), id);
+                id
+            }
+        };
+        self.key = key;
+        if printed {
+            contributions.truncate(open.start);
+            contributions.push(open.field);
+            contributions.push(id);
+        }
+        is_subtree.then_some(id)
+    }
+}
 /// Compare the subtrees of a candidate and a reference.
 pub(crate) fn match_subtrees(
     candidate: &HashMap<u32, usize>,
