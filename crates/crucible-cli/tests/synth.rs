@@ -606,7 +606,8 @@ fn options_corpus(dir: &Path) -> PathBuf {
     path
 }
 
-/// `--samples 3 --repair 1`: a seed whose first answer is wrong is kept from the answer its
+/// `--samples 3 --repair 1`: the first answer is asked for greedily and the other two sampled; a
+/// seed whose first answer is wrong is kept from the answer its
 /// tests agree with; a failing solution is repaired on its sandbox report (and the repair
 /// becomes a multi-turn conversation in the export); tests that pass on the trivial program are
 /// flagged; the summary counts how records were obtained and the kill rate per operator.
@@ -615,6 +616,8 @@ fn samples_agreement_repair_and_vacuous_tests() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let corpus = options_corpus(dir);
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
     let server = MockServer::serving("scripted", move |request| {
         let body = request.json().to_string();
         let n = request.json()["n"].as_u64().unwrap_or(1) as usize;
@@ -622,6 +625,9 @@ fn samples_agreement_repair_and_vacuous_tests() {
             assert!(body.contains("square"), "{body}");
             return choices(&[FIXED]);
         }
+        // The script's first answer for the greedy request, the others for the sampled one.
+        let greedy = request.json()["temperature"].as_f64() == Some(0.0);
+        log.lock().unwrap().push((greedy, n));
         let answers: Vec<&str> = if body.contains("AGREEMARK") {
             AGREE.to_vec()
         } else if body.contains("FAILMARK") {
@@ -629,7 +635,8 @@ fn samples_agreement_repair_and_vacuous_tests() {
         } else {
             vec![VACUOUS; 3]
         };
-        choices(&answers[..n.min(3)])
+        let from = usize::from(!greedy);
+        choices(&answers[from..(from + n).min(3)])
     });
     let out = ok(&crucible(
         dir,
@@ -656,6 +663,12 @@ fn samples_agreement_repair_and_vacuous_tests() {
     let records = lines(&dir.join("run/records.jsonl"));
     assert_eq!(out["seeds"], 9);
     assert_eq!(out["rejected"], 0, "{out}");
+    // Per seed, one greedy answer and then two sampled ones.
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 18, "{asked:?}");
+    for pair in asked.chunks(2) {
+        assert_eq!(pair, [(true, 1), (false, 2)], "{asked:?}");
+    }
     let marker = |r: &Value, m: &str| r["seed_snippet"].as_str().unwrap().contains(m);
     let mut seen = std::collections::BTreeSet::new();
     for r in &records {
