@@ -50,9 +50,11 @@ pub struct LlamaConfig {
     pub context_length: Option<usize>,
     /// Tokens per llama.cpp batch during prompt evaluation.
     pub batch_size: usize,
-    /// KV cells of each slot of `generate_many`; `None` sizes the slots to the first request
-    /// (at least 2048 cells). A server sets it to the context length, so any request fits a
-    /// slot and the context is never rebuilt while others are in flight.
+    /// The most KV cells a slot of `generate_many` may need (a server sets its context length).
+    /// Slots start as long as the first requests need (at least 2,048 cells) and grow in place
+    /// when a longer one comes, the requests in flight keeping their cells; the KV memory they
+    /// leave unused against slots of this size goes to the prompt cache. `None`: the slots
+    /// leave nothing to the cache.
     pub slot_cells: Option<usize>,
     /// A LoRA adapter (GGUF) applied at load, with its scale; every context gets it.
     pub lora: Option<LoraAdapter>,
@@ -75,7 +77,8 @@ pub struct LlamaConfig {
     /// whenever a draft is found (tests use it to exercise verification).
     pub draft_cost: Option<DraftCost>,
     /// Host memory, in bytes, that `generate_many` may keep finished requests' KV cells in, so
-    /// a prompt sharing a prefix with one of them evaluates only the rest (0: no prompt cache).
+    /// a prompt sharing a prefix with one of them evaluates only the rest (0: no prompt cache),
+    /// beside the KV memory the slots leave unused (see `slot_cells`).
     /// [`DEFAULT_PROMPT_CACHE_BYTES`] unless a server is told otherwise.
     pub prompt_cache_bytes: usize,
 }

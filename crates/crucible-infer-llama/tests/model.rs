@@ -49,13 +49,17 @@ fn text_request(text: &str, max_new_tokens: usize) -> GenRequest {
     }
 }
 
-/// Hands out its requests in order, collects each request's streamed text and result, and
-/// cancels request `cancel` once it has streamed `cancel_after` pieces.
+/// Hands out its requests in order (all but the first once the first has streamed
+/// `hold_until` pieces), collects each request's streamed text and result in the order they
+/// finish, and cancels request `cancel` once it has streamed `cancel_after` pieces.
 struct Recorder {
     requests: VecDeque<GenRequest>,
+    handed_out: usize,
+    hold_until: usize,
     streamed: BTreeMap<usize, String>,
     pieces: BTreeMap<usize, usize>,
     done: BTreeMap<usize, Result<Generation, String>>,
+    finish_order: Vec<usize>,
     cancel: Option<usize>,
     cancel_after: usize,
 }
@@ -64,9 +68,12 @@ impl Recorder {
     fn new(requests: Vec<GenRequest>) -> Recorder {
         Recorder {
             requests: requests.into(),
+            handed_out: 0,
+            hold_until: 0,
             streamed: BTreeMap::new(),
             pieces: BTreeMap::new(),
             done: BTreeMap::new(),
+            finish_order: Vec::new(),
             cancel: None,
             cancel_after: usize::MAX,
         }
@@ -75,10 +82,16 @@ impl Recorder {
 
 impl Feed for Recorder {
     fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
-        self.requests.pop_front()
+        if self.handed_out > 0 && self.pieces.get(&0).copied().unwrap_or(0) < self.hold_until {
+            return None;
+        }
+        let request = self.requests.pop_front()?;
+        self.handed_out += 1;
+        Some(request)
     }
 
     fn finished(&mut self, id: usize, result: Result<Generation, Error>) -> ControlFlow<()> {
+        self.finish_order.push(id);
         self.done.insert(id, result.map_err(|err| err.to_string()));
         ControlFlow::Continue(())
     }
@@ -381,10 +394,7 @@ fn greedy_output_with_the_prompt_cache_equals_output_without_it() {
 fn a_long_prompt_is_evaluated_in_chunks_beside_a_decoding_request() {
     let mut generator = generator();
     // About 900 tokens: four chunks of prompt while the first request decodes.
-    let long: String = (0..60)
-        .map(|i| format!("def f{i}(x):\n    return x * {i}\n\n"))
-        .chain(["def g(x):\n".to_owned()])
-        .collect();
+    let long = long_prompt();
     assert!(generator.tokenize(&long).len() > 600);
     let alone = answers(&mut generator, vec![text_request(&long, 12)], 2);
     let mut feed = Recorder::new(vec![
@@ -401,4 +411,60 @@ fn a_long_prompt_is_evaluated_in_chunks_beside_a_decoding_request() {
         feed.streamed.get(&0).map(String::as_str).unwrap_or(""),
         story.completions[0].text
     );
+}
+
+/// The ~900-token prompt of the chunked-prefill tests: sixty small functions, then `g`'s head.
+fn long_prompt() -> String {
+    (0..60)
+        .map(|i| format!("def f{i}(x):\n    return x * {i}\n\n"))
+        .chain(["def g(x):\n".to_owned()])
+        .collect()
+}
+
+#[test]
+fn slots_grow_in_place_for_a_long_request_while_another_decodes() {
+    let mut generator = generator();
+    let long = long_prompt();
+    let long_tokens = generator.tokenize(&long).len();
+    assert!(
+        (600..1800).contains(&long_tokens),
+        "{long_tokens} prompt tokens"
+    );
+    // `g`'s first line ends it, so how many tokens it may take decides its slot, not its answer.
+    let long_request = |max_new_tokens| GenRequest {
+        params: GenParams {
+            stop: vec!["\n".into()],
+            ..text_request(&long, max_new_tokens).params
+        },
+        ..text_request(&long, max_new_tokens)
+    };
+    let (grows, fits) = (2100 - long_tokens, 1900 - long_tokens);
+    let story = || text_request("# A long story about a cat.\n", 64);
+    // The story alone needs the 2,048-cell slots slots start with; the long request beside it
+    // needs 2,100 cells (the slots grow while the story decodes) or 1,900 (they do not).
+    let beside = |generator: &mut LlamaGenerator, max_new_tokens| {
+        // A single request lays the context out anew, so the call starts with short slots.
+        generator
+            .generate(&text_request("def square(x):\n", 2), &mut Silent)
+            .unwrap();
+        let mut feed = Recorder::new(vec![story(), long_request(max_new_tokens)]);
+        feed.hold_until = 8;
+        generator.generate_many(&mut feed, 2, &mut Silent).unwrap();
+        let texts: Vec<String> = (0..2)
+            .map(|id| {
+                let generation = feed.done[&id].as_ref().expect("the request succeeds");
+                assert_eq!(feed.streamed[&id], generation.completions[0].text);
+                generation.completions[0].text.clone()
+            })
+            .collect();
+        (texts, feed.finish_order)
+    };
+    let (grown, order) = beside(&mut generator, grows);
+    // Admitted while the story decoded: its short answer ends first.
+    assert_eq!(order, [1, 0], "the long request waited for the story");
+    let (fixed, _) = beside(&mut generator, fits);
+    // The same steps, with and without moving the story's cells into longer slots mid-answer.
+    assert_eq!(grown, fixed);
+    let alone = answers(&mut generator, vec![long_request(grows)], 2);
+    assert_eq!(grown[1], alone[0]);
 }

@@ -57,7 +57,9 @@ pub(crate) struct ServeArgs {
     max_queue: usize,
     /// Host memory, in MiB, for the KV cells of finished requests: a prompt that shares a
     /// prefix with one of them (a repeated prompt, a chat's next turn, an editor's next infill)
-    /// evaluates only the rest. The process's peak memory grows by about this much.
+    /// evaluates only the rest. The process's peak memory grows by about this much. The cache
+    /// also gets the KV memory the slots leave unused while no request needs all of --ctx; 0
+    /// turns it off.
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     prompt_cache_mib: usize,
     /// Largest request body, in KiB.

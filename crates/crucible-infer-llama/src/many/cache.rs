@@ -54,6 +54,26 @@ impl<S> PromptCache<S> {
         }
     }
 
+    /// Change the budget; the least recently used entries go until the rest fit it.
+    pub(crate) fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+        self.evict_to(budget);
+    }
+
+    /// Drop the least recently used entries until the rest take at most `bytes`.
+    fn evict_to(&mut self, bytes: usize) {
+        let mut held = self.bytes();
+        while held > bytes {
+            let (oldest, _) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, entry)| entry.last_used)
+                .expect("entries remain while they take more than nothing");
+            held -= self.entries.swap_remove(oldest).bytes;
+        }
+    }
+
     /// Bytes the entries' states take.
     pub(crate) fn bytes(&self) -> usize {
         self.entries.iter().map(|e| e.bytes).sum()
@@ -108,16 +128,7 @@ impl<S> PromptCache<S> {
         }
         self.entries
             .retain(|entry| !tokens.starts_with(&entry.tokens));
-        let mut held = self.bytes();
-        while held + bytes > self.budget {
-            let (oldest, _) = self
-                .entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .expect("entries remain while the cache is over its budget");
-            held -= self.entries.swap_remove(oldest).bytes;
-        }
+        self.evict_to(self.budget - bytes);
         self.clock += 1;
         self.entries.push(Entry {
             tokens,
@@ -231,6 +242,28 @@ mod tests {
         put(&mut cache, prompt(16, 50), 16);
         assert!(cache.lookup(&prompt(0, 50)).is_none());
         assert_eq!(cache.bytes(), 800);
+    }
+
+    #[test]
+    fn a_smaller_budget_evicts_the_least_recently_used_until_the_rest_fit() {
+        let mut cache = PromptCache::new(100);
+        put(&mut cache, prompt(1, 30), "one");
+        put(&mut cache, prompt(2, 30), "two");
+        put(&mut cache, prompt(3, 30), "three");
+        assert!(reuse_of(&mut cache, &prompt(1, 30)).is_some());
+        // 90 bytes into 60: "two", the least recently used, goes.
+        cache.set_budget(60);
+        assert_eq!(cache.bytes(), 60);
+        assert_eq!(reuse_of(&mut cache, &prompt(2, 30)), None);
+        assert!(reuse_of(&mut cache, &prompt(1, 30)).is_some());
+        assert!(reuse_of(&mut cache, &prompt(3, 30)).is_some());
+        // The smaller budget holds for what comes next; a larger one keeps everything.
+        put(&mut cache, prompt(4, 30), "four");
+        assert_eq!(cache.bytes(), 60);
+        cache.set_budget(1000);
+        assert_eq!(cache.bytes(), 60);
+        cache.set_budget(0);
+        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! The prompt cache ([`cache`]) keeps the cells of finished requests in host memory. A new
 //! prompt that shares a prefix with one of them gets those cells copied into its slot and
 //! evaluates only what follows: a repeated prompt, a chat's next turn, an editor's next infill.
+//! Slots are as long as the requests need, not as the longest a request may be, and the KV
+//! memory that leaves unused goes to the cache; a longer request grows them in place
+//! ([`slots`]).
 //!
 //! llama.cpp evaluates a step's tokens together only if their stream ids run 0, 1, 2, ... in
 //! batch order, so a finished sequence's slot is filled at once by moving the sequence in the
@@ -32,6 +35,7 @@
 
 mod cache;
 mod request;
+mod slots;
 mod speculate;
 
 use std::collections::BTreeSet;
@@ -52,9 +56,6 @@ use cache::PromptCache;
 pub(crate) use cache::{MIN_REUSE, reusable};
 use request::{Active, Waiting};
 
-/// Smallest per-slot cache: room for a typical benchmark prompt beside the answer.
-const MIN_SLOT_CELLS: usize = 2048;
-
 /// The slot of a sequence that has finished and given its slot back.
 const RELEASED: i32 = -1;
 
@@ -63,10 +64,11 @@ const RELEASED: i32 = -1;
 /// sequences wait for a fraction of a second at most.
 const PREFILL_CHUNK: usize = 256;
 
-/// Host memory the prompt cache takes by default: 16 MiB, about 1,360 cells of the 0.5B model
-/// (a HumanEval prompt and a 64-token answer take about 200, so six or seven of them). With
-/// eight 4,096-cell slots the serving process peaked at 1,031 MiB with 32 MiB, over the 1 GiB
-/// bound of 50 clients (docs/PERFORMANCE.md, "Serving"); half of it keeps the process under it.
+/// Host memory the prompt cache takes by default beside what short slots leave unused: 16 MiB,
+/// about 1,360 cells of the 0.5B model (a HumanEval prompt and a 64-token answer take about
+/// 200, so six or seven of them). With eight 4,096-cell slots the serving process peaked at
+/// 1,031 MiB with 32 MiB, over the 1 GiB bound of 50 clients (docs/PERFORMANCE.md, "Serving");
+/// half of it keeps the process under it. Slots of 2,048 cells leave the cache 192 MiB more.
 pub const DEFAULT_PROMPT_CACHE_BYTES: usize = 16 << 20;
 
 /// A prompt whose evaluation ends in this step: its request and the batch row of its last
@@ -144,27 +146,31 @@ impl LlamaGenerator {
                     }
                 }
                 let Some(next) = waiting.take() else { break };
-                let cells = next
-                    .cells()
-                    .max(MIN_SLOT_CELLS)
-                    .max(self.config.slot_cells.unwrap_or(0));
+                let cells = slots::slot_cells(next.cells(), self.config.slot_cells);
                 let need = Layout::PerSequence { seqs: slots, cells };
-                if !layout.is_some_and(|l| l.serves(need)) {
-                    if !active.is_empty() {
-                        // Its prompt needs longer slots: let the requests in flight finish.
-                        waiting = Some(next);
-                        break;
+                match layout {
+                    Some(current) if current.serves(need) => {}
+                    Some(_) => {
+                        // Its prompt needs longer slots: they grow in place, the requests in
+                        // flight keeping their cells, and the prompt cache shrinks to the
+                        // memory they leave.
+                        let grown = self.grow_slots(need, &active)?;
+                        layout = Some(grown);
+                        cache.set_budget(self.cache_budget(grown));
+                        slots::return_freed_memory();
                     }
-                    // The first admission of this call always gets here, so the call starts
-                    // from an empty cache whatever an earlier call left in the context.
-                    layout = Some(self.session(need)?.layout);
-                    // Cached cells belong to the context they were taken from.
-                    cache = PromptCache::new(self.config.prompt_cache_bytes);
-                    // The draft model's streams mirror the slots.
-                    self.draft_context(Layout::PerSequence {
-                        seqs: slots,
-                        cells: cells + MAX_MODEL_DRAFT + 1,
-                    })?;
+                    None => {
+                        // The first admission of this call gets here, so the call starts from
+                        // an empty cache whatever an earlier call left in the context.
+                        let made = self.session(need)?.layout;
+                        layout = Some(made);
+                        cache = PromptCache::new(self.cache_budget(made));
+                        // The draft model's streams mirror the slots.
+                        self.draft_context(Layout::PerSequence {
+                            seqs: slots,
+                            cells: cells + MAX_MODEL_DRAFT + 1,
+                        })?;
+                    }
                 }
                 if free.len() < next.params.n {
                     waiting = Some(next);
