@@ -138,10 +138,17 @@ fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
         "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", \"params\": {\"capabilities\": {}}}",
     );
     session.send("{not json");
-    session.send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
     let mut by_id = std::collections::HashMap::new();
     let mut parse_error = None;
+    // As a client must, wait for initialize's answer before the next request: a shutdown read
+    // while initialize is still being handled is answered "not initialized" (and the exit
+    // after it is then an exit without shutdown, status 1).
+    let mut shutdown_sent = false;
     while by_id.len() < 2 || parse_error.is_none() {
+        if !shutdown_sent && by_id.contains_key(&1) {
+            session.send("{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"shutdown\"}");
+            shutdown_sent = true;
+        }
         let message = session.read();
         if message.get("method").is_some() {
             continue;
@@ -154,6 +161,7 @@ fn malformed_input_is_answered_with_an_error_and_the_server_goes_on() {
     }
     assert_eq!(by_id[&1]["result"]["serverInfo"]["name"], "crucible");
     assert_eq!(parse_error.unwrap()["error"]["code"], -32700);
+    assert!(by_id[&2].get("error").is_none(), "{}", by_id[&2]);
     assert_eq!(by_id[&2]["result"], serde_json::Value::Null);
     session.send("{\"jsonrpc\": \"2.0\", \"method\": \"exit\"}");
     drop(session.stdin.take());
