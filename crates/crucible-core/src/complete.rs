@@ -326,6 +326,19 @@ mod tests {
         }
     }
 
+    /// One completion without an index and with a fresh context cache.
+    fn complete_alone(
+        generator: &mut ScriptedGenerator,
+        request: &CompleteRequest<'_>,
+    ) -> Result<Completed> {
+        complete(
+            generator,
+            None,
+            &mut ContextCache::new(),
+            request,
+            &mut Silent,
+        )
+    }
     #[test]
     fn the_gap_is_asked_with_fim_tokens_and_the_answer_returned() {
         let mut generator = ScriptedGenerator::new(["a + b"]).with_fim(FimTokens::qwen());
@@ -338,14 +351,7 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        let done = complete(
-            &mut generator,
-            None,
-            &mut ContextCache::new(),
-            &request,
-            &mut Silent,
-        )
-        .unwrap();
+        let done = complete_alone(&mut generator, &request).unwrap();
         assert_eq!(done.text, "a + b");
         let prompt = &generator.requests[0].prompt;
         assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
@@ -423,14 +429,7 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        let err = complete(
-            &mut generator,
-            None,
-            &mut ContextCache::new(),
-            &request,
-            &mut Silent,
-        )
-        .unwrap_err();
+        let err = complete_alone(&mut generator, &request).unwrap_err();
         assert!(err.to_string().contains("fill-in-the-middle"), "{err}");
         assert!(generator.requests.is_empty());
     }
@@ -484,14 +483,7 @@ mod tests {
             params: params(),
             iterative: false,
         };
-        complete(
-            &mut generator,
-            None,
-            &mut ContextCache::new(),
-            &request,
-            &mut Silent,
-        )
-        .unwrap();
+        complete_alone(&mut generator, &request).unwrap();
         let prompt = &generator.requests[0].prompt;
         assert!(matches!(prompt, Prompt::Fill { .. }), "{prompt:?}");
         let text = prompt
