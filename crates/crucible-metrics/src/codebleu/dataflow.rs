@@ -569,7 +569,29 @@ impl<'t> Walker<'t> {
         let names = self.variables(name)?;
         let values = self.variables(Some(value))?;
         self.walk(Some(value), states, depth, out)?;
-        for at in names.clone() {
+        self.edges(
+            names.clone(),
+            values.clone(),
+            Relation::ComesFrom,
+            states,
+            out,
+        );
+        self.found.truncate(names.start);
+        sort_by_token(&mut out[start..]);
+        Ok(())
+    }
+
+    /// An edge from every variable of `values` to every variable of `names` (ranges of
+    /// `found`, as `variables` returns them), and each name's state is then its own token.
+    fn edges(
+        &mut self,
+        names: Range<usize>,
+        values: Range<usize>,
+        relation: Relation,
+        states: &mut States,
+        out: &mut Vec<Flow>,
+    ) {
+        for at in names {
             let (idx1, sym1) = self.found[at];
             for value_at in values.clone() {
                 let (idx2, sym2) = self.found[value_at];
@@ -578,16 +600,13 @@ impl<'t> Walker<'t> {
                 out.push(Flow {
                     name: sym1,
                     idx: idx1,
-                    relation: Relation::ComesFrom,
+                    relation,
                     parents,
                     parent_idx,
                 });
             }
             states.0[sym1 as usize] = Some(self.list(&[idx1]));
         }
-        self.found.truncate(names.start);
-        sort_by_token(&mut out[start..]);
-        Ok(())
     }
 
     /// `left = right` where each left variable comes from each right variable, one edge each.
@@ -600,22 +619,13 @@ impl<'t> Walker<'t> {
     ) -> Walked {
         let names = self.variables(left)?;
         let values = self.variables(right)?;
-        for at in names.clone() {
-            let (idx1, sym1) = self.found[at];
-            for value_at in values.clone() {
-                let (idx2, sym2) = self.found[value_at];
-                let parents = self.list(&[sym2]);
-                let parent_idx = self.list(&[idx2]);
-                out.push(Flow {
-                    name: sym1,
-                    idx: idx1,
-                    relation: Relation::ComputedFrom,
-                    parents,
-                    parent_idx,
-                });
-            }
-            states.0[sym1 as usize] = Some(self.list(&[idx1]));
-        }
+        self.edges(
+            names.clone(),
+            values.clone(),
+            Relation::ComputedFrom,
+            states,
+            out,
+        );
         self.found.truncate(names.start);
         Ok(())
     }
@@ -639,22 +649,13 @@ impl<'t> Walker<'t> {
     fn increment(&mut self, node: Node<'t>, states: &mut States, out: &mut Vec<Flow>) -> Walked {
         let start = out.len();
         let variables = self.variables(Some(node))?;
-        for at in variables.clone() {
-            let (idx1, sym1) = self.found[at];
-            for value_at in variables.clone() {
-                let (idx2, sym2) = self.found[value_at];
-                let parents = self.list(&[sym2]);
-                let parent_idx = self.list(&[idx2]);
-                out.push(Flow {
-                    name: sym1,
-                    idx: idx1,
-                    relation: Relation::ComputedFrom,
-                    parents,
-                    parent_idx,
-                });
-            }
-            states.0[sym1 as usize] = Some(self.list(&[idx1]));
-        }
+        self.edges(
+            variables.clone(),
+            variables.clone(),
+            Relation::ComputedFrom,
+            states,
+            out,
+        );
         self.found.truncate(variables.start);
         sort_by_token(&mut out[start..]);
         Ok(())
