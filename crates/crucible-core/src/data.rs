@@ -305,16 +305,6 @@ fn pull_with(
         })?;
         benchmarks.push((name.as_str().to_owned(), bench.tasks.len()));
     }
-    if set.name == "humaneval-infilling" {
-        let (records, _) =
-            crucible_eval::load::infilling::load_infilling(&dirs).map_err(|source| {
-                Error::PulledUnusable {
-                    path: data.join(crucible_eval::load::infilling::FOLDER),
-                    source: Box::new(source),
-                }
-            })?;
-        benchmarks.push((set.name.to_owned(), records.len()));
-    }
     Ok(Pulled {
         name: set.name.to_owned(),
         files,

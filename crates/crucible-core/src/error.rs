@@ -22,6 +22,14 @@ pub enum Error {
         "the model `{model}` has no fill-in-the-middle tokens in its vocabulary, so it cannot complete at a cursor; use a code model trained for FIM, such as Qwen2.5-Coder"
     )]
     NoFim { model: String },
+    #[error(
+        "`{benchmark}` asks the model to fill a gap with its fill-in-the-middle tokens, and the model `{model}` has none (a model behind `--endpoint` is asked by text, so Crucible knows no FIM tokens for it); use a local code model trained for FIM, such as the default Qwen2.5-Coder"
+    )]
+    InfillNeedsFim { benchmark: String, model: String },
+    #[error(
+        "`{benchmark}` is evaluated by plain decoding only: the strategies write whole functions from a prompt, not the text of a gap; drop `--strategy`"
+    )]
+    InfillStrategy { benchmark: String },
     #[error("setting `{name}` {problem}")]
     Setting { name: &'static str, problem: String },
     #[error(transparent)]

@@ -359,7 +359,7 @@ fn from_eval(
                 if room == 0 {
                     break;
                 }
-                let rejected = program(&Solution::infer(&task.task, code));
+                let rejected = program(&task.solution_of(code));
                 if rejected == program(&good.solution) || !rejected_seen.insert(rejected.clone()) {
                     continue;
                 }

@@ -33,8 +33,31 @@ pub enum BenchmarkName {
     Apps,
     /// Project CodeNet statements with their samples (no hidden tests).
     CodeNet,
+    /// OpenAI HumanEval-infilling: a gap cut out of a HumanEval solution, filled with the
+    /// model's fill-in-the-middle tokens and judged by HumanEval's tests.
+    HumanEvalInfilling(InfillSplit),
     /// A user task file in the `generate --task` format.
     TaskFile(PathBuf),
+}
+
+/// The files of HumanEval-infilling: how the gaps were cut (Bavarian et al., 2022).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InfillSplit {
+    /// One whole line of a solution.
+    SingleLine,
+    /// Several consecutive whole lines.
+    MultiLine,
+    /// A span starting and ending anywhere in a solution.
+    RandomSpan,
+    /// The random spans, one per problem (164 tasks).
+    RandomSpanLight,
+}
+
+impl InfillSplit {
+    /// Whether the gap is exactly one line: the answer then ends at its first newline.
+    pub fn one_line(self) -> bool {
+        self == InfillSplit::SingleLine
+    }
 }
 
 /// Static facts about a named benchmark.
@@ -78,7 +101,7 @@ const HUMANEVAL_X_LANGUAGES: &[Language] = &[
 
 impl BenchmarkName {
     /// Every named benchmark, in the order `crucible data list` shows them.
-    pub const ALL: [BenchmarkName; 11] = [
+    pub const ALL: [BenchmarkName; 15] = [
         BenchmarkName::HumanEval,
         BenchmarkName::HumanEvalPlus,
         BenchmarkName::Mbpp,
@@ -90,6 +113,10 @@ impl BenchmarkName {
         BenchmarkName::MbppRs,
         BenchmarkName::Apps,
         BenchmarkName::CodeNet,
+        BenchmarkName::HumanEvalInfilling(InfillSplit::SingleLine),
+        BenchmarkName::HumanEvalInfilling(InfillSplit::MultiLine),
+        BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpan),
+        BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpanLight),
     ];
 
     /// Parse a name as typed on the command line. Anything that looks like a path (contains a
@@ -110,6 +137,24 @@ impl BenchmarkName {
             "mbpp-rs" | "multipl-e-mbpp-rs" => BenchmarkName::MbppRs,
             "apps" => BenchmarkName::Apps,
             "codenet" => BenchmarkName::CodeNet,
+            "humaneval-infilling-single-line" | "humaneval-single-line-infilling" => {
+                BenchmarkName::HumanEvalInfilling(InfillSplit::SingleLine)
+            }
+            "humaneval-infilling-multi-line" | "humaneval-multi-line-infilling" => {
+                BenchmarkName::HumanEvalInfilling(InfillSplit::MultiLine)
+            }
+            "humaneval-infilling-random-span" | "humaneval-random-span-infilling" => {
+                BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpan)
+            }
+            "humaneval-infilling-random-span-light" | "humaneval-random-span-infilling-light" => {
+                BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpanLight)
+            }
+            "humaneval-infilling" | "humaneval-fim" => {
+                return Err(Error::UnknownBenchmark {
+                    given: given.to_owned(),
+                    known: "HumanEval-infilling is four benchmarks, one per way its gaps were cut: humaneval-infilling-single-line, humaneval-infilling-multi-line, humaneval-infilling-random-span, humaneval-infilling-random-span-light".to_owned(),
+                });
+            }
             _ if given.contains('/')
                 || given.ends_with(".jsonl")
                 || given.ends_with(".json")
@@ -157,6 +202,12 @@ impl BenchmarkName {
             BenchmarkName::MbppRs => "mbpp-rs",
             BenchmarkName::Apps => "apps",
             BenchmarkName::CodeNet => "codenet",
+            BenchmarkName::HumanEvalInfilling(split) => match split {
+                InfillSplit::SingleLine => "humaneval-infilling-single-line",
+                InfillSplit::MultiLine => "humaneval-infilling-multi-line",
+                InfillSplit::RandomSpan => "humaneval-infilling-random-span",
+                InfillSplit::RandomSpanLight => "humaneval-infilling-random-span-light",
+            },
             BenchmarkName::TaskFile(_) => "tasks",
         }
     }
@@ -274,6 +325,38 @@ impl BenchmarkName {
                 false,
                 false,
                 "Project CodeNet statements with samples (samples only)",
+            ),
+            BenchmarkName::HumanEvalInfilling(split) => info(
+                crate::load::infilling::FOLDER,
+                match split {
+                    InfillSplit::SingleLine => crate::load::infilling::FILES[0],
+                    InfillSplit::MultiLine => crate::load::infilling::FILES[1],
+                    InfillSplit::RandomSpan => crate::load::infilling::FILES[2],
+                    InfillSplit::RandomSpanLight => crate::load::infilling::FILES[3],
+                },
+                match split {
+                    InfillSplit::SingleLine => 1033,
+                    InfillSplit::MultiLine => 5815,
+                    InfillSplit::RandomSpan => 1640,
+                    InfillSplit::RandomSpanLight => 164,
+                },
+                python,
+                true,
+                true,
+                match split {
+                    InfillSplit::SingleLine => {
+                        "HumanEval-infilling, one-line gaps (needs FIM tokens)"
+                    }
+                    InfillSplit::MultiLine => {
+                        "HumanEval-infilling, multi-line gaps (needs FIM tokens)"
+                    }
+                    InfillSplit::RandomSpan => {
+                        "HumanEval-infilling, random spans (needs FIM tokens)"
+                    }
+                    InfillSplit::RandomSpanLight => {
+                        "HumanEval-infilling, one random span per problem (needs FIM tokens)"
+                    }
+                },
             ),
             BenchmarkName::TaskFile(_) => return None,
         })
@@ -433,6 +516,28 @@ mod tests {
             err.starts_with("unknown benchmark `humaneval-y`; known: humaneval, "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn infilling_is_named_by_split() {
+        assert_eq!(
+            BenchmarkName::parse("humaneval-single-line-infilling").unwrap(),
+            BenchmarkName::HumanEvalInfilling(InfillSplit::SingleLine)
+        );
+        let light = BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpanLight);
+        assert_eq!(
+            light.relative_path(Language::Python).unwrap(),
+            Path::new("humaneval-infilling/HumanEval-RandomSpanInfillingLight.jsonl.gz")
+        );
+        // The data set's name alone does not say which gaps: the error lists the four.
+        let err = BenchmarkName::parse("humaneval-infilling")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("humaneval-infilling-single-line, humaneval-infilling-multi-line"),
+            "{err}"
+        );
+        assert!(InfillSplit::SingleLine.one_line() && !InfillSplit::MultiLine.one_line());
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub mod score;
 pub mod stats;
 mod task;
 
-pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs};
+pub use benchmark::{BenchmarkInfo, BenchmarkName, DataDirs, InfillSplit};
 pub use error::{Error, Result};
 pub use judge::{
     JudgeProgram, ReferenceTimes, TimeLimitPolicy, assemble, measure_reference, run_judge,

@@ -130,7 +130,7 @@ pub fn parse_samples_with_references(
         let task = bench.task(&record.task_id).expect("checked in parse_line");
         let solution = match record.solution {
             Some(solution) => solution,
-            None => Solution::infer(&task.task, &record.code),
+            None => task.solution_of(&record.code),
         };
         if let Some(given) = record.references {
             references.insert((record.task_id.clone(), sample_idx), given);

@@ -80,6 +80,15 @@ pub enum Harness {
     Stdio,
     /// A user function task: `prompt + completion` (or the full solution), then its tests.
     UserFunction,
+    /// Fill in the middle (HumanEval-infilling): the task's prompt is the code before the gap,
+    /// the program is `prompt + middle + suffix`, then HumanEval's `check(candidate)` test. The
+    /// suffix is part of what generation sees (the model is asked for the gap between the two).
+    Infill {
+        /// The code after the gap.
+        suffix: String,
+        /// The gap is one whole line: the answer ends at its first newline.
+        one_line: bool,
+    },
 }
 
 /// HumanEval-X fields beyond the prompt, needed to assemble programs.
@@ -125,7 +134,7 @@ impl Benchmark {
 
 impl BenchmarkTask {
     /// The benchmark's reference solution as a whole program ([`BenchmarkTask::program_of`]),
-    /// when it ships one: what similarity metrics compare a sample with.
+    /// when it ships one.
     pub fn reference_program(&self) -> Option<String> {
         self.reference
             .as_ref()
@@ -135,7 +144,8 @@ impl BenchmarkTask {
     /// `solution` as a whole program, so a sample and the reference are compared in the same
     /// form: full code as it is; a continuation after the code it continues, which is the
     /// task's prompt (HumanEval: imports, signature and docstring), or for HumanEval-X the
-    /// declaration (the prompt without its doc comment, as the benchmark ships it).
+    /// declaration (the prompt without its doc comment, as the benchmark ships it), and before
+    /// the code after the gap of an infilling task.
     pub fn program_of(&self, solution: &Solution) -> String {
         match solution {
             Solution::Full(code) => code.clone(),
@@ -147,8 +157,38 @@ impl BenchmarkTask {
                     (_, crucible_types::TaskKind::Function { prompt, .. }) => prompt.as_str(),
                     _ => "",
                 };
-                format!("{head}{body}")
+                let tail = match &self.harness {
+                    Harness::Infill { suffix, .. } => suffix.as_str(),
+                    _ => "",
+                };
+                format!("{head}{body}{tail}")
             }
+        }
+    }
+
+    /// What similarity metrics compare: the whole program ([`BenchmarkTask::program_of`]), but
+    /// for an infilling task the text of the gap alone (the code around it is the same in the
+    /// sample and the reference, and would lift every score towards 1).
+    pub fn compared_text(&self, solution: &Solution) -> String {
+        match (&self.harness, solution) {
+            (Harness::Infill { .. }, Solution::Continuation(middle)) => middle.clone(),
+            _ => self.program_of(solution),
+        }
+    }
+
+    /// The reference solution's [`BenchmarkTask::compared_text`], when the benchmark ships one.
+    pub fn reference_compared_text(&self) -> Option<String> {
+        self.reference
+            .as_ref()
+            .map(|reference| self.compared_text(reference))
+    }
+
+    /// The solution a model's `code` is for this task: [`Solution::infer`]'s rule, but always
+    /// the gap's text for an infilling task (a span may well define the entry point).
+    pub fn solution_of(&self, code: &str) -> Solution {
+        match self.harness {
+            Harness::Infill { .. } => Solution::Continuation(code.to_owned()),
+            _ => Solution::infer(&self.task, code),
         }
     }
 }

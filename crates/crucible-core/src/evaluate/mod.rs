@@ -8,6 +8,7 @@
 //! reference solution (checked first), and the metrics are computed once all is judged
 //! ([`crate::metrics`]).
 
+mod infill;
 mod model;
 mod plain;
 mod strategy;
@@ -99,6 +100,7 @@ pub fn run_eval(
         metrics::check_benchmark(bench, &request.params)?;
         request.check_models()?;
     }
+    infill::check_fim(generator, bench, params.strategy.is_some())?;
     let config = run_config(model, bench, params);
     let (run_dir, state) = RunDir::open(&params.out, &config, params.force)?;
     if state.torn_lines > 0 {

@@ -13,11 +13,12 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crucible_eval::run::{SampleRecord, TokenCounts};
-use crucible_eval::{Benchmark, BenchmarkTask, Solution};
+use crucible_eval::{Benchmark, BenchmarkTask};
 use crucible_infer::{
-    Candidates, Feed, GenRequest, Generation, Generator, Observer, SolveParams, SolveRequest, solve,
+    Candidates, Feed, FimTokens, GenRequest, Generation, Generator, Observer, SolveParams,
 };
 
+use super::infill::Prepared;
 use super::{EvalParams, is_cancelled, missing_indices};
 use crate::recorder::{Recorder, RunEvent};
 use crate::{Error, Result};
@@ -33,7 +34,8 @@ pub(super) fn generate_batched(
     observer: &mut dyn Observer,
     missing: &mut usize,
 ) -> Result<bool> {
-    let mut feed = SampleFeed::new(bench, have, params, recorder);
+    let fim = generator.fim_tokens();
+    let mut feed = SampleFeed::new(bench, have, params, recorder, fim);
     let served = generator.generate_many(&mut feed, params.max_batch.max(1), observer);
     *missing += feed.missing;
     match (feed.error, served) {
@@ -56,11 +58,14 @@ pub(super) fn generate_one_by_one(
     observer: &mut dyn Observer,
     missing: &mut usize,
 ) -> Result<bool> {
+    let fim = generator.fim_tokens();
     for task in &bench.tasks {
         let wanted = missing_indices(have, &task.task.id, params.n);
         for batch in plan_batches(&wanted, params) {
-            let out = match solve(generator, &task.task, &[], &batch.solve, observer) {
-                Ok(out) => out,
+            let prepared = Prepared::new(task, &batch.solve, fim.as_ref());
+            let started = Instant::now();
+            let out = match generator.generate(prepared.request(), observer) {
+                Ok(generation) => prepared.candidates(generation, started.elapsed().as_secs_f64()),
                 Err(crucible_infer::Error::Cancelled) => return Ok(true),
                 Err(err) => {
                     *missing += not_generated(task, &batch, &err, recorder);
@@ -122,7 +127,7 @@ impl SampleBatch {
             .map(|(sample_idx, candidate)| SampleRecord {
                 task_id: task.task.id.clone(),
                 sample_idx,
-                solution: Solution::infer(&task.task, &candidate.code),
+                solution: task.solution_of(&candidate.code),
                 completion: candidate.answer,
                 tokens: Some(TokenCounts {
                     prompt: out.prompt_tokens as u64,
@@ -176,7 +181,9 @@ fn record_samples(
 /// the run.
 struct SampleFeed<'a> {
     pending: std::vec::IntoIter<(&'a BenchmarkTask, SampleBatch)>,
-    in_flight: BTreeMap<usize, (&'a BenchmarkTask, SampleBatch, SolveRequest, Instant)>,
+    in_flight: BTreeMap<usize, (&'a BenchmarkTask, SampleBatch, Prepared, Instant)>,
+    /// The model's fill-in-the-middle tokens, for infilling tasks.
+    fim: Option<FimTokens>,
     given: usize,
     recorder: &'a Recorder<'a>,
     error: Option<Error>,
@@ -190,6 +197,7 @@ impl<'a> SampleFeed<'a> {
         have: &BTreeSet<(String, usize)>,
         params: &EvalParams,
         recorder: &'a Recorder<'a>,
+        fim: Option<FimTokens>,
     ) -> SampleFeed<'a> {
         let work: Vec<(&BenchmarkTask, SampleBatch)> = bench
             .tasks
@@ -204,6 +212,7 @@ impl<'a> SampleFeed<'a> {
         SampleFeed {
             pending: work.into_iter(),
             in_flight: BTreeMap::new(),
+            fim,
             given: 0,
             recorder,
             error: None,
@@ -215,8 +224,8 @@ impl<'a> SampleFeed<'a> {
 impl Feed for SampleFeed<'_> {
     fn next_request(&mut self, _wait: bool) -> Option<GenRequest> {
         let (task, batch) = self.pending.next()?;
-        let prepared = SolveRequest::new(&task.task, &[], &batch.solve);
-        let request = prepared.request.clone();
+        let prepared = Prepared::new(task, &batch.solve, self.fim.as_ref());
+        let request = prepared.request().clone();
         self.in_flight
             .insert(self.given, (task, batch, prepared, Instant::now()));
         self.given += 1;

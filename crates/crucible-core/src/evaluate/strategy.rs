@@ -195,7 +195,7 @@ fn run_strategy(
         let sample = SampleRecord {
             task_id: task.task.id.clone(),
             sample_idx,
-            solution: Solution::infer(&task.task, &code),
+            solution: task.solution_of(&code),
             completion: code,
             tokens: Some(TokenCounts {
                 prompt: outcome.usage.prompt_tokens,

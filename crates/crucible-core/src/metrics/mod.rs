@@ -502,14 +502,17 @@ impl RunSamples {
             }
             let references = match given.get(&key) {
                 Some(references) => references.clone(),
-                None => vec![task.reference_program().ok_or_else(|| Error::NoReference {
-                    task_id: sample.task_id.clone(),
-                    benchmark: bench.name.to_string(),
-                })?],
+                None => vec![
+                    task.reference_compared_text()
+                        .ok_or_else(|| Error::NoReference {
+                            task_id: sample.task_id.clone(),
+                            benchmark: bench.name.to_string(),
+                        })?,
+                ],
             };
             let verdict = verdicts.get(&key);
             entries.push(Entry {
-                prediction: task.program_of(&sample.solution),
+                prediction: task.compared_text(&sample.solution),
                 references,
                 passed: verdict.map(|r| r.status.is_pass()),
                 passed_plus: verdict

@@ -533,3 +533,136 @@ fn note_sink() -> (Arc<Mutex<Vec<String>>>, crucible_core::recorder::EventSink) 
     });
     (notes, sink)
 }
+
+/// HumanEval-infilling: the model is asked for the gap with its FIM tokens (the code before and
+/// after it, nothing else), a one-line gap takes the answer's first line, the program is
+/// `prompt + gap + suffix` judged by HumanEval's tests, and the similarity metrics compare the
+/// gap's text alone.
+#[test]
+fn an_infilling_gap_is_asked_with_fim_tokens_and_judged_in_its_program() {
+    use crucible_core::eval::{BenchmarkName, Harness, InfillSplit};
+    use crucible_core::infer::{FimTokens, Prompt};
+    let id = "SingleLineInfilling/HumanEval/0/L0";
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = super::shipped_fixture(
+        BenchmarkName::HumanEvalInfilling(InfillSplit::SingleLine),
+        None,
+        |task| task.task.id == id,
+    );
+    let task = &bench.tasks[0];
+    let Harness::Infill { suffix, one_line } = &task.harness else {
+        panic!("{:?}", task.harness)
+    };
+    assert!(*one_line);
+    // The right line, then more than the gap holds: only the first line goes in.
+    let right = "    for idx, elem in enumerate(numbers):\n        print('more')";
+    let mut generator = ScriptedGenerator::new([right]).with_fim(FimTokens::qwen());
+    let outcome = quiet_eval(&mut generator, &model, &bench, &home, &params(&out, 0)).unwrap();
+    assert_eq!(outcome.summary.pass_at_k["pass@1"], 1.0);
+    let Prompt::Fill { infill, .. } = &generator.requests[0].prompt else {
+        panic!("{:?}", generator.requests[0].prompt)
+    };
+    let crucible_core::eval::BenchmarkTask {
+        task: crucible_core::types::Task { kind, .. },
+        ..
+    } = task;
+    let crucible_core::types::TaskKind::Function { prompt, .. } = kind else {
+        panic!()
+    };
+    assert_eq!((&infill.prefix, &infill.suffix), (prompt, suffix));
+    assert!(infill.extra.is_empty() && infill.filename.is_none());
+    assert!(
+        generator.requests[0]
+            .params
+            .stop
+            .contains(&"\n".to_string())
+    );
+    let samples = super::read_lines(&out.join("samples.jsonl"));
+    assert_eq!(
+        samples[0]["solution"],
+        serde_json::json!({"form": "continuation", "code": "    for idx, elem in enumerate(numbers):\n"})
+    );
+
+    // A wrong line fails: the suffix alone does not pass the tests. Its edit similarity is the
+    // gap's with the reference's gap (whole programs, which share all but a line, would score
+    // above 90).
+    let (wrong, scored) = dir_eval(&bench, &home, &model, "    for idx in range(0):\n");
+    assert_eq!(wrong, 0.0);
+    assert_eq!(scored[0]["exact_match"], false, "{scored:?}");
+    let similarity = scored[0]["edit_similarity"]["fuzz_ratio"].as_f64().unwrap();
+    assert!((20.0..80.0).contains(&similarity), "{scored:?}");
+}
+
+/// One scripted answer to every task of `bench`, in a fresh run directory with exact match and
+/// edit similarity: its pass@1 and metric lines.
+fn dir_eval(
+    bench: &crucible_core::eval::Benchmark,
+    home: &std::path::Path,
+    model: &ModelFacts,
+    answer: &str,
+) -> (f64, Vec<serde_json::Value>) {
+    use crucible_core::metrics::{Metric, MetricParams, MetricRequest};
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("run");
+    let mut generator =
+        ScriptedGenerator::new([answer]).with_fim(crucible_core::infer::FimTokens::qwen());
+    let mut with_metrics = params(&out, 0);
+    with_metrics.metrics = Some(MetricRequest {
+        params: MetricParams::new(vec![Metric::ExactMatch, Metric::EditSimilarity]),
+        scorer: super::metrics::settings(),
+        judge: super::metrics::settings(),
+    });
+    let outcome = quiet_eval(&mut generator, model, bench, home, &with_metrics).unwrap();
+    (
+        outcome.summary.pass_at_k["pass@1"],
+        super::metrics::metric_lines(&out),
+    )
+}
+
+#[test]
+fn infilling_needs_fim_tokens_and_plain_decoding() {
+    use crucible_core::eval::{BenchmarkName, InfillSplit};
+    let Fixture {
+        dir: _dir,
+        home,
+        bench,
+        model,
+        out,
+    } = super::shipped_fixture(
+        BenchmarkName::HumanEvalInfilling(InfillSplit::RandomSpanLight),
+        None,
+        |_| true,
+    );
+    let no_fim = quiet_eval(
+        &mut ScriptedGenerator::new(["x"]),
+        &model,
+        &bench,
+        &home,
+        &params(&out, 0),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        no_fim.contains("fill-in-the-middle tokens")
+            && no_fim.contains("humaneval-infilling-random-span-light"),
+        "{no_fim}"
+    );
+    let mut strategy = params(&out, 0);
+    strategy.strategy = repair(1);
+    let refused = quiet_eval(
+        &mut ScriptedGenerator::new(["x"]).with_fim(crucible_core::infer::FimTokens::qwen()),
+        &model,
+        &bench,
+        &home,
+        &strategy,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("drop `--strategy`"), "{refused}");
+    assert!(!out.exists(), "a refused run leaves no run directory");
+}

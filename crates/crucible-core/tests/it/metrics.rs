@@ -16,7 +16,7 @@ use crucible_core::{ConfigFile, Error, Settings};
 
 use super::{Fixture, TASKS, fixture, params};
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings::resolve_with(ConfigFile::default(), Path::new("/nonexistent"), &|key| {
         (key == "CRUCIBLE_HOME").then(|| std::ffi::OsString::from("/nonexistent/home"))
     })
@@ -50,7 +50,7 @@ fn line(task_id: &str, code: &str, reference: Option<&str>) -> String {
     value.to_string()
 }
 
-fn metric_lines(out: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn metric_lines(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
         .lines()

@@ -1,12 +1,16 @@
-//! HumanEval-infilling (fill-in-the-middle tasks cut from HumanEval): read its four files for
-//! decontamination. Crucible does not evaluate on it, so these are plain records, not tasks.
+//! HumanEval-infilling (fill-in-the-middle tasks cut from HumanEval): each file as a benchmark
+//! ([`parse`]: the code before the gap is the prompt, the code after it the harness's suffix,
+//! HumanEval's `check` the hidden test), and all four files as plain records for
+//! decontamination ([`load_infilling`]).
 
 use std::path::Path;
 
+use crucible_types::{Language, Task, TaskKind, TestSuite};
 use serde::Deserialize;
 
-use crate::benchmark::DataDirs;
-use crate::task::Reject;
+use super::{jsonl_records, reject_duplicate_ids};
+use crate::benchmark::{DataDirs, InfillSplit};
+use crate::task::{BenchmarkTask, Harness, HiddenTests, Reject, Solution};
 use crate::{Error, Result};
 
 /// The folder under the data directory and its files.
@@ -43,4 +47,90 @@ pub fn load_infilling(dirs: &DataDirs) -> Result<(Vec<InfillingRecord>, Vec<Reje
         rejects.extend(bad);
     }
     Ok((records, rejects))
+}
+
+/// A record as a benchmark task reads it (every field of the upstream files).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskRecord {
+    task_id: String,
+    entry_point: String,
+    prompt: String,
+    suffix: String,
+    canonical_solution: String,
+    test: String,
+}
+
+/// The tasks of one file. The visible tests are the docstring examples of the HumanEval
+/// problem the gap was cut from (the docstring is in the prompt, before every gap), less the
+/// ones HumanEval's loader excludes for contradicting the reference.
+pub(super) fn parse(
+    _path: &Path,
+    text: &str,
+    split: InfillSplit,
+) -> (Vec<BenchmarkTask>, Vec<Reject>) {
+    let (records, mut rejects) = jsonl_records::<TaskRecord>(text);
+    let tasks = records
+        .into_iter()
+        .map(|(line, record)| {
+            let problem = humaneval_id(&record.task_id);
+            let visible =
+                super::humaneval::visible_tests(problem, &record.prompt, &record.entry_point);
+            let hidden = format!("{}\n\ncheck({})\n", record.test, record.entry_point);
+            let task = BenchmarkTask {
+                task: Task {
+                    id: record.task_id,
+                    language: Language::Python,
+                    kind: TaskKind::Function {
+                        prompt: record.prompt,
+                        entry_point: record.entry_point,
+                    },
+                    visible,
+                },
+                hidden: HiddenTests::ready(TestSuite::Code { code: hidden }),
+                reference: Some(Solution::Continuation(record.canonical_solution)),
+                harness: Harness::Infill {
+                    suffix: record.suffix,
+                    one_line: split.one_line(),
+                },
+            };
+            (line, task)
+        })
+        .collect();
+    let tasks = reject_duplicate_ids(tasks, &mut rejects);
+    (tasks, rejects)
+}
+
+/// The HumanEval problem of an infilling task id (`SingleLineInfilling/HumanEval/0/L0` is cut
+/// from `HumanEval/0`).
+fn humaneval_id(task_id: &str) -> &str {
+    let Some(start) = task_id.find("HumanEval/") else {
+        return task_id;
+    };
+    let rest = &task_id[start..];
+    let end = rest[10..].find('/').map_or(rest.len(), |at| 10 + at);
+    &rest[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_problem_id_is_cut_from_the_task_id() {
+        assert_eq!(
+            humaneval_id("SingleLineInfilling/HumanEval/0/L0"),
+            "HumanEval/0"
+        );
+        assert_eq!(
+            humaneval_id("RandomSpanInfilling/HumanEval/147/3"),
+            "HumanEval/147"
+        );
+        assert_eq!(
+            humaneval_id("RandomSpanInfillingLight/HumanEval/12/1"),
+            "HumanEval/12"
+        );
+        assert_eq!(humaneval_id("x/HumanEval/12"), "HumanEval/12");
+        assert_eq!(humaneval_id("other"), "other");
+    }
 }

@@ -61,6 +61,7 @@ pub fn load_benchmark(name: &BenchmarkName, params: &LoadParams<'_>) -> Result<B
         BenchmarkName::HumanEvalRs | BenchmarkName::MbppRs => multipl_e::parse(&path, &text),
         BenchmarkName::Apps => stdio::parse_apps(&path, &text, language),
         BenchmarkName::CodeNet => stdio::parse_codenet(&path, &text, language),
+        BenchmarkName::HumanEvalInfilling(split) => infilling::parse(&path, &text, *split),
         BenchmarkName::TaskFile(_) => user::parse(&path, &text, language)?,
     };
     tracing::debug!(

@@ -276,3 +276,64 @@ fn humaneval_x_references_pass() {
         check(BenchmarkName::HumanEvalX, Some(language), tiers);
     }
 }
+
+#[test]
+fn humaneval_infilling_references_pass() {
+    use crucible_eval::InfillSplit;
+    for (split, stride) in [
+        (InfillSplit::SingleLine, 40),
+        (InfillSplit::MultiLine, 200),
+        (InfillSplit::RandomSpan, 60),
+        (InfillSplit::RandomSpanLight, 8),
+    ] {
+        check(
+            BenchmarkName::HumanEvalInfilling(split),
+            None,
+            &[(TestTier::Hidden, stride), (TestTier::Visible, stride)],
+        );
+    }
+}
+
+/// The other side of the infilling harness: with its gap left empty, a program fails its tests
+/// (the suffix alone does not make a solution), so a pass comes from the gap's text.
+#[test]
+fn humaneval_infilling_empty_gaps_fail() {
+    use crucible_eval::{InfillSplit, Solution};
+    let dirs = data_dirs();
+    let bench = load_benchmark(
+        &BenchmarkName::HumanEvalInfilling(InfillSplit::SingleLine),
+        &LoadParams {
+            dirs: &dirs,
+            language: None,
+        },
+    )
+    .unwrap();
+    let pool = ExecPool::new(executor(), 2);
+    // An empty gap may leave a loop that never ends (its step removed): 10 s is plenty for
+    // the rest.
+    let limits = Limits::new(Duration::from_secs(10), 2 << 30);
+    let tickets: Vec<_> = bench
+        .tasks
+        .iter()
+        .step_by(40)
+        .map(|task| {
+            let empty = Solution::Continuation(String::new());
+            let program = crucible_eval::assemble(task, &empty, TestTier::Hidden).unwrap();
+            (
+                task.task.id.clone(),
+                pool.submit(program.to_request(limits)),
+            )
+        })
+        .collect();
+    let ran = tickets.len();
+    let passed: Vec<String> = tickets
+        .into_iter()
+        .filter_map(|(id, ticket)| ticket.wait().unwrap().status.is_pass().then_some(id))
+        .collect();
+    // A few lines are dead code for the tests (an unused variable, say); most are not.
+    assert!(
+        ran >= 20 && passed.len() * 5 < ran,
+        "{} of {ran} programs passed with an empty gap: {passed:?}",
+        passed.len()
+    );
+}

@@ -78,7 +78,7 @@ impl HarnessAssembly {
         // transformation of test code to it, whichever suite it is.
         let mut task = self.task.clone();
         task.task.visible = tests.clone();
-        let solution = Solution::infer(&task.task, code);
+        let solution = task.solution_of(code);
         let mut program = assemble(&task, &solution, TestTier::Visible)?;
         // Whoever gave them, these are not the task's own tests (a strategy's, maybe a
         // model's).
@@ -121,6 +121,7 @@ pub fn assemble(task: &BenchmarkTask, solution: &Solution, tier: TestTier) -> Re
         Harness::HumanEvalX(parts) => humaneval_x(language, prompt, parts, solution, suite),
         Harness::MultiPlE { stop_tokens } => multipl_e(prompt, stop_tokens, solution, suite),
         Harness::Stdio => (solution.code().to_owned(), suite),
+        Harness::Infill { .. } => (task.program_of(solution), suite),
     };
     Ok(JudgeProgram {
         language,
