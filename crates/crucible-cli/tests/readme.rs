@@ -110,6 +110,12 @@ const PLANS: &[(&str, Plan)] = &[
         ),
     ),
     (
+        "crucible eval --benchmark humaneval-infilling-single-line --metric em,es",
+        Plan::Skip(
+            "infilling needs a local model's FIM tokens, which the loopback endpoint standing in for the model cannot have (refused with a clear error); crucible-core's tests/it/evaluate.rs runs it with a scripted FIM model",
+        ),
+    ),
+    (
         "crucible eval --benchmark mbpp-plus --strategy rerank+repair",
         Plan::Edit(
             &[("--benchmark mbpp-plus", "--benchmark mbpp-plus --limit 2")],

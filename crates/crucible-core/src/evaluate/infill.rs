@@ -1,7 +1,11 @@
 //! The requests of plain decoding: a task's prompt in the run's prompt mode
 //! ([`SolveRequest`]), or for an infilling task (HumanEval-infilling's
 //! [`Harness::Infill`]) a fill-in-the-middle prompt with the code before and after the gap, whose
-//! answer is the gap's text as it is (no code block to extract).
+//! answer is the gap's text (no code block to extract), up to where the function's body ends:
+//! every gap lies inside an indented function body, so a line that starts in the first column
+//! (`def`, `print(...)`, a closing code fence a chat-tuned model adds) is past the gap. This is
+//! the structural fact behind Codex's HumanEval stop sequences (`\ndef`, `\nclass`, `\nif`,
+//! `\nprint`, `\n#`); no reference gap of the four files has such a line.
 
 use crucible_eval::{Benchmark, BenchmarkTask, Harness};
 use crucible_infer::{
@@ -13,9 +17,9 @@ use crate::{Error, Result};
 
 /// One request of a plain-decoding run, prepared for its task.
 pub(super) enum Prepared {
-    Solve(SolveRequest),
+    Solve(Box<SolveRequest>),
     Fill {
-        request: GenRequest,
+        request: Box<GenRequest>,
         /// The gap is one line: the answer is cut after its first line.
         one_line: bool,
     },
@@ -30,18 +34,21 @@ impl Prepared {
         fim: Option<&FimTokens>,
     ) -> Prepared {
         let (Harness::Infill { suffix, one_line }, Some(tokens)) = (&task.harness, fim) else {
-            return Prepared::Solve(SolveRequest::new(&task.task, &[], solve));
+            return Prepared::Solve(Box::new(SolveRequest::new(&task.task, &[], solve)));
         };
         let prefix = match &task.task.kind {
             crucible_types::TaskKind::Function { prompt, .. } => prompt.clone(),
             _ => String::new(),
         };
         let mut params = solve.params.clone();
-        if *one_line && !params.stop.iter().any(|stop| stop == "\n") {
-            params.stop.push("\n".into());
+        let stops: &[&str] = if *one_line { &["\n"] } else { BODY_ENDS };
+        for stop in stops {
+            if !params.stop.iter().any(|given| given == stop) {
+                params.stop.push((*stop).to_owned());
+            }
         }
         Prepared::Fill {
-            request: GenRequest {
+            request: Box::new(GenRequest {
                 prompt: Prompt::Fill {
                     tokens: tokens.clone(),
                     infill: Box::new(Infill {
@@ -51,7 +58,7 @@ impl Prepared {
                     }),
                 },
                 params,
-            },
+            }),
             one_line: *one_line,
         }
     }
@@ -90,15 +97,25 @@ impl Prepared {
     }
 }
 
-/// The text that goes into the gap: the answer as it is, or for a one-line gap its first line
-/// with the line's newline (the code after the gap starts on the next line, so a line without
-/// its newline would run into it).
+/// Stop sequences that end decoding where a body-ending line starts (they save decoding; the
+/// cut itself is [`gap_text`]'s).
+const BODY_ENDS: &[&str] = &["\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#", "\n```"];
+
+/// The text that goes into the gap: for a one-line gap the answer's first line with the line's
+/// newline (the code after the gap starts on the next line, so a line without its newline would
+/// run into it); otherwise the answer up to the first line that starts in the first column.
 fn gap_text(answer: &str, one_line: bool) -> String {
-    if !one_line {
-        return answer.to_owned();
+    if one_line {
+        let line = answer.split('\n').next().unwrap_or_default();
+        return format!("{line}\n");
     }
-    let line = answer.split('\n').next().unwrap_or_default();
-    format!("{line}\n")
+    let bytes = answer.as_bytes();
+    let end = (0..bytes.len())
+        .find(|&at| {
+            bytes[at] == b'\n' && bytes.get(at + 1).is_some_and(|c| !c.is_ascii_whitespace())
+        })
+        .map_or(answer.len(), |at| at + 1);
+    answer[..end].to_owned()
 }
 
 /// Refuse a run that cannot fill `bench`'s gaps: infilling tasks need the model's
@@ -141,6 +158,15 @@ mod tests {
         );
         assert_eq!(gap_text("    return x", true), "    return x\n");
         assert_eq!(gap_text("", true), "\n");
-        assert_eq!(gap_text("a\nb", false), "a\nb");
+        // A gap of several lines ends where a line starts in the first column.
+        let rambling = "    x = 1\n\n    return x\n\n# Test\nprint(f(2))\n";
+        assert_eq!(gap_text(rambling, false), "    x = 1\n\n    return x\n\n");
+        assert_eq!(gap_text("    a\n```\nprose", false), "    a\n");
+        // A span may start and end inside a line.
+        assert_eq!(
+            gap_text("b + 1)\n        if x", false),
+            "b + 1)\n        if x"
+        );
+        assert_eq!(gap_text("", false), "");
     }
 }
