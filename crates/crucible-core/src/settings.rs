@@ -311,6 +311,11 @@ impl Settings {
     /// is the slower one on a CPU. `choice` is the command's `--flash-attention`; without it,
     /// flash attention is off, unless batch-invariant mode needs it. Off with batch-invariant
     /// mode is an error.
+    ///
+    /// With flash attention off, speculation is off too: verified drafts' logits then differ
+    /// from one-token steps' enough that greedy lookup speculation's text differed from plain
+    /// greedy decoding's on the prompts of `crucible-infer-llama`'s `tests/speculative.rs`
+    /// (issue 18), and in an editor it saved no time (docs/PERFORMANCE.md).
     pub fn for_editor(mut self, choice: Option<FlashAttention>) -> Result<Settings, Error> {
         self.flash_attention = match (choice, self.batch_invariant) {
             (Some(FlashAttention::Off), true) => {
@@ -323,6 +328,13 @@ impl Settings {
             (None, true) => FlashAttention::Auto,
             (None, false) => FlashAttention::Off,
         };
+        if self.flash_attention == FlashAttention::Off && self.speculate != Speculate::Off {
+            tracing::info!(
+                speculate = %self.speculate,
+                "flash attention is off: completions decode without speculation"
+            );
+            self.speculate = Speculate::Off;
+        }
         Ok(self)
     }
 }
@@ -447,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn flash_attention_is_auto_for_every_command_and_off_for_the_editor_unless_told() {
+    fn flash_attention_and_speculation_are_off_for_the_editor_unless_told() {
         let dir = tempfile::tempdir().unwrap();
         let vars = [("CRUCIBLE_HOME", "/tmp/x")];
         let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
@@ -493,14 +505,27 @@ mod tests {
             ),
             "{err:?}"
         );
-        // Nothing else changes.
+        // Without flash attention the editor does not speculate; with it, it speculates as
+        // told. Nothing else changes.
+        assert_eq!(settings.speculate, Speculate::Lookup);
         let editor_settings = settings.clone().for_editor(None).unwrap();
+        assert_eq!(editor_settings.speculate, Speculate::Off);
         assert_eq!(
             Settings {
                 flash_attention: FlashAttention::Auto,
+                speculate: Speculate::Lookup,
                 ..editor_settings
             },
             settings
+        );
+        let with_flash = settings
+            .clone()
+            .for_editor(Some(FlashAttention::Auto))
+            .unwrap();
+        assert_eq!(with_flash, settings);
+        assert_eq!(
+            invariant.clone().for_editor(None).unwrap().speculate,
+            Speculate::Lookup
         );
     }
 

@@ -42,8 +42,10 @@ pub(crate) struct LspArgs {
     #[arg(long, value_name = "MS", default_value_t = 60)]
     debounce_ms: u64,
     /// Flash attention in a local model's contexts. `off` is faster for an editor's
-    /// completions on a CPU (docs/PERFORMANCE.md); `auto` leaves it to llama.cpp, as the other
-    /// commands do. Default: off, or auto with --batch-invariant, which needs flash attention.
+    /// completions on a CPU (docs/PERFORMANCE.md), and decodes without speculation (greedy
+    /// speculation's text would differ from plain decoding's more often); `auto` leaves it to
+    /// llama.cpp and keeps --speculate, as the other commands do. Default: off, or auto with
+    /// --batch-invariant, which needs flash attention.
     #[arg(long, value_name = "CHOICE")]
     flash_attention: Option<FlashAttentionArg>,
     /// Testing only: answer from this JSON array of strings, in order, repeating the last,
