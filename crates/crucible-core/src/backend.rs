@@ -173,6 +173,7 @@ fn load_serving(
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
+        flash_attention: settings.flash_attention,
         draft_cost: None,
         prompt_cache_bytes: settings
             .prompt_cache_mib
@@ -230,6 +231,7 @@ pub fn load_llama(
         speculate: settings.speculate,
         draft_model: draft_model(settings)?,
         batch_invariant: settings.batch_invariant,
+        flash_attention: settings.flash_attention,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };

@@ -296,6 +296,7 @@ mod tests {
             draft_model: None,
             batch_invariant: false,
             prompt_cache_mib: None,
+            flash_attention: crucible_infer::FlashAttention::Auto,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crucible_infer::Speculate;
+use crucible_infer::{FlashAttention, Speculate};
 use crucible_model::Weights;
 use crucible_types::env as vars;
 use serde::Deserialize;
@@ -120,6 +120,11 @@ pub struct Settings {
     /// Host memory, in MiB, for the KV cells of finished requests that a later prompt sharing
     /// their prefix reuses (`crucible serve --prompt-cache-mib`); `None`: the backend's default.
     pub prompt_cache_mib: Option<usize>,
+    /// Flash attention in a local model's contexts: llama.cpp's choice unless a command picks
+    /// otherwise (`crucible lsp` turns it off: it is slower for one request decoding over an
+    /// editor's long context on a CPU; docs/PERFORMANCE.md). Off is refused with
+    /// `batch_invariant`.
+    pub flash_attention: FlashAttention,
 }
 
 /// A LoRA adapter file and its scale.
@@ -297,7 +302,40 @@ impl Settings {
             draft_model: merged.draft_model,
             batch_invariant,
             prompt_cache_mib: None,
+            flash_attention: FlashAttention::Auto,
         })
+    }
+
+    /// These settings for an editor's completions (`crucible lsp`): one request at a time,
+    /// each decoding a few tokens over a long context, where llama.cpp's flash-attention kernel
+    /// is the slower one on a CPU. `choice` is the command's `--flash-attention`; without it,
+    /// flash attention is off, unless batch-invariant mode needs it. Off with batch-invariant
+    /// mode is an error.
+    ///
+    /// With flash attention off, speculation is off too: verified drafts' logits then differ
+    /// from one-token steps' enough that greedy lookup speculation's text differed from plain
+    /// greedy decoding's on the prompts of `crucible-infer-llama`'s `tests/speculative.rs`
+    /// (issue 18), and in an editor it saved no time (docs/PERFORMANCE.md).
+    pub fn for_editor(mut self, choice: Option<FlashAttention>) -> Result<Settings, Error> {
+        self.flash_attention = match (choice, self.batch_invariant) {
+            (Some(FlashAttention::Off), true) => {
+                return Err(Error::Setting {
+                    name: "flash_attention",
+                    problem: "is off, and batch-invariant mode attends with flash attention; drop `--flash-attention off` or `--batch-invariant`".into(),
+                });
+            }
+            (Some(choice), _) => choice,
+            (None, true) => FlashAttention::Auto,
+            (None, false) => FlashAttention::Off,
+        };
+        if self.flash_attention == FlashAttention::Off && self.speculate != Speculate::Off {
+            tracing::info!(
+                speculate = %self.speculate,
+                "flash attention is off: completions decode without speculation"
+            );
+            self.speculate = Speculate::Off;
+        }
+        Ok(self)
     }
 }
 
@@ -418,6 +456,77 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.endpoint, None);
+    }
+
+    #[test]
+    fn flash_attention_and_speculation_are_off_for_the_editor_unless_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("CRUCIBLE_HOME", "/tmp/x")];
+        let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
+        assert_eq!(settings.flash_attention, FlashAttention::Auto);
+        let editor = |settings: &Settings, choice| {
+            settings
+                .clone()
+                .for_editor(choice)
+                .map(|settings| settings.flash_attention)
+        };
+        assert_eq!(editor(&settings, None).unwrap(), FlashAttention::Off);
+        assert_eq!(
+            editor(&settings, Some(FlashAttention::Auto)).unwrap(),
+            FlashAttention::Auto
+        );
+        assert_eq!(
+            editor(&settings, Some(FlashAttention::Off)).unwrap(),
+            FlashAttention::Off
+        );
+        // Batch-invariant mode keeps its flash attention, and refuses to go without it.
+        let invariant = resolve(
+            ConfigFile {
+                batch_invariant: Some(true),
+                ..ConfigFile::default()
+            },
+            dir.path(),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(editor(&invariant, None).unwrap(), FlashAttention::Auto);
+        assert_eq!(
+            editor(&invariant, Some(FlashAttention::Auto)).unwrap(),
+            FlashAttention::Auto
+        );
+        let err = editor(&invariant, Some(FlashAttention::Off)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Setting {
+                    name: "flash_attention",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // Without flash attention the editor does not speculate; with it, it speculates as
+        // told. Nothing else changes.
+        assert_eq!(settings.speculate, Speculate::Lookup);
+        let editor_settings = settings.clone().for_editor(None).unwrap();
+        assert_eq!(editor_settings.speculate, Speculate::Off);
+        assert_eq!(
+            Settings {
+                flash_attention: FlashAttention::Auto,
+                speculate: Speculate::Lookup,
+                ..editor_settings
+            },
+            settings
+        );
+        let with_flash = settings
+            .clone()
+            .for_editor(Some(FlashAttention::Auto))
+            .unwrap();
+        assert_eq!(with_flash, settings);
+        assert_eq!(
+            invariant.clone().for_editor(None).unwrap().speculate,
+            Speculate::Lookup
+        );
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn main() {
         speculate: Speculate::Off,
         draft_model,
         batch_invariant,
+        flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };

@@ -35,6 +35,7 @@ mod tests {
             speculate: crucible_infer::Speculate::Off,
             draft_model: None,
             batch_invariant,
+            flash_attention: crucible_infer::FlashAttention::Auto,
             draft_cost: None,
             prompt_cache_bytes: crate::DEFAULT_PROMPT_CACHE_BYTES,
         };

@@ -35,8 +35,8 @@ use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
-    ChatTemplate, DraftCost, Error, FimTokens, GenRequest, Generation, Generator, ModelInfo,
-    Observer, Prompt, Speculate,
+    ChatTemplate, DraftCost, Error, FimTokens, FlashAttention, GenRequest, Generation, Generator,
+    ModelInfo, Observer, Prompt, Speculate,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -72,6 +72,14 @@ pub struct LlamaConfig {
     /// repacking, the tiled matrix product (for the whole process), and attention other than
     /// flash attention over a Q8_0 KV cache.
     pub batch_invariant: bool,
+    /// Flash attention or plain attention, in every context of the model (and the draft
+    /// model's). [`FlashAttention::Auto`] is llama.cpp's choice, flash attention on a CPU;
+    /// [`FlashAttention::Off`] suits one request decoding over a long context, as an editor's
+    /// completions do (`crucible lsp`), where it is faster on a CPU, but a verified draft's or a
+    /// resumed prompt's logits then differ more from one-token steps', so greedy speculation and
+    /// prefix reuse give plain greedy decoding's text less often (docs/PERFORMANCE.md). Batch
+    /// invariance needs flash attention: `Off` with `batch_invariant` is refused at load.
+    pub flash_attention: FlashAttention,
     /// What a drafted token costs, which decides when speculation drafts; `None`: the cost
     /// measured on a CPU ([`DraftCost::lookup`], [`DraftCost::model`]). A cost of 0 drafts
     /// whenever a draft is found (tests use it to exercise verification).
@@ -247,6 +255,7 @@ impl LlamaGenerator {
     /// Load the GGUF file at `path`. `name` is how reports refer to the model. The caller should
     /// have validated the file (see `crucible-gguf`); llama.cpp's own checks are the last line.
     pub fn load(path: &Path, name: &str, config: LlamaConfig) -> Result<LlamaGenerator, Error> {
+        check_attention(&config)?;
         let backend = backend()?;
         let started = Instant::now();
         if config.batch_invariant {
@@ -310,6 +319,7 @@ impl LlamaGenerator {
             fim = fim.is_some(),
             draft = draft.is_some(),
             batch_invariant = config.batch_invariant,
+            flash_attention = %config.flash_attention,
             "loaded model"
         );
         Ok(LlamaGenerator {
@@ -445,6 +455,25 @@ impl LlamaGenerator {
     }
 }
 
+/// Refuse plain attention in batch-invariant mode, whose identity rests on flash attention
+/// (`invariant.rs`).
+fn check_attention(config: &LlamaConfig) -> Result<(), Error> {
+    if config.batch_invariant && config.flash_attention == FlashAttention::Off {
+        return Err(backend_error(
+            "batch-invariant mode attends with flash attention over a Q8_0 cache, and flash attention is off; turn one of them off",
+        ));
+    }
+    Ok(())
+}
+
+/// llama.cpp's flash-attention setting for a context outside batch-invariant mode.
+fn flash_attention_policy(choice: FlashAttention) -> llama_cpp_sys_2::llama_flash_attn_type {
+    match choice {
+        FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    }
+}
+
 /// Make sure `session` holds a context of `model` that can hold `need`; rebuild it if not
 /// (with the LoRA adapter, if any). The KV cache is cleared.
 fn ensure_session<'s>(
@@ -501,7 +530,7 @@ fn ensure_context<'s>(
         let params = if config.batch_invariant {
             invariant::context_params(params)
         } else {
-            params
+            params.with_flash_attention_policy(flash_attention_policy(config.flash_attention))
         };
         let mut ctx = model
             .new_context(backend()?, params)
@@ -823,4 +852,61 @@ fn special_texts(model: &LlamaModel) -> Vec<String> {
 /// Time since `start` in milliseconds.
 fn millis(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(batch_invariant: bool, flash_attention: FlashAttention) -> LlamaConfig {
+        LlamaConfig {
+            threads: 2,
+            context_length: Some(2048),
+            batch_size: 512,
+            slot_cells: None,
+            lora: None,
+            speculate: Speculate::Off,
+            draft_model: None,
+            batch_invariant,
+            flash_attention,
+            draft_cost: None,
+            prompt_cache_bytes: DEFAULT_PROMPT_CACHE_BYTES,
+        }
+    }
+
+    #[test]
+    fn flash_attention_choices_map_to_llama_cpp_policies() {
+        assert_eq!(
+            flash_attention_policy(FlashAttention::Auto),
+            llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO
+        );
+        assert_eq!(
+            flash_attention_policy(FlashAttention::Off),
+            llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
+        );
+        // Auto is what llama.cpp's own defaults ask for: a context made with it is a context
+        // made as before the choice existed.
+        assert_eq!(
+            LlamaContextParams::default().flash_attention_policy(),
+            flash_attention_policy(FlashAttention::Auto)
+        );
+    }
+
+    #[test]
+    fn plain_attention_is_refused_in_batch_invariant_mode_only() {
+        assert!(check_attention(&config(false, FlashAttention::Auto)).is_ok());
+        assert!(check_attention(&config(false, FlashAttention::Off)).is_ok());
+        assert!(check_attention(&config(true, FlashAttention::Auto)).is_ok());
+        let err = check_attention(&config(true, FlashAttention::Off)).unwrap_err();
+        assert!(err.to_string().contains("flash attention is off"), "{err}");
+    }
+
+    #[test]
+    fn batch_invariant_contexts_keep_flash_attention_over_a_q8_0_cache() {
+        let params = invariant::context_params(LlamaContextParams::default());
+        assert_eq!(
+            params.flash_attention_policy(),
+            llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED
+        );
+    }
 }

@@ -34,6 +34,7 @@ fn config(speculate: Speculate, draft: Option<&str>) -> LlamaConfig {
         speculate,
         draft_model: draft.map(installed_model),
         batch_invariant: true,
+        flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: Some(DraftCost { per_token: 0.0 }),
         ..common::config(2048)
     }

@@ -66,6 +66,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
         speculate: crucible_infer::Speculate::Off,
         draft_model: None,
         batch_invariant: false,
+        flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     };

@@ -4,6 +4,7 @@
 //! Backends (`crucible-infer-llama`, `crucible-infer-http`) implement [`Generator`]; everything
 //! here is pure and unit-tested on fixed inputs.
 
+pub mod attention;
 pub mod beam;
 mod chat;
 mod extract;
@@ -20,6 +21,7 @@ pub mod speculate;
 mod stop;
 mod vocab_math;
 
+pub use attention::FlashAttention;
 pub use chat::{ChatTemplate, Message, PromptPiece, Role};
 pub use extract::{Extracted, Source, extract_code};
 pub use fim::{ExtraFile, FimPiece, FimTokens, Infill, fim_pieces, fim_prompt};

@@ -124,6 +124,7 @@ fn settings(home: &Path) -> Settings {
         draft_model: None,
         batch_invariant: false,
         prompt_cache_mib: None,
+        flash_attention: crucible_core::infer::FlashAttention::Auto,
     }
 }
 

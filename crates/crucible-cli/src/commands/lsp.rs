@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crucible_core::backend;
-use crucible_core::infer::{FimTokens, Generator, ScriptedGenerator};
+use crucible_core::infer::{FimTokens, FlashAttention, Generator, ScriptedGenerator};
 use crucible_core::repo_context::DEFAULT_BUDGET_TOKENS;
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
@@ -41,6 +41,13 @@ pub(crate) struct LspArgs {
     /// Milliseconds a completion request waits for a newer one before it starts.
     #[arg(long, value_name = "MS", default_value_t = 60)]
     debounce_ms: u64,
+    /// Flash attention in a local model's contexts. `off` is faster for an editor's
+    /// completions on a CPU (docs/PERFORMANCE.md), and decodes without speculation (greedy
+    /// speculation's text would differ from plain decoding's more often); `auto` leaves it to
+    /// llama.cpp and keeps --speculate, as the other commands do. Default: off, or auto with
+    /// --batch-invariant, which needs flash attention.
+    #[arg(long, value_name = "CHOICE")]
+    flash_attention: Option<FlashAttentionArg>,
     /// Testing only: answer from this JSON array of strings, in order, repeating the last,
     /// instead of a model (the model has Qwen2.5-Coder's FIM tokens). For checking editor
     /// integration without loading a model.
@@ -51,7 +58,11 @@ pub(crate) struct LspArgs {
 }
 
 pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.model.settings(None)?;
+    let settings = args
+        .model
+        .settings(None)?
+        .for_editor(args.flash_attention.map(FlashAttention::from))
+        .context("could not resolve settings")?;
     let factory: GeneratorFactory = match &args.scripted_answers {
         Some(path) => scripted(path)?,
         None => {
@@ -82,6 +93,24 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
     // server gone as soon as `exit` arrives.
     runtime.shutdown_background();
     Ok(ExitCode::from(ended.exit_code()))
+}
+
+/// `--flash-attention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FlashAttentionArg {
+    /// llama.cpp's choice: flash attention where the device supports it, a CPU included.
+    Auto,
+    /// Plain attention.
+    Off,
+}
+
+impl From<FlashAttentionArg> for FlashAttention {
+    fn from(arg: FlashAttentionArg) -> FlashAttention {
+        match arg {
+            FlashAttentionArg::Auto => FlashAttention::Auto,
+            FlashAttentionArg::Off => FlashAttention::Off,
+        }
+    }
 }
 
 fn scripted(path: &std::path::Path) -> anyhow::Result<GeneratorFactory> {

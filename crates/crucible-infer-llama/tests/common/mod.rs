@@ -22,6 +22,7 @@ pub(crate) fn config(cells: usize) -> LlamaConfig {
         speculate: Speculate::Off,
         draft_model: None,
         batch_invariant: false,
+        flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
     }
