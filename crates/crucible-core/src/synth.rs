@@ -509,7 +509,8 @@ fn parse_for(
     }
 }
 
-/// Run `code` for `task` against the task's tests in the sandbox.
+/// Run `code` for `task` against the task's tests in the sandbox (a run the judge could not
+/// make, tried twice, is a `judge_error` report; a broken setup is an error).
 pub fn run_tests(
     executor: &Executor,
     task: &Task,
@@ -529,12 +530,11 @@ pub fn run_tests(
         // The tests are the model's.
         trusted_tests: false,
     };
-    executor.run(&request).map_err(|source| {
-        Error::Eval(crucible_eval::Error::Exec {
-            task_id: task.id.clone(),
-            source: Box::new(source),
-        })
-    })
+    // A run the judge could not make is a `judge_error` report (after one more try), which
+    // rejects the answer; it does not stop the run.
+    Ok(crucible_eval::judge::run_with_retry(
+        executor, &request, &task.id,
+    )?)
 }
 
 /// One parsed answer of a seed and its run on its own tests.

@@ -17,7 +17,7 @@ pub mod limits;
 pub mod pool;
 pub mod verdicts;
 
-use crucible_exec::{ExecReport, Executor, Limits};
+use crucible_exec::{ExecReport, ExecRequest, Executor, Limits};
 
 pub use assemble::{HarnessAssembly, JudgeProgram, assemble};
 pub(crate) use assemble::{declared_function, defines_function};
@@ -46,4 +46,33 @@ pub fn run_judge(
             task_id: task.task.id.clone(),
             source: Box::new(source),
         })
+}
+
+/// Run `request` on the calling thread by the judging pool's rule for failures: a run the judge
+/// could not make (a worker that did not start on a loaded machine, say) is tried once more,
+/// then becomes the sample's `judge_error` report ([`report_for_failure`]); only a failure of the
+/// machine's setup is an error. `task_id` names the task in that error.
+pub fn run_with_retry(
+    executor: &Executor,
+    request: &ExecRequest,
+    task_id: &str,
+) -> Result<ExecReport> {
+    let outcome = match executor.run(request) {
+        Err(err) if failure_kind(&err) == FailureKind::Judge => {
+            tracing::warn!(
+                task_id,
+                "the judge failed ({err}); running the program once more"
+            );
+            executor.run(request)
+        }
+        other => other,
+    };
+    match outcome {
+        Ok(report) => Ok(report),
+        Err(err) if failure_kind(&err) == FailureKind::Setup => Err(Error::Exec {
+            task_id: task_id.to_owned(),
+            source: Box::new(err),
+        }),
+        Err(err) => Ok(report_for_failure(&err)),
+    }
 }

@@ -68,6 +68,12 @@ const RECYCLE_AFTER: usize = 2000;
 /// take before the worker is given up as broken.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a new worker may take to start its interpreter and say it is ready. No program
+/// runs before that, so the wait can be long: on a loaded machine (a build beside a run, the
+/// run niced) a start took more than `STEP_TIMEOUT`, and each such start cost a sample a
+/// `judge_error`.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long a caller waits for a settling worker before it boots another.
 const SETTLE_WAIT: Duration = Duration::from_millis(250);
 
@@ -802,7 +808,7 @@ impl Starting {
             self_join,
         } = self;
         let mut ready = [0u8; 6];
-        let started = read_exact(&process.stdout, &mut ready, Instant::now() + STEP_TIMEOUT);
+        let started = read_exact(&process.stdout, &mut ready, Instant::now() + BOOT_TIMEOUT);
         let failure = if started.is_err() || &ready != b"READY\n" {
             Some(Error::Worker(format!(
                 "the worker did not start: {started:?}"
