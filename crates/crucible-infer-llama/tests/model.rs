@@ -336,7 +336,15 @@ fn a_generate_sharing_a_long_prefix_with_the_one_before_evaluates_only_the_rest(
             reused > 600 && reused < prompt_tokens,
             "the prompt ({prompt_tokens} tokens) should evaluate only what follows the shared prefix, reused {reused}"
         );
-        assert_eq!(texts(&warm), cold, "{n} sequences");
+        // Greedy text is the same as the cold request's away from near ties. Sampled text is
+        // not promised: a draw is mapped through the cumulative distribution, so the last bits
+        // of a logit (the reused cells were computed in another request's batch) can pick
+        // another token, as they did on one machine for the second sequence ("" against "-").
+        // Only batch-invariant mode promises the same bits (tests/exact.rs).
+        match decoding {
+            Decoding::Greedy => assert_eq!(texts(&warm), cold, "greedy"),
+            _ => assert_eq!(warm.completions.len(), n, "{n} sampled sequences"),
+        }
     }
 }
 
