@@ -67,6 +67,15 @@ pub fn run_with_retry(
         }
         other => other,
     };
+    settle(outcome, task_id)
+}
+
+/// The report of a run's last try: a failure of the machine's setup is an error naming
+/// `task_id`, any other failure the sample's report ([`report_for_failure`]).
+pub(crate) fn settle(
+    outcome: std::result::Result<ExecReport, crucible_exec::Error>,
+    task_id: &str,
+) -> Result<ExecReport> {
     match outcome {
         Ok(report) => Ok(report),
         Err(err) if failure_kind(&err) == FailureKind::Setup => Err(Error::Exec {

@@ -17,8 +17,7 @@ use serde::Serialize;
 
 use super::limits::{TaskLimits, TimeLimitPolicy};
 use super::verdicts::{
-    FailureKind, failed_report, failure_kind, judge_requests, report_for_failure,
-    result_from_reports,
+    FailureKind, failed_report, failure_kind, judge_requests, result_from_reports,
 };
 use crate::run::{ResultRecord, SampleRecord};
 use crate::task::{Benchmark, BenchmarkTask};
@@ -248,14 +247,7 @@ impl Run {
             }
             other => other,
         };
-        match outcome {
-            Ok(report) => Ok(report),
-            Err(err) if failure_kind(&err) == FailureKind::Setup => Err(Error::Exec {
-                task_id: task_id.to_owned(),
-                source: Box::new(err),
-            }),
-            Err(err) => Ok(report_for_failure(&err)),
-        }
+        super::settle(outcome, task_id)
     }
 }
 
