@@ -20,7 +20,10 @@
 #   LIMIT     tasks per benchmark of the eval runs: a number (the first N) or `all` (default 41)
 #   CACHE     where run directories go (default $CRUCIBLE_HOME/cache/metrics-study)
 #   CRUCIBLE  the crucible binary (default: $CARGO_TARGET_DIR/release/crucible, else target/release/crucible)
-#   MODELS    models of the eval runs (default: qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
+#   MODELS    models of the greedy eval runs (default: qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
+#   SAMPLED   models that also get a sampled eval run, MODEL@TEMPERATURE (seed 1), in
+#             CACHE/LIMIT/MODEL-tTEMPERATURE/BENCH (default: qwen2.5-coder-0.5b-instruct@0.8; empty
+#             for none): a third run per benchmark, so Kendall's tau across runs is defined
 #   BENCHES   benchmarks of the eval runs (default: humaneval mbpp-plus humaneval-x-cpp humaneval-x-java)
 #   SAMPLES   samples files to score, space-separated NAME=BENCH=FILE (BENCH as in BENCHES, e.g.
 #             hx-python-t0.8=humaneval-x-python=/path/samples.jsonl); the model their
@@ -42,6 +45,9 @@ limit=${LIMIT:-41}
 cache=${CACHE:-$home/cache/metrics-study}
 crucible=${CRUCIBLE:-${CARGO_TARGET_DIR:-target}/release/crucible}
 models=${MODELS:-qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct}
+sampled=${SAMPLED-qwen2.5-coder-0.5b-instruct@0.8}
+# Every eval run's spec: MODEL (greedy) or MODEL@TEMPERATURE (sampled).
+runs="$models $sampled"
 read -r -a benches <<<"${BENCHES:-humaneval mbpp-plus humaneval-x-cpp humaneval-x-java}"
 samples_model=${SAMPLES_MODEL:-qwen2.5-coder-0.5b-instruct}
 judge=${JUDGE:-qwen2.5-coder-0.5b-instruct}
@@ -75,17 +81,28 @@ bench_flags() {
   esac
 }
 
-# One eval run's `crucible eval` command, extra flags last. Greedy, one sample per task,
-# pass@1; every flag that defines the run is spelt out so each stage re-runs the same
-# configuration.
+# The directory of a run spec's eval run of one benchmark.
+run_dir() {
+  local spec=$1 bench=$2
+  case $spec in
+    *@*) echo "$cache/$limit/${spec%@*}-t${spec#*@}/$bench" ;;
+    *) echo "$cache/$limit/$spec/$bench" ;;
+  esac
+}
+
+# One eval run's `crucible eval` command, extra flags last. One sample per task, pass@1,
+# greedy or (MODEL@T) sampled at temperature T with seed 1; every flag that defines the run is
+# spelt out so each stage re-runs the same configuration.
 run_eval() {
-  local model=$1 bench=$2
+  local spec=$1 bench=$2
   shift 2
-  local out=$cache/$limit/$model/$bench
+  local out decoding=(--seed 0)
+  out=$(run_dir "$spec" "$bench")
+  case $spec in *@*) decoding=(--temperature "${spec#*@}" --seed 1) ;; esac
   mkdir -p "$out"
   # shellcheck disable=SC2046
-  nice -n 19 "$crucible" eval $(bench_flags "$bench") "${limit_flag[@]}" --model "$model" \
-    --n 1 --k 1 --seed 0 --max-new-tokens 768 --max-batch 16 --out "$out" "$@" \
+  nice -n 19 "$crucible" eval $(bench_flags "$bench") "${limit_flag[@]}" --model "${spec%@*}" \
+    --n 1 --k 1 "${decoding[@]}" --max-new-tokens 768 --max-batch 16 --out "$out" "$@" \
     >>"$out.log" 2>&1
 }
 
@@ -101,26 +118,27 @@ PY
 }
 
 stage_generate() {
-  for model in $models; do
-    "$crucible" model pull "$model" >&2
+  for spec in $runs; do
+    "$crucible" model pull "${spec%@*}" >&2
     for bench in "${benches[@]}"; do
-      echo "study: generate $model $bench ($limit tasks)" >&2
-      run_eval "$model" "$bench"
+      echo "study: generate $spec $bench ($limit tasks)" >&2
+      run_eval "$spec" "$bench"
     done
   done
 }
 
 # The similarity metrics and the perplexity of each task's reference under the run's model.
 stage_metrics() {
-  for model in $models; do
+  for spec in $runs; do
     for bench in "${benches[@]}"; do
-      local dir=$cache/$limit/$model/$bench
+      local dir
+      dir=$(run_dir "$spec" "$bench")
       if ! complete "$dir"; then
-        echo "study: skip $model $bench: no complete run in $dir (the generate stage makes it)" >&2
+        echo "study: skip $spec $bench: no complete run in $dir (the generate stage makes it)" >&2
         continue
       fi
-      echo "study: metrics $model $bench" >&2
-      run_eval "$model" "$bench" --metric "$measured"
+      echo "study: metrics $spec $bench" >&2
+      run_eval "$spec" "$bench" --metric "$measured"
     done
   done
 }
@@ -157,9 +175,10 @@ stage_judge() {
 # Every run with metrics: eval runs, then scored ones (judge subsets left out: they repeat
 # their run's samples).
 runs_with_metrics() {
-  for model in $models; do
+  local dir
+  for spec in $runs; do
     for bench in "${benches[@]}"; do
-      local dir=$cache/$limit/$model/$bench
+      dir=$(run_dir "$spec" "$bench")
       [ -f "$dir/metrics.json" ] && echo "$dir"
     done
   done
@@ -176,8 +195,8 @@ stage_compare() {
   local compared=0 bench model entry dir
   for bench in "${benches[@]}"; do
     local dirs=()
-    for model in $models; do
-      dir=$cache/$limit/$model/$bench
+    for spec in $runs; do
+      dir=$(run_dir "$spec" "$bench")
       [ -f "$dir/metrics.json" ] && dirs+=("$dir")
     done
     for entry in ${SAMPLES:-}; do
