@@ -55,7 +55,7 @@ pub(super) fn parse(_path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<Reject
         .into_iter()
         .map(|(line, record)| {
             let visible = visible_tests(&record.task_id, &record.prompt, &record.entry_point);
-            let hidden = format!("{}\n\ncheck({})\n", record.test, record.entry_point);
+            let hidden = hidden_suite(&record.test, &record.entry_point);
             let task = Task {
                 id: record.task_id,
                 language: Language::Python,
@@ -67,7 +67,7 @@ pub(super) fn parse(_path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<Reject
             };
             let task = BenchmarkTask {
                 task,
-                hidden: HiddenTests::ready(TestSuite::Code { code: hidden }),
+                hidden,
                 reference: Some(Solution::Continuation(record.canonical_solution)),
                 harness: Harness::HumanEval,
             };
@@ -76,6 +76,14 @@ pub(super) fn parse(_path: &Path, text: &str) -> (Vec<BenchmarkTask>, Vec<Reject
         .collect();
     let tasks = reject_duplicate_ids(tasks, &mut rejects);
     (tasks, rejects)
+}
+
+/// A HumanEval-style hidden suite: the record's `test` (which defines `check`), then the call
+/// `check(entry_point)` that runs it, as the upstream harness does.
+pub(crate) fn hidden_suite(test: &str, entry_point: &str) -> HiddenTests {
+    HiddenTests::ready(TestSuite::Code {
+        code: format!("{test}\n\ncheck({entry_point})\n"),
+    })
 }
 
 /// The docstring examples of a HumanEval-style prompt as Python asserts (setup statements from

@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use crucible_types::{Language, Task, TaskKind, TestSuite};
+use crucible_types::{Language, Task, TaskKind};
 use serde::Deserialize;
 
 use super::{jsonl_records, reject_duplicate_ids};
 use crate::benchmark::{DataDirs, InfillSplit};
-use crate::task::{BenchmarkTask, Harness, HiddenTests, Reject, Solution};
+use crate::task::{BenchmarkTask, Harness, Reject, Solution};
 use crate::{Error, Result};
 
 /// The folder under the data directory and its files.
@@ -76,7 +76,7 @@ pub(super) fn parse(
             let problem = humaneval_id(&record.task_id);
             let visible =
                 super::humaneval::visible_tests(problem, &record.prompt, &record.entry_point);
-            let hidden = format!("{}\n\ncheck({})\n", record.test, record.entry_point);
+            let hidden = super::humaneval::hidden_suite(&record.test, &record.entry_point);
             let task = BenchmarkTask {
                 task: Task {
                     id: record.task_id,
@@ -87,7 +87,7 @@ pub(super) fn parse(
                     },
                     visible,
                 },
-                hidden: HiddenTests::ready(TestSuite::Code { code: hidden }),
+                hidden,
                 reference: Some(Solution::Continuation(record.canonical_solution)),
                 harness: Harness::Infill {
                     suffix: record.suffix,

@@ -5,6 +5,7 @@ mod catalogue;
 mod fetch;
 mod loaders;
 mod placement;
+mod retry;
 
 use std::path::PathBuf;
 
