@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crucible_types::{GenParams, Language, Task};
 
 use crate::prompt::{Exemplar, PromptMode, TaskPrompt, task_prompt};
-use crate::{Error, FinishReason, GenRequest, Generation, Generator, Observer, extract_code};
+use crate::{
+    Completion, Error, FinishReason, GenRequest, Generation, Generator, Observer, extract_code,
+};
 
 /// How to ask for code.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,36 @@ pub struct Candidates {
 }
 
 impl Candidates {
+    /// The candidates of `generation` (wall time `seconds`): each completion's answer and code
+    /// are `read(completion)`'s; the rest is the completion's own.
+    pub fn from_generation(
+        generation: Generation,
+        seconds: f64,
+        mut read: impl FnMut(&Completion) -> (String, String),
+    ) -> Candidates {
+        let candidates = generation
+            .completions
+            .into_iter()
+            .map(|completion| {
+                let (answer, code) = read(&completion);
+                Candidate {
+                    code,
+                    answer,
+                    text: completion.text,
+                    tokens: completion.tokens,
+                    finish: completion.finish,
+                    logprob: completion.logprob,
+                }
+            })
+            .collect();
+        Candidates {
+            candidates,
+            prompt_tokens: generation.prompt_tokens,
+            seconds,
+            speculation: generation.speculation,
+        }
+    }
+
     /// Generated tokens over all candidates.
     pub fn tokens(&self) -> usize {
         self.candidates.iter().map(|c| c.tokens).sum()
@@ -99,29 +131,12 @@ impl SolveRequest {
 
     /// The candidates in `generation`, the answer to this request; `seconds` is its wall time.
     pub fn candidates(&self, generation: Generation, seconds: f64) -> Candidates {
-        let candidates = generation
-            .completions
-            .into_iter()
-            .map(|completion| {
-                let stopped = completion.finish == FinishReason::Stop;
-                let answer = self.prompt.answer(&completion.text, stopped);
-                let code = extract_code(&answer, self.language, self.entry_point.as_deref()).code;
-                Candidate {
-                    code,
-                    answer,
-                    text: completion.text,
-                    tokens: completion.tokens,
-                    finish: completion.finish,
-                    logprob: completion.logprob,
-                }
-            })
-            .collect();
-        Candidates {
-            candidates,
-            prompt_tokens: generation.prompt_tokens,
-            seconds,
-            speculation: generation.speculation,
-        }
+        Candidates::from_generation(generation, seconds, |completion| {
+            let stopped = completion.finish == FinishReason::Stop;
+            let answer = self.prompt.answer(&completion.text, stopped);
+            let code = extract_code(&answer, self.language, self.entry_point.as_deref()).code;
+            (answer, code)
+        })
     }
 }
 

@@ -9,8 +9,8 @@
 
 use crucible_eval::{Benchmark, BenchmarkTask, Harness};
 use crucible_infer::{
-    Candidate, Candidates, FimTokens, GenRequest, Generation, Generator, Infill, Prompt,
-    SolveParams, SolveRequest,
+    Candidates, FimTokens, GenRequest, Generation, Generator, Infill, Prompt, SolveParams,
+    SolveRequest,
 };
 
 use crate::{Error, Result};
@@ -76,24 +76,12 @@ impl Prepared {
             Prepared::Solve(solve) => return solve.candidates(generation, seconds),
             Prepared::Fill { one_line, .. } => *one_line,
         };
-        let candidates = generation
-            .completions
-            .into_iter()
-            .map(|completion| Candidate {
-                code: gap_text(&completion.text, one_line),
-                answer: completion.text.clone(),
-                text: completion.text,
-                tokens: completion.tokens,
-                finish: completion.finish,
-                logprob: completion.logprob,
-            })
-            .collect();
-        Candidates {
-            candidates,
-            prompt_tokens: generation.prompt_tokens,
-            seconds,
-            speculation: generation.speculation,
-        }
+        Candidates::from_generation(generation, seconds, |completion| {
+            (
+                completion.text.clone(),
+                gap_text(&completion.text, one_line),
+            )
+        })
     }
 }
 
