@@ -1288,7 +1288,8 @@ mod tests {
         let imported: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
         assert_eq!(
             near_names_first(&imported, "x = C(1)\ny = A.b"),
-            ["C", "A", "B", "D"]
+            ["A", "C", "B", "D"],
+            "used names first, each group in import order"
         );
         // With none of them near the cursor, import order.
         assert_eq!(near_names_first(&imported, ""), ["A", "B", "C", "D"]);
