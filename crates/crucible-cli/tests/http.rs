@@ -329,20 +329,22 @@ fn generate_with_a_repository_puts_its_context_in_the_prompt_and_reports_it() {
         "def total_floor_area(rooms):\n    return sum(rectangle_area(w, h) for w, h in rooms)"
     );
 
-    // The report says which chunks went in and why: first the definition report.py imports.
+    // The report says which chunks went in and why. They are laid out best last, next to the
+    // task: last the definition report.py imports.
     let rounds = json["repo_context"].as_array().unwrap();
     assert_eq!(rounds.len(), 1, "one round without --iterative: {json}");
     let context = &rounds[0];
     assert_eq!(context["repo_name"], "repo");
     assert_eq!(context["budget_tokens"], 1024);
     let chunks = context["chunks"].as_array().unwrap();
-    assert_eq!(chunks[0]["path"], "geometry/shapes.py", "{context}");
-    assert_eq!(chunks[0]["start_line"], 11);
-    assert_eq!(chunks[0]["end_line"], 13);
-    assert_eq!(chunks[0]["symbol"], "rectangle_area");
-    assert_eq!(chunks[0]["reason"], "definition");
+    let nearest = chunks.last().unwrap();
+    assert_eq!(nearest["path"], "geometry/shapes.py", "{context}");
+    assert_eq!(nearest["start_line"], 11);
+    assert_eq!(nearest["end_line"], 13);
+    assert_eq!(nearest["symbol"], "rectangle_area");
+    assert_eq!(nearest["reason"], "definition");
     assert_eq!(
-        chunks[0]["detail"],
+        nearest["detail"],
         "defines `rectangle_area`, which report.py imports"
     );
     assert!(

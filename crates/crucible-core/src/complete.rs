@@ -398,7 +398,13 @@ mod tests {
         assert_eq!(cached, [false, true, true]);
         assert!(done.iter().all(|d| d.context == done[0].context));
         assert!(
-            done[0].context.as_ref().unwrap().chunks[0]
+            done[0]
+                .context
+                .as_ref()
+                .unwrap()
+                .chunks
+                .last()
+                .unwrap()
                 .symbol
                 .as_deref()
                 == Some("rectangle_area")

@@ -2,11 +2,14 @@
 //! why. One path behind `crucible generate --repo` and the language server's completions.
 //!
 //! [`gather`] takes the definitions of the names the current file imports (tree-sitter, then
-//! the index by symbol), then BM25 hits for the query (the current file or the task), and packs
-//! them into a token budget. [`WithContext`] puts a context in front of every prompt a
-//! generator is asked, so plain requests and strategies alike see it; with a model that has
-//! Qwen2.5-Coder's repository tokens (`<|repo_name|>`, `<|file_sep|>`) completion prompts use
-//! that format, otherwise each chunk gets a commented header. [`generate_with_repo`] adds
+//! the index by symbol; only where the import statement names the definition's file or
+//! directory, or is relative), then BM25 hits for the query (the current file or the task), and
+//! packs them into a token budget: the definitions into at most half of it, those of names the
+//! query uses first, the hits into the rest; the chunks are laid out best last. [`WithContext`]
+//! puts a context in front of every prompt a generator is asked, so plain requests and
+//! strategies alike see it; with a model that has Qwen2.5-Coder's repository tokens
+//! (`<|repo_name|>`, `<|file_sep|>`) completion prompts use that format, otherwise each chunk
+//! gets a commented header. [`generate_with_repo`] adds
 //! RepoCoder-style iterative retrieval: retrieve again with the first draft, generate again.
 
 use std::collections::HashMap;
@@ -34,6 +37,11 @@ pub const DEFAULT_BUDGET_TOKENS: usize = 1024;
 const BM25_CANDIDATES: usize = 24;
 /// Hits looked at per imported name when finding its definition.
 const DEFINITION_CANDIDATES: usize = 8;
+/// The part of the budget the imported names' definitions may take (numerator,
+/// denominator): the rest is for the BM25 hits of the code around the cursor, which a file
+/// importing many names would otherwise crowd out (issue 18 §4: on RepoBench-style tasks the
+/// definitions of the first imported names filled the whole budget).
+const DEFINITION_SHARE: (usize, usize) = (1, 2);
 
 /// How to add repository context to a request (the library form of `--repo`).
 #[derive(Debug, Clone, PartialEq)]
@@ -308,27 +316,103 @@ fn gather_for(
     };
     let mut timings = GatherTimings::default();
     watch.lap();
-    let mut candidates: Vec<(Hit, Reason, String)> = Vec::new();
+    let mut definitions_found = Vec::new();
     if let Some(file) = current {
-        candidates.extend(definitions(index, file.path, imported, &filters)?);
+        let statements = import_words(file);
+        let names = near_names_first(imported, query);
+        definitions_found = definitions(index, file.path, &names, &statements, &filters)?;
     }
     timings.definitions = watch.lap();
+    let mut hits = Vec::new();
     for hit in search(index, query, BM25_CANDIDATES, &filters)? {
         let detail = detail(&hit);
-        candidates.push((hit, Reason::Bm25, detail));
+        hits.push((hit, Reason::Bm25, detail));
     }
     timings.bm25 = watch.lap();
-    let context = pack_candidates(index, candidates, budget_tokens);
+    let context = pack_candidates(index, definitions_found, hits, budget_tokens);
     timings.pack = watch.lap();
     Ok((context, timings))
 }
 
-/// The definitions of the names the file at `path` imports, then the modules it imports whole
-/// (the first chunk of each module's file).
+/// The words (identifiers, module path parts) of each import statement of `file`, and
+/// whether the statement imports from the file's own package or crate (`from . import x`,
+/// `from .a import b`, `use crate::...`, `use super::...`).
+fn import_words(file: CurrentFile<'_>) -> Vec<ImportWords> {
+    let Ok(language) = crucible_index::imports::language_of(Path::new(file.path)) else {
+        return Vec::new();
+    };
+    crucible_index::imports::import_statements(language, file.text)
+        .into_iter()
+        .map(|statement| {
+            let words: Vec<String> = statement
+                .text
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                .filter(|word| !word.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let relative = statement.text.trim_start().starts_with("from .")
+                || words
+                    .iter()
+                    .any(|word| matches!(word.as_str(), "crate" | "self" | "super"));
+            ImportWords { words, relative }
+        })
+        .collect()
+}
+
+/// One import statement's words (see [`import_words`]).
+#[derive(Debug, Clone)]
+struct ImportWords {
+    words: Vec<String>,
+    relative: bool,
+}
+
+/// Whether a chunk of the file at `path` can be what a statement binding `name` imports: the
+/// statement is relative (the file's own package), or names the file or one of its
+/// directories (`from ._content import ByteStream` and `httpx/_content.py`; `import
+/// pkg.mod` and `pkg/...`). So `import urllib.request` does not bring the repository's own
+/// `request` function, nor `import json` a `Response.json` method.
+fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
+    let path = Path::new(path);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let dirs: Vec<String> = path
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    statements
+        .iter()
+        .filter(|statement| statement.words.iter().any(|word| word == name))
+        .any(|statement| {
+            statement.relative
+                || statement
+                    .words
+                    .iter()
+                    .any(|word| stem.as_deref() == Some(word.as_str()) || dirs.contains(word))
+        })
+}
+
+/// `imported` with the names the query (the code around the cursor) uses first, each group
+/// in import order: their definitions are the likeliest to matter at the cursor.
+fn near_names_first(imported: &[String], query: &str) -> Vec<String> {
+    let used: std::collections::HashSet<&str> = query
+        .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let (near, far): (Vec<&String>, Vec<&String>) = imported
+        .iter()
+        .partition(|name| used.contains(name.as_str()));
+    near.into_iter().chain(far).cloned().collect()
+}
+
+/// The definitions of the names the file at `path` imports (those `statements` import from
+/// where the definition is: see [`imported_from`]), then the modules it imports whole (the
+/// first chunk of each module's file).
 fn definitions(
     index: &Index,
     path: &str,
     imported: &[String],
+    statements: &[ImportWords],
     filters: &Filters,
 ) -> Result<Vec<(Hit, Reason, String)>> {
     let mut definitions = Vec::new();
@@ -340,7 +424,7 @@ fn definitions(
                 symbol == name
                     || symbol.ends_with(&format!(".{name}"))
                     || symbol.ends_with(&format!("::{name}"))
-            })
+            }) && imported_from(&hit.path, name, statements)
         });
         if let Some(hit) = definition {
             definitions.push((
@@ -350,10 +434,15 @@ fn definitions(
             ));
             continue;
         }
+        // A module is a file in the current file's language (`from pkg import applications`
+        // is `pkg/applications.py`, not `docs/applications.md`).
         let module = hits.iter().find(|hit| {
-            Path::new(&hit.path)
+            let hit_path = Path::new(&hit.path);
+            hit_path
                 .file_stem()
                 .is_some_and(|stem| stem.to_string_lossy() == *name)
+                && hit_path.extension() == Path::new(path).extension()
+                && imported_from(&hit.path, name, statements)
         });
         if let Some(hit) = module {
             modules.push((
@@ -394,22 +483,39 @@ fn detail(hit: &Hit) -> String {
     parts.join("; ")
 }
 
+/// Pack the imported definitions into at most [`DEFINITION_SHARE`] of the budget, then the
+/// BM25 hits into what is left, and lay the chunks out best last: the prompt puts the current
+/// file right after the context, and a model leans on what is nearest (RepoCoder puts its most
+/// similar snippet next to the code too).
 fn pack_candidates(
     index: &Index,
-    candidates: Vec<(Hit, Reason, String)>,
+    definitions: Vec<(Hit, Reason, String)>,
+    hits: Vec<(Hit, Reason, String)>,
     budget_tokens: usize,
 ) -> RepoContext {
     let mut why: HashMap<u64, (Reason, String)> = HashMap::new();
-    let mut hits = Vec::with_capacity(candidates.len());
-    for (hit, reason, detail) in candidates {
+    let mut first = Vec::with_capacity(definitions.len());
+    let mut rest = Vec::with_capacity(hits.len());
+    for (hit, reason, detail) in definitions.into_iter().chain(hits) {
         if why.contains_key(&hit.chunk_id) {
             continue;
         }
+        let is_definition = matches!(reason, Reason::Definition | Reason::Import);
         why.insert(hit.chunk_id, (reason, detail));
-        hits.push(hit);
+        if is_definition {
+            first.push(hit);
+        } else {
+            rest.push(hit);
+        }
     }
-    let packed = pack::pack(hits, budget_tokens, &mut estimate_tokens);
-    let chunks = packed
+    let share = budget_tokens * DEFINITION_SHARE.0 / DEFINITION_SHARE.1;
+    let defined = pack::pack(first, share, &mut estimate_tokens);
+    let mut left_out = defined.left_out.len();
+    let mut ordered: Vec<Hit> = defined.packed.into_iter().map(|p| p.hit).collect();
+    ordered.extend(rest);
+    let packed = pack::pack(ordered, budget_tokens, &mut estimate_tokens);
+    left_out += packed.left_out.len();
+    let mut chunks: Vec<ContextChunk> = packed
         .packed
         .into_iter()
         .map(|packed| {
@@ -429,6 +535,7 @@ fn pack_candidates(
             }
         })
         .collect();
+    chunks.reverse();
     RepoContext {
         repo_name: index
             .root()
@@ -438,7 +545,7 @@ fn pack_candidates(
         chunks,
         tokens: packed.tokens,
         budget_tokens,
-        left_out: packed.left_out.len(),
+        left_out,
     }
 }
 
@@ -822,7 +929,7 @@ mod tests {
     }
 
     #[test]
-    fn an_imported_name_brings_its_definition_first_and_the_current_file_never() {
+    fn an_imported_name_brings_its_definition_next_to_the_file_and_the_current_file_never() {
         let dir = tempfile::tempdir().unwrap();
         let index = index(dir.path());
         let text = report_file();
@@ -831,7 +938,8 @@ mod tests {
             text: &text,
         };
         let context = gather(&index, &text, Some(current), DEFAULT_BUDGET_TOKENS).unwrap();
-        let first = &context.chunks[0];
+        // Best last: the definition is the chunk nearest the current file in the prompt.
+        let first = context.chunks.last().unwrap();
         assert_eq!(first.path, "geometry/shapes.py");
         assert_eq!(first.symbol.as_deref(), Some("rectangle_area"));
         assert_eq!(first.reason, Reason::Definition);
@@ -842,7 +950,7 @@ mod tests {
         );
         assert!(context.chunks.iter().all(|chunk| chunk.path != REPORT));
         assert!(
-            context.chunks[1..]
+            context.chunks[..context.chunks.len() - 1]
                 .iter()
                 .any(|chunk| chunk.reason == Reason::Bm25),
             "{context:?}"
@@ -951,20 +1059,22 @@ mod tests {
         )
         .unwrap();
         let prompt = prompt_text(&generator.requests[0]);
-        let expect_start =
-            "<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):";
-        assert!(prompt.starts_with(expect_start), "{prompt}");
         assert!(
-            prompt.contains(&format!("<|file_sep|>{REPORT}\n\"\"\"Print a report")),
+            prompt.starts_with("<|repo_name|>repo\n<|file_sep|>"),
             "{prompt}"
         );
+        // The imported definition is the last file before the current one.
+        let expect_end = format!(
+            "<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):\n    \"\"\"The area of a width by height rectangle.\"\"\"\n    return width * height\n<|file_sep|>{REPORT}\n\"\"\"Print a report"
+        );
+        assert!(prompt.contains(&expect_end), "{prompt}");
         // The files travel as structure (a continuation fill prompt), so a backend that
         // tokenizes keeps their text literal.
         let Prompt::Fill { infill, .. } = &generator.requests[0].prompt else {
             panic!("a completion prompt with context should become a fill prompt");
         };
         assert!(infill.continuation);
-        assert_eq!(infill.extra[0].filename, "geometry/shapes.py");
+        assert_eq!(infill.extra.last().unwrap().filename, "geometry/shapes.py");
         assert_eq!(infill.filename.as_deref(), Some(REPORT));
         assert_eq!(out.rounds.len(), 1);
         assert!(
@@ -1055,5 +1165,192 @@ mod tests {
             "{:?}",
             out.rounds[0].chunks
         );
+    }
+
+    /// A repository in a temporary directory, indexed: `files` are (path, text) pairs.
+    fn temp_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, Index) {
+        let repo = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let to = repo.path().join(path);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(&to, text).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::open(repo.path(), dir.path(), IndexParams::default()).unwrap();
+        index.update().unwrap();
+        (repo, dir, index)
+    }
+
+    #[test]
+    fn a_name_imported_from_elsewhere_does_not_bring_a_repository_definition_of_that_name() {
+        // `import urllib.request` binds `request` too, but the repository's `request` in
+        // `pkg/_api.py` is not what it imports; `ByteStream` comes from `pkg/_content.py`.
+        let current = "import json\nimport urllib.request\nfrom . import utils\nfrom ._content import ByteStream\n\n\ndef build():\n    stream = ByteStream(b\"\")\n    return stream\n";
+        let (_repo, _dir, index) = temp_repo(&[
+            (
+                "pkg/_api.py",
+                "def request(method, url):\n    \"\"\"Send a request.\"\"\"\n    return method, url\n",
+            ),
+            (
+                "pkg/_content.py",
+                "class ByteStream:\n    def __init__(self, stream):\n        self._stream = stream\n",
+            ),
+            (
+                "pkg/_models.py",
+                "class Response:\n    def json(self):\n        return {}\n",
+            ),
+            (
+                "docs/utils.md",
+                "# utils\n\nHelpers: `utils.pad(text)` pads a text.\n",
+            ),
+            ("pkg/utils.py", "def pad(text):\n    return text + ' '\n"),
+            ("pkg/build.py", current),
+        ]);
+        let file = CurrentFile {
+            path: "pkg/build.py",
+            text: current,
+        };
+        let context = gather(&index, "stream = ByteStream", Some(file), 1024).unwrap();
+        let defined: Vec<(&str, Reason)> = context
+            .chunks
+            .iter()
+            .filter(|c| c.reason == Reason::Definition)
+            .map(|c| (c.path.as_str(), c.reason))
+            .collect();
+        assert_eq!(
+            defined,
+            [("pkg/_content.py", Reason::Definition)],
+            "{context:?}"
+        );
+        // `from . import utils` brings the module `pkg/utils.py`, not the docs page.
+        let modules: Vec<&str> = context
+            .chunks
+            .iter()
+            .filter(|c| c.reason == Reason::Import)
+            .map(|c| c.path.as_str())
+            .collect();
+        assert!(modules.contains(&"pkg/utils.py"), "{context:?}");
+        assert!(modules.iter().all(|p| p.ends_with(".py")), "{context:?}");
+        assert!(
+            !context
+                .chunks
+                .iter()
+                .any(|c| c.reason == Reason::Definition && c.path == "pkg/_api.py"),
+            "{context:?}"
+        );
+    }
+
+    #[test]
+    fn what_an_import_names_decides_where_its_definition_may_come_from() {
+        let statements = |text: &str| {
+            import_words(CurrentFile {
+                path: "pkg/current.py",
+                text,
+            })
+        };
+        let cases = [
+            (
+                "from ._content import ByteStream\n",
+                "ByteStream",
+                "pkg/_content.py",
+                true,
+            ),
+            (
+                "from pkg.models import Request\n",
+                "Request",
+                "pkg/models.py",
+                true,
+            ),
+            ("from pkg import Client\n", "Client", "pkg/_client.py", true),
+            ("from . import utils\n", "utils", "pkg/utils.py", true),
+            ("import urllib.request\n", "request", "pkg/_api.py", false),
+            ("import json as jsonlib\n", "json", "pkg/_models.py", false),
+            ("from typing import Any\n", "Any", "pkg/_types.py", false),
+        ];
+        for (source, name, path, expect) in cases {
+            assert_eq!(
+                imported_from(path, name, &statements(source)),
+                expect,
+                "{source:?} {name} {path}"
+            );
+        }
+        // Rust: paths from the crate itself.
+        let rust = import_words(CurrentFile {
+            path: "src/main.rs",
+            text: "use crate::index::Index;\nuse std::fmt::Display;\n",
+        });
+        assert!(imported_from("src/index.rs", "Index", &rust));
+        assert!(!imported_from("src/show.rs", "Display", &rust));
+    }
+
+    #[test]
+    fn names_used_near_the_cursor_come_first() {
+        let imported: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
+        assert_eq!(
+            near_names_first(&imported, "x = C(1)\ny = A.b"),
+            ["A", "C", "B", "D"],
+            "used names first, each group in import order"
+        );
+        // With none of them near the cursor, import order.
+        assert_eq!(near_names_first(&imported, ""), ["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn definitions_take_at_most_half_the_budget_and_bm25_hits_the_rest() {
+        // The current file imports ten names, each defined at length: without the share their
+        // definitions would fill the budget and leave the code like the cursor's out.
+        let mut files: Vec<(String, String)> = (0..10)
+            .map(|n| {
+                let body: String = (0..12)
+                    .map(|line| format!("    value_{line} = {n} * {line}\n"))
+                    .collect();
+                (
+                    format!("pkg/mod{n}.py"),
+                    format!("def helper{n}(x):\n{body}    return x\n"),
+                )
+            })
+            .collect();
+        files.push((
+            "pkg/retry.py".into(),
+            "def backoff_delay(attempt):\n    return min(60, 2 ** attempt)\n".into(),
+        ));
+        let imports: String = (0..10)
+            .map(|n| format!("from .mod{n} import helper{n}\n"))
+            .collect();
+        let current = format!("{imports}\n\ndef retry(attempt):\n    delay = ");
+        files.push(("pkg/client.py".into(), current.clone()));
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let (_repo, _dir, index) = temp_repo(&borrowed);
+        let file = CurrentFile {
+            path: "pkg/client.py",
+            text: &current,
+        };
+        let budget = 400;
+        let context = gather(
+            &index,
+            "def retry(attempt): backoff delay",
+            Some(file),
+            budget,
+        )
+        .unwrap();
+        let defined: usize = context
+            .chunks
+            .iter()
+            .filter(|c| c.reason == Reason::Definition)
+            .map(|c| c.tokens)
+            .sum();
+        assert!(defined > 0 && defined <= budget / 2, "{context:?}");
+        assert!(
+            context
+                .chunks
+                .iter()
+                .any(|c| c.reason == Reason::Bm25 && c.path == "pkg/retry.py"),
+            "{context:?}"
+        );
+        assert!(context.tokens <= budget);
+        assert!(context.left_out > 0);
     }
 }

@@ -103,6 +103,9 @@ impl Client {
     }
 }
 
+/// The fixture repository's definition that `report.py` imports, as a context file.
+const DEFINITION: &str = "<|file_sep|>geometry/shapes.py\ndef rectangle_area(width, height):\n    \"\"\"The area of a width by height rectangle.\"\"\"\n    return width * height\n";
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crucible-core/tests/fixtures/repo")
 }
@@ -248,12 +251,15 @@ async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
         "return sum(rectangle_area(w, h) for w, h in rooms)"
     );
     let prompt = prompts.lock().unwrap()[0].clone();
+    // Context first, its best chunk (the imported definition) last, next to the file.
     assert!(
-        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area"),
+        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>"),
         "{prompt}"
     );
     assert!(
-        prompt.contains("<|file_sep|>report.py\n<|fim_prefix|>\"\"\"Print a report"),
+        prompt.contains(&format!(
+            "{DEFINITION}<|file_sep|>report.py\n<|fim_prefix|>\"\"\"Print a report"
+        )),
         "{prompt}"
     );
     assert!(prompt.ends_with("<|fim_suffix|><|fim_middle|>"), "{prompt}");
@@ -304,7 +310,11 @@ async fn an_inline_completion_is_ghost_text_at_the_cursor_from_the_same_path() {
     // The same prompt as a `completion`: repository context, then the file around the cursor.
     let prompt = prompts.lock().unwrap()[0].clone();
     assert!(
-        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>geometry/shapes.py\ndef rectangle_area"),
+        prompt.starts_with("<|repo_name|>repo\n<|file_sep|>"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains(&format!("{DEFINITION}<|file_sep|>report.py\n")),
         "{prompt}"
     );
     assert!(prompt.ends_with("<|fim_suffix|><|fim_middle|>"), "{prompt}");
