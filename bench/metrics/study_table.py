@@ -41,7 +41,7 @@ def label(d):
     name = os.path.basename(d)
     if parent == "score":
         return name
-    return f"{parent.removeprefix('qwen2.5-coder-').removesuffix('-instruct')}/{name}"
+    return f"{parent.removeprefix('qwen2.5-coder-').replace('-instruct', '')}/{name}"
 
 
 def auroc_cells(runs, present):
