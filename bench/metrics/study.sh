@@ -157,12 +157,19 @@ stage_score() {
   done
 }
 
+# A model's short name: qwen2.5-coder-1.5b-instruct is 1.5b.
+short() {
+  local name=${1#qwen2.5-coder-}
+  echo "${name%-instruct}"
+}
+
 # The judge on the first JUDGE_N samples of one eval run (scored again as a subset).
 stage_judge() {
   local src=$cache/$limit/$judge_run
   [ -f "$src/samples.jsonl" ] || { echo "study: no samples in $src to judge" >&2; return 1; }
   local name
-  name=judge-$(echo "$judge_run" | tr / -)-$judge_n
+  # The judge model is in the name: another judge of the same samples is another run.
+  name=judge-$(short "$judge")-on-$(echo "$judge_run" | tr / -)-$judge_n
   local out=$cache/score/$name
   mkdir -p "$cache/score"
   head -n "$judge_n" "$src/samples.jsonl" >"$cache/score/$name.samples.jsonl"

@@ -40,7 +40,7 @@ def label(d):
     parent = os.path.basename(os.path.dirname(d))
     name = os.path.basename(d)
     if parent == "score":
-        return name
+        return name.replace("qwen2.5-coder-", "").replace("-instruct", "")
     return f"{parent.removeprefix('qwen2.5-coder-').replace('-instruct', '')}/{name}"
 
 
@@ -73,7 +73,7 @@ def marker(shape, x, y, colour):
 
 def svg(rows, present):
     """A dot plot of AUROC per score (columns) and run (markers), 0.5 dashed."""
-    left, top, col, height, legend_w = 50, 20, 110, 300, 230
+    left, top, col, height, legend_w = 50, 20, 110, 300, 260
     width = left + col * len(present) + legend_w
     total_h = top + height + 36
 
