@@ -27,6 +27,8 @@ const SAMPLES: usize = 4;
 
 /// Kills of the torture test.
 const KILLS: usize = 30;
+/// Kills in one run directory at most before a run there is let finish.
+const KILLS_PER_DIR: usize = 8;
 
 /// The task file: task `t{k}` reads n and prints n + k.
 fn write_tasks(dir: &Path) -> PathBuf {
@@ -270,7 +272,10 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
     );
 
     // Kill runs at random moments of a run's length, resuming each time; when a run finishes
-    // before its kill, check it and start the next directory.
+    // before its kill, check it and start the next directory. After KILLS_PER_DIR kills in one
+    // directory the next run there goes to its end unkilled: on a loaded machine a resumed
+    // run's start-up alone can outlast every random moment, and the point is to compare
+    // finished, killed-and-resumed runs with the reference.
     let seed: u64 = std::env::var("CRUCIBLE_TORTURE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -278,7 +283,7 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let limit_ms = (whole.as_millis() as u64 * 6 / 5).max(50);
     let mut kills = 0;
-    let mut finished = 0;
+    let mut kills_here = 0;
     let mut cycle = 0;
     let mut out = scratch.path().join("cycle-0");
     let log = scratch.path().join("eval.log");
@@ -297,7 +302,12 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
             .spawn()
             .unwrap();
         let delay = Duration::from_millis(rng.gen_range(0..=limit_ms));
-        match wait_for(&mut child, delay) {
+        let waited = if kills_here < KILLS_PER_DIR {
+            wait_for(&mut child, delay)
+        } else {
+            Some(child.wait().unwrap())
+        };
+        match waited {
             Some(status) => {
                 let stderr = std::fs::read_to_string(&log).unwrap_or_default();
                 assert!(
@@ -309,7 +319,7 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
                     reference,
                     "cycle {cycle} differs from the uninterrupted run (seed {seed})"
                 );
-                finished += 1;
+                kills_here = 0;
                 cycle += 1;
                 out = scratch.path().join(format!("cycle-{cycle}"));
             }
@@ -317,6 +327,7 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
+                kills_here += 1;
             }
         }
     }
@@ -326,10 +337,6 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
         run_files(&out),
         reference,
         "the last cycle differs from the uninterrupted run (seed {seed})"
-    );
-    assert!(
-        finished + 1 >= 2,
-        "the kills never let a run finish (seed {seed})"
     );
 }
 
