@@ -57,25 +57,28 @@ pub fn run_with_retry(
     request: &ExecRequest,
     task_id: &str,
 ) -> Result<ExecReport> {
-    let outcome = match executor.run(request) {
+    settle(executor.run(request), task_id, || executor.run(request))
+}
+
+/// The judging rule for a run's outcome: a run the judge could not make is tried once more
+/// (`again`); after that, a failure of the machine's setup is an error naming `task_id`, any
+/// other failure the sample's report ([`report_for_failure`]). The judging pool and
+/// [`run_with_retry`] both judge by it.
+pub(crate) fn settle(
+    first: std::result::Result<ExecReport, crucible_exec::Error>,
+    task_id: &str,
+    again: impl FnOnce() -> std::result::Result<ExecReport, crucible_exec::Error>,
+) -> Result<ExecReport> {
+    let outcome = match first {
         Err(err) if failure_kind(&err) == FailureKind::Judge => {
             tracing::warn!(
                 task_id,
                 "the judge failed ({err}); running the program once more"
             );
-            executor.run(request)
+            again()
         }
         other => other,
     };
-    settle(outcome, task_id)
-}
-
-/// The report of a run's last try: a failure of the machine's setup is an error naming
-/// `task_id`, any other failure the sample's report ([`report_for_failure`]).
-pub(crate) fn settle(
-    outcome: std::result::Result<ExecReport, crucible_exec::Error>,
-    task_id: &str,
-) -> Result<ExecReport> {
     match outcome {
         Ok(report) => Ok(report),
         Err(err) if failure_kind(&err) == FailureKind::Setup => Err(Error::Exec {

@@ -16,9 +16,7 @@ use crucible_types::Language;
 use serde::Serialize;
 
 use super::limits::{TaskLimits, TimeLimitPolicy};
-use super::verdicts::{
-    FailureKind, failed_report, failure_kind, judge_requests, result_from_reports,
-};
+use super::verdicts::{failed_report, judge_requests, result_from_reports};
 use crate::run::{ResultRecord, SampleRecord};
 use crate::task::{Benchmark, BenchmarkTask};
 use crate::{Error, Result};
@@ -229,25 +227,15 @@ impl Judging {
 }
 
 impl Run {
-    /// The report of this run. A run that could not happen is queued once more; if it fails
-    /// again, its failure becomes the report ([`report_for_failure`]), unless the machine's
-    /// setup is at fault.
+    /// The report of this run, by the judging rule ([`super::settle`]): a run that could not
+    /// happen is queued once more; if it fails again, its failure becomes the report, unless
+    /// the machine's setup is at fault.
     fn wait(self, pool: &ExecPool, task_id: &str) -> Result<ExecReport> {
         let (request, ticket) = match self {
             Run::Decided(report) => return Ok(report),
             Run::Queued { request, ticket } => (request, ticket),
         };
-        let outcome = match ticket.wait() {
-            Err(err) if failure_kind(&err) == FailureKind::Judge => {
-                tracing::warn!(
-                    task_id,
-                    "the judge failed ({err}); running the program once more"
-                );
-                pool.submit(request).wait()
-            }
-            other => other,
-        };
-        super::settle(outcome, task_id)
+        super::settle(ticket.wait(), task_id, || pool.submit(request).wait())
     }
 }
 
