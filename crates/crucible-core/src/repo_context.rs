@@ -344,12 +344,7 @@ fn import_words(file: CurrentFile<'_>) -> Vec<ImportWords> {
     crucible_index::imports::import_statements(language, file.text)
         .into_iter()
         .map(|statement| {
-            let words: Vec<String> = statement
-                .text
-                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
-                .filter(|word| !word.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let words: Vec<String> = words(&statement.text).map(str::to_owned).collect();
             let relative = statement.text.trim_start().starts_with("from .")
                 || words
                     .iter()
@@ -357,6 +352,12 @@ fn import_words(file: CurrentFile<'_>) -> Vec<ImportWords> {
             ImportWords { words, relative }
         })
         .collect()
+}
+
+/// The identifier-like words of `text` (letters, digits and `_`), in order.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+        .filter(|word| !word.is_empty())
 }
 
 /// One import statement's words (see [`import_words`]).
@@ -395,10 +396,7 @@ fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
 /// `imported` with the names the query (the code around the cursor) uses first, each group
 /// in import order: their definitions are the likeliest to matter at the cursor.
 fn near_names_first(imported: &[String], query: &str) -> Vec<String> {
-    let used: std::collections::HashSet<&str> = query
-        .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
-        .filter(|word| !word.is_empty())
-        .collect();
+    let used: std::collections::HashSet<&str> = words(query).collect();
     let (near, far): (Vec<&String>, Vec<&String>) = imported
         .iter()
         .partition(|name| used.contains(name.as_str()));
