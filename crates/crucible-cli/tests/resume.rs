@@ -305,7 +305,15 @@ fn an_eval_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
         let waited = if kills_here < KILLS_PER_DIR {
             wait_for(&mut child, delay)
         } else {
-            Some(child.wait().unwrap())
+            // A resumed run has less to do than a whole one; one that does not end within many
+            // whole runs' time hangs.
+            let status = wait_for(&mut child, whole * 20 + Duration::from_secs(60));
+            if status.is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("a resumed run did not finish (seed {seed}, after {kills} kills)");
+            }
+            status
         };
         match waited {
             Some(status) => {
