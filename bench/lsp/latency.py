@@ -22,7 +22,8 @@ first job); its latency is reported as `warmup_s`. The first measured request th
 its whole prompt (nothing of it is cached), and each follow-up shares the previous prompt up to
 the cursor. Prints one JSON object: the first latency, p50/p95/p99/max of the follow-ups, the
 server's CPU time (user and system, all threads) for the first request and the follow-ups' median
-(on a loaded machine wall time mostly measures the wait for a core), how many came back non-empty, the first few completions, `uptime` and the load average before and
+(on a loaded machine wall time mostly measures the wait for a core), how many came back non-empty, the first few completions and all of them in order (`completions`, to compare two runs'
+answers), `uptime` and the load average before and
 after.
 
 With --timings (the default) the server logs at debug level (`RUST_LOG`, unless set already)
@@ -249,6 +250,7 @@ def main():
     cpu = []
     answered = 0
     examples = []
+    texts = []
     for at in range(len(typed) + 1):
         version += 1
         before = prefix + typed[:at]
@@ -261,6 +263,7 @@ def main():
         })
         text = complete(server, uri, before)
         latencies.append(time.monotonic() - sent)
+        texts.append(text)
         cpu_after = cpu_seconds(server.process.pid)
         if cpu_before is not None and cpu_after is not None:
             cpu.append(cpu_after - cpu_before)
@@ -296,6 +299,7 @@ def main():
         "answered": answered,
         "requests": len(latencies),
         "examples": examples,
+        "completions": texts,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "uptime_before": uptime_before,

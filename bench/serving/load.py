@@ -122,7 +122,7 @@ async def chat_load(args):
                 "stream_options": {"include_usage": True},
             }
             if args.prompt_list is not None:
-                text = args.prompt_list[index % len(args.prompt_list)]
+                text = args.prompt_list[(args.offset + index) % len(args.prompt_list)]
             else:
                 text = f"{TASKS[index % len(TASKS)]} (#{index})"
             if args.model:
@@ -338,6 +338,8 @@ def main():
     parser.add_argument("--pid", type=int, help="the server's pid, for its peak RSS")
     parser.add_argument("--infill", action="store_true")
     parser.add_argument("--prompts", choices=["tasks", "humaneval"], default="tasks")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="request i takes HumanEval prompt offset + i (fresh prompts for a server that has seen the first ones)")
     parser.add_argument("--route", choices=["chat", "completions"], default="chat")
     parser.add_argument("--summarize", metavar="DIR")
     args = parser.parse_args()

@@ -180,6 +180,7 @@ fn load_serving(
             .map_or(crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES, |mib| {
                 mib << 20
             }),
+        kv_shift: false,
     };
     Ok(Box::new(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,
@@ -234,6 +235,7 @@ pub fn load_llama(
         flash_attention: settings.flash_attention,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        kv_shift: settings.kv_shift,
     };
     Ok(crucible_infer_llama::LlamaGenerator::load(
         &weights.path,

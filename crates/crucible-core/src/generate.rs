@@ -297,6 +297,7 @@ mod tests {
             batch_invariant: false,
             prompt_cache_mib: None,
             flash_attention: crucible_infer::FlashAttention::Auto,
+            kv_shift: false,
         };
         let task = task(TestSuite::None);
         let generated = generate_for_task(

@@ -125,6 +125,11 @@ pub struct Settings {
     /// editor's long context on a CPU; docs/PERFORMANCE.md). Off is refused with
     /// `batch_invariant`.
     pub flash_attention: FlashAttention,
+    /// Reuse the cached cells of text a prompt shares with the previous one after a change in
+    /// its middle, moved to their new positions (`crucible lsp`: a keystroke before the text
+    /// after the cursor evaluates only the changed tokens). An approximation, as
+    /// llama-server's `--cache-reuse`; off for every other command.
+    pub kv_shift: bool,
 }
 
 /// A LoRA adapter file and its scale.
@@ -303,6 +308,7 @@ impl Settings {
             batch_invariant,
             prompt_cache_mib: None,
             flash_attention: FlashAttention::Auto,
+            kv_shift: false,
         })
     }
 
@@ -316,6 +322,8 @@ impl Settings {
     /// from one-token steps' enough that greedy lookup speculation's text differed from plain
     /// greedy decoding's on the prompts of `crucible-infer-llama`'s `tests/speculative.rs`
     /// (issue 18), and in an editor it saved no time (docs/PERFORMANCE.md).
+    ///
+    /// KV shifting is on, unless batch-invariant mode is (`Settings::kv_shift`).
     pub fn for_editor(mut self, choice: Option<FlashAttention>) -> Result<Settings, Error> {
         self.flash_attention = match (choice, self.batch_invariant) {
             (Some(FlashAttention::Off), true) => {
@@ -335,6 +343,8 @@ impl Settings {
             );
             self.speculate = Speculate::Off;
         }
+        // Batch-invariant mode promises exact evaluation, which moved cells are not.
+        self.kv_shift = !self.batch_invariant;
         Ok(self)
     }
 }
@@ -510,10 +520,15 @@ mod tests {
         assert_eq!(settings.speculate, Speculate::Lookup);
         let editor_settings = settings.clone().for_editor(None).unwrap();
         assert_eq!(editor_settings.speculate, Speculate::Off);
+        // The editor moves cached cells, except in batch-invariant mode; no other command does.
+        assert!(!settings.kv_shift);
+        assert!(editor_settings.kv_shift);
+        assert!(!invariant.clone().for_editor(None).unwrap().kv_shift);
         assert_eq!(
             Settings {
                 flash_attention: FlashAttention::Auto,
                 speculate: Speculate::Lookup,
+                kv_shift: false,
                 ..editor_settings
             },
             settings
@@ -522,7 +537,13 @@ mod tests {
             .clone()
             .for_editor(Some(FlashAttention::Auto))
             .unwrap();
-        assert_eq!(with_flash, settings);
+        assert_eq!(
+            with_flash,
+            Settings {
+                kv_shift: true,
+                ..settings.clone()
+            }
+        );
         assert_eq!(
             invariant.clone().for_editor(None).unwrap().speculate,
             Speculate::Lookup

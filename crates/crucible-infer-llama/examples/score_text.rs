@@ -45,6 +45,7 @@ fn main() {
         flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        kv_shift: false,
     };
     let mut model = LlamaGenerator::load(Path::new(&args[1]), "model", config)
         .unwrap_or_else(|err| panic!("{err}"));

@@ -53,6 +53,7 @@ fn main() {
         flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        kv_shift: false,
     };
     let mut generator = LlamaGenerator::load(Path::new(model), "bench", config)
         .unwrap_or_else(|err| panic!("{err}"));

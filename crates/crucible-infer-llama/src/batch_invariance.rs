@@ -38,6 +38,7 @@ mod tests {
             flash_attention: crucible_infer::FlashAttention::Auto,
             draft_cost: None,
             prompt_cache_bytes: crate::DEFAULT_PROMPT_CACHE_BYTES,
+            kv_shift: false,
         };
         let mut generator = LlamaGenerator::load(&common::default_model(), "test", config).unwrap();
         let prompt = generator.tokenize(

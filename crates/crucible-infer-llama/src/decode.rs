@@ -71,15 +71,28 @@ pub(crate) fn eval_prompt(
         start < job.prompt.len(),
         "at least one prompt token is evaluated"
     );
-    let chunk_size = job.batch_size.max(1);
+    eval_tokens(ctx, job.prompt, start, job.batch_size, seq_ids, true)
+}
+
+/// Evaluate `tokens[start..]` at their positions for all of `seq_ids`, in batches of
+/// `batch_size`; with `logits`, the last token's logits are kept. Returns the last batch row.
+pub(crate) fn eval_tokens(
+    ctx: &mut LlamaContext<'static>,
+    tokens: &[LlamaToken],
+    start: usize,
+    batch_size: usize,
+    seq_ids: &[i32],
+    logits: bool,
+) -> Result<i32, Error> {
+    let chunk_size = batch_size.max(1);
     let mut batch = LlamaBatch::new(chunk_size, seq_ids.len() as i32);
-    let last = job.prompt.len() - 1;
-    for (chunk_idx, chunk) in job.prompt[start..].chunks(chunk_size).enumerate() {
+    let last = tokens.len().saturating_sub(1);
+    for (chunk_idx, chunk) in tokens[start..].chunks(chunk_size).enumerate() {
         batch.clear();
         for (offset, &token) in chunk.iter().enumerate() {
             let pos = start + chunk_idx * chunk_size + offset;
             batch
-                .add(token, pos as i32, seq_ids, pos == last)
+                .add(token, pos as i32, seq_ids, logits && pos == last)
                 .map_err(backend_error)?;
         }
         ctx.decode(&mut batch)

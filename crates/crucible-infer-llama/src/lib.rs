@@ -8,7 +8,8 @@
 //!
 //! A request's first sequence leaves its cells in the context, and the next request keeps those
 //! of the prefix it shares with them (by the rule of `generate_many`'s prompt cache) and
-//! evaluates only the rest: an editor's next completion re-reads the text from its cursor on.
+//! evaluates only the rest: an editor's next completion re-reads the text from its cursor on,
+//! or with [`LlamaConfig::kv_shift`] only the tokens that changed (`reuse.rs`).
 
 #[cfg(test)]
 mod batch_invariance;
@@ -21,6 +22,7 @@ mod draft;
 mod invariant;
 mod many;
 pub use many::DEFAULT_PROMPT_CACHE_BYTES;
+mod reuse;
 mod score;
 
 use std::num::NonZeroU32;
@@ -89,6 +91,14 @@ pub struct LlamaConfig {
     /// beside the KV memory the slots leave unused (see `slot_cells`).
     /// [`DEFAULT_PROMPT_CACHE_BYTES`] unless a server is told otherwise.
     pub prompt_cache_bytes: usize,
+    /// Let a request of the single-request path (`generate`) keep the cells of the text its
+    /// prompt shares with the previous prompt after a change in the middle, moved to their new
+    /// positions, not only those of the shared prefix: a keystroke before an editor's
+    /// text-after-the-cursor then evaluates only the changed tokens. The moved cells were
+    /// computed against the old text, so the answer can differ from a cold request's (as
+    /// llama-server's `--cache-reuse`); off unless asked (`crucible lsp` asks). Refused with
+    /// `batch_invariant`, and ignored by a model whose positions cannot be shifted.
+    pub kv_shift: bool,
 }
 
 /// Longest prompt-lookup draft verified in one step.
@@ -163,40 +173,110 @@ struct Session {
     /// evaluates only what follows the prefix it shares with them (an editor's next
     /// completion); everything else that uses the context clears it and this.
     held: Vec<LlamaToken>,
+    /// How many of `held` were the prompt (the rest is the answer).
+    held_prompt: usize,
 }
 
 impl Session {
-    /// Keep the cells of the longest prefix of `prompt` that sequence 0 holds, by the prompt
-    /// cache's rule ([`many::reusable`]: at least [`many::MIN_REUSE`] tokens, never the
-    /// prompt's last one); drop every other cell. Returns how many prompt tokens the kept
-    /// cells stand for (0: the cache is empty).
-    fn keep_prefix(&mut self, prompt: &[LlamaToken]) -> usize {
-        let reuse = many::reusable(&self.held, prompt);
+    /// Make sequence 0's cells serve `prompt` as far as they can, and drop every other cell:
+    /// keep those of the longest prefix it shares with the cells held (by the prompt cache's
+    /// rule, [`many::reusable`]: at least [`many::MIN_REUSE`] tokens, never the prompt's last
+    /// one), and with `shift`, also move those of the text both prompts share after a change
+    /// to their new positions and evaluate the changed tokens between (`reuse.rs`). Returns
+    /// how many leading prompt tokens have cells now (0: the cache was cleared), and how many
+    /// of them were reused rather than evaluated.
+    fn prepare(
+        &mut self,
+        prompt: &[LlamaToken],
+        shift: bool,
+        batch_size: usize,
+    ) -> Result<(usize, usize), Error> {
         let n_seq = match self.layout {
             Layout::Unified { n_seq, .. } => n_seq,
             Layout::PerSequence { .. } => 0,
         };
+        // Moving needs a second sequence to park the moved cells on while the changed tokens
+        // are evaluated (llama.cpp takes a sequence's tokens only after its last cell).
+        let plan = reuse::plan(&self.held, self.held_prompt, prompt, shift && n_seq >= 2);
         let ctx = &mut self.ctx;
         // Other sequences' cells past the shared prompt hold their own answers: they go whole.
-        let kept = reuse >= many::MIN_REUSE
+        let mut kept = plan.prefix >= many::MIN_REUSE
             && n_seq > 0
-            && (1..n_seq as u32).all(|seq| ctx.clear_kv_cache_seq(Some(seq), None, None).is_ok())
-            && matches!(
-                ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None),
+            && (1..n_seq as u32).all(|seq| ctx.clear_kv_cache_seq(Some(seq), None, None).is_ok());
+        kept &= match plan.moved {
+            None => matches!(
+                ctx.clear_kv_cache_seq(Some(0), Some(plan.prefix as u32), None),
                 Ok(true)
-            );
+            ),
+            Some(moved) => {
+                let (from, end) = (moved.from as u32, (moved.from + moved.len) as u32);
+                matches!(
+                    ctx.clear_kv_cache_seq(Some(0), Some(plan.prefix as u32), Some(from)),
+                    Ok(true)
+                ) && matches!(ctx.clear_kv_cache_seq(Some(0), Some(end), None), Ok(true))
+            }
+        };
         if !kept {
             self.forget();
-            return 0;
+            return Ok((0, 0));
         }
-        self.held.truncate(reuse);
-        reuse
+        let Some(moved) = plan.moved else {
+            self.held.truncate(plan.prefix);
+            self.held_prompt = self.held_prompt.min(plan.prefix);
+            return Ok((plan.prefix, plan.prefix));
+        };
+        if let Err(err) = self.shift(prompt, plan.prefix, moved, batch_size) {
+            self.forget();
+            return Err(err);
+        }
+        self.held = prompt[..moved.to + moved.len].to_vec();
+        self.held_prompt = self.held.len();
+        Ok((self.held.len(), plan.reused()))
+    }
+
+    /// Move sequence 0's cells `moved.from..` to `moved.to..` and evaluate `prompt[prefix..
+    /// moved.to]` between the kept prefix and them: sequence 0 then holds `prompt[..moved.to +
+    /// moved.len]`. Its other cells are gone already.
+    fn shift(
+        &mut self,
+        prompt: &[LlamaToken],
+        prefix: usize,
+        moved: reuse::Moved,
+        batch_size: usize,
+    ) -> Result<(), Error> {
+        let ctx = &mut self.ctx;
+        let (to, end) = (moved.to as u32, (moved.to + moved.len) as u32);
+        let cells_err = |err| backend_error(format!("could not move KV cells: {err}"));
+        if moved.delta() != 0 {
+            ctx.kv_cache_seq_add(
+                0,
+                Some(moved.from as u32),
+                Some((moved.from + moved.len) as u32),
+                moved.delta(),
+            )
+            .map_err(cells_err)?;
+        }
+        if moved.to > prefix {
+            // Park the moved cells on sequence 1, evaluate the changed tokens right after the
+            // prefix, and give the moved cells back.
+            ctx.copy_kv_cache_seq(0, 1, Some(to), Some(end))
+                .map_err(cells_err)?;
+            ctx.clear_kv_cache_seq(Some(0), Some(to), Some(end))
+                .map_err(cells_err)?;
+            decode::eval_tokens(ctx, &prompt[..moved.to], prefix, batch_size, &[0], false)?;
+            ctx.copy_kv_cache_seq(1, 0, Some(to), Some(end))
+                .map_err(cells_err)?;
+            ctx.clear_kv_cache_seq(Some(1), None, None)
+                .map_err(cells_err)?;
+        }
+        Ok(())
     }
 
     /// Clear the cache: the next request evaluates its whole prompt.
     fn forget(&mut self) {
         self.ctx.clear_kv_cache();
         self.held.clear();
+        self.held_prompt = 0;
     }
 }
 
@@ -311,6 +391,14 @@ impl LlamaGenerator {
         let specials = special_texts(model);
         let train_ctx = model.n_ctx_train() as usize;
         let context_length = config.context_length.unwrap_or(train_ctx).min(train_ctx);
+        let mut config = config;
+        if config.kv_shift && !can_shift(model) {
+            tracing::warn!(
+                model = name,
+                "this model's cached cells cannot be moved to other positions: KV shifting is off"
+            );
+            config.kv_shift = false;
+        }
         tracing::info!(
             model = name,
             seconds = started.elapsed().as_secs_f64(),
@@ -320,6 +408,7 @@ impl LlamaGenerator {
             draft = draft.is_some(),
             batch_invariant = config.batch_invariant,
             flash_attention = %config.flash_attention,
+            kv_shift = config.kv_shift,
             "loaded model"
         );
         Ok(LlamaGenerator {
@@ -463,7 +552,25 @@ fn check_attention(config: &LlamaConfig) -> Result<(), Error> {
             "batch-invariant mode attends with flash attention over a Q8_0 cache, and flash attention is off; turn one of them off",
         ));
     }
+    if config.batch_invariant && config.kv_shift {
+        return Err(backend_error(
+            "batch-invariant mode evaluates every prompt exactly, and KV shifting reuses cells computed against other text; turn one of them off",
+        ));
+    }
     Ok(())
+}
+
+/// Whether llama.cpp can move `model`'s cached cells to other positions: rotary positions of a
+/// single kind (llama.cpp aborts the process on a shift it cannot apply, so anything else is
+/// taken as no).
+fn can_shift(model: &LlamaModel) -> bool {
+    use llama_cpp_2::model::RopeType;
+    let plain_rope = matches!(model.rope_type(), Some(RopeType::Norm | RopeType::NeoX));
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    // Step-3.5 has rotary dimensions per layer, which llama.cpp's shift does not handle.
+    plain_rope && !arch.starts_with("step35")
 }
 
 /// llama.cpp's flash-attention setting for a context outside batch-invariant mode.
@@ -544,6 +651,7 @@ fn ensure_context<'s>(
             ctx,
             layout,
             held: Vec::new(),
+            held_prompt: 0,
         });
     }
     Ok(session.as_mut().expect("the session was just ensured"))
@@ -700,7 +808,12 @@ impl LlamaGenerator {
         }
         let need = Layout::Unified {
             n_ctx: cells,
-            n_seq: streams,
+            // KV shifting parks moved cells on a second sequence (`Session::shift`).
+            n_seq: if self.config.kv_shift {
+                streams.max(2)
+            } else {
+                streams
+            },
         };
         // The draft context is taken out while the target's is borrowed, and put back after.
         let mut draft = self.draft.take();
@@ -775,10 +888,11 @@ impl LlamaGenerator {
                 .as_mut()
                 .map(|(adapter, scale)| (&mut **adapter, *scale)),
         )?;
-        let reuse = session.keep_prefix(prompt);
-        self.reused_prompt_tokens += reuse;
-        tracing::debug!(prompt = prompt.len(), reused = reuse, "single request");
-        let result = decode::run(&mut session.ctx, draft_ctx, &job, reuse, observer);
+        let (held, reused) =
+            session.prepare(prompt, self.config.kv_shift, self.config.batch_size)?;
+        self.reused_prompt_tokens += reused;
+        tracing::debug!(prompt = prompt.len(), reused, held, "single request");
+        let result = decode::run(&mut session.ctx, draft_ctx, &job, held, observer);
         // What sequence 0's cells now hold: the prompt and the tokens it fed (all it chose but
         // the last), as far as its cells reach (a failed or cancelled run may have fed some
         // generated tokens, or not the whole prompt).
@@ -788,6 +902,7 @@ impl LlamaGenerator {
         }
         let cells = usize::try_from(session.ctx.kv_cache_seq_pos_max(0) + 1).unwrap_or(0);
         held.truncate(cells);
+        session.held_prompt = prompt.len().min(held.len());
         session.held = held;
         result.map(|(generation, _)| generation)
     }
@@ -871,6 +986,7 @@ mod tests {
             flash_attention,
             draft_cost: None,
             prompt_cache_bytes: DEFAULT_PROMPT_CACHE_BYTES,
+            kv_shift: false,
         }
     }
 
@@ -899,6 +1015,17 @@ mod tests {
         assert!(check_attention(&config(true, FlashAttention::Auto)).is_ok());
         let err = check_attention(&config(true, FlashAttention::Off)).unwrap_err();
         assert!(err.to_string().contains("flash attention is off"), "{err}");
+    }
+
+    #[test]
+    fn kv_shift_is_refused_in_batch_invariant_mode_only() {
+        let shifting = |batch_invariant| LlamaConfig {
+            kv_shift: true,
+            ..config(batch_invariant, FlashAttention::Auto)
+        };
+        assert!(check_attention(&shifting(false)).is_ok());
+        let err = check_attention(&shifting(true)).unwrap_err();
+        assert!(err.to_string().contains("KV shifting"), "{err}");
     }
 
     #[test]

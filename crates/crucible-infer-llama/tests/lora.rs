@@ -69,6 +69,7 @@ fn load(model: &Path, lora: Option<&Path>) -> Result<LlamaGenerator, crucible_in
         flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        kv_shift: false,
     };
     LlamaGenerator::load(model, "test", config)
 }

@@ -128,6 +128,7 @@ fn settings(home: &Path) -> Settings {
         batch_invariant: false,
         prompt_cache_mib: None,
         flash_attention: crucible_core::infer::FlashAttention::Auto,
+        kv_shift: false,
     }
 }
 

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use crucible_core::backend;
 use crucible_core::infer::{FimTokens, FlashAttention, Generator, ScriptedGenerator};
 use crucible_core::repo_context::DEFAULT_BUDGET_TOKENS;
+use crucible_core::settings::Settings;
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
 use super::GlobalArgs;
@@ -48,6 +49,12 @@ pub(crate) struct LspArgs {
     /// --batch-invariant, which needs flash attention.
     #[arg(long, value_name = "CHOICE")]
     flash_attention: Option<FlashAttentionArg>,
+    /// Evaluate the text after the cursor again at every keystroke, instead of moving its
+    /// cached cells to their new positions. Moving is faster (a keystroke evaluates only the
+    /// tokens that changed) and approximate: the moved cells were computed against the text
+    /// before the keystroke, as with llama-server's --cache-reuse (docs/PERFORMANCE.md).
+    #[arg(long)]
+    no_kv_shift: bool,
     /// Testing only: answer from this JSON array of strings, in order, repeating the last,
     /// instead of a model (the model has Qwen2.5-Coder's FIM tokens). For checking editor
     /// integration without loading a model.
@@ -63,6 +70,10 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
         .settings(None)?
         .for_editor(args.flash_attention.map(FlashAttention::from))
         .context("could not resolve settings")?;
+    let settings = Settings {
+        kv_shift: settings.kv_shift && !args.no_kv_shift,
+        ..settings
+    };
     let factory: GeneratorFactory = match &args.scripted_answers {
         Some(path) => scripted(path)?,
         None => {

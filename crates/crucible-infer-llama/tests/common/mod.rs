@@ -25,6 +25,7 @@ pub(crate) fn config(cells: usize) -> LlamaConfig {
         flash_attention: crucible_infer::FlashAttention::Auto,
         draft_cost: None,
         prompt_cache_bytes: crucible_infer_llama::DEFAULT_PROMPT_CACHE_BYTES,
+        kv_shift: false,
     }
 }
 
