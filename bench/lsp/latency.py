@@ -153,6 +153,9 @@ def log_records(path):
             fields = {k: v for k, v in FIELD.findall(line)}
             if "prompt tokenized" in line:
                 pending["tokenize_ms"] = float(fields.get("ms", "nan"))
+            elif "single request drafts" in line:
+                pending["drafted_tokens"] = int(fields.get("drafted", "0"))
+                pending["accepted_tokens"] = int(fields.get("accepted", "0"))
             elif "single request" in line:
                 pending["reused_tokens"] = int(fields.get("reused", "0"))
             elif "completion timing" in line:

@@ -16,7 +16,8 @@
 #   none dropped) and the editor-sized /infill pair on both.
 # Env: THREADS (2), SLOTS (8), CTX per slot (4096), LEVELS ("1 4 10 20"), ROUNDS, PER_CLIENT,
 #   MAX_TOKENS, MODEL (the default 0.5B GGUF), CRUCIBLE_DATA (for HumanEval; default the data
-#   `crucible data pull` installed, $CRUCIBLE_HOME/data).
+#   `crucible data pull` installed, $CRUCIBLE_HOME/data), SERVE_ARGS (more arguments of
+#   `crucible serve`, e.g. "--flash-attention auto").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 short=0
@@ -56,7 +57,7 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait || true; }
 trap cleanup EXIT
 
-"$crucible" serve --model "$model" --threads "$threads" --ctx "$ctx" --max-batch "$slots" --port 8181 \
+"$crucible" serve --model "$model" --threads "$threads" --ctx "$ctx" --max-batch "$slots" --port 8181 ${SERVE_ARGS:-} \
   >"$out/crucible.log" 2>&1 &
 pids+=($!)
 crucible_pid=$!

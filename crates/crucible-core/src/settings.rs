@@ -318,13 +318,26 @@ impl Settings {
     /// flash attention is off, unless batch-invariant mode needs it. Off with batch-invariant
     /// mode is an error.
     ///
-    /// With flash attention off, speculation is off too: verified drafts' logits then differ
-    /// from one-token steps' enough that greedy lookup speculation's text differed from plain
-    /// greedy decoding's on the prompts of `crucible-infer-llama`'s `tests/speculative.rs`
-    /// (issue 18), and in an editor it saved no time (docs/PERFORMANCE.md).
-    ///
-    /// KV shifting is on, unless batch-invariant mode is (`Settings::kv_shift`).
-    pub fn for_editor(mut self, choice: Option<FlashAttention>) -> Result<Settings, Error> {
+    /// KV shifting is on, unless batch-invariant mode is (`Settings::kv_shift`). Speculation
+    /// stays as set (lookup by default): it drafts from the last completion too, which the
+    /// user may be typing along. Without flash attention a verified draft's logits differ from
+    /// one-token steps' more, so greedy text can differ from plain greedy decoding's near ties
+    /// (`crucible-infer-llama`'s `tests/speculative.rs` saw it); an editor's completions, with
+    /// moved cells, are approximate anyway.
+    pub fn for_editor(self, choice: Option<FlashAttention>) -> Result<Settings, Error> {
+        let mut settings = self.without_flash_attention(choice)?;
+        // Batch-invariant mode promises exact evaluation, which moved cells are not.
+        settings.kv_shift = !settings.batch_invariant;
+        Ok(settings)
+    }
+
+    /// Flash attention as `choice` says, else off, unless batch-invariant mode needs it: on a
+    /// CPU llama.cpp's plain attention decodes faster (`crucible lsp`, `crucible serve`;
+    /// docs/PERFORMANCE.md). Off with batch-invariant mode is an error.
+    pub fn without_flash_attention(
+        mut self,
+        choice: Option<FlashAttention>,
+    ) -> Result<Settings, Error> {
         self.flash_attention = match (choice, self.batch_invariant) {
             (Some(FlashAttention::Off), true) => {
                 return Err(Error::Setting {
@@ -336,15 +349,6 @@ impl Settings {
             (None, true) => FlashAttention::Auto,
             (None, false) => FlashAttention::Off,
         };
-        if self.flash_attention == FlashAttention::Off && self.speculate != Speculate::Off {
-            tracing::info!(
-                speculate = %self.speculate,
-                "flash attention is off: completions decode without speculation"
-            );
-            self.speculate = Speculate::Off;
-        }
-        // Batch-invariant mode promises exact evaluation, which moved cells are not.
-        self.kv_shift = !self.batch_invariant;
         Ok(self)
     }
 }
@@ -469,7 +473,7 @@ mod tests {
     }
 
     #[test]
-    fn flash_attention_and_speculation_are_off_for_the_editor_unless_told() {
+    fn flash_attention_is_off_and_kv_shift_on_for_the_editor_unless_told() {
         let dir = tempfile::tempdir().unwrap();
         let vars = [("CRUCIBLE_HOME", "/tmp/x")];
         let settings = resolve(ConfigFile::default(), dir.path(), &vars).unwrap();
@@ -515,11 +519,10 @@ mod tests {
             ),
             "{err:?}"
         );
-        // Without flash attention the editor does not speculate; with it, it speculates as
-        // told. Nothing else changes.
+        // The editor speculates as told, with or without flash attention.
         assert_eq!(settings.speculate, Speculate::Lookup);
         let editor_settings = settings.clone().for_editor(None).unwrap();
-        assert_eq!(editor_settings.speculate, Speculate::Off);
+        assert_eq!(editor_settings.speculate, Speculate::Lookup);
         // The editor moves cached cells, except in batch-invariant mode; no other command does.
         assert!(!settings.kv_shift);
         assert!(editor_settings.kv_shift);
@@ -527,7 +530,6 @@ mod tests {
         assert_eq!(
             Settings {
                 flash_attention: FlashAttention::Auto,
-                speculate: Speculate::Lookup,
                 kv_shift: false,
                 ..editor_settings
             },

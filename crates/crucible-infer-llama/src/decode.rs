@@ -22,8 +22,8 @@ use llama_cpp_2::token::LlamaToken;
 use crucible_infer::sampler::{Sampler, TokenId, greedy, token_logprob};
 use crucible_infer::speculate::lookup_draft;
 use crucible_infer::{
-    Completion, DraftCost, DraftLength, Error, FinishReason, Generation, Observer, SpecStats,
-    StopMatcher,
+    Completion, DraftCost, DraftLength, DraftPrior, Error, FinishReason, Generation, Observer,
+    SpecStats, StopMatcher,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -198,8 +198,8 @@ pub(crate) struct Sequence {
 }
 
 impl Sequence {
-    /// Sequence `idx` of a request decoded with `params`.
-    pub(crate) fn new(job: &Job<'_>, idx: usize) -> Sequence {
+    /// Sequence `idx` of a request decoded with `params`, its drafts starting from `prior`.
+    pub(crate) fn new(job: &Job<'_>, idx: usize, prior: DraftPrior) -> Sequence {
         let params = job.params;
         Sequence {
             sampler: match params.decoding {
@@ -217,10 +217,26 @@ impl Sequence {
             } else {
                 Vec::new()
             },
-            draft_length: DraftLength::new(job.max_draft, job.draft_cost),
+            draft_length: DraftLength::with_prior(job.max_draft, job.draft_cost, prior),
             draft_cells: DraftCells::after_prompt(job.prompt.len()),
             stats: SpecStats::default(),
         }
+    }
+
+    /// Let prompt lookup also draft from `earlier` (an earlier answer to a prompt like this
+    /// one: an editor's previous completion, which the user may be typing along). It is
+    /// searched as if it followed the prompt, so its matches count as the most recent ones.
+    /// Call before the first token; does nothing when not speculating.
+    pub(crate) fn recall(&mut self, earlier: &[LlamaToken]) {
+        debug_assert!(self.generated.is_empty(), "recall before the first token");
+        if !self.history.is_empty() {
+            self.history.extend(earlier.iter().map(|t| t.0 as TokenId));
+        }
+    }
+
+    /// Fold this sequence's drafts into `prior`, for the sequences that start after it.
+    pub(crate) fn teach(&self, prior: &mut DraftPrior) {
+        prior.observe(&self.draft_length);
     }
 
     /// The finished sequence as a completion.
@@ -375,12 +391,16 @@ impl Sequence {
 /// Greedy or sampled decoding of `params.n` sequences sharing the prompt, whose first `reused`
 /// tokens sequence 0's cells already hold (the other sequences hold nothing). With `draft_ctx`
 /// (a context of the draft model, its cache empty), drafts come from the draft model, else
-/// from prompt lookup (when `job.max_draft > 0`). Also returns the tokens sequence 0 chose.
+/// from prompt lookup (when `job.max_draft > 0`), which also searches `recall` (see
+/// [`Sequence::recall`]); drafts start from `prior`, which learns from them when the request
+/// ends. Also returns the tokens sequence 0 chose.
 pub(crate) fn run(
     ctx: &mut LlamaContext<'static>,
     mut draft_ctx: Option<&mut LlamaContext<'static>>,
     job: &Job<'_>,
     reused: usize,
+    recall: &[LlamaToken],
+    prior: &mut DraftPrior,
     observer: &mut dyn Observer,
 ) -> Result<(Generation, Vec<LlamaToken>), Error> {
     let params = job.params;
@@ -402,9 +422,17 @@ pub(crate) fn run(
     let prompt_ms = millis(started);
     let decode_started = Instant::now();
     let stop = StopMatcher::new(&params.stop);
-    let mut seqs: Vec<Sequence> = (0..n).map(|idx| Sequence::new(job, idx)).collect();
+    // An earlier answer to draft from is a better source than the requests before were: its
+    // drafts start optimistic.
+    let start = if recall.is_empty() {
+        *prior
+    } else {
+        DraftPrior::default()
+    };
+    let mut seqs: Vec<Sequence> = (0..n).map(|idx| Sequence::new(job, idx, start)).collect();
     // Every sequence's first token comes from the same prompt logits.
     for (idx, seq) in seqs.iter_mut().enumerate() {
+        seq.recall(recall);
         seq.step(idx, ctx.get_logits_ith(prompt_row), job, &stop, observer);
     }
     let mut batch = LlamaBatch::new(n.max(STEP_TOKEN_BUDGET), 1);
@@ -506,6 +534,7 @@ pub(crate) fn run(
         let stats = speculation.get_or_insert_default();
         for seq in &seqs {
             stats.add(seq.stats);
+            seq.teach(prior);
         }
     }
     let chosen = seqs[0].generated.clone();

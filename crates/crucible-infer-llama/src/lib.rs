@@ -37,8 +37,8 @@ use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use crucible_infer::{
-    ChatTemplate, DraftCost, Error, FimTokens, FlashAttention, GenRequest, Generation, Generator,
-    ModelInfo, Observer, Prompt, Speculate,
+    ChatTemplate, DraftCost, DraftPrior, Error, FimTokens, FlashAttention, GenRequest, Generation,
+    Generator, ModelInfo, Observer, Prompt, Speculate,
 };
 use crucible_types::{Decoding, GenParams};
 
@@ -131,6 +131,9 @@ pub struct LlamaGenerator {
     lora: Option<(&'static mut LlamaLoraAdapter, f32)>,
     /// The draft model, when one was given.
     draft: Option<DraftModel>,
+    /// What the drafts of the sequences decoded so far said: where a new sequence's draft
+    /// length starts.
+    draft_prior: DraftPrior,
 }
 
 /// A loaded draft model and its context (made like the target's, without a LoRA adapter).
@@ -175,6 +178,9 @@ struct Session {
     held: Vec<LlamaToken>,
     /// How many of `held` were the prompt (the rest is the answer).
     held_prompt: usize,
+    /// Every token sequence 0 chose for the last request (`held` lacks the last one, never
+    /// fed): prompt lookup drafts from it for the next request that reuses these cells.
+    answer: Vec<LlamaToken>,
 }
 
 impl Session {
@@ -277,6 +283,7 @@ impl Session {
         self.ctx.clear_kv_cache();
         self.held.clear();
         self.held_prompt = 0;
+        self.answer.clear();
     }
 }
 
@@ -426,6 +433,7 @@ impl LlamaGenerator {
             reused_prompt_tokens: 0,
             lora,
             draft,
+            draft_prior: DraftPrior::default(),
         })
     }
 
@@ -652,6 +660,7 @@ fn ensure_context<'s>(
             layout,
             held: Vec::new(),
             held_prompt: 0,
+            answer: Vec::new(),
         });
     }
     Ok(session.as_mut().expect("the session was just ensured"))
@@ -892,13 +901,39 @@ impl LlamaGenerator {
             session.prepare(prompt, self.config.kv_shift, self.config.batch_size)?;
         self.reused_prompt_tokens += reused;
         tracing::debug!(prompt = prompt.len(), reused, held, "single request");
-        let result = decode::run(&mut session.ctx, draft_ctx, &job, held, observer);
+        // The last answer is a likely draft for a prompt that continues the last one's text.
+        let recall = if held > 0 {
+            std::mem::take(&mut session.answer)
+        } else {
+            Vec::new()
+        };
+        let result = decode::run(
+            &mut session.ctx,
+            draft_ctx,
+            &job,
+            held,
+            &recall,
+            &mut self.draft_prior,
+            observer,
+        );
         // What sequence 0's cells now hold: the prompt and the tokens it fed (all it chose but
         // the last), as far as its cells reach (a failed or cancelled run may have fed some
         // generated tokens, or not the whole prompt).
         let mut held = prompt.to_vec();
+        session.answer.clear();
+        if let Ok((generation, _)) = &result
+            && let Some(stats) = generation.speculation
+        {
+            tracing::debug!(
+                drafted = stats.drafted,
+                accepted = stats.accepted,
+                recalled = recall.len(),
+                "single request drafts"
+            );
+        }
         if let Ok((_, chosen)) = &result {
             held.extend_from_slice(&chosen[..chosen.len().saturating_sub(1)]);
+            session.answer.clone_from(chosen);
         }
         let cells = usize::try_from(session.ctx.kv_cache_seq_pos_max(0) + 1).unwrap_or(0);
         held.truncate(cells);

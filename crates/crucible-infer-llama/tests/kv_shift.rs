@@ -4,7 +4,8 @@
 //! character moves them back.
 //! Greedy answers match those of cold requests for the same prompts here (the moved cells are
 //! an approximation, so this is checked on a prompt whose answer is clear, not promised in
-//! general).
+//! general). Lookup speculation also drafts from the last answer, which the user may be typing
+//! along.
 //!
 //! These tests need the default model (`scripts/test.sh` pulls it). Without it they fail with
 //! the command to run, rather than passing without having checked anything.
@@ -93,4 +94,61 @@ fn a_keystroke_evaluates_only_the_changed_tokens_and_keeps_the_greedy_answer() {
         "only the changed tokens, the 8 after them and the last are evaluated: {reused} of {prompt_tokens} reused"
     );
     assert_eq!(deleted, cold[1], "greedy answer after the deletion");
+}
+
+#[test]
+fn typing_along_the_last_answer_drafts_the_rest_of_it() {
+    // Lookup speculation, drafting whenever a draft is found, with KV shifting as the editor
+    // runs it.
+    let config = LlamaConfig {
+        kv_shift: true,
+        flash_attention: crucible_infer::FlashAttention::Off,
+        speculate: crucible_infer::Speculate::Lookup,
+        draft_cost: Some(crucible_infer::DraftCost { per_token: 0.0 }),
+        ..common::config(4096)
+    };
+    let mut generator =
+        LlamaGenerator::load(&default_model(), "test", config).expect("the default model loads");
+    let tokens = generator.fim_tokens().expect("the model has FIM tokens");
+    let before = "import math\n\n\ndef circle_area(radius):\n    \"\"\"The area of a circle.\"\"\"\n    return ";
+    let after = "\n\n\ndef main():\n    print(circle_area(2.0))\n";
+    let infill = |typed: &str| GenRequest {
+        prompt: Prompt::Fill {
+            tokens: tokens.clone(),
+            infill: Box::new(Infill {
+                prefix: format!("{before}{typed}"),
+                suffix: after.into(),
+                ..Infill::default()
+            }),
+        },
+        params: GenParams {
+            decoding: Decoding::Greedy,
+            seed: 0,
+            max_new_tokens: 24,
+            stop: vec![],
+            n: 1,
+        },
+    };
+    let first = generator.generate(&infill(""), &mut Silent).unwrap();
+    let answer = first.completions[0].text.clone();
+    // The user types the suggestion's first characters; the next request's answer is the
+    // rest of the suggestion, mostly drafted from it.
+    let typed: String = answer.chars().take(4).collect();
+    assert!(
+        typed.len() == 4 && answer.len() > 12,
+        "a usable first answer: {answer:?}"
+    );
+    let next = generator.generate(&infill(&typed), &mut Silent).unwrap();
+    let stats = next.speculation.expect("lookup reports its counts");
+    let text = &next.completions[0].text;
+    let head: String = text.chars().take(8).collect();
+    assert!(
+        answer.starts_with(&format!("{typed}{head}")),
+        "typing along the suggestion continues it: {answer:?} then {typed:?} + {text:?}"
+    );
+    assert!(
+        stats.accepted * 2 >= next.completions[0].tokens,
+        "most of the answer should come from accepted drafts: {stats:?} for {} tokens",
+        next.completions[0].tokens
+    );
 }

@@ -34,7 +34,7 @@ pub use score::{ScoreError, ScoredText, TextScorer, Window, WindowRule};
 pub use scripted::{Probe, ScriptedGenerator};
 pub use shared::{SharedGenerator, share};
 pub use solve::{Candidate, Candidates, SolveParams, SolveRequest, solve};
-pub use speculate::{DraftCost, DraftLength, SpecStats, Speculate};
+pub use speculate::{DraftCost, DraftLength, DraftPrior, SpecStats, Speculate};
 pub use stop::StopMatcher;
 
 /// Errors of inference.

@@ -158,6 +158,10 @@ pub struct DraftLength {
     /// The cost per drafted token at the last draft (it depends on the sequences decoded
     /// together).
     step_cost: f32,
+    /// The acceptance this sequence started from, which a pause goes back to.
+    prior: f32,
+    /// Undecayed counts of accepted draft tokens and of tokens tried, for [`DraftPrior`].
+    seen: (f32, f32),
 }
 
 impl DraftLength {
@@ -170,23 +174,31 @@ impl DraftLength {
     pub const MAX_PAUSE: usize = 512;
     /// Weight kept by the counts at each verification.
     const DECAY: f32 = 0.75;
-    /// The prior: acceptance 0.8, worth two tokens of evidence.
-    const PRIOR: (f32, f32) = (1.6, 2.0);
+    /// Tokens of evidence the prior is worth.
+    const PRIOR_WEIGHT: f32 = 2.0;
     /// Expected gain over plain decoding a draft must promise.
     const MIN_SPEEDUP: f32 = 1.02;
 
     /// A draft length between [`DraftLength::MIN`] and `max` (at least `MIN`), for drafts
-    /// that cost `cost`.
+    /// that cost `cost`, starting from the optimistic prior (acceptance 0.8).
     pub fn new(max: usize, cost: DraftCost) -> DraftLength {
+        DraftLength::with_prior(max, cost, DraftPrior::default())
+    }
+
+    /// [`DraftLength::new`], starting from what earlier sequences' drafts said.
+    pub fn with_prior(max: usize, cost: DraftCost, prior: DraftPrior) -> DraftLength {
+        let prior = prior.acceptance();
         DraftLength {
             max: max.max(Self::MIN),
             cost,
-            accepted: Self::PRIOR.0,
-            tried: Self::PRIOR.1,
+            accepted: prior * Self::PRIOR_WEIGHT,
+            tried: Self::PRIOR_WEIGHT,
             paused: 0,
             pause: Self::PAUSE,
             probing: false,
             step_cost: cost.per_token,
+            prior,
+            seen: (0.0, 0.0),
         }
     }
 
@@ -226,6 +238,8 @@ impl DraftLength {
         let rejected = usize::from(accepted < drafted);
         self.accepted = Self::DECAY * self.accepted + accepted as f32;
         self.tried = Self::DECAY * self.tried + (accepted + rejected) as f32;
+        self.seen.0 += accepted as f32;
+        self.seen.1 += (accepted + rejected) as f32;
         if std::mem::take(&mut self.probing) {
             let (_, speedup) = best_length(self.acceptance(), self.step_cost, self.max);
             if speedup < Self::MIN_SPEEDUP {
@@ -241,8 +255,62 @@ impl DraftLength {
         self.pause = (self.pause * 2).min(Self::MAX_PAUSE);
         // After the pause, one probe at the shortest length, judged on fresh evidence.
         self.probing = true;
-        self.accepted = Self::PRIOR.0 / 2.0;
-        self.tried = Self::PRIOR.1 / 2.0;
+        self.accepted = self.prior * Self::PRIOR_WEIGHT / 2.0;
+        self.tried = Self::PRIOR_WEIGHT / 2.0;
+    }
+}
+
+/// The acceptance new sequences start from ([`DraftLength::with_prior`]): what the drafts of
+/// sequences that finished before said, since a server's or a run's requests resemble each
+/// other. Without it each sequence starts optimistic and pays for drafts until its own
+/// evidence says they do not pay, which is most of a short answer (docs/PERFORMANCE.md,
+/// "Serving"). Folded in per finished sequence, the older evidence decaying, and capped so a
+/// change of workload shows within a few requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DraftPrior {
+    accepted: f32,
+    tried: f32,
+}
+
+impl Default for DraftPrior {
+    /// Acceptance 0.8, worth two tokens of evidence: the first match is tried.
+    fn default() -> DraftPrior {
+        DraftPrior {
+            accepted: 0.8 * DraftLength::PRIOR_WEIGHT,
+            tried: DraftLength::PRIOR_WEIGHT,
+        }
+    }
+}
+
+impl DraftPrior {
+    /// Weight earlier evidence keeps at each finished sequence that drafted.
+    const DECAY: f32 = 0.75;
+    /// Most tokens of evidence held.
+    const MAX_TRIED: f32 = 64.0;
+
+    /// The estimated probability that a drafted token is accepted.
+    pub fn acceptance(&self) -> f32 {
+        (self.accepted / self.tried).clamp(0.0, 1.0)
+    }
+
+    /// Fold in the drafts of a sequence that finished. One that drafted nothing moves the
+    /// estimate back towards the optimistic start, so that after a run of sequences that
+    /// never drafted (a poor estimate pauses short answers for all of their length) one tries
+    /// again and brings fresh evidence.
+    pub fn observe(&mut self, length: &DraftLength) {
+        let (mut accepted, mut tried) = length.seen;
+        if tried == 0.0 {
+            let optimistic = DraftPrior::default();
+            accepted = (1.0 - Self::DECAY) * optimistic.accepted;
+            tried = (1.0 - Self::DECAY) * optimistic.tried;
+        }
+        self.accepted = Self::DECAY * self.accepted + accepted;
+        self.tried = Self::DECAY * self.tried + tried;
+        if self.tried > Self::MAX_TRIED {
+            let scale = Self::MAX_TRIED / self.tried;
+            self.accepted *= scale;
+            self.tried = Self::MAX_TRIED;
+        }
     }
 }
 
@@ -409,6 +477,50 @@ mod tests {
         assert!(best_length(0.9, shared, 10).1 < 1.0, "{shared}");
         // One sequence at 90%: it pays.
         assert!(best_length(0.9, DraftCost::lookup().shared(1), 10).1 > 1.2);
+    }
+
+    #[test]
+    fn sequences_start_from_what_earlier_drafts_said() {
+        let mut prior = DraftPrior::default();
+        assert!((prior.acceptance() - 0.8).abs() < 1e-6);
+        // An earlier sequence whose drafts were all rejected: a new one does not draft at
+        // first, and probes after a pause.
+        let mut length = DraftLength::with_prior(10, DraftCost::lookup(), prior);
+        while length.take(10, 1) > 0 {
+            length.record(3, 0);
+        }
+        prior.observe(&length);
+        assert!(prior.acceptance() < 0.6, "{prior:?}");
+        let mut length = DraftLength::with_prior(10, DraftCost::lookup(), prior);
+        assert_eq!(length.take(10, 1), 0, "a poor prior does not draft");
+        let plain = (0..DraftLength::PAUSE).filter(|_| length.take(10, 1) == 0);
+        assert_eq!(plain.count(), DraftLength::PAUSE);
+        assert_eq!(length.take(10, 1), DraftLength::MIN, "then one probe");
+        // Drafts that were all accepted bring the prior back up within a few sequences, and
+        // a new sequence then drafts long at once.
+        for _ in 0..4 {
+            let mut length = DraftLength::with_prior(10, DraftCost::lookup(), prior);
+            for _ in 0..200 {
+                let d = length.take(10, 1);
+                length.record(d, d);
+            }
+            prior.observe(&length);
+        }
+        assert!(prior.acceptance() > 0.9, "{prior:?}");
+        let mut length = DraftLength::with_prior(10, DraftCost::lookup(), prior);
+        assert_eq!(length.take(10, 1), 10);
+        // Sequences that drafted nothing bring a poor estimate back up until one drafts.
+        let mut poor = DraftPrior {
+            accepted: 1.6,
+            tried: 8.0,
+        };
+        let mut sequences = 0;
+        while DraftLength::with_prior(10, DraftCost::lookup(), poor).take(10, 1) == 0 {
+            poor.observe(&DraftLength::with_prior(10, DraftCost::lookup(), poor));
+            sequences += 1;
+            assert!(sequences < 20, "{poor:?}");
+        }
+        assert!(sequences > 3, "not at once: {sequences}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 
 use crucible_core::eval::TimeLimitPolicy;
 use crucible_core::eval::judge::JudgeParams;
-use crucible_core::infer::Speculate;
 use crucible_core::infer::prompt::PromptMode;
+use crucible_core::infer::{FlashAttention, Speculate};
 use crucible_core::metrics::{Metric, MetricParams, MetricRequest};
 use crucible_core::model::Weights;
 use crucible_core::types::{Decoding, GenParams, SamplingParams};
@@ -425,5 +425,23 @@ impl MetricArgs {
         self.metric.as_deref().is_some_and(|list| {
             Metric::parse_list(list).is_ok_and(|metrics| metrics.iter().any(|m| m.needs_model()))
         })
+    }
+}
+
+/// `--flash-attention` (`crucible lsp`, `crucible serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FlashAttentionArg {
+    /// llama.cpp's choice: flash attention where the device supports it, a CPU included.
+    Auto,
+    /// Plain attention.
+    Off,
+}
+
+impl From<FlashAttentionArg> for FlashAttention {
+    fn from(arg: FlashAttentionArg) -> FlashAttention {
+        match arg {
+            FlashAttentionArg::Auto => FlashAttention::Auto,
+            FlashAttentionArg::Off => FlashAttention::Off,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crucible_core::backend;
 use crucible_core::infer::{FimTokens, FlashAttention, Generator, ScriptedGenerator};
@@ -14,7 +14,7 @@ use crucible_core::settings::Settings;
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
 use super::GlobalArgs;
-use super::common::ModelArgs;
+use super::common::{FlashAttentionArg, ModelArgs};
 
 /// A language server on stdin/stdout: completions with repository context, and a code
 /// action that implements a function from its docstring and verifies it
@@ -43,10 +43,8 @@ pub(crate) struct LspArgs {
     #[arg(long, value_name = "MS", default_value_t = 60)]
     debounce_ms: u64,
     /// Flash attention in a local model's contexts. `off` is faster for an editor's
-    /// completions on a CPU (docs/PERFORMANCE.md), and decodes without speculation (greedy
-    /// speculation's text would differ from plain decoding's more often); `auto` leaves it to
-    /// llama.cpp and keeps --speculate, as the other commands do. Default: off, or auto with
-    /// --batch-invariant, which needs flash attention.
+    /// completions on a CPU (docs/PERFORMANCE.md); `auto` leaves it to llama.cpp, as the other
+    /// commands do. Default: off, or auto with --batch-invariant, which needs flash attention.
     #[arg(long, value_name = "CHOICE")]
     flash_attention: Option<FlashAttentionArg>,
     /// Evaluate the text after the cursor again at every keystroke, instead of moving its
@@ -104,24 +102,6 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
     // server gone as soon as `exit` arrives.
     runtime.shutdown_background();
     Ok(ExitCode::from(ended.exit_code()))
-}
-
-/// `--flash-attention`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum FlashAttentionArg {
-    /// llama.cpp's choice: flash attention where the device supports it, a CPU included.
-    Auto,
-    /// Plain attention.
-    Off,
-}
-
-impl From<FlashAttentionArg> for FlashAttention {
-    fn from(arg: FlashAttentionArg) -> FlashAttention {
-        match arg {
-            FlashAttentionArg::Auto => FlashAttention::Auto,
-            FlashAttentionArg::Off => FlashAttention::Off,
-        }
-    }
 }
 
 fn scripted(path: &std::path::Path) -> anyhow::Result<GeneratorFactory> {

@@ -13,7 +13,7 @@ use crucible_core::{backend, settings, strategy_tools};
 use crucible_server::{ApiKey, ServerConfig};
 
 use super::GlobalArgs;
-use super::common::ModelArgs;
+use super::common::{FlashAttentionArg, ModelArgs};
 use crate::output;
 
 /// Context per sequence when neither `--ctx` nor a configuration file sets one: every one of
@@ -62,6 +62,12 @@ pub(crate) struct ServeArgs {
     /// turns it off.
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     prompt_cache_mib: usize,
+    /// Flash attention in a local model's contexts: `auto` leaves it to llama.cpp (flash
+    /// attention on a CPU), `off` attends plainly, which decodes faster on a CPU
+    /// (docs/PERFORMANCE.md, "Serving"). Default: off, or auto with --batch-invariant, which
+    /// needs flash attention.
+    #[arg(long, value_name = "CHOICE")]
+    flash_attention: Option<FlashAttentionArg>,
     /// Largest request body, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     max_body_kib: usize,
@@ -106,7 +112,11 @@ pub(crate) fn run(args: ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitC
         })
         .map_err(|()| anyhow::anyhow!("`--host {}` is not an address to listen on", args.host))?;
     crucible_server::check_exposure(addr, &config, args.insecure_no_api_key).map_err(with_hint)?;
-    let mut settings = args.model.settings(None)?;
+    let mut settings = args
+        .model
+        .settings(None)?
+        .without_flash_attention(args.flash_attention.map(Into::into))
+        .context("could not resolve settings")?;
     settings.prompt_cache_mib = Some(args.prompt_cache_mib);
     if args.model.context_length.is_none()
         && settings.context_length == settings::DEFAULT_CONTEXT_LENGTH

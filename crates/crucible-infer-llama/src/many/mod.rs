@@ -165,6 +165,9 @@ impl LlamaGenerator {
                         let made = self.session(need)?.layout;
                         layout = Some(made);
                         cache = PromptCache::new(self.cache_budget(made));
+                        if self.config.prompt_cache_bytes > 0 {
+                            slots::map_large_blocks();
+                        }
                         // The draft model's streams mirror the slots.
                         self.draft_context(Layout::PerSequence {
                             seqs: slots,
@@ -192,6 +195,9 @@ impl LlamaGenerator {
                 if active[idx].done() {
                     let request = active.swap_remove(idx);
                     let id = request.id;
+                    for seq in &request.seqs {
+                        seq.teach(&mut self.draft_prior);
+                    }
                     let result = if request.cancelled {
                         Err(Error::Cancelled)
                     } else {
@@ -393,7 +399,7 @@ impl LlamaGenerator {
                 draft_cost,
             };
             (0..next.params.n)
-                .map(|idx| Sequence::new(&job, idx))
+                .map(|idx| Sequence::new(&job, idx, self.draft_prior))
                 .collect()
         };
         let session = self

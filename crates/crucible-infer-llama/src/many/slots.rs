@@ -136,6 +136,31 @@ pub(super) fn return_freed_memory() {
     }
 }
 
+/// Serve every block of 1 MiB or more with its own mapping, returned to the system when it is
+/// freed. glibc does so for blocks over a threshold that it raises to the size of each such
+/// block freed, so once the prompt cache has evicted an entry (a few MiB), later entries come
+/// from its heaps, where freed memory can stay with the process beside the entries that
+/// replaced it (docs/PERFORMANCE.md, "Serving", measures a server's peak after its cache
+/// turned over). A fixed threshold turns that adjustment off, for the whole process; called
+/// when `generate_many` makes a prompt cache.
+pub(super) fn map_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            #[expect(
+                unsafe_code,
+                reason = "mallopt takes no pointers; it sets one of glibc's allocation parameters"
+            )]
+            // SAFETY: mallopt has no preconditions; M_MMAP_THRESHOLD takes a size in bytes.
+            let set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+            if set != 1 {
+                tracing::debug!("glibc refused the allocation threshold");
+            }
+        });
+    }
+}
+
 /// The cells of each of `slots` that holds any.
 fn save_slots(ctx: &LlamaContext<'static>, slots: &[i32]) -> Result<Vec<(i32, SeqState)>, Error> {
     slots
