@@ -13,9 +13,30 @@
 mod common;
 
 use common::default_model;
-use crucible_infer::{GenRequest, Generator, Infill, Prompt, Silent};
+use crucible_infer::{FimTokens, GenRequest, Generator, Infill, Prompt, Silent};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
+
+/// A greedy fill-in-the-middle request for at most `max_new_tokens`.
+fn fill(tokens: &FimTokens, prefix: String, suffix: &str, max_new_tokens: usize) -> GenRequest {
+    GenRequest {
+        prompt: Prompt::Fill {
+            tokens: tokens.clone(),
+            infill: Box::new(Infill {
+                prefix,
+                suffix: suffix.into(),
+                ..Infill::default()
+            }),
+        },
+        params: GenParams {
+            decoding: Decoding::Greedy,
+            seed: 0,
+            max_new_tokens,
+            stop: vec![],
+            n: 1,
+        },
+    }
+}
 
 #[test]
 fn a_keystroke_evaluates_only_the_changed_tokens_and_keeps_the_greedy_answer() {
@@ -33,22 +54,9 @@ fn a_keystroke_evaluates_only_the_changed_tokens_and_keeps_the_greedy_answer() {
     let after: String = (0..10)
         .map(|i| format!("\n\ndef h{i}(y):\n    return g(y) * {i}\n"))
         .collect();
-    let infill = |typed: &str| GenRequest {
-        prompt: Prompt::Fill {
-            tokens: tokens.clone(),
-            infill: Box::new(Infill {
-                prefix: format!("{before}def add_one(x):\n    return {typed}"),
-                suffix: after.clone(),
-                ..Infill::default()
-            }),
-        },
-        params: GenParams {
-            decoding: Decoding::Greedy,
-            seed: 0,
-            max_new_tokens: 8,
-            stop: vec![],
-            n: 1,
-        },
+    let infill = |typed: &str| {
+        let prefix = format!("{before}def add_one(x):\n    return {typed}");
+        fill(&tokens, prefix, &after, 8)
     };
     let unrelated = GenRequest {
         prompt: Prompt::Text {
@@ -112,23 +120,7 @@ fn typing_along_the_last_answer_drafts_the_rest_of_it() {
     let tokens = generator.fim_tokens().expect("the model has FIM tokens");
     let before = "import math\n\n\ndef circle_area(radius):\n    \"\"\"The area of a circle.\"\"\"\n    return ";
     let after = "\n\n\ndef main():\n    print(circle_area(2.0))\n";
-    let infill = |typed: &str| GenRequest {
-        prompt: Prompt::Fill {
-            tokens: tokens.clone(),
-            infill: Box::new(Infill {
-                prefix: format!("{before}{typed}"),
-                suffix: after.into(),
-                ..Infill::default()
-            }),
-        },
-        params: GenParams {
-            decoding: Decoding::Greedy,
-            seed: 0,
-            max_new_tokens: 24,
-            stop: vec![],
-            n: 1,
-        },
-    };
+    let infill = |typed: &str| fill(&tokens, format!("{before}{typed}"), after, 24);
     let first = generator.generate(&infill(""), &mut Silent).unwrap();
     let answer = first.completions[0].text.clone();
     // The user types the suggestion's first characters; the next request's answer is the
