@@ -921,17 +921,15 @@ impl LlamaGenerator {
         // generated tokens, or not the whole prompt).
         let mut held = prompt.to_vec();
         session.answer.clear();
-        if let Ok((generation, _)) = &result
-            && let Some(stats) = generation.speculation
-        {
-            tracing::debug!(
-                drafted = stats.drafted,
-                accepted = stats.accepted,
-                recalled = recall.len(),
-                "single request drafts"
-            );
-        }
-        if let Ok((_, chosen)) = &result {
+        if let Ok((generation, chosen)) = &result {
+            if let Some(stats) = generation.speculation {
+                tracing::debug!(
+                    drafted = stats.drafted,
+                    accepted = stats.accepted,
+                    recalled = recall.len(),
+                    "single request drafts"
+                );
+            }
             held.extend_from_slice(&chosen[..chosen.len().saturating_sub(1)]);
             session.answer.clone_from(chosen);
         }

@@ -15,7 +15,7 @@ mod common;
 use common::default_model;
 use crucible_infer::{FimTokens, GenRequest, Generator, Infill, Prompt, Silent};
 use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
-use crucible_types::{Decoding, GenParams};
+use crucible_types::GenParams;
 
 /// A greedy fill-in-the-middle request for at most `max_new_tokens`.
 fn fill(tokens: &FimTokens, prefix: String, suffix: &str, max_new_tokens: usize) -> GenRequest {
@@ -28,13 +28,7 @@ fn fill(tokens: &FimTokens, prefix: String, suffix: &str, max_new_tokens: usize)
                 ..Infill::default()
             }),
         },
-        params: GenParams {
-            decoding: Decoding::Greedy,
-            seed: 0,
-            max_new_tokens,
-            stop: vec![],
-            n: 1,
-        },
+        params: common::greedy(max_new_tokens),
     }
 }
 

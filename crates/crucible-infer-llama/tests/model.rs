@@ -39,13 +39,7 @@ fn generator() -> std::sync::MutexGuard<'static, LlamaGenerator> {
 fn text_request(text: &str, max_new_tokens: usize) -> GenRequest {
     GenRequest {
         prompt: Prompt::Text { text: text.into() },
-        params: GenParams {
-            decoding: Decoding::Greedy,
-            seed: 0,
-            max_new_tokens,
-            stop: vec![],
-            n: 1,
-        },
+        params: common::greedy(max_new_tokens),
     }
 }
 

@@ -262,10 +262,11 @@ impl DraftLength {
 
 /// The acceptance new sequences start from ([`DraftLength::with_prior`]): what the drafts of
 /// sequences that finished before said, since a server's or a run's requests resemble each
-/// other. Without it each sequence starts optimistic and pays for drafts until its own
-/// evidence says they do not pay, which is most of a short answer (docs/PERFORMANCE.md,
-/// "Serving"). Folded in per finished sequence, the older evidence decaying, and capped so a
-/// change of workload shows within a few requests.
+/// other. Without it each sequence starts optimistic and drafts until its own evidence says
+/// drafts do not pay; with it, a one-client serving run made 69 drafting steps instead of 117,
+/// at the same throughput (docs/PERFORMANCE.md, "Serving"). Folded in per finished sequence,
+/// the older evidence decaying, and capped so a change of workload shows within a few
+/// requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DraftPrior {
     accepted: f32,

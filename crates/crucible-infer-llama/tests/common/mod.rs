@@ -29,6 +29,18 @@ pub(crate) fn config(cells: usize) -> LlamaConfig {
     }
 }
 
+/// Greedy decoding of one sequence, at most `max_new_tokens`, no stop sequences.
+#[allow(dead_code, reason = "each test file uses the helpers it needs")]
+pub(crate) fn greedy(max_new_tokens: usize) -> crucible_types::GenParams {
+    crucible_types::GenParams {
+        decoding: crucible_types::Decoding::Greedy,
+        seed: 0,
+        max_new_tokens,
+        stop: vec![],
+        n: 1,
+    }
+}
+
 /// The default model's file under `CRUCIBLE_HOME` (or its XDG default). Fails, naming the
 /// command to run, when the model is not installed, rather than letting a test pass unchecked.
 #[allow(dead_code, reason = "each test file uses the helpers it needs")]
