@@ -19,7 +19,7 @@ use crucible_infer::{
     Error, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Message, Prompt, Silent,
     fim_prompt,
 };
-use crucible_infer_llama::LlamaGenerator;
+use crucible_infer_llama::{LlamaConfig, LlamaGenerator};
 use crucible_types::{Decoding, GenParams};
 
 /// One generator for the whole test binary: the model loads once (llama.cpp allows one backend
@@ -390,6 +390,42 @@ fn greedy_output_with_the_prompt_cache_equals_output_without_it() {
         "the repeated prompt, from the cache"
     );
     assert_eq!(warm[2], cold_longer[0], "the longer prompt, from the cache");
+}
+
+#[test]
+fn a_full_prompt_cache_keeps_the_prompt_without_the_answer() {
+    let prompt = "def is_palindrome(text: str) -> bool:\n    \"\"\"Return whether `text` reads the same backwards, ignoring case.\"\"\"\n";
+    let answer_tokens = 48;
+    // 2,048-cell slots leave nothing over, so the cache's budget is the configured one: room
+    // for the prompt's cells and a quarter of the answer's (12 KiB a cell for this model).
+    let mut probe = generator();
+    let prompt_tokens = probe.tokenize(prompt).len();
+    let cold = answers(&mut probe, vec![text_request(prompt, answer_tokens)], 1);
+    assert!(
+        probe.tokenize(&cold[0]).len() > answer_tokens / 2,
+        "the answer is long enough not to fit beside the prompt: {:?}",
+        cold[0]
+    );
+    drop(probe);
+    let config = LlamaConfig {
+        prompt_cache_bytes: (prompt_tokens + answer_tokens / 4) * 12 * 1024,
+        ..common::config(2048)
+    };
+    let mut generator = LlamaGenerator::load(&default_model(), "test", config).unwrap();
+    let warm = answers(
+        &mut generator,
+        vec![
+            text_request(prompt, answer_tokens),
+            text_request(prompt, answer_tokens),
+        ],
+        1,
+    );
+    assert_eq!(
+        generator.reused_prompt_tokens(),
+        prompt_tokens - 1,
+        "the repeated prompt copies the first one's cells, though its answer did not fit"
+    );
+    assert_eq!(warm, [cold[0].clone(), cold[0].clone()]);
 }
 
 #[test]

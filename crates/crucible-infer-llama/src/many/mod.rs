@@ -498,7 +498,9 @@ impl LlamaGenerator {
                     continue;
                 }
                 if s == 0 {
-                    keep(&session.ctx, slot, request.cached_tokens(), cache);
+                    let tokens = request.cached_tokens();
+                    let prompt = request.evaluated.min(tokens.len());
+                    keep(&mut session.ctx, slot, tokens, prompt, cache);
                 }
                 session
                     .ctx
@@ -598,11 +600,15 @@ fn restore(
     }
 }
 
-/// Save the cells of `slot`, which hold `tokens`, in the prompt cache (if it wants them).
+/// Save the cells of `slot`, which hold `tokens` (the first `prompt` of them the request's
+/// prompt), in the prompt cache if it wants them: all of them while the cache has room, the
+/// prompt's alone once keeping the answer too would evict another entry (the slot is being
+/// freed, so its answer's cells are dropped first).
 fn keep(
-    ctx: &LlamaContext<'static>,
+    ctx: &mut LlamaContext<'static>,
     slot: i32,
-    tokens: Vec<LlamaToken>,
+    mut tokens: Vec<LlamaToken>,
+    prompt: usize,
     cache: &mut PromptCache<SeqState>,
 ) {
     if !cache.wants(&tokens) {
@@ -618,11 +624,34 @@ fn keep(
         );
         return;
     }
-    match ctx.state_seq_get(slot, LlamaStateSeqFlags::empty()) {
-        Ok(state) => {
-            let bytes = state.byte_len();
-            cache.insert(tokens, state, bytes);
-        }
-        Err(err) => tracing::debug!("could not save a slot's cells: {err}"),
+    let Some(state) = save(ctx, slot) else {
+        return;
+    };
+    if prompt >= tokens.len() || state.byte_len() <= cache.room_for(&tokens) {
+        let bytes = state.byte_len();
+        cache.insert(tokens, state, bytes);
+        return;
     }
+    drop(state);
+    if !matches!(
+        ctx.clear_kv_cache_seq(Some(slot as u32), Some(prompt as u32), None),
+        Ok(true)
+    ) {
+        tracing::debug!("could not drop an answer's cells; not cached");
+        return;
+    }
+    tokens.truncate(prompt);
+    if cache.wants(&tokens)
+        && let Some(state) = save(ctx, slot)
+    {
+        let bytes = state.byte_len();
+        cache.insert(tokens, state, bytes);
+    }
+}
+
+/// The cells of `slot`, serialized.
+fn save(ctx: &LlamaContext<'static>, slot: i32) -> Option<SeqState> {
+    ctx.state_seq_get(slot, LlamaStateSeqFlags::empty())
+        .map_err(|err| tracing::debug!("could not save a slot's cells: {err}"))
+        .ok()
 }
