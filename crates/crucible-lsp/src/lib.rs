@@ -10,8 +10,9 @@
 //!
 //! Completions come as `textDocument/completion` and as LSP 3.18's
 //! `textDocument/inlineCompletion` (a custom method for tower-lsp-server 0.23), one path for
-//! both. They are debounced ([`LspConfig::debounce`]); a newer completion request of either
-//! kind supersedes an older one, which then answers nothing and stops decoding at its next token, as does one
+//! both. A request that follows the one before by less than [`LspConfig::debounce`] (a burst
+//! of keystrokes) waits that long for a newer one; a request after a pause starts at once. A
+//! newer completion request of either kind supersedes an older one, which then answers nothing and stops decoding at its next token, as does one
 //! the client cancels (`$/cancelRequest`).
 
 mod documents;
@@ -62,7 +63,9 @@ pub struct LspConfig {
     pub budget_tokens: usize,
     /// Tokens a completion writes at most.
     pub max_new_tokens: usize,
-    /// How long a completion request waits for a newer one before it starts.
+    /// How long a completion request that follows the one before by less than this waits for
+    /// a newer one before it starts (a request after a pause starts at once: it has nothing
+    /// to wait for, and an older request still decoding stops at its next token).
     pub debounce: Duration,
     /// The budget of "implement and verify".
     pub budget: Budget,
@@ -105,6 +108,8 @@ pub struct Backend {
     root: std::sync::OnceLock<Option<PathBuf>>,
     /// Set when the client sent `shutdown` (the exit code depends on it).
     shut_down: Arc<AtomicBool>,
+    /// When the last completion request arrived (whether the next one is part of a burst).
+    last_request: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Backend {
@@ -117,7 +122,8 @@ impl Backend {
     }
 
     /// Fill the gap at `at` (the one path behind `completion` and `inlineCompletion`): wait
-    /// the debounce, give up if a newer request came, run the job on the model thread.
+    /// the debounce if the request is part of a burst ([`Backend::in_burst`]), give up if a
+    /// newer request came, run the job on the model thread.
     /// `Ok(None)`: superseded or cancelled. `method` names the request in errors.
     async fn complete_at(
         &self,
@@ -141,7 +147,9 @@ impl Backend {
                 document.text[offset..].to_string(),
             )
         };
-        tokio::time::sleep(self.config.debounce).await;
+        if self.in_burst(received) {
+            tokio::time::sleep(self.config.debounce).await;
+        }
         if worker.latest.load(Ordering::SeqCst) != turn {
             return Ok(None);
         }
@@ -178,6 +186,18 @@ impl Backend {
             }),
             Err(_) => Err(RpcError::internal_error()),
         }
+    }
+
+    /// Whether a completion request that arrived at `at` follows the one before by less than
+    /// the debounce; it becomes the one before.
+    fn in_burst(&self, at: std::time::Instant) -> bool {
+        let mut last = self
+            .last_request
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let burst = last.is_some_and(|before| at.duration_since(before) < self.config.debounce);
+        *last = Some(at);
+        burst
     }
 
     /// `textDocument/inlineCompletion` (LSP 3.18): the same completion as `completion`, as
@@ -548,6 +568,7 @@ fn service_with(
         documents: Mutex::new(Documents::default()),
         root: std::sync::OnceLock::new(),
         shut_down,
+        last_request: std::sync::Mutex::new(None),
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .finish()

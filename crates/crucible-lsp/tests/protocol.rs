@@ -348,7 +348,7 @@ async fn an_inline_completion_is_superseded_or_cancelled_like_a_completion() {
     let home = tempfile::tempdir().unwrap();
     let config = LspConfig {
         no_context: true,
-        debounce: Duration::from_millis(300),
+        debounce: Duration::from_secs(2),
         ..LspConfig::default()
     };
     let (mut client, prompts) = start(home.path(), config, |_| "done".into());
@@ -356,6 +356,11 @@ async fn an_inline_completion_is_superseded_or_cancelled_like_a_completion() {
     let uri = "file:///tmp/crucible-lsp-test/inline.py";
     open(&mut client, uri, "x = 1\n").await;
     let params = json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}, "context": {"triggerKind": 2}});
+    // A first request starts at once; those right after it are a burst and wait the debounce.
+    let first = client
+        .request("textDocument/inlineCompletion", params.clone())
+        .await;
+    assert_eq!(first["result"][0]["insertText"], "done", "{first}");
     // Cancelled by the client while it waits out the debounce.
     let cancelled = client
         .send("textDocument/inlineCompletion", params.clone())
@@ -379,7 +384,11 @@ async fn an_inline_completion_is_superseded_or_cancelled_like_a_completion() {
     assert_eq!(older["result"], Value::Null, "{older}");
     let newer = client.response(newer).await;
     assert_eq!(completion_text(&newer), "done");
-    assert_eq!(prompts.lock().unwrap().len(), 1, "only the newest ran");
+    assert_eq!(
+        prompts.lock().unwrap().len(),
+        2,
+        "only the first and the newest ran"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +396,7 @@ async fn a_superseded_completion_answers_nothing_and_the_newer_one_answers() {
     let home = tempfile::tempdir().unwrap();
     let config = LspConfig {
         no_context: true,
-        debounce: Duration::from_millis(300),
+        debounce: Duration::from_secs(2),
         ..LspConfig::default()
     };
     let (mut client, prompts) = start(home.path(), config, |prompt| {
@@ -400,6 +409,14 @@ async fn a_superseded_completion_answers_nothing_and_the_newer_one_answers() {
     initialize(&mut client, None).await;
     let uri = "file:///tmp/crucible-lsp-test/a.py";
     open(&mut client, uri, "x = first\n").await;
+    // After it the requests are a burst, which waits the debounce.
+    let opening = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 9}}),
+        )
+        .await;
+    assert_eq!(completion_text(&opening), "1");
     let first = client
         .send(
             "textDocument/completion",
@@ -424,8 +441,36 @@ async fn a_superseded_completion_answers_nothing_and_the_newer_one_answers() {
     assert_eq!(completion_text(&second), "2");
     assert_eq!(
         prompts.lock().unwrap().len(),
-        1,
-        "the superseded one never ran"
+        2,
+        "the opening request and the newer one ran, the superseded one never did"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_after_a_pause_starts_without_waiting_the_debounce() {
+    let home = tempfile::tempdir().unwrap();
+    let debounce = Duration::from_secs(15);
+    let config = LspConfig {
+        no_context: true,
+        debounce,
+        ..LspConfig::default()
+    };
+    let (mut client, _) = start(home.path(), config, |_| "now".into());
+    initialize(&mut client, None).await;
+    let uri = "file:///tmp/crucible-lsp-test/pause.py";
+    open(&mut client, uri, "x = 1\n").await;
+    let started = std::time::Instant::now();
+    let answer = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}}),
+        )
+        .await;
+    assert_eq!(completion_text(&answer), "now");
+    assert!(
+        started.elapsed() < debounce,
+        "answered after {:?}, so it waited the debounce",
+        started.elapsed()
     );
 }
 

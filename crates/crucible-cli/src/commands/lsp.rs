@@ -39,7 +39,8 @@ pub(crate) struct LspArgs {
     /// Tokens a completion writes at most.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_new_tokens: usize,
-    /// Milliseconds a completion request waits for a newer one before it starts.
+    /// Milliseconds a completion request waits for a newer one before it starts, when it
+    /// follows the one before by less than that (a request after a pause starts at once).
     #[arg(long, value_name = "MS", default_value_t = 60)]
     debounce_ms: u64,
     /// Flash attention in a local model's contexts. `off` is faster for an editor's
