@@ -206,6 +206,11 @@ async fn open(client: &mut Client, uri: &str, text: &str) {
         .await;
 }
 
+/// The params of a request at `line:character` of `uri`.
+fn at(uri: &str, line: u32, character: u32) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+}
+
 fn completion_text(response: &Value) -> String {
     let items = &response["result"];
     let items = items.get("items").unwrap_or(items);
@@ -374,12 +379,7 @@ async fn an_inline_completion_is_superseded_or_cancelled_like_a_completion() {
     let older = client
         .send("textDocument/inlineCompletion", params.clone())
         .await;
-    let newer = client
-        .send(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}}),
-        )
-        .await;
+    let newer = client.send("textDocument/completion", at(uri, 0, 5)).await;
     let older = client.response(older).await;
     assert_eq!(older["result"], Value::Null, "{older}");
     let newer = client.response(newer).await;
@@ -411,30 +411,17 @@ async fn a_superseded_completion_answers_nothing_and_the_newer_one_answers() {
     open(&mut client, uri, "x = first\n").await;
     // After it the requests are a burst, which waits the debounce.
     let opening = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 9}}),
-        )
+        .request("textDocument/completion", at(uri, 0, 9))
         .await;
     assert_eq!(completion_text(&opening), "1");
-    let first = client
-        .send(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 9}}),
-        )
-        .await;
+    let first = client.send("textDocument/completion", at(uri, 0, 9)).await;
     client
         .notify(
             "textDocument/didChange",
             json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x = second\n"}]}),
         )
         .await;
-    let second = client
-        .send(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 10}}),
-        )
-        .await;
+    let second = client.send("textDocument/completion", at(uri, 0, 10)).await;
     let first = client.response(first).await;
     assert_eq!(first["result"], Value::Null, "{first}");
     let second = client.response(second).await;
@@ -461,10 +448,7 @@ async fn a_completion_after_a_pause_starts_without_waiting_the_debounce() {
     open(&mut client, uri, "x = 1\n").await;
     let started = std::time::Instant::now();
     let answer = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 5}}),
-        )
+        .request("textDocument/completion", at(uri, 0, 5))
         .await;
     assert_eq!(completion_text(&answer), "now");
     assert!(
@@ -531,10 +515,7 @@ async fn malformed_and_out_of_order_messages_get_errors_and_the_server_lives_on(
     let uri = "file:///tmp/crucible-lsp-test/b.py";
     open(&mut client, uri, "x = 1\n").await;
     let past = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 40, "character": 0}}),
-        )
+        .request("textDocument/completion", at(uri, 40, 0))
         .await;
     assert!(
         past["error"]["message"]
@@ -554,10 +535,7 @@ async fn malformed_and_out_of_order_messages_get_errors_and_the_server_lives_on(
         )
         .await;
     let still = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 4}}),
-        )
+        .request("textDocument/completion", at(uri, 0, 4))
         .await;
     assert_eq!(completion_text(&still), "ok");
     assert!(
