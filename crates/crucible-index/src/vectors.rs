@@ -43,6 +43,9 @@ pub struct EmbedReport {
     pub elapsed: std::time::Duration,
 }
 
+/// A chunk to embed: its content id and the text the model reads.
+type ToEmbed = (u64, String);
+
 /// The vectors, in memory.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Vectors {
@@ -78,7 +81,7 @@ impl Vectors {
         let fingerprint = u64::from_le_bytes(bytes[16..24].try_into().ok()?);
         let record = 8 + 4 * dim;
         let body = &bytes[HEADER_BYTES..];
-        if dim == 0 || body.len() % record != 0 {
+        if dim == 0 || !body.len().is_multiple_of(record) {
             return None;
         }
         let mut by_id = HashMap::with_capacity(body.len() / record);
@@ -186,10 +189,7 @@ impl Index {
 
     /// The ids of the live chunks, and the id and text to embed of each one without a vector
     /// (ids come from the fast field; only the chunks to embed are read from the store).
-    fn chunks_without_vectors(
-        &self,
-        vectors: &Vectors,
-    ) -> Result<(HashSet<u64>, Vec<(u64, String)>)> {
+    fn chunks_without_vectors(&self, vectors: &Vectors) -> Result<(HashSet<u64>, Vec<ToEmbed>)> {
         let searcher = self.reader.searcher();
         let mut live = HashSet::new();
         let mut todo = Vec::new();
