@@ -222,7 +222,21 @@ impl RepoIndex {
         let Some(model) = &self.embeddings else {
             return Ok(None);
         };
-        let report = self.index.embed_chunks(&model.embedder, progress)?;
+        // A first embedding of a large repository takes minutes: say so where the user looks
+        // (an editor's LSP log), once, when the first batch is done.
+        let mut told = false;
+        let root = self.index.root().to_path_buf();
+        let mut reporting = |done: usize, total: usize| {
+            if !told {
+                told = true;
+                tracing::info!(
+                    "embedding {total} chunks of `{}` (all-MiniLM-L6-v2, on the CPU)",
+                    root.display()
+                );
+            }
+            progress(done, total);
+        };
+        let report = self.index.embed_chunks(&model.embedder, &mut reporting)?;
         if report.embedded + report.dropped > 0 {
             tracing::debug!(
                 embedded = report.embedded,
