@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what Crucible needs on a Debian/Ubuntu machine that has the Rust toolchain, build
 # Crucible in release mode and pull the default model (and the 1.5B, which the tests of
-# draft-model speculation need: the default model drafts for it).
+# draft-model speculation need: the default model drafts for it) and the sentence-embedding
+# model of `--embed` (all-MiniLM-L6-v2, 87 MiB; its tests need it too).
 #
 #   scripts/setup.sh            everything
 #   scripts/setup.sh --no-model skip the model pulls
@@ -62,4 +63,5 @@ fi
 if ((pull_model)); then
   "$bin" model pull
   "$bin" model pull qwen2.5-coder-1.5b-instruct
+  scripts/embedding-model.sh
 fi

@@ -10,6 +10,10 @@ use serde_json::{Value, json};
 
 use crucible_infer_http::mock::{MockServer, Reply};
 
+#[cfg(feature = "embeddings")]
+#[path = "support/embedding_model.rs"]
+mod embedding_model;
+
 /// Run `crucible` in `dir` with a clean environment: its own home, no user config, no
 /// inherited model, endpoint or key.
 fn crucible(dir: &Path, args: &[&str]) -> Output {
@@ -378,6 +382,82 @@ fn generate_with_a_repository_puts_its_context_in_the_prompt_and_reports_it() {
     assert!(
         user.contains("total_floor_area(rooms) that sums the areas"),
         "the task follows the context: {user}"
+    );
+}
+
+#[cfg(feature = "embeddings")]
+#[test]
+fn generate_with_embed_ranks_the_repository_by_meaning_and_says_why() {
+    // The task's words are in no chunk of units.py; its meaning is. BM25 alone leaves it out
+    // (the control run); the hybrid search brings it in and says how it ranked.
+    let server = MockServer::serving("coder-7b", |_| {
+        Reply::chat(
+            &[
+                "def metric_length(length):\n",
+                "    return inches_to_cm(length)",
+            ],
+            "stop",
+            Some((90, 12)),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    embedding_model::link_embedding_model(&dir.path().join("home"));
+    let repo = fixture_repo();
+    let endpoint = server.endpoint();
+    let task =
+        "a function metric_length(length) that converts an imperial length into a metric one";
+    let mut args = vec![
+        "generate",
+        "--json",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "coder-7b",
+        "--lang",
+        "python",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--repo-budget",
+        "60",
+        task,
+    ];
+    let chunks_of = |out: &Output| -> Vec<Value> {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "generate failed: {stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["repo_context"][0]["chunks"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let bm25 = chunks_of(&crucible(dir.path(), &args));
+    assert!(
+        bm25.iter().all(|c| c["symbol"] != "inches_to_cm"),
+        "{bm25:?}"
+    );
+    args.insert(args.len() - 1, "--embed");
+    let out = crucible(dir.path(), &args);
+    let hybrid = chunks_of(&out);
+    let units = hybrid
+        .iter()
+        .find(|c| c["symbol"] == "inches_to_cm")
+        .unwrap_or_else(|| panic!("{hybrid:?}"));
+    assert_eq!(units["reason"], "hybrid", "{units}");
+    let detail = units["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("not in the bm25 top; embedding rank 1 (cosine 0."),
+        "{detail}"
+    );
+    let prompt = server.posts().last().unwrap().json().to_string();
+    assert!(prompt.contains("def inches_to_cm(inches)"), "{prompt}");
+    // Without --json the chunks are listed on stderr, with the same reasons.
+    args.retain(|arg| *arg != "--json");
+    let out = crucible(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("geometry/units.py:4-6 Hybrid score 0.016: not in the bm25 top; embedding rank 1 (cosine 0."),
+        "{stderr}"
     );
 }
 

@@ -4,6 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+#[cfg(feature = "embeddings")]
+#[path = "support/embedding_model.rs"]
+mod embedding_model;
+#[cfg(feature = "embeddings")]
+use embedding_model::link_embedding_model;
+
 /// A copy of the fixture repository and a `CRUCIBLE_HOME`, both temporary.
 struct Setup {
     _dir: tempfile::TempDir,
@@ -167,9 +173,107 @@ fn bad_input_gets_a_clear_error() {
 #[test]
 fn embeddings_without_the_model_say_how_to_install_it() {
     let setup = Setup::new();
-    let out = setup.crucible(&["index", setup.repo(), "--embed"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("embedding model at"), "{stderr}");
-    assert!(stderr.contains("scripts/embedding-model.sh"), "{stderr}");
+    for args in [
+        vec!["index", setup.repo(), "--embed"],
+        vec!["search", "basket", "--repo", setup.repo(), "--embed"],
+    ] {
+        let out = setup.crucible(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the embedding model (all-MiniLM-L6-v2) is not installed at"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("hint: install it with `scripts/embedding-model.sh`"),
+            "{stderr}"
+        );
+    }
+}
+
+#[cfg(feature = "embeddings")]
+#[test]
+fn index_and_search_with_embeddings_find_by_meaning_and_embed_only_new_chunks() {
+    let setup = Setup::new();
+    link_embedding_model(&setup.home);
+    let (stdout, _) = ok(&setup.crucible(&["index", setup.repo(), "--embed", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let chunks = report["chunks"].as_u64().unwrap();
+    assert!(chunks > 9, "{report}");
+    assert_eq!(report["embedded"]["embedded"], chunks, "{report}");
+    assert_eq!(report["embedded"]["reused"], 0, "{report}");
+    // Again: every vector is kept.
+    let (_, stderr) = ok(&setup.crucible(&["index", setup.repo(), "--embed"]));
+    assert!(
+        stderr.contains(&format!(
+            "embeddings: 0 chunks embedded, {chunks} kept from before"
+        )),
+        "{stderr}"
+    );
+
+    // None of these words is in the cart's code; BM25 alone ranks other chunks.
+    let query = "goods in a customer basket";
+    let (stdout, _) = ok(&setup.crucible(&["search", query, "--repo", setup.repo(), "-k", "3"]));
+    assert!(!stdout.contains("web/cart.js"), "{stdout}");
+    let (stdout, _) = ok(&setup.crucible(&[
+        "search",
+        query,
+        "--repo",
+        setup.repo(),
+        "-k",
+        "3",
+        "--embed",
+    ]));
+    let cart = stdout
+        .lines()
+        .find(|line| line.starts_with("web/cart.js:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        cart.contains("; bm25 -, embedding #1 cosine 0."),
+        "{stdout}"
+    );
+    let (stdout, _) = ok(&setup.crucible(&[
+        "search",
+        query,
+        "--repo",
+        setup.repo(),
+        "-k",
+        "3",
+        "--embed",
+        "--json",
+    ]));
+    let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cart = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|hit| hit["path"] == "web/cart.js")
+        .unwrap();
+    assert_eq!(cart["why"]["embedding"]["rank"], 1, "{hits}");
+    assert!(cart["why"]["bm25"].is_null(), "{hits}");
+
+    // A new file: the next search embeds its chunk (only it) and finds it by meaning.
+    std::fs::write(
+        setup.repo.join("web/empty.js"),
+        "export function clearAll(cart) {\n  cart.items = [];\n}\n",
+    )
+    .unwrap();
+    let (stdout, _) = ok(&setup.crucible(&[
+        "search",
+        "remove every product from the basket",
+        "--repo",
+        setup.repo(),
+        "-k",
+        "3",
+        "--embed",
+    ]));
+    let empty = stdout
+        .lines()
+        .find(|line| line.starts_with("web/empty.js:1-3  clearAll"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(empty.contains("embedding #1 cosine"), "{stdout}");
+    let (stdout, _) = ok(&setup.crucible(&["index", setup.repo(), "--embed", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["embedded"]["embedded"], 0, "{report}");
+    assert_eq!(report["embedded"]["reused"], chunks + 1, "{report}");
 }

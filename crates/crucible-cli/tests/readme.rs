@@ -4,7 +4,8 @@
 //! data folder (`data pull all --from-dir`) and from loopback stand-ins of its public homes
 //! (`data pull all`); the model is a loopback OpenAI-compatible server with scripted answers
 //! (`CRUCIBLE_ENDPOINT`, and one server for each endpoint the README names), so nothing is
-//! decoded. Files a user would bring (samples of other tools, a task file, a program to run) are
+//! decoded; the sentence-embedding model of `--embed` is the one `scripts/setup.sh` installs,
+//! linked into that `CRUCIBLE_HOME`. Files a user would bring (samples of other tools, a task file, a program to run) are
 //! written first.
 //!
 //! [`PLANS`] says, for every README command, whether it runs as written, runs with stated edits,
@@ -22,6 +23,9 @@ mod webdriver;
 #[allow(dead_code)]
 #[path = "support/public_homes.rs"]
 mod public_homes;
+
+#[path = "support/embedding_model.rs"]
+mod embedding_model;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -170,12 +174,21 @@ const PLANS: &[(&str, Plan)] = &[
         "crucible search \"RingBuffer push\" --lang rust --json",
         Plan::Run,
     ),
+    ("crucible index ~/src/project --embed", Plan::Run),
+    (
+        "crucible search \"add an item at the end\" --repo ~/src/project --embed",
+        Plan::Run,
+    ),
     (
         "crucible generate --repo ~/src/project --file src/report.py --task task.json",
         Plan::Run,
     ),
     (
         "crucible generate --repo . --iterative --json \"...\"",
+        Plan::Run,
+    ),
+    (
+        "crucible generate --repo ~/src/project --embed --task task.json",
         Plan::Run,
     ),
     (
@@ -496,6 +509,8 @@ impl Walk {
         for dir in [&cwd, &home] {
             std::fs::create_dir_all(dir).unwrap();
         }
+        // The embedding model of `--embed`, as scripts/setup.sh installs it into a user's home.
+        embedding_model::link_embedding_model(&root.join("crucible-home"));
         let shared = shared_data();
         let (github_raw, _) = public_homes::serve_data(&shared, public_homes::Serve::Faithful);
         public_homes::write_wheels(&shared, &wheels);

@@ -4,6 +4,10 @@
 use std::path::Path;
 use std::process::Output;
 
+#[cfg(feature = "embeddings")]
+#[path = "support/embedding_model.rs"]
+mod embedding_model;
+
 fn crucible(home: &Path, args: &[&str]) -> Output {
     #[allow(clippy::disallowed_methods, reason = "the test drives the real binary")]
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_crucible"))
@@ -143,4 +147,116 @@ fn build_then_evaluate_and_resume() {
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("nope"), "{stderr}");
+}
+
+/// A task file of one small Python package: a next line that calls an imported function.
+#[cfg(feature = "embeddings")]
+fn one_package(dir: &Path, home: &Path) -> std::path::PathBuf {
+    let py = dir.join("geo-1.0");
+    write(&py, "geo/__init__.py", "");
+    write(
+        &py,
+        "geo/shapes.py",
+        "def circle_area(radius):\n    \"\"\"The area of a circle.\"\"\"\n    return 3.14159 * radius * radius\n",
+    );
+    write(
+        &py,
+        "geo/units.py",
+        "def inches_to_cm(inches):\n    return inches * 2.54\n",
+    );
+    write(
+        &py,
+        "geo/report.py",
+        "from .shapes import circle_area\n\n\ndef build(radius):\n    area = circle_area(radius)\n    again = circle_area(radius + 1)\n    return [area, again]\n",
+    );
+    let out = dir.join("rb");
+    ok(&crucible(
+        home,
+        &[
+            "data",
+            "repobench",
+            "--from",
+            py.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--per-setting",
+            "1",
+        ],
+    ));
+    out.join("tasks.jsonl")
+}
+
+#[cfg(feature = "embeddings")]
+#[test]
+fn hybrid_context_embeds_the_repository_and_reports_its_own_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let tasks = one_package(dir.path(), &home);
+    let answers = dir.path().join("answers.json");
+    std::fs::write(&answers, r#"["    area = circle_area(radius)"]"#).unwrap();
+    let run = dir.path().join("run");
+    let args = |context: &'static str| -> Vec<String> {
+        [
+            "repobench",
+            "--tasks",
+            tasks.to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "--context",
+            context,
+            "--scripted-answers",
+            answers.to_str().unwrap(),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    // Without the model: the error says how to install it, and nothing is predicted.
+    let hybrid = args("hybrid");
+    let hybrid: Vec<&str> = hybrid.iter().map(String::as_str).collect();
+    let out = crucible(&home, &hybrid);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scripts/embedding-model.sh"), "{stderr}");
+    assert!(!run.join("hybrid.jsonl").exists());
+
+    embedding_model::link_embedding_model(&home);
+    for context in ["hybrid", "hybrid-iterative"] {
+        let args = args(context);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&crucible(&home, &args));
+    }
+    assert!(run.join("index/geo-1.0/vectors.bin").is_file());
+    let results = std::fs::read_to_string(run.join("hybrid.jsonl")).unwrap();
+    let results: Vec<serde_json::Value> = results
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(results.iter().all(|r| r["mode"] == "hybrid"));
+    // A task after `from .shapes import circle_area` has its definition, and every task what
+    // the hybrid search ranked (units.py shares no word with the code before the line: the
+    // embedding ranking brings it).
+    let contexts: Vec<&str> = results
+        .iter()
+        .flat_map(|r| r["context"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        contexts.contains(&"geo/shapes.py:1-3 (Definition)"),
+        "{contexts:?}"
+    );
+    assert!(
+        contexts.contains(&"geo/units.py:1-2 (Hybrid)"),
+        "{contexts:?}"
+    );
+    let iterative = std::fs::read_to_string(run.join("hybrid_iterative.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(iterative.lines().next().unwrap()).unwrap();
+    assert!(first["draft"].is_string(), "{first}");
+    let (stdout, _) = ok(&crucible(
+        &home,
+        &["repobench", "--run", run.to_str().unwrap()],
+    ));
+    assert!(
+        stdout.contains("hybrid ") && stdout.contains("hybrid_iterative "),
+        "{stdout}"
+    );
 }

@@ -10,13 +10,13 @@
 //! of [`FileWindow::step_bytes`] rather than with every byte typed, and the editor's window
 //! after the cursor, which PSM order puts after the changed point, is short.
 
-use crucible_index::Index;
 use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt};
 use crucible_types::GenParams;
 
 use crucible_infer::{FimTokens, Generation};
 
 use crate::repo_context::{ContextCache, CurrentFile, GatherTimings, RepoContext, mark_iteration};
+use crate::repo_index::RepoIndex;
 use crate::stopwatch::{PhaseTime, Stopwatch};
 use crate::{Error, Result};
 
@@ -191,7 +191,7 @@ pub fn suffix_window(suffix: &str, max: usize) -> &str {
 /// tokens is [`Error::NoFim`].
 pub fn complete(
     generator: &mut dyn Generator,
-    index: Option<&Index>,
+    index: Option<&RepoIndex>,
     cache: &mut ContextCache,
     request: &CompleteRequest<'_>,
     observer: &mut dyn Observer,
@@ -365,8 +365,7 @@ mod tests {
     fn the_next_keystroke_on_a_line_reuses_the_context_and_gets_the_same_prompt_front() {
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
         let dir = tempfile::tempdir().unwrap();
-        let mut index =
-            Index::open(&fixture, dir.path(), crucible_index::IndexParams::default()).unwrap();
+        let mut index = RepoIndex::open(&fixture, dir.path(), None).unwrap();
         index.update().unwrap();
         let mut generator = ScriptedGenerator::new(["w * h"; 3]).with_fim(FimTokens::qwen());
         let mut cache = ContextCache::new();

@@ -119,8 +119,12 @@ pub enum Error {
         "this build of Crucible has no embedding support (built without the `embeddings` feature); rebuild with default features"
     )]
     NoEmbeddings,
-    #[error("the index of `{repo}` has no embeddings yet")]
+    #[error("the index of `{}` has no embeddings yet", repo.display())]
     NotEmbedded { repo: PathBuf },
+    #[error("the embedding model (all-MiniLM-L6-v2) is not installed at `{}`", dir.display())]
+    NoEmbeddingModel { dir: PathBuf },
+    #[error("the `{mode}` context needs the embedding model, and none was loaded")]
+    NeedsEmbeddingModel { mode: &'static str },
 }
 
 /// `Result` with this crate's [`Error`].
@@ -150,8 +154,8 @@ impl Error {
             Error::NotEmbedded { .. } => {
                 Some("run `crucible index --embed` on the repository first".into())
             }
-            Error::Index(crucible_index::Error::Embedding { .. }) => Some(
-                "install the embedding model with `scripts/embedding-model.sh` (scripts/setup.sh runs it)".into(),
+            Error::NoEmbeddingModel { .. } | Error::Index(crucible_index::Error::Embedding { .. }) => Some(
+                "install it with `scripts/embedding-model.sh` from a Crucible checkout (scripts/setup.sh runs it), or leave out `--embed`".into(),
             ),
             Error::NoReference { .. } => Some(
                 "give each sample its references in the samples file (`reference`: a string or a list of strings), or use a benchmark that ships solutions (HumanEval(+), MBPP(+), HumanEval-X)".into(),

@@ -3,9 +3,12 @@
 //!
 //! [`gather`] takes the definitions of the names the current file imports (tree-sitter, then
 //! the index by symbol; only where the import statement names the definition's file or
-//! directory, or is relative), then BM25 hits for the query (the current file or the task), and
-//! packs them into a token budget: the definitions into at most half of it, those of names the
-//! query uses first, the hits into the rest; the chunks are laid out best last. [`WithContext`]
+//! directory, or is relative), then search hits for the query (the current file or the task),
+//! and packs them into a token budget: the definitions into at most half of it, those of names
+//! the query uses first, the hits into the rest; the chunks are laid out best last. The hits are
+//! BM25's, or, when the index was opened with the embedding model ([`RepoOptions::embeddings`]),
+//! those of the hybrid search: BM25 and embedding similarity fused by reciprocal rank fusion,
+//! each chunk's detail saying its rank in both and its cosine. [`WithContext`]
 //! puts a context in front of every prompt a generator is asked, so plain requests and
 //! strategies alike see it; with a model that has Qwen2.5-Coder's repository tokens
 //! (`<|repo_name|>`, `<|file_sep|>`) completion prompts use that format, otherwise each chunk
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crucible_index::{Filters, Hit, Index, pack};
+use crucible_index::{Filters, Hit, pack};
 use crucible_infer::{
     ExtraFile, Feed, FimTokens, GenRequest, Generation, Generator, Infill, Message, ModelInfo,
     Observer, Prompt, Role,
@@ -27,13 +30,13 @@ use crucible_strategy::Progress;
 use crucible_types::{Language, Task, TaskKind};
 
 use crate::generate::{Generated, Plan, Sandbox, generate_for_task};
-use crate::repo_index::{IndexRequest, update};
+use crate::repo_index::{IndexRequest, RepoIndex};
 use crate::stopwatch::{PhaseTime, Stopwatch};
 use crate::{Result, Settings};
 
 /// Tokens of repository context when the caller gives no budget.
 pub const DEFAULT_BUDGET_TOKENS: usize = 1024;
-/// BM25 hits considered for packing.
+/// Search hits (BM25 or hybrid) considered for packing.
 const BM25_CANDIDATES: usize = 24;
 /// Hits looked at per imported name when finding its definition.
 const DEFINITION_CANDIDATES: usize = 8;
@@ -54,6 +57,9 @@ pub struct RepoOptions {
     pub budget_tokens: usize,
     /// Retrieve again with the first draft and generate again (RepoCoder).
     pub iterative: bool,
+    /// Rank the candidates by BM25 and embeddings fused (hybrid search) instead of BM25
+    /// alone: the embedding model is loaded and the index embeds its new chunks first.
+    pub embeddings: bool,
 }
 
 /// Why a chunk went into the context.
@@ -66,7 +72,9 @@ pub enum Reason {
     Definition,
     /// A BM25 hit for the query.
     Bm25,
-    /// A BM25 hit for the draft of the previous round that the first round did not have.
+    /// A hit of the hybrid search for the query (BM25 and embeddings fused).
+    Hybrid,
+    /// A search hit for the draft of the previous round that the first round did not have.
     Iteration,
 }
 
@@ -81,7 +89,7 @@ pub struct ContextChunk {
     pub end_line: usize,
     /// Its symbol, if it is a definition.
     pub symbol: Option<String>,
-    /// BM25 score of the search that found it.
+    /// Score of the search that found it (BM25, or the fused score of a hybrid search).
     pub score: f32,
     /// Why it went in.
     pub reason: Reason,
@@ -126,28 +134,31 @@ pub fn estimate_tokens(text: &str) -> usize {
 }
 
 /// Open the index of `options.repo` (creating it) and bring it up to date: only new and
-/// changed files are read.
-pub fn open_index(settings: &Settings, options: &RepoOptions) -> Result<Index> {
+/// changed files are read. With `options.embeddings` the embedding model is loaded (an error
+/// naming the fix when it is not installed), new chunks are embedded, and searches are hybrid.
+pub fn open_index(settings: &Settings, options: &RepoOptions) -> Result<RepoIndex> {
     let request = IndexRequest {
         repo: options.repo.clone(),
         index_dir: options.index_dir.clone(),
-        embeddings: false,
+        embeddings: options.embeddings,
     };
-    let indexed = update(settings, &request)?;
+    let mut index = crate::repo_index::open(settings, &request)?;
+    let updated = index.update()?;
     tracing::debug!(
-        indexed = indexed.report.files_indexed,
-        unchanged = indexed.report.files_unchanged,
-        removed = indexed.report.files_removed,
+        indexed = updated.report.files_indexed,
+        unchanged = updated.report.files_unchanged,
+        removed = updated.report.files_removed,
+        embedded = updated.embedded.map(|e| e.embedded),
         "repository index updated"
     );
-    Ok(indexed.index)
+    Ok(index)
 }
 
 /// The context for `query` (the current file's text near the cursor, or the task): the
-/// definitions of the names `current` imports first, then BM25 hits, packed into
-/// `budget_tokens`.
+/// definitions of the names `current` imports first, then search hits (BM25, or hybrid when
+/// `index` is), packed into `budget_tokens`.
 pub fn gather(
-    index: &Index,
+    index: &RepoIndex,
     query: &str,
     current: Option<CurrentFile<'_>>,
     budget_tokens: usize,
@@ -164,7 +175,8 @@ pub struct GatherTimings {
     pub import_names: PhaseTime,
     /// Searching the index for each imported name's definition.
     pub definitions: PhaseTime,
-    /// The BM25 search for the query.
+    /// The search for the query (BM25, or hybrid: the query embedded, BM25 and cosine
+    /// rankings fused).
     pub bm25: PhaseTime,
     /// Packing the candidates into the budget.
     pub pack: PhaseTime,
@@ -206,9 +218,10 @@ pub struct Gathered {
 /// completion at every keystroke, and the query leaves out the cursor's line
 /// ([`crate::complete::query_around`]), so the searches would find the same chunks again
 /// until the cursor leaves the line or the index changes. A context is found again only for
-/// the same query, current file path, imported names and budget, and the same
-/// [`Index::generation`] (an update of the index makes every kept context stale). Holds the
-/// last [`ContextCache::CAPACITY`] contexts.
+/// the same query, current file path, imported names and budget, the same way of searching,
+/// and the same [`crucible_index::Index::generation`] (an update of the index, or embedding
+/// its new chunks, makes every kept context stale). Holds the last [`ContextCache::CAPACITY`]
+/// contexts.
 #[derive(Debug, Default)]
 pub struct ContextCache {
     entries: std::collections::VecDeque<(ContextKey, RepoContext)>,
@@ -219,6 +232,7 @@ pub struct ContextCache {
 struct ContextKey {
     index_dir: PathBuf,
     generation: u64,
+    hybrid: bool,
     query: String,
     path: Option<String>,
     imported: Vec<String>,
@@ -238,7 +252,7 @@ impl ContextCache {
     /// not changed since.
     pub fn gather(
         &mut self,
-        index: &Index,
+        index: &RepoIndex,
         query: &str,
         current: Option<CurrentFile<'_>>,
         budget_tokens: usize,
@@ -247,8 +261,9 @@ impl ContextCache {
         let imported = current.map(imported_names).unwrap_or_default();
         let import_names = watch.lap();
         let key = ContextKey {
-            index_dir: index.dir().to_path_buf(),
-            generation: index.generation(),
+            index_dir: index.index().dir().to_path_buf(),
+            generation: index.index().generation(),
+            hybrid: index.is_hybrid(),
             query: query.to_owned(),
             path: current.map(|file| file.path.to_owned()),
             imported,
@@ -303,7 +318,7 @@ fn imported_names(file: CurrentFile<'_>) -> Vec<String> {
 /// [`gather`] with the names `current` imports already read, timing each phase on `watch`
 /// (the import names' phase is left at zero for the caller).
 fn gather_for(
-    index: &Index,
+    index: &RepoIndex,
     query: &str,
     current: Option<CurrentFile<'_>>,
     imported: &[String],
@@ -323,10 +338,15 @@ fn gather_for(
         definitions_found = definitions(index, file.path, &names, &statements, &filters)?;
     }
     timings.definitions = watch.lap();
+    let reason = if index.is_hybrid() {
+        Reason::Hybrid
+    } else {
+        Reason::Bm25
+    };
     let mut hits = Vec::new();
     for hit in search(index, query, BM25_CANDIDATES, &filters)? {
-        let detail = detail(&hit);
-        hits.push((hit, Reason::Bm25, detail));
+        let detail = detail(&hit, index.is_hybrid());
+        hits.push((hit, reason, detail));
     }
     timings.bm25 = watch.lap();
     let context = pack_candidates(index, definitions_found, hits, budget_tokens);
@@ -405,9 +425,10 @@ fn near_names_first(imported: &[String], query: &str) -> Vec<String> {
 
 /// The definitions of the names the file at `path` imports (those `statements` import from
 /// where the definition is: see [`imported_from`]), then the modules it imports whole (the
-/// first chunk of each module's file).
+/// first chunk of each module's file). Names are looked up by BM25 (a name is a term, not a
+/// sentence), whatever way the query is searched.
 fn definitions(
-    index: &Index,
+    index: &RepoIndex,
     path: &str,
     imported: &[String],
     statements: &[ImportWords],
@@ -416,7 +437,7 @@ fn definitions(
     let mut definitions = Vec::new();
     let mut modules = Vec::new();
     for name in imported {
-        let hits = search(index, name, DEFINITION_CANDIDATES, filters)?;
+        let hits = bm25_search(index, name, DEFINITION_CANDIDATES, filters)?;
         let definition = hits.iter().find(|hit| {
             hit.symbol.as_deref().is_some_and(|symbol| {
                 symbol == name
@@ -454,19 +475,41 @@ fn definitions(
     Ok(definitions)
 }
 
-/// A BM25 search where a query without code terms finds nothing (rather than failing).
-fn search(index: &Index, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
+/// The index's search (BM25 or hybrid), where a query without code terms finds nothing
+/// (rather than failing).
+fn search(index: &RepoIndex, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
     match index.search(query, k, filters) {
+        Ok(hits) => Ok(hits),
+        Err(crate::Error::Index(crucible_index::Error::EmptyQuery { .. })) => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
+/// A BM25 search where a query without code terms finds nothing (rather than failing).
+fn bm25_search(index: &RepoIndex, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
+    match index.index().search(query, k, filters) {
         Ok(hits) => Ok(hits),
         Err(crucible_index::Error::EmptyQuery { .. }) => Ok(Vec::new()),
         Err(err) => Err(err.into()),
     }
 }
 
-fn detail(hit: &Hit) -> String {
+/// Why a search hit ranked where it did: its BM25 rank, with hybrid search its embedding rank
+/// and cosine (or that the other ranking did not have it), and the query terms it matched.
+fn detail(hit: &Hit, hybrid: bool) -> String {
     let mut parts = Vec::new();
-    if let Some(bm25) = hit.why.bm25 {
-        parts.push(format!("bm25 rank {}", bm25.rank));
+    match hit.why.bm25 {
+        Some(bm25) => parts.push(format!("bm25 rank {}", bm25.rank)),
+        None => parts.push("not in the bm25 top".into()),
+    }
+    if hybrid {
+        match hit.why.embedding {
+            Some(embedding) => parts.push(format!(
+                "embedding rank {} (cosine {:.3})",
+                embedding.rank, embedding.score
+            )),
+            None => parts.push("not in the embedding top".into()),
+        }
     }
     if !hit.why.matched_terms.is_empty() {
         let shown: Vec<&str> = hit
@@ -486,7 +529,7 @@ fn detail(hit: &Hit) -> String {
 /// file right after the context, and a model leans on what is nearest (RepoCoder puts its most
 /// similar snippet next to the code too).
 fn pack_candidates(
-    index: &Index,
+    index: &RepoIndex,
     definitions: Vec<(Hit, Reason, String)>,
     hits: Vec<(Hit, Reason, String)>,
     budget_tokens: usize,
@@ -536,6 +579,7 @@ fn pack_candidates(
     chunks.reverse();
     RepoContext {
         repo_name: index
+            .index()
             .root()
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -783,14 +827,15 @@ pub fn task_query(task: &Task) -> &str {
     }
 }
 
-/// Mark the BM25 chunks of a second round that the first round lacked [`Reason::Iteration`].
+/// Mark the search chunks (BM25 or hybrid) of a second round that the first round lacked
+/// [`Reason::Iteration`].
 pub fn mark_iteration(first: &RepoContext, second: &mut RepoContext) {
     for chunk in &mut second.chunks {
         let known = first
             .chunks
             .iter()
             .any(|old| old.path == chunk.path && old.start_line == chunk.start_line);
-        if !known && chunk.reason == Reason::Bm25 {
+        if !known && matches!(chunk.reason, Reason::Bm25 | Reason::Hybrid) {
             chunk.reason = Reason::Iteration;
         }
     }
@@ -818,7 +863,7 @@ pub fn generate_with_repo(
     task: &Task,
     plan: &Plan,
     progress: &mut dyn Progress,
-    index: &Index,
+    index: &RepoIndex,
     options: &RepoOptions,
     current: Option<CurrentFile<'_>>,
 ) -> Result<RepoGenerated> {
@@ -854,7 +899,7 @@ pub fn generate_with_repo(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crucible_index::IndexParams;
+    use crucible_index::{Index, IndexParams};
     use crucible_infer::prompt::PromptMode;
     use crucible_infer::{ScriptedGenerator, Silent, SolveParams};
     use crucible_strategy::Quiet;
@@ -866,10 +911,10 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
     }
 
-    fn index(dir: &Path) -> Index {
+    fn index(dir: &Path) -> RepoIndex {
         let mut index = Index::open(&fixture(), dir, IndexParams::default()).unwrap();
         index.update().unwrap();
-        index
+        RepoIndex::bm25(index)
     }
 
     fn report_file() -> String {
@@ -910,6 +955,7 @@ mod tests {
             index_dir: None,
             budget_tokens: DEFAULT_BUDGET_TOKENS,
             iterative,
+            embeddings: false,
         }
     }
 
@@ -966,7 +1012,7 @@ mod tests {
             std::fs::copy(fixture().join(file), &to).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
-        let mut index = Index::open(repo.path(), dir.path(), IndexParams::default()).unwrap();
+        let mut index = RepoIndex::open(repo.path(), dir.path(), None).unwrap();
         index.update().unwrap();
         let text = report_file();
         let current = Some(CurrentFile {
@@ -1166,7 +1212,7 @@ mod tests {
     }
 
     /// A repository in a temporary directory, indexed: `files` are (path, text) pairs.
-    fn temp_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, Index) {
+    fn temp_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, RepoIndex) {
         let repo = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let to = repo.path().join(path);
@@ -1176,7 +1222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut index = Index::open(repo.path(), dir.path(), IndexParams::default()).unwrap();
         index.update().unwrap();
-        (repo, dir, index)
+        (repo, dir, RepoIndex::bm25(index))
     }
 
     #[test]
@@ -1350,5 +1396,83 @@ mod tests {
         );
         assert!(context.tokens <= budget);
         assert!(context.left_out > 0);
+    }
+
+    /// The embedding model under `CRUCIBLE_HOME` (as scripts/embedding-model.sh installs it).
+    /// Fails, naming the command, when it is not installed.
+    #[cfg(feature = "embeddings")]
+    fn embedding_model() -> std::sync::Arc<crate::repo_index::EmbeddingModel> {
+        let home = crucible_model::env::crucible_home_from_env().unwrap();
+        let loaded = crate::repo_index::EmbeddingModel::load(&home);
+        std::sync::Arc::new(loaded.unwrap_or_else(|err| {
+            panic!("{err}; run scripts/embedding-model.sh (scripts/setup.sh does)")
+        }))
+    }
+
+    #[cfg(feature = "embeddings")]
+    #[test]
+    fn hybrid_context_ranks_by_meaning_and_says_how_each_chunk_ranked() {
+        let (repo, dir, bm25) = temp_repo(&[
+            (
+                "geometry/units.py",
+                "def inches_to_cm(inches):\n    \"\"\"Centimetres in the given inches.\"\"\"\n    return inches * 2.54\n",
+            ),
+            (
+                "geometry/shapes.py",
+                "def rectangle_area(width, height):\n    return width * height\n",
+            ),
+            ("report.py", "def total(rooms):\n    return 0\n"),
+        ]);
+        let query = "convert an imperial length into a metric one";
+        let plain = gather(&bm25, query, None, 200).unwrap();
+        assert!(
+            plain.chunks.iter().all(|c| c.path != "geometry/units.py"),
+            "{plain:?}"
+        );
+        drop(bm25);
+        let mut hybrid = RepoIndex::open(repo.path(), dir.path(), Some(embedding_model())).unwrap();
+        let updated = hybrid.update().unwrap();
+        assert_eq!(updated.embedded.unwrap().embedded, 3, "{updated:?}");
+        let context = gather(&hybrid, query, None, 200).unwrap();
+        let units = context
+            .chunks
+            .iter()
+            .find(|c| c.path == "geometry/units.py")
+            .unwrap_or_else(|| panic!("{context:?}"));
+        assert_eq!(units.reason, Reason::Hybrid);
+        assert!(
+            units
+                .detail
+                .starts_with("not in the bm25 top; embedding rank 1 (cosine 0."),
+            "{}",
+            units.detail
+        );
+        // Best last: the nearest chunk to the prompt is the embedding's first.
+        assert_eq!(context.chunks.last().unwrap().path, "geometry/units.py");
+
+        // A saved file's new chunk is embedded (only it), and the kept context is stale.
+        let mut cache = ContextCache::new();
+        assert!(!cache.gather(&hybrid, query, None, 200).unwrap().cached);
+        assert!(cache.gather(&hybrid, query, None, 200).unwrap().cached);
+        let added = repo.path().join("geometry/metric.py");
+        std::fs::write(
+            &added,
+            "def feet_to_metres(feet):\n    return feet * 0.3048\n",
+        )
+        .unwrap();
+        let updated = hybrid.update_paths(&[added]).unwrap();
+        let embedded = updated.embedded.unwrap();
+        assert_eq!((embedded.embedded, embedded.reused), (1, 3), "{updated:?}");
+        let fresh = cache.gather(&hybrid, query, None, 200).unwrap();
+        assert!(!fresh.cached);
+        assert!(
+            fresh
+                .context
+                .chunks
+                .iter()
+                .any(|c| c.path == "geometry/metric.py" && c.reason == Reason::Hybrid),
+            "{:?}",
+            fresh.context
+        );
     }
 }

@@ -1,9 +1,11 @@
-//! The repository index pipeline behind `crucible index` and `crucible search`: where a
-//! repository's index lives (under `CRUCIBLE_HOME`, never inside the repository), opening and
-//! updating it, and searching it by BM25 or, with the embedding model, by BM25 and embeddings
-//! fused.
+//! The repository index pipeline behind `crucible index`, `crucible search` and repository
+//! context: where a repository's index lives (under `CRUCIBLE_HOME`, never inside the
+//! repository), the embedding model, and [`RepoIndex`], an index with the way it is searched
+//! (BM25, or BM25 and embeddings fused), whose updates embed the new chunks.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -48,6 +50,61 @@ pub fn embedding_model_dir(home: &Path) -> PathBuf {
     home.join("models").join(EMBEDDING_MODEL)
 }
 
+/// The sentence-embedding model of hybrid search (all-MiniLM-L6-v2, run on the CPU), loaded
+/// once and shared by every index that searches with it.
+pub struct EmbeddingModel {
+    dir: PathBuf,
+    #[cfg(feature = "embeddings")]
+    embedder: crucible_index::embed::Embedder,
+}
+
+impl std::fmt::Debug for EmbeddingModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingModel")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddingModel {
+    /// Load the model installed under `home` ([`embedding_model_dir`]). A model that is not
+    /// installed is [`Error::NoEmbeddingModel`]; a build without the `embeddings` feature is
+    /// [`Error::NoEmbeddings`].
+    pub fn load(home: &Path) -> Result<EmbeddingModel> {
+        EmbeddingModel::check_installed(home)?;
+        EmbeddingModel::load_dir(embedding_model_dir(home))
+    }
+
+    /// Whether [`EmbeddingModel::load`] can find the model, without loading it: the errors of
+    /// a build without embeddings and of a model that is not installed.
+    pub fn check_installed(home: &Path) -> Result<()> {
+        if !cfg!(feature = "embeddings") {
+            return Err(Error::NoEmbeddings);
+        }
+        let dir = embedding_model_dir(home);
+        if !dir.join("model.safetensors").is_file() {
+            return Err(Error::NoEmbeddingModel { dir });
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "embeddings")]
+    fn load_dir(dir: PathBuf) -> Result<EmbeddingModel> {
+        let embedder = crucible_index::embed::Embedder::load(&dir)?;
+        Ok(EmbeddingModel { dir, embedder })
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    fn load_dir(_dir: PathBuf) -> Result<EmbeddingModel> {
+        Err(Error::NoEmbeddings)
+    }
+
+    /// The model's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// Which index, and how to use it.
 #[derive(Debug, Clone)]
 pub struct IndexRequest {
@@ -63,7 +120,7 @@ pub struct IndexRequest {
 #[derive(Debug)]
 pub struct Indexed {
     /// The open index.
-    pub index: Index,
+    pub index: RepoIndex,
     /// The BM25 update.
     pub report: UpdateReport,
     /// Chunks embedded and reused, when embeddings were asked for.
@@ -77,84 +134,193 @@ pub struct EmbedCounts {
     pub embedded: usize,
     /// Chunks whose vectors were kept.
     pub reused: usize,
+    /// Time spent embedding.
+    pub elapsed: Duration,
 }
 
-/// Open the index of the request's repository (creating it) and bring it up to date.
-pub fn update(settings: &Settings, request: &IndexRequest) -> Result<Indexed> {
+/// What [`RepoIndex::update`] did.
+#[derive(Debug, Clone)]
+pub struct Updated {
+    /// The BM25 update.
+    pub report: UpdateReport,
+    /// The embedding of new chunks, when the index searches with embeddings.
+    pub embedded: Option<EmbedCounts>,
+}
+
+/// A repository's index with the way it is searched: by BM25, or, with an embedding model, by
+/// BM25 and embeddings fused by reciprocal rank fusion (hybrid). Its updates embed the chunks
+/// that have no vector yet (only those), so a hybrid search sees every chunk of the update.
+#[derive(Debug)]
+pub struct RepoIndex {
+    index: Index,
+    embeddings: Option<Arc<EmbeddingModel>>,
+}
+
+impl RepoIndex {
+    /// Open (or create) the index of `repo` in `index_dir` without updating it; with
+    /// `embeddings`, searches are hybrid.
+    pub fn open(
+        repo: &Path,
+        index_dir: &Path,
+        embeddings: Option<Arc<EmbeddingModel>>,
+    ) -> Result<RepoIndex> {
+        let index = Index::open(repo, index_dir, IndexParams::default())?;
+        Ok(RepoIndex { index, embeddings })
+    }
+
+    /// An index searched by BM25 only.
+    pub fn bm25(index: Index) -> RepoIndex {
+        RepoIndex {
+            index,
+            embeddings: None,
+        }
+    }
+
+    /// The BM25 index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Whether searches fuse embeddings with BM25.
+    pub fn is_hybrid(&self) -> bool {
+        self.embeddings.is_some()
+    }
+
+    /// Bring the index up to date with the whole repository, then embed the new chunks.
+    pub fn update(&mut self) -> Result<Updated> {
+        self.update_reporting(&mut |_, _| {})
+    }
+
+    /// [`RepoIndex::update`], telling `progress` (chunks embedded, chunks to embed) as the
+    /// embedding goes.
+    pub fn update_reporting(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Updated> {
+        let report = self.index.update()?;
+        let embedded = self.embed(progress)?;
+        Ok(Updated { report, embedded })
+    }
+
+    /// Bring the index up to date for `paths` only (see [`Index::update_paths`]), then embed
+    /// the new chunks.
+    pub fn update_paths(&mut self, paths: &[PathBuf]) -> Result<Updated> {
+        let report = self.index.update_paths(paths)?;
+        let embedded = self.embed(&mut |_, _| {})?;
+        Ok(Updated { report, embedded })
+    }
+
+    /// The `k` chunks that best match `query`, best first: BM25 (a query without code terms
+    /// is [`crucible_index::Error::EmptyQuery`]), or hybrid. A hybrid search of an index with
+    /// chunks but no vectors (opened without an update) is [`Error::NotEmbedded`].
+    pub fn search(&self, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
+        match &self.embeddings {
+            Some(model) => self.search_hybrid(model, query, k, filters),
+            None => Ok(self.index.search(query, k, filters)?),
+        }
+    }
+
+    #[cfg(feature = "embeddings")]
+    fn embed(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<EmbedCounts>> {
+        let Some(model) = &self.embeddings else {
+            return Ok(None);
+        };
+        // A first embedding of a large repository takes minutes: say so where the user looks
+        // (an editor's LSP log), once, when the first batch is done.
+        let mut told = false;
+        let root = self.index.root().to_path_buf();
+        let mut reporting = |done: usize, total: usize| {
+            if !told {
+                told = true;
+                tracing::info!(
+                    "embedding {total} chunks of `{}` (all-MiniLM-L6-v2, on the CPU)",
+                    root.display()
+                );
+            }
+            progress(done, total);
+        };
+        let report = self.index.embed_chunks(&model.embedder, &mut reporting)?;
+        if report.embedded + report.dropped > 0 {
+            tracing::debug!(
+                embedded = report.embedded,
+                reused = report.reused,
+                dropped = report.dropped,
+                seconds = report.elapsed.as_secs_f64(),
+                "chunks embedded"
+            );
+        }
+        Ok(Some(EmbedCounts {
+            embedded: report.embedded,
+            reused: report.reused,
+            elapsed: report.elapsed,
+        }))
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    fn embed(&mut self, _progress: &mut dyn FnMut(usize, usize)) -> Result<Option<EmbedCounts>> {
+        match &self.embeddings {
+            Some(_) => Err(Error::NoEmbeddings),
+            None => Ok(None),
+        }
+    }
+
+    #[cfg(feature = "embeddings")]
+    fn search_hybrid(
+        &self,
+        model: &EmbeddingModel,
+        query: &str,
+        k: usize,
+        filters: &Filters,
+    ) -> Result<Vec<Hit>> {
+        if self.index.embedded_chunks()? == 0 && self.index.stats().chunks > 0 {
+            return Err(Error::NotEmbedded {
+                repo: self.index.root().to_path_buf(),
+            });
+        }
+        Ok(self
+            .index
+            .search_hybrid(query, k, filters, &model.embedder)?)
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    fn search_hybrid(
+        &self,
+        _model: &EmbeddingModel,
+        _query: &str,
+        _k: usize,
+        _filters: &Filters,
+    ) -> Result<Vec<Hit>> {
+        Err(Error::NoEmbeddings)
+    }
+}
+
+/// Open the index of the request's repository (creating it) and bring it up to date; with
+/// `request.embeddings`, load the embedding model and embed the new chunks, telling
+/// `progress` (chunks embedded, chunks to embed) as it goes.
+pub fn update(
+    settings: &Settings,
+    request: &IndexRequest,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Indexed> {
+    let mut index = open(settings, request)?;
+    let updated = index.update_reporting(progress)?;
+    Ok(Indexed {
+        index,
+        report: updated.report,
+        embedded: updated.embedded,
+    })
+}
+
+/// Open the index of the request's repository (creating it) without updating it; with
+/// `request.embeddings`, load the embedding model for hybrid search.
+pub fn open(settings: &Settings, request: &IndexRequest) -> Result<RepoIndex> {
     let index_dir = match &request.index_dir {
         Some(dir) => dir.clone(),
         None => default_index_dir(&settings.home, &request.repo)?,
     };
-    let mut index = Index::open(&request.repo, &index_dir, IndexParams::default())?;
-    let report = index.update()?;
-    let embedded = if request.embeddings {
-        Some(embed(settings, &mut index)?)
+    let embeddings = if request.embeddings {
+        Some(Arc::new(EmbeddingModel::load(&settings.home)?))
     } else {
         None
     };
-    Ok(Indexed {
-        index,
-        report,
-        embedded,
-    })
-}
-
-/// Search an index that [`update`] brought up to date.
-pub fn search(
-    settings: &Settings,
-    index: &Index,
-    query: &str,
-    k: usize,
-    filters: &Filters,
-    embeddings: bool,
-) -> Result<Vec<Hit>> {
-    if embeddings {
-        return search_hybrid(settings, index, query, k, filters);
-    }
-    Ok(index.search(query, k, filters)?)
-}
-
-#[cfg(feature = "embeddings")]
-fn embed(settings: &Settings, index: &mut Index) -> Result<EmbedCounts> {
-    let embedder = crucible_index::embed::Embedder::load(&embedding_model_dir(&settings.home))?;
-    let report = index.embed_chunks(&embedder)?;
-    Ok(EmbedCounts {
-        embedded: report.embedded,
-        reused: report.reused,
-    })
-}
-
-#[cfg(not(feature = "embeddings"))]
-fn embed(_settings: &Settings, _index: &mut Index) -> Result<EmbedCounts> {
-    Err(Error::NoEmbeddings)
-}
-
-#[cfg(feature = "embeddings")]
-fn search_hybrid(
-    settings: &Settings,
-    index: &Index,
-    query: &str,
-    k: usize,
-    filters: &Filters,
-) -> Result<Vec<Hit>> {
-    let embedder = crucible_index::embed::Embedder::load(&embedding_model_dir(&settings.home))?;
-    if index.embedded_chunks()? == 0 {
-        return Err(Error::NotEmbedded {
-            repo: index.root().to_path_buf(),
-        });
-    }
-    Ok(index.search_hybrid(query, k, filters, &embedder)?)
-}
-
-#[cfg(not(feature = "embeddings"))]
-fn search_hybrid(
-    _settings: &Settings,
-    _index: &Index,
-    _query: &str,
-    _k: usize,
-    _filters: &Filters,
-) -> Result<Vec<Hit>> {
-    Err(Error::NoEmbeddings)
+    RepoIndex::open(&request.repo, &index_dir, embeddings)
 }
 
 #[cfg(test)]
@@ -180,5 +346,30 @@ mod tests {
         assert!(name.starts_with(&base.replace('.', "_")), "{name}");
         assert_eq!(default_index_dir(home, repo_a.path()).unwrap(), a, "stable");
         assert!(default_index_dir(home, Path::new("/no/such/repo")).is_err());
+    }
+
+    #[cfg(feature = "embeddings")]
+    #[test]
+    fn a_missing_embedding_model_names_where_it_belongs() {
+        let home = tempfile::tempdir().unwrap();
+        let err = EmbeddingModel::load(home.path()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(&embedding_model_dir(home.path()).display().to_string()),
+            "{message}"
+        );
+        assert!(
+            err.hint().unwrap().contains("scripts/embedding-model.sh"),
+            "{:?}",
+            err.hint()
+        );
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    #[test]
+    fn a_build_without_embeddings_says_so() {
+        let home = tempfile::tempdir().unwrap();
+        let err = EmbeddingModel::load(home.path()).unwrap_err();
+        assert!(matches!(err, Error::NoEmbeddings), "{err}");
     }
 }

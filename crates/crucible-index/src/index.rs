@@ -58,11 +58,14 @@ pub struct Index {
     pub(crate) fields: Fields,
     manifest: Manifest,
     /// See [`Index::generation`].
-    generation: u64,
+    pub(crate) generation: u64,
+    /// The chunks' embedding vectors, loaded when first needed (see `vectors.rs`).
+    #[cfg(feature = "embed")]
+    pub(crate) vectors: Mutex<Option<std::sync::Arc<crate::vectors::Vectors>>>,
 }
 
 /// A value no index of this process has had: [`Index::generation`].
-fn next_generation() -> u64 {
+pub(crate) fn next_generation() -> u64 {
     static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
@@ -315,6 +318,8 @@ impl Index {
             fields,
             manifest,
             generation: next_generation(),
+            #[cfg(feature = "embed")]
+            vectors: Mutex::new(None),
         })
     }
 

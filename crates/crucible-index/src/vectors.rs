@@ -1,10 +1,16 @@
 //! Embedding vectors of an index's chunks (feature `embed`), keyed by chunk content id so an
 //! update embeds only new chunks; hybrid search fuses their cosine ranking with BM25 by
 //! reciprocal rank fusion.
+//!
+//! The vectors live in one file beside tantivy's (`vectors.bin`: a header with the dimension
+//! and the model's fingerprint, then `(chunk id, vector)` records), loaded once per open index
+//! and replaced whole by write-then-rename when an update changes them. Vectors of another
+//! model are dropped and the chunks embedded again.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
@@ -16,9 +22,12 @@ use crate::fuse::{RRF_K, reciprocal_rank_fusion};
 use crate::search::{VECTORS_FILE, query_terms};
 use crate::{Error, Filters, Hit, Index, Ranked, Result};
 
-const MAGIC: &[u8; 8] = b"CRVEC01\n";
+const MAGIC: &[u8; 8] = b"CRVEC02\n";
+/// Magic, dimension (u32), reserved (u32), model fingerprint (u64).
+const HEADER_BYTES: usize = 24;
 
-/// Chunks embedded per model call.
+/// Chunks embedded per model call. Chunks are sorted by length first, so a batch pads little;
+/// larger batches gained nothing on two cores.
 const BATCH: usize = 16;
 
 /// What [`Index::embed_chunks`] did.
@@ -28,14 +37,20 @@ pub struct EmbedReport {
     pub embedded: usize,
     /// Chunks whose vector was kept from before.
     pub reused: usize,
-    /// Vectors dropped because their chunk left the index.
+    /// Vectors dropped because their chunk left the index (or another model made them).
     pub dropped: usize,
+    /// Time spent embedding.
+    pub elapsed: std::time::Duration,
 }
 
+/// A chunk to embed: its content id and the text the model reads.
+type ToEmbed = (u64, String);
+
 /// The vectors, in memory.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Vectors {
     dim: usize,
+    fingerprint: u64,
     by_id: HashMap<u64, Vec<f32>>,
 }
 
@@ -47,32 +62,42 @@ impl Vectors {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vectors::default()),
             Err(err) => return Err(Error::io("read", &path)(err)),
         };
-        let corrupt = || Error::Io {
-            action: "read",
-            path: path.clone(),
-            source: std::io::Error::other(
-                "not a vectors file of this version; run `crucible index --embed` again after deleting it",
-            ),
+        let Some(vectors) = Vectors::parse(&bytes) else {
+            // A cache: one of another version or a torn one is rebuilt by the next embedding.
+            tracing::warn!(
+                "`{}` is not a vectors file of this version; the chunks will be embedded again",
+                path.display()
+            );
+            return Ok(Vectors::default());
         };
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(corrupt());
+        Ok(vectors)
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Vectors> {
+        if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
+            return None;
         }
-        let dim = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| corrupt())?) as usize;
+        let dim = u32::from_le_bytes(bytes[8..12].try_into().ok()?) as usize;
+        let fingerprint = u64::from_le_bytes(bytes[16..24].try_into().ok()?);
         let record = 8 + 4 * dim;
-        let body = &bytes[16..];
-        if dim == 0 || body.len() % record != 0 {
-            return Err(corrupt());
+        let body = &bytes[HEADER_BYTES..];
+        if dim == 0 || !body.len().is_multiple_of(record) {
+            return None;
         }
         let mut by_id = HashMap::with_capacity(body.len() / record);
         for entry in body.chunks_exact(record) {
-            let id = u64::from_le_bytes(entry[..8].try_into().map_err(|_| corrupt())?);
+            let id = u64::from_le_bytes(entry[..8].try_into().ok()?);
             let vector = entry[8..]
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
             by_id.insert(id, vector);
         }
-        Ok(Vectors { dim, by_id })
+        Some(Vectors {
+            dim,
+            fingerprint,
+            by_id,
+        })
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
@@ -83,6 +108,7 @@ impl Vectors {
             out.write_all(MAGIC)?;
             out.write_all(&u32::try_from(self.dim).unwrap_or(0).to_le_bytes())?;
             out.write_all(&[0; 4])?;
+            out.write_all(&self.fingerprint.to_le_bytes())?;
             let mut ids: Vec<&u64> = self.by_id.keys().collect();
             ids.sort();
             for id in ids {
@@ -96,46 +122,99 @@ impl Vectors {
         write().map_err(Error::io("write", &temporary))?;
         std::fs::rename(&temporary, &path).map_err(Error::io("replace", &path))
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
-    }
 }
 
 impl Index {
-    /// Embed every chunk of the index that has no vector yet, drop vectors of chunks that are
-    /// gone, and save them. Chunks are embedded as `path`, symbol, signatures and text.
-    pub fn embed_chunks(&mut self, embedder: &Embedder) -> Result<EmbedReport> {
-        let mut vectors = Vectors::load(&self.dir)?;
-        if vectors.dim != embedder.dim() {
+    /// The vectors, loaded from the index directory the first time they are needed.
+    fn vectors(&self) -> Result<Arc<Vectors>> {
+        let mut cached = self
+            .vectors
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(vectors) = &*cached {
+            return Ok(vectors.clone());
+        }
+        let vectors = Arc::new(Vectors::load(&self.dir)?);
+        *cached = Some(vectors.clone());
+        Ok(vectors)
+    }
+
+    /// Embed every chunk of the index that has no vector yet, drop the vectors of chunks that
+    /// are gone, and save them. Chunks are embedded as their path, symbol, signatures and text.
+    /// `progress` is told (chunks embedded, chunks to embed) after each batch.
+    pub fn embed_chunks(
+        &mut self,
+        embedder: &Embedder,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<EmbedReport> {
+        let started = std::time::Instant::now();
+        let mut vectors = Vectors::clone(&*self.vectors()?);
+        let mut report = EmbedReport::default();
+        if vectors.dim != embedder.dim() || vectors.fingerprint != embedder.fingerprint() {
+            report.dropped = vectors.by_id.len();
             vectors = Vectors {
                 dim: embedder.dim(),
+                fingerprint: embedder.fingerprint(),
                 by_id: HashMap::new(),
             };
         }
+        let (live, mut todo) = self.chunks_without_vectors(&vectors)?;
+        let before = vectors.by_id.len();
+        vectors.by_id.retain(|id, _| live.contains(id));
+        report.dropped += before - vectors.by_id.len();
+        report.reused = vectors.by_id.len();
+        // Similar lengths together: each batch is padded to its longest text.
+        todo.sort_by_key(|(id, text)| (text.len(), *id));
+        for batch in todo.chunks(BATCH) {
+            let texts: Vec<&str> = batch.iter().map(|(_, text)| text.as_str()).collect();
+            let embedded = embedder.embed(&texts)?;
+            for ((id, _), vector) in batch.iter().zip(embedded) {
+                vectors.by_id.insert(*id, vector);
+            }
+            report.embedded += batch.len();
+            progress(report.embedded, todo.len());
+        }
+        if report.embedded + report.dropped > 0 {
+            vectors.save(&self.dir)?;
+            *self
+                .vectors
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = Some(Arc::new(vectors));
+            // What a hybrid search finds has changed.
+            self.generation = crate::index::next_generation();
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// The ids of the live chunks, and the id and text to embed of each one without a vector
+    /// (ids come from the fast field; only the chunks to embed are read from the store).
+    fn chunks_without_vectors(&self, vectors: &Vectors) -> Result<(HashSet<u64>, Vec<ToEmbed>)> {
         let searcher = self.reader.searcher();
         let mut live = HashSet::new();
-        let mut todo: Vec<(u64, String)> = Vec::new();
+        let mut todo = Vec::new();
         for segment in searcher.segment_readers() {
-            let store = segment
-                .get_store_reader(64)
+            let ids = segment
+                .fast_fields()
+                .u64("chunk_id")
                 .map_err(Error::tantivy(&self.dir))?;
+            let mut store = None;
             for doc_id in segment.doc_ids_alive() {
-                let doc: TantivyDocument = store.get(doc_id).map_err(Error::tantivy(&self.dir))?;
-                let id = doc
-                    .get_first(self.fields.chunk_id)
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0);
+                let id = ids.first(doc_id).unwrap_or(0);
                 live.insert(id);
                 if vectors.by_id.contains_key(&id) {
                     continue;
                 }
-                let text = |field| {
-                    doc.get_first(field)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
+                let store = match &mut store {
+                    Some(store) => store,
+                    None => store.insert(
+                        segment
+                            .get_store_reader(64)
+                            .map_err(Error::io("read the document store in", &self.dir))?,
+                    ),
                 };
+                let doc: TantivyDocument = store.get(doc_id).map_err(Error::tantivy(&self.dir))?;
+                let text = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("");
                 let input = format!(
                     "{}\n{}\n{}\n{}",
                     text(self.fields.path),
@@ -146,32 +225,23 @@ impl Index {
                 todo.push((id, input));
             }
         }
-        let before = vectors.by_id.len();
-        vectors.by_id.retain(|id, _| live.contains(id));
-        let mut report = EmbedReport {
-            dropped: before - vectors.by_id.len(),
-            reused: vectors.by_id.len(),
-            ..EmbedReport::default()
-        };
-        for batch in todo.chunks(BATCH) {
-            let texts: Vec<&str> = batch.iter().map(|(_, text)| text.as_str()).collect();
-            let embedded = embedder.embed(&texts)?;
-            for ((id, _), vector) in batch.iter().zip(embedded) {
-                vectors.by_id.insert(*id, vector);
-            }
-            report.embedded += batch.len();
-        }
-        vectors.save(&self.dir)?;
-        Ok(report)
+        Ok((live, todo))
     }
 
     /// Chunks with a stored vector.
     pub fn embedded_chunks(&self) -> Result<usize> {
-        Ok(Vectors::load(&self.dir)?.len())
+        Ok(self.vectors()?.by_id.len())
     }
 
     /// The `k` best chunks by BM25 and embeddings together, fused by reciprocal rank fusion
-    /// (k = 60) over each ranking's top `max(4k, 50)`. Each hit's `why` holds its place in both.
+    /// (k = 60) over each ranking's top `k` (Elasticsearch's default window). Each hit's `why`
+    /// holds its place in both. A query without code terms is ranked by embeddings alone.
+    ///
+    /// A deeper window hurts in a repository: with each ranking's top 50 of a few hundred
+    /// chunks, nearly every chunk is in both, and any chunk in both (BM25 matching only `the`
+    /// and `of`, the embedding ranking it 26th) outranks one that only one ranking puts first;
+    /// on the fixture repository, "goods in a customer basket" then left the shopping cart,
+    /// the embedding's first, out of the top 3.
     pub fn search_hybrid(
         &self,
         query: &str,
@@ -180,22 +250,27 @@ impl Index {
         embedder: &Embedder,
     ) -> Result<Vec<Hit>> {
         let terms = query_terms(query);
-        let depth = (4 * k).max(50);
+        let depth = k;
         let searcher = self.reader.searcher();
         let bm25 = if terms.is_empty() {
             Vec::new()
         } else {
             self.bm25(&searcher, &terms, depth, filters)?
         };
-        let query_vector = embedder.embed(&[query])?.pop().unwrap_or_default();
-        let vectors = Vectors::load(&self.dir)?;
-        let mut by_cosine: Vec<(u64, f32)> = vectors
-            .by_id
-            .iter()
-            .map(|(id, vector)| (*id, cosine(&query_vector, vector)))
-            .collect();
+        let query_vector = embedder.embed_query(query)?;
+        let vectors = self.vectors()?;
+        let comparable = vectors.fingerprint == embedder.fingerprint();
+        let mut by_cosine: Vec<(u64, f32)> = if comparable {
+            vectors
+                .by_id
+                .iter()
+                .map(|(id, vector)| (*id, cosine(&query_vector, vector)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         by_cosine.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Keep the best vectors whose chunks pass the filters.
+        // The best vectors whose chunks are live and pass the filters.
         let mut embedded: Vec<(DocAddress, f32)> = Vec::new();
         for (id, similarity) in by_cosine {
             if embedded.len() >= depth {
@@ -247,5 +322,43 @@ impl Index {
             .search(&*query, &TopDocs::with_limit(1).order_by_score())
             .map_err(Error::tantivy(&self.dir))?;
         Ok(found.first().map(|(_, address)| *address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_survive_a_save_and_a_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let vectors = Vectors {
+            dim: 2,
+            fingerprint: 7,
+            by_id: HashMap::from([(1, vec![0.6, 0.8]), (9, vec![1.0, 0.0])]),
+        };
+        vectors.save(dir.path()).unwrap();
+        let loaded = Vectors::load(dir.path()).unwrap();
+        assert_eq!(loaded.dim, 2);
+        assert_eq!(loaded.fingerprint, 7);
+        assert_eq!(loaded.by_id, vectors.by_id);
+    }
+
+    #[test]
+    fn a_torn_or_foreign_vectors_file_loads_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Vectors::load(dir.path()).unwrap().by_id.len(), 0, "missing");
+        let vectors = Vectors {
+            dim: 2,
+            fingerprint: 7,
+            by_id: HashMap::from([(1, vec![0.6, 0.8])]),
+        };
+        vectors.save(dir.path()).unwrap();
+        let path = dir.path().join(VECTORS_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!(Vectors::load(dir.path()).unwrap().by_id.len(), 0, "torn");
+        std::fs::write(&path, b"CRVEC01\n\x02\0\0\0\0\0\0\0").unwrap();
+        assert_eq!(Vectors::load(dir.path()).unwrap().by_id.len(), 0, "old");
     }
 }

@@ -61,6 +61,9 @@ pub struct LspConfig {
     pub no_context: bool,
     /// Tokens of repository context at most.
     pub budget_tokens: usize,
+    /// Rank repository context by BM25 and embeddings fused (hybrid search); the index embeds
+    /// its new chunks at start and after each saved file.
+    pub embeddings: bool,
     /// Tokens a completion writes at most.
     pub max_new_tokens: usize,
     /// How long a completion request that follows the one before by less than this waits for
@@ -80,6 +83,7 @@ impl Default for LspConfig {
             index_dir: None,
             no_context: false,
             budget_tokens: DEFAULT_BUDGET_TOKENS,
+            embeddings: false,
             max_new_tokens: 64,
             debounce: Duration::from_millis(60),
             budget: Budget {
@@ -295,6 +299,7 @@ impl LanguageServer for Backend {
             index_dir: self.config.index_dir.clone(),
             budget_tokens: self.config.budget_tokens,
             iterative: false,
+            embeddings: self.config.embeddings,
         });
         let _ = self
             .worker

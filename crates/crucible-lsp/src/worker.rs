@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use crucible_core::complete::{CompleteRequest, Completed, FileWindow, complete};
 use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
-use crucible_core::index::Index;
 use crucible_core::infer::{Generator, Observer};
 use crucible_core::repo_context::{ContextCache, RepoContext, RepoOptions, open_index};
+use crucible_core::repo_index::RepoIndex;
 use crucible_core::strategy::Progress;
 use crucible_core::types::{GenParams, Task};
 use crucible_core::{Error, Settings};
@@ -124,7 +124,7 @@ fn run(
     latest: Arc<AtomicU64>,
 ) {
     let mut generator = factory().map_err(|err| format!("{err}"));
-    let mut index: Option<Index> = match &repo {
+    let mut index: Option<RepoIndex> = match &repo {
         Some(options) => match open_index(&settings, options) {
             Ok(index) => Some(index),
             Err(err) => {

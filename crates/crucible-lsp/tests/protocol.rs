@@ -276,6 +276,61 @@ async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
     );
 }
 
+/// The embedding model under the real `CRUCIBLE_HOME`, linked into `home`. Fails, naming the
+/// command, when it is not installed.
+#[cfg(feature = "embeddings")]
+fn link_embedding_model(home: &Path) {
+    let real = crucible_core::model::env::crucible_home_from_env().unwrap();
+    let installed = crucible_core::repo_index::embedding_model_dir(&real);
+    assert!(
+        installed.join("model.safetensors").is_file(),
+        "the embedding model all-MiniLM-L6-v2 is not installed at {}; run scripts/embedding-model.sh (scripts/setup.sh does)",
+        installed.display()
+    );
+    let link = crucible_core::repo_index::embedding_model_dir(home);
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&installed, link).unwrap();
+}
+
+#[cfg(feature = "embeddings")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_embeddings_the_context_comes_from_the_hybrid_search() {
+    let home = tempfile::tempdir().unwrap();
+    link_embedding_model(home.path());
+    let config = LspConfig {
+        debounce: Duration::from_millis(1),
+        embeddings: true,
+        ..LspConfig::default()
+    };
+    let (mut client, prompts) = start(home.path(), config, |_| "return 0".into());
+    let root = std::fs::canonicalize(fixture()).unwrap();
+    initialize(&mut client, Some(&root)).await;
+    let report = root.join("report.py");
+    let text = std::fs::read_to_string(&report).unwrap() + "    ";
+    let uri = file_uri(&report);
+    open(&mut client, &uri, &text).await;
+    let line = text.lines().count() - 1;
+    let response = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": 4}}),
+        )
+        .await;
+    assert_eq!(completion_text(&response), "return 0");
+    let detail = response["result"][0]["detail"].as_str().unwrap();
+    // The imported definition as before; the other chunks from the hybrid search, not BM25's.
+    assert!(
+        detail.contains("geometry/shapes.py:11-13 (Definition)"),
+        "{detail}"
+    );
+    assert!(detail.contains("(Hybrid)"), "{detail}");
+    assert!(!detail.contains("(Bm25)"), "{detail}");
+    assert!(prompts.lock().unwrap()[0].contains(DEFINITION));
+    // The index embedded every chunk, under the home's index directory.
+    let index_dir = crucible_core::repo_index::default_index_dir(home.path(), &root).unwrap();
+    assert!(index_dir.join("vectors.bin").is_file());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inline_completion_is_ghost_text_at_the_cursor_from_the_same_path() {
     let home = tempfile::tempdir().unwrap();

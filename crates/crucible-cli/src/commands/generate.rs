@@ -75,8 +75,9 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     no_stream: bool,
     /// A repository to draw context from: chunks retrieved for the task (BM25 over its index,
-    /// built or brought up to date first) and the definitions of what `--file` imports, within
-    /// `--repo-budget` tokens. The chunks that went in are listed on stderr and in `--json`.
+    /// built or brought up to date first; with `--embed`, BM25 and embeddings fused) and the
+    /// definitions of what `--file` imports, within `--repo-budget` tokens. The chunks that
+    /// went in are listed on stderr and in `--json`.
     #[arg(long, value_name = "PATH")]
     repo: Option<PathBuf>,
     /// The file being written, inside `--repo` (its imports bring their definitions in; it is
@@ -89,6 +90,11 @@ pub(crate) struct GenerateArgs {
     /// Retrieve again with the first draft and generate again (RepoCoder's iterative retrieval).
     #[arg(long, requires = "repo")]
     iterative: bool,
+    /// Rank the repository's chunks by BM25 and sentence embeddings fused (reciprocal rank
+    /// fusion), as `crucible search --embed` does; chunks without a vector are embedded first.
+    /// Needs the model that `scripts/embedding-model.sh` installs.
+    #[arg(long, requires = "repo")]
+    embed: bool,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -225,7 +231,7 @@ pub(crate) fn run(args: GenerateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
 /// The repository of `--repo`: its index (brought up to date) and the current file.
 struct RepoRun {
     options: RepoOptions,
-    index: crucible_core::index::Index,
+    index: crucible_core::repo_index::RepoIndex,
     /// `--file`: its repository-relative path and text.
     file: Option<(String, String)>,
 }
@@ -241,6 +247,7 @@ impl RepoRun {
             index_dir: None,
             budget_tokens: args.repo_budget,
             iterative: args.iterative,
+            embeddings: args.embed,
         };
         let index = open_index(settings, &options)
             .with_context(|| format!("could not index the repository `{}`", path.display()))?;
@@ -254,7 +261,7 @@ impl RepoRun {
                 let text = std::fs::read_to_string(&absolute)
                     .with_context(|| format!("could not read --file `{}`", absolute.display()))?;
                 let canonical = std::fs::canonicalize(&absolute)?;
-                let relative = canonical.strip_prefix(index.root()).map_err(|_| {
+                let relative = canonical.strip_prefix(index.index().root()).map_err(|_| {
                     anyhow::anyhow!(
                         "--file `{}` is not inside --repo `{}`",
                         file.display(),
@@ -319,7 +326,7 @@ fn show_context(rounds: &[RepoContext], quiet: bool) {
         ));
         for chunk in &context.chunks {
             output::status(&format!(
-                "  {}:{}-{} {:?} score {:.2}: {}",
+                "  {}:{}-{} {:?} score {:.3}: {}",
                 chunk.path,
                 chunk.start_line,
                 chunk.end_line,

@@ -1,6 +1,7 @@
 //! `crucible index` and `crucible search`: the flags and the output of indexing a repository
 //! and searching it (the work is `crucible_core::repo_index`'s).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,7 +20,9 @@ use crate::output;
 ///
 /// The index lives in `$CRUCIBLE_HOME/index/` (or `--index-dir`), never inside the repository.
 /// Running it again reads only files whose mtime or size changed and re-indexes only those
-/// whose content changed; deleted files are removed.
+/// whose content changed; deleted files are removed. With --embed, the chunks are also embedded
+/// with all-MiniLM-L6-v2 (on the CPU; only chunks without a vector, so a second run embeds
+/// only what changed) for `crucible search --embed` and `crucible generate --repo --embed`.
 ///
 /// Examples:
 ///   crucible index
@@ -86,21 +89,23 @@ struct CommonArgs {
     /// Where the index is kept. Default: `$CRUCIBLE_HOME/index/<name>-<hash>`.
     #[arg(long, value_name = "DIR")]
     index_dir: Option<PathBuf>,
-    /// Use sentence embeddings too: `index` embeds the chunks, `search` fuses BM25 with
-    /// embedding similarity (reciprocal rank fusion, k = 60). Needs the model that
-    /// `scripts/embedding-model.sh` installs.
+    /// Use sentence embeddings too: `index` embeds the chunks, `search` embeds the chunks
+    /// still without a vector and fuses BM25 with embedding similarity (reciprocal rank
+    /// fusion, k = 60). Needs the model that `scripts/embedding-model.sh` installs.
     #[arg(long)]
     embed: bool,
 }
 
-pub(crate) fn run_index(args: IndexArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_index(args: IndexArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let settings = settings()?;
     let request = IndexRequest {
         repo: args.path.clone(),
         index_dir: args.common.index_dir.clone(),
         embeddings: args.common.embed,
     };
-    let indexed = repo_index::update(&settings, &request)?;
+    let bar = EmbedProgress::new(global.quiet);
+    let indexed = repo_index::update(&settings, &request, &mut |done, total| bar.set(done, total))?;
+    bar.finish();
     if args.json {
         output::data(&serde_json::to_string_pretty(&report_json(&indexed))?);
     } else {
@@ -109,7 +114,7 @@ pub(crate) fn run_index(args: IndexArgs, _global: &GlobalArgs) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn run_search(args: SearchArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_search(args: SearchArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let settings = settings()?;
     let request = IndexRequest {
         repo: args.repo.clone(),
@@ -117,13 +122,12 @@ pub(crate) fn run_search(args: SearchArgs, _global: &GlobalArgs) -> anyhow::Resu
         embeddings: args.common.embed,
     };
     let index = if args.no_update {
-        let dir = match &request.index_dir {
-            Some(dir) => dir.clone(),
-            None => repo_index::default_index_dir(&settings.home, &request.repo)?,
-        };
-        crucible_core::index::Index::open(&request.repo, &dir, Default::default())?
+        repo_index::open(&settings, &request)?
     } else {
-        let indexed = repo_index::update(&settings, &request)?;
+        let bar = EmbedProgress::new(global.quiet);
+        let indexed =
+            repo_index::update(&settings, &request, &mut |done, total| bar.set(done, total))?;
+        bar.finish();
         let report = &indexed.report;
         if report.files_indexed + report.files_removed > 0 {
             tracing::info!(
@@ -139,21 +143,14 @@ pub(crate) fn run_search(args: SearchArgs, _global: &GlobalArgs) -> anyhow::Resu
         path_prefix: args.path_prefix.clone(),
         exclude_paths: args.exclude.clone(),
     };
-    let hits = repo_index::search(
-        &settings,
-        &index,
-        &args.query,
-        usize::from(args.k),
-        &filters,
-        args.common.embed,
-    )?;
+    let hits = index.search(&args.query, usize::from(args.k), &filters)?;
     if args.json {
         let hits: Vec<serde_json::Value> = hits.iter().enumerate().map(hit_json).collect();
         output::data(&serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         output::status(&format!("no chunk matches `{}`", args.query));
     } else {
-        output::data(&render_hits(&hits));
+        output::data(&render_hits(&hits, index.is_hybrid()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -162,9 +159,46 @@ fn settings() -> anyhow::Result<Settings> {
     Settings::resolve(ConfigFile::default()).context("could not resolve settings")
 }
 
-/// Hits for people: a header line per hit (`path:start-end  symbol  kind, score`), the
-/// signatures around it and its text, indented.
-fn render_hits(hits: &[Hit]) -> String {
+/// A progress bar of the chunks being embedded, on a terminal only.
+struct EmbedProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl EmbedProgress {
+    fn new(quiet: bool) -> EmbedProgress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "embedding {bar:30} {pos}/{len} chunks [{elapsed_precise} < {eta_precise}]",
+                )
+                .expect("the progress template is valid"),
+            );
+            bar
+        });
+        EmbedProgress { bar }
+    }
+
+    fn set(&self, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            if bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Hits for people: a header line per hit (`path:start-end  symbol  kind, score`, and for a
+/// hybrid search each ranking's place), the signatures around it and its text, indented.
+fn render_hits(hits: &[Hit], hybrid: bool) -> String {
     let mut out = String::new();
     for (at, hit) in hits.iter().enumerate() {
         if at > 0 {
@@ -175,8 +209,22 @@ fn render_hits(hits: &[Hit]) -> String {
             .as_deref()
             .map(|s| format!("  {s}"))
             .unwrap_or_default();
+        // A hybrid hit says where each ranking put it.
+        let ranks = if hybrid {
+            let bm25 = hit
+                .why
+                .bm25
+                .map_or_else(|| "-".to_string(), |bm25| format!("#{}", bm25.rank));
+            let embedding = hit.why.embedding.map_or_else(
+                || "-".to_string(),
+                |e| format!("#{} cosine {:.3}", e.rank, e.score),
+            );
+            format!("; bm25 {bm25}, embedding {embedding}")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "{}:{}-{}{symbol}  ({}, {}, score {:.3})\n",
+            "{}:{}-{}{symbol}  ({}, {}, score {:.3}{ranks})\n",
             hit.path, hit.start_line, hit.end_line, hit.kind, hit.language, hit.score
         ));
         for signature in &hit.context {
@@ -216,13 +264,13 @@ fn hit_json((at, hit): (usize, &Hit)) -> serde_json::Value {
 
 fn summary(indexed: &Indexed, verbose: bool) -> String {
     let report = &indexed.report;
-    let stats = indexed.index.stats();
+    let stats = indexed.index.index().stats();
     let mut out = format!(
         "indexed {}: {} files, {} chunks (index at {})\n",
-        indexed.index.root().display(),
+        indexed.index.index().root().display(),
         stats.files,
         stats.chunks,
-        indexed.index.dir().display()
+        indexed.index.index().dir().display()
     );
     out.push_str(&format!(
         "this run: {} files seen, {} unchanged, {} re-read with the same content, {} indexed ({} chunks, {:.1} MB, {} without a grammar, windowed), {} removed, in {:.2} s\n",
@@ -238,8 +286,10 @@ fn summary(indexed: &Indexed, verbose: bool) -> String {
     ));
     if let Some(embedded) = indexed.embedded {
         out.push_str(&format!(
-            "embeddings: {} chunks embedded, {} kept from before\n",
-            embedded.embedded, embedded.reused
+            "embeddings: {} chunks embedded, {} kept from before, in {:.2} s\n",
+            embedded.embedded,
+            embedded.reused,
+            embedded.elapsed.as_secs_f64()
         ));
     }
     if !report.skipped.is_empty() {
@@ -300,10 +350,10 @@ fn skip_name(reason: &crucible_core::index::SkipReason) -> &'static str {
 
 fn report_json(indexed: &Indexed) -> serde_json::Value {
     let report = &indexed.report;
-    let stats = indexed.index.stats();
+    let stats = indexed.index.index().stats();
     json!({
-        "root": indexed.index.root(),
-        "index_dir": indexed.index.dir(),
+        "root": indexed.index.index().root(),
+        "index_dir": indexed.index.index().dir(),
         "files": stats.files,
         "chunks": stats.chunks,
         "files_seen": report.files_seen,
@@ -315,7 +365,7 @@ fn report_json(indexed: &Indexed) -> serde_json::Value {
         "chunks_indexed": report.chunks_indexed,
         "bytes_indexed": report.bytes_indexed,
         "seconds": report.elapsed.as_secs_f64(),
-        "embedded": indexed.embedded.map(|e| json!({"embedded": e.embedded, "reused": e.reused})),
+        "embedded": indexed.embedded.map(|e| json!({"embedded": e.embedded, "reused": e.reused, "seconds": e.elapsed.as_secs_f64()})),
         "skipped": report.skipped.iter().map(|s| json!({"path": s.relative, "reason": s.reason.to_string()})).collect::<Vec<_>>(),
         "notes": report.notes.iter().map(|(path, note)| json!({"path": path, "note": note.to_string()})).collect::<Vec<_>>(),
     })

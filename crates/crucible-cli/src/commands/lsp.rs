@@ -10,6 +10,7 @@ use clap::Args;
 use crucible_core::backend;
 use crucible_core::infer::{FimTokens, FlashAttention, Generator, ScriptedGenerator};
 use crucible_core::repo_context::DEFAULT_BUDGET_TOKENS;
+use crucible_core::repo_index::EmbeddingModel;
 use crucible_core::settings::Settings;
 use crucible_lsp::{GeneratorFactory, LspConfig};
 
@@ -36,6 +37,11 @@ pub(crate) struct LspArgs {
     /// Tokens of repository context at most (estimated at three bytes a token).
     #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_BUDGET_TOKENS)]
     repo_budget: usize,
+    /// Rank repository context by BM25 and sentence embeddings fused (reciprocal rank
+    /// fusion), as `crucible generate --repo --embed` does; the index embeds its new chunks at
+    /// start and after each save. Needs the model that `scripts/embedding-model.sh` installs.
+    #[arg(long, conflicts_with = "no_context")]
+    embed: bool,
     /// Tokens a completion writes at most.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_new_tokens: usize,
@@ -73,6 +79,11 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
         kv_shift: settings.kv_shift && !args.no_kv_shift,
         ..settings
     };
+    if args.embed {
+        // The server would only log a missing model to the editor's log and complete without
+        // context: say so here, before the editor starts waiting.
+        EmbeddingModel::check_installed(&settings.home)?;
+    }
     let factory: GeneratorFactory = match &args.scripted_answers {
         Some(path) => scripted(path)?,
         None => {
@@ -88,6 +99,7 @@ pub(crate) fn run(args: LspArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCod
         index_dir: None,
         no_context: args.no_context,
         budget_tokens: args.repo_budget,
+        embeddings: args.embed,
         max_new_tokens: args.max_new_tokens,
         debounce: Duration::from_millis(args.debounce_ms),
         ..LspConfig::default()

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -11,6 +12,7 @@ use clap::{Args, ValueEnum};
 use crucible_core::backend;
 use crucible_core::infer::{FimTokens, Generator, ScriptedGenerator};
 use crucible_core::repo_context::DEFAULT_BUDGET_TOKENS;
+use crucible_core::repo_index::EmbeddingModel;
 use crucible_core::repobench::eval::{ContextMode, EvalParams, Event, SummaryRow};
 use crucible_core::repobench::{self, BuildParams, MANIFEST_FILE, TASKS_FILE};
 
@@ -108,6 +110,11 @@ pub(crate) enum ContextArg {
     Bm25,
     /// BM25, then again with the first draft (RepoCoder).
     Iterative,
+    /// Imported definitions and hybrid search hits: BM25 and sentence embeddings fused by
+    /// reciprocal rank fusion (needs the model `scripts/embedding-model.sh` installs).
+    Hybrid,
+    /// Hybrid, then again with the first draft.
+    HybridIterative,
 }
 
 impl From<ContextArg> for ContextMode {
@@ -116,13 +123,15 @@ impl From<ContextArg> for ContextMode {
             ContextArg::InFile => ContextMode::InFile,
             ContextArg::Bm25 => ContextMode::Bm25,
             ContextArg::Iterative => ContextMode::Iterative,
+            ContextArg::Hybrid => ContextMode::Hybrid,
+            ContextArg::HybridIterative => ContextMode::HybridIterative,
         }
     }
 }
 
 /// Repository-level next-line prediction: predict each line of a `crucible data repobench`
-/// task file with in-file, BM25 or iterative repository context and score it (exact match,
-/// edit similarity, identifier F1); resumable
+/// task file with in-file, BM25, hybrid (BM25 + embeddings) or iterative repository
+/// context and score it (exact match, edit similarity, identifier F1); resumable
 ///
 /// Predicts the next line of each task of a `crucible data repobench` file with the model's
 /// fill-in-the-middle tokens (greedy, one line), with the repository context of --context,
@@ -134,6 +143,7 @@ impl From<ContextArg> for ContextMode {
 /// Examples:
 ///   crucible repobench --tasks rb/tasks.jsonl --run rb-run --context in-file
 ///   crucible repobench --tasks rb/tasks.jsonl --run rb-run --context iterative --limit 30
+///   crucible repobench --tasks rb/tasks.jsonl --run rb-run --context hybrid
 ///   crucible repobench --run rb-run          # the summary only
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -183,11 +193,18 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
             Some(path) => scripted(path)?,
             None => backend::open_generator(&settings, &mut output::pull_progress())?,
         };
+        let mode = ContextMode::from(context);
+        let embeddings = if mode.uses_embeddings() {
+            Some(Arc::new(EmbeddingModel::load(&settings.home)?))
+        } else {
+            None
+        };
         let params = EvalParams {
             run_dir: args.run_dir.clone(),
-            mode: context.into(),
+            mode,
             budget_tokens: args.repo_budget,
             max_new_tokens: args.max_new_tokens,
+            embeddings,
         };
         repobench::eval::evaluate(
             generator.as_mut(),
@@ -221,12 +238,12 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
 
 fn table(rows: &[SummaryRow]) -> String {
     let mut out = format!(
-        "{:<14} {:<18} {:>5} {:>6} {:>6} {:>7} {:>6}\n",
+        "{:<16} {:<18} {:>5} {:>6} {:>6} {:>7} {:>6}\n",
         "context", "setting", "tasks", "EM%", "ES", "ES-lev", "ID-F1"
     );
     for row in rows {
         out.push_str(&format!(
-            "{:<14} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}\n",
+            "{:<16} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}\n",
             row.mode.name(),
             row.setting.name(),
             row.tasks,

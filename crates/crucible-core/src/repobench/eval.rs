@@ -1,7 +1,8 @@
 //! Evaluating next-line prediction tasks ([`super::RepoTask`]) through the one completion path
 //! with repository context ([`crate::complete::complete`]): in-file only (no index), BM25
 //! (imported definitions and BM25 hits, the path `generate --repo` and the language server
-//! take) and iterative retrieval (BM25, then again with the first draft). The prompt is a
+//! take), iterative retrieval (BM25, then again with the first draft), and the same two with
+//! hybrid search (BM25 and embeddings fused by reciprocal rank fusion). The prompt is a
 //! fill-in-the-middle prompt with the file before the line as prefix and an empty suffix; the
 //! prediction is the first line of the answer (greedy, stopping at a newline).
 //!
@@ -18,12 +19,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crucible_eval::run::{Appender, read_records, write_atomic};
-use crucible_index::{Index, IndexParams};
 use crucible_infer::{Generator, Silent};
 use crucible_metrics::similarity::{edit_similarity, exact_match, identifier_match};
 use crucible_syntax::SyntaxParser;
@@ -32,6 +33,7 @@ use crucible_types::{Decoding, GenParams};
 use super::{RepoTask, Setting, TaskLanguage};
 use crate::complete::{CompleteRequest, FileWindow, complete};
 use crate::repo_context::ContextCache;
+use crate::repo_index::{EmbeddingModel, RepoIndex};
 use crate::{Error, Result};
 
 /// Where a prediction's repository context comes from.
@@ -44,14 +46,20 @@ pub enum ContextMode {
     Bm25,
     /// BM25, then BM25 again with the lines before the cursor and the first draft.
     Iterative,
+    /// Definitions of imported names and hybrid search hits (BM25 and embeddings fused).
+    Hybrid,
+    /// Hybrid, then hybrid again with the lines before the cursor and the first draft.
+    HybridIterative,
 }
 
 impl ContextMode {
     /// All modes, in report order.
-    pub const ALL: [ContextMode; 3] = [
+    pub const ALL: [ContextMode; 5] = [
         ContextMode::InFile,
         ContextMode::Bm25,
         ContextMode::Iterative,
+        ContextMode::Hybrid,
+        ContextMode::HybridIterative,
     ];
 
     /// The name in files and reports.
@@ -60,7 +68,19 @@ impl ContextMode {
             ContextMode::InFile => "in_file_only",
             ContextMode::Bm25 => "bm25",
             ContextMode::Iterative => "iterative",
+            ContextMode::Hybrid => "hybrid",
+            ContextMode::HybridIterative => "hybrid_iterative",
         }
+    }
+
+    /// Whether the mode searches with embeddings (and needs the embedding model).
+    pub fn uses_embeddings(self) -> bool {
+        matches!(self, ContextMode::Hybrid | ContextMode::HybridIterative)
+    }
+
+    /// Whether the mode retrieves a second time with the first draft.
+    pub fn is_iterative(self) -> bool {
+        matches!(self, ContextMode::Iterative | ContextMode::HybridIterative)
     }
 }
 
@@ -74,6 +94,9 @@ pub struct EvalParams {
     pub budget_tokens: usize,
     /// Tokens of the answer at most.
     pub max_new_tokens: usize,
+    /// The embedding model, for the modes that search with embeddings
+    /// ([`ContextMode::uses_embeddings`]; without it they are [`Error::NoEmbeddingModel`]).
+    pub embeddings: Option<Arc<EmbeddingModel>>,
 }
 
 /// One scored prediction.
@@ -138,19 +161,31 @@ pub fn evaluate(
         done: done.len(),
         todo: todo.len(),
     });
+    let embeddings = match (params.mode.uses_embeddings(), &params.embeddings) {
+        (true, Some(model)) => Some(model.clone()),
+        (true, None) => {
+            return Err(Error::NeedsEmbeddingModel {
+                mode: params.mode.name(),
+            });
+        }
+        (false, _) => None,
+    };
     let mut appender = Appender::open(&path)?;
-    let mut indexes: HashMap<PathBuf, Index> = HashMap::new();
+    let mut indexes: HashMap<PathBuf, RepoIndex> = HashMap::new();
     let mut parser = SyntaxParser::new();
     let total = todo.len();
     for (at, task) in todo.into_iter().enumerate() {
         let index = match params.mode {
             ContextMode::InFile => None,
-            ContextMode::Bm25 | ContextMode::Iterative => {
+            ContextMode::Bm25
+            | ContextMode::Iterative
+            | ContextMode::Hybrid
+            | ContextMode::HybridIterative => {
                 if !indexes.contains_key(&task.repo_root) {
-                    let index = open_repo_index(&params.run_dir, task)?;
+                    let index = open_repo_index(&params.run_dir, task, embeddings.clone())?;
                     on_event(Event::Indexed {
                         repo: &task.repo,
-                        files: index.stats().files,
+                        files: index.index().stats().files,
                     });
                     indexes.insert(task.repo_root.clone(), index);
                 }
@@ -171,10 +206,14 @@ pub fn evaluate(
 }
 
 /// The index of a task's repository under the run directory, brought up to date (only new
-/// and changed files are read).
-fn open_repo_index(run_dir: &Path, task: &RepoTask) -> Result<Index> {
+/// and changed files are read; with `embeddings`, only chunks without a vector are embedded).
+fn open_repo_index(
+    run_dir: &Path,
+    task: &RepoTask,
+    embeddings: Option<Arc<EmbeddingModel>>,
+) -> Result<RepoIndex> {
     let dir = run_dir.join("index").join(&task.repo);
-    let mut index = Index::open(&task.repo_root, &dir, IndexParams::default())?;
+    let mut index = RepoIndex::open(&task.repo_root, &dir, embeddings)?;
     index.update()?;
     Ok(index)
 }
@@ -182,7 +221,7 @@ fn open_repo_index(run_dir: &Path, task: &RepoTask) -> Result<Index> {
 /// One task through [`complete`], scored.
 pub fn predict(
     generator: &mut dyn Generator,
-    index: Option<&Index>,
+    index: Option<&RepoIndex>,
     task: &RepoTask,
     params: &EvalParams,
     parser: &mut SyntaxParser,
@@ -201,7 +240,7 @@ pub fn predict(
             stop: vec!["\n".into()],
             n: 1,
         },
-        iterative: params.mode == ContextMode::Iterative,
+        iterative: params.mode.is_iterative(),
     };
     let done = complete(
         generator,
@@ -392,6 +431,7 @@ mod tests {
             mode,
             budget_tokens: 4096,
             max_new_tokens: 16,
+            embeddings: None,
         }
     }
 
@@ -400,8 +440,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = repo(dir.path());
         let task = task(&root);
-        let mut index =
-            Index::open(&root, &dir.path().join("idx"), IndexParams::default()).unwrap();
+        let mut index = RepoIndex::open(&root, &dir.path().join("idx"), None).unwrap();
         index.update().unwrap();
         // Control: the index holds the gold line, so a retrieval that did not exclude the file
         // being completed would find it.

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crucible_index::{Error, FileNote, Filters, Index, IndexParams, SkipReason, UpdateReport};
 
+#[cfg(feature = "embed")]
+mod embed_model;
+
 /// A copy of `tests/fixtures/repo` in a temporary directory, made a git repository (an empty
 /// `.git`) with a `.gitignore`, so the test can change it.
 struct Repo {
