@@ -211,6 +211,19 @@ fn at(uri: &str, line: u32, character: u32) -> Value {
     json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
 }
 
+/// Open the fixture's `report.py` with an indented empty last line and ask for a completion
+/// there.
+async fn complete_in_report(client: &mut Client, root: &Path) -> Value {
+    let report = root.join("report.py");
+    let text = std::fs::read_to_string(&report).unwrap() + "    ";
+    let uri = file_uri(&report);
+    open(client, &uri, &text).await;
+    let line = text.lines().count() - 1;
+    client
+        .request("textDocument/completion", at(&uri, line as u32, 4))
+        .await
+}
+
 fn completion_text(response: &Value) -> String {
     let items = &response["result"];
     let items = items.get("items").unwrap_or(items);
@@ -241,17 +254,7 @@ async fn a_completion_fills_the_gap_with_repository_context_in_the_prompt() {
         init["result"]["capabilities"]["inlineCompletionProvider"],
         json!(true)
     );
-    let report = root.join("report.py");
-    let text = std::fs::read_to_string(&report).unwrap() + "    ";
-    let uri = file_uri(&report);
-    open(&mut client, &uri, &text).await;
-    let line = text.lines().count() - 1;
-    let response = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": 4}}),
-        )
-        .await;
+    let response = complete_in_report(&mut client, &root).await;
     assert_eq!(
         completion_text(&response),
         "return sum(rectangle_area(w, h) for w, h in rooms)"
@@ -305,17 +308,7 @@ async fn with_embeddings_the_context_comes_from_the_hybrid_search() {
     let (mut client, prompts) = start(home.path(), config, |_| "return 0".into());
     let root = std::fs::canonicalize(fixture()).unwrap();
     initialize(&mut client, Some(&root)).await;
-    let report = root.join("report.py");
-    let text = std::fs::read_to_string(&report).unwrap() + "    ";
-    let uri = file_uri(&report);
-    open(&mut client, &uri, &text).await;
-    let line = text.lines().count() - 1;
-    let response = client
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": 4}}),
-        )
-        .await;
+    let response = complete_in_report(&mut client, &root).await;
     assert_eq!(completion_text(&response), "return 0");
     let detail = response["result"][0]["detail"].as_str().unwrap();
     // The imported definition as before; the other chunks from the hybrid search, not BM25's.
