@@ -15,7 +15,7 @@
 //! gets a commented header. [`generate_with_repo`] adds
 //! RepoCoder-style iterative retrieval: retrieve again with the first draft, generate again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -38,8 +38,8 @@ use crate::{Result, Settings};
 pub const DEFAULT_BUDGET_TOKENS: usize = 1024;
 /// Search hits (BM25 or hybrid) considered for packing.
 const BM25_CANDIDATES: usize = 24;
-/// Hits looked at per imported name when finding its definition.
-const DEFINITION_CANDIDATES: usize = 8;
+/// Chunks looked at per imported name when finding its definition (and a class's members).
+const DEFINITION_CANDIDATES: usize = 16;
 /// The part of the budget the imported names' definitions may take (numerator,
 /// denominator): the rest is for the BM25 hits of the code around the cursor, which a file
 /// importing many names would otherwise crowd out (issue 18 §4: on RepoBench-style tasks the
@@ -334,7 +334,7 @@ fn gather_for(
     let mut definitions_found = Vec::new();
     if let Some(file) = current {
         let statements = import_words(file);
-        let names = near_names_first(imported, query);
+        let names = rank_names(imported, query, file.text, &statements);
         definitions_found = definitions(index, file.path, &names, &statements, &filters)?;
     }
     timings.definitions = watch.lap();
@@ -413,20 +413,77 @@ fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
         })
 }
 
-/// `imported` with the names the query (the code around the cursor) uses first, each group
-/// in import order: their definitions are the likeliest to matter at the cursor.
-fn near_names_first(imported: &[String], query: &str) -> Vec<String> {
-    let used: std::collections::HashSet<&str> = words(query).collect();
-    let (near, far): (Vec<&String>, Vec<&String>) = imported
+/// `imported` in the order their definitions go into the context: first the names the query
+/// (the code around the cursor) uses, then the names the file imports but does not use yet,
+/// then the rest, each group in import order. A name used near the cursor matters there; a
+/// name imported and not yet used is what the code is about to use (RepoBench's
+/// `cross_file_first` is exactly that line, and in an editor a name just imported), and no
+/// line of the file shows how it is used; a name used further up has its uses in the prompt.
+fn rank_names(
+    imported: &[String],
+    query: &str,
+    text: &str,
+    statements: &[ImportWords],
+) -> Vec<String> {
+    let near: HashSet<&str> = words(query).collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for word in words(text) {
+        *uses.entry(word).or_default() += 1;
+    }
+    for word in statements.iter().flat_map(|s| &s.words) {
+        if let Some(count) = uses.get_mut(word.as_str()) {
+            *count = count.saturating_sub(1);
+        }
+    }
+    let group = |name: &String| {
+        if near.contains(name.as_str()) {
+            0
+        } else if uses.get(name.as_str()).copied().unwrap_or(0) == 0 {
+            1
+        } else {
+            2
+        }
+    };
+    let mut ranked: Vec<String> = imported.to_vec();
+    ranked.sort_by_key(group);
+    ranked
+}
+
+/// Words of import statements that name where things come from rather than what they bind or
+/// the statement's syntax.
+const IMPORT_KEYWORDS: &[&str] = &[
+    "from", "import", "as", "use", "pub", "crate", "self", "super", "require", "const", "let",
+    "var", "export", "type", "include", "static",
+];
+
+/// The words naming the module `name` is imported from (`_types` for `from ._types import
+/// (HeaderTypes, QueryParamTypes)`): the words of the statements binding `name`, without the
+/// names imported and the statements' keywords.
+fn module_words(name: &str, imported: &HashSet<&str>, statements: &[ImportWords]) -> Vec<String> {
+    let mut module = Vec::new();
+    for statement in statements
         .iter()
-        .partition(|name| used.contains(name.as_str()));
-    near.into_iter().chain(far).cloned().collect()
+        .filter(|s| s.words.iter().any(|w| w == name))
+    {
+        for word in &statement.words {
+            if !imported.contains(word.as_str())
+                && !IMPORT_KEYWORDS.contains(&word.as_str())
+                && !module.contains(word)
+            {
+                module.push(word.clone());
+            }
+        }
+    }
+    module
 }
 
 /// The definitions of the names the file at `path` imports (those `statements` import from
 /// where the definition is: see [`imported_from`]), then the modules it imports whole (the
-/// first chunk of each module's file). Names are looked up by BM25 (a name is a term, not a
-/// sentence), whatever way the query is searched.
+/// first chunk of each module's file). A definition is a chunk whose symbol is the name, or,
+/// for a global no chunk is named after (a constant, a type alias: `HeaderTypes =
+/// Union[...]`), the statement that assigns it, cut out of the chunk around it. Names are
+/// looked up by the chunks mentioning them whole ([`crucible_index::Index::mentioning`]),
+/// whatever way the query is searched.
 fn definitions(
     index: &RepoIndex,
     path: &str,
@@ -434,27 +491,41 @@ fn definitions(
     statements: &[ImportWords],
     filters: &Filters,
 ) -> Result<Vec<(Hit, Reason, String)>> {
+    let names: HashSet<&str> = imported.iter().map(String::as_str).collect();
     let mut definitions = Vec::new();
     let mut modules = Vec::new();
     for name in imported {
-        let hits = bm25_search(index, name, DEFINITION_CANDIDATES, filters)?;
-        let definition = hits.iter().find(|hit| {
-            hit.symbol.as_deref().is_some_and(|symbol| {
-                symbol == name
-                    || symbol.ends_with(&format!(".{name}"))
-                    || symbol.ends_with(&format!("::{name}"))
-            }) && imported_from(&hit.path, name, statements)
-        });
-        if let Some(hit) = definition {
-            definitions.push((
-                hit.clone(),
-                Reason::Definition,
-                format!("defines `{name}`, which {path} imports"),
-            ));
+        let from = module_words(name, &names, statements);
+        let hits = mentioning(index, name, &from, DEFINITION_CANDIDATES, filters)?;
+        let mut allowed = hits
+            .iter()
+            .filter(|hit| imported_from(&hit.path, name, statements));
+        let definition = allowed
+            .clone()
+            .find(|hit| {
+                hit.symbol.as_deref().is_some_and(|symbol| {
+                    symbol == name
+                        || symbol.ends_with(&format!(".{name}"))
+                        || symbol.ends_with(&format!("::{name}"))
+                })
+            })
+            .map(|hit| outline(hit, &hits))
+            .or_else(|| {
+                allowed.find_map(|hit| global_definition(hit, name).map(|global| (global, 0)))
+            });
+        if let Some((hit, members)) = definition {
+            let detail = match members {
+                0 => format!("defines `{name}`, which {path} imports"),
+                n => format!(
+                    "defines `{name}`, which {path} imports; with the signatures of {n} of its members"
+                ),
+            };
+            definitions.push((hit, Reason::Definition, detail));
             continue;
         }
         // A module is a file in the current file's language (`from pkg import applications`
         // is `pkg/applications.py`, not `docs/applications.md`).
+        let hits = bm25_search(index, name, DEFINITION_CANDIDATES, filters)?;
         let module = hits.iter().find(|hit| {
             let hit_path = Path::new(&hit.path);
             hit_path
@@ -473,6 +544,162 @@ fn definitions(
     }
     definitions.extend(modules);
     Ok(definitions)
+}
+
+/// Most lines of a class's header kept in its outline.
+const OUTLINE_HEADER_LINES: usize = 12;
+/// Most lines of one member's signature in an outline.
+const SIGNATURE_LINES: usize = 6;
+
+/// `definition` as it goes into the context, with how many member signatures were added. A
+/// class (a container's header chunk: its signature, docstring and fields) gets the signatures
+/// of its members among `hits` (the chunks mentioning its name, where its methods rank first),
+/// in file order: `ShellComplete(cli, ctx_args, prog_name, complete_var)` needs `__init__`'s
+/// signature, which the header chunk does not have, and the methods' bodies would take the
+/// budget of every other definition. Anything else is kept whole. The outline keeps the
+/// header's id and line range (the members' lines are named in the trace's detail).
+fn outline(definition: &Hit, hits: &[Hit]) -> (Hit, usize) {
+    let Some(symbol) = definition.symbol.as_deref() else {
+        return (definition.clone(), 0);
+    };
+    if definition.kind != crucible_index::ChunkKind::Code.name() {
+        return (definition.clone(), 0);
+    }
+    let mut members: Vec<&Hit> = hits
+        .iter()
+        .filter(|hit| hit.path == definition.path && hit.start_line > definition.end_line)
+        .filter(|hit| {
+            hit.symbol.as_deref().is_some_and(|member| {
+                [".", "::"].iter().any(|separator| {
+                    member
+                        .strip_prefix(symbol)
+                        .and_then(|rest| rest.strip_prefix(separator))
+                        .is_some_and(|rest| !rest.contains('.') && !rest.contains("::"))
+                })
+            })
+        })
+        .filter(|hit| hit.kind == crucible_index::ChunkKind::Function.name())
+        .collect();
+    if members.is_empty() {
+        return (definition.clone(), 0);
+    }
+    members.sort_by_key(|hit| hit.start_line);
+    members.dedup_by_key(|hit| hit.symbol.clone());
+    let header: Vec<&str> = definition.text.lines().collect();
+    let mut text = header[..header.len().min(OUTLINE_HEADER_LINES)].join("\n");
+    if header.len() > OUTLINE_HEADER_LINES {
+        text.push_str("\n    ...");
+    }
+    for member in &members {
+        text.push('\n');
+        text.push_str(&signature(&member.text));
+    }
+    let outlined = Hit {
+        text,
+        ..definition.clone()
+    };
+    (outlined, members.len())
+}
+
+/// The first lines of a function's chunk up to where its body begins (a line ending in `:`,
+/// or holding `{`), at most [`SIGNATURE_LINES`]; decorators and attributes above it are kept.
+fn signature(function: &str) -> String {
+    let mut lines = Vec::new();
+    for line in function.lines().take(SIGNATURE_LINES) {
+        lines.push(line);
+        let code = line.trim_end();
+        let opens_body =
+            (code.ends_with(':') && !code.trim_start().starts_with('@')) || code.contains('{');
+        if opens_body {
+            break;
+        }
+    }
+    lines.join("\n")
+}
+
+/// Most lines of a global's definition cut out of its chunk.
+const GLOBAL_DEFINITION_LINES: usize = 20;
+
+/// The statement of `hit` that defines `name` at the top level of its file (see
+/// [`defines_global`]) with the lines that continue it (indented, or closing a bracket), as a
+/// hit of its own: the chunk around it is a window of whatever else the file has there.
+fn global_definition(hit: &Hit, name: &str) -> Option<Hit> {
+    let lines: Vec<&str> = hit.text.lines().collect();
+    let first = lines.iter().position(|line| defines_global(line, name))?;
+    let mut last = first;
+    while last + 1 < lines.len() && last + 1 - first < GLOBAL_DEFINITION_LINES {
+        let next = lines[last + 1];
+        let continues = (next.starts_with(char::is_whitespace) && !next.trim().is_empty())
+            || next.starts_with([')', ']', '}']);
+        if !continues {
+            break;
+        }
+        last += 1;
+    }
+    let start_line = hit.start_line + first;
+    Some(Hit {
+        start_line,
+        end_line: hit.start_line + last,
+        symbol: Some(name.to_string()),
+        text: lines[first..=last].join("\n"),
+        // Another id than the chunk's: the chunk may come in as a search hit too, and another
+        // global may be cut from the same chunk.
+        chunk_id: hit.chunk_id ^ (start_line as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ..hit.clone()
+    })
+}
+
+/// Whether `line` defines `name` at the top level of a file: unindented, after declaration
+/// keywords (`export const`, `pub static`, `var`, `#define`), the name and then an assignment
+/// or a type annotation (`WIN = ...`, `binary_streams: Mapping[...] = {`, `const MAX: u32 =`).
+fn defines_global(line: &str, name: &str) -> bool {
+    if line.starts_with(char::is_whitespace) {
+        return false;
+    }
+    let define = line.starts_with("#define ");
+    let mut rest = line.strip_prefix("#define ").unwrap_or(line);
+    while let Some(stripped) = [
+        "export ",
+        "pub(crate) ",
+        "pub ",
+        "const ",
+        "static ",
+        "let ",
+        "var ",
+        "mut ",
+        "final ",
+        "declare ",
+    ]
+    .iter()
+    .find_map(|keyword| rest.strip_prefix(keyword))
+    {
+        rest = stripped.trim_start();
+    }
+    let Some(after) = rest.strip_prefix(name) else {
+        return false;
+    };
+    if after.starts_with(|ch: char| ch.is_alphanumeric() || ch == '_') {
+        return false;
+    }
+    let after = after.trim_start();
+    define
+        || (after.starts_with('=') && !after.starts_with("=="))
+        || (after.starts_with(':') && !after.starts_with("::"))
+}
+
+/// [`crucible_index::Index::mentioning`], where a name without code terms finds nothing.
+fn mentioning(
+    index: &RepoIndex,
+    name: &str,
+    path_words: &[String],
+    k: usize,
+    filters: &Filters,
+) -> Result<Vec<Hit>> {
+    match index.index().mentioning(name, path_words, k, filters) {
+        Ok(hits) => Ok(hits),
+        Err(crucible_index::Error::EmptyQuery { .. }) => Ok(Vec::new()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The index's search (BM25 or hybrid), where a query without code terms finds nothing
@@ -1328,15 +1555,149 @@ mod tests {
     }
 
     #[test]
-    fn names_used_near_the_cursor_come_first() {
+    fn names_used_near_the_cursor_come_first_then_names_not_used_yet() {
         let imported: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
+        let text = "from m import A, B, C, D\n\nx = B()\ny = C(1)\n";
+        let statements = import_words(CurrentFile {
+            path: "pkg/current.py",
+            text,
+        });
         assert_eq!(
-            near_names_first(&imported, "x = C(1)\ny = A.b"),
-            ["A", "C", "B", "D"],
-            "used names first, each group in import order"
+            rank_names(&imported, "y = C(1)", text, &statements),
+            ["C", "A", "D", "B"],
+            "used near the cursor, then imported and unused, then used further up; each group in import order"
         );
-        // With none of them near the cursor, import order.
-        assert_eq!(near_names_first(&imported, ""), ["A", "B", "C", "D"]);
+        // With none of them near the cursor and none used, import order.
+        let bare = "from m import A, B, C, D\n";
+        let statements = import_words(CurrentFile {
+            path: "pkg/current.py",
+            text: bare,
+        });
+        assert_eq!(
+            rank_names(&imported, "", bare, &statements),
+            ["A", "B", "C", "D"]
+        );
+    }
+
+    #[test]
+    fn a_global_is_found_by_its_assignment_and_cut_out_of_its_window() {
+        for (line, name, expect) in [
+            ("HeaderTypes = Union[", "HeaderTypes", true),
+            (
+                "binary_streams: t.Mapping[str, t.Callable] = {",
+                "binary_streams",
+                true,
+            ),
+            ("export const MAX_SIZE = 10;", "MAX_SIZE", true),
+            ("pub static LIMIT: u32 = 3;", "LIMIT", true),
+            ("#define BUFFER 512", "BUFFER", true),
+            ("    WIN = True", "WIN", false),
+            ("WINDOWS = True", "WIN", false),
+            ("WIN == True", "WIN", false),
+            ("print(WIN)", "WIN", false),
+        ] {
+            assert_eq!(defines_global(line, name), expect, "{line:?} {name}");
+        }
+        let window = "import typing\n\nQueryTypes = typing.Union[\n    str,\n    bytes,\n]\nHeaderTypes = typing.Mapping[str, str]\n\nclass Other:\n    pass\n";
+        let hit = Hit {
+            path: "pkg/_types.py".into(),
+            start_line: 10,
+            end_line: 20,
+            language: "python".into(),
+            kind: "code".into(),
+            symbol: None,
+            context: Vec::new(),
+            text: window.into(),
+            score: 1.0,
+            why: crucible_index::Why::default(),
+            chunk_id: 7,
+        };
+        let query = global_definition(&hit, "QueryTypes").unwrap();
+        assert_eq!(
+            (query.start_line, query.end_line, query.text.as_str()),
+            (
+                12,
+                15,
+                "QueryTypes = typing.Union[\n    str,\n    bytes,\n]"
+            )
+        );
+        let header = global_definition(&hit, "HeaderTypes").unwrap();
+        assert_eq!((header.start_line, header.end_line), (16, 16));
+        assert_ne!(header.chunk_id, query.chunk_id);
+        assert_ne!(header.chunk_id, hit.chunk_id);
+        assert!(
+            global_definition(&hit, "Other").is_none(),
+            "a class is its own chunk's symbol"
+        );
+    }
+
+    #[test]
+    fn an_imported_global_and_a_much_used_class_bring_their_definitions() {
+        // `ShellComplete` is named by many subclasses and `HeaderTypes` is a global (no chunk's
+        // symbol), used more in another module than where it is assigned.
+        let current = "from ._types import HeaderTypes, QueryTypes\nfrom .completion import ShellComplete\n\n\ndef build(\n    headers: ";
+        let mut files: Vec<(String, String)> = (0..12)
+            .map(|n| {
+                (
+                    format!("pkg/shell{n}.py"),
+                    format!("class Shell{n}(ShellComplete):\n    base = ShellComplete\n"),
+                )
+            })
+            .collect();
+        files.push((
+            "pkg/completion.py".into(),
+            "class ShellComplete:\n    \"\"\"Completes a shell.\"\"\"\n\n    name = \"shell\"\n\n    def __init__(self, cli, prog_name):\n        self.cli = cli\n        self.prog_name = prog_name\n\n    @property\n    def complete(\n        self,\n    ) -> list:\n        return [self.cli, self.prog_name]\n".into(),
+        ));
+        files.push((
+            "pkg/_types.py".into(),
+            "import typing\n\nQueryTypes = typing.Union[str, bytes]\nHeaderTypes = typing.Mapping[str, str]\n".into(),
+        ));
+        files.push((
+            "pkg/_models.py".into(),
+            "def merge(a: HeaderTypes, b: HeaderTypes) -> HeaderTypes:\n    return a\n".into(),
+        ));
+        files.push(("pkg/client.py".into(), current.into()));
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let (_repo, _dir, index) = temp_repo(&borrowed);
+        let file = CurrentFile {
+            path: "pkg/client.py",
+            text: current,
+        };
+        let context = gather(&index, "def build( headers:", Some(file), 1024).unwrap();
+        let defined: Vec<(&str, usize, &str)> = context
+            .chunks
+            .iter()
+            .filter(|c| c.reason == Reason::Definition)
+            .map(|c| (c.path.as_str(), c.start_line, c.text.as_str()))
+            .collect();
+        for expect in [
+            ("pkg/_types.py", 4, "HeaderTypes = typing.Mapping[str, str]"),
+            ("pkg/_types.py", 3, "QueryTypes = typing.Union[str, bytes]"),
+        ] {
+            assert!(defined.contains(&expect), "{expect:?} in {defined:?}");
+        }
+        // The class comes as its header with its methods' signatures, not their bodies.
+        let class = defined
+            .iter()
+            .find(|(path, line, _)| *path == "pkg/completion.py" && *line == 1)
+            .unwrap_or_else(|| panic!("{defined:?}"));
+        assert_eq!(
+            class.2,
+            "class ShellComplete:\n    \"\"\"Completes a shell.\"\"\"\n\n    name = \"shell\"\n    def __init__(self, cli, prog_name):\n    @property\n    def complete(\n        self,\n    ) -> list:"
+        );
+        let detail = &context
+            .chunks
+            .iter()
+            .find(|c| c.path == "pkg/completion.py" && c.reason == Reason::Definition)
+            .unwrap()
+            .detail;
+        assert!(
+            detail.contains("signatures of 2 of its members"),
+            "{detail}"
+        );
     }
 
     #[test]

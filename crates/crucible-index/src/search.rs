@@ -32,6 +32,9 @@ pub const LONG_QUERY_TERMS: usize = 32;
 const SYMBOL_BOOST: f32 = 2.0;
 /// Weight of a match in the path.
 const PATH_BOOST: f32 = 0.5;
+/// Weight of a name in a chunk's symbol in [`Index::mentioning`]: large enough that a chunk
+/// defining the name outranks any number of chunks using it.
+const DEFINES_BOOST: f32 = 100.0;
 
 /// Which chunks a search may return.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +110,74 @@ impl Index {
         }
         let searcher = self.reader.searcher();
         let ranked = self.bm25(&searcher, &terms, k, filters)?;
+        ranked
+            .into_iter()
+            .enumerate()
+            .map(|(at, (score, address))| {
+                let mut hit = self.hit(&searcher, address, &terms)?;
+                hit.score = score;
+                hit.why.bm25 = Some(Ranked {
+                    rank: at + 1,
+                    score,
+                });
+                Ok(hit)
+            })
+            .collect()
+    }
+
+    /// The `k` chunks that mention the identifier `name` (whole, as the tokenizer keeps it:
+    /// `HeaderTypes` and not `header` or `types`), those that define it first: a chunk whose
+    /// symbol is `name` outranks every chunk that only uses it. `path_words` (the module an
+    /// import names: `_types` for `from ._types import HeaderTypes`) rank chunks of files whose
+    /// path has them above the others. This finds a definition where a BM25 search of the name
+    /// finds its many users: a class that subclasses and calls crowd out of the top, or a
+    /// global (`HeaderTypes = Union[...]`), which no chunk has as its symbol. A name without a
+    /// term is [`Error::EmptyQuery`].
+    pub fn mentioning(
+        &self,
+        name: &str,
+        path_words: &[String],
+        k: usize,
+        filters: &Filters,
+    ) -> Result<Vec<Hit>> {
+        // The whole identifier is the last term the tokenizer gives for it.
+        let Some(whole) = code_terms(name).pop() else {
+            return Err(Error::EmptyQuery {
+                query: name.to_string(),
+            });
+        };
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let fields = &self.fields;
+        let term_query = |field, text: &str, boost: f32| -> Box<dyn Query> {
+            let query = TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::WithFreqs,
+            );
+            Box::new(BoostQuery::new(Box::new(query), boost))
+        };
+        let mentions: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Should,
+                term_query(fields.symbol, &whole, DEFINES_BOOST),
+            ),
+            (Occur::Should, term_query(fields.body, &whole, 1.0)),
+        ]));
+        let mut clauses = vec![(Occur::Must, mentions)];
+        let path_terms: BTreeSet<String> = path_words.iter().flat_map(|w| code_terms(w)).collect();
+        for term in &path_terms {
+            clauses.push((
+                Occur::Should,
+                term_query(fields.path_terms, term, PATH_BOOST),
+            ));
+        }
+        let query = self.filtered(Box::new(BooleanQuery::new(clauses)), filters)?;
+        let searcher = self.reader.searcher();
+        let ranked = searcher
+            .search(&*query, &TopDocs::with_limit(k).order_by_score())
+            .map_err(Error::tantivy(&self.dir))?;
+        let terms = [whole];
         ranked
             .into_iter()
             .enumerate()
@@ -376,5 +447,76 @@ mod tests {
             .unwrap();
         assert_eq!(hits[0].path, "rare.py", "{hits:?}");
         assert!(hits[0].why.matched_terms.contains(&"zebra".to_string()));
+    }
+
+    #[test]
+    fn mentioning_a_name_puts_its_definition_above_its_many_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        // Twenty users of `ShellComplete`, each naming it three times, and its definition,
+        // which names it once.
+        for n in 0..20 {
+            std::fs::write(
+                root.join(format!("pkg/shell{n}.py")),
+                format!(
+                    "class Shell{n}(ShellComplete):
+    base = ShellComplete
+    other = ShellComplete
+"
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            root.join("pkg/completion.py"),
+            "class ShellComplete:
+    name = 'shell'
+",
+        )
+        .unwrap();
+        // A global no chunk has as its symbol, in `pkg/_types.py`, and a user elsewhere that
+        // names it more often.
+        std::fs::write(
+            root.join("pkg/_types.py"),
+            "import typing
+
+HeaderTypes = typing.Mapping[str, str]
+",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("pkg/models.py"),
+            "def headers(h: HeaderTypes, g: HeaderTypes) -> HeaderTypes:
+    return h
+",
+        )
+        .unwrap();
+        let mut index =
+            Index::open(&root, &dir.path().join("index"), IndexParams::default()).unwrap();
+        index.update().unwrap();
+        let none = Filters::default();
+        let hits = index.mentioning("ShellComplete", &[], 5, &none).unwrap();
+        assert_eq!(hits[0].path, "pkg/completion.py", "{hits:?}");
+        assert_eq!(hits[0].symbol.as_deref(), Some("ShellComplete"));
+        // Only chunks that name it whole: `Shell0` does not count as `shell`.
+        assert!(
+            hits.iter().all(|hit| hit.text.contains("ShellComplete")),
+            "{hits:?}"
+        );
+        // The words of the module it is imported from rank that module's chunk first.
+        let hits = index
+            .mentioning("HeaderTypes", &["_types".to_string()], 5, &none)
+            .unwrap();
+        assert_eq!(hits[0].path, "pkg/_types.py", "{hits:?}");
+        let hits = index.mentioning("HeaderTypes", &[], 5, &none).unwrap();
+        assert_eq!(
+            hits[0].path, "pkg/models.py",
+            "without the module's words, BM25 decides"
+        );
+        assert!(matches!(
+            index.mentioning("_", &[], 5, &none),
+            Err(Error::EmptyQuery { .. })
+        ));
     }
 }
