@@ -369,9 +369,54 @@ fn import_words(file: CurrentFile<'_>) -> Vec<ImportWords> {
                 || words
                     .iter()
                     .any(|word| matches!(word.as_str(), "crate" | "self" | "super"));
-            ImportWords { words, relative }
+            let module = module_path(&statement.text);
+            let lines = statement
+                .text
+                .lines()
+                .map(|line| line.trim().to_string())
+                .filter(|line| !line.is_empty())
+                .collect();
+            ImportWords {
+                words,
+                relative,
+                module,
+                lines,
+            }
         })
         .collect()
+}
+
+/// The module an import statement names, as its words: those between `from` and `import`
+/// (`from starlette.middleware import Middleware`), else the path segments followed by `.`
+/// or `::` (`use crate::index::Index`: `index`; `import urllib.request`: `urllib`), without
+/// `crate`, `self` and `super`. Empty when the statement names no path (`import json`).
+fn module_path(statement: &str) -> Vec<String> {
+    let text = statement.trim_start();
+    if let Some(rest) = text.strip_prefix("from ")
+        && let Some(end) = rest.find(" import")
+    {
+        return words(&rest[..end]).map(str::to_owned).collect();
+    }
+    let mut module = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let Some(start) = rest.find(|ch: char| ch.is_alphanumeric() || ch == '_') else {
+            break;
+        };
+        let word_len = rest[start..]
+            .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + word_len];
+        let after = &rest[start + word_len..];
+        let segment =
+            after.starts_with("::") || (after.starts_with('.') && !after.starts_with(".."));
+        if segment && !matches!(word, "crate" | "self" | "super") {
+            module.push(word.to_string());
+        }
+        at += start + word_len;
+    }
+    module
 }
 
 /// The identifier-like words of `text` (letters, digits and `_`), in order.
@@ -385,13 +430,20 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 struct ImportWords {
     words: Vec<String>,
     relative: bool,
+    /// The module it imports from ([`module_path`]).
+    module: Vec<String>,
+    /// Its lines, trimmed (a query's import lines are not uses of the names).
+    lines: Vec<String>,
 }
 
 /// Whether a chunk of the file at `path` can be what a statement binding `name` imports: the
-/// statement is relative (the file's own package), or names the file or one of its
-/// directories (`from ._content import ByteStream` and `httpx/_content.py`; `import
-/// pkg.mod` and `pkg/...`). So `import urllib.request` does not bring the repository's own
-/// `request` function, nor `import json` a `Response.json` method.
+/// last part of the module it names is the file or one of its directories (`from ._content
+/// import ByteStream` and `httpx/_content.py`; `from pkg import Client` and
+/// `pkg/_client.py`), or it names no module and is relative (the file's own package: `from .
+/// import utils`), or one of its words is the file or a directory (`import pkg` and
+/// `pkg/...`). So `import urllib.request` does not bring the repository's own `request`
+/// function, nor `import json` a `Response.json` method, nor `from starlette.middleware import
+/// Middleware` anything of `starlette/applications.py`.
 fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
     let path = Path::new(path);
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -405,27 +457,70 @@ fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
         .iter()
         .filter(|statement| statement.words.iter().any(|word| word == name))
         .any(|statement| {
-            statement.relative
-                || statement
+            match statement.module.last() {
+                // The module's last part is the file or one of its directories: `from
+                // starlette.middleware import Middleware` is `starlette/middleware/...`, not
+                // `starlette/applications.py`; `use crate::index::Index` is `src/index.rs`.
+                Some(last) if statement.module.iter().all(|part| part != name) => {
+                    stem.as_deref() == Some(last.as_str()) || dirs.contains(last)
+                }
+                // `from . import utils`, `use super::Thing`: the file's own package.
+                _ if statement.relative => true,
+                _ => statement
                     .words
                     .iter()
-                    .any(|word| stem.as_deref() == Some(word.as_str()) || dirs.contains(word))
+                    .any(|word| stem.as_deref() == Some(word.as_str()) || dirs.contains(word)),
+            }
         })
 }
 
-/// `imported` in the order their definitions go into the context: first the names the query
-/// (the code around the cursor) uses, then the names the file imports but does not use yet,
-/// then the rest, each group in import order. A name used near the cursor matters there; a
-/// name imported and not yet used is what the code is about to use (RepoBench's
-/// `cross_file_first` is exactly that line, and in an editor a name just imported), and no
-/// line of the file shows how it is used; a name used further up has its uses in the prompt.
+/// Whether `name` is only ever part of a module path in `statements` (`middleware` in `from
+/// starlette.middleware import Middleware`), not a name they bind: its definitions are not
+/// looked up (Starlette's `middleware` method is not what that statement imports).
+fn only_a_module_part(name: &str, statements: &[ImportWords]) -> bool {
+    let mut binding = statements
+        .iter()
+        .filter(|statement| statement.words.iter().any(|word| word == name))
+        .peekable();
+    binding.peek().is_some()
+        && binding.all(|statement| {
+            statement.module.iter().any(|part| part == name)
+                && statement.words.iter().filter(|word| *word == name).count()
+                    == statement.module.iter().filter(|part| *part == name).count()
+        })
+}
+
+/// Lines of the query nearest the cursor whose words make a name not used yet rank higher.
+const AFFINITY_LINES: usize = 5;
+
+/// `imported` in the order their definitions go into the context: first the names the file
+/// imports and does not use yet, then those the query (the code around the cursor, import
+/// statements left out) uses, then the rest. A name imported and not yet used is what the
+/// code is about to use (RepoBench's `cross_file_first` is exactly that line, and in an
+/// editor a name just imported), and no line of the file shows how it is used; a name used
+/// near the cursor has its uses in the prompt, but they may not show its signature. Names not
+/// used yet are ordered by their [`affinity`] to the last lines of the query, then by import
+/// order; the other groups keep import order.
 fn rank_names(
     imported: &[String],
     query: &str,
     text: &str,
     statements: &[ImportWords],
 ) -> Vec<String> {
-    let near: HashSet<&str> = words(query).collect();
+    let import_lines: HashSet<&str> = statements
+        .iter()
+        .flat_map(|s| s.lines.iter().map(String::as_str))
+        .collect();
+    let code_lines: Vec<&str> = query
+        .lines()
+        .filter(|line| !import_lines.contains(line.trim()))
+        .collect();
+    let near: HashSet<&str> = code_lines.iter().flat_map(|line| words(line)).collect();
+    let last = &code_lines[code_lines.len().saturating_sub(AFFINITY_LINES)..];
+    let cursor_parts: Vec<String> = last
+        .iter()
+        .flat_map(|line| crucible_index::tokenize::code_terms(line))
+        .collect();
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for word in words(text) {
         *uses.entry(word).or_default() += 1;
@@ -435,41 +530,46 @@ fn rank_names(
             *count = count.saturating_sub(1);
         }
     }
-    let group = |name: &String| {
-        if near.contains(name.as_str()) {
-            0
-        } else if uses.get(name.as_str()).copied().unwrap_or(0) == 0 {
-            1
+    let key = |name: &String| {
+        if uses.get(name.as_str()).copied().unwrap_or(0) == 0 {
+            (0, std::cmp::Reverse(affinity(name, &cursor_parts)))
+        } else if near.contains(name.as_str()) {
+            (1, std::cmp::Reverse(0))
         } else {
-            2
+            (2, std::cmp::Reverse(0))
         }
     };
     let mut ranked: Vec<String> = imported.to_vec();
-    ranked.sort_by_key(group);
+    ranked.sort_by_key(key);
     ranked
 }
 
-/// Words of import statements that name where things come from rather than what they bind or
-/// the statement's syntax.
-const IMPORT_KEYWORDS: &[&str] = &[
-    "from", "import", "as", "use", "pub", "crate", "self", "super", "require", "const", "let",
-    "var", "export", "type", "include", "static",
-];
+/// How many parts of `name` (its identifier parts of three letters or more, as the index
+/// splits them) begin, or are begun by, a part of the code at the cursor: `HeaderTypes` has
+/// `header`, which begins `headers` in `def __init__(self, headers`.
+fn affinity(name: &str, cursor_parts: &[String]) -> usize {
+    crucible_index::tokenize::code_terms(name)
+        .iter()
+        .filter(|part| part.len() >= 3)
+        .filter(|part| {
+            cursor_parts
+                .iter()
+                .filter(|near| near.len() >= 3)
+                .any(|near| near.starts_with(part.as_str()) || part.starts_with(near.as_str()))
+        })
+        .count()
+}
 
 /// The words naming the module `name` is imported from (`_types` for `from ._types import
-/// (HeaderTypes, QueryParamTypes)`): the words of the statements binding `name`, without the
-/// names imported and the statements' keywords.
-fn module_words(name: &str, imported: &HashSet<&str>, statements: &[ImportWords]) -> Vec<String> {
+/// (HeaderTypes, QueryParamTypes)`): the module paths of the statements binding `name`.
+fn module_words(name: &str, statements: &[ImportWords]) -> Vec<String> {
     let mut module = Vec::new();
     for statement in statements
         .iter()
         .filter(|s| s.words.iter().any(|w| w == name))
     {
-        for word in &statement.words {
-            if !imported.contains(word.as_str())
-                && !IMPORT_KEYWORDS.contains(&word.as_str())
-                && !module.contains(word)
-            {
+        for word in &statement.module {
+            if !module.contains(word) {
                 module.push(word.clone());
             }
         }
@@ -491,11 +591,13 @@ fn definitions(
     statements: &[ImportWords],
     filters: &Filters,
 ) -> Result<Vec<(Hit, Reason, String)>> {
-    let names: HashSet<&str> = imported.iter().map(String::as_str).collect();
     let mut definitions = Vec::new();
     let mut modules = Vec::new();
     for name in imported {
-        let from = module_words(name, &names, statements);
+        if only_a_module_part(name, statements) {
+            continue;
+        }
+        let from = module_words(name, statements);
         let hits = mentioning(index, name, &from, DEFINITION_CANDIDATES, filters)?;
         let mut allowed = hits
             .iter()
@@ -546,22 +648,32 @@ fn definitions(
     Ok(definitions)
 }
 
-/// Most lines of a class's header kept in its outline.
-const OUTLINE_HEADER_LINES: usize = 12;
+/// Most lines of a class's header kept in its outline (its signature, the start of its
+/// docstring, its first fields).
+const OUTLINE_HEADER_LINES: usize = 6;
+/// Most lines of an imported function's definition: its signature, docstring and the start
+/// of its body; a long body would take the budget of every other definition.
+const FUNCTION_LINES: usize = 12;
+/// Most member signatures in an outline.
+const OUTLINE_MEMBERS: usize = 8;
 /// Most lines of one member's signature in an outline.
 const SIGNATURE_LINES: usize = 6;
 
 /// `definition` as it goes into the context, with how many member signatures were added. A
 /// class (a container's header chunk: its signature, docstring and fields) gets the signatures
 /// of its members among `hits` (the chunks mentioning its name, where its methods rank first),
-/// in file order: `ShellComplete(cli, ctx_args, prog_name, complete_var)` needs `__init__`'s
+/// at most [`OUTLINE_MEMBERS`] (constructors, then public members), in file order: `ShellComplete(cli, ctx_args, prog_name, complete_var)` needs `__init__`'s
 /// signature, which the header chunk does not have, and the methods' bodies would take the
-/// budget of every other definition. Anything else is kept whole. The outline keeps the
+/// budget of every other definition. A function is cut to its first [`FUNCTION_LINES`] lines;
+/// anything else is kept whole. The outline keeps the
 /// header's id and line range (the members' lines are named in the trace's detail).
 fn outline(definition: &Hit, hits: &[Hit]) -> (Hit, usize) {
     let Some(symbol) = definition.symbol.as_deref() else {
         return (definition.clone(), 0);
     };
+    if definition.kind == crucible_index::ChunkKind::Function.name() {
+        return (head(definition, FUNCTION_LINES), 0);
+    }
     if definition.kind != crucible_index::ChunkKind::Code.name() {
         return (definition.clone(), 0);
     }
@@ -585,11 +697,25 @@ fn outline(definition: &Hit, hits: &[Hit]) -> (Hit, usize) {
     }
     members.sort_by_key(|hit| hit.start_line);
     members.dedup_by_key(|hit| hit.symbol.clone());
-    let header: Vec<&str> = definition.text.lines().collect();
-    let mut text = header[..header.len().min(OUTLINE_HEADER_LINES)].join("\n");
-    if header.len() > OUTLINE_HEADER_LINES {
-        text.push_str("\n    ...");
+    if members.len() > OUTLINE_MEMBERS {
+        // Constructors first, then public members, each in file order.
+        let rank = |hit: &&Hit| {
+            let member = hit
+                .symbol
+                .as_deref()
+                .and_then(|s| s.rsplit(['.', ':']).next())
+                .unwrap_or("");
+            match member {
+                "__init__" | "new" | "constructor" => 0,
+                _ if member.starts_with('_') => 2,
+                _ => 1,
+            }
+        };
+        members.sort_by_key(|hit| (rank(hit), hit.start_line));
+        members.truncate(OUTLINE_MEMBERS);
+        members.sort_by_key(|hit| hit.start_line);
     }
+    let mut text = head(definition, OUTLINE_HEADER_LINES).text;
     for member in &members {
         text.push('\n');
         text.push_str(&signature(&member.text));
@@ -599,6 +725,22 @@ fn outline(definition: &Hit, hits: &[Hit]) -> (Hit, usize) {
         ..definition.clone()
     };
     (outlined, members.len())
+}
+
+/// `hit` with at most `lines` lines of its text, and an indented `...` in place of the rest.
+fn head(hit: &Hit, lines: usize) -> Hit {
+    let all: Vec<&str> = hit.text.lines().collect();
+    if all.len() <= lines {
+        return hit.clone();
+    }
+    let indent: String = all
+        .get(1)
+        .map(|line| line.chars().take_while(|ch| ch.is_whitespace()).collect())
+        .unwrap_or_default();
+    Hit {
+        text: format!("{}\n{indent}...", all[..lines].join("\n")),
+        ..hit.clone()
+    }
 }
 
 /// The first lines of a function's chunk up to where its body begins (a line ending in `:`,
@@ -1537,6 +1679,19 @@ mod tests {
             ("import urllib.request\n", "request", "pkg/_api.py", false),
             ("import json as jsonlib\n", "json", "pkg/_models.py", false),
             ("from typing import Any\n", "Any", "pkg/_types.py", false),
+            // The module's last part decides, not any word of its path.
+            (
+                "from starlette.middleware import Middleware\n",
+                "Middleware",
+                "starlette/middleware/__init__.py",
+                true,
+            ),
+            (
+                "from starlette.middleware import Middleware\n",
+                "Middleware",
+                "starlette/applications.py",
+                false,
+            ),
         ];
         for (source, name, path, expect) in cases {
             assert_eq!(
@@ -1552,31 +1707,95 @@ mod tests {
         });
         assert!(imported_from("src/index.rs", "Index", &rust));
         assert!(!imported_from("src/show.rs", "Display", &rust));
+        assert!(!imported_from("src/show.rs", "Index", &rust));
     }
 
     #[test]
-    fn names_used_near_the_cursor_come_first_then_names_not_used_yet() {
+    fn the_parts_of_a_module_path_are_not_names_to_define() {
+        let text = "from starlette.middleware import Middleware\nfrom starlette import routing\nimport urllib.request\nuse crate::index::Index;\n";
+        let statements = import_words(CurrentFile {
+            path: "app.py",
+            text,
+        });
+        assert_eq!(statements[0].module, ["starlette", "middleware"]);
+        assert_eq!(statements[2].module, ["urllib"]);
+        assert_eq!(module_path("use crate::index::Index;"), ["index"]);
+        assert_eq!(module_path("from . import utils"), Vec::<String>::new());
+        assert_eq!(module_path("from ._types import (\n    A,\n)"), ["_types"]);
+        for (name, only) in [
+            ("middleware", true),
+            ("urllib", true),
+            ("Middleware", false),
+            ("routing", false),
+            ("starlette", true),
+            ("absent", false),
+        ] {
+            assert_eq!(only_a_module_part(name, &statements), only, "{name}");
+        }
+    }
+
+    #[test]
+    fn names_not_used_yet_come_first_then_names_used_near_the_cursor() {
         let imported: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
         let text = "from m import A, B, C, D\n\nx = B()\ny = C(1)\n";
         let statements = import_words(CurrentFile {
             path: "pkg/current.py",
             text,
         });
+        // The query holds the import line too: naming a name there is not using it.
+        assert_eq!(
+            rank_names(&imported, text, text, &statements),
+            ["A", "D", "B", "C"],
+            "unused, then used near the cursor; import order within each"
+        );
         assert_eq!(
             rank_names(&imported, "y = C(1)", text, &statements),
-            ["C", "A", "D", "B"],
-            "used near the cursor, then imported and unused, then used further up; each group in import order"
+            ["A", "D", "C", "B"],
+            "unused, then used near the cursor, then used further up"
         );
-        // With none of them near the cursor and none used, import order.
-        let bare = "from m import A, B, C, D\n";
+        // Among names not used yet, those whose parts begin words at the cursor come first.
+        let imported: Vec<String> = ["CookieTypes", "HeaderTypes", "URL"]
+            .map(String::from)
+            .to_vec();
+        let text = "from ._types import (\n    CookieTypes,\n    HeaderTypes,\n)\nfrom ._urls import URL\n\nclass Headers:\n    def __init__(\n        self,\n        headers";
         let statements = import_words(CurrentFile {
-            path: "pkg/current.py",
-            text: bare,
+            path: "pkg/models.py",
+            text,
         });
         assert_eq!(
-            rank_names(&imported, "", bare, &statements),
-            ["A", "B", "C", "D"]
+            rank_names(&imported, text, text, &statements),
+            ["HeaderTypes", "CookieTypes", "URL"]
         );
+    }
+
+    #[test]
+    fn a_long_definition_keeps_its_head_and_says_the_rest_is_left_out() {
+        let body: String = (0..20).map(|n| format!("    step_{n} = {n}\n")).collect();
+        let hit = Hit {
+            path: "pkg/steps.py".into(),
+            start_line: 1,
+            end_line: 21,
+            language: "python".into(),
+            kind: "function".into(),
+            symbol: Some("run".into()),
+            context: Vec::new(),
+            text: format!("def run():\n{body}"),
+            score: 1.0,
+            why: crucible_index::Why::default(),
+            chunk_id: 3,
+        };
+        let (cut, members) = outline(&hit, &[]);
+        assert_eq!(members, 0);
+        let lines: Vec<&str> = cut.text.lines().collect();
+        assert_eq!(lines.len(), FUNCTION_LINES + 1);
+        assert_eq!(lines[0], "def run():");
+        assert_eq!(lines[FUNCTION_LINES], "    ...");
+        assert_eq!((cut.start_line, cut.end_line, cut.chunk_id), (1, 21, 3));
+        let short = Hit {
+            text: "def run():\n    return 1".into(),
+            ..hit
+        };
+        assert_eq!(outline(&short, &[]).0, short);
     }
 
     #[test]
