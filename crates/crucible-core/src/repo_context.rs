@@ -1581,12 +1581,14 @@ mod tests {
     }
 
     /// A repository in a temporary directory, indexed: `files` are (path, text) pairs.
-    fn temp_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, RepoIndex) {
+    fn temp_repo(
+        files: &[(impl AsRef<str>, impl AsRef<str>)],
+    ) -> (tempfile::TempDir, tempfile::TempDir, RepoIndex) {
         let repo = tempfile::tempdir().unwrap();
         for (path, text) in files {
-            let to = repo.path().join(path);
+            let to = repo.path().join(path.as_ref());
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::write(&to, text).unwrap();
+            std::fs::write(&to, text.as_ref()).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         let mut index = Index::open(repo.path(), dir.path(), IndexParams::default()).unwrap();
@@ -1736,53 +1738,63 @@ mod tests {
 
     #[test]
     fn names_not_used_yet_come_first_then_names_used_near_the_cursor() {
-        let imported: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
+        let ranked = |names: &[&str], query: &str, text: &str| {
+            let imported: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+            let file = CurrentFile {
+                path: "pkg/current.py",
+                text,
+            };
+            rank_names(&imported, query, text, &import_words(file))
+        };
         let text = "from m import A, B, C, D\n\nx = B()\ny = C(1)\n";
-        let statements = import_words(CurrentFile {
-            path: "pkg/current.py",
-            text,
-        });
         // The query holds the import line too: naming a name there is not using it.
         assert_eq!(
-            rank_names(&imported, text, text, &statements),
+            ranked(&["A", "B", "C", "D"], text, text),
             ["A", "D", "B", "C"],
             "unused, then used near the cursor; import order within each"
         );
         assert_eq!(
-            rank_names(&imported, "y = C(1)", text, &statements),
+            ranked(&["A", "B", "C", "D"], "y = C(1)", text),
             ["A", "D", "C", "B"],
             "unused, then used near the cursor, then used further up"
         );
         // Among names not used yet, those whose parts begin words at the cursor come first.
-        let imported: Vec<String> = ["CookieTypes", "HeaderTypes", "URL"]
-            .map(String::from)
-            .to_vec();
         let text = "from ._types import (\n    CookieTypes,\n    HeaderTypes,\n)\nfrom ._urls import URL\n\nclass Headers:\n    def __init__(\n        self,\n        headers";
-        let statements = import_words(CurrentFile {
-            path: "pkg/models.py",
-            text,
-        });
         assert_eq!(
-            rank_names(&imported, text, text, &statements),
+            ranked(&["CookieTypes", "HeaderTypes", "URL"], text, text),
             ["HeaderTypes", "CookieTypes", "URL"]
         );
+    }
+
+    /// A Python chunk of `kind` starting at `start_line`, as a search would return it.
+    fn python_hit(path: &str, start_line: usize, kind: &str, text: &str) -> Hit {
+        Hit {
+            path: path.into(),
+            start_line,
+            end_line: start_line + text.lines().count() - 1,
+            language: "python".into(),
+            kind: kind.into(),
+            symbol: None,
+            context: Vec::new(),
+            text: text.into(),
+            score: 1.0,
+            why: crucible_index::Why::default(),
+            chunk_id: 7,
+        }
     }
 
     #[test]
     fn a_long_definition_keeps_its_head_and_says_the_rest_is_left_out() {
         let body: String = (0..20).map(|n| format!("    step_{n} = {n}\n")).collect();
         let hit = Hit {
-            path: "pkg/steps.py".into(),
-            start_line: 1,
-            end_line: 21,
-            language: "python".into(),
-            kind: "function".into(),
             symbol: Some("run".into()),
-            context: Vec::new(),
-            text: format!("def run():\n{body}"),
-            score: 1.0,
-            why: crucible_index::Why::default(),
             chunk_id: 3,
+            ..python_hit(
+                "pkg/steps.py",
+                1,
+                "function",
+                &format!("def run():\n{body}"),
+            )
         };
         let (cut, members) = outline(&hit, &[]);
         assert_eq!(members, 0);
@@ -1818,19 +1830,7 @@ mod tests {
             assert_eq!(defines_global(line, name), expect, "{line:?} {name}");
         }
         let window = "import typing\n\nQueryTypes = typing.Union[\n    str,\n    bytes,\n]\nHeaderTypes = typing.Mapping[str, str]\n\nclass Other:\n    pass\n";
-        let hit = Hit {
-            path: "pkg/_types.py".into(),
-            start_line: 10,
-            end_line: 20,
-            language: "python".into(),
-            kind: "code".into(),
-            symbol: None,
-            context: Vec::new(),
-            text: window.into(),
-            score: 1.0,
-            why: crucible_index::Why::default(),
-            chunk_id: 7,
-        };
+        let hit = python_hit("pkg/_types.py", 10, "code", window);
         let query = global_definition(&hit, "QueryTypes").unwrap();
         assert_eq!(
             (query.start_line, query.end_line, query.text.as_str()),
@@ -1876,11 +1876,7 @@ mod tests {
             "def merge(a: HeaderTypes, b: HeaderTypes) -> HeaderTypes:\n    return a\n".into(),
         ));
         files.push(("pkg/client.py".into(), current.into()));
-        let borrowed: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
-        let (_repo, _dir, index) = temp_repo(&borrowed);
+        let (_repo, _dir, index) = temp_repo(&files);
         let file = CurrentFile {
             path: "pkg/client.py",
             text: current,
@@ -1943,11 +1939,7 @@ mod tests {
             .collect();
         let current = format!("{imports}\n\ndef retry(attempt):\n    delay = ");
         files.push(("pkg/client.py".into(), current.clone()));
-        let borrowed: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
-        let (_repo, _dir, index) = temp_repo(&borrowed);
+        let (_repo, _dir, index) = temp_repo(&files);
         let file = CurrentFile {
             path: "pkg/client.py",
             text: &current,

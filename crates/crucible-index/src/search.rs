@@ -110,19 +110,7 @@ impl Index {
         }
         let searcher = self.reader.searcher();
         let ranked = self.bm25(&searcher, &terms, k, filters)?;
-        ranked
-            .into_iter()
-            .enumerate()
-            .map(|(at, (score, address))| {
-                let mut hit = self.hit(&searcher, address, &terms)?;
-                hit.score = score;
-                hit.why.bm25 = Some(Ranked {
-                    rank: at + 1,
-                    score,
-                });
-                Ok(hit)
-            })
-            .collect()
+        self.ranked_hits(&searcher, ranked, &terms)
     }
 
     /// The `k` chunks that mention the identifier `name` (whole, as the tokenizer keeps it:
@@ -178,11 +166,21 @@ impl Index {
             .search(&*query, &TopDocs::with_limit(k).order_by_score())
             .map_err(Error::tantivy(&self.dir))?;
         let terms = [whole];
+        self.ranked_hits(&searcher, ranked, &terms)
+    }
+
+    /// The stored chunks of a BM25 ranking, as hits with their rank and score.
+    fn ranked_hits(
+        &self,
+        searcher: &Searcher,
+        ranked: Vec<(f32, DocAddress)>,
+        terms: &[String],
+    ) -> Result<Vec<Hit>> {
         ranked
             .into_iter()
             .enumerate()
             .map(|(at, (score, address))| {
-                let mut hit = self.hit(&searcher, address, &terms)?;
+                let mut hit = self.hit(searcher, address, terms)?;
                 hit.score = score;
                 hit.why.bm25 = Some(Ranked {
                     rank: at + 1,
