@@ -158,6 +158,15 @@ pub fn prepare_for_serving(
     }))
 }
 
+/// Tokens per llama.cpp batch in `crucible serve`: a step's decode rows and prompt chunk, and
+/// the micro-batch its compute buffer is sized for. llama.cpp reserves that buffer for the
+/// worst micro-batch over the longest slot (310 MiB at 512 tokens, 155 MiB at 256, for the
+/// 0.5B with 8 slots of 2,048 cells) and a long prompt touches part of it: the editor-sized
+/// `/infill` pair raised a fresh server's peak RSS by 74 MiB at 512 and 50 MiB at 256, with
+/// the same time to first token and the same `/infill` latency (docs/PERFORMANCE.md).
+#[cfg(feature = "llama")]
+const SERVING_BATCH_TOKENS: usize = 256;
+
 #[cfg(feature = "llama")]
 fn load_serving(
     settings: &Settings,
@@ -167,7 +176,7 @@ fn load_serving(
     let config = crucible_infer_llama::LlamaConfig {
         threads: settings.threads,
         context_length: Some(settings.context_length),
-        batch_size: 512,
+        batch_size: SERVING_BATCH_TOKENS,
         slot_cells: Some(settings.context_length),
         lora: lora_adapter(settings),
         speculate: settings.speculate,
