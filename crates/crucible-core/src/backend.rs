@@ -162,7 +162,7 @@ pub fn prepare_for_serving(
 /// the micro-batch its compute buffer is sized for. llama.cpp reserves that buffer for the
 /// worst micro-batch over the longest slot (310 MiB at 512 tokens, 155 MiB at 256, for the
 /// 0.5B with 8 slots of 2,048 cells) and a long prompt touches part of it: the editor-sized
-/// `/infill` pair raised a fresh server's peak RSS by 74 MiB at 512 and 50 MiB at 256, with
+/// `/infill` pair raised a fresh server's peak RSS by 72 MiB at 512 and 49 MiB at 256, with
 /// the same time to first token and the same `/infill` latency (docs/PERFORMANCE.md).
 #[cfg(feature = "llama")]
 const SERVING_BATCH_TOKENS: usize = 256;
