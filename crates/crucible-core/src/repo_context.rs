@@ -656,13 +656,18 @@ const OUTLINE_HEADER_LINES: usize = 6;
 const FUNCTION_LINES: usize = 12;
 /// Most member signatures in an outline.
 const OUTLINE_MEMBERS: usize = 8;
+/// Most estimated tokens of an outline, past its first member: a class with many members and
+/// long signatures (starlette's `Starlette`, 8 members in about 340 tokens) took most of the
+/// definitions' half of the budget and left the other imported names out.
+const OUTLINE_TOKENS: usize = 160;
 /// Most lines of one member's signature in an outline.
 const SIGNATURE_LINES: usize = 6;
 
 /// `definition` as it goes into the context, with how many member signatures were added. A
 /// class (a container's header chunk: its signature, docstring and fields) gets the signatures
 /// of its members among `hits` (the chunks mentioning its name, where its methods rank first),
-/// at most [`OUTLINE_MEMBERS`] (constructors, then public members), in file order: `ShellComplete(cli, ctx_args, prog_name, complete_var)` needs `__init__`'s
+/// at most [`OUTLINE_MEMBERS`] within [`OUTLINE_TOKENS`] (constructors, then public members),
+/// in file order: `ShellComplete(cli, ctx_args, prog_name, complete_var)` needs `__init__`'s
 /// signature, which the header chunk does not have, and the methods' bodies would take the
 /// budget of every other definition. A function is cut to its first [`FUNCTION_LINES`] lines;
 /// anything else is kept whole. The outline keeps the
@@ -697,34 +702,44 @@ fn outline(definition: &Hit, hits: &[Hit]) -> (Hit, usize) {
     }
     members.sort_by_key(|hit| hit.start_line);
     members.dedup_by_key(|hit| hit.symbol.clone());
-    if members.len() > OUTLINE_MEMBERS {
-        // Constructors first, then public members, each in file order.
-        let rank = |hit: &&Hit| {
-            let member = hit
-                .symbol
-                .as_deref()
-                .and_then(|s| s.rsplit(['.', ':']).next())
-                .unwrap_or("");
-            match member {
-                "__init__" | "new" | "constructor" => 0,
-                _ if member.starts_with('_') => 2,
-                _ => 1,
-            }
-        };
-        members.sort_by_key(|hit| (rank(hit), hit.start_line));
-        members.truncate(OUTLINE_MEMBERS);
-        members.sort_by_key(|hit| hit.start_line);
+    // Constructors first, then public members, then the rest, each in file order, while the
+    // outline stays within its tokens (the first member always goes in).
+    let rank = |hit: &&Hit| {
+        let member = hit
+            .symbol
+            .as_deref()
+            .and_then(|s| s.rsplit(['.', ':']).next())
+            .unwrap_or("");
+        match member {
+            "__init__" | "new" | "constructor" => 0,
+            _ if member.starts_with('_') => 2,
+            _ => 1,
+        }
+    };
+    members.sort_by_key(|hit| (rank(hit), hit.start_line));
+    let header = head(definition, OUTLINE_HEADER_LINES).text;
+    let mut tokens = estimate_tokens(&header);
+    let mut kept: Vec<(&Hit, String)> = Vec::new();
+    for member in members {
+        let signature = signature(&member.text);
+        let cost = estimate_tokens(&signature) + 1;
+        if !kept.is_empty() && (kept.len() == OUTLINE_MEMBERS || tokens + cost > OUTLINE_TOKENS) {
+            break;
+        }
+        tokens += cost;
+        kept.push((member, signature));
     }
-    let mut text = head(definition, OUTLINE_HEADER_LINES).text;
-    for member in &members {
+    kept.sort_by_key(|(hit, _)| hit.start_line);
+    let mut text = header;
+    for (_, signature) in &kept {
         text.push('\n');
-        text.push_str(&signature(&member.text));
+        text.push_str(signature);
     }
     let outlined = Hit {
         text,
         ..definition.clone()
     };
-    (outlined, members.len())
+    (outlined, kept.len())
 }
 
 /// `hit` with at most `lines` lines of its text, and an indented `...` in place of the rest.
@@ -1781,6 +1796,60 @@ mod tests {
             why: crucible_index::Why::default(),
             chunk_id: 7,
         }
+    }
+
+    #[test]
+    fn an_outline_keeps_the_constructor_and_stays_within_its_tokens() {
+        let header = Hit {
+            symbol: Some("App".into()),
+            ..python_hit(
+                "pkg/app.py",
+                1,
+                "code",
+                "class App:\n    \"\"\"An app.\"\"\"",
+            )
+        };
+        // Twelve methods with four-line signatures, the constructor last in the file.
+        let mut members: Vec<Hit> = (0..12)
+            .map(|n| {
+                let text = format!("    def method_{n}(\n        self,\n        argument_{n}: int,\n    ) -> None:\n        pass");
+                Hit {
+                    symbol: Some(format!("App.method_{n}")),
+                    chunk_id: 100 + n as u64,
+                    ..python_hit("pkg/app.py", 10 + 10 * n, "function", &text)
+                }
+            })
+            .collect();
+        members.push(Hit {
+            symbol: Some("App.__init__".into()),
+            ..python_hit(
+                "pkg/app.py",
+                200,
+                "function",
+                "    def __init__(self, name):\n        self.name = name",
+            )
+        });
+        let (outlined, kept) = outline(&header, &members);
+        assert!(
+            kept >= 1 && kept < OUTLINE_MEMBERS,
+            "{kept}: {}",
+            outlined.text
+        );
+        assert!(
+            estimate_tokens(&outlined.text) <= OUTLINE_TOKENS,
+            "{}",
+            outlined.text
+        );
+        assert!(
+            outlined.text.contains("def __init__(self, name):"),
+            "{}",
+            outlined.text
+        );
+        assert!(
+            outlined.text.ends_with("def __init__(self, name):"),
+            "file order: {}",
+            outlined.text
+        );
     }
 
     #[test]
