@@ -1831,7 +1831,7 @@ mod tests {
         });
         let (outlined, kept) = outline(&header, &members);
         assert!(
-            kept >= 1 && kept < OUTLINE_MEMBERS,
+            (1..OUTLINE_MEMBERS).contains(&kept),
             "{kept}: {}",
             outlined.text
         );
