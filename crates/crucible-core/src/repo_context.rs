@@ -436,6 +436,14 @@ struct ImportWords {
     lines: Vec<String>,
 }
 
+/// The statements among `statements` that name `name` (bind it, or have it in their module
+/// path).
+fn naming<'s>(name: &str, statements: &'s [ImportWords]) -> impl Iterator<Item = &'s ImportWords> {
+    statements
+        .iter()
+        .filter(move |statement| statement.words.iter().any(|word| word == name))
+}
+
 /// Whether a chunk of the file at `path` can be what a statement binding `name` imports: the
 /// last part of the module it names is the file or one of its directories (`from ._content
 /// import ByteStream` and `httpx/_content.py`; `from pkg import Client` and
@@ -453,35 +461,29 @@ fn imported_from(path: &str, name: &str, statements: &[ImportWords]) -> bool {
         .flat_map(Path::components)
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    statements
-        .iter()
-        .filter(|statement| statement.words.iter().any(|word| word == name))
-        .any(|statement| {
-            match statement.module.last() {
-                // The module's last part is the file or one of its directories: `from
-                // starlette.middleware import Middleware` is `starlette/middleware/...`, not
-                // `starlette/applications.py`; `use crate::index::Index` is `src/index.rs`.
-                Some(last) if statement.module.iter().all(|part| part != name) => {
-                    stem.as_deref() == Some(last.as_str()) || dirs.contains(last)
-                }
-                // `from . import utils`, `use super::Thing`: the file's own package.
-                _ if statement.relative => true,
-                _ => statement
-                    .words
-                    .iter()
-                    .any(|word| stem.as_deref() == Some(word.as_str()) || dirs.contains(word)),
+    naming(name, statements).any(|statement| {
+        match statement.module.last() {
+            // The module's last part is the file or one of its directories: `from
+            // starlette.middleware import Middleware` is `starlette/middleware/...`, not
+            // `starlette/applications.py`; `use crate::index::Index` is `src/index.rs`.
+            Some(last) if statement.module.iter().all(|part| part != name) => {
+                stem.as_deref() == Some(last.as_str()) || dirs.contains(last)
             }
-        })
+            // `from . import utils`, `use super::Thing`: the file's own package.
+            _ if statement.relative => true,
+            _ => statement
+                .words
+                .iter()
+                .any(|word| stem.as_deref() == Some(word.as_str()) || dirs.contains(word)),
+        }
+    })
 }
 
 /// Whether `name` is only ever part of a module path in `statements` (`middleware` in `from
 /// starlette.middleware import Middleware`), not a name they bind: its definitions are not
 /// looked up (Starlette's `middleware` method is not what that statement imports).
 fn only_a_module_part(name: &str, statements: &[ImportWords]) -> bool {
-    let mut binding = statements
-        .iter()
-        .filter(|statement| statement.words.iter().any(|word| word == name))
-        .peekable();
+    let mut binding = naming(name, statements).peekable();
     binding.peek().is_some()
         && binding.all(|statement| {
             statement.module.iter().any(|part| part == name)
@@ -564,10 +566,7 @@ fn affinity(name: &str, cursor_parts: &[String]) -> usize {
 /// (HeaderTypes, QueryParamTypes)`): the module paths of the statements binding `name`.
 fn module_words(name: &str, statements: &[ImportWords]) -> Vec<String> {
     let mut module = Vec::new();
-    for statement in statements
-        .iter()
-        .filter(|s| s.words.iter().any(|w| w == name))
-    {
+    for statement in naming(name, statements) {
         for word in &statement.module {
             if !module.contains(word) {
                 module.push(word.clone());
@@ -852,11 +851,7 @@ fn mentioning(
     k: usize,
     filters: &Filters,
 ) -> Result<Vec<Hit>> {
-    match index.index().mentioning(name, path_words, k, filters) {
-        Ok(hits) => Ok(hits),
-        Err(crucible_index::Error::EmptyQuery { .. }) => Ok(Vec::new()),
-        Err(err) => Err(err.into()),
-    }
+    nothing_if_empty(index.index().mentioning(name, path_words, k, filters))
 }
 
 /// The index's search (BM25 or hybrid), where a query without code terms finds nothing
@@ -871,7 +866,12 @@ fn search(index: &RepoIndex, query: &str, k: usize, filters: &Filters) -> Result
 
 /// A BM25 search where a query without code terms finds nothing (rather than failing).
 fn bm25_search(index: &RepoIndex, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>> {
-    match index.index().search(query, k, filters) {
+    nothing_if_empty(index.index().search(query, k, filters))
+}
+
+/// An index search's hits, where a query without code terms found nothing.
+fn nothing_if_empty(found: crucible_index::Result<Vec<Hit>>) -> Result<Vec<Hit>> {
+    match found {
         Ok(hits) => Ok(hits),
         Err(crucible_index::Error::EmptyQuery { .. }) => Ok(Vec::new()),
         Err(err) => Err(err.into()),

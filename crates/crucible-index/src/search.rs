@@ -7,7 +7,7 @@ use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery, TermQuery,
 };
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use crate::index::Index;
@@ -138,26 +138,19 @@ impl Index {
             return Ok(Vec::new());
         }
         let fields = &self.fields;
-        let term_query = |field, text: &str, boost: f32| -> Box<dyn Query> {
-            let query = TermQuery::new(
-                Term::from_field_text(field, text),
-                IndexRecordOption::WithFreqs,
-            );
-            Box::new(BoostQuery::new(Box::new(query), boost))
-        };
         let mentions: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (
                 Occur::Should,
-                term_query(fields.symbol, &whole, DEFINES_BOOST),
+                boosted_term(fields.symbol, &whole, DEFINES_BOOST),
             ),
-            (Occur::Should, term_query(fields.body, &whole, 1.0)),
+            (Occur::Should, boosted_term(fields.body, &whole, 1.0)),
         ]));
         let mut clauses = vec![(Occur::Must, mentions)];
         let path_terms: BTreeSet<String> = path_words.iter().flat_map(|w| code_terms(w)).collect();
         for term in &path_terms {
             clauses.push((
                 Occur::Should,
-                term_query(fields.path_terms, term, PATH_BOOST),
+                boosted_term(fields.path_terms, term, PATH_BOOST),
             ));
         }
         let query = self.filtered(Box::new(BooleanQuery::new(clauses)), filters)?;
@@ -211,14 +204,7 @@ impl Index {
                 (fields.symbol, SYMBOL_BOOST),
                 (fields.path_terms, PATH_BOOST),
             ] {
-                let query = TermQuery::new(
-                    Term::from_field_text(field, term),
-                    IndexRecordOption::WithFreqs,
-                );
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(query), boost)),
-                ));
+                should.push((Occur::Should, boosted_term(field, term, boost)));
             }
         }
         let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(should));
@@ -365,6 +351,15 @@ pub(crate) fn query_terms(query: &str) -> Vec<String> {
         .filter(|term| seen.insert(term.clone()))
         .take(MAX_QUERY_TERMS)
         .collect()
+}
+
+/// A query for `term` in `field` (with its frequencies, for BM25), its score times `boost`.
+fn boosted_term(field: Field, term: &str, boost: f32) -> Box<dyn Query> {
+    let query = TermQuery::new(
+        Term::from_field_text(field, term),
+        IndexRecordOption::WithFreqs,
+    );
+    Box::new(BoostQuery::new(Box::new(query), boost))
 }
 
 fn zero_score(query: Box<dyn Query>) -> Box<dyn Query> {
