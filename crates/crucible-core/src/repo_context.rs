@@ -542,7 +542,7 @@ fn rank_names(
         }
     };
     let mut ranked: Vec<String> = imported.to_vec();
-    ranked.sort_by_key(key);
+    ranked.sort_by_cached_key(key);
     ranked
 }
 
