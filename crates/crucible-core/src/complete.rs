@@ -208,7 +208,7 @@ pub fn complete(
     let context = match index {
         Some(index) => {
             let query = query_around(request.prefix, request.suffix);
-            let gathered = cache.gather(index, &query, current, request.budget_tokens)?;
+            let gathered = cache.gather(index, &query, None, current, request.budget_tokens)?;
             timings.retrieval = Some(gathered.timings);
             timings.retrieval_cached = gathered.cached;
             Some(gathered.context)
@@ -239,7 +239,8 @@ pub fn complete(
     // cursor's line included: the draft continues it).
     let drafted = format!("{}{text}", request.prefix);
     let query = lines_around(&drafted, request.suffix);
-    let gathered = cache.gather(index, &query, current, request.budget_tokens)?;
+    let line = draft_line(request.prefix, &drafted);
+    let gathered = cache.gather(index, &query, line, current, request.budget_tokens)?;
     timings.retrieval = Some(timings.retrieval.unwrap_or_default() + gathered.timings);
     timings.retrieval_cached = gathered.cached;
     let mut second = gathered.context;
@@ -262,6 +263,16 @@ pub fn complete(
         first_round: Some((text, first)),
         timings,
     })
+}
+
+/// The line the draft wrote: the cursor's line of `drafted` (`prefix` continued by the draft),
+/// or the draft's first line with code when the cursor's line is blank. `None` when the draft
+/// wrote nothing but blanks.
+fn draft_line<'d>(prefix: &str, drafted: &'d str) -> Option<&'d str> {
+    let line_start = prefix.rfind('\n').map_or(0, |at| at + 1);
+    drafted[line_start..]
+        .lines()
+        .find(|line| !line.trim().is_empty())
 }
 
 /// One fill-in-the-middle request for `request` with `context` in front.
@@ -513,6 +524,22 @@ mod tests {
         assert!(query.starts_with("line20\n"), "{query}");
         // The cursor's line is the empty one after `line59`, ending in `after1`.
         assert!(query.ends_with("line59\nafter2\nafter3"), "{query}");
+    }
+
+    #[test]
+    fn the_draft_line_is_the_cursor_line_as_the_draft_continues_it() {
+        let prefix = "def f(x):\n    y = ";
+        assert_eq!(
+            draft_line(prefix, &format!("{prefix}g(x)\n    return y\n")),
+            Some("    y = g(x)")
+        );
+        // At the start of a blank line, the draft's first line with code.
+        let prefix = "def f(x):\n";
+        assert_eq!(
+            draft_line(prefix, &format!("{prefix}\n    return x\n")),
+            Some("    return x")
+        );
+        assert_eq!(draft_line(prefix, &format!("{prefix}  \n")), None);
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! (`<|repo_name|>`, `<|file_sep|>`) completion prompts use that format, otherwise each chunk
 //! gets a commented header. [`generate_with_repo`] adds
 //! RepoCoder-style iterative retrieval: retrieve again with the first draft, generate again.
+//! A completion's second round also gives [`ContextCache::gather`] the line the draft wrote:
+//! the lines of the repository most like it (Jaccard similarity of their tokens, as RepoCoder
+//! compares code), each with the lines around it, go in nearest the code ([`Reason::Similar`]).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -76,6 +79,9 @@ pub enum Reason {
     Hybrid,
     /// A search hit for the draft of the previous round that the first round did not have.
     Iteration,
+    /// Lines of the repository like the draft's line, with the lines around them (RepoCoder:
+    /// code like what the model wrote shows what the repository writes there, and after it).
+    Similar,
 }
 
 /// A chunk in the context.
@@ -165,7 +171,14 @@ pub fn gather(
 ) -> Result<RepoContext> {
     let names = current.map(imported_names).unwrap_or_default();
     let mut watch = Stopwatch::start();
-    gather_for(index, query, current, &names, budget_tokens, &mut watch).map(|(context, _)| context)
+    let inputs = Inputs {
+        query,
+        draft: None,
+        current,
+        imported: &names,
+        budget_tokens,
+    };
+    gather_for(index, &inputs, &mut watch).map(|(context, _)| context)
 }
 
 /// Where a [`gather`] spent its time, by phase.
@@ -234,6 +247,7 @@ struct ContextKey {
     generation: u64,
     hybrid: bool,
     query: String,
+    draft: Option<String>,
     path: Option<String>,
     imported: Vec<String>,
     budget_tokens: usize,
@@ -249,11 +263,14 @@ impl ContextCache {
     }
 
     /// [`gather`], or the context kept from a call with the same inputs while the index has
-    /// not changed since.
+    /// not changed since. With `draft` (the line a first round wrote, iterative retrieval's
+    /// second round), the windows of the repository most like it go in first
+    /// ([`Reason::Similar`]).
     pub fn gather(
         &mut self,
         index: &RepoIndex,
         query: &str,
+        draft: Option<&str>,
         current: Option<CurrentFile<'_>>,
         budget_tokens: usize,
     ) -> Result<Gathered> {
@@ -265,6 +282,7 @@ impl ContextCache {
             generation: index.index().generation(),
             hybrid: index.is_hybrid(),
             query: query.to_owned(),
+            draft: draft.map(str::to_owned),
             path: current.map(|file| file.path.to_owned()),
             imported,
             budget_tokens,
@@ -282,14 +300,14 @@ impl ContextCache {
                 cached: true,
             });
         }
-        let (context, mut timings) = gather_for(
-            index,
+        let inputs = Inputs {
             query,
+            draft,
             current,
-            &key.imported,
+            imported: &key.imported,
             budget_tokens,
-            &mut watch,
-        )?;
+        };
+        let (context, mut timings) = gather_for(index, &inputs, &mut watch)?;
         timings.import_names = import_names;
         // Contexts of an older index can never be found again.
         self.entries.retain(|(kept, _)| {
@@ -315,26 +333,39 @@ fn imported_names(file: CurrentFile<'_>) -> Vec<String> {
     }
 }
 
+/// What a context is gathered from.
+struct Inputs<'a> {
+    /// The code around the cursor, or the task.
+    query: &'a str,
+    /// The line a first round wrote (iterative retrieval's second round).
+    draft: Option<&'a str>,
+    current: Option<CurrentFile<'a>>,
+    /// The names `current` imports.
+    imported: &'a [String],
+    budget_tokens: usize,
+}
+
 /// [`gather`] with the names `current` imports already read, timing each phase on `watch`
 /// (the import names' phase is left at zero for the caller).
 fn gather_for(
     index: &RepoIndex,
-    query: &str,
-    current: Option<CurrentFile<'_>>,
-    imported: &[String],
-    budget_tokens: usize,
+    inputs: &Inputs<'_>,
     watch: &mut Stopwatch,
 ) -> Result<(RepoContext, GatherTimings)> {
     let filters = Filters {
-        exclude_paths: current.iter().map(|file| file.path.to_string()).collect(),
+        exclude_paths: inputs
+            .current
+            .iter()
+            .map(|file| file.path.to_string())
+            .collect(),
         ..Filters::default()
     };
     let mut timings = GatherTimings::default();
     watch.lap();
     let mut definitions_found = Vec::new();
-    if let Some(file) = current {
+    if let Some(file) = inputs.current {
         let statements = import_words(file);
-        let names = rank_names(imported, query, file.text, &statements);
+        let names = rank_names(inputs.imported, inputs.query, file.text, &statements);
         definitions_found = definitions(index, file.path, &names, &statements, &filters)?;
     }
     timings.definitions = watch.lap();
@@ -343,15 +374,116 @@ fn gather_for(
     } else {
         Reason::Bm25
     };
-    let mut hits = Vec::new();
-    for hit in search(index, query, BM25_CANDIDATES, &filters)? {
+    let mut hits = match inputs.draft {
+        Some(draft) => similar_windows(index, draft, &filters)?,
+        None => Vec::new(),
+    };
+    for hit in search(index, inputs.query, BM25_CANDIDATES, &filters)? {
         let detail = detail(&hit, index.is_hybrid());
         hits.push((hit, reason, detail));
     }
     timings.bm25 = watch.lap();
-    let context = pack_candidates(index, definitions_found, hits, budget_tokens);
+    let context = pack_candidates(index, definitions_found, hits, inputs.budget_tokens);
     timings.pack = watch.lap();
     Ok((context, timings))
+}
+
+/// Windows taken for a draft's line at most.
+const SIMILAR_WINDOWS: usize = 4;
+/// Lines a window keeps before the line like the draft's, and after it.
+const SIMILAR_BEFORE: usize = 2;
+const SIMILAR_AFTER: usize = 1;
+/// The least [`line_similarity`] a line needs to be shown for a draft's line.
+const SIMILAR_AT_LEAST: f64 = 0.3;
+/// Tokens a line needs to be compared at all (`)`, `else:` and `pass` are like too much).
+const SIMILAR_MIN_TOKENS: usize = 3;
+
+/// RepoCoder's retrieval with a draft, for one line: the search hits for the draft's line, and
+/// in them the lines most like it by [`line_similarity`], each as a window with the lines
+/// before it and the one after (what the repository writes next where it writes something
+/// like the draft). At most [`SIMILAR_WINDOWS`], best first, one per distinct line.
+fn similar_windows(
+    index: &RepoIndex,
+    draft: &str,
+    filters: &Filters,
+) -> Result<Vec<(Hit, Reason, String)>> {
+    let wanted = code_tokens(draft);
+    if wanted.len() < SIMILAR_MIN_TOKENS {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<(f64, Hit, usize)> = Vec::new();
+    for hit in search(index, draft, BM25_CANDIDATES, filters)? {
+        let lines: Vec<&str> = hit.text.lines().collect();
+        let best = lines
+            .iter()
+            .enumerate()
+            .map(|(at, line)| (line_similarity(&wanted, line), at))
+            .filter(|(similarity, _)| *similarity >= SIMILAR_AT_LEAST)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        if let Some((similarity, at)) = best {
+            found.push((similarity, hit, at));
+        }
+    }
+    // Best first; among equals, the search's order.
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut windows = Vec::new();
+    for (similarity, hit, at) in found {
+        let lines: Vec<&str> = hit.text.lines().collect();
+        if !seen.insert(lines[at].trim().to_string()) {
+            continue;
+        }
+        let first = at.saturating_sub(SIMILAR_BEFORE);
+        let last = (at + SIMILAR_AFTER).min(lines.len() - 1);
+        let line = hit.start_line + at;
+        let detail = format!("like the draft's line ({similarity:.2}): line {line}");
+        let window = Hit {
+            start_line: hit.start_line + first,
+            end_line: hit.start_line + last,
+            text: lines[first..=last].join("\n"),
+            // A window is not its chunk: it must not take the chunk's place in the packing.
+            chunk_id: hit.chunk_id ^ (line as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ..hit
+        };
+        windows.push((window, Reason::Similar, detail));
+        if windows.len() == SIMILAR_WINDOWS {
+            break;
+        }
+    }
+    Ok(windows)
+}
+
+/// The tokens of a line of code for [`line_similarity`]: its words and each other
+/// non-blank character.
+fn code_tokens(line: &str) -> HashSet<&str> {
+    let mut tokens = HashSet::new();
+    let mut rest = line;
+    while let Some(start) = rest.find(|ch: char| !ch.is_whitespace()) {
+        rest = &rest[start..];
+        let word = rest
+            .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .unwrap_or(rest.len());
+        let len = if word > 0 {
+            word
+        } else {
+            rest.chars().next().map_or(1, char::len_utf8)
+        };
+        tokens.insert(&rest[..len]);
+        rest = &rest[len..];
+    }
+    tokens
+}
+
+/// How alike a line is to the wanted tokens: the Jaccard similarity of their token sets
+/// ([`code_tokens`]), as RepoCoder measures code windows; 0 for a line of fewer than
+/// [`SIMILAR_MIN_TOKENS`] tokens.
+fn line_similarity(wanted: &HashSet<&str>, line: &str) -> f64 {
+    let tokens = code_tokens(line);
+    if tokens.len() < SIMILAR_MIN_TOKENS {
+        return 0.0;
+    }
+    let common = tokens.intersection(wanted).count();
+    common as f64 / (tokens.len() + wanted.len() - common) as f64
 }
 
 /// The words (identifiers, module path parts) of each import statement of `file`, and
@@ -909,8 +1041,9 @@ fn detail(hit: &Hit, hybrid: bool) -> String {
 }
 
 /// Pack the imported definitions into at most [`DEFINITION_SHARE`] of the budget, then the
-/// BM25 hits into what is left, and lay the chunks out best last: the prompt puts the current
-/// file right after the context, and a model leans on what is nearest (RepoCoder puts its most
+/// windows like a draft's line and the BM25 hits into what is left, and lay the chunks out
+/// best last, the windows like the draft's line last of all: the prompt puts the current file
+/// right after the context, and a model leans on what is nearest (RepoCoder puts its most
 /// similar snippet next to the code too).
 fn pack_candidates(
     index: &RepoIndex,
@@ -961,6 +1094,9 @@ fn pack_candidates(
         })
         .collect();
     chunks.reverse();
+    // The windows like the draft's line go nearest the code, as RepoCoder puts its most
+    // similar snippet (they are packed after the definitions, which they must not push out).
+    chunks.sort_by_key(|chunk| chunk.reason == Reason::Similar);
     RepoContext {
         repo_name: index
             .index()
@@ -1405,22 +1541,32 @@ mod tests {
         });
         let query = "total floor area of rooms";
         let mut cache = ContextCache::new();
-        let first = cache.gather(&index, query, current, 200).unwrap();
+        let first = cache.gather(&index, query, None, current, 200).unwrap();
         assert!(!first.cached);
         assert_eq!(first.context, gather(&index, query, current, 200).unwrap());
-        let again = cache.gather(&index, query, current, 200).unwrap();
+        let again = cache.gather(&index, query, None, current, 200).unwrap();
         assert!(again.cached);
         assert_eq!(again.context, first.context);
         assert_eq!(again.timings.bm25, PhaseTime::default(), "no search ran");
         // Another query, budget or set of imports is gathered afresh.
-        assert!(!cache.gather(&index, "inches", current, 200).unwrap().cached);
-        assert!(!cache.gather(&index, query, current, 100).unwrap().cached);
+        assert!(
+            !cache
+                .gather(&index, "inches", None, current, 200)
+                .unwrap()
+                .cached
+        );
+        assert!(
+            !cache
+                .gather(&index, query, None, current, 100)
+                .unwrap()
+                .cached
+        );
         let more = format!("from geometry.units import inches_to_cm\n{text}");
         let importing = Some(CurrentFile {
             path: REPORT,
             text: &more,
         });
-        let with_import = cache.gather(&index, query, importing, 200).unwrap();
+        let with_import = cache.gather(&index, query, None, importing, 200).unwrap();
         assert!(!with_import.cached);
         assert!(
             with_import
@@ -1431,14 +1577,19 @@ mod tests {
             "{:?}",
             with_import.context
         );
-        assert!(cache.gather(&index, query, current, 200).unwrap().cached);
+        assert!(
+            cache
+                .gather(&index, query, None, current, 200)
+                .unwrap()
+                .cached
+        );
         // An update that changes the index makes every kept context stale.
         let shapes = repo.path().join("geometry/shapes.py");
         let mut source = std::fs::read_to_string(&shapes).unwrap();
         source.push_str("\n\ndef total_floor_area_of_rooms(rooms):\n    return 0\n");
         std::fs::write(&shapes, source).unwrap();
         index.update_paths(&[shapes]).unwrap();
-        let fresh = cache.gather(&index, query, current, 200).unwrap();
+        let fresh = cache.gather(&index, query, None, current, 200).unwrap();
         assert!(!fresh.cached);
         assert!(
             fresh
@@ -1592,6 +1743,100 @@ mod tests {
                 .any(|c| c.path == "geometry/units.py"),
             "{:?}",
             out.rounds[0].chunks
+        );
+    }
+
+    #[test]
+    fn a_line_is_like_another_by_its_shared_words_and_symbols() {
+        let draft = code_tokens("        headers: Mapping[str, str] | None = None,");
+        let repository = line_similarity(&draft, "        headers: HeaderTypes | None = None,");
+        // Shared: `headers`, `:`, `|`, `None`, `=`, `,`; apart: `Mapping`, `[`, `str`, `]`,
+        // `HeaderTypes`.
+        assert!((repository - 6.0 / 11.0).abs() < 1e-9, "{repository}");
+        assert!(line_similarity(&draft, "    return self._stream.read()") < SIMILAR_AT_LEAST);
+        // Too short a line is never like anything.
+        assert_eq!(line_similarity(&draft, "headers,"), 0.0);
+    }
+
+    #[test]
+    fn a_draft_brings_the_repository_lines_like_it_with_the_line_after_them() {
+        let client = "class Client:\n    def request(\n        self,\n        method: str,\n        headers: HeaderTypes | None = None,\n        timeout: TimeoutTypes = DEFAULT_TIMEOUT,\n    ):\n        return method\n";
+        let (_repo, _dir, index) = temp_repo(&[
+            ("pkg/_client.py", client),
+            (
+                "pkg/_utils.py",
+                "def unrelated(stream):\n    return stream.read()\n",
+            ),
+        ]);
+        let filters = Filters::default();
+        let windows = similar_windows(
+            &index,
+            "        headers: Mapping[str, str] | None = None,",
+            &filters,
+        )
+        .unwrap();
+        assert_eq!(windows.len(), 1, "{windows:?}");
+        let (window, reason, detail) = &windows[0];
+        assert_eq!(*reason, Reason::Similar);
+        assert_eq!(
+            (window.path.as_str(), window.start_line, window.end_line),
+            ("pkg/_client.py", 3, 6)
+        );
+        assert_eq!(
+            window.text,
+            "        self,\n        method: str,\n        headers: HeaderTypes | None = None,\n        timeout: TimeoutTypes = DEFAULT_TIMEOUT,"
+        );
+        assert!(detail.contains("line 5"), "{detail}");
+        // A draft of too few tokens brings nothing.
+        assert!(
+            similar_windows(&index, "pass", &filters)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_second_round_puts_the_windows_like_the_draft_nearest_the_code() {
+        let client = "class Client:\n    def request(\n        self,\n        method: str,\n        headers: HeaderTypes | None = None,\n        timeout: float = 5.0,\n    ):\n        return method\n";
+        let (_repo, _dir, index) = temp_repo(&[
+            ("pkg/_client.py", client),
+            ("pkg/_types.py", "HeaderTypes = dict\n"),
+        ]);
+        let text = "from ._types import HeaderTypes\n\n\ndef send(\n    url: str,\n";
+        let current = Some(CurrentFile {
+            path: "pkg/_send.py",
+            text,
+        });
+        let query = "def send(\n    url: str,";
+        let mut cache = ContextCache::new();
+        let first = cache.gather(&index, query, None, current, 400).unwrap();
+        assert!(
+            first
+                .context
+                .chunks
+                .iter()
+                .all(|c| c.reason != Reason::Similar)
+        );
+        let draft = "    headers: Mapping[str, str] | None = None,";
+        let second = cache
+            .gather(&index, query, Some(draft), current, 400)
+            .unwrap();
+        assert!(
+            !second.cached,
+            "the draft is part of what a context is kept by"
+        );
+        let last = second.context.chunks.last().expect("a context");
+        assert_eq!(last.reason, Reason::Similar, "{:?}", second.context.chunks);
+        assert!(last.text.contains("headers: HeaderTypes | None = None,"));
+        assert!(
+            second
+                .context
+                .chunks
+                .iter()
+                .any(|c| c.reason == Reason::Definition
+                    && c.symbol.as_deref() == Some("HeaderTypes")),
+            "the definition stays: {:?}",
+            second.context.chunks
         );
     }
 
@@ -2093,8 +2338,18 @@ mod tests {
 
         // A saved file's new chunk is embedded (only it), and the kept context is stale.
         let mut cache = ContextCache::new();
-        assert!(!cache.gather(&hybrid, query, None, 200).unwrap().cached);
-        assert!(cache.gather(&hybrid, query, None, 200).unwrap().cached);
+        assert!(
+            !cache
+                .gather(&hybrid, query, None, None, 200)
+                .unwrap()
+                .cached
+        );
+        assert!(
+            cache
+                .gather(&hybrid, query, None, None, 200)
+                .unwrap()
+                .cached
+        );
         let added = repo.path().join("geometry/metric.py");
         std::fs::write(
             &added,
@@ -2104,7 +2359,7 @@ mod tests {
         let updated = hybrid.update_paths(&[added]).unwrap();
         let embedded = updated.embedded.unwrap();
         assert_eq!((embedded.embedded, embedded.reused), (1, 3), "{updated:?}");
-        let fresh = cache.gather(&hybrid, query, None, 200).unwrap();
+        let fresh = cache.gather(&hybrid, query, None, None, 200).unwrap();
         assert!(!fresh.cached);
         assert!(
             fresh
