@@ -131,6 +131,23 @@ fn build_then_evaluate_and_resume() {
     ));
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(rows.as_array().unwrap().iter().all(|r| r["mode"] == "bm25"));
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("against_in_file").is_none()),
+        "no in-file run to pair with: {stdout}"
+    );
+    // With in-file context too, each setting's row says what BM25 gained and lost against it.
+    let in_file = args("in-file");
+    let in_file: Vec<&str> = in_file.iter().map(String::as_str).collect();
+    let (stdout, _) = ok(&crucible(&home, &in_file));
+    assert!(stdout.contains("vs in-file (EM)"), "{stdout}");
+    let bm25_row = stdout
+        .lines()
+        .find(|line| line.starts_with("bm25 "))
+        .expect("a bm25 row");
+    assert!(bm25_row.contains(" p="), "{stdout}");
 
     // Bad input names the problem.
     let bad = crucible(

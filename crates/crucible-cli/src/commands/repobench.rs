@@ -236,24 +236,33 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// The summary as a table; the last column gives each context's exact matches gained and lost
+/// against in-file context on the same tasks, and McNemar's exact p-value.
 fn table(rows: &[SummaryRow]) -> String {
     let mut out = format!(
-        "{:<16} {:<18} {:>5} {:>6} {:>6} {:>7} {:>6}\n",
-        "context", "setting", "tasks", "EM%", "ES", "ES-lev", "ID-F1"
+        "{:<16} {:<18} {:>5} {:>6} {:>6} {:>7} {:>6}  {}\n",
+        "context", "setting", "tasks", "EM%", "ES", "ES-lev", "ID-F1", "vs in-file (EM)"
     );
     for row in rows {
+        let paired = row.against_in_file.map_or(String::new(), |p| {
+            format!("+{} -{} p={:.3}", p.gained, p.lost, p.p_value)
+        });
         out.push_str(&format!(
-            "{:<16} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}\n",
+            "{:<16} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}  {}\n",
             row.mode.name(),
             row.setting.name(),
             row.tasks,
             row.exact_match,
             row.edit_similarity,
             row.edit_similarity_levenshtein,
-            row.identifier_f1
+            row.identifier_f1,
+            paired
         ));
     }
-    out.trim_end().to_string()
+    out.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn scripted(path: &std::path::Path) -> anyhow::Result<Box<dyn Generator>> {

@@ -330,6 +330,21 @@ pub struct SummaryRow {
     pub edit_similarity_levenshtein: f64,
     /// Mean identifier F1, times 100.
     pub identifier_f1: f64,
+    /// Exact matches against in-file context on the same tasks (absent for in-file itself, or
+    /// when the run has no in-file results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against_in_file: Option<Paired>,
+}
+
+/// One context's exact matches against another's, task by task.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// Tasks this context matches exactly and the other does not.
+    pub gained: usize,
+    /// Tasks the other matches exactly and this one does not.
+    pub lost: usize,
+    /// McNemar's exact two-sided p-value of the difference (1 with no task gained or lost).
+    pub p_value: f64,
 }
 
 /// Summarise the run in `run_dir` (every mode with results) and write `summary.json`.
@@ -364,6 +379,10 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
             let n = chosen.len() as f64;
             let mean =
                 |f: &dyn Fn(&LineResult) -> f64| chosen.iter().map(|r| f(r)).sum::<f64>() / n;
+            let against_in_file = match by_mode.get(&ContextMode::InFile) {
+                Some(in_file) if *mode != ContextMode::InFile => Some(paired(&chosen, in_file)),
+                _ => None,
+            };
             rows.push(SummaryRow {
                 mode: *mode,
                 setting,
@@ -372,12 +391,34 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
                 edit_similarity: mean(&|r| r.edit_similarity),
                 edit_similarity_levenshtein: 100.0 * mean(&|r| r.edit_similarity_levenshtein),
                 identifier_f1: 100.0 * mean(&|r| r.identifier_f1),
+                against_in_file,
             });
         }
     }
     let text = serde_json::to_string_pretty(&rows).expect("rows serialise");
     write_atomic(&run_dir.join("summary.json"), &(text + "\n"))?;
     Ok(rows)
+}
+
+/// `chosen`'s exact matches against `other`'s results for the same tasks.
+fn paired(chosen: &[&LineResult], other: &[LineResult]) -> Paired {
+    let other: HashMap<&str, bool> = other
+        .iter()
+        .map(|r| (r.id.as_str(), r.exact_match))
+        .collect();
+    let (mut gained, mut lost) = (0, 0);
+    for result in chosen {
+        match (result.exact_match, other.get(result.id.as_str())) {
+            (true, Some(false)) => gained += 1,
+            (false, Some(true)) => lost += 1,
+            _ => {}
+        }
+    }
+    Paired {
+        gained,
+        lost,
+        p_value: crucible_eval::stats::mcnemar_exact(gained as u64, lost as u64),
+    }
 }
 
 #[cfg(test)]
@@ -547,7 +588,50 @@ mod tests {
         let in_file = rows.iter().find(|r| r.mode == ContextMode::InFile).unwrap();
         let bm25 = rows.iter().find(|r| r.mode == ContextMode::Bm25).unwrap();
         assert_eq!((in_file.exact_match, bm25.exact_match), (0.0, 100.0));
+        assert_eq!(in_file.against_in_file, None);
+        assert_eq!(
+            bm25.against_in_file,
+            Some(Paired {
+                gained: 1,
+                lost: 0,
+                p_value: 1.0
+            }),
+            "one task gained alone is no evidence"
+        );
         assert!(run.join("summary.json").is_file());
+    }
+
+    #[test]
+    fn a_context_is_paired_with_in_file_task_by_task() {
+        let result = |id: &str, exact_match: bool| LineResult {
+            id: id.into(),
+            setting: Setting::InFile,
+            mode: ContextMode::Bm25,
+            prediction: String::new(),
+            gold: String::new(),
+            exact_match,
+            edit_similarity: 0.0,
+            edit_similarity_levenshtein: 0.0,
+            identifier_f1: 0.0,
+            context: Vec::new(),
+            draft: None,
+            prompt_tokens: 0,
+            seconds: 0.0,
+        };
+        let in_file: Vec<LineResult> = (0..12).map(|i| result(&format!("t{i}"), i == 0)).collect();
+        // Ten gained, one lost (t0), one both missed; a task in-file never did is not paired.
+        let mut mine: Vec<LineResult> = (0..11).map(|i| result(&format!("t{i}"), i != 0)).collect();
+        mine.push(result("t11", false));
+        mine.push(result("elsewhere", true));
+        let chosen: Vec<&LineResult> = mine.iter().collect();
+        let pair = paired(&chosen, &in_file);
+        assert_eq!((pair.gained, pair.lost), (10, 1));
+        // 2 * P(X <= 1), X ~ Binomial(11, 1/2) = 2 * 12 / 2048.
+        assert!(
+            (pair.p_value - 24.0 / 2048.0).abs() < 1e-12,
+            "{}",
+            pair.p_value
+        );
     }
 
     #[test]
