@@ -41,6 +41,9 @@ pub struct EmbedReport {
     pub dropped: usize,
     /// Time spent embedding.
     pub elapsed: std::time::Duration,
+    /// Chunks still without a vector: the embedding was stopped before them
+    /// ([`Index::embed_chunks_until`]).
+    pub remaining: usize,
 }
 
 /// A chunk to embed: its content id and the text the model reads.
@@ -147,6 +150,20 @@ impl Index {
         embedder: &Embedder,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<EmbedReport> {
+        self.embed_chunks_until(embedder, BATCH, progress, &mut || false)
+    }
+
+    /// [`Index::embed_chunks`] `batch` chunks at a time, asking `stop` before each batch: once
+    /// it says stop, the vectors made so far are saved and the other chunks are left for a
+    /// later call (counted in `remaining`). A program that must stay responsive (a language
+    /// server embedding while the user types) embeds this way between its requests.
+    pub fn embed_chunks_until(
+        &mut self,
+        embedder: &Embedder,
+        batch: usize,
+        progress: &mut dyn FnMut(usize, usize),
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<EmbedReport> {
         let started = std::time::Instant::now();
         let mut vectors = Vectors::clone(&*self.vectors()?);
         let mut report = EmbedReport::default();
@@ -165,7 +182,11 @@ impl Index {
         report.reused = vectors.by_id.len();
         // Similar lengths together: each batch is padded to its longest text.
         todo.sort_by_key(|(id, text)| (text.len(), *id));
-        for batch in todo.chunks(BATCH) {
+        for batch in todo.chunks(batch.max(1)) {
+            if stop() {
+                report.remaining = todo.len() - report.embedded;
+                break;
+            }
             let texts: Vec<&str> = batch.iter().map(|(_, text)| text.as_str()).collect();
             let embedded = embedder.embed(&texts)?;
             for ((id, _), vector) in batch.iter().zip(embedded) {

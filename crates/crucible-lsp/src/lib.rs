@@ -61,8 +61,9 @@ pub struct LspConfig {
     pub no_context: bool,
     /// Tokens of repository context at most.
     pub budget_tokens: usize,
-    /// Rank repository context by BM25 and embeddings fused (hybrid search); the index embeds
-    /// its new chunks at start and after each saved file.
+    /// Rank repository context by BM25 and embeddings fused (hybrid search) once the index's
+    /// chunks are embedded: the model thread embeds them between requests (BM25 meanwhile), then
+    /// a saved file's new chunks with its update.
     pub embeddings: bool,
     /// Tokens a completion writes at most.
     pub max_new_tokens: usize,

@@ -13,7 +13,7 @@ use crucible_core::complete::{CompleteRequest, Completed, FileWindow, complete};
 use crucible_core::generate::{Generated, Plan, Sandbox, generate_for_task};
 use crucible_core::infer::{Generator, Observer};
 use crucible_core::repo_context::{ContextCache, RepoContext, RepoOptions, open_index};
-use crucible_core::repo_index::RepoIndex;
+use crucible_core::repo_index::{EmbeddingModel, RepoIndex};
 use crucible_core::strategy::Progress;
 use crucible_core::types::{GenParams, Task};
 use crucible_core::{Error, Settings};
@@ -123,24 +123,126 @@ fn run(
     receiver: mpsc::Receiver<Job>,
     latest: Arc<AtomicU64>,
 ) {
-    let mut generator = factory().map_err(|err| format!("{err}"));
-    let mut index: Option<RepoIndex> = match &repo {
-        Some(options) => match open_index(&settings, options) {
-            Ok(index) => Some(index),
-            Err(err) => {
-                tracing::warn!("no repository context: the index could not be opened: {err}");
-                None
-            }
-        },
-        None => None,
+    let mut state = State {
+        generator: factory().map_err(|err| format!("{err}")),
+        index: None,
+        // The repository context of the last completions, kept while the query and the index
+        // stay the same (each keystroke on a line asks with the same query).
+        cache: ContextCache::new(),
+        settings,
+        latest,
     };
-    // The repository context of the last completions, kept while the query and the index stay
-    // the same (each keystroke on a line asks with the same query).
-    let mut cache = ContextCache::new();
-    while let Ok(job) = receiver.recv() {
+    let mut to_embed = None;
+    if let Some(options) = &repo {
+        (state.index, to_embed) = open_repository(&state.settings, options);
+    }
+    let mut waiting: Option<Job> = None;
+    let mut closed = false;
+    loop {
+        if let Some(job) = waiting.take() {
+            state.handle(job);
+            continue;
+        }
+        if closed {
+            break;
+        }
+        // Embedding the repository's chunks, between requests: completions use BM25 until
+        // every chunk has a vector, then the hybrid search.
+        if let (Some(index), Some(model)) = (&mut state.index, &to_embed) {
+            let mut stop = || {
+                if waiting.is_none() {
+                    match receiver.try_recv() {
+                        Ok(job) => waiting = Some(job),
+                        Err(mpsc::TryRecvError::Disconnected) => closed = true,
+                        Err(mpsc::TryRecvError::Empty) => {}
+                    }
+                }
+                waiting.is_some() || closed
+            };
+            match index.embed_some(model, &mut stop) {
+                Ok(0) => {
+                    index.search_by_embeddings_too(model.clone());
+                    to_embed = None;
+                    tracing::info!(
+                        "every chunk of the repository is embedded: repository context now comes from the hybrid search"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    to_embed = None;
+                    tracing::warn!(
+                        "embedding the repository stopped ({err}); repository context stays BM25's"
+                    );
+                }
+            }
+            continue;
+        }
+        match receiver.recv() {
+            Ok(job) => state.handle(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// What the model thread holds between jobs.
+struct State {
+    generator: Result<Box<dyn Generator>, String>,
+    index: Option<RepoIndex>,
+    cache: ContextCache,
+    settings: Settings,
+    latest: Arc<AtomicU64>,
+}
+
+/// The repository's index, brought up to date for BM25 search, and, with
+/// `options.embeddings`, the embedding model its chunks are still to be embedded with (the
+/// model thread embeds them between requests, so the first completion does not wait minutes
+/// for a large repository). Without the index there is no repository context; without the
+/// model, BM25's; each is said in the log.
+fn open_repository(
+    settings: &Settings,
+    options: &RepoOptions,
+) -> (Option<RepoIndex>, Option<Arc<EmbeddingModel>>) {
+    let bm25 = RepoOptions {
+        embeddings: false,
+        ..options.clone()
+    };
+    let index = match open_index(settings, &bm25) {
+        Ok(index) => index,
+        Err(err) => {
+            tracing::warn!("no repository context: the index could not be opened: {err}");
+            return (None, None);
+        }
+    };
+    if !options.embeddings {
+        return (Some(index), None);
+    }
+    match EmbeddingModel::load(&settings.home) {
+        Ok(model) => {
+            tracing::info!(
+                "embedding the repository's chunks between requests; until every chunk has a vector, repository context comes from BM25"
+            );
+            (Some(index), Some(Arc::new(model)))
+        }
+        Err(err) => {
+            tracing::warn!("repository context from BM25 only: {err}");
+            (Some(index), None)
+        }
+    }
+}
+
+impl State {
+    fn handle(&mut self, job: Job) {
+        let State {
+            generator,
+            index,
+            cache,
+            settings,
+            latest,
+        } = self;
+        let latest: &AtomicU64 = latest;
         match job {
             Job::Update { paths } => {
-                if let Some(index) = &mut index
+                if let Some(index) = index
                     && let Err(err) = index.update_paths(&paths)
                 {
                     tracing::warn!("index update failed: {err}");
@@ -160,14 +262,14 @@ fn run(
                 let waited = received.elapsed();
                 let mut observer = Turn {
                     turn,
-                    latest: &latest,
+                    latest,
                     cancelled: &cancelled,
                 };
                 if observer.gone() {
                     let _ = reply.send(Ok(None));
-                    continue;
+                    return;
                 }
-                let answer = match &mut generator {
+                let answer = match generator {
                     Err(err) => Err(format!("the model could not be opened: {err}")),
                     Ok(generator) => {
                         let request = CompleteRequest {
@@ -182,7 +284,7 @@ fn run(
                         let done = complete(
                             generator.as_mut(),
                             index.as_ref(),
-                            &mut cache,
+                            cache,
                             &request,
                             &mut observer,
                         );
@@ -202,9 +304,9 @@ fn run(
                 let _ = reply.send(answer);
             }
             Job::Implement { task, plan, reply } => {
-                let answer = match &mut generator {
+                let answer = match generator {
                     Err(err) => Err(format!("the model could not be opened: {err}")),
-                    Ok(generator) => implement(generator.as_mut(), &settings, &task, &plan),
+                    Ok(generator) => implement(generator.as_mut(), settings, &task, &plan),
                 };
                 let _ = reply.send(answer);
             }

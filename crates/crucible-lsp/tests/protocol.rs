@@ -308,15 +308,31 @@ async fn with_embeddings_the_context_comes_from_the_hybrid_search() {
     let (mut client, prompts) = start(home.path(), config, |_| "return 0".into());
     let root = std::fs::canonicalize(fixture()).unwrap();
     initialize(&mut client, Some(&root)).await;
-    let response = complete_in_report(&mut client, &root).await;
-    assert_eq!(completion_text(&response), "return 0");
-    let detail = response["result"][0]["detail"].as_str().unwrap();
-    // The imported definition as before; the other chunks from the hybrid search, not BM25's.
-    assert!(
-        detail.contains("geometry/shapes.py:11-13 (Definition)"),
-        "{detail}"
-    );
-    assert!(detail.contains("(Hybrid)"), "{detail}");
+    // The chunks are embedded between requests: until every chunk has a vector the context
+    // comes from BM25, then from the hybrid search.
+    let started = std::time::Instant::now();
+    let detail = loop {
+        let response = complete_in_report(&mut client, &root).await;
+        assert_eq!(completion_text(&response), "return 0");
+        let detail = response["result"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The imported definition either way.
+        assert!(
+            detail.contains("geometry/shapes.py:11-13 (Definition)"),
+            "{detail}"
+        );
+        if detail.contains("(Hybrid)") {
+            break detail;
+        }
+        assert!(detail.contains("(Bm25)"), "{detail}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the fixture's chunks were not embedded within 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(!detail.contains("(Bm25)"), "{detail}");
     assert!(prompts.lock().unwrap()[0].contains(DEFINITION));
     // The index embedded every chunk, under the home's index directory.

@@ -38,8 +38,9 @@ pub(crate) struct LspArgs {
     #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_BUDGET_TOKENS)]
     repo_budget: usize,
     /// Rank repository context by BM25 and sentence embeddings fused (reciprocal rank
-    /// fusion), as `crucible generate --repo --embed` does; the index embeds its new chunks at
-    /// start and after each save. Needs the model that `scripts/embedding-model.sh` installs.
+    /// fusion), as `crucible generate --repo --embed` does. The index embeds its chunks between
+    /// requests (completions use BM25 until every chunk has a vector) and a saved file's new
+    /// chunks with its update. Needs the model that `scripts/embedding-model.sh` installs.
     #[arg(long, conflicts_with = "no_context")]
     embed: bool,
     /// Tokens a completion writes at most.

@@ -225,3 +225,33 @@ fn a_long_query_keeps_its_end_and_a_long_chunk_its_start() {
     let kept_end = similarity(&chunk, head, true);
     assert!(kept_start > kept_end + 0.2, "{kept_start} {kept_end}");
 }
+
+#[test]
+fn an_embedding_stopped_between_batches_keeps_its_vectors_and_resumes() {
+    let repo = Repo::new();
+    let mut index = repo.open();
+    index.update().unwrap();
+    let chunks = index.stats().chunks as usize;
+    assert!(chunks > 2, "the fixture has {chunks} chunks");
+    // Two one-chunk batches, then stop.
+    let mut asked = 0;
+    let report = index
+        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut || {
+            asked += 1;
+            asked > 2
+        })
+        .unwrap();
+    assert_eq!((report.embedded, report.remaining), (2, chunks - 2));
+    assert_eq!(index.embedded_chunks().unwrap(), 2, "the two are saved");
+    drop(index);
+    // A later call, in another process as well, embeds only the rest.
+    let mut index = repo.open();
+    let rest = index
+        .embed_chunks_until(embedder(), 4, &mut |_, _| {}, &mut || false)
+        .unwrap();
+    assert_eq!(
+        (rest.embedded, rest.reused, rest.remaining),
+        (chunks - 2, 2, 0)
+    );
+    assert_eq!(index.embedded_chunks().unwrap(), chunks);
+}
