@@ -315,8 +315,9 @@ pub fn score(
     }
 }
 
-/// One row of a run's summary: a mode on a setting, over the tasks every mode in the run has
-/// done (so the modes are compared on the same tasks).
+/// One row of a run's summary: a mode on a setting, over the tasks of that setting every mode
+/// that ran it has done (so the modes are compared on the same tasks; a mode run on one
+/// setting only leaves the others' comparisons alone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     pub mode: ContextMode,
@@ -357,21 +358,32 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
             by_mode.insert(mode, results);
         }
     }
-    let mut common: Option<BTreeSet<String>> = None;
-    for results in by_mode.values() {
-        let ids: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
-        common = Some(match common {
-            None => ids,
-            Some(before) => before.intersection(&ids).cloned().collect(),
-        });
+    // Per setting, the tasks every mode that ran that setting has done.
+    let mut common: BTreeMap<Setting, BTreeSet<&str>> = BTreeMap::new();
+    for setting in Setting::ALL {
+        let mut shared: Option<BTreeSet<&str>> = None;
+        for results in by_mode.values() {
+            let ids: BTreeSet<&str> = results
+                .iter()
+                .filter(|r| r.setting == setting)
+                .map(|r| r.id.as_str())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            shared = Some(match shared {
+                None => ids,
+                Some(before) => before.intersection(&ids).copied().collect(),
+            });
+        }
+        common.insert(setting, shared.unwrap_or_default());
     }
-    let common = common.unwrap_or_default();
     let mut rows = Vec::new();
     for (mode, results) in &by_mode {
         for setting in Setting::ALL {
             let chosen: Vec<&LineResult> = results
                 .iter()
-                .filter(|r| r.setting == setting && common.contains(&r.id))
+                .filter(|r| r.setting == setting && common[&setting].contains(r.id.as_str()))
                 .collect();
             if chosen.is_empty() {
                 continue;
@@ -580,12 +592,22 @@ mod tests {
             "the index lives in the run"
         );
         let rows = summarize(&run).unwrap();
-        assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(
-            rows.iter()
-                .all(|r| r.tasks == 1 && r.setting == Setting::CrossFileFirst)
+        // Each setting over the tasks of it that every mode which ran it has done: BM25 did
+        // not run the in_file task, which in-file's row of that setting still counts.
+        let shape: Vec<(ContextMode, Setting, usize)> =
+            rows.iter().map(|r| (r.mode, r.setting, r.tasks)).collect();
+        assert_eq!(
+            shape,
+            [
+                (ContextMode::InFile, Setting::CrossFileFirst, 1),
+                (ContextMode::InFile, Setting::InFile, 1),
+                (ContextMode::Bm25, Setting::CrossFileFirst, 1),
+            ]
         );
-        let in_file = rows.iter().find(|r| r.mode == ContextMode::InFile).unwrap();
+        let in_file = rows
+            .iter()
+            .find(|r| r.mode == ContextMode::InFile && r.setting == Setting::CrossFileFirst)
+            .unwrap();
         let bm25 = rows.iter().find(|r| r.mode == ContextMode::Bm25).unwrap();
         assert_eq!((in_file.exact_match, bm25.exact_match), (0.0, 100.0));
         assert_eq!(in_file.against_in_file, None);
