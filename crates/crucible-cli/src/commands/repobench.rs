@@ -245,7 +245,12 @@ fn table(rows: &[SummaryRow]) -> String {
     );
     for row in rows {
         let paired = row.against_in_file.map_or(String::new(), |p| {
-            format!("+{} -{} p={:.3}", p.gained, p.lost, p.p_value)
+            let p_value = if p.p_value < 0.001 {
+                "p<0.001".to_string()
+            } else {
+                format!("p={:.3}", p.p_value)
+            };
+            format!("+{} -{} {p_value}", p.gained, p.lost)
         });
         out.push_str(&format!(
             "{:<16} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}  {}\n",
