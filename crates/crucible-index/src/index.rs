@@ -62,6 +62,10 @@ pub struct Index {
     /// The chunks' embedding vectors, loaded when first needed (see `vectors.rs`).
     #[cfg(feature = "embed")]
     pub(crate) vectors: Mutex<Option<std::sync::Arc<crate::vectors::Vectors>>>,
+    /// What an embedding stopped early left to do, for the next call while the index stays
+    /// as it was (see `vectors.rs`).
+    #[cfg(feature = "embed")]
+    pub(crate) unembedded: Option<crate::vectors::Unembedded>,
 }
 
 /// A value no index of this process has had: [`Index::generation`].
@@ -320,6 +324,8 @@ impl Index {
             generation: next_generation(),
             #[cfg(feature = "embed")]
             vectors: Mutex::new(None),
+            #[cfg(feature = "embed")]
+            unembedded: None,
         })
     }
 

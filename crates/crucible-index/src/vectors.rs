@@ -49,6 +49,17 @@ pub struct EmbedReport {
 /// A chunk to embed: its content id and the text the model reads.
 type ToEmbed = (u64, String);
 
+/// The chunks an embedding was stopped before, sorted as it embeds them, and the ids of the
+/// chunks that were live then: what the next call continues with, instead of reading every
+/// chunk without a vector again, while the index's generation and the model stay the same.
+#[derive(Debug)]
+pub(crate) struct Unembedded {
+    generation: u64,
+    fingerprint: u64,
+    live: HashSet<u64>,
+    todo: Vec<ToEmbed>,
+}
+
 /// The vectors, in memory.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Vectors {
@@ -175,13 +186,24 @@ impl Index {
                 by_id: HashMap::new(),
             };
         }
-        let (live, mut todo) = self.chunks_without_vectors(&vectors)?;
+        let (live, mut todo) = match self.unembedded.take() {
+            Some(left)
+                if left.generation == self.generation
+                    && left.fingerprint == vectors.fingerprint =>
+            {
+                (left.live, left.todo)
+            }
+            _ => {
+                let (live, mut todo) = self.chunks_without_vectors(&vectors)?;
+                // Similar lengths together: each batch is padded to its longest text.
+                todo.sort_by_key(|(id, text)| (text.len(), *id));
+                (live, todo)
+            }
+        };
         let before = vectors.by_id.len();
         vectors.by_id.retain(|id, _| live.contains(id));
         report.dropped += before - vectors.by_id.len();
         report.reused = vectors.by_id.len();
-        // Similar lengths together: each batch is padded to its longest text.
-        todo.sort_by_key(|(id, text)| (text.len(), *id));
         for batch in todo.chunks(batch.max(1)) {
             if stop() {
                 report.remaining = todo.len() - report.embedded;
@@ -203,6 +225,15 @@ impl Index {
                 .unwrap_or_else(|poison| poison.into_inner()) = Some(Arc::new(vectors));
             // What a hybrid search finds has changed.
             self.generation = crate::index::next_generation();
+        }
+        if report.remaining > 0 {
+            todo.drain(..report.embedded);
+            self.unembedded = Some(Unembedded {
+                generation: self.generation,
+                fingerprint: embedder.fingerprint(),
+                live,
+                todo,
+            });
         }
         report.elapsed = started.elapsed();
         Ok(report)

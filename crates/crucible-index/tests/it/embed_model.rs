@@ -243,6 +243,33 @@ fn an_embedding_stopped_between_batches_keeps_its_vectors_and_resumes() {
         .unwrap();
     assert_eq!((report.embedded, report.remaining), (2, chunks - 2));
     assert_eq!(index.embedded_chunks().unwrap(), 2, "the two are saved");
+    // The same index goes on from where it stopped: one more chunk.
+    let mut asked = 0;
+    let more = index
+        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut || {
+            asked += 1;
+            asked > 1
+        })
+        .unwrap();
+    assert_eq!(
+        (more.embedded, more.reused, more.remaining),
+        (1, 2, chunks - 3)
+    );
+    // An update in between: the chunks are read again, the new file's with them.
+    repo.write(
+        "notes/extra.py",
+        b"def extra_helper(x):\n    return x * 2\n",
+    );
+    index.update().unwrap();
+    let chunks = index.stats().chunks as usize;
+    let after_update = index
+        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut || true)
+        .unwrap();
+    assert_eq!(
+        (after_update.embedded, after_update.remaining),
+        (0, chunks - 3),
+        "{after_update:?}"
+    );
     drop(index);
     // A later call, in another process as well, embeds only the rest.
     let mut index = repo.open();
@@ -251,7 +278,7 @@ fn an_embedding_stopped_between_batches_keeps_its_vectors_and_resumes() {
         .unwrap();
     assert_eq!(
         (rest.embedded, rest.reused, rest.remaining),
-        (chunks - 2, 2, 0)
+        (chunks - 3, 3, 0)
     );
     assert_eq!(index.embedded_chunks().unwrap(), chunks);
 }
