@@ -226,6 +226,15 @@ fn a_long_query_keeps_its_end_and_a_long_chunk_its_start() {
     assert!(kept_start > kept_end + 0.2, "{kept_start} {kept_end}");
 }
 
+/// A stop check that lets `batches` batches through, then says stop.
+fn stop_after(batches: usize) -> impl FnMut() -> bool {
+    let mut asked = 0;
+    move || {
+        asked += 1;
+        asked > batches
+    }
+}
+
 #[test]
 fn an_embedding_stopped_between_batches_keeps_its_vectors_and_resumes() {
     let repo = Repo::new();
@@ -234,22 +243,14 @@ fn an_embedding_stopped_between_batches_keeps_its_vectors_and_resumes() {
     let chunks = index.stats().chunks as usize;
     assert!(chunks > 2, "the fixture has {chunks} chunks");
     // Two one-chunk batches, then stop.
-    let mut asked = 0;
     let report = index
-        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut || {
-            asked += 1;
-            asked > 2
-        })
+        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut stop_after(2))
         .unwrap();
     assert_eq!((report.embedded, report.remaining), (2, chunks - 2));
     assert_eq!(index.embedded_chunks().unwrap(), 2, "the two are saved");
     // The same index goes on from where it stopped: one more chunk.
-    let mut asked = 0;
     let more = index
-        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut || {
-            asked += 1;
-            asked > 1
-        })
+        .embed_chunks_until(embedder(), 1, &mut |_, _| {}, &mut stop_after(1))
         .unwrap();
     assert_eq!(
         (more.embedded, more.reused, more.remaining),
