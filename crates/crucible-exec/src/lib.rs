@@ -10,13 +10,15 @@
 //! tests are driven from a separate process; appended tests of the other languages run in a
 //! driver in its own sandbox that calls the program through proxies ([`test_placement`] says
 //! when they cannot), and need an unforgeable proof of completion to pass (see the `harness`
-//! module).
+//! module). [`Executor::run_package_tests`] runs a package's own pytest suite over a copy of
+//! its tree, the judge of function-level completion.
 
 mod compare;
 mod error;
 mod executor;
 mod harness;
 mod limits;
+mod package_tests;
 mod pool;
 mod python;
 mod report;
@@ -28,6 +30,7 @@ pub use error::{Error, Result};
 pub use executor::{ExecConfig, ExecRequest, Executor, default_limits};
 pub use harness::split::{TestPlacement, test_placement};
 pub use limits::{CpuPriority, Limits};
+pub use package_tests::{PackageTestReport, PackageTestRequest, TestResult};
 pub use pool::{ExecPool, Ticket};
 pub use report::{ExecReport, Failure};
 pub use runner::LangOptions;

@@ -5,6 +5,7 @@ mod compile_cache;
 mod hostile;
 mod languages;
 mod model_output;
+mod package_tests;
 mod python_startup;
 mod sandbox;
 mod secrets_python;
