@@ -5,6 +5,8 @@
 //! - [`limits`] gives each task its time limit from its reference solution's measured CPU time
 //!   (the EvalPlus rule), measured once per machine and cached;
 //! - [`pool`] runs judgements concurrently in the sandbox while generation goes on;
+//! - [`package`] judges a function body by its package's own tests (function-level
+//!   repository completion);
 //! - [`verdicts`] turns the executor's reports, or its failures, into result lines: whatever a
 //!   model writes ends as a verdict, never as an aborted run.
 //!
@@ -14,6 +16,7 @@
 
 mod assemble;
 pub mod limits;
+pub mod package;
 pub mod pool;
 pub mod verdicts;
 
