@@ -142,7 +142,7 @@ fn build_then_evaluate_and_resume() {
     let in_file = args("in-file");
     let in_file: Vec<&str> = in_file.iter().map(String::as_str).collect();
     let (stdout, _) = ok(&crucible(&home, &in_file));
-    assert!(stdout.contains("vs in-file (EM)"), "{stdout}");
+    assert!(stdout.contains("vs in-file (EM/pass)"), "{stdout}");
     let bm25_row = stdout
         .lines()
         .find(|line| line.starts_with("bm25 "))
@@ -167,6 +167,78 @@ fn build_then_evaluate_and_resume() {
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("nope"), "{stderr}");
+}
+
+#[test]
+fn function_tasks_are_judged_by_the_package_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let py = dir.path().join("calc-2.0");
+    write(&py, "calc/__init__.py", "");
+    write(
+        &py,
+        "calc/stats.py",
+        "def mean(xs):\n    \"\"\"The mean of a non-empty list.\"\"\"\n    total = sum(xs)\n    count = len(xs)\n    return total / count\n",
+    );
+    write(
+        &py,
+        "tests/test_stats.py",
+        "from calc.stats import mean\n\n\ndef test_mean():\n    assert mean([1, 2, 3]) == 2\n",
+    );
+    let out = dir.path().join("rb");
+    let (stdout, stderr) = ok(&crucible(
+        &home,
+        &[
+            "data",
+            "repobench",
+            "--from",
+            py.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--per-setting",
+            "1",
+            "--functions",
+            "3",
+            "--json",
+        ],
+    ));
+    assert!(
+        stderr.contains("calc-2.0: 1 tests pass with the real code"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[1/3] calc-2.0 mean: 1 tests"), "{stderr}");
+    let manifest: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(manifest["tasks"]["function"], 1);
+    assert_eq!(manifest["functions"][0]["baseline_passed"], 1);
+    assert!(out.join("context/calc-2.0/calc/stats.py").is_file());
+    assert!(!out.join("context/calc-2.0/tests").exists());
+
+    let answers = dir.path().join("answers.json");
+    std::fs::write(&answers, r#"["    return sum(xs) / len(xs)\n"]"#).unwrap();
+    let run = dir.path().join("run");
+    let (stdout, stderr) = ok(&crucible(
+        &home,
+        &[
+            "repobench",
+            "--tasks",
+            out.join("tasks.jsonl").to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "--context",
+            "bm25",
+            "--scripted-answers",
+            answers.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        stderr.contains("calc-2.0/calc/stats.py:3::mean PASS (1/1 tests)"),
+        "{stderr}"
+    );
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("bm25") && line.contains("function"))
+        .unwrap_or_else(|| panic!("a function row: {stdout}"));
+    assert!(row.contains(" 100.0 "), "{row}");
 }
 
 /// A task file of one small Python package: a next line that calls an imported function.

@@ -10,11 +10,14 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crucible_core::backend;
+use crucible_core::eval::judge::package::package_limits;
 use crucible_core::infer::{FimTokens, Generator, ScriptedGenerator};
 use crucible_core::repo_context::DEFAULT_BUDGET_TOKENS;
 use crucible_core::repo_index::EmbeddingModel;
 use crucible_core::repobench::eval::{ContextMode, EvalParams, Event, SummaryRow};
-use crucible_core::repobench::{self, BuildParams, MANIFEST_FILE, TASKS_FILE};
+use crucible_core::repobench::functions::{FunctionEvent, FunctionParams, build_functions};
+use crucible_core::repobench::{self, BuildParams, MANIFEST_FILE, Setting, TASKS_FILE};
+use crucible_core::strategy_tools;
 
 use super::GlobalArgs;
 use super::common::ModelArgs;
@@ -31,9 +34,16 @@ use crate::output;
 /// version, file hash and, when found beside it or in the cargo cache, its archive's sha256).
 /// The same trees and seed give the same tasks.
 ///
+/// With --functions N it also makes RepoEval's function-level tasks (setting `function`): it
+/// runs each Python package's pytest suite in the sandbox, removes candidate functions' bodies
+/// one at a time, and keeps a function when tests that pass with its body fail without it;
+/// those tests judge a model's body. Retrieval for these tasks reads OUT/context/<repo>, a
+/// copy of the repository without its tests.
+///
 /// Examples:
 ///   crucible data repobench --from ~/.cargo/registry/src/*/ignore-0.4.35 --from httpx-0.28.1 --out rb
 ///   crucible data repobench --from DIR --per-setting 50 --seed 1 --out rb
+///   crucible data repobench --from click-8.1.8 --from toolz-1.0.0 --functions 40 --out rb
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct BuildArgs {
@@ -53,18 +63,73 @@ pub(crate) struct BuildArgs {
     /// Bytes of the file before the line a task keeps (whole lines).
     #[arg(long, value_name = "BYTES", default_value_t = repobench::PREFIX_BYTES)]
     prefix_bytes: usize,
+    /// Also make up to N function-level tasks (RepoEval): a function's body, judged by the
+    /// package's own tests, run with pytest in the sandbox (Python packages whose tests run
+    /// offline; the build runs each repository's suite once per candidate function).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    functions: usize,
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn run_build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    let built = repobench::build(&BuildParams {
+    let mut built = repobench::build(&BuildParams {
         from: args.from.clone(),
         seed: args.seed,
         per_setting: args.per_setting,
         prefix_bytes: args.prefix_bytes,
     })?;
+    if args.functions > 0 {
+        let settings = crucible_core::Settings::resolve(crucible_core::ConfigFile::default())
+            .context("could not resolve settings")?;
+        let executor = strategy_tools::executor(&settings)?;
+        let (tasks, sources) = build_functions(
+            &FunctionParams {
+                from: args.from.clone(),
+                out: args.out.clone(),
+                seed: args.seed,
+                tasks: args.functions,
+                prefix_bytes: args.prefix_bytes,
+                executor: &executor,
+                limits: package_limits(),
+            },
+            &mut |event| match event {
+                FunctionEvent::Baseline {
+                    repo,
+                    passed,
+                    not_passed,
+                    seconds,
+                } => output::status(&format!(
+                    "{repo}: {passed} tests pass with the real code ({not_passed} do not), {seconds:.1} s"
+                )),
+                FunctionEvent::Tried {
+                    repo,
+                    function,
+                    tests,
+                    kept,
+                    of,
+                } => output::status(&format!(
+                    "[{kept}/{of}] {repo} {function}: {}",
+                    if tests == 0 {
+                        "no test notices its removal; dropped".to_string()
+                    } else {
+                        format!("{tests} tests")
+                    }
+                )),
+            },
+        )?;
+        anyhow::ensure!(
+            !tasks.is_empty(),
+            "no function task could be made: no test of these repositories notices a function's removal, or none passes in the sandbox (install their test dependencies, as scripts/setup.sh does for the documented set)"
+        );
+        built
+            .manifest
+            .tasks
+            .insert(Setting::Function.name().to_string(), tasks.len());
+        built.manifest.functions = sources;
+        built.tasks.extend(tasks);
+    }
     repobench::write(&built, &args.out)?;
     if args.json {
         output::data(&serde_json::to_string_pretty(&built.manifest)?);
@@ -129,16 +194,20 @@ impl From<ContextArg> for ContextMode {
     }
 }
 
-/// Repository-level next-line prediction: predict each line of a `crucible data repobench`
-/// task file with in-file, BM25, hybrid (BM25 + embeddings) or iterative repository
-/// context and score it (exact match, edit similarity, identifier F1); resumable
+/// Repository-level completion: predict each line or function body of a `crucible data
+/// repobench` task file with in-file, BM25, hybrid (BM25 + embeddings) or iterative
+/// repository context and score it (exact match, edit similarity, identifier F1; function
+/// bodies by the package's tests); resumable
 ///
 /// Predicts the next line of each task of a `crucible data repobench` file with the model's
 /// fill-in-the-middle tokens (greedy, one line), with the repository context of --context,
 /// and scores it: exact match, edit similarity (fuzzywuzzy's ratio, 0-100; the Levenshtein
-/// variant in the files) and identifier match F1. Results are appended to RUN/<context>.jsonl
-/// as they are made, so a killed run resumes; each repository is indexed once under
-/// RUN/index. Prints the summary of every context in RUN on the tasks all of them have done.
+/// variant in the files) and identifier match F1. A function task's body (up to
+/// --max-body-tokens, cut where the model writes past the function) also runs against the
+/// package's tests in the sandbox: the pass% column. Results are appended to
+/// RUN/<context>.jsonl as they are made, so a killed run resumes; each repository is indexed
+/// once under RUN/index. Prints the summary of every context in RUN on the tasks all of them
+/// have done.
 ///
 /// Examples:
 ///   crucible repobench --tasks rb/tasks.jsonl --run rb-run --context in-file
@@ -166,6 +235,9 @@ pub(crate) struct EvalArgs {
     /// Tokens of an answer at most (it stops at the end of the line).
     #[arg(long, value_name = "N", default_value_t = 48)]
     max_new_tokens: usize,
+    /// Tokens of a function task's body at most.
+    #[arg(long, value_name = "N", default_value_t = 384)]
+    max_body_tokens: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -199,12 +271,19 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
         } else {
             None
         };
+        let executor = if tasks.iter().any(|t| t.judge.is_some()) {
+            Some(Arc::new(strategy_tools::executor(&settings)?))
+        } else {
+            None
+        };
         let params = EvalParams {
             run_dir: args.run_dir.clone(),
             mode,
             budget_tokens: args.repo_budget,
             max_new_tokens: args.max_new_tokens,
+            max_body_tokens: args.max_body_tokens,
             embeddings,
+            executor,
         };
         repobench::eval::evaluate(
             generator.as_mut(),
@@ -218,12 +297,25 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
                 Event::Indexed { repo, files } => {
                     output::status(&format!("indexed {repo} ({files} files)"));
                 }
-                Event::Scored { result, at, of } => output::status(&format!(
-                    "[{at}/{of}] {} {}: {}",
-                    result.id,
-                    if result.exact_match { "EM" } else { "--" },
-                    result.prediction.trim()
-                )),
+                Event::Scored { result, at, of } => output::status(&match &result.verdict {
+                    Some(verdict) => format!(
+                        "[{at}/{of}] {} {} ({}/{} tests{})",
+                        result.id,
+                        if verdict.passed { "PASS" } else { "fail" },
+                        verdict.tests_passed,
+                        verdict.tests,
+                        verdict
+                            .first_failure
+                            .as_ref()
+                            .map_or(String::new(), |f| format!("; {f}"))
+                    ),
+                    None => format!(
+                        "[{at}/{of}] {} {}: {}",
+                        result.id,
+                        if result.exact_match { "EM" } else { "--" },
+                        result.prediction.trim()
+                    ),
+                }),
             },
         )?;
     }
@@ -240,8 +332,16 @@ pub(crate) fn run_eval(args: &EvalArgs, _global: &GlobalArgs) -> anyhow::Result<
 /// against in-file context on the same tasks, and McNemar's exact p-value.
 fn table(rows: &[SummaryRow]) -> String {
     let mut out = format!(
-        "{:<16} {:<18} {:>5} {:>6} {:>6} {:>7} {:>6}  {}\n",
-        "context", "setting", "tasks", "EM%", "ES", "ES-lev", "ID-F1", "vs in-file (EM)"
+        "{:<16} {:<18} {:>5} {:>6} {:>6} {:>6} {:>7} {:>6}  {}\n",
+        "context",
+        "setting",
+        "tasks",
+        "pass%",
+        "EM%",
+        "ES",
+        "ES-lev",
+        "ID-F1",
+        "vs in-file (EM/pass)"
     );
     for row in rows {
         let paired = row.against_in_file.map_or(String::new(), |p| {
@@ -252,11 +352,13 @@ fn table(rows: &[SummaryRow]) -> String {
             };
             format!("+{} -{} {p_value}", p.gained, p.lost)
         });
+        let pass = row.pass_rate.map_or("-".to_string(), |p| format!("{p:.1}"));
         out.push_str(&format!(
-            "{:<16} {:<18} {:>5} {:>6.1} {:>6.1} {:>7.1} {:>6.1}  {}\n",
+            "{:<16} {:<18} {:>5} {:>6} {:>6.1} {:>6.1} {:>7.1} {:>6.1}  {}\n",
             row.mode.name(),
             row.setting.name(),
             row.tasks,
+            pass,
             row.exact_match,
             row.edit_similarity,
             row.edit_similarity_levenshtein,

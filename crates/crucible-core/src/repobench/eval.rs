@@ -24,7 +24,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crucible_eval::judge::package::{BodyVerdict, judge_body, package_limits};
 use crucible_eval::run::{Appender, read_records, write_atomic};
+use crucible_exec::Executor;
 use crucible_infer::{Generator, Silent};
 use crucible_metrics::similarity::{edit_similarity, exact_match, identifier_match};
 use crucible_syntax::SyntaxParser;
@@ -94,9 +96,13 @@ pub struct EvalParams {
     pub budget_tokens: usize,
     /// Tokens of the answer at most.
     pub max_new_tokens: usize,
+    /// Tokens of a function task's body at most.
+    pub max_body_tokens: usize,
     /// The embedding model, for the modes that search with embeddings
     /// ([`ContextMode::uses_embeddings`]; without it they are [`Error::NoEmbeddingModel`]).
     pub embeddings: Option<Arc<EmbeddingModel>>,
+    /// The sandbox that runs function tasks' tests (needed only when there are such tasks).
+    pub executor: Option<Arc<Executor>>,
 }
 
 /// One scored prediction.
@@ -119,6 +125,19 @@ pub struct LineResult {
     pub draft: Option<String>,
     pub prompt_tokens: usize,
     pub seconds: f64,
+    /// A function task's verdict from its package's tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<BodyVerdict>,
+}
+
+impl LineResult {
+    /// What the paired comparisons count: a function task's pass, a line's exact match.
+    pub fn hit(&self) -> bool {
+        match &self.verdict {
+            Some(verdict) => verdict.passed,
+            None => self.exact_match,
+        }
+    }
 }
 
 /// Progress of [`evaluate`].
@@ -170,6 +189,12 @@ pub fn evaluate(
         }
         (false, _) => None,
     };
+    if params.executor.is_none() && todo.iter().any(|t| t.judge.is_some()) {
+        return Err(Error::Setting {
+            name: "executor",
+            problem: "is missing, and function tasks are judged by running their tests".into(),
+        });
+    }
     let mut appender = Appender::open(&path)?;
     let mut indexes: HashMap<PathBuf, RepoIndex> = HashMap::new();
     let mut parser = SyntaxParser::new();
@@ -212,7 +237,12 @@ fn open_repo_index(
     task: &RepoTask,
     embeddings: Option<Arc<EmbeddingModel>>,
 ) -> Result<RepoIndex> {
-    let dir = run_dir.join("index").join(&task.repo);
+    // A function task's root is the repository without its tests: an index of its own.
+    let name = match task.judge {
+        Some(_) => format!("{}-without-tests", task.repo),
+        None => task.repo.clone(),
+    };
+    let dir = run_dir.join("index").join(name);
     let mut index = RepoIndex::open(&task.repo_root, &dir, embeddings)?;
     index.update()?;
     Ok(index)
@@ -227,17 +257,29 @@ pub fn predict(
     parser: &mut SyntaxParser,
 ) -> Result<LineResult> {
     let started = Instant::now();
+    let function = task.judge.is_some();
     let request = CompleteRequest {
         prefix: &task.prefix,
-        suffix: "",
+        suffix: &task.suffix,
         path: Some(&task.path),
         budget_tokens: params.budget_tokens,
         window: FileWindow::ONE_OFF,
         params: GenParams {
             decoding: Decoding::Greedy,
             seed: 0,
-            max_new_tokens: params.max_new_tokens,
-            stop: vec!["\n".into()],
+            max_new_tokens: if function {
+                params.max_body_tokens
+            } else {
+                params.max_new_tokens
+            },
+            // A body ends where the model ends it, or where it starts the next definition at
+            // the function's own indentation or at the top level (and at the first line
+            // outside the body: `body_of`).
+            stop: if function {
+                body_stops(&task.prefix)
+            } else {
+                vec!["\n".into()]
+            },
             n: 1,
         },
         iterative: params.mode.is_iterative(),
@@ -249,7 +291,17 @@ pub fn predict(
         &request,
         &mut Silent,
     )?;
-    let prediction = first_line(&done.text).to_string();
+    let prediction = if function {
+        body_of(&done.text)
+    } else {
+        first_line(&done.text).to_string()
+    };
+    let verdict = match (&task.judge, &params.executor) {
+        (Some(judge), Some(executor)) => {
+            Some(judge_body(executor, judge, &prediction, package_limits())?)
+        }
+        _ => None,
+    };
     let context = done
         .context
         .iter()
@@ -272,13 +324,65 @@ pub fn predict(
         edit_similarity_levenshtein: scores.levenshtein,
         identifier_f1: scores.identifier_f1,
         context,
-        draft: done
-            .first_round
-            .map(|(text, _)| first_line(&text).to_string()),
+        draft: done.first_round.map(|(text, _)| {
+            if function {
+                body_of(&text)
+            } else {
+                first_line(&text).to_string()
+            }
+        }),
         prompt_tokens: done.prompt_tokens,
         seconds: started.elapsed().as_secs_f64(),
         prediction,
+        verdict,
     })
+}
+
+/// Stop strings for a body whose signature ends `prefix`: a new definition, decorator or class
+/// at the signature's indentation or at the top level.
+fn body_stops(prefix: &str) -> Vec<String> {
+    let indent = prefix
+        .lines()
+        .rev()
+        .find(|l| {
+            let code = l.trim_start();
+            code.starts_with("def ") || code.starts_with("async def ")
+        })
+        .map_or("", |l| &l[..l.len() - l.trim_start().len()]);
+    let mut stops = Vec::new();
+    for at in [indent, ""] {
+        for start in ["def ", "async def ", "class ", "@"] {
+            let stop = format!("\n{at}{start}");
+            if !stops.contains(&stop) {
+                stops.push(stop);
+            }
+        }
+    }
+    stops
+}
+
+/// A function body from a model's fill: its lines up to the first line with code that is
+/// less indented than the fill's first line with code (the model went on past the function),
+/// ending with a newline.
+fn body_of(text: &str) -> String {
+    let indent = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map_or(0, |l| l.len() - l.trim_start().len());
+    let mut body = String::new();
+    for line in text.split_inclusive('\n') {
+        let code = line.trim();
+        if !code.is_empty() && line.len() - line.trim_start().len() < indent {
+            break;
+        }
+        body.push_str(line);
+    }
+    let kept = body.trim_end().len();
+    body.truncate(kept);
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    body
 }
 
 /// The first line of a model's answer (the whole answer when it has no newline).
@@ -331,18 +435,22 @@ pub struct SummaryRow {
     pub edit_similarity_levenshtein: f64,
     /// Mean identifier F1, times 100.
     pub identifier_f1: f64,
-    /// Exact matches against in-file context on the same tasks (absent for in-file itself, or
-    /// when the run has no in-file results).
+    /// Function tasks: percent whose body passed its package's tests (pass@1, greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_rate: Option<f64>,
+    /// Exact matches (function tasks: passes) against in-file context on the same tasks
+    /// (absent for in-file itself, or when the run has no in-file results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against_in_file: Option<Paired>,
 }
 
-/// One context's exact matches against another's, task by task.
+/// One context's hits against another's, task by task: exact matches, or for function tasks
+/// passes ([`LineResult::hit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
-    /// Tasks this context matches exactly and the other does not.
+    /// Tasks this context hits and the other does not.
     pub gained: usize,
-    /// Tasks the other matches exactly and this one does not.
+    /// Tasks the other hits and this one does not.
     pub lost: usize,
     /// McNemar's exact two-sided p-value of the difference (1 with no task gained or lost).
     pub p_value: f64,
@@ -403,6 +511,12 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
                 edit_similarity: mean(&|r| r.edit_similarity),
                 edit_similarity_levenshtein: 100.0 * mean(&|r| r.edit_similarity_levenshtein),
                 identifier_f1: 100.0 * mean(&|r| r.identifier_f1),
+                pass_rate: (setting == Setting::Function).then(|| {
+                    100.0
+                        * mean(&|r| {
+                            f64::from(u8::from(r.verdict.as_ref().is_some_and(|v| v.passed)))
+                        })
+                }),
                 against_in_file,
             });
         }
@@ -412,15 +526,12 @@ pub fn summarize(run_dir: &Path) -> Result<Vec<SummaryRow>> {
     Ok(rows)
 }
 
-/// `chosen`'s exact matches against `other`'s results for the same tasks.
+/// `chosen`'s hits against `other`'s results for the same tasks.
 fn paired(chosen: &[&LineResult], other: &[LineResult]) -> Paired {
-    let other: HashMap<&str, bool> = other
-        .iter()
-        .map(|r| (r.id.as_str(), r.exact_match))
-        .collect();
+    let other: HashMap<&str, bool> = other.iter().map(|r| (r.id.as_str(), r.hit())).collect();
     let (mut gained, mut lost) = (0, 0);
     for result in chosen {
-        match (result.exact_match, other.get(result.id.as_str())) {
+        match (result.hit(), other.get(result.id.as_str())) {
             (true, Some(false)) => gained += 1,
             (false, Some(true)) => lost += 1,
             _ => {}
@@ -475,6 +586,8 @@ mod tests {
             prefix: text.split_inclusive('\n').take(line).collect(),
             gold: GOLD.into(),
             symbol: Some("compute_flux_capacitor".into()),
+            suffix: String::new(),
+            judge: None,
         }
     }
 
@@ -484,7 +597,9 @@ mod tests {
             mode,
             budget_tokens: 4096,
             max_new_tokens: 16,
+            max_body_tokens: 64,
             embeddings: None,
+            executor: None,
         }
     }
 
@@ -639,6 +754,7 @@ mod tests {
             draft: None,
             prompt_tokens: 0,
             seconds: 0.0,
+            verdict: None,
         };
         let in_file: Vec<LineResult> = (0..12).map(|i| result(&format!("t{i}"), i == 0)).collect();
         // Ten gained, one lost (t0), one both missed; a task in-file never did is not paired.
@@ -654,6 +770,24 @@ mod tests {
             "{}",
             pair.p_value
         );
+    }
+
+    #[test]
+    fn a_body_stops_at_the_next_definition_and_is_cut_at_its_dedent() {
+        let prefix = "class A:\n    def f(self):\n        \"\"\"Doc.\"\"\"\n";
+        let stops = body_stops(prefix);
+        assert!(stops.contains(&"\n    def ".to_string()), "{stops:?}");
+        assert!(stops.contains(&"\nclass ".to_string()), "{stops:?}");
+        assert!(
+            !stops.contains(&"\n        def ".to_string()),
+            "nested defs are fine"
+        );
+        assert_eq!(body_stops("def g():\n").len(), 4, "top level only once");
+        assert_eq!(
+            body_of("        x = 1\n\n        return x\n    other = 2\n"),
+            "        x = 1\n\n        return x\n"
+        );
+        assert_eq!(body_of("\n\n"), "");
     }
 
     #[test]

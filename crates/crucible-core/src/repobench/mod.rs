@@ -14,6 +14,7 @@
 //! and, when the archive it was unpacked from is found, the archive's sha256.
 
 pub mod eval;
+pub mod functions;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -49,11 +50,21 @@ pub enum Setting {
     CrossFileRandom,
     /// The line uses no cross-file name.
     InFile,
+    /// RepoEval's function-level completion: a function's body, judged by the package's own
+    /// tests ([`functions`]).
+    Function,
 }
 
 impl Setting {
     /// All settings, in report order.
-    pub const ALL: [Setting; 3] = [
+    pub const ALL: [Setting; 4] = [
+        Setting::CrossFileFirst,
+        Setting::CrossFileRandom,
+        Setting::InFile,
+        Setting::Function,
+    ];
+    /// The next-line settings, which [`build`] labels.
+    pub const LINES: [Setting; 3] = [
         Setting::CrossFileFirst,
         Setting::CrossFileRandom,
         Setting::InFile,
@@ -65,6 +76,7 @@ impl Setting {
             Setting::CrossFileFirst => "cross_file_first",
             Setting::CrossFileRandom => "cross_file_random",
             Setting::InFile => "in_file",
+            Setting::Function => "function",
         }
     }
 }
@@ -116,8 +128,16 @@ pub struct RepoTask {
     pub prefix: String,
     /// The line to predict, without its newline.
     pub gold: String,
-    /// The cross-file name the line uses (the first new one for `cross_file_first`).
+    /// The cross-file name the line uses (the first new one for `cross_file_first`); for a
+    /// function task, the function's name.
     pub symbol: Option<String>,
+    /// A function task's file after the body (at most [`functions::SUFFIX_BYTES`], whole
+    /// lines); empty for next-line tasks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub suffix: String,
+    /// How a function task's body is judged: its package's tests (absent for next-line tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crucible_eval::judge::package::PackageJudge>,
 }
 
 /// A repository that went into a build.
@@ -149,6 +169,9 @@ pub struct Manifest {
     pub repos: Vec<RepoSource>,
     /// Tasks per setting.
     pub tasks: BTreeMap<String, usize>,
+    /// The repositories of the function tasks, when the build made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<functions::FunctionSource>,
 }
 
 /// How to build.
@@ -205,7 +228,7 @@ pub fn build(params: &BuildParams) -> Result<Built> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
     let mut tasks = Vec::new();
     let mut counts = BTreeMap::new();
-    for setting in Setting::ALL {
+    for setting in Setting::LINES {
         let mut per_repo: Vec<Vec<&RepoTask>> = candidates
             .iter()
             .map(|repo| repo.iter().filter(|t| t.setting == setting).collect())
@@ -252,6 +275,7 @@ pub fn build(params: &BuildParams) -> Result<Built> {
             prefix_bytes: params.prefix_bytes,
             repos: sources,
             tasks: counts,
+            functions: Vec::new(),
         },
     })
 }
@@ -386,11 +410,13 @@ fn scan_repository(root: &Path, prefix_bytes: usize) -> Result<(RepoSource, Vec<
                 prefix: prefix_window(&before, prefix_bytes, 1).to_string(),
                 gold: line.text,
                 symbol: line.symbol,
+                suffix: String::new(),
+                judge: None,
             });
         }
     }
     let mut candidates = BTreeMap::new();
-    for setting in Setting::ALL {
+    for setting in Setting::LINES {
         let n = tasks.iter().filter(|t| t.setting == setting).count();
         candidates.insert(setting.name().to_string(), n);
     }

@@ -7,6 +7,7 @@
 mod evaluate;
 mod metrics;
 mod model_output;
+mod repobench_functions;
 mod score;
 
 use std::path::{Path, PathBuf};
