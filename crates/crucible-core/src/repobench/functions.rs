@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crucible_eval::judge::package::PackageJudge;
 use crucible_exec::{Executor, Limits, PackageTestRequest};
@@ -29,7 +28,7 @@ use crucible_index::walk::{WalkParams, walk_repository};
 use crucible_syntax::tree_sitter::Node;
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
 
-use super::{RepoTask, Setting, TaskLanguage};
+use super::{RepoTask, Setting, TaskLanguage, sha256_hex};
 use crate::complete::{prefix_window, suffix_window};
 use crate::{Error, Result};
 
@@ -417,10 +416,7 @@ fn try_candidate(
     if tests.is_empty() || alone.exit_status != Some(0) {
         return Ok(None);
     }
-    let file_sha256 = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let file_sha256 = sha256_hex(text.as_bytes());
     Ok(Some(RepoTask {
         id: format!("{}/{path}:{first}::{}", repo.dir, candidate.name),
         repo: repo.dir.clone(),
