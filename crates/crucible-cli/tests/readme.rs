@@ -202,6 +202,12 @@ const PLANS: &[(&str, Plan)] = &[
         Plan::Skip("needs the benchmark the command before builds (tests/repobench.rs runs one)"),
     ),
     (
+        "crucible data repobench --from click-8.1.8 --functions 40 --out rbf",
+        Plan::Skip(
+            "needs click's source tree (tests/repobench.rs builds function tasks from a small package)",
+        ),
+    ),
+    (
         "crucible lsp",
         Plan::Skip(
             "a language server for an editor, on stdio until the editor quits (tests/lsp.rs)",
