@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
-use crate::runner::{bind, ms};
+use crate::runner::{base_env, bind, ms};
 use crate::sandbox::{Command, Exit, Kill, Sandbox, Stdin};
 use crate::{Error, Result};
 
@@ -237,15 +237,15 @@ fn run_in(
     let command = Command {
         program: python.to_path_buf(),
         args,
-        env: vec![
-            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-            ("HOME".into(), "/tmp".into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-            ("PYTHONHASHSEED".into(), "0".into()),
-            ("PYTHONPATH".into(), python_path.join(":")),
-        ],
+        env: [
+            base_env(),
+            vec![
+                ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+                ("PYTHONHASHSEED".into(), "0".into()),
+                ("PYTHONPATH".into(), python_path.join(":")),
+            ],
+        ]
+        .concat(),
         binds: vec![
             bind(&tree, REPO, false),
             bind(&plugin_dir, PLUGIN_DIR, false),
@@ -282,12 +282,9 @@ fn run_in(
         (None, true) => Some("memory".into()),
         (None, false) => None,
     };
-    // The session line alone is not enough: the interpreter must also have exited with it.
-    if report.exit_status.is_some() && outcome.exit != Exit::Code(report.exit_status.unwrap_or(-1))
-    {
-        report.exit_status = None;
-    }
-    if report.limit.is_some() {
+    // The session line alone is not enough: the interpreter must also have exited with it,
+    // within the limits.
+    if report.limit.is_some() || report.exit_status.map(Exit::Code) != Some(outcome.exit) {
         report.exit_status = None;
     }
     report.wall_ms = ms(outcome.wall);
@@ -296,8 +293,8 @@ fn run_in(
 }
 
 /// The plugin's lines of `stdout` (each starts a line; whatever precedes the mark on it is
-/// pytest's progress, which the plugin cannot see). Anything after the session line is ignored, and a test
-/// reported twice keeps its worst outcome.
+/// pytest's progress, which the plugin cannot see). Anything after the session line is
+/// ignored, and a test reported twice keeps its worst outcome.
 fn parse(stdout: &str) -> PackageTestReport {
     #[derive(Deserialize)]
     struct Line {

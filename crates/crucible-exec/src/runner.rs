@@ -249,12 +249,7 @@ impl BuildEnv<'_> {
         }
         let mut binds = vec![bind(&src_dir, "/src", false), bind(&out_dir, "/out", true)];
         let main = format!("/src/{}", files[0].0);
-        let mut env = vec![
-            ("PATH".to_owned(), PATH_ENV.to_owned()),
-            ("HOME".to_owned(), "/tmp".to_owned()),
-            ("TMPDIR".to_owned(), "/tmp".to_owned()),
-            ("LANG".to_owned(), "C.UTF-8".to_owned()),
-        ];
+        let mut env = base_env();
         let mut args: Vec<String> = flags.to_vec();
         let program = match language {
             Language::C | Language::Cpp => {
@@ -504,12 +499,7 @@ fn java_heap_mb(limits: &Limits) -> u64 {
 /// The command that runs a built program.
 pub(crate) fn run_command(program: &Program, limits: Limits, deps: &Deps) -> Command {
     let mb = (limits.memory_bytes >> 20).max(16);
-    let mut env = vec![
-        ("PATH".to_owned(), PATH_ENV.to_owned()),
-        ("HOME".to_owned(), "/tmp".to_owned()),
-        ("TMPDIR".to_owned(), "/tmp".to_owned()),
-        ("LANG".to_owned(), "C.UTF-8".to_owned()),
-    ];
+    let mut env = base_env();
     let mut binds = vec![bind(&program.dir, "/box", false)];
     let mut address_space_limit = true;
     let (exe, args) = match program.language {
@@ -623,6 +613,17 @@ fn compile_command(
         as_init: false,
         address_space_limit: false,
     }
+}
+
+/// The environment every sandboxed run starts from: the system's `PATH`, `/tmp` as home and
+/// temporary directory, and a UTF-8 locale.
+pub(crate) fn base_env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".to_owned(), PATH_ENV.to_owned()),
+        ("HOME".to_owned(), "/tmp".to_owned()),
+        ("TMPDIR".to_owned(), "/tmp".to_owned()),
+        ("LANG".to_owned(), "C.UTF-8".to_owned()),
+    ]
 }
 
 pub(crate) fn bind(host: &Path, inside: &str, writable: bool) -> Bind {

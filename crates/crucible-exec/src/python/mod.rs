@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::limits::Limits;
-use crate::runner::bind;
+use crate::runner::{base_env, bind};
 use crate::sandbox::cgroup::Slot;
 use crate::sandbox::{Command, Process, Sandbox, Stdin, sys};
 use crate::{Error, Result};
@@ -757,13 +757,11 @@ fn start(sandbox: &Sandbox, spec: &SpawnSpec, kind: WorkerKind) -> Result<Starti
     let command = Command {
         program: spec.interpreter.clone(),
         args,
-        env: vec![
-            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-            ("HOME".into(), "/tmp".into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        ],
+        env: [
+            base_env(),
+            vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+        ]
+        .concat(),
         binds: vec![bind(&spec.harness_dir, HARNESS_MOUNT, false)],
         cwd: None,
         stdin: Stdin::Pipe,
