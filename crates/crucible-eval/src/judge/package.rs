@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crucible_exec::{Executor, Limits, PackageTestReport, PackageTestRequest, TestResult};
 
+use crate::fetch::sha256_hex;
 use crate::{Error, Result};
 
 /// How a function task is judged. It lives in the task file beside what generation sees, and
@@ -63,11 +63,7 @@ pub fn splice(judge: &PackageJudge, body: &str) -> Result<String> {
         path: path.clone(),
         source,
     })?;
-    let digest: String = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if digest != judge.file_sha256 {
+    if sha256_hex(text.as_bytes()) != judge.file_sha256 {
         return Err(Error::Malformed {
             path,
             message: "the file changed since the task was built; build the tasks again".into(),
@@ -150,10 +146,7 @@ mod tests {
             tree: dir.to_path_buf(),
             path: "m.py".into(),
             body_lines: (2, 3),
-            file_sha256: Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            file_sha256: sha256_hex(text.as_bytes()),
             python_path: vec![String::new()],
             tests: vec!["t.py::a".into()],
         }
