@@ -291,11 +291,15 @@ pub fn predict(
         &request,
         &mut Silent,
     )?;
-    let prediction = if function {
-        body_of(&done.text)
-    } else {
-        first_line(&done.text).to_string()
+    // The answer in a model's text: a body, or the first line.
+    let answer = |text: &str| {
+        if function {
+            body_of(text)
+        } else {
+            first_line(text).to_string()
+        }
     };
+    let prediction = answer(&done.text);
     let verdict = match (&task.judge, &params.executor) {
         (Some(judge), Some(executor)) => {
             Some(judge_body(executor, judge, &prediction, package_limits())?)
@@ -324,13 +328,7 @@ pub fn predict(
         edit_similarity_levenshtein: scores.levenshtein,
         identifier_f1: scores.identifier_f1,
         context,
-        draft: done.first_round.map(|(text, _)| {
-            if function {
-                body_of(&text)
-            } else {
-                first_line(&text).to_string()
-            }
-        }),
+        draft: done.first_round.map(|(text, _)| answer(&text)),
         prompt_tokens: done.prompt_tokens,
         seconds: started.elapsed().as_secs_f64(),
         prediction,

@@ -28,7 +28,7 @@ use crucible_index::walk::{WalkParams, walk_repository};
 use crucible_syntax::tree_sitter::Node;
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
 
-use super::{RepoTask, Setting, TaskLanguage, sha256_hex};
+use super::{RepoTask, Setting, TaskLanguage, repo_dir, sha256_hex, source_root};
 use crate::complete::{prefix_window, suffix_window};
 use crate::{Error, Result};
 
@@ -216,11 +216,9 @@ fn python_path(root: &Path) -> Vec<String> {
     }]
 }
 
-/// One repository's state during the build.
+/// One repository's state during the build (its tree and name are the source's).
 struct Repo {
     source: FunctionSource,
-    root: PathBuf,
-    dir: String,
     baseline: BTreeSet<String>,
     queue: Vec<(String, Candidate)>,
     next: usize,
@@ -235,14 +233,8 @@ pub fn build_functions(
     let mut parser = SyntaxParser::new();
     let mut repos = Vec::new();
     for root in &params.from {
-        let root = std::fs::canonicalize(root).map_err(|source| Error::Io {
-            path: root.clone(),
-            source,
-        })?;
-        let dir = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "repository".into());
+        let root = source_root(root)?;
+        let dir = repo_dir(&root);
         let walked = walk_repository(&root, &WalkParams::default())?;
         let context_root = params.out.join(CONTEXT_DIR).join(&dir);
         copy_without_tests(
@@ -264,7 +256,7 @@ pub fn build_functions(
                 tests: Vec::new(),
                 limits: params.limits,
             })
-            .map_err(|err| Error::Eval(crucible_eval::Error::Executor(Box::new(err))))?;
+            .map_err(exec_error)?;
         let baseline: BTreeSet<String> = report.passed().map(str::to_string).collect();
         let seconds = report.wall_ms as f64 / 1000.0;
         on_event(FunctionEvent::Baseline {
@@ -293,8 +285,8 @@ pub fn build_functions(
         queue.shuffle(&mut rng);
         repos.push(Repo {
             source: FunctionSource {
-                repo: dir.clone(),
-                tree: root.clone(),
+                repo: dir,
+                tree: root,
                 context_root,
                 python_path,
                 baseline_passed: baseline.len(),
@@ -304,8 +296,6 @@ pub fn build_functions(
                 tried: 0,
                 kept: 0,
             },
-            root,
-            dir,
             baseline,
             queue,
             next: 0,
@@ -327,7 +317,7 @@ pub fn build_functions(
                 let (path, candidate) = repo.queue[repo.next].clone();
                 repo.next += 1;
                 let used = per_file
-                    .entry((repo.dir.clone(), path.clone()))
+                    .entry((repo.source.repo.clone(), path.clone()))
                     .or_default();
                 if *used >= FUNCTIONS_PER_FILE {
                     continue;
@@ -345,7 +335,7 @@ pub fn build_functions(
                     tasks.push(task);
                 }
                 on_event(FunctionEvent::Tried {
-                    repo: &repo.dir,
+                    repo: &repo.source.repo,
                     function: &candidate.name,
                     tests,
                     kept: tasks.len(),
@@ -370,7 +360,7 @@ fn try_candidate(
     path: &str,
     candidate: &Candidate,
 ) -> Result<Option<RepoTask>> {
-    let file = repo.root.join(path);
+    let file = repo.source.tree.join(path);
     let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
         path: file.clone(),
         source,
@@ -388,13 +378,13 @@ fn try_candidate(
         params
             .executor
             .run_package_tests(&PackageTestRequest {
-                tree: repo.root.clone(),
+                tree: repo.source.tree.clone(),
                 replace: vec![(path.to_string(), replaced)],
                 python_path: repo.source.python_path.clone(),
                 tests,
                 limits: params.limits,
             })
-            .map_err(|err| Error::Eval(crucible_eval::Error::Executor(Box::new(err))))
+            .map_err(exec_error)
     };
     let without = run(removed, Vec::new())?;
     let broken: Vec<String> = repo
@@ -418,8 +408,8 @@ fn try_candidate(
     }
     let file_sha256 = sha256_hex(text.as_bytes());
     Ok(Some(RepoTask {
-        id: format!("{}/{path}:{first}::{}", repo.dir, candidate.name),
-        repo: repo.dir.clone(),
+        id: format!("{}/{path}:{first}::{}", repo.source.repo, candidate.name),
+        repo: repo.source.repo.clone(),
         repo_root: repo.source.context_root.clone(),
         path: path.to_string(),
         line: first,
@@ -430,7 +420,7 @@ fn try_candidate(
         symbol: Some(candidate.name.clone()),
         suffix: suffix_window(&after, SUFFIX_BYTES).to_string(),
         judge: Some(PackageJudge {
-            tree: repo.root.clone(),
+            tree: repo.source.tree.clone(),
             path: path.to_string(),
             body_lines: candidate.body_lines,
             file_sha256,
@@ -438,6 +428,11 @@ fn try_candidate(
             tests,
         }),
     }))
+}
+
+/// An executor's failure (the run could not happen) as this crate's error.
+fn exec_error(err: crucible_exec::Error) -> Error {
+    Error::Eval(crucible_eval::Error::Executor(Box::new(err)))
 }
 
 /// Copy `files` of `root` that are not tests ([`is_test_path`]) to `to`, replacing what was

@@ -24,6 +24,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crucible_eval::fetch::sha256_hex;
+
 use crucible_index::imports::import_statements;
 use crucible_index::walk::{WalkParams, walk_repository};
 
@@ -205,19 +207,7 @@ pub fn build(params: &BuildParams) -> Result<Built> {
     let mut candidates: Vec<Vec<RepoTask>> = Vec::new();
     let mut seen = HashSet::new();
     for root in &params.from {
-        let root = std::fs::canonicalize(root).map_err(|source| Error::Io {
-            path: root.clone(),
-            source,
-        })?;
-        if !root.is_dir() {
-            return Err(Error::Setting {
-                name: "from",
-                problem: format!(
-                    "`{}` is not a directory; unpack the archive and pass its directory",
-                    root.display()
-                ),
-            });
-        }
+        let root = source_root(root)?;
         if !seen.insert(root.clone()) {
             continue;
         }
@@ -363,19 +353,34 @@ fn find_archive(root: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|path| path.is_file())
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// `root` as an absolute path, which must be a directory (the error names `--from`).
+fn source_root(root: &Path) -> Result<PathBuf> {
+    let canonical = std::fs::canonicalize(root).map_err(|source| Error::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !canonical.is_dir() {
+        return Err(Error::Setting {
+            name: "from",
+            problem: format!(
+                "`{}` is not a directory; unpack the archive and pass its directory",
+                canonical.display()
+            ),
+        });
+    }
+    Ok(canonical)
+}
+
+/// A repository's directory name (`name-1.2.3`), which names it in tasks and manifests.
+fn repo_dir(root: &Path) -> String {
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repository".into())
 }
 
 /// Every candidate line of one repository, and what the manifest says of it.
 fn scan_repository(root: &Path, prefix_bytes: usize) -> Result<(RepoSource, Vec<RepoTask>)> {
-    let dir = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "repository".into());
+    let dir = repo_dir(root);
     let (name, version) = name_and_version(&dir);
     let walked = walk_repository(root, &WalkParams::default())?;
     let files: Vec<(String, TaskLanguage)> = walked
