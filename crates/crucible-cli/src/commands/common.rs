@@ -124,6 +124,11 @@ impl From<WeightsArg> for Weights {
     }
 }
 
+/// Settings from the environment and config files alone (commands without model flags).
+pub(crate) fn default_settings() -> anyhow::Result<Settings> {
+    Settings::resolve(ConfigFile::default()).context("could not resolve settings")
+}
+
 impl ModelArgs {
     /// Settings with these flags layered over the environment and config files.
     pub(crate) fn settings(&self, data_dir: Option<PathBuf>) -> anyhow::Result<Settings> {

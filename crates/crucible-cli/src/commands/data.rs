@@ -331,8 +331,7 @@ fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn pull(args: &PullArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings =
-        Settings::resolve(ConfigFile::default()).context("could not resolve settings")?;
+    let settings = super::common::default_settings()?;
     let sets = data::resolve_pull_names(&args.names)?;
     if let Some(dir) = &args.from_dir
         && !dir.is_dir()

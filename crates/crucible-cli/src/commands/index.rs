@@ -5,15 +5,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
 use crucible_core::index::{Filters, Hit, UpdateReport};
 use crucible_core::repo_index::{self, IndexRequest, Indexed};
-use crucible_core::{ConfigFile, Settings};
 
 use super::GlobalArgs;
+use super::common::default_settings;
 use crate::output;
 
 /// Index a repository for search and retrieval (incremental)
@@ -97,7 +96,7 @@ struct CommonArgs {
 }
 
 pub(crate) fn run_index(args: IndexArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = settings()?;
+    let settings = default_settings()?;
     let request = IndexRequest {
         repo: args.path.clone(),
         index_dir: args.common.index_dir.clone(),
@@ -115,7 +114,7 @@ pub(crate) fn run_index(args: IndexArgs, global: &GlobalArgs) -> anyhow::Result<
 }
 
 pub(crate) fn run_search(args: SearchArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = settings()?;
+    let settings = default_settings()?;
     let request = IndexRequest {
         repo: args.repo.clone(),
         index_dir: args.common.index_dir.clone(),
@@ -153,10 +152,6 @@ pub(crate) fn run_search(args: SearchArgs, global: &GlobalArgs) -> anyhow::Resul
         output::data(&render_hits(&hits, index.is_hybrid()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn settings() -> anyhow::Result<Settings> {
-    Settings::resolve(ConfigFile::default()).context("could not resolve settings")
 }
 
 /// A progress bar of the chunks being embedded, on a terminal only.

@@ -20,7 +20,7 @@ use crucible_core::repobench::{self, BuildParams, MANIFEST_FILE, Setting, TASKS_
 use crucible_core::strategy_tools;
 
 use super::GlobalArgs;
-use super::common::ModelArgs;
+use super::common::{ModelArgs, default_settings};
 use crate::output;
 
 /// Build RepoBench-style next-line prediction tasks (cross_file_first, cross_file_random,
@@ -81,8 +81,7 @@ pub(crate) fn run_build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         prefix_bytes: args.prefix_bytes,
     })?;
     if args.functions > 0 {
-        let settings = crucible_core::Settings::resolve(crucible_core::ConfigFile::default())
-            .context("could not resolve settings")?;
+        let settings = default_settings()?;
         let executor = strategy_tools::executor(&settings)?;
         let (tasks, sources) = build_functions(
             &FunctionParams {
