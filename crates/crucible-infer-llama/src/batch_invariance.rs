@@ -7,7 +7,7 @@
 
 /// The real default model's path, shared with the integration tests.
 #[path = "../tests/common/mod.rs"]
-mod common;
+pub(crate) mod common;
 
 mod tests {
     use crate::{Layout, LlamaConfig, LlamaGenerator};

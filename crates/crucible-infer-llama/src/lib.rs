@@ -20,6 +20,7 @@ mod beam;
 mod decode;
 mod draft;
 mod invariant;
+mod kv_state;
 mod many;
 pub use many::DEFAULT_PROMPT_CACHE_BYTES;
 mod reuse;
@@ -80,7 +81,9 @@ pub struct LlamaConfig {
     /// completions do (`crucible lsp`), where it is faster on a CPU, but a verified draft's or a
     /// resumed prompt's logits then differ more from one-token steps', so greedy speculation and
     /// prefix reuse give plain greedy decoding's text less often (docs/PERFORMANCE.md). Batch
-    /// invariance needs flash attention: `Off` with `batch_invariant` is refused at load.
+    /// invariance needs flash attention: `Off` with `batch_invariant` is refused at load. With
+    /// `Off`, `generate_many` still evaluates a prompt admitted while nothing decodes with flash
+    /// attention, in a context of its own (`many/flash.rs`).
     pub flash_attention: FlashAttention,
     /// What a drafted token costs, which decides when speculation drafts; `None`: the cost
     /// measured on a CPU ([`DraftCost::lookup`], [`DraftCost::model`]). A cost of 0 drafts
@@ -134,6 +137,8 @@ pub struct LlamaGenerator {
     /// What the drafts of the sequences decoded so far said: where a new sequence's draft
     /// length starts.
     draft_prior: DraftPrior,
+    /// `generate_many`'s flash-attention context for prompts, when its slots attend plainly.
+    flash: many::FlashPrefill,
 }
 
 /// A loaded draft model and its context (made like the target's, without a LoRA adapter).
@@ -434,6 +439,7 @@ impl LlamaGenerator {
             lora,
             draft,
             draft_prior: DraftPrior::default(),
+            flash: many::FlashPrefill::default(),
         })
     }
 

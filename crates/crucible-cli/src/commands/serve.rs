@@ -63,9 +63,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     prompt_cache_mib: usize,
     /// Flash attention in a local model's contexts: `auto` leaves it to llama.cpp (flash
-    /// attention on a CPU), `off` attends plainly, which decodes faster on a CPU
-    /// (docs/PERFORMANCE.md, "Serving"). Default: off, or auto with --batch-invariant, which
-    /// needs flash attention.
+    /// attention on a CPU), `off` attends plainly, which decodes faster on a CPU; a prompt that
+    /// arrives while nothing decodes is then still evaluated with flash attention, which is
+    /// faster at that (docs/PERFORMANCE.md, "Serving"). Default: off, or auto with
+    /// --batch-invariant, which needs flash attention.
     #[arg(long, value_name = "CHOICE")]
     flash_attention: Option<FlashAttentionArg>,
     /// Largest request body, in KiB.

@@ -13,6 +13,10 @@
 //! nothing decoding, a step takes as much prompt as a batch holds. A request's sequences join
 //! the decode steps once its prompt is evaluated.
 //!
+//! When the slots attend plainly (faster decoding on a CPU) and nothing is decoding, a new
+//! prompt is evaluated with flash attention (faster prompt evaluation) in a second context and
+//! its cells are moved into its slot ([`flash`]).
+//!
 //! The prompt cache ([`cache`]) keeps the cells of finished requests in host memory. A new
 //! prompt that shares a prefix with one of them gets those cells copied into its slot and
 //! evaluates only what follows: a repeated prompt, a chat's next turn, an editor's next infill.
@@ -34,6 +38,7 @@
 //! from the cache is evaluated in other batches than the first time, with the same caveat.
 
 mod cache;
+mod flash;
 mod request;
 mod slots;
 mod speculate;
@@ -54,6 +59,7 @@ use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, eval_prompt};
 use crate::{Layout, LlamaGenerator, MAX_MODEL_DRAFT, backend_error, draft_streams, millis};
 use cache::PromptCache;
 pub(crate) use cache::{MIN_REUSE, reusable};
+pub(crate) use flash::FlashPrefill;
 use request::{Active, Waiting};
 
 /// The slot of a sequence that has finished and given its slot back.
@@ -70,6 +76,13 @@ const PREFILL_CHUNK: usize = 256;
 /// 1,031 MiB with 32 MiB, over the 1 GiB bound of 50 clients (docs/PERFORMANCE.md, "Serving");
 /// half of it keeps the process under it. Slots of 2,048 cells leave the cache 192 MiB more.
 pub const DEFAULT_PROMPT_CACHE_BYTES: usize = 16 << 20;
+
+/// Where a request's first logits are: a row of the step's batch, or copied out of the
+/// flash-attention context ([`flash`]).
+enum FirstLogits<'a> {
+    Row(i32),
+    Given(&'a [f32]),
+}
 
 /// A prompt whose evaluation ends in this step: its request and the batch row of its last
 /// token's logits.
@@ -254,12 +267,20 @@ impl LlamaGenerator {
             // Then the prompts being evaluated, after the decode rows (their streams are the
             // next ones up), within the step's prompt budget.
             let decode_tokens = batch.n_tokens() as usize;
-            let budget = if decode_tokens == 0 {
+            let mut budget = if decode_tokens == 0 {
                 batch_size
             } else {
                 PREFILL_CHUNK.min(batch_size.saturating_sub(decode_tokens))
             };
+            // With nothing decoding, a prompt may go to the flash-attention context.
+            if rows.is_empty() {
+                self.begin_flash(&mut active);
+            }
+            budget = budget.saturating_sub(self.flash_step(&mut active, budget, feed)?);
             add_prompt_chunks(&active, budget, &mut batch, &mut evaluated)?;
+            if batch.n_tokens() == 0 {
+                continue;
+            }
             let model = self.model;
             let session = self
                 .session
@@ -301,7 +322,7 @@ impl LlamaGenerator {
                 let request = &mut active[done.request];
                 request.evaluated = done.end;
                 if let Some(row) = done.logits_row {
-                    self.start(request, row, feed)?;
+                    self.start(request, FirstLogits::Row(row), feed)?;
                 }
             }
             // The step's profile: the model's time and the host's (sampling, text, feeds).
@@ -327,7 +348,7 @@ fn add_prompt_chunks(
     evaluated: &mut Vec<Evaluated>,
 ) -> Result<(), Error> {
     let mut prefilling: Vec<usize> = (0..active.len())
-        .filter(|&a| active[a].prefilling())
+        .filter(|&a| active[a].prefilling() && active[a].flash.is_none())
         .collect();
     prefilling.sort_unstable_by_key(|&a| active[a].slots[0]);
     for a in prefilling {
@@ -426,16 +447,17 @@ impl LlamaGenerator {
             max_draft,
             draft_cost,
             evaluated: reuse,
+            flash: None,
         }
     }
 
-    /// A request's prompt has been evaluated (its last token's logits are in batch row
-    /// `logits_row`): share its cells with its other slots, let the draft model read it, and
-    /// choose every sequence's first token.
+    /// A request's prompt has been evaluated (`logits` are its last token's): share its
+    /// cells with its other slots, let the draft model read it, and choose every sequence's
+    /// first token.
     fn start(
         &mut self,
         request: &mut Active,
-        logits_row: i32,
+        logits: FirstLogits<'_>,
         feed: &mut dyn Feed,
     ) -> Result<(), Error> {
         let model = self.model;
@@ -471,7 +493,10 @@ impl LlamaGenerator {
         }
         request.prompt_ms = millis(request.started);
         // Every sequence's first token comes from the same prompt logits.
-        let logits = ctx.get_logits_ith(logits_row);
+        let logits = match logits {
+            FirstLogits::Row(row) => ctx.get_logits_ith(row),
+            FirstLogits::Given(logits) => logits,
+        };
         for idx in 0..request.seqs.len() {
             request.step(model, idx, logits, feed);
         }

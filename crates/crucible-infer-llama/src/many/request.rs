@@ -33,6 +33,9 @@ pub(super) struct Active {
     /// Prompt tokens whose cells are in its first slot: copied from the prompt cache at
     /// admission, then evaluated a chunk a step until the whole prompt is.
     pub(super) evaluated: usize,
+    /// Prompt tokens evaluated so far in the flash-attention context (`flash.rs`), whose cells
+    /// are not in its slot yet; `None` while its prompt is evaluated in its slot.
+    pub(super) flash: Option<usize>,
 }
 
 /// Passes one request's text to its feed.

@@ -74,13 +74,21 @@ impl LlamaGenerator {
         let Layout::PerSequence { seqs, cells } = layout else {
             return self.config.prompt_cache_bytes;
         };
-        cache_budget(
+        let cell_bytes = kv_cell_bytes(self.model, self.config.batch_invariant);
+        let budget = cache_budget(
             self.config.prompt_cache_bytes,
             seqs,
             cells,
             self.config.slot_cells,
-            kv_cell_bytes(self.model, self.config.batch_invariant),
-        )
+            cell_bytes,
+        );
+        // The flash-attention context's cells come out of what the slots leave unused.
+        let base = budget.min(self.config.prompt_cache_bytes);
+        if self.flash_prefill() {
+            base.max(budget.saturating_sub(super::FlashPrefill::reserve(cell_bytes)))
+        } else {
+            budget
+        }
     }
 
     /// Remake the context with the longer slots of `need` while `active` requests are in flight:
