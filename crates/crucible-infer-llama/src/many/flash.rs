@@ -21,8 +21,8 @@ use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 
 use crucible_infer::{Error, Feed, FlashAttention};
 
+use super::FirstLogits;
 use super::request::Active;
-use super::{FirstLogits, RELEASED};
 use crate::decode::eval_tokens;
 use crate::kv_state::{Values, relayout};
 use crate::{Layout, LlamaConfig, LlamaGenerator, can_shift, ensure_context};
@@ -112,7 +112,7 @@ impl LlamaGenerator {
             return Ok(0);
         };
         let done = request.flash.expect("found by it");
-        if !request.prefilling() || request.slots[0] == RELEASED || budget == 0 {
+        if !request.prefilling() || budget == 0 {
             // Cancelled (its slot is freed with the finished ones'), or no room in this step.
             request.flash = request.prefilling().then_some(done);
             return Ok(0);
@@ -240,7 +240,7 @@ fn flash_context<'f>(
 
 /// Copy sequence `from_seq`'s cells in `from` to `to_seq` (empty) in `to`, whose values are laid
 /// out as `values` in `streams` KV streams.
-pub(crate) fn move_cells(
+fn move_cells(
     from: &LlamaContext<'static>,
     from_seq: i32,
     to: &mut LlamaContext<'static>,
@@ -268,7 +268,7 @@ pub(crate) fn move_cells(
 }
 
 /// Sequence `seq`'s serialized cells, as bytes.
-pub(crate) fn raw_state(ctx: &LlamaContext<'static>, seq: i32) -> Result<Vec<u8>, String> {
+fn raw_state(ctx: &LlamaContext<'static>, seq: i32) -> Result<Vec<u8>, String> {
     let flags = LlamaStateSeqFlags::empty();
     let size = ctx.state_seq_get_size_ext(seq, flags);
     let mut bytes = vec![0u8; size];

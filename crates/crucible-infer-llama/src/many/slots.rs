@@ -39,21 +39,23 @@ pub(super) fn slot_cells(need: usize, most: Option<usize>) -> usize {
 
 /// The prompt cache's budget beside `slots` slots of `cells` cells each: the configured `base`,
 /// plus the KV memory the slots leave unused against slots of `most` cells (the size a request
-/// may need at most; `None`: nothing is left over). `cell_bytes` is one cell's KV size. A
-/// `base` of 0 turns the cache off, whatever the slots leave.
+/// may need at most; `None`: nothing is left over), less the `taken` bytes something else
+/// holds out of that memory. `cell_bytes` is one cell's KV size. A `base` of 0 turns the cache
+/// off, whatever the slots leave.
 pub(super) fn cache_budget(
     base: usize,
     slots: usize,
     cells: usize,
     most: Option<usize>,
     cell_bytes: usize,
+    taken: usize,
 ) -> usize {
     if base == 0 {
         return 0;
     }
     let most = most.map_or(0, |most| most.next_multiple_of(STREAM_PAD));
     let unused = slots.saturating_mul(most.saturating_sub(cells));
-    base.saturating_add(unused.saturating_mul(cell_bytes))
+    base.saturating_add(unused.saturating_mul(cell_bytes).saturating_sub(taken))
 }
 
 /// Bytes one KV cell of `model` takes: keys and values of every layer, in F16 (the default
@@ -75,20 +77,20 @@ impl LlamaGenerator {
             return self.config.prompt_cache_bytes;
         };
         let cell_bytes = kv_cell_bytes(self.model, self.config.batch_invariant);
-        let budget = cache_budget(
+        // The flash-attention context's memory comes out of what the slots leave unused.
+        let taken = if self.flash_prefill() {
+            super::FlashPrefill::reserve(cell_bytes)
+        } else {
+            0
+        };
+        cache_budget(
             self.config.prompt_cache_bytes,
             seqs,
             cells,
             self.config.slot_cells,
             cell_bytes,
-        );
-        // The flash-attention context's cells come out of what the slots leave unused.
-        let base = budget.min(self.config.prompt_cache_bytes);
-        if self.flash_prefill() {
-            base.max(budget.saturating_sub(super::FlashPrefill::reserve(cell_bytes)))
-        } else {
-            budget
-        }
+            taken,
+        )
     }
 
     /// Remake the context with the longer slots of `need` while `active` requests are in flight:
@@ -212,21 +214,30 @@ mod tests {
     fn the_cache_gets_the_memory_the_slots_leave_unused() {
         // Eight slots of 2,048 cells against 4,096: 8 x 2,048 cells of 12 KiB, 192 MiB.
         assert_eq!(
-            cache_budget(16 << 20, 8, 2048, Some(4096), 12 << 10),
+            cache_budget(16 << 20, 8, 2048, Some(4096), 12 << 10, 0),
             (16 << 20) + (192 << 20)
         );
         // Full-size slots, or no most size: the configured budget alone.
         assert_eq!(
-            cache_budget(16 << 20, 8, 4096, Some(4096), 12 << 10),
+            cache_budget(16 << 20, 8, 4096, Some(4096), 12 << 10, 0),
             16 << 20
         );
-        assert_eq!(cache_budget(16 << 20, 8, 2048, None, 12 << 10), 16 << 20);
+        assert_eq!(cache_budget(16 << 20, 8, 2048, None, 12 << 10, 0), 16 << 20);
+        // Memory taken out of what the slots leave, never out of the configured budget.
+        assert_eq!(
+            cache_budget(16 << 20, 8, 2048, Some(4096), 12 << 10, 72 << 20),
+            (16 << 20) + (120 << 20)
+        );
+        assert_eq!(
+            cache_budget(16 << 20, 8, 4096, Some(4096), 12 << 10, 72 << 20),
+            16 << 20
+        );
         // The most size counts as llama.cpp pads it (4,000 cells take 4,096).
         assert_eq!(
-            cache_budget(1, 1, 2048, Some(4000), 1),
-            cache_budget(1, 1, 2048, Some(4096), 1)
+            cache_budget(1, 1, 2048, Some(4000), 1, 0),
+            cache_budget(1, 1, 2048, Some(4096), 1, 0)
         );
         // No cache asked for: none, whatever the slots leave.
-        assert_eq!(cache_budget(0, 8, 2048, Some(4096), 12 << 10), 0);
+        assert_eq!(cache_budget(0, 8, 2048, Some(4096), 12 << 10, 0), 0);
     }
 }
