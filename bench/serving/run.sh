@@ -11,7 +11,7 @@
 # load average; on a loaded machine say so next to any figure.
 #
 # Usage: bench/serving/run.sh [--short] [OUT_DIR]     (default OUT_DIR bench/results/serving-DATE)
-#   --short: 1 round, 2 requests per client, 32 tokens (a few minutes); else 3 rounds, 4
+#   --short: 1 round, 2 requests per client, 32 tokens (a few minutes); else 5 rounds, 4
 #   requests per client, 128 tokens, then 50 clients against crucible serve (served or 429,
 #   none dropped) and the editor-sized /infill pair on both.
 # Env: THREADS (2), SLOTS (8), CTX per slot (4096), LEVELS ("1 4 10 20"), ROUNDS, PER_CLIENT,
@@ -34,7 +34,7 @@ levels=${LEVELS:-1 4 10 20}
 if [ "$short" = 1 ]; then
   rounds=${ROUNDS:-1} per_client=${PER_CLIENT:-2} max_tokens=${MAX_TOKENS:-32}
 else
-  rounds=${ROUNDS:-3} per_client=${PER_CLIENT:-4} max_tokens=${MAX_TOKENS:-128}
+  rounds=${ROUNDS:-5} per_client=${PER_CLIENT:-4} max_tokens=${MAX_TOKENS:-128}
 fi
 out=${1:-bench/results/serving-$(date +%Y%m%d-%H%M)}
 export CRUCIBLE_DATA=${CRUCIBLE_DATA:-$home/data}

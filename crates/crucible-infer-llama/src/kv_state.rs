@@ -50,23 +50,108 @@ fn element_size(ggml_type: i32) -> Option<usize> {
     }
 }
 
-/// Rewrite `state`, one sequence's cells saved from a context, with its values laid out as
-/// `to` and `streams` KV streams, for a context whose cache has that many (a context lays out
-/// one stream per sequence unless its cache is unified). A state already laid out as `to` only
-/// gets its stream count changed.
-pub(crate) fn relayout(state: &[u8], to: Values, streams: u32) -> Result<Vec<u8>, LayoutError> {
+/// Rewrite `state`, one sequence's cells saved from a context, in place, with its values laid
+/// out as `to` and `streams` KV streams, for a context whose cache has that many (a context
+/// lays out one stream per sequence unless its cache is unified). A state already laid out as
+/// `to` only gets its stream count changed. The state is read whole before anything is
+/// written, so a state it cannot read is left as it was; the only other memory taken is one
+/// layer's values, to transpose them.
+pub(crate) fn relayout(state: &mut Vec<u8>, to: Values, streams: u32) -> Result<(), LayoutError> {
     if streams == 0 {
         return Err(error("a context has at least one stream"));
     }
+    let plan = read_plan(state)?;
+    let mut scratch = Vec::new();
+    if let Some(filled) = &plan.filled {
+        state[filled.flag..filled.flag + 4]
+            .copy_from_slice(&u32::from(to == Values::ByDimension).to_le_bytes());
+        for layer in &filled.values {
+            layer.rewrite(state, to, &mut scratch);
+        }
+    }
+    // The header, then the stream with cells first, then the empty ones.
+    state[8..12].copy_from_slice(&streams.to_le_bytes());
+    let mut end = 12;
+    let mut empty = streams;
+    if let Some(filled) = &plan.filled {
+        state.copy_within(filled.start..filled.end, end);
+        end += filled.end - filled.start;
+        empty -= 1;
+    }
+    state.truncate(end);
+    state.resize(end + 4 * empty as usize, 0);
+    Ok(())
+}
+
+/// Where a state's parts are, read and checked before anything is rewritten.
+struct Plan {
+    /// The one stream with cells, if any.
+    filled: Option<Filled>,
+}
+
+struct Filled {
+    /// The stream's bytes, from its cell count to its last layer's values.
+    start: usize,
+    end: usize,
+    /// The value-layout flag.
+    flag: usize,
+    values: Vec<ValueLayer>,
+}
+
+/// One layer's values: a 12-byte header (the type, then the row size by cell, or the element
+/// size and dimension count by dimension), then `cells` x `dims` elements.
+struct ValueLayer {
+    header: usize,
+    ggml_type: i32,
+    size: usize,
+    dims: usize,
+    cells: usize,
+    transposed: bool,
+}
+
+impl ValueLayer {
+    fn rewrite(&self, state: &mut [u8], to: Values, scratch: &mut Vec<u8>) {
+        let mut header = Vec::with_capacity(12);
+        header.extend_from_slice(&self.ggml_type.to_le_bytes());
+        match to {
+            Values::ByCell => {
+                header.extend_from_slice(&((self.dims * self.size) as u64).to_le_bytes())
+            }
+            Values::ByDimension => {
+                header.extend_from_slice(&(self.size as u32).to_le_bytes());
+                header.extend_from_slice(&(self.dims as u32).to_le_bytes());
+            }
+        }
+        state[self.header..self.header + 12].copy_from_slice(&header);
+        if self.transposed == (to == Values::ByDimension) {
+            return;
+        }
+        // By cell the values are a cells x dims matrix, by dimension its transpose.
+        let (rows, cols) = if self.transposed {
+            (self.dims, self.cells)
+        } else {
+            (self.cells, self.dims)
+        };
+        let data = &mut state[self.header + 12..][..rows * cols * self.size];
+        scratch.clear();
+        scratch.extend_from_slice(data);
+        match self.size {
+            2 => transpose::<2>(scratch, data, rows, cols),
+            _ => transpose::<4>(scratch, data, rows, cols),
+        }
+    }
+}
+
+fn read_plan(state: &[u8]) -> Result<Plan, LayoutError> {
     let mut r = Reader {
         bytes: state,
         at: 0,
     };
-    let mut out = Vec::with_capacity(state.len() + 4 * streams as usize);
-    out.extend_from_slice(r.take(8)?); // magic, sequence id
+    r.take(8)?; // magic, sequence id
     let n_stream = r.u32()?;
     let mut filled = None;
     for _ in 0..n_stream {
+        let start = r.at;
         let cells = r.u32()? as usize;
         if cells == 0 {
             continue;
@@ -74,7 +159,6 @@ pub(crate) fn relayout(state: &[u8], to: Values, streams: u32) -> Result<Vec<u8>
         if filled.is_some() {
             return Err(error("more than one stream holds cells"));
         }
-        let meta_start = r.at;
         for _ in 0..cells {
             r.take(4)?; // position
             let n_seq = r.u32()? as usize;
@@ -84,9 +168,13 @@ pub(crate) fn relayout(state: &[u8], to: Values, streams: u32) -> Result<Vec<u8>
                     .ok_or_else(|| error("sequence count"))?,
             )?;
         }
-        let meta = &state[meta_start..r.at];
-        let data = stream_data(&mut r, cells, to)?;
-        filled = Some((cells, meta, data));
+        let (flag, values) = read_stream_data(&mut r, cells)?;
+        filled = Some(Filled {
+            start,
+            end: r.at,
+            flag,
+            values,
+        });
     }
     if r.at != state.len() {
         return Err(error(format!(
@@ -94,39 +182,31 @@ pub(crate) fn relayout(state: &[u8], to: Values, streams: u32) -> Result<Vec<u8>
             state.len() - r.at
         )));
     }
-    out.extend_from_slice(&streams.to_le_bytes());
-    let mut empty = streams;
-    if let Some((cells, meta, data)) = filled {
-        out.extend_from_slice(&(cells as u32).to_le_bytes());
-        out.extend_from_slice(meta);
-        out.extend_from_slice(&data);
-        empty -= 1;
-    }
-    for _ in 0..empty {
-        out.extend_from_slice(&0u32.to_le_bytes());
-    }
-    Ok(out)
+    Ok(Plan { filled })
 }
 
-/// One stream's keys and values, the values laid out as `to`.
-fn stream_data(r: &mut Reader<'_>, cells: usize, to: Values) -> Result<Vec<u8>, LayoutError> {
-    let mut out = Vec::new();
+/// Skip one stream's keys and read where its values are; returns the value-layout flag's
+/// offset and the value layers.
+fn read_stream_data(
+    r: &mut Reader<'_>,
+    cells: usize,
+) -> Result<(usize, Vec<ValueLayer>), LayoutError> {
+    let flag = r.at;
     let transposed = match r.u32()? {
         0 => false,
         1 => true,
         other => return Err(error(format!("value layout flag {other}"))),
     };
     let n_layer = r.u32()? as usize;
-    out.extend_from_slice(&u32::from(to == Values::ByDimension).to_le_bytes());
-    out.extend_from_slice(&(n_layer as u32).to_le_bytes());
-    out.extend_from_slice(r.take(8)?); // the keys' and values' rotation sizes
+    r.take(8)?; // the keys' and values' rotation sizes
     for _ in 0..n_layer {
-        out.extend_from_slice(r.take(4)?); // key type
+        r.take(4)?; // key type
         let row = r.u64()?;
-        out.extend_from_slice(&row.to_le_bytes());
-        out.extend_from_slice(r.take(rows_len(row, cells)?)?);
+        r.take(rows_len(row, cells)?)?;
     }
+    let mut values = Vec::with_capacity(n_layer);
     for _ in 0..n_layer {
+        let header = r.at;
         let ggml_type = r.i32()?;
         let size = element_size(ggml_type)
             .ok_or_else(|| error(format!("value type {ggml_type} is not F32, F16 or BF16")))?;
@@ -145,34 +225,17 @@ fn stream_data(r: &mut Reader<'_>, cells: usize, to: Values) -> Result<Vec<u8>, 
             }
             (row / size as u64) as usize
         };
-        let bytes = r.take(rows_len(dims as u64 * size as u64, cells)?)?;
-        out.extend_from_slice(&ggml_type.to_le_bytes());
-        match to {
-            Values::ByCell => out.extend_from_slice(&((dims * size) as u64).to_le_bytes()),
-            Values::ByDimension => {
-                out.extend_from_slice(&(size as u32).to_le_bytes());
-                out.extend_from_slice(&(dims as u32).to_le_bytes());
-            }
-        }
-        if transposed == (to == Values::ByDimension) {
-            out.extend_from_slice(bytes);
-        } else {
-            // By cell the values are a cells x dims matrix, by dimension its transpose.
-            let (rows, cols) = if transposed {
-                (dims, cells)
-            } else {
-                (cells, dims)
-            };
-            let start = out.len();
-            out.resize(start + bytes.len(), 0);
-            let dst = &mut out[start..];
-            match size {
-                2 => transpose::<2>(bytes, dst, rows, cols),
-                _ => transpose::<4>(bytes, dst, rows, cols),
-            }
-        }
+        r.take(rows_len(dims as u64 * size as u64, cells)?)?;
+        values.push(ValueLayer {
+            header,
+            ggml_type,
+            size,
+            dims,
+            cells,
+            transposed,
+        });
     }
-    Ok(out)
+    Ok((flag, values))
 }
 
 /// Write the transpose of `src`, a `rows` x `cols` matrix of `N`-byte elements in row order,
@@ -241,6 +304,16 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// `state` re-laid out in a copy; a state that cannot be must be left as it was.
+    fn relaid(state: &[u8], to: Values, streams: u32) -> Result<Vec<u8>, LayoutError> {
+        let mut copy = state.to_vec();
+        let result = relayout(&mut copy, to, streams);
+        if result.is_err() {
+            assert!(copy == state, "a state that failed was changed");
+        }
+        result.map(|()| copy)
+    }
+
     /// A state of `cells` cells (positions 0.., sequence 0) in stream `at` of `n_stream`, with
     /// two layers of F16 keys (3 dimensions) and values (`dims` dimensions); the value of cell
     /// c, dimension j, layer l is the u16 `l * 1000 + c * 10 + j`.
@@ -304,17 +377,17 @@ mod tests {
         let by_cell = state(5, 4, Values::ByCell, 0, 1);
         let by_dim = state(5, 4, Values::ByDimension, 0, 1);
         assert_ne!(by_cell, by_dim);
-        assert_eq!(relayout(&by_cell, Values::ByDimension, 1).unwrap(), by_dim);
-        assert_eq!(relayout(&by_dim, Values::ByCell, 1).unwrap(), by_cell);
-        assert_eq!(relayout(&by_cell, Values::ByCell, 1).unwrap(), by_cell);
+        assert_eq!(relaid(&by_cell, Values::ByDimension, 1).unwrap(), by_dim);
+        assert_eq!(relaid(&by_dim, Values::ByCell, 1).unwrap(), by_cell);
+        assert_eq!(relaid(&by_cell, Values::ByCell, 1).unwrap(), by_cell);
     }
 
     #[test]
     fn more_cells_and_dimensions_than_a_block() {
         let by_cell = state(70, 45, Values::ByCell, 0, 1);
         let by_dim = state(70, 45, Values::ByDimension, 0, 1);
-        assert!(relayout(&by_cell, Values::ByDimension, 1).unwrap() == by_dim);
-        assert!(relayout(&by_dim, Values::ByCell, 1).unwrap() == by_cell);
+        assert!(relaid(&by_cell, Values::ByDimension, 1).unwrap() == by_dim);
+        assert!(relaid(&by_dim, Values::ByCell, 1).unwrap() == by_cell);
     }
 
     #[test]
@@ -322,16 +395,16 @@ mod tests {
         // Saved from stream 2 of 4, for a context with one stream, and back to 3 streams.
         let from = state(3, 2, Values::ByCell, 2, 4);
         assert_eq!(
-            relayout(&from, Values::ByDimension, 1).unwrap(),
+            relaid(&from, Values::ByDimension, 1).unwrap(),
             state(3, 2, Values::ByDimension, 0, 1)
         );
         assert_eq!(
-            relayout(&from, Values::ByCell, 3).unwrap(),
+            relaid(&from, Values::ByCell, 3).unwrap(),
             state(3, 2, Values::ByCell, 0, 3)
         );
         // A sequence without cells stays without.
         let empty = state(0, 2, Values::ByCell, 9, 2);
-        assert_eq!(relayout(&empty, Values::ByDimension, 3).unwrap(), {
+        assert_eq!(relaid(&empty, Values::ByDimension, 3).unwrap(), {
             let mut s = empty[..8].to_vec();
             s.extend_from_slice(&3u32.to_le_bytes());
             s.extend_from_slice(&[0; 12]);
@@ -344,19 +417,19 @@ mod tests {
         let good = state(3, 2, Values::ByCell, 0, 1);
         for cut in [0, 7, 11, 40, good.len() - 1] {
             assert!(
-                relayout(&good[..cut], Values::ByDimension, 1).is_err(),
+                relaid(&good[..cut], Values::ByDimension, 1).is_err(),
                 "{cut}"
             );
         }
         let mut longer = good.clone();
         longer.push(0);
-        assert!(relayout(&longer, Values::ByDimension, 1).is_err());
+        assert!(relaid(&longer, Values::ByDimension, 1).is_err());
         // Quantized values (Q8_0 is type 8) are not moved element by element.
         let mut quantized = good.clone();
         let first_value_type = good.len() - 2 * (4 + 8 + 3 * 2 * 2);
         quantized[first_value_type..first_value_type + 4].copy_from_slice(&8i32.to_le_bytes());
-        let err = relayout(&quantized, Values::ByDimension, 1).unwrap_err();
+        let err = relaid(&quantized, Values::ByDimension, 1).unwrap_err();
         assert!(err.to_string().contains("value type 8"), "{err}");
-        assert!(relayout(&good, Values::ByDimension, 0).is_err());
+        assert!(relaid(&good, Values::ByDimension, 0).is_err());
     }
 }

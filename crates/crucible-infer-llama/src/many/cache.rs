@@ -68,6 +68,13 @@ impl<S> PromptCache<S> {
         self.evict_to(budget);
     }
 
+    /// Drop the least recently used entries until `bytes` more fit within the budget: room for
+    /// a buffer that something outside the cache holds for a moment, out of the memory the
+    /// cache may take. The budget stays; later entries fill the room again.
+    pub(crate) fn make_room(&mut self, bytes: usize) {
+        self.evict_to(self.budget.saturating_sub(bytes));
+    }
+
     /// Drop the least recently used entries until the rest take at most `bytes`.
     fn evict_to(&mut self, bytes: usize) {
         let mut held = self.bytes();
@@ -284,6 +291,26 @@ mod tests {
         cache.set_budget(1000);
         assert_eq!(cache.bytes(), 60);
         cache.set_budget(0);
+        assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn room_is_made_by_evicting_the_least_recently_used_and_the_budget_stays() {
+        let mut cache = PromptCache::new(100);
+        put(&mut cache, prompt(1, 30), "one");
+        put(&mut cache, prompt(2, 30), "two");
+        put(&mut cache, prompt(3, 30), "three");
+        assert!(reuse_of(&mut cache, &prompt(1, 30)).is_some());
+        // 10 bytes are free; 10 more evict nothing, 40 more evict "two".
+        cache.make_room(10);
+        assert_eq!(cache.bytes(), 90);
+        cache.make_room(40);
+        assert_eq!(cache.bytes(), 60);
+        assert_eq!(reuse_of(&mut cache, &prompt(2, 30)), None);
+        // The room is the cache's again once the buffer is gone.
+        put(&mut cache, prompt(4, 30), "four");
+        assert_eq!(cache.bytes(), 90);
+        cache.make_room(1000);
         assert_eq!(cache.bytes(), 0);
     }
 

@@ -15,13 +15,14 @@
 //! context. If anything in the move fails, the request's prompt is evaluated in its slot, and
 //! so are all later ones.
 
-use llama_cpp_2::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
+use llama_cpp_2::{LlamaStateSeqFlags, SeqState};
 
 use crucible_infer::{Error, Feed, FlashAttention};
 
 use super::FirstLogits;
+use super::cache::PromptCache;
 use super::request::Active;
 use crate::decode::eval_tokens;
 use crate::kv_state::{Values, relayout};
@@ -35,9 +36,7 @@ const MIN_TOKENS: usize = 64;
 
 /// Cells of the flash-attention context, so the longest prompt evaluated there: 24 MiB of the
 /// 0.5B model's KV memory. Made, the context added 35 MiB to a serving process (its compute
-/// buffer the rest), and a 1,008-token prompt evaluated there after a load that filled the
-/// prompt cache took a serving process 24 MiB further (docs/PERFORMANCE.md, "Serving"), so the
-/// prompt cache's budget gives up three times its KV memory.
+/// buffer the rest; docs/PERFORMANCE.md, "Serving").
 pub(super) const CELLS: usize = 2048;
 
 impl LlamaGenerator {
@@ -54,7 +53,7 @@ impl LlamaGenerator {
     /// With no sequence decoding and no prompt in the flash-attention context, send there the
     /// prompt of the first request (by slot) being evaluated that is long enough to gain and
     /// short enough to fit, with the cells its slot holds.
-    pub(super) fn begin_flash(&mut self, active: &mut [Active]) {
+    pub(super) fn begin_flash(&mut self, active: &mut [Active], cache: &mut PromptCache<SeqState>) {
         if !self.flash_prefill() || active.iter().any(|r| r.flash.is_some()) {
             return;
         }
@@ -89,7 +88,15 @@ impl LlamaGenerator {
                     .as_ref()
                     .expect("a context exists while requests run")
                     .ctx;
-                move_cells(slots, request.slots[0], prefill, 0, Values::ByCell, 1)
+                move_cells(
+                    slots,
+                    request.slots[0],
+                    prefill,
+                    0,
+                    Values::ByCell,
+                    1,
+                    cache,
+                )
             }
         };
         match moved {
@@ -106,6 +113,7 @@ impl LlamaGenerator {
         &mut self,
         active: &mut [Active],
         budget: usize,
+        cache: &mut PromptCache<SeqState>,
         feed: &mut dyn Feed,
     ) -> Result<usize, Error> {
         let Some(request) = active.iter_mut().find(|r| r.flash.is_some()) else {
@@ -170,6 +178,7 @@ impl LlamaGenerator {
                     slot,
                     Values::ByDimension,
                     streams as u32,
+                    cache,
                 )
             });
         if let Err(err) = moved {
@@ -211,10 +220,13 @@ impl FlashPrefill {
         self.failed = true;
     }
 
-    /// Memory the context takes once made, in bytes, for cells of `cell_bytes`: its KV cells and
-    /// twice as much again for its compute buffer (see [`CELLS`]).
+    /// Memory the prompt cache gives up for the context, in bytes, for cells of `cell_bytes`:
+    /// twice its KV cells. The context once made takes 35 MiB of the 48 this is for the 0.5B
+    /// model; the rest is margin for what else evaluating a long prompt there touches. The
+    /// buffer a prompt's cells move through is made room for in the cache itself, as they move
+    /// (`move_cells`).
     pub(super) fn reserve(cell_bytes: usize) -> usize {
-        3 * CELLS * cell_bytes
+        2 * CELLS * cell_bytes
     }
 }
 
@@ -239,7 +251,8 @@ fn flash_context<'f>(
 }
 
 /// Copy sequence `from_seq`'s cells in `from` to `to_seq` (empty) in `to`, whose values are laid
-/// out as `values` in `streams` KV streams.
+/// out as `values` in `streams` KV streams. The cells pass through one buffer, re-laid out in
+/// place; the prompt cache makes room for it first (see [`FlashPrefill::reserve`]).
 fn move_cells(
     from: &LlamaContext<'static>,
     from_seq: i32,
@@ -247,9 +260,11 @@ fn move_cells(
     to_seq: i32,
     values: Values,
     streams: u32,
+    cache: &mut PromptCache<SeqState>,
 ) -> Result<(), String> {
-    let state = raw_state(from, from_seq)?;
-    let state = relayout(&state, values, streams).map_err(|err| err.to_string())?;
+    cache.make_room(from.state_seq_get_size_ext(from_seq, LlamaStateSeqFlags::empty()));
+    let mut state = raw_state(from, from_seq)?;
+    relayout(&mut state, values, streams).map_err(|err| err.to_string())?;
     #[expect(
         unsafe_code,
         reason = "llama-cpp-2 takes a state only as bytes it wrote itself; these are such bytes re-laid out"
@@ -341,8 +356,18 @@ mod tests {
         eval_tokens(prefill, &prompt, 0, 512, &[0], false).unwrap();
         let evaluated = raw_state(prefill, 0).unwrap();
         let slots = &mut generator.session.as_mut().unwrap().ctx;
-        move_cells(prefill, 0, slots, 0, Values::ByDimension, 3).unwrap();
-        let back = relayout(&raw_state(slots, 0).unwrap(), Values::ByCell, 1).unwrap();
+        move_cells(
+            prefill,
+            0,
+            slots,
+            0,
+            Values::ByDimension,
+            3,
+            &mut PromptCache::new(0),
+        )
+        .unwrap();
+        let mut back = raw_state(slots, 0).unwrap();
+        relayout(&mut back, Values::ByCell, 1).unwrap();
         assert!(back == evaluated, "the moved cells changed");
         let row = eval_tokens(slots, &with_next, n, 512, &[0], true).unwrap();
         let moved = slots.get_logits_ith(row).to_vec();

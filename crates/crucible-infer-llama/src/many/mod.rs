@@ -274,9 +274,10 @@ impl LlamaGenerator {
             };
             // With nothing decoding, a prompt may go to the flash-attention context.
             if rows.is_empty() {
-                self.begin_flash(&mut active);
+                self.begin_flash(&mut active, &mut cache);
             }
-            budget = budget.saturating_sub(self.flash_step(&mut active, budget, feed)?);
+            budget =
+                budget.saturating_sub(self.flash_step(&mut active, budget, &mut cache, feed)?);
             add_prompt_chunks(&active, budget, &mut batch, &mut evaluated)?;
             if batch.n_tokens() == 0 {
                 continue;
