@@ -28,7 +28,7 @@ use crucible_index::walk::{WalkParams, walk_repository};
 use crucible_syntax::tree_sitter::Node;
 use crucible_syntax::{SyntaxLanguage, SyntaxParser};
 
-use super::{RepoTask, Setting, TaskLanguage, repo_dir, sha256_hex, source_root};
+use super::{RepoTask, Setting, TaskLanguage, repo_dir, sha256_hex, source_roots};
 use crate::complete::{prefix_window, suffix_window};
 use crate::{Error, Result};
 
@@ -232,8 +232,7 @@ pub fn build_functions(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
     let mut parser = SyntaxParser::new();
     let mut repos = Vec::new();
-    for root in &params.from {
-        let root = source_root(root)?;
+    for root in source_roots(&params.from)? {
         let dir = repo_dir(&root);
         let walked = walk_repository(&root, &WalkParams::default())?;
         let context_root = params.out.join(CONTEXT_DIR).join(&dir);

@@ -16,7 +16,7 @@
 pub mod eval;
 pub mod functions;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -197,20 +197,9 @@ pub struct Built {
 
 /// Make the tasks of `params`: see the module docs.
 pub fn build(params: &BuildParams) -> Result<Built> {
-    if params.from.is_empty() {
-        return Err(Error::Setting {
-            name: "from",
-            problem: "names no source tree; pass `--from DIR` once per repository".into(),
-        });
-    }
     let mut sources = Vec::new();
     let mut candidates: Vec<Vec<RepoTask>> = Vec::new();
-    let mut seen = HashSet::new();
-    for root in &params.from {
-        let root = source_root(root)?;
-        if !seen.insert(root.clone()) {
-            continue;
-        }
+    for root in source_roots(&params.from)? {
         let (source, tasks) = scan_repository(&root, params.prefix_bytes)?;
         sources.push(source);
         candidates.push(tasks);
@@ -354,6 +343,38 @@ fn find_archive(root: &Path) -> Option<PathBuf> {
 }
 
 /// `root` as an absolute path, which must be a directory (the error names `--from`).
+/// The source trees `from` names, each once (a directory given twice is read once): at least
+/// one, each a directory, and no two with the same name, which names a repository's tasks and
+/// its files under the output.
+fn source_roots(from: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if from.is_empty() {
+        return Err(Error::Setting {
+            name: "from",
+            problem: "names no source tree; pass `--from DIR` once per repository".into(),
+        });
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for root in from {
+        let root = source_root(root)?;
+        if roots.contains(&root) {
+            continue;
+        }
+        let name = repo_dir(&root);
+        if let Some(other) = roots.iter().find(|other| repo_dir(other) == name) {
+            return Err(Error::Setting {
+                name: "from",
+                problem: format!(
+                    "`{}` and `{}` are both named `{name}`, and a repository's name tells its tasks apart; rename one of the directories",
+                    other.display(),
+                    root.display()
+                ),
+            });
+        }
+        roots.push(root);
+    }
+    Ok(roots)
+}
+
 fn source_root(root: &Path) -> Result<PathBuf> {
     let canonical = std::fs::canonicalize(root).map_err(|source| Error::Io {
         path: root.to_path_buf(),

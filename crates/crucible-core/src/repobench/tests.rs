@@ -211,6 +211,32 @@ fn written_tasks_read_back_and_bad_input_is_named() {
 }
 
 #[test]
+fn a_source_given_twice_is_read_once_and_two_of_one_name_are_refused() {
+    let (dir, py, rs) = fixture();
+    // The same directory, once by another path.
+    let again = py.join("geo").join("..");
+    let roots = source_roots(&[py.clone(), rs.clone(), again]).unwrap();
+    assert_eq!(roots.len(), 2);
+    let built = build(&BuildParams {
+        from: vec![py.clone(), py.clone()],
+        seed: 1,
+        per_setting: 2,
+        prefix_bytes: PREFIX_BYTES,
+    })
+    .unwrap();
+    assert_eq!(built.manifest.repos.len(), 1);
+    // Another `geo-1.0` elsewhere would give its tasks the same names.
+    let other = dir.path().join("elsewhere").join("geo-1.0");
+    write_files(&other, &[("geo/__init__.py", "")]);
+    let err = source_roots(&[py, other]).unwrap_err().to_string();
+    assert!(
+        err.contains("both named `geo-1.0`") && err.contains("rename one"),
+        "{err}"
+    );
+    assert!(source_roots(&[]).is_err());
+}
+
+#[test]
 fn directory_names_give_names_and_versions() {
     assert_eq!(
         name_and_version("httpx-0.28.1"),
