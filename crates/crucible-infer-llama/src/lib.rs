@@ -193,15 +193,13 @@ impl Session {
     /// keep those of the longest prefix it shares with the cells held (by the prompt cache's
     /// rule, [`many::reusable`]: at least [`many::MIN_REUSE`] tokens, never the prompt's last
     /// one), and with `shift`, also move those of the text both prompts share after a change
-    /// to their new positions and evaluate the changed tokens between (`reuse.rs`). Returns
-    /// how many leading prompt tokens have cells now (0: the cache was cleared), and how many
-    /// of them were reused rather than evaluated.
+    /// to their new positions and evaluate the changed tokens between (`reuse.rs`).
     fn prepare(
         &mut self,
         prompt: &[LlamaToken],
         shift: bool,
         batch_size: usize,
-    ) -> Result<(usize, usize), Error> {
+    ) -> Result<Prepared, Error> {
         let n_seq = match self.layout {
             Layout::Unified { n_seq, .. } => n_seq,
             Layout::PerSequence { .. } => 0,
@@ -229,12 +227,16 @@ impl Session {
         };
         if !kept {
             self.forget();
-            return Ok((0, 0));
+            return Ok(Prepared::default());
         }
         let Some(moved) = plan.moved else {
             self.held.truncate(plan.prefix);
             self.held_prompt = self.held_prompt.min(plan.prefix);
-            return Ok((plan.prefix, plan.prefix));
+            return Ok(Prepared {
+                held: plan.prefix,
+                reused: plan.prefix,
+                moved: false,
+            });
         };
         if let Err(err) = self.shift(prompt, plan.prefix, moved, batch_size) {
             self.forget();
@@ -242,7 +244,11 @@ impl Session {
         }
         self.held = prompt[..moved.to + moved.len].to_vec();
         self.held_prompt = self.held.len();
-        Ok((self.held.len(), plan.reused()))
+        Ok(Prepared {
+            held: self.held.len(),
+            reused: plan.reused(),
+            moved: true,
+        })
     }
 
     /// Move sequence 0's cells `moved.from..` to `moved.to..` and evaluate `prompt[prefix..
@@ -290,6 +296,18 @@ impl Session {
         self.held_prompt = 0;
         self.answer.clear();
     }
+}
+
+/// What [`Session::prepare`] left in sequence 0 for a prompt.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prepared {
+    /// How many leading prompt tokens have cells (0: the cache was cleared).
+    held: usize,
+    /// How many of them were reused rather than evaluated.
+    reused: usize,
+    /// Whether cells were moved to new positions (llama.cpp rotates their keys at the next
+    /// evaluation, so until then their saved state is not what it will be).
+    moved: bool,
 }
 
 /// How a context's KV cache is laid out.
@@ -894,6 +912,7 @@ impl LlamaGenerator {
             let session = self.session(need)?;
             return beam::run(&mut session.ctx, &job, width, length_penalty, observer);
         }
+        let flash = self.flash_prefill();
         let session = ensure_context(
             &mut self.session,
             self.model,
@@ -903,8 +922,11 @@ impl LlamaGenerator {
                 .as_mut()
                 .map(|(adapter, scale)| (&mut **adapter, *scale)),
         )?;
-        let (held, reused) =
-            session.prepare(prompt, self.config.kv_shift, self.config.batch_size)?;
+        let Prepared {
+            held,
+            reused,
+            moved,
+        } = session.prepare(prompt, self.config.kv_shift, self.config.batch_size)?;
         self.reused_prompt_tokens += reused;
         tracing::debug!(prompt = prompt.len(), reused, held, "single request");
         // The last answer is a likely draft for a prompt that continues the last one's text.
@@ -913,6 +935,24 @@ impl LlamaGenerator {
         } else {
             Vec::new()
         };
+        // The prompt's time includes its evaluation with flash attention, if any.
+        let started = Instant::now();
+        let held = if flash && !moved {
+            many::prefill_single(
+                &mut self.flash,
+                self.model,
+                &self.config,
+                self.lora
+                    .as_mut()
+                    .map(|(adapter, scale)| (&mut **adapter, *scale)),
+                session,
+                prompt,
+                held,
+            )
+        } else {
+            held
+        };
+        let flash_ms = millis(started);
         let result = decode::run(
             &mut session.ctx,
             draft_ctx,
@@ -943,7 +983,10 @@ impl LlamaGenerator {
         held.truncate(cells);
         session.held_prompt = prompt.len().min(held.len());
         session.held = held;
-        result.map(|(generation, _)| generation)
+        result.map(|(generation, _)| Generation {
+            prompt_ms: generation.prompt_ms + flash_ms,
+            ..generation
+        })
     }
 }
 

@@ -14,9 +14,14 @@
 //! their steps, in the slots' context, as before; so is a prompt longer than the second
 //! context. If anything in the move fails, the request's prompt is evaluated in its slot, and
 //! so are all later ones.
+//!
+//! The single-request path (`generate`, which `crucible lsp` uses) does the same with a long
+//! enough prompt ([`prefill_single`]): its kept cells go to the second context, the rest of the
+//! prompt but its last token is evaluated there, and the cells come back.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
+use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{LlamaStateSeqFlags, SeqState};
 
 use crucible_infer::{Error, Feed, FlashAttention};
@@ -43,7 +48,7 @@ impl LlamaGenerator {
     /// Whether prompts may go to a flash-attention context: the slots attend plainly (outside
     /// batch-invariant mode, which attends with flash attention), the model's cells hold
     /// nothing but rotary positions of one kind, and no move has failed.
-    pub(super) fn flash_prefill(&self) -> bool {
+    pub(crate) fn flash_prefill(&self) -> bool {
         self.config.flash_attention == FlashAttention::Off
             && !self.config.batch_invariant
             && !self.flash.failed
@@ -95,7 +100,7 @@ impl LlamaGenerator {
                     0,
                     Values::ByCell,
                     1,
-                    cache,
+                    Some(cache),
                 )
             }
         };
@@ -132,12 +137,7 @@ impl LlamaGenerator {
             .expect("a prompt is in the flash-attention context")
             .ctx;
         let len = request.prompt.len();
-        // Equal chunks within the budget, so the last is not a short one.
-        let left = len - done;
-        let chunk = left
-            .div_ceil(left.div_ceil(budget))
-            .max(MIN_TOKENS.min(left))
-            .min(self.config.batch_size.max(1));
+        let chunk = equal_chunk(len - done, budget, self.config.batch_size);
         let end = len.min(done + chunk);
         let last = end == len;
         let started = std::time::Instant::now();
@@ -178,7 +178,7 @@ impl LlamaGenerator {
                     slot,
                     Values::ByDimension,
                     streams as u32,
-                    cache,
+                    Some(cache),
                 )
             });
         if let Err(err) = moved {
@@ -230,6 +230,106 @@ impl FlashPrefill {
     }
 }
 
+/// Tokens of the next chunk of `left` evaluated in the flash-attention context: equal chunks
+/// within `budget` (so the last is not a short one), at least [`MIN_TOKENS`] while there are
+/// that many, at most a batch.
+fn equal_chunk(left: usize, budget: usize, batch_size: usize) -> usize {
+    left.div_ceil(left.div_ceil(budget.max(1)))
+        .max(MIN_TOKENS.min(left))
+        .min(batch_size.max(1))
+}
+
+/// The single-request path's prompt (`generate`, so `crucible lsp`'s completions) in the
+/// flash-attention context: when [`LlamaGenerator::flash_prefill`] allows it, `prompt` fits the
+/// context and at least [`MIN_TOKENS`] of it are left to evaluate past the `held` tokens whose
+/// cells sequence 0 of `session` holds, those cells go to the context, the rest of the prompt
+/// but its last token is evaluated there, and the cells come back to sequence 0 (the last
+/// token is evaluated with the first step, for its logits). Returns how many prompt tokens
+/// sequence 0 holds then. If anything fails, later prompts are evaluated in the session's own
+/// context, and this one from where the failure left it.
+pub(crate) fn prefill_single(
+    flash: &mut FlashPrefill,
+    model: &'static LlamaModel,
+    config: &LlamaConfig,
+    lora: Option<(&mut LlamaLoraAdapter, f32)>,
+    session: &mut crate::Session,
+    prompt: &[LlamaToken],
+    held: usize,
+) -> usize {
+    let end = prompt.len().saturating_sub(1);
+    if end > CELLS || end.saturating_sub(held) < MIN_TOKENS {
+        return held;
+    }
+    let started = std::time::Instant::now();
+    let result = flash_context(flash, model, config, lora)
+        .map_err(|err| (err.to_string(), false))
+        .and_then(|prefill| prefill_and_move(prefill, session, &prompt[..end], held, config));
+    match result {
+        Ok(()) => {
+            tracing::debug!(
+                evaluated = end - held,
+                ms = crate::millis(started),
+                "single request: prompt evaluated with flash attention"
+            );
+            flash.prompts += 1;
+            end
+        }
+        Err((err, cleared)) => {
+            flash.give_up(&err);
+            if cleared {
+                session.forget();
+                0
+            } else {
+                held
+            }
+        }
+    }
+}
+
+/// Move sequence 0's `held` cells of `session` to `prefill`, evaluate `tokens[held..]` there
+/// and move all the cells back. An error says whether sequence 0's cells were cleared by then.
+fn prefill_and_move(
+    prefill: &mut LlamaContext<'static>,
+    session: &mut crate::Session,
+    tokens: &[LlamaToken],
+    held: usize,
+    config: &LlamaConfig,
+) -> Result<(), (String, bool)> {
+    prefill
+        .clear_kv_cache_seq(Some(0), None, None)
+        .map_err(|err| {
+            (
+                format!("could not clear the flash-attention context: {err}"),
+                false,
+            )
+        })?;
+    if held > 0 {
+        move_cells(&session.ctx, 0, prefill, 0, Values::ByCell, 1, None)
+            .map_err(|err| (err, false))?;
+    }
+    let chunk = equal_chunk(tokens.len() - held, config.batch_size, config.batch_size);
+    eval_tokens(prefill, tokens, held, chunk, &[0], false)
+        .map_err(|err| (err.to_string(), false))?;
+    let streams = match session.layout {
+        Layout::PerSequence { seqs, .. } => seqs,
+        Layout::Unified { .. } => 1,
+    };
+    session
+        .ctx
+        .clear_kv_cache_seq(Some(0), None, None)
+        .map_err(|err| (format!("could not clear a sequence: {err}"), true))?;
+    move_cells(
+        prefill,
+        0,
+        &mut session.ctx,
+        0,
+        Values::ByDimension,
+        streams as u32,
+        None,
+    )
+    .map_err(|err| (err, true))
+}
+
 /// The flash-attention context, made (with `lora`, if any) the first time: one sequence of
 /// [`CELLS`], otherwise as `config` says.
 fn flash_context<'f>(
@@ -252,7 +352,7 @@ fn flash_context<'f>(
 
 /// Copy sequence `from_seq`'s cells in `from` to `to_seq` (empty) in `to`, whose values are laid
 /// out as `values` in `streams` KV streams. The cells pass through one buffer, re-laid out in
-/// place; the prompt cache makes room for it first (see [`FlashPrefill::reserve`]).
+/// place; the prompt cache, if any, makes room for it first (see [`FlashPrefill::reserve`]).
 fn move_cells(
     from: &LlamaContext<'static>,
     from_seq: i32,
@@ -260,9 +360,11 @@ fn move_cells(
     to_seq: i32,
     values: Values,
     streams: u32,
-    cache: &mut PromptCache<SeqState>,
+    cache: Option<&mut PromptCache<SeqState>>,
 ) -> Result<(), String> {
-    cache.make_room(from.state_seq_get_size_ext(from_seq, LlamaStateSeqFlags::empty()));
+    if let Some(cache) = cache {
+        cache.make_room(from.state_seq_get_size_ext(from_seq, LlamaStateSeqFlags::empty()));
+    }
     let mut state = raw_state(from, from_seq)?;
     relayout(&mut state, values, streams).map_err(|err| err.to_string())?;
     #[expect(
@@ -305,7 +407,7 @@ fn raw_state(ctx: &LlamaContext<'static>, seq: i32) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
     use crate::batch_invariance::common;
-    use crucible_infer::{GenRequest, Prompt};
+    use crucible_infer::{GenRequest, Generator, Prompt, Silent};
 
     /// The largest difference between two logit vectors.
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -356,16 +458,7 @@ mod tests {
         eval_tokens(prefill, &prompt, 0, 512, &[0], false).unwrap();
         let evaluated = raw_state(prefill, 0).unwrap();
         let slots = &mut generator.session.as_mut().unwrap().ctx;
-        move_cells(
-            prefill,
-            0,
-            slots,
-            0,
-            Values::ByDimension,
-            3,
-            &mut PromptCache::new(0),
-        )
-        .unwrap();
+        move_cells(prefill, 0, slots, 0, Values::ByDimension, 3, None).unwrap();
         let mut back = raw_state(slots, 0).unwrap();
         relayout(&mut back, Values::ByCell, 1).unwrap();
         assert!(back == evaluated, "the moved cells changed");
@@ -422,6 +515,58 @@ mod tests {
         for (f, p) in flashed.iter().zip(&plain) {
             let (f, p) = (&f.completions[0].text, &p.completions[0].text);
             let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+            assert!(f.len() > 20, "{f:?}");
+            assert_eq!(first_line(f), first_line(p), "{f:?} against {p:?}");
+        }
+    }
+
+    #[test]
+    fn single_requests_are_evaluated_with_flash_attention_from_the_cells_they_keep() {
+        // As `crucible lsp` loads the model: plain attention, cells moved after an edit.
+        let config = LlamaConfig {
+            flash_attention: FlashAttention::Off,
+            kv_shift: true,
+            ..common::config(2048)
+        };
+        let mut generator = LlamaGenerator::load(&common::default_model(), "test", config).unwrap();
+        let first = common::humaneval_prompts(1).remove(0);
+        // The first prompt with tests after it: it keeps the first's cells and evaluates the
+        // rest, more than 64 tokens, with flash attention.
+        let second = format!(
+            "{first}    pass\n\n\ndef check(candidate):\n    assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3) == True\n    assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.95) == True\n    assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.8) == False\n    assert candidate([1.0, 2.0, 3.0, 4.0, 5.0, 2.0], 0.1) == True\n\n\ndef "
+        );
+        let run = |generator: &mut LlamaGenerator, text: &str| {
+            let request = GenRequest {
+                prompt: Prompt::Text {
+                    text: text.to_owned(),
+                },
+                params: common::greedy(24),
+            };
+            generator
+                .generate(&request, &mut Silent)
+                .unwrap()
+                .completions[0]
+                .text
+                .clone()
+        };
+        let flashed = [run(&mut generator, &first), {
+            let reused = generator.reused_prompt_tokens;
+            let text = run(&mut generator, &second);
+            assert!(
+                generator.reused_prompt_tokens > reused,
+                "the second request kept the first's cells"
+            );
+            text
+        }];
+        assert_eq!(generator.flash.prompts, 2);
+        assert!(!generator.flash.failed);
+        // The same requests with plain attention, from a fresh context.
+        generator.flash.failed = true;
+        generator.session = None;
+        let plain = [run(&mut generator, &first), run(&mut generator, &second)];
+        assert_eq!(generator.flash.prompts, 2);
+        let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+        for (f, p) in flashed.iter().zip(&plain) {
             assert!(f.len() > 20, "{f:?}");
             assert_eq!(first_line(f), first_line(p), "{f:?} against {p:?}");
         }

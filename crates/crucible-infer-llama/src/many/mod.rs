@@ -59,7 +59,7 @@ use crate::decode::{Job, STEP_TOKEN_BUDGET, Sequence, eval_prompt};
 use crate::{Layout, LlamaGenerator, MAX_MODEL_DRAFT, backend_error, draft_streams, millis};
 use cache::PromptCache;
 pub(crate) use cache::{MIN_REUSE, reusable};
-pub(crate) use flash::FlashPrefill;
+pub(crate) use flash::{FlashPrefill, prefill_single};
 use request::{Active, Waiting};
 
 /// The slot of a sequence that has finished and given its slot back.
