@@ -13,7 +13,7 @@
 use crucible_infer::{GenRequest, Generator, Infill, Observer, Prompt};
 use crucible_types::GenParams;
 
-use crucible_infer::{FimTokens, Generation};
+use crucible_infer::{FimTokens, FinishReason, Generation};
 
 use crate::repo_context::{ContextCache, CurrentFile, GatherTimings, RepoContext, mark_iteration};
 use crate::repo_index::RepoIndex;
@@ -99,6 +99,9 @@ pub struct Completed {
     /// Tokens of the prompt and of the answer (of the last round).
     pub prompt_tokens: usize,
     pub tokens: usize,
+    /// Whether the answer (of the last round) stopped at `max_new_tokens` rather than where
+    /// the model or a stop string ended it: its last line may be unfinished.
+    pub capped: bool,
     /// With iterative retrieval: the first round's text and context.
     pub first_round: Option<(String, RepoContext)>,
     /// Where the time went.
@@ -223,12 +226,13 @@ pub fn complete(
         &mut timings,
         observer,
     )?;
-    let (text, tokens_out) = first_text(&generation);
+    let (text, tokens_out, capped) = first_text(&generation);
     let (Some(index), true, Some(first)) = (index, request.iterative, context.clone()) else {
         timings.total = total.lap();
         return Ok(Completed {
             text,
             tokens: tokens_out,
+            capped,
             context,
             prompt_tokens: generation.prompt_tokens,
             first_round: None,
@@ -253,11 +257,12 @@ pub fn complete(
         &mut timings,
         observer,
     )?;
-    let (again, tokens_again) = first_text(&generation);
+    let (again, tokens_again, capped) = first_text(&generation);
     timings.total = total.lap();
     Ok(Completed {
         text: again,
         tokens: tokens_again,
+        capped,
         context: Some(second),
         prompt_tokens: generation.prompt_tokens,
         first_round: Some((text, first)),
@@ -313,12 +318,15 @@ fn fill(
     Ok(generation)
 }
 
-/// The first completion's text and tokens (none: empty).
-fn first_text(generation: &Generation) -> (String, usize) {
+/// The first completion's text and tokens, and whether it stopped at the token cap (none:
+/// empty).
+fn first_text(generation: &Generation) -> (String, usize, bool) {
     generation
         .completions
         .first()
-        .map_or((String::new(), 0), |c| (c.text.clone(), c.tokens))
+        .map_or((String::new(), 0, false), |c| {
+            (c.text.clone(), c.tokens, c.finish == FinishReason::Length)
+        })
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct ScriptedGenerator {
     step: Option<Step>,
     fim: Option<FimTokens>,
     probe: Probe,
+    /// `generate` cuts answers at `max_new_tokens` words ([`ScriptedGenerator::capped`]).
+    cap: bool,
 }
 
 /// How `generate_many` steps.
@@ -88,6 +90,7 @@ impl ScriptedGenerator {
             step: None,
             fim: None,
             probe: Probe::default(),
+            cap: false,
         }
     }
 
@@ -119,6 +122,14 @@ impl ScriptedGenerator {
     /// Report `name` as the model's name (the default is `scripted`).
     pub fn named(mut self, name: &str) -> ScriptedGenerator {
         self.info.name = name.to_owned();
+        self
+    }
+
+    /// Make `generate` stop an answer longer than the request's `max_new_tokens` words after
+    /// that many, finishing with [`FinishReason::Length`], as a backend stops at its token cap
+    /// (without it answers are given whole).
+    pub fn capped(mut self) -> ScriptedGenerator {
+        self.cap = true;
         self
     }
 
@@ -193,9 +204,14 @@ impl Generator for ScriptedGenerator {
             if observer.cancelled() {
                 return Err(Error::Cancelled);
             }
+            let cap = request.params.max_new_tokens;
+            let (text, finish) = match self.cap.then(|| words(&text)) {
+                Some(cut) if cut.len() > cap => (cut[..cap].concat(), FinishReason::Length),
+                _ => (text, FinishReason::Eos),
+            };
             observer.on_text(seq, &text);
             let tokens = text.split_whitespace().count();
-            completions.push(completion(text, tokens, FinishReason::Eos));
+            completions.push(completion(text, tokens, finish));
         }
         Ok(Generation {
             completions,
@@ -497,6 +513,30 @@ mod tests {
         assert_eq!(words("a bc\n  d"), vec!["a ", "bc\n  ", "d"]);
         assert_eq!(words("  x"), vec!["  x"]);
         assert!(words("").is_empty());
+    }
+
+    #[test]
+    fn a_capped_generator_stops_answers_at_the_token_cap() {
+        let answer = "def f():\n    return 1\n";
+        let run = |generator: ScriptedGenerator, max_new_tokens: usize| {
+            let mut generator = generator;
+            let generation = generator
+                .generate(&text("p", max_new_tokens), &mut crate::Silent)
+                .unwrap();
+            let completion = &generation.completions[0];
+            (completion.text.clone(), completion.finish)
+        };
+        let capped = || ScriptedGenerator::new([answer]).capped();
+        assert_eq!(
+            run(capped(), 3),
+            ("def f():\n    return ".into(), FinishReason::Length)
+        );
+        assert_eq!(run(capped(), 4), (answer.into(), FinishReason::Eos));
+        // Without `capped`, answers are given whole.
+        assert_eq!(
+            run(ScriptedGenerator::new([answer]), 3),
+            (answer.into(), FinishReason::Eos)
+        );
     }
 
     #[test]

@@ -234,7 +234,8 @@ pub(crate) struct EvalArgs {
     /// Tokens of an answer at most (it stops at the end of the line).
     #[arg(long, value_name = "N", default_value_t = 48)]
     max_new_tokens: usize,
-    /// Tokens of a function task's body at most.
+    /// Tokens of a function task's body at most (a body stopped there loses its unfinished
+    /// last line).
     #[arg(long, value_name = "N", default_value_t = 384)]
     max_body_tokens: usize,
     /// Print the summary as JSON on stdout.

@@ -128,6 +128,10 @@ pub struct LineResult {
     /// A function task's verdict from its package's tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<BodyVerdict>,
+    /// The model's answer stopped at the token cap (`--max-new-tokens`, or `--max-body-tokens`
+    /// for a body, whose unfinished last line was then dropped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capped: bool,
 }
 
 impl LineResult {
@@ -299,7 +303,13 @@ pub fn predict(
             first_line(text).to_string()
         }
     };
-    let prediction = answer(&done.text);
+    // A body cut by the token cap ends in half a line, which is a syntax error where a
+    // shorter body may still pass: the unfinished line goes.
+    let prediction = if function && done.capped {
+        answer(without_unfinished_line(&done.text))
+    } else {
+        answer(&done.text)
+    };
     let verdict = match (&task.judge, &params.executor) {
         (Some(judge), Some(executor)) => {
             Some(judge_body(executor, judge, &prediction, package_limits())?)
@@ -333,7 +343,14 @@ pub fn predict(
         seconds: started.elapsed().as_secs_f64(),
         prediction,
         verdict,
+        capped: done.capped,
     })
+}
+
+/// `text` without its last line when that line has no newline after it (all of `text` when it
+/// is a single line).
+fn without_unfinished_line(text: &str) -> &str {
+    text.rfind('\n').map_or(text, |at| &text[..=at])
 }
 
 /// Stop strings for a body whose signature ends `prefix`: a new definition, decorator or class
@@ -737,6 +754,51 @@ mod tests {
     }
 
     #[test]
+    fn a_body_cut_by_the_token_cap_loses_its_unfinished_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = repo(dir.path());
+        let mut task = task(&root);
+        task.setting = Setting::Function;
+        task.judge = Some(crucible_eval::judge::package::PackageJudge {
+            tree: root.clone(),
+            path: task.path.clone(),
+            body_lines: (task.line, task.line),
+            file_sha256: String::new(),
+            python_path: Vec::new(),
+            tests: Vec::new(),
+        });
+        let body = "    flux = compute_flux_capacitor(radius)\n    return flux * 2\n";
+        let predicted = |max_body_tokens: usize| {
+            let mut generator = ScriptedGenerator::new([body])
+                .with_fim(FimTokens::qwen())
+                .capped();
+            let params = EvalParams {
+                max_body_tokens,
+                ..params(dir.path(), ContextMode::InFile)
+            };
+            let result = predict(
+                &mut generator,
+                None,
+                &task,
+                &params,
+                &mut SyntaxParser::new(),
+            )
+            .unwrap();
+            (result.prediction, result.capped)
+        };
+        // Cut in the second line (`return flux`): the first line alone is the body.
+        assert_eq!(
+            predicted(4),
+            ("    flux = compute_flux_capacitor(radius)\n".into(), true)
+        );
+        // Within the cap the body is whole.
+        assert_eq!(predicted(64), (body.into(), false));
+        assert_eq!(without_unfinished_line("a\nb"), "a\n");
+        assert_eq!(without_unfinished_line("a\n"), "a\n");
+        assert_eq!(without_unfinished_line("half"), "half");
+    }
+
+    #[test]
     fn a_context_is_paired_with_in_file_task_by_task() {
         let result = |id: &str, exact_match: bool| LineResult {
             id: id.into(),
@@ -753,6 +815,7 @@ mod tests {
             prompt_tokens: 0,
             seconds: 0.0,
             verdict: None,
+            capped: false,
         };
         let in_file: Vec<LineResult> = (0..12).map(|i| result(&format!("t{i}"), i == 0)).collect();
         // Ten gained, one lost (t0), one both missed; a task in-file never did is not paired.
