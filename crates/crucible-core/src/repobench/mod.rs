@@ -342,7 +342,6 @@ fn find_archive(root: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|path| path.is_file())
 }
 
-/// `root` as an absolute path, which must be a directory (the error names `--from`).
 /// The source trees `from` names, each once (a directory given twice is read once): at least
 /// one, each a directory, and no two with the same name, which names a repository's tasks and
 /// its files under the output.
@@ -375,6 +374,7 @@ fn source_roots(from: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(roots)
 }
 
+/// `root` as an absolute path, which must be a directory (the error names `--from`).
 fn source_root(root: &Path) -> Result<PathBuf> {
     let canonical = std::fs::canonicalize(root).map_err(|source| Error::Io {
         path: root.to_path_buf(),

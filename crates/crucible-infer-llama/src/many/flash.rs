@@ -81,29 +81,18 @@ impl LlamaGenerator {
             Ok(ctx) => ctx,
             Err(err) => return self.flash.give_up(&err),
         };
-        let cleared = prefill.clear_kv_cache_seq(Some(0), None, None);
-        let moved = match cleared {
-            Err(err) => Err(format!(
-                "could not clear the flash-attention context: {err}"
-            )),
-            Ok(_) if request.evaluated == 0 => Ok(()),
-            Ok(_) => {
-                let slots = &self
-                    .session
-                    .as_ref()
-                    .expect("a context exists while requests run")
-                    .ctx;
-                move_cells(
-                    slots,
-                    request.slots[0],
-                    prefill,
-                    0,
-                    Values::ByCell,
-                    1,
-                    Some(cache),
-                )
-            }
-        };
+        let slots = &self
+            .session
+            .as_ref()
+            .expect("a context exists while requests run")
+            .ctx;
+        let moved = cells_to_prefill(
+            slots,
+            request.slots[0],
+            request.evaluated,
+            prefill,
+            Some(cache),
+        );
         match moved {
             Ok(()) => request.flash = Some(request.evaluated),
             Err(err) => self.flash.give_up(&err),
@@ -160,28 +149,9 @@ impl LlamaGenerator {
             .session
             .as_mut()
             .expect("a context exists while requests run");
-        let streams = match session.layout {
-            Layout::PerSequence { seqs, .. } => seqs,
-            Layout::Unified { .. } => 1,
-        };
         let slot = request.slots[0];
         request.flash = None;
-        let moved = session
-            .ctx
-            .clear_kv_cache_seq(Some(slot as u32), None, None)
-            .map_err(|err| format!("could not clear a slot: {err}"))
-            .and_then(|_| {
-                move_cells(
-                    prefill,
-                    0,
-                    &mut session.ctx,
-                    slot,
-                    Values::ByDimension,
-                    streams as u32,
-                    Some(cache),
-                )
-            });
-        if let Err(err) = moved {
+        if let Err(err) = cells_to_slot(prefill, session, slot, Some(cache)) {
             let _ = session
                 .ctx
                 .clear_kv_cache_seq(Some(slot as u32), None, None);
@@ -295,39 +265,56 @@ fn prefill_and_move(
     held: usize,
     config: &LlamaConfig,
 ) -> Result<(), (String, bool)> {
-    prefill
-        .clear_kv_cache_seq(Some(0), None, None)
-        .map_err(|err| {
-            (
-                format!("could not clear the flash-attention context: {err}"),
-                false,
-            )
-        })?;
-    if held > 0 {
-        move_cells(&session.ctx, 0, prefill, 0, Values::ByCell, 1, None)
-            .map_err(|err| (err, false))?;
-    }
+    cells_to_prefill(&session.ctx, 0, held, prefill, None).map_err(|err| (err, false))?;
     let chunk = equal_chunk(tokens.len() - held, config.batch_size, config.batch_size);
     eval_tokens(prefill, tokens, held, chunk, &[0], false)
         .map_err(|err| (err.to_string(), false))?;
+    cells_to_slot(prefill, session, 0, None).map_err(|err| (err, true))
+}
+
+/// Clear the flash-attention context `prefill` and move there the cells of sequence `seq` of
+/// `slots`, which holds `held` of them (none to move when 0).
+fn cells_to_prefill(
+    slots: &LlamaContext<'static>,
+    seq: i32,
+    held: usize,
+    prefill: &mut LlamaContext<'static>,
+    cache: Option<&mut PromptCache<SeqState>>,
+) -> Result<(), String> {
+    prefill
+        .clear_kv_cache_seq(Some(0), None, None)
+        .map_err(|err| format!("could not clear the flash-attention context: {err}"))?;
+    if held == 0 {
+        return Ok(());
+    }
+    move_cells(slots, seq, prefill, 0, Values::ByCell, 1, cache)
+}
+
+/// Clear `slot` of `session` and move the flash-attention context's cells into it, laid out
+/// as the session's KV streams are. On an error the slot may be cleared.
+fn cells_to_slot(
+    prefill: &LlamaContext<'static>,
+    session: &mut crate::Session,
+    slot: i32,
+    cache: Option<&mut PromptCache<SeqState>>,
+) -> Result<(), String> {
     let streams = match session.layout {
         Layout::PerSequence { seqs, .. } => seqs,
         Layout::Unified { .. } => 1,
     };
     session
         .ctx
-        .clear_kv_cache_seq(Some(0), None, None)
-        .map_err(|err| (format!("could not clear a sequence: {err}"), true))?;
+        .clear_kv_cache_seq(Some(slot as u32), None, None)
+        .map_err(|err| format!("could not clear a slot: {err}"))?;
     move_cells(
         prefill,
         0,
         &mut session.ctx,
-        0,
+        slot,
         Values::ByDimension,
         streams as u32,
-        None,
+        cache,
     )
-    .map_err(|err| (err, true))
 }
 
 /// The flash-attention context, made (with `lora`, if any) the first time: one sequence of
